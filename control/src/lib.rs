@@ -1,0 +1,87 @@
+//! meet's control plane.
+//!
+//! Layout:
+//! - [`config`]: flags, environment and the TOML file.
+//! - [`relay_client`]: the control channel to a relay (embedded or over a Unix socket).
+//! - [`rooms`]: the room registry; one task per room drives its participants' SDP and the relay.
+//! - [`signalling`]: the call page's WebSocket and its messages.
+//! - [`routes`]: pages, assets and diagnostics.
+//!
+//! [`app`] builds the router; [`run`] serves it on a listener until a shutdown future completes.
+
+pub mod config;
+pub mod relay_client;
+pub mod rooms;
+pub mod routes;
+pub mod signalling;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::Router;
+use meet_relay::protocol::Notification;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use relay_client::RelayClient;
+use rooms::Registry;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub rooms: Registry,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(routes::pages::index))
+        .route("/new", get(routes::pages::new_page))
+        .route("/call/", get(routes::pages::call_page))
+        .route("/call", get(routes::pages::call_page))
+        .route("/webinar/", get(routes::pages::call_page))
+        .route("/webinar", get(routes::pages::call_page))
+        .route("/static/{*path}", get(routes::pages::static_file))
+        .route("/ws", get(signalling::ws_handler))
+        .route("/debug/relay/rooms/{room}", get(routes::debug::relay_room))
+        .route("/debug/relay/stats", get(routes::debug::relay_stats))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes.
+pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")
+}
+
+/// Connects to the relay: the one at `socket`, or one started inside this process.
+pub async fn connect_relay(
+    socket: Option<&Path>,
+    embedded: &meet_relay::RelayConfig,
+) -> anyhow::Result<(RelayClient, mpsc::UnboundedReceiver<Notification>)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = match socket {
+        Some(path) => {
+            let stream = tokio::net::UnixStream::connect(path)
+                .await
+                .with_context(|| format!("cannot connect to the relay at {}", path.display()))?;
+            RelayClient::connect(stream, tx).await.context("relay refused the handshake")?
+        }
+        None => {
+            let core = meet_relay::start(embedded)
+                .with_context(|| format!("cannot start the embedded relay on UDP {}", embedded.bind))?;
+            // The same protocol as a separate relay, over an in-process socket pair.
+            let (ours, theirs) = tokio::net::UnixStream::pair().context("socket pair")?;
+            tokio::spawn(async move {
+                if let Err(e) = meet_relay::io::control::serve_connection(theirs, core).await {
+                    tracing::error!(error = %e, "embedded relay channel failed");
+                }
+            });
+            RelayClient::connect(ours, tx).await.context("embedded relay refused the handshake")?
+        }
+    };
+    Ok((client, rx))
+}

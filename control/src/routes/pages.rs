@@ -1,0 +1,38 @@
+//! The web client: `/new`, the call page under `/call/` and `/webinar/`, and its assets under `/static/`,
+//! all embedded in the binary from `control/web/`.
+
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rust_embed::Embed;
+
+#[derive(Embed)]
+#[folder = "web/"]
+struct Assets;
+
+fn asset(path: &str) -> Response {
+    match Assets::get(path) {
+        Some(file) => {
+            let mime = file.metadata.mimetype().to_string();
+            ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "no-cache".to_string())], file.data).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+pub async fn new_page() -> Response {
+    asset("new.html")
+}
+
+/// `/call/` and `/webinar/` serve the same page; it reads its mode from the path.
+pub async fn call_page() -> Response {
+    asset("call.html")
+}
+
+pub async fn static_file(Path(path): Path<String>) -> Response {
+    asset(&path)
+}
+
+pub async fn index() -> axum::response::Redirect {
+    axum::response::Redirect::temporary("/new")
+}

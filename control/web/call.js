@@ -1,0 +1,1097 @@
+/* meet — call page (/call/ and /webinar/).
+ *
+ * Signalling: docs/signalling.md. The server is always the SDP offerer; this
+ * client only answers. One RTCPeerConnection per session, offers handled one
+ * at a time through a promise queue.
+ *
+ * Test hooks: window.meet = { pc, ws, peerId, roomId, state, ... } (live
+ * getters) and document.body.dataset.state mirror the session state, one of
+ * 'welcome', 'joining', 'in-call', 'left', 'closed'.
+ */
+(function () {
+  'use strict';
+
+  var I = window.MeetI18n;
+  var t = I.t;
+  var $ = function (id) { return document.getElementById(id); };
+
+  var JOIN_TIMEOUT_MS = 15000;
+  var NAME_MAX = 64;
+  var ID_MAX = 256;
+  var LS = { name: 'meet.displayName', cam: 'meet.cameraId', mic: 'meet.micId' };
+
+  /* ------------------------------------------------------------------ */
+  /* URL attributes                                                     */
+  /* ------------------------------------------------------------------ */
+
+  function clean(value, max) {
+    if (value === null || value === undefined) return null;
+    // Drop control characters, collapse whitespace, trim; never throw.
+    var v = String(value).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').replace(/\s+/g, ' ').trim();
+    if (!v) return null;
+    return max ? Array.from(v).slice(0, max).join('') : v;
+  }
+
+  var rawRoom = clean(I.param('roomId'));
+  var params = {
+    roomId: rawRoom && rawRoom.length <= ID_MAX ? rawRoom : null,
+    roomInvalid: !!rawRoom && rawRoom.length > ID_MAX,
+    displayName: clean(I.param('displayName'), NAME_MAX),
+    peerId: (function () { var p = clean(I.param('peerId')); return p && p.length <= ID_MAX ? p : null; })()
+  };
+  var mode = /^\/webinar(\/|$)/.test(location.pathname) ? 'webinar' : 'call';
+
+  /* ------------------------------------------------------------------ */
+  /* State                                                              */
+  /* ------------------------------------------------------------------ */
+
+  var S = {
+    state: 'welcome',
+    ws: null,
+    pc: null,
+    peerId: params.peerId,
+    roomId: params.roomId,
+    displayName: '',
+    joined: false,
+    closing: false,
+    joinTimer: null,
+    mic: { kind: 'audio', on: true, track: null, deviceId: lsGet(LS.mic) || '' },
+    cam: { kind: 'video', on: true, track: null, deviceId: lsGet(LS.cam) || '' },
+    mediaReady: false,
+    peers: new Map(),      // peerId -> { peerId, displayName, audio, video, stream, tile, video: el, tracks }
+    selfTile: null,
+    sendTr: { audio: null, video: null },
+    offerQueue: Promise.resolve(),
+    mediaQueue: Promise.resolve(),
+    audioBlocked: false
+  };
+
+  window.meet = {
+    get pc() { return S.pc; },
+    get ws() { return S.ws; },
+    get peerId() { return S.peerId; },
+    get roomId() { return S.roomId; },
+    get state() { return S.state; },
+    get mode() { return mode; },
+    get lang() { return I.lang; },
+    get displayName() { return S.displayName; },
+    get audio() { return S.mic.on; },
+    get video() { return S.cam.on; },
+    get peers() {
+      return Array.from(S.peers.values()).map(function (p) {
+        return { peerId: p.peerId, displayName: p.displayName, audio: p.audio, video: p.video };
+      });
+    }
+  };
+
+  function setState(st) {
+    S.state = st;
+    document.body.dataset.state = st;
+  }
+
+  function lsGet(k) { try { return window.localStorage.getItem(k); } catch (e) { return null; } }
+  function lsSet(k, v) { try { window.localStorage.setItem(k, v); } catch (e) { /* private mode */ } }
+
+  function dev(kind) { return kind === 'audio' ? S.mic : S.cam; }
+
+  /* ------------------------------------------------------------------ */
+  /* Elements                                                           */
+  /* ------------------------------------------------------------------ */
+
+  var el = {
+    welcome: $('welcome'), call: $('call'), left: $('left'), closed: $('closed'), lost: $('lost'), roomError: $('room-error'),
+    preview: $('preview'), previewFrame: $('preview-frame'), previewAvatar: $('preview-avatar'), previewOffText: $('preview-off-text'),
+    pMic: $('preview-toggle-mic'), pCam: $('preview-toggle-cam'), meter: $('mic-meter'),
+    mediaError: $('media-error'), mediaErrorText: $('media-error-text'),
+    name: $('name'), nameLocked: $('name-locked'), camSel: $('camera-select'), micSel: $('mic-select'),
+    joinForm: $('join-form'), joinBtn: $('join-btn'), joinBtnLabel: $('join-btn-label'),
+    joinError: $('join-error'), joinErrorText: $('join-error-text'),
+    welcomeRoom: $('welcome-room'), welcomeHeading: $('welcome-heading'),
+    callRoom: $('call-room'), participants: $('participants'), count: $('participant-count'),
+    copyLink: $('copy-link'), aloneHint: $('alone-hint'), aloneCopy: $('alone-copy'),
+    tiles: $('tiles'), tMic: $('toggle-mic'), tCam: $('toggle-cam'), leave: $('leave'),
+    rejoin: $('rejoin'), closedRejoin: $('closed-rejoin'), closedMsg: $('closed-message'), reconnect: $('reconnect'),
+    unmute: $('unmute-banner'), toasts: $('toasts'), tpl: $('tile-template')
+  };
+
+  var SCREENS = ['welcome', 'call', 'left', 'closed', 'lost', 'roomError'];
+  function showScreen(name) {
+    SCREENS.forEach(function (s) { el[s].hidden = s !== name; });
+    if (name !== 'call') el.unmute.hidden = true;
+    window.scrollTo(0, 0);
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Small UI helpers                                                   */
+  /* ------------------------------------------------------------------ */
+
+  function svgUse(id, cls) {
+    var ns = 'http://www.w3.org/2000/svg';
+    var svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('class', 'icon' + (cls ? ' ' + cls : ''));
+    svg.setAttribute('aria-hidden', 'true');
+    var use = document.createElementNS(ns, 'use');
+    use.setAttribute('href', '#' + id);
+    svg.appendChild(use);
+    return svg;
+  }
+
+  function toast(message, opts) {
+    opts = opts || {};
+    var node = document.createElement('div');
+    node.className = 'toast' + (opts.type ? ' ' + opts.type : '');
+    node.setAttribute('role', opts.type === 'error' ? 'alert' : 'status');
+    var text = document.createElement('span');
+    text.textContent = message;
+    node.appendChild(text);
+    if (opts.action) {
+      var act = document.createElement('button');
+      act.type = 'button';
+      act.className = 'toast-action';
+      act.textContent = opts.action.label;
+      act.addEventListener('click', function () { dismiss(); opts.action.fn(); });
+      node.appendChild(act);
+    }
+    var close = document.createElement('button');
+    close.type = 'button';
+    close.setAttribute('aria-label', t('common.close'));
+    close.appendChild(svgUse('i-close'));
+    close.addEventListener('click', dismiss);
+    node.appendChild(close);
+    el.toasts.appendChild(node);
+    while (el.toasts.children.length > 4) el.toasts.removeChild(el.toasts.firstChild);
+    var timer = setTimeout(dismiss, opts.duration || (opts.type === 'error' ? 8000 : 4000));
+    function dismiss() {
+      clearTimeout(timer);
+      node.classList.add('leaving');
+      setTimeout(function () { if (node.parentNode) node.parentNode.removeChild(node); }, 220);
+    }
+    return node;
+  }
+
+  function initials(name) {
+    var words = String(name || '').trim().split(/\s+/).filter(Boolean);
+    if (!words.length) return '?';
+    var first = Array.from(words[0])[0] || '';
+    var last = words.length > 1 ? (Array.from(words[words.length - 1])[0] || '') : '';
+    return (first + last).toUpperCase();
+  }
+
+  function avatarColor(key) {
+    var h = 0;
+    var s = String(key || '');
+    for (var i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) >>> 0;
+    return 'hsl(' + (h % 360) + ' 52% 46%)';
+  }
+
+  function displayOf(name) { return name && String(name).trim() ? String(name) : t('call.guest'); }
+
+  function roomLink() {
+    var path = mode === 'webinar' ? '/webinar/' : '/call/';
+    return location.origin + path + '?roomId=' + encodeURIComponent(S.roomId || '');
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () { return legacyCopy(text); });
+    }
+    return legacyCopy(text);
+  }
+  function legacyCopy(text) {
+    var ta = document.createElement('textarea');
+    ta.value = text;
+    ta.setAttribute('readonly', '');
+    ta.style.position = 'fixed';
+    ta.style.opacity = '0';
+    document.body.appendChild(ta);
+    ta.select();
+    var ok = false;
+    try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+    document.body.removeChild(ta);
+    return ok ? Promise.resolve() : Promise.reject(new Error('copy failed'));
+  }
+  function copyInvite() {
+    copyText(roomLink()).then(function () { toast(t('call.linkCopied')); },
+      function () { toast(roomLink(), { duration: 10000 }); });
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Audio levels (mic meter on the welcome screen, speaking ring)      */
+  /* ------------------------------------------------------------------ */
+
+  var Levels = {
+    ctx: null,
+    items: new Map(),
+    timer: null,
+    context: function () {
+      if (!this.ctx) {
+        var AC = window.AudioContext || window.webkitAudioContext;
+        if (!AC) return null;
+        try { this.ctx = new AC(); } catch (e) { return null; }
+      }
+      if (this.ctx.state === 'suspended') this.ctx.resume().catch(function () {});
+      return this.ctx;
+    },
+    watch: function (key, track, cb) {
+      this.unwatch(key);
+      if (!track) return;
+      var ctx = this.context();
+      if (!ctx) return;
+      try {
+        var src = ctx.createMediaStreamSource(new MediaStream([track]));
+        var an = ctx.createAnalyser();
+        an.fftSize = 512;
+        an.smoothingTimeConstant = 0.3;
+        src.connect(an);
+        this.items.set(key, { src: src, an: an, buf: new Uint8Array(an.fftSize), cb: cb, track: track, hold: 0 });
+      } catch (e) { return; }
+      if (!this.timer) this.timer = setInterval(this.tick.bind(this), 100);
+    },
+    unwatch: function (key) {
+      var it = this.items.get(key);
+      if (!it) return;
+      try { it.src.disconnect(); } catch (e) { /* ignore */ }
+      this.items.delete(key);
+      it.cb(0, false);
+      if (!this.items.size && this.timer) { clearInterval(this.timer); this.timer = null; }
+    },
+    tick: function () {
+      var now = Date.now();
+      this.items.forEach(function (it) {
+        it.an.getByteTimeDomainData(it.buf);
+        var sum = 0;
+        for (var i = 0; i < it.buf.length; i++) { var v = (it.buf[i] - 128) / 128; sum += v * v; }
+        var rms = Math.sqrt(sum / it.buf.length);
+        if (rms > 0.035) it.hold = now + 700;
+        it.cb(rms, now < it.hold);
+      });
+    }
+  };
+  function resumeAudio() { if (Levels.ctx && Levels.ctx.state === 'suspended') Levels.ctx.resume().catch(function () {}); }
+  document.addEventListener('pointerdown', resumeAudio, true);
+  document.addEventListener('keydown', resumeAudio, true);
+
+  var meterBars = el.meter.querySelectorAll('span');
+  function meterCb(level) {
+    var l = Math.min(1, level * 6);
+    var hs = [0.55, 1, 0.7];
+    for (var i = 0; i < meterBars.length; i++) meterBars[i].style.height = Math.max(4, Math.round(4 + 16 * l * hs[i])) + 'px';
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Local media                                                        */
+  /* ------------------------------------------------------------------ */
+
+  function hasMediaDevices() {
+    return !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+  }
+
+  function constraints(kind, deviceId) {
+    var c = kind === 'audio'
+      ? { echoCancellation: true, noiseSuppression: true, autoGainControl: true }
+      : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
+    if (deviceId) c.deviceId = { exact: deviceId };
+    return c;
+  }
+
+  function gum(c) { return navigator.mediaDevices.getUserMedia(c); }
+
+  // Acquire one track of `kind`, falling back to the default device if the remembered one is gone.
+  function acquire(kind) {
+    var d = dev(kind);
+    if (!hasMediaDevices()) return Promise.reject(Object.assign(new Error('insecure'), { name: 'InsecureContext' }));
+    var req = {};
+    req[kind] = constraints(kind, d.deviceId);
+    return gum(req).catch(function (e) {
+      if (d.deviceId && (e.name === 'OverconstrainedError' || e.name === 'NotFoundError' || e.name === 'NotReadableError')) {
+        d.deviceId = '';
+        var r2 = {};
+        r2[kind] = constraints(kind, '');
+        return gum(r2);
+      }
+      throw e;
+    }).then(function (stream) {
+      var tr = (kind === 'audio' ? stream.getAudioTracks() : stream.getVideoTracks())[0];
+      stream.getTracks().forEach(function (x) { if (x !== tr) x.stop(); });
+      if (!tr) throw Object.assign(new Error('no track'), { name: 'NotFoundError' });
+      return tr;
+    });
+  }
+
+  function adoptTrack(kind, track) {
+    var d = dev(kind);
+    if (d.track && d.track !== track) d.track.stop();
+    d.track = track;
+    if (!track) return;
+    track.addEventListener('ended', function () {
+      // The device went away (unplugged, permission revoked). Our own stop() does not fire this.
+      if (d.track !== track) return;
+      d.track = null;
+      d.on = false;
+      toast(t(kind === 'audio' ? 'media.micEnded' : 'media.camEnded'), { type: 'warn' });
+      applySender(kind).then(afterMediaChange);
+    });
+  }
+
+  function mediaErrorKey(e) {
+    var n = e && e.name;
+    if (n === 'InsecureContext') return 'media.insecure';
+    if (n === 'NotAllowedError' || n === 'SecurityError' || n === 'PermissionDeniedError') return 'media.denied';
+    if (n === 'NotFoundError' || n === 'DevicesNotFoundError' || n === 'OverconstrainedError') return 'media.notFound';
+    return 'media.failed';
+  }
+
+  function showMediaError(key) {
+    if (!key) { el.mediaError.hidden = true; return; }
+    el.mediaErrorText.textContent = t(key);
+    el.mediaError.hidden = false;
+  }
+
+  // First acquisition on page load: one prompt for both devices, then per device if that fails.
+  function initMedia() {
+    if (!hasMediaDevices()) {
+      S.mic.on = false;
+      S.cam.on = false;
+      showMediaError('media.insecure');
+      S.mediaReady = true;
+      afterMediaChange();
+      return Promise.resolve();
+    }
+    var both = { audio: constraints('audio', S.mic.deviceId), video: constraints('video', S.cam.deviceId) };
+    return gum(both).then(function (stream) {
+      adoptTrack('audio', stream.getAudioTracks()[0] || null);
+      adoptTrack('video', stream.getVideoTracks()[0] || null);
+      if (!S.mic.track) S.mic.on = false;
+      if (!S.cam.track) S.cam.on = false;
+    }, function (err) {
+      if (err && (err.name === 'NotAllowedError' || err.name === 'SecurityError')) {
+        S.mic.on = false;
+        S.cam.on = false;
+        showMediaError(mediaErrorKey(err));
+        return;
+      }
+      // Maybe only one of the two devices is missing or busy: try them separately.
+      var aErr = null, vErr = null;
+      return acquire('audio').then(function (tr) { adoptTrack('audio', tr); }, function (e) { aErr = e; })
+        .then(function () { return acquire('video'); })
+        .then(function (tr) { adoptTrack('video', tr); }, function (e) { vErr = e; })
+        .then(function () {
+          if (aErr) S.mic.on = false;
+          if (vErr) S.cam.on = false;
+          if (aErr && vErr) showMediaError(mediaErrorKey(vErr.name === 'NotFoundError' ? aErr : vErr));
+          else if (vErr) showMediaError('media.camUnavailable');
+          else if (aErr) showMediaError('media.micUnavailable');
+        });
+    }).then(function () {
+      S.mediaReady = true;
+      afterMediaChange();
+      return refreshDevices();
+    });
+  }
+
+  // Turn a device on or off (welcome screen and in call). Serialized.
+  function setMedia(kind, on, restart) {
+    S.mediaQueue = S.mediaQueue.then(function () { return doSetMedia(kind, on, restart); })
+      .catch(function (e) { console.error('meet: media change failed', e); });
+    return S.mediaQueue;
+  }
+
+  function doSetMedia(kind, on, restart) {
+    var d = dev(kind);
+    var btns = kind === 'audio' ? [el.tMic, el.pMic] : [el.tCam, el.pCam];
+    if (!on) {
+      d.on = false;
+      adoptTrack(kind, null);       // stops the track: the camera light goes off
+      return applySender(kind).then(afterMediaChange);
+    }
+    if (d.track && d.track.readyState === 'live' && !restart) {
+      d.on = true;
+      return applySender(kind).then(afterMediaChange);
+    }
+    btns.forEach(function (b) { b.disabled = true; });
+    if (kind === 'video' && !d.track) el.previewOffText.textContent = t('welcome.starting');
+    return acquire(kind).then(function (tr) {
+      if (S.state === 'left' || S.state === 'closed') { tr.stop(); return; }
+      adoptTrack(kind, tr);
+      d.on = true;
+      if (kind === 'audio' || !el.mediaError.hidden) showMediaError(null);
+    }, function (e) {
+      console.warn('meet: could not start ' + kind, e);
+      if (restart && d.track && d.track.readyState === 'live') {
+        // Keep the previous device running.
+      } else {
+        adoptTrack(kind, null);
+        d.on = false;
+      }
+      var key = kind === 'audio' ? 'media.micError' : 'media.camError';
+      if (e && e.name === 'NotAllowedError') toast(t('media.denied'), { type: 'error' });
+      else toast(t(key), { type: 'error' });
+    }).then(function () {
+      btns.forEach(function (b) { b.disabled = false; });
+      el.previewOffText.textContent = t('welcome.camOff');
+      return applySender(kind);
+    }).then(function () {
+      afterMediaChange();
+      refreshDevices();
+    });
+  }
+
+  function applySender(kind) {
+    var tr = S.sendTr[kind];
+    var d = dev(kind);
+    if (!tr || !S.pc || S.pc.signalingState === 'closed') return Promise.resolve();
+    var track = d.on && d.track && d.track.readyState === 'live' ? d.track : null;
+    if (tr.sender.track === track) return Promise.resolve();
+    return tr.sender.replaceTrack(track).catch(function (e) { console.warn('meet: replaceTrack failed', e); });
+  }
+
+  var lastSentMedia = null;
+  function afterMediaChange() {
+    updateMediaUI();
+    if (S.state === 'in-call' && S.joined) {
+      var key = S.mic.on + '/' + S.cam.on;
+      if (key !== lastSentMedia) {
+        lastSentMedia = key;
+        send({ type: 'mediaState', audio: S.mic.on, video: S.cam.on });
+      }
+    }
+  }
+
+  function stopLocalMedia() {
+    // Keep the on/off preferences so Rejoin restores them.
+    ['audio', 'video'].forEach(function (k) {
+      var d = dev(k);
+      if (d.track) { d.track.stop(); d.track = null; }
+    });
+    Levels.unwatch('preview');
+    Levels.unwatch('self');
+    el.preview.srcObject = null;
+  }
+
+  function restoreMedia() {
+    var jobs = [];
+    ['audio', 'video'].forEach(function (k) {
+      var d = dev(k);
+      if (d.on && !(d.track && d.track.readyState === 'live')) jobs.push(k);
+    });
+    return jobs.reduce(function (p, k) { return p.then(function () { return doSetMedia(k, true); }); }, Promise.resolve());
+  }
+
+  function setToggle(btn, on, keyOff, keyOn) {
+    btn.setAttribute('aria-pressed', on ? 'true' : 'false');
+    var label = on ? t(keyOff) : t(keyOn);
+    btn.setAttribute('aria-label', label);
+    btn.title = label;
+  }
+
+  function updateMediaUI() {
+    var micOn = S.mic.on, camOn = S.cam.on;
+    [el.pMic, el.tMic].forEach(function (b) { setToggle(b, micOn, 'ctl.micOff', 'ctl.micOn'); });
+    [el.pCam, el.tCam].forEach(function (b) { setToggle(b, camOn, 'ctl.camOff', 'ctl.camOn'); });
+
+    // Welcome preview.
+    var camTrack = camOn && S.cam.track ? S.cam.track : null;
+    var cur = el.preview.srcObject;
+    var curTrack = cur && cur.getVideoTracks ? cur.getVideoTracks()[0] : null;
+    if (camTrack !== curTrack) {
+      el.preview.srcObject = camTrack ? new MediaStream([camTrack]) : null;
+      if (camTrack) el.preview.play().catch(function () {});
+    }
+    el.previewFrame.classList.toggle('cam-off', !camTrack);
+    if (!S.mediaReady) el.previewOffText.textContent = t('welcome.starting');
+    el.previewAvatar.textContent = initials(el.name.value || params.displayName);
+    el.previewAvatar.style.setProperty('--avatar-bg', avatarColor(el.name.value || 'me'));
+
+    var micTrack = micOn && S.mic.track ? S.mic.track : null;
+    if (micTrack) el.meter.removeAttribute('data-off'); else el.meter.setAttribute('data-off', '');
+    if (S.state === 'welcome' || S.state === 'joining') {
+      var watched = Levels.items.get('preview');
+      if (micTrack && (!watched || watched.track !== micTrack)) Levels.watch('preview', micTrack, meterCb);
+      else if (!micTrack) Levels.unwatch('preview');
+    }
+
+    // Own tile.
+    if (S.selfTile) {
+      var v = S.selfTile.querySelector('video');
+      var sCur = v.srcObject && v.srcObject.getVideoTracks()[0];
+      if (camTrack !== (sCur || null)) {
+        v.srcObject = camTrack ? new MediaStream([camTrack]) : null;
+        if (camTrack) v.play().catch(function () {});
+      }
+      S.selfTile.classList.toggle('cam-off', !camTrack);
+      S.selfTile.classList.toggle('mic-off', !micTrack);
+      var w = Levels.items.get('self');
+      if (micTrack && (!w || w.track !== micTrack)) Levels.watch('self', micTrack, speakingCb(S.selfTile));
+      else if (!micTrack) Levels.unwatch('self');
+    }
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Device pickers                                                     */
+  /* ------------------------------------------------------------------ */
+
+  function refreshDevices() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) {
+      fillSelect(el.camSel, [], 'welcome.cameraN', 'welcome.noCamera', S.cam);
+      fillSelect(el.micSel, [], 'welcome.micN', 'welcome.noMic', S.mic);
+      return Promise.resolve();
+    }
+    return navigator.mediaDevices.enumerateDevices().then(function (list) {
+      fillSelect(el.camSel, list.filter(function (d) { return d.kind === 'videoinput'; }), 'welcome.cameraN', 'welcome.noCamera', S.cam);
+      fillSelect(el.micSel, list.filter(function (d) { return d.kind === 'audioinput'; }), 'welcome.micN', 'welcome.noMic', S.mic);
+    }, function () { /* ignore */ });
+  }
+
+  function fillSelect(sel, list, nKey, noneKey, d) {
+    sel.textContent = '';
+    if (!list.length) {
+      var none = document.createElement('option');
+      none.value = '';
+      none.textContent = t(noneKey);
+      sel.appendChild(none);
+      sel.disabled = true;
+      return;
+    }
+    sel.disabled = false;
+    var seen = {};
+    list.forEach(function (info, i) {
+      if (seen[info.deviceId]) return;
+      seen[info.deviceId] = true;
+      var o = document.createElement('option');
+      o.value = info.deviceId;
+      o.textContent = info.label || t(nKey, { n: i + 1 });
+      sel.appendChild(o);
+    });
+    var current = '';
+    try { current = (d.track && d.track.getSettings && d.track.getSettings().deviceId) || ''; } catch (e) { current = ''; }
+    current = current || d.deviceId;
+    if (current && seen[current]) sel.value = current;
+  }
+
+  function onDeviceChosen(kind, sel) {
+    var d = dev(kind);
+    d.deviceId = sel.value;
+    lsSet(kind === 'audio' ? LS.mic : LS.cam, sel.value);
+    if (d.on) setMedia(kind, true, true);
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Tiles                                                              */
+  /* ------------------------------------------------------------------ */
+
+  function speakingCb(tile) {
+    return function (level, speaking) { tile.classList.toggle('speaking', !!speaking); };
+  }
+
+  function makeTile(peerId, self) {
+    var frag = el.tpl.content.cloneNode(true);
+    var tile = frag.querySelector('.tile');
+    tile.dataset.peerId = peerId || '';
+    var v = tile.querySelector('video');
+    if (self) {
+      tile.classList.add('self');
+      v.muted = true;
+      v.setAttribute('muted', '');
+    }
+    tile.querySelector('.tile-mic-off').setAttribute('aria-label', t('call.micMuted'));
+    return tile;
+  }
+
+  function setTileInfo(tile, name, audio, video, self) {
+    var label = self ? t('call.youSuffix', { name: displayOf(name) }) : displayOf(name);
+    tile.querySelector('.tile-name').textContent = label;
+    tile.title = label;
+    var av = tile.querySelector('.avatar');
+    av.textContent = initials(displayOf(name));
+    av.style.setProperty('--avatar-bg', avatarColor(tile.dataset.peerId || name));
+    if (!self) {
+      tile.classList.toggle('cam-off', !video);
+      tile.classList.toggle('mic-off', !audio);
+    }
+  }
+
+  function ensurePeer(info) {
+    var id = info && info.peerId != null ? String(info.peerId) : '';
+    if (!id || id === S.peerId) return null;
+    var p = S.peers.get(id);
+    if (!p) {
+      p = { peerId: id, displayName: '', audio: false, video: false, stream: new MediaStream(), tile: null, el: null };
+      p.tile = makeTile(id, false);
+      p.el = p.tile.querySelector('video');
+      p.el.srcObject = p.stream;
+      S.peers.set(id, p);
+      el.tiles.appendChild(p.tile);
+      updateCount();
+    }
+    if (typeof info.displayName === 'string') p.displayName = info.displayName;
+    if (typeof info.audio === 'boolean') p.audio = info.audio;
+    if (typeof info.video === 'boolean') p.video = info.video;
+    setTileInfo(p.tile, p.displayName, p.audio, p.video, false);
+    return p;
+  }
+
+  function removePeer(id) {
+    var p = S.peers.get(String(id));
+    if (!p) return null;
+    Levels.unwatch('peer:' + p.peerId);
+    p.el.srcObject = null;
+    if (p.tile.parentNode) p.tile.parentNode.removeChild(p.tile);
+    S.peers.delete(p.peerId);
+    updateCount();
+    return p;
+  }
+
+  function clearPeers() {
+    Array.from(S.peers.keys()).forEach(removePeer);
+    if (S.selfTile && S.selfTile.parentNode) S.selfTile.parentNode.removeChild(S.selfTile);
+    S.selfTile = null;
+    el.tiles.textContent = '';
+    updateCount();
+  }
+
+  function updateCount() {
+    var n = S.peers.size + (S.selfTile ? 1 : 0);
+    el.count.textContent = String(n);
+    var label = t('call.participants', { n: n });
+    el.participants.setAttribute('aria-label', label);
+    el.participants.title = label;
+    el.tiles.dataset.count = String(n);
+    el.aloneHint.hidden = !(S.state === 'in-call' && S.peers.size === 0);
+    layoutTiles();
+  }
+
+  // Fit n tiles in the stage: as large as possible, 16:9 (up to 4:3 when there is room).
+  function layoutTiles() {
+    var box = el.tiles;
+    var n = box.children.length;
+    if (!n || el.call.hidden) return;
+    var cs = getComputedStyle(box);
+    var W = box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+    var H = box.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
+    if (W <= 0 || H <= 0) return;
+    var narrow = W < 560;
+    var gap = n > 1 ? (narrow ? 8 : 12) : 0;
+    var w, h;
+    if (narrow) {
+      // Phones: one column; 1-2 tiles share the height, more tiles scroll.
+      w = W;
+      h = (H - gap * (n - 1)) / n;
+      if (n > 2) h = Math.max(h, 160);
+    } else {
+      var best = null;
+      for (var cols = 1; cols <= n; cols++) {
+        var rows = Math.ceil(n / cols);
+        var cw = (W - gap * (cols - 1)) / cols;
+        var ch = (H - gap * (rows - 1)) / rows;
+        var tw = Math.min(cw, ch * 16 / 9);
+        if (!best || tw > best.tw + 0.5) best = { tw: tw, ch: ch };
+      }
+      w = best.tw;
+      h = Math.min(best.ch, w * 3 / 4);
+    }
+    box.style.setProperty('--gap', gap + 'px');
+    box.style.setProperty('--tile-w', Math.max(80, Math.floor(w)) + 'px');
+    box.style.setProperty('--tile-h', Math.max(60, Math.floor(h)) + 'px');
+  }
+
+  if (window.ResizeObserver) new ResizeObserver(layoutTiles).observe(el.tiles);
+  window.addEventListener('resize', layoutTiles);
+
+  function setPeerTracks(p, tracks) {
+    var cur = p.stream.getTracks();
+    var changed = false;
+    cur.forEach(function (tr) { if (tracks.indexOf(tr) < 0) { p.stream.removeTrack(tr); changed = true; } });
+    tracks.forEach(function (tr) { if (cur.indexOf(tr) < 0) { p.stream.addTrack(tr); changed = true; } });
+    if (!changed) return;
+    p.el.srcObject = p.stream;
+    playRemote(p.el);
+    var audio = p.stream.getAudioTracks()[0];
+    if (audio) Levels.watch('peer:' + p.peerId, audio, speakingCb(p.tile));
+    else Levels.unwatch('peer:' + p.peerId);
+  }
+
+  function playRemote(v) {
+    v.muted = S.audioBlocked;
+    var pr = v.play();
+    if (!pr || !pr.catch) return;
+    pr.catch(function (e) {
+      if (e && e.name === 'NotAllowedError') {
+        // Autoplay with sound refused: play muted and ask for a click.
+        S.audioBlocked = true;
+        v.muted = true;
+        v.play().catch(function () {});
+        if (S.state === 'in-call') el.unmute.hidden = false;
+      }
+    });
+  }
+
+  function unblockAudio() {
+    S.audioBlocked = false;
+    el.unmute.hidden = true;
+    resumeAudio();
+    S.peers.forEach(function (p) { playRemote(p.el); });
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Signalling                                                         */
+  /* ------------------------------------------------------------------ */
+
+  function send(msg) {
+    var ws = S.ws;
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify(msg));
+      return true;
+    }
+    return false;
+  }
+
+  function wsUrl() {
+    return (location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host + '/ws';
+  }
+
+  function closeConnection() {
+    clearTimeout(S.joinTimer);
+    var ws = S.ws, pc = S.pc;
+    S.ws = null;
+    S.pc = null;
+    S.joined = false;
+    S.sendTr = { audio: null, video: null };
+    S.offerQueue = Promise.resolve();
+    lastSentMedia = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try { ws.close(1000); } catch (e) { /* ignore */ }
+    }
+    if (pc) {
+      pc.onconnectionstatechange = null;
+      try { pc.close(); } catch (e) { /* ignore */ }
+    }
+    clearPeers();
+  }
+
+  function connect() {
+    closeConnection();
+    S.closing = false;
+    var ws;
+    try {
+      ws = new WebSocket(wsUrl());
+    } catch (e) {
+      joinFailed(t('join.connectFailed'));
+      return;
+    }
+    var pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+    S.ws = ws;
+    S.pc = pc;
+
+    pc.onconnectionstatechange = function () {
+      if (pc !== S.pc) return;
+      if (pc.connectionState === 'failed') {
+        toast(t('call.mediaFailed'), { type: 'error', duration: 12000, action: { label: t('lost.reconnect'), fn: reconnect } });
+      }
+    };
+
+    ws.onopen = function () {
+      if (ws !== S.ws) return;
+      var msg = {
+        type: 'join',
+        roomId: S.roomId,
+        displayName: S.displayName,
+        audio: !!(S.mic.on && S.mic.track),
+        video: !!(S.cam.on && S.cam.track),
+        mode: mode
+      };
+      if (S.peerId) msg.peerId = S.peerId;
+      ws.send(JSON.stringify(msg));
+    };
+    ws.onmessage = function (ev) {
+      if (ws !== S.ws) return;
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { console.warn('meet: bad message', ev.data); return; }
+      if (!msg || typeof msg !== 'object') return;
+      handleMessage(ws, pc, msg);
+    };
+    ws.onerror = function () { /* onclose follows */ };
+    ws.onclose = function (ev) {
+      if (ws !== S.ws) return;
+      onSocketClosed(ev);
+    };
+    S.joinTimer = setTimeout(function () {
+      if (ws === S.ws && !S.joined) joinFailed(t('join.connectFailed'));
+    }, JOIN_TIMEOUT_MS);
+  }
+
+  function handleMessage(ws, pc, msg) {
+    switch (msg.type) {
+      case 'joined': onJoined(msg); break;
+      case 'offer':
+        S.offerQueue = S.offerQueue
+          .then(function () { return handleOffer(ws, pc, msg); })
+          .catch(function (e) {
+            console.error('meet: offer handling failed', e);
+            if (pc === S.pc) toast(t('call.error', { message: (e && e.message) || String(e) }), { type: 'error' });
+          });
+        break;
+      case 'peerJoined':
+        if (msg.peer && S.joined) {
+          var isNew = !S.peers.has(String(msg.peer.peerId));
+          var p = ensurePeer(msg.peer);
+          if (p && isNew) toast(t('call.peerJoined', { name: displayOf(p.displayName) }));
+        }
+        break;
+      case 'peerUpdated':
+        if (msg.peer && S.joined) ensurePeer(msg.peer);
+        break;
+      case 'peerLeft': {
+        var gone = removePeer(msg.peerId);
+        if (gone) toast(t('call.peerLeft', { name: displayOf(gone.displayName) }));
+        break;
+      }
+      case 'error': onServerError(msg); break;
+      case 'closed': onServerClosed(msg); break;
+      default: break;
+    }
+  }
+
+  function onJoined(msg) {
+    clearTimeout(S.joinTimer);
+    if (msg.peerId) S.peerId = String(msg.peerId);
+    S.joined = true;
+    setState('in-call');
+    setJoinBusy(false);
+    showScreen('call');
+    Levels.unwatch('preview');
+    el.preview.srcObject = null;
+
+    S.selfTile = makeTile(S.peerId, true);
+    el.tiles.appendChild(S.selfTile);
+    setTileInfo(S.selfTile, S.displayName, S.mic.on, S.cam.on, true);
+    (Array.isArray(msg.peers) ? msg.peers : []).forEach(function (p) { ensurePeer(p); });
+    lastSentMedia = S.mic.on + '/' + S.cam.on;
+    updateMediaUI();
+    updateCount();
+    requestAnimationFrame(layoutTiles);
+  }
+
+  function handleOffer(ws, pc, msg) {
+    if (pc !== S.pc || pc.signalingState === 'closed') return Promise.resolve();
+    var tracks = Array.isArray(msg.tracks) ? msg.tracks : [];
+    return pc.setRemoteDescription({ type: 'offer', sdp: String(msg.sdp || '') }).then(function () {
+      var trs = pc.getTransceivers();
+      var byPeer = new Map();
+      var jobs = [];
+      tracks.forEach(function (tk) {
+        if (!tk) return;
+        var tr = trs.find(function (x) { return x.mid === String(tk.mid); });
+        if (!tr) { console.warn('meet: no transceiver for mid', tk.mid); return; }
+        if (tk.direction === 'send') {
+          var kind = tk.kind === 'video' ? 'video' : 'audio';
+          tr.direction = 'sendonly';
+          S.sendTr[kind] = tr;
+          var d = dev(kind);
+          var local = d.on && d.track && d.track.readyState === 'live' ? d.track : null;
+          jobs.push(tr.sender.replaceTrack(local));
+        } else if (tk.direction === 'recv' && tk.active && tk.peerId != null && String(tk.peerId) !== S.peerId) {
+          var id = String(tk.peerId);
+          if (!byPeer.has(id)) byPeer.set(id, []);
+          byPeer.get(id).push(tr.receiver.track);
+        }
+      });
+      // Tracks of participants we have not heard about yet get a tile now; peerJoined fills in the name.
+      byPeer.forEach(function (list, id) { if (!S.peers.has(id)) ensurePeer({ peerId: id }); });
+      S.peers.forEach(function (p) { setPeerTracks(p, byPeer.get(p.peerId) || []); });
+      return Promise.all(jobs);
+    }).then(function () {
+      return pc.createAnswer();
+    }).then(function (answer) {
+      return pc.setLocalDescription(answer).then(function () { return answer; });
+    }).then(function (answer) {
+      if (ws === S.ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'answer', sdp: answer.sdp }));
+    });
+  }
+
+  function onServerError(msg) {
+    var text = msg.message || msg.code || 'error';
+    if (!S.joined) {
+      joinFailed(t('join.refused', { message: text }));
+      return;
+    }
+    toast(t('call.error', { message: text }), { type: 'error' });
+  }
+
+  function onServerClosed(msg) {
+    S.closing = true;
+    closeConnection();
+    stopLocalMedia();
+    el.closedMsg.textContent = msg.code === 'replaced' ? t('closed.replaced') : (msg.message || t('closed.default'));
+    setState('closed');
+    showScreen('closed');
+    el.closedRejoin.focus();
+  }
+
+  function onSocketClosed() {
+    if (S.closing) return;
+    if (!S.joined) {
+      joinFailed(t('join.connectFailed'));
+      return;
+    }
+    closeConnection();
+    stopLocalMedia();
+    setState('closed');
+    showScreen('lost');
+    el.reconnect.focus();
+  }
+
+  function joinFailed(text) {
+    S.closing = true;
+    closeConnection();
+    setJoinBusy(false);
+    setState('welcome');
+    showScreen('welcome');
+    el.joinErrorText.textContent = text;
+    el.joinError.hidden = false;
+    // Media may have been stopped (rejoin path): bring the preview back.
+    S.mediaQueue = S.mediaQueue.then(restoreMedia).catch(function () {}).then(updateMediaUI);
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Actions                                                            */
+  /* ------------------------------------------------------------------ */
+
+  function setJoinBusy(busy) {
+    [el.joinBtn, el.rejoin, el.closedRejoin, el.reconnect].forEach(function (b) {
+      b.disabled = busy;
+      b.classList.toggle('busy', busy);
+    });
+    el.joinBtnLabel.textContent = busy ? t('welcome.joining') : t('welcome.join');
+  }
+
+  function join() {
+    if (S.state === 'joining' || S.state === 'in-call') return;
+    var typed = clean(el.name.value, NAME_MAX);
+    S.displayName = params.displayName || typed || t('call.guest');
+    if (!params.displayName) lsSet(LS.name, typed || '');
+    el.joinError.hidden = true;
+    setState('joining');
+    setJoinBusy(true);
+    resumeAudio();
+    // Wait for pending device changes so the join message carries the real state.
+    S.mediaQueue.then(function () {
+      if (S.state === 'joining') connect();
+    });
+  }
+
+  function rejoin() {
+    if (S.state === 'joining' || S.state === 'in-call') return;
+    setState('joining');
+    setJoinBusy(true);
+    S.mediaQueue = S.mediaQueue.then(restoreMedia).catch(function () {});
+    S.mediaQueue.then(function () {
+      if (S.state === 'joining') connect();
+    });
+  }
+
+  function reconnect() {
+    if (S.state === 'in-call') {
+      // Media path failed while the socket is fine: start a fresh session.
+      S.closing = true;
+      send({ type: 'leave' });
+      closeConnection();
+      setState('left');
+    }
+    rejoin();
+  }
+
+  function leave() {
+    if (S.state !== 'in-call' && S.state !== 'joining') return;
+    S.closing = true;
+    send({ type: 'leave' });
+    closeConnection();
+    stopLocalMedia();
+    setJoinBusy(false);
+    setState('left');
+    showScreen('left');
+    el.rejoin.focus();
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Boot                                                               */
+  /* ------------------------------------------------------------------ */
+
+  function boot() {
+    // Mode-specific labels before translation.
+    var modeKey = mode === 'webinar' ? 'mode.webinar' : 'mode.call';
+    document.querySelectorAll('.mode-label').forEach(function (n) { n.dataset.i18n = modeKey; });
+    el.welcomeHeading.dataset.i18n = mode === 'webinar' ? 'welcome.headingWebinar' : 'welcome.heading';
+    I.apply(document);
+    document.body.classList.add('mode-' + mode);
+
+    if (!S.roomId) {
+      if (params.roomInvalid) {
+        $('room-error-title').textContent = t('room.invalidTitle');
+        $('room-error-text').textContent = t('room.invalidText');
+      }
+      document.title = t('mode.' + mode) + ' — meet';
+      setState('welcome');
+      showScreen('roomError');
+      return;
+    }
+
+    document.title = S.roomId + ' — ' + t('mode.' + mode) + ' — meet';
+    el.welcomeRoom.textContent = S.roomId;
+    el.callRoom.textContent = S.roomId;
+    el.callRoom.title = S.roomId;
+
+    if (params.displayName) {
+      el.name.value = params.displayName;
+      el.name.readOnly = true;
+      el.name.setAttribute('aria-describedby', 'name-locked');
+      el.nameLocked.hidden = false;
+    } else {
+      el.name.value = clean(lsGet(LS.name), NAME_MAX) || '';
+    }
+
+    setState('welcome');
+    showScreen('welcome');
+    setJoinBusy(false);
+    fillSelect(el.camSel, [], 'welcome.cameraN', 'welcome.noCamera', S.cam);
+    fillSelect(el.micSel, [], 'welcome.micN', 'welcome.noMic', S.mic);
+    updateMediaUI();
+
+    el.joinForm.addEventListener('submit', function (e) { e.preventDefault(); join(); });
+    el.name.addEventListener('input', function () {
+      el.previewAvatar.textContent = initials(el.name.value);
+      el.previewAvatar.style.setProperty('--avatar-bg', avatarColor(el.name.value || 'me'));
+    });
+    el.pMic.addEventListener('click', function () { setMedia('audio', !S.mic.on); });
+    el.pCam.addEventListener('click', function () { setMedia('video', !S.cam.on); });
+    el.tMic.addEventListener('click', function () { setMedia('audio', !S.mic.on); });
+    el.tCam.addEventListener('click', function () { setMedia('video', !S.cam.on); });
+    el.camSel.addEventListener('change', function () { onDeviceChosen('video', el.camSel); });
+    el.micSel.addEventListener('change', function () { onDeviceChosen('audio', el.micSel); });
+    el.leave.addEventListener('click', leave);
+    el.rejoin.addEventListener('click', rejoin);
+    el.closedRejoin.addEventListener('click', rejoin);
+    el.reconnect.addEventListener('click', rejoin);
+    el.copyLink.addEventListener('click', copyInvite);
+    el.aloneCopy.addEventListener('click', copyInvite);
+    el.unmute.addEventListener('click', unblockAudio);
+    if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+      navigator.mediaDevices.addEventListener('devicechange', function () { refreshDevices(); });
+    }
+    window.addEventListener('pagehide', function () {
+      if (S.ws && S.ws.readyState === WebSocket.OPEN) {
+        S.closing = true;
+        send({ type: 'leave' });
+        try { S.ws.close(1000); } catch (e) { /* ignore */ }
+      }
+    });
+
+    S.mediaQueue = S.mediaQueue.then(initMedia).catch(function (e) {
+      console.error('meet: media init failed', e);
+      S.mediaReady = true;
+      updateMediaUI();
+    });
+  }
+
+  boot();
+})();

@@ -1,0 +1,349 @@
+//! The SDP meet offers to browsers and the answers it reads back (RFC 8866, RFC 8829 for WebRTC's use).
+//!
+//! meet is always the offerer, so this module writes offers and parses answers; it does not try to be a
+//! general SDP library. Offers are ICE-lite, BUNDLE all m-sections on one transport, `setup:actpass` (the
+//! browser answers `active`, so the relay is the DTLS server), and one codec per kind:
+//! Opus for audio, VP8 for video.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+/// Codecs meet offers. The browser's answer keeps these payload types, so no mapping is needed between
+/// browsers; relays still rewrite to whatever a consumer agreed.
+pub const OPUS_PT: u8 = 111;
+pub const OPUS_CLOCK_RATE: u32 = 48_000;
+pub const VP8_PT: u8 = 96;
+pub const VP8_CLOCK_RATE: u32 = 90_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Audio,
+    Video,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Audio => "audio",
+            Kind::Video => "video",
+        }
+    }
+
+    pub fn payload_type(self) -> u8 {
+        match self {
+            Kind::Audio => OPUS_PT,
+            Kind::Video => VP8_PT,
+        }
+    }
+
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            Kind::Audio => OPUS_CLOCK_RATE,
+            Kind::Video => VP8_CLOCK_RATE,
+        }
+    }
+}
+
+/// Direction of an m-section from the offerer's (meet's) side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Direction {
+    /// The browser sends here (its microphone or camera).
+    RecvOnly,
+    /// meet sends this stream to the browser.
+    SendOnly(OutgoingStream),
+    /// A free slot, kept so that m-section order never changes.
+    Inactive,
+}
+
+/// A stream meet sends, as announced with `a=msid` and `a=ssrc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingStream {
+    pub ssrc: u32,
+    pub cname: String,
+    /// Groups a participant's audio and video in the browser (`MediaStream.id`).
+    pub stream_id: String,
+    pub track_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaSection {
+    pub mid: String,
+    pub kind: Kind,
+    pub direction: Direction,
+}
+
+/// Everything an offer says; the transport part comes from the relay.
+#[derive(Debug, Clone)]
+pub struct Offer<'a> {
+    pub session_id: u64,
+    pub session_version: u64,
+    pub ice_ufrag: &'a str,
+    pub ice_pwd: &'a str,
+    /// `sha-256 AB:CD:...`
+    pub fingerprint: &'a str,
+    pub candidates: &'a [SocketAddr],
+    pub sections: &'a [MediaSection],
+}
+
+impl Offer<'_> {
+    pub fn to_sdp(&self) -> String {
+        let mut s = String::with_capacity(1024 + 900 * self.sections.len());
+        let _ = write!(s, "v=0\r\no=- {} {} IN IP4 0.0.0.0\r\ns=meet\r\nt=0 0\r\n", self.session_id, self.session_version);
+        s.push_str("a=group:BUNDLE");
+        for m in self.sections {
+            s.push(' ');
+            s.push_str(&m.mid);
+        }
+        s.push_str("\r\na=ice-lite\r\na=msid-semantic: WMS *\r\n");
+        for m in self.sections {
+            self.write_section(&mut s, m);
+        }
+        s
+    }
+
+    fn write_section(&self, s: &mut String, m: &MediaSection) {
+        let pt = m.kind.payload_type();
+        let _ = write!(s, "m={} 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n", m.kind.as_str());
+        let _ = write!(
+            s,
+            "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na=fingerprint:{}\r\na=setup:actpass\r\na=mid:{}\r\n",
+            self.ice_ufrag, self.ice_pwd, self.fingerprint, m.mid
+        );
+        match &m.direction {
+            Direction::RecvOnly => s.push_str("a=recvonly\r\n"),
+            Direction::SendOnly(_) => s.push_str("a=sendonly\r\n"),
+            Direction::Inactive => s.push_str("a=inactive\r\n"),
+        }
+        if let Direction::SendOnly(o) = &m.direction {
+            let _ = write!(s, "a=msid:{} {}\r\n", o.stream_id, o.track_id);
+        }
+        s.push_str("a=rtcp-mux\r\na=rtcp-rsize\r\n");
+        match m.kind {
+            Kind::Audio => {
+                let _ = write!(s, "a=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} minptime=10;useinbandfec=1\r\n");
+            }
+            Kind::Video => {
+                let _ = write!(
+                    s,
+                    "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} goog-remb\r\na=rtcp-fb:{pt} ccm fir\r\n\
+                     a=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\n"
+                );
+            }
+        }
+        if let Direction::SendOnly(o) = &m.direction {
+            let _ = write!(s, "a=ssrc:{} cname:{}\r\na=ssrc:{} msid:{} {}\r\n", o.ssrc, o.cname, o.ssrc, o.stream_id, o.track_id);
+        }
+        for (i, c) in self.candidates.iter().enumerate() {
+            // Host candidates, highest priority first (RFC 8445 §5.1.2 with type preference 126).
+            let priority = 2_130_706_431u32 - i as u32;
+            let _ = write!(s, "a=candidate:{} 1 udp {priority} {} {} typ host\r\n", i + 1, c.ip(), c.port());
+        }
+        s.push_str("a=end-of-candidates\r\n");
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SdpError {
+    #[error("not an SDP answer: no m= line")]
+    NoMedia,
+    #[error("malformed line in SDP")]
+    Malformed,
+    #[error("SDP too large")]
+    TooLarge,
+}
+
+/// What meet needs from an answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answer {
+    pub media: Vec<AnswerMedia>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnswerMedia {
+    pub kind: String,
+    /// 0 means the browser rejected the section.
+    pub port: u16,
+    pub mid: Option<String>,
+    pub ice_ufrag: Option<String>,
+    pub ice_pwd: Option<String>,
+    pub fingerprint: Option<String>,
+    pub setup: Option<String>,
+    /// `sendrecv`, `sendonly`, `recvonly` or `inactive`.
+    pub direction: String,
+    pub payload_types: Vec<u8>,
+    /// Media SSRCs the browser will send, in order of first appearance; RTX SSRCs (second of an
+    /// `ssrc-group:FID`) are left out.
+    pub ssrcs: Vec<u32>,
+}
+
+/// Answers bigger than this are refused unread (a browser's answer for 100 m-sections is ~60 KB).
+pub const MAX_SDP_LEN: usize = 256 * 1024;
+
+/// Parses the parts of an answer meet uses. Session-level ICE and fingerprint attributes apply to every
+/// m-section that does not give its own.
+pub fn parse_answer(sdp: &str) -> Result<Answer, SdpError> {
+    if sdp.len() > MAX_SDP_LEN {
+        return Err(SdpError::TooLarge);
+    }
+    let mut session = AnswerMedia::default();
+    let mut media: Vec<AnswerMedia> = Vec::new();
+    let mut rtx: Vec<u32> = Vec::new();
+    for line in sdp.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            continue;
+        }
+        let Some((kind, value)) = line.split_once('=') else { return Err(SdpError::Malformed) };
+        match kind {
+            "m" => {
+                let mut parts = value.split_whitespace();
+                let kind = parts.next().ok_or(SdpError::Malformed)?.to_string();
+                let port = parts.next().and_then(|p| p.split('/').next()?.parse().ok()).ok_or(SdpError::Malformed)?;
+                let _proto = parts.next().ok_or(SdpError::Malformed)?;
+                let payload_types = parts.filter_map(|p| p.parse().ok()).collect();
+                media.push(AnswerMedia {
+                    kind,
+                    port,
+                    direction: "sendrecv".into(),
+                    payload_types,
+                    ice_ufrag: session.ice_ufrag.clone(),
+                    ice_pwd: session.ice_pwd.clone(),
+                    fingerprint: session.fingerprint.clone(),
+                    setup: session.setup.clone(),
+                    ..Default::default()
+                });
+            }
+            "a" => {
+                let target = media.last_mut().unwrap_or(&mut session);
+                let (name, arg) = value.split_once(':').unwrap_or((value, ""));
+                match name {
+                    "mid" => target.mid = Some(arg.to_string()),
+                    "ice-ufrag" => target.ice_ufrag = Some(arg.to_string()),
+                    "ice-pwd" => target.ice_pwd = Some(arg.to_string()),
+                    "fingerprint" => target.fingerprint = Some(arg.to_string()),
+                    "setup" => target.setup = Some(arg.to_string()),
+                    "sendrecv" | "sendonly" | "recvonly" | "inactive" => target.direction = name.to_string(),
+                    "ssrc" => {
+                        let ssrc = arg.split_whitespace().next().and_then(|s| s.parse().ok()).ok_or(SdpError::Malformed)?;
+                        if !target.ssrcs.contains(&ssrc) {
+                            target.ssrcs.push(ssrc);
+                        }
+                    }
+                    "ssrc-group" => {
+                        let mut parts = arg.split_whitespace();
+                        if parts.next() == Some("FID") {
+                            if let Some(r) = parts.nth(1).and_then(|s| s.parse().ok()) {
+                                rtx.push(r);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        if let Some(last) = media.last_mut() {
+            last.ssrcs.retain(|s| !rtx.contains(s));
+        }
+    }
+    if media.is_empty() {
+        return Err(SdpError::NoMedia);
+    }
+    Ok(Answer { media })
+}
+
+impl Answer {
+    pub fn section(&self, mid: &str) -> Option<&AnswerMedia> {
+        self.media.iter().find(|m| m.mid.as_deref() == Some(mid))
+    }
+
+    /// The first ICE ufrag and fingerprint given (BUNDLE: all sections share one transport).
+    pub fn transport(&self) -> (Option<&str>, Option<&str>) {
+        let ufrag = self.media.iter().find_map(|m| m.ice_ufrag.as_deref());
+        let fingerprint = self.media.iter().find_map(|m| m.fingerprint.as_deref());
+        (ufrag, fingerprint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_offer() -> String {
+        let sections = vec![
+            MediaSection { mid: "0".into(), kind: Kind::Audio, direction: Direction::RecvOnly },
+            MediaSection { mid: "1".into(), kind: Kind::Video, direction: Direction::RecvOnly },
+            MediaSection {
+                mid: "2".into(),
+                kind: Kind::Video,
+                direction: Direction::SendOnly(OutgoingStream {
+                    ssrc: 42,
+                    cname: "c".into(),
+                    stream_id: "s".into(),
+                    track_id: "t".into(),
+                }),
+            },
+            MediaSection { mid: "3".into(), kind: Kind::Audio, direction: Direction::Inactive },
+        ];
+        let candidates = ["127.0.0.1:10000".parse().unwrap()];
+        Offer {
+            session_id: 1,
+            session_version: 2,
+            ice_ufrag: "uf",
+            ice_pwd: "pw",
+            fingerprint: "sha-256 AA:BB",
+            candidates: &candidates,
+            sections: &sections,
+        }
+        .to_sdp()
+    }
+
+    #[test]
+    fn offer_has_what_browsers_need() {
+        let sdp = sample_offer();
+        assert!(sdp.starts_with("v=0\r\n"));
+        assert!(sdp.contains("a=group:BUNDLE 0 1 2 3\r\n"));
+        assert!(sdp.contains("a=ice-lite\r\n"));
+        assert_eq!(sdp.matches("m=").count(), 4);
+        assert!(sdp.contains("a=ssrc:42 msid:s t\r\n"));
+        assert!(sdp.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 10000 typ host\r\n"));
+        assert!(sdp.lines().all(|l| !l.is_empty()));
+    }
+
+    #[test]
+    fn parses_a_chromium_style_answer() {
+        let answer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:secret\r\n\
+            a=fingerprint:sha-256 01:02\r\na=setup:active\r\na=mid:0\r\na=sendonly\r\na=msid:- t1\r\n\
+            a=ssrc:1111 cname:x\r\na=ssrc:1111 msid:- t1\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=mid:1\r\na=sendonly\r\na=ssrc-group:FID 2222 3333\r\n\
+            a=ssrc:2222 cname:x\r\na=ssrc:3333 cname:x\r\n\
+            m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=inactive\r\n";
+        let a = parse_answer(answer).unwrap();
+        assert_eq!(a.media.len(), 3);
+        assert_eq!(a.transport(), (Some("abcd"), Some("sha-256 01:02")));
+        assert_eq!(a.section("0").unwrap().ssrcs, vec![1111]);
+        assert_eq!(a.section("1").unwrap().ssrcs, vec![2222]);
+        assert_eq!(a.section("1").unwrap().direction, "sendonly");
+        assert_eq!(a.section("2").unwrap().port, 0);
+    }
+
+    #[test]
+    fn session_level_attributes_apply_to_sections() {
+        let answer = "v=0\r\na=ice-ufrag:sess\r\na=fingerprint:sha-256 FF\r\nm=audio 9 RTP/SAVPF 111\r\na=mid:a\r\n";
+        let a = parse_answer(answer).unwrap();
+        assert_eq!(a.transport(), (Some("sess"), Some("sha-256 FF")));
+    }
+
+    #[test]
+    fn bad_answers_are_refused() {
+        assert_eq!(parse_answer(""), Err(SdpError::NoMedia));
+        assert_eq!(parse_answer("v=0\r\n"), Err(SdpError::NoMedia));
+        assert_eq!(parse_answer("garbage"), Err(SdpError::Malformed));
+        assert_eq!(parse_answer("m=audio\r\n"), Err(SdpError::Malformed));
+        assert_eq!(parse_answer("m=audio x RTP 1\r\n"), Err(SdpError::Malformed));
+        assert_eq!(parse_answer("m=audio 9 RTP 111\r\na=ssrc:notanumber cname:x\r\n"), Err(SdpError::Malformed));
+        assert_eq!(parse_answer(&"a".repeat(MAX_SDP_LEN + 1)), Err(SdpError::TooLarge));
+    }
+}

@@ -1,0 +1,65 @@
+//! Packet-path counters. Plain `u64` fields bumped by the engine that owns them (one per core), read
+//! by the IO layer for `Stats`; a bad packet costs one increment, never an allocation.
+
+use std::collections::BTreeMap;
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        #[derive(Debug, Default, Clone)]
+        pub struct Counters {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl Counters {
+            pub fn to_map(&self) -> BTreeMap<String, u64> {
+                let mut m = BTreeMap::new();
+                $(m.insert(stringify!($name).to_string(), self.$name);)*
+                m
+            }
+
+            /// Adds `other` into `self` (per-core counters summed for a report).
+            pub fn add(&mut self, other: &Counters) {
+                $(self.$name += other.$name;)*
+            }
+        }
+    };
+}
+
+counters! {
+    datagrams_in,
+    bytes_in,
+    datagrams_out,
+    bytes_out,
+    stun_in,
+    dtls_in,
+    rtp_in,
+    rtcp_in,
+    rtp_forwarded,
+    rtcp_out,
+    /// First byte matches no protocol of RFC 7983.
+    drop_unknown_kind,
+    drop_stun_malformed,
+    /// Not a Binding request (responses, indications, other methods).
+    drop_stun_unexpected,
+    drop_stun_unknown_user,
+    drop_stun_integrity,
+    /// DTLS from an address that never completed an ICE check.
+    drop_dtls_unknown_addr,
+    drop_dtls_failed,
+    /// SRTP/SRTCP from an address that never completed ICE.
+    drop_srtp_unknown_addr,
+    /// SRTP before the DTLS handshake gave keys.
+    drop_srtp_not_ready,
+    drop_srtp_auth,
+    drop_rtp_malformed,
+    drop_rtp_unknown_ssrc,
+    drop_rtcp_malformed,
+    pli_forwarded,
+    fir_forwarded,
+    keyframe_request_rate_limited,
+    nack_forwarded,
+    sr_translated,
+    rr_sent,
+    remb_sent,
+    peers_timed_out,
+}

@@ -1,0 +1,130 @@
+//! RTP from producers to consumers. Each incoming SRTP packet is authenticated and decrypted once; each
+//! consumer gets a copy with its own SSRC and payload type, encrypted with its peer's keys.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use meet_media::rtp::{self, ReceiveStats};
+
+use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
+use crate::protocol::MediaKind;
+
+/// A stream one peer sends.
+pub(crate) struct Producer {
+    pub id: String,
+    pub peer: PeerKey,
+    pub kind: MediaKind,
+    pub ssrc: u32,
+    pub payload_type: u8,
+    pub clock_rate: u32,
+    pub consumers: Vec<ConsumerKey>,
+    pub stats: ReceiveStats,
+    /// The producer's last sender report: (NTP time, RTP time, when it arrived).
+    pub last_sr: Option<(u64, u32, Instant)>,
+    pub last_keyframe_request: Option<Instant>,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// One peer's receipt of one producer's stream.
+pub(crate) struct Consumer {
+    pub id: u64,
+    pub peer: PeerKey,
+    pub producer: ProducerKey,
+    pub ssrc: u32,
+    pub payload_type: u8,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl Engine {
+    pub(super) fn handle_srtp(&mut self, now: Instant, source: SocketAddr, datagram: &mut [u8], is_rtcp: bool) {
+        if is_rtcp {
+            self.counters.rtcp_in += 1;
+        } else {
+            self.counters.rtp_in += 1;
+        }
+        let Some(&key) = self.peers_by_addr.get(&source) else {
+            self.counters.drop_srtp_unknown_addr += 1;
+            return;
+        };
+        let peer = &mut self.peers[key];
+        let Some(srtp) = peer.srtp_in.as_mut() else {
+            self.counters.drop_srtp_not_ready += 1;
+            return;
+        };
+        let result = if is_rtcp { srtp.unprotect_rtcp(datagram) } else { srtp.unprotect_rtp(datagram) };
+        let Ok(len) = result else {
+            self.counters.drop_srtp_auth += 1;
+            return;
+        };
+        let plain = &datagram[..len];
+        if is_rtcp {
+            self.handle_rtcp(now, key, plain);
+        } else {
+            self.forward_rtp(now, key, plain);
+        }
+    }
+
+    fn forward_rtp(&mut self, now: Instant, key: PeerKey, packet: &[u8]) {
+        let Ok(header) = rtp::parse(packet) else {
+            self.counters.drop_rtp_malformed += 1;
+            return;
+        };
+        let Some(&producer_key) = self.peers[key].producers_by_ssrc.get(&header.ssrc.0) else {
+            self.counters.drop_rtp_unknown_ssrc += 1;
+            return;
+        };
+        let micros = self.micros_since_epoch(now);
+        let producer = &mut self.producers[producer_key];
+        if header.payload_type != producer.payload_type {
+            // Other payload types on this SSRC (e.g. comfort noise) are not negotiated with consumers.
+            self.counters.drop_rtp_unknown_ssrc += 1;
+            return;
+        }
+        let arrival = (micros as u128 * producer.clock_rate as u128 / 1_000_000) as u32;
+        producer.stats.update(header.sequence_number, header.timestamp, arrival);
+        producer.packets += 1;
+        producer.bytes += packet.len() as u64;
+
+        for i in 0..self.producers[producer_key].consumers.len() {
+            let consumer_key = self.producers[producer_key].consumers[i];
+            let consumer = &mut self.consumers[consumer_key];
+            let peer = &mut self.peers[consumer.peer];
+            let (Some(destination), Some(srtp)) = (peer.selected, peer.srtp_out.as_mut()) else { continue };
+            let mut out = vec![0u8; packet.len() + 16];
+            out[..packet.len()].copy_from_slice(packet);
+            rtp::set_ssrc(&mut out, rtp::Ssrc(consumer.ssrc));
+            rtp::set_payload_type(&mut out, consumer.payload_type);
+            let Ok(n) = srtp.protect_rtp(&mut out, packet.len()) else { continue };
+            out.truncate(n);
+            consumer.packets += 1;
+            consumer.bytes += packet.len() as u64;
+            self.counters.rtp_forwarded += 1;
+            self.transmit(destination, out);
+        }
+    }
+
+    /// Removes a producer and every consumer of it.
+    pub(super) fn remove_producer(&mut self, key: ProducerKey) {
+        let Some(producer) = self.producers.try_remove(key) else { return };
+        if let Some(peer) = self.peers.get_mut(producer.peer) {
+            peer.producers.remove(&producer.id);
+            peer.producers_by_ssrc.remove(&producer.ssrc);
+        }
+        for consumer in producer.consumers {
+            self.remove_consumer(consumer);
+        }
+    }
+
+    pub(super) fn remove_consumer(&mut self, key: ConsumerKey) {
+        let Some(consumer) = self.consumers.try_remove(key) else { return };
+        if let Some(peer) = self.peers.get_mut(consumer.peer) {
+            peer.consumers.remove(&consumer.id);
+            peer.consumers_by_ssrc.remove(&consumer.ssrc);
+        }
+        if let Some(producer) = self.producers.get_mut(consumer.producer) {
+            producer.consumers.retain(|c| *c != key);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The relay's sans-IO engine: one per core. It owns that core's rooms, peers, producers and consumers.
+//!
+//! Calling contract: the IO driver feeds it datagrams ([`Engine::handle_datagram`]), control requests
+//! ([`Engine::handle_request`]) and the passing of time ([`Engine::handle_timeout`]), each with the `now` it
+//! read from its clock, and after each call drains [`Engine::poll_transmit`] (datagrams to send),
+//! [`Engine::poll_event`] (notifications for control) and asks [`Engine::poll_timeout`] when to call back.
+//! The engine never reads a clock and never touches a socket, so tests drive it on a simulated clock.
+//!
+//! Layout: [`peer`] (ICE-lite, DTLS, SRTP state of one browser), [`room`] (membership and limits),
+//! [`forward`] (RTP from producers to consumers), [`feedback`] (RTCP in both directions),
+//! [`requests`] (the control channel's requests), [`cert`], [`counters`].
+
+pub mod cert;
+pub mod counters;
+mod feedback;
+mod forward;
+mod peer;
+mod requests;
+mod room;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use meet_media::demux::{classify, PacketKind};
+use slab::Slab;
+
+use crate::protocol::Notification;
+pub use cert::Certificate;
+pub use counters::Counters;
+use peer::Peer;
+use room::Room;
+
+/// A datagram for the IO layer to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub destination: SocketAddr,
+    pub contents: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Host candidates announced to browsers (the relay's public address and media port).
+    pub candidates: Vec<SocketAddr>,
+    /// A peer that sends no valid ICE check for this long is gone (RFC 7675 consent).
+    pub consent_timeout: Duration,
+    /// How often receiver reports and REMB go to producers.
+    pub report_interval: Duration,
+    /// The bitrate announced to video producers with REMB.
+    pub video_bitrate_bps: u64,
+    /// Least time between two keyframe requests forwarded to one producer.
+    pub keyframe_request_interval: Duration,
+}
+
+impl EngineConfig {
+    pub fn new(candidates: Vec<SocketAddr>) -> Self {
+        EngineConfig {
+            candidates,
+            consent_timeout: Duration::from_secs(30),
+            report_interval: Duration::from_secs(1),
+            video_bitrate_bps: 2_500_000,
+            keyframe_request_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+pub(crate) type PeerKey = usize;
+pub(crate) type ProducerKey = usize;
+pub(crate) type ConsumerKey = usize;
+
+pub struct Engine {
+    config: EngineConfig,
+    certificate: Certificate,
+    dtls_config: Arc<dimpl::Config>,
+    /// Time zero of this engine; RTP arrival times are counted from it.
+    epoch: Instant,
+    rooms: HashMap<String, Room>,
+    peers: Slab<Peer>,
+    producers: Slab<forward::Producer>,
+    consumers: Slab<forward::Consumer>,
+    /// Our ICE ufrag of each peer; STUN is routed by it.
+    peers_by_ufrag: HashMap<String, PeerKey>,
+    /// Remote address of each peer that passed an ICE check; DTLS and SRTP are routed by it.
+    peers_by_addr: HashMap<SocketAddr, PeerKey>,
+    next_consumer_id: u64,
+    next_report: Instant,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Notification>,
+    pub counters: Counters,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig, certificate: Certificate, now: Instant) -> Self {
+        let dtls_config = Arc::new(dimpl::Config::default());
+        Engine {
+            next_report: now + config.report_interval,
+            config,
+            certificate,
+            dtls_config,
+            epoch: now,
+            rooms: HashMap::new(),
+            peers: Slab::new(),
+            producers: Slab::new(),
+            consumers: Slab::new(),
+            peers_by_ufrag: HashMap::new(),
+            peers_by_addr: HashMap::new(),
+            next_consumer_id: 1,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// One received datagram. Bad ones are dropped and counted; nothing here fails.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &mut [u8]) {
+        self.counters.datagrams_in += 1;
+        self.counters.bytes_in += datagram.len() as u64;
+        match classify(datagram) {
+            PacketKind::Stun => self.handle_stun(now, source, datagram),
+            PacketKind::Dtls => self.handle_dtls(now, source, datagram),
+            PacketKind::Rtp => self.handle_srtp(now, source, datagram, false),
+            PacketKind::Rtcp => self.handle_srtp(now, source, datagram, true),
+            PacketKind::Unknown => self.counters.drop_unknown_kind += 1,
+        }
+    }
+
+    /// Timers: DTLS retransmissions, consent expiry, periodic RTCP.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let keys: Vec<PeerKey> = self.peers.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            let Some(peer) = self.peers.get_mut(key) else { continue };
+            if now.saturating_duration_since(peer.last_consent) >= self.config.consent_timeout {
+                self.counters.peers_timed_out += 1;
+                self.drop_peer(key, "ICE consent expired");
+                continue;
+            }
+            if peer.dtls_timeout.is_some_and(|t| t <= now) {
+                peer.dtls_timeout = None;
+                if let Err(reason) = peer.handle_dtls_timeout(now) {
+                    self.counters.drop_dtls_failed += 1;
+                    self.drop_peer(key, reason);
+                    continue;
+                }
+                self.drain_dtls(now, key);
+            }
+        }
+        if now >= self.next_report {
+            self.next_report = now + self.config.report_interval;
+            self.send_reports(now);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Instant {
+        let mut next = self.next_report;
+        for (_, peer) in &self.peers {
+            if let Some(t) = peer.dtls_timeout {
+                next = next.min(t);
+            }
+            next = next.min(peer.last_consent + self.config.consent_timeout);
+        }
+        next
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let t = self.transmits.pop_front()?;
+        self.counters.datagrams_out += 1;
+        self.counters.bytes_out += t.contents.len() as u64;
+        Some(t)
+    }
+
+    pub fn poll_event(&mut self) -> Option<Notification> {
+        self.events.pop_front()
+    }
+
+    fn transmit(&mut self, destination: SocketAddr, contents: Vec<u8>) {
+        self.transmits.push_back(Transmit { destination, contents });
+    }
+
+    /// The relay's own decision to end a peer (consent, DTLS): forget it and tell control.
+    fn drop_peer(&mut self, key: PeerKey, reason: &str) {
+        let peer = &self.peers[key];
+        let (room, id) = (peer.room.clone(), peer.id.clone());
+        tracing::info!(room = %room, peer = %id, reason, "peer closed by relay");
+        self.remove_peer(key);
+        self.events.push_back(Notification::PeerClosed { room, peer: id, reason: reason.to_string() });
+    }
+
+    /// Removes a peer with its producers (and their consumers everywhere) and its consumers.
+    fn remove_peer(&mut self, key: PeerKey) {
+        let peer = self.peers.remove(key);
+        self.peers_by_ufrag.remove(&peer.ufrag);
+        for addr in &peer.addresses {
+            if self.peers_by_addr.get(addr) == Some(&key) {
+                self.peers_by_addr.remove(addr);
+            }
+        }
+        for producer in peer.producers.values() {
+            self.remove_producer(*producer);
+        }
+        for consumer in peer.consumers.values() {
+            self.remove_consumer(*consumer);
+        }
+        if let Some(room) = self.rooms.get_mut(&peer.room) {
+            room.peers.remove(&peer.id);
+        }
+    }
+
+    /// Microseconds since the engine's epoch, for RTP arrival times.
+    fn micros_since_epoch(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_micros() as u64
+    }
+}

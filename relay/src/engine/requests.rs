@@ -1,0 +1,254 @@
+//! The control channel's requests, applied to the engine's state.
+
+use std::time::Instant;
+
+use super::forward::{Consumer, Producer};
+use super::peer::Peer;
+use super::room::Room;
+use super::{Engine, PeerKey};
+use crate::protocol::{
+    ConsumerDump, ErrorBody, ErrorCode, PeerDump, ProducerDump, RelayStats, Request, Response, RoomDump,
+    TransportParams, PROTOCOL_VERSION,
+};
+use meet_media::rtp::ReceiveStats;
+
+fn not_found(what: &str, id: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::NotFound, format!("no {what} {id:?}"))
+}
+
+/// ICE credentials: RFC 8445 wants at least 24 bits of randomness in a ufrag and 128 in a password.
+fn ice_token(len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+impl Engine {
+    pub fn handle_request(&mut self, now: Instant, request: Request) -> Result<Response, ErrorBody> {
+        match request {
+            Request::Hello { version } if version == PROTOCOL_VERSION => Ok(Response::Hello {
+                version: PROTOCOL_VERSION,
+                relay_version: env!("CARGO_PKG_VERSION").to_string(),
+            }),
+            Request::Hello { version } => Err(ErrorBody::new(
+                ErrorCode::VersionMismatch,
+                format!("relay speaks protocol {PROTOCOL_VERSION}, not {version}"),
+            )),
+            Request::CreateRoom { room, limits } => {
+                if let Some(existing) = self.rooms.get_mut(&room) {
+                    existing.limits = limits;
+                } else {
+                    tracing::info!(room = %room, "room created");
+                    self.rooms.insert(room, Room::new(limits));
+                }
+                Ok(Response::Ok)
+            }
+            Request::CloseRoom { room } => {
+                let r = self.rooms.remove(&room).ok_or_else(|| not_found("room", &room))?;
+                for key in r.peers.values() {
+                    self.remove_peer(*key);
+                }
+                tracing::info!(room = %room, "room closed");
+                Ok(Response::Ok)
+            }
+            Request::CreatePeer { room, peer } => self.create_peer(now, room, peer),
+            Request::ConnectPeer { room, peer, remote_ufrag, remote_fingerprint } => {
+                let key = self.peer_key(&room, &peer)?;
+                let p = &mut self.peers[key];
+                p.remote_ufrag = remote_ufrag;
+                p.remote_fingerprint = remote_fingerprint;
+                Ok(Response::Ok)
+            }
+            Request::ClosePeer { room, peer } => {
+                let key = self.peer_key(&room, &peer)?;
+                self.remove_peer(key);
+                Ok(Response::Ok)
+            }
+            Request::Produce { room, peer, producer, kind, ssrc, payload_type, clock_rate } => {
+                let key = self.peer_key(&room, &peer)?;
+                let p = &self.peers[key];
+                if p.producers.contains_key(&producer) || p.producers_by_ssrc.contains_key(&ssrc) {
+                    return Err(ErrorBody::new(ErrorCode::AlreadyExists, "producer or SSRC already in use"));
+                }
+                if clock_rate == 0 {
+                    return Err(ErrorBody::new(ErrorCode::BadRequest, "clock rate must be positive"));
+                }
+                let limits = self.rooms[&room].limits;
+                if !p.is_producing() && limits.max_broadcasters > 0 {
+                    let broadcasters = self.room_peers(&room).filter(|k| self.peers[*k].is_producing()).count();
+                    if broadcasters >= limits.max_broadcasters as usize {
+                        return Err(ErrorBody::new(
+                            ErrorCode::LimitExceeded,
+                            "The limit of maximum active attendees is exceeded",
+                        ));
+                    }
+                }
+                let pk = self.producers.insert(Producer {
+                    id: producer.clone(),
+                    peer: key,
+                    kind,
+                    ssrc,
+                    payload_type,
+                    clock_rate,
+                    consumers: Vec::new(),
+                    stats: ReceiveStats::default(),
+                    last_sr: None,
+                    last_keyframe_request: None,
+                    packets: 0,
+                    bytes: 0,
+                });
+                let p = &mut self.peers[key];
+                p.producers.insert(producer, pk);
+                p.producers_by_ssrc.insert(ssrc, pk);
+                Ok(Response::Ok)
+            }
+            Request::CloseProducer { room, peer, producer } => {
+                let key = self.peer_key(&room, &peer)?;
+                let pk = *self.peers[key].producers.get(&producer).ok_or_else(|| not_found("producer", &producer))?;
+                self.remove_producer(pk);
+                Ok(Response::Ok)
+            }
+            Request::Consume { room, peer, producer, payload_type } => {
+                let key = self.peer_key(&room, &peer)?;
+                let pk = self
+                    .room_peers(&room)
+                    .find_map(|k| self.peers[k].producers.get(&producer).copied())
+                    .ok_or_else(|| not_found("producer", &producer))?;
+                if self.producers[pk].peer == key {
+                    return Err(ErrorBody::new(ErrorCode::BadRequest, "a peer cannot consume its own producer"));
+                }
+                let ssrc = loop {
+                    let s = rand::random::<u32>();
+                    let p = &self.peers[key];
+                    if s != 0 && !p.consumers_by_ssrc.contains_key(&s) && !p.producers_by_ssrc.contains_key(&s) {
+                        break s;
+                    }
+                };
+                let id = self.next_consumer_id;
+                self.next_consumer_id += 1;
+                let ck = self.consumers.insert(Consumer {
+                    id,
+                    peer: key,
+                    producer: pk,
+                    ssrc,
+                    payload_type,
+                    packets: 0,
+                    bytes: 0,
+                });
+                self.producers[pk].consumers.push(ck);
+                let p = &mut self.peers[key];
+                p.consumers.insert(id, ck);
+                p.consumers_by_ssrc.insert(ssrc, ck);
+                let owner = &self.peers[self.producers[pk].peer];
+                // Streams of one participant share a CNAME so the browser can lip-sync them.
+                let cname = format!("{}-{}", owner.room, owner.id);
+                self.request_keyframe(now, pk);
+                Ok(Response::ConsumerCreated { consumer: id, ssrc, cname })
+            }
+            Request::CloseConsumer { room, peer, consumer } => {
+                let key = self.peer_key(&room, &peer)?;
+                let ck = *self.peers[key]
+                    .consumers
+                    .get(&consumer)
+                    .ok_or_else(|| not_found("consumer", &consumer.to_string()))?;
+                self.remove_consumer(ck);
+                Ok(Response::Ok)
+            }
+            Request::DumpRoom { room } => Ok(Response::RoomDump(self.dump_room(&room)?)),
+            Request::Stats => Ok(Response::Stats(RelayStats {
+                rooms: self.rooms.len(),
+                peers: self.peers.len(),
+                counters: self.counters.to_map(),
+            })),
+        }
+    }
+
+    fn create_peer(&mut self, now: Instant, room: String, peer: String) -> Result<Response, ErrorBody> {
+        let r = self.rooms.get(&room).ok_or_else(|| not_found("room", &room))?;
+        if r.peers.contains_key(&peer) {
+            return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("peer {peer:?} is already in the room")));
+        }
+        let limits = r.limits;
+        if limits.max_watchers > 0 {
+            let watchers = r.peers.values().filter(|k| !self.peers[**k].is_producing()).count();
+            if watchers >= limits.max_watchers as usize {
+                return Err(ErrorBody::new(ErrorCode::LimitExceeded, "The limit of maximum watchers is exceeded"));
+            }
+        }
+        let ufrag = loop {
+            let u = ice_token(8);
+            if !self.peers_by_ufrag.contains_key(&u) {
+                break u;
+            }
+        };
+        let pwd = ice_token(24);
+        let dtls = dimpl::Dtls::new_auto(self.dtls_config.clone(), self.certificate.dtls.clone(), now);
+        let key = self.peers.insert(Peer::new(room.clone(), peer.clone(), ufrag.clone(), pwd.clone(), dtls, now));
+        self.peers_by_ufrag.insert(ufrag.clone(), key);
+        self.rooms.get_mut(&room).expect("checked above").peers.insert(peer.clone(), key);
+        tracing::info!(room = %room, peer = %peer, "peer created");
+        Ok(Response::PeerCreated(TransportParams {
+            ice_ufrag: ufrag,
+            ice_pwd: pwd,
+            fingerprint: self.certificate.fingerprint.clone(),
+            candidates: self.config.candidates.clone(),
+        }))
+    }
+
+    fn peer_key(&self, room: &str, peer: &str) -> Result<PeerKey, ErrorBody> {
+        let r = self.rooms.get(room).ok_or_else(|| not_found("room", room))?;
+        r.peers.get(peer).copied().ok_or_else(|| not_found("peer", peer))
+    }
+
+    fn room_peers<'a>(&'a self, room: &str) -> impl Iterator<Item = PeerKey> + 'a {
+        self.rooms.get(room).into_iter().flat_map(|r| r.peers.values().copied())
+    }
+
+    fn dump_room(&self, room: &str) -> Result<RoomDump, ErrorBody> {
+        let r = self.rooms.get(room).ok_or_else(|| not_found("room", room))?;
+        let mut peers: Vec<PeerDump> = r
+            .peers
+            .values()
+            .map(|k| {
+                let p = &self.peers[*k];
+                PeerDump {
+                    peer: p.id.clone(),
+                    connected: p.connected,
+                    remote: p.selected,
+                    producers: p
+                        .producers
+                        .values()
+                        .map(|pk| {
+                            let pr = &self.producers[*pk];
+                            ProducerDump {
+                                producer: pr.id.clone(),
+                                kind: pr.kind,
+                                ssrc: pr.ssrc,
+                                packets: pr.packets,
+                                bytes: pr.bytes,
+                                consumers: pr.consumers.len(),
+                            }
+                        })
+                        .collect(),
+                    consumers: p
+                        .consumers
+                        .values()
+                        .map(|ck| {
+                            let c = &self.consumers[*ck];
+                            ConsumerDump {
+                                consumer: c.id,
+                                producer: self.producers[c.producer].id.clone(),
+                                ssrc: c.ssrc,
+                                packets: c.packets,
+                                bytes: c.bytes,
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        peers.sort_by(|a, b| a.peer.cmp(&b.peer));
+        Ok(RoomDump { room: room.to_string(), limits: r.limits, peers })
+    }
+}

@@ -1,0 +1,175 @@
+//! Every message of the control channel.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// What travels in one frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Message {
+    Request { id: u64, request: Request },
+    Response { id: u64, response: Result<Response, ErrorBody> },
+    Notification { notification: Notification },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// Per-room limits; 0 means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomLimits {
+    /// Peers that may produce media at once.
+    pub max_broadcasters: u32,
+    /// Peers that may only consume.
+    pub max_watchers: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "camelCase")]
+pub enum Request {
+    /// Must be the first request on a connection.
+    Hello { version: u32 },
+    CreateRoom { room: String, limits: RoomLimits },
+    /// Closes every peer of the room and forgets it.
+    CloseRoom { room: String },
+    /// Allocates ICE credentials and a DTLS endpoint; answered with [`Response::PeerCreated`].
+    CreatePeer { room: String, peer: String },
+    /// What the peer's SDP answer said about its transport.
+    ConnectPeer {
+        room: String,
+        peer: String,
+        remote_ufrag: Option<String>,
+        /// `sha-256 AB:CD:...` as in `a=fingerprint`; checked against the DTLS client certificate.
+        remote_fingerprint: Option<String>,
+    },
+    ClosePeer { room: String, peer: String },
+    /// The peer sends a stream with this SSRC; others may consume it by `producer` id.
+    Produce {
+        room: String,
+        peer: String,
+        producer: String,
+        kind: MediaKind,
+        ssrc: u32,
+        payload_type: u8,
+        clock_rate: u32,
+    },
+    CloseProducer { room: String, peer: String, producer: String },
+    /// `peer` receives `producer`'s stream, with `payload_type` as its SDP agreed. Answered with
+    /// [`Response::ConsumerCreated`] carrying the SSRC the relay will send it with.
+    Consume { room: String, peer: String, producer: String, payload_type: u8 },
+    CloseConsumer { room: String, peer: String, consumer: u64 },
+    /// Everything the relay holds for a room; `NotFound` when it holds nothing.
+    DumpRoom { room: String },
+    Stats,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Response {
+    Hello { version: u32, relay_version: String },
+    Ok,
+    PeerCreated(TransportParams),
+    ConsumerCreated { consumer: u64, ssrc: u32, cname: String },
+    RoomDump(RoomDump),
+    Stats(RelayStats),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransportParams {
+    pub ice_ufrag: String,
+    pub ice_pwd: String,
+    /// `sha-256 AB:CD:...`, for `a=fingerprint`.
+    pub fingerprint: String,
+    pub candidates: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomDump {
+    pub room: String,
+    pub limits: RoomLimits,
+    pub peers: Vec<PeerDump>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerDump {
+    pub peer: String,
+    pub connected: bool,
+    pub remote: Option<SocketAddr>,
+    pub producers: Vec<ProducerDump>,
+    pub consumers: Vec<ConsumerDump>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerDump {
+    pub producer: String,
+    pub kind: MediaKind,
+    pub ssrc: u32,
+    pub packets: u64,
+    pub bytes: u64,
+    pub consumers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerDump {
+    pub consumer: u64,
+    pub producer: String,
+    pub ssrc: u32,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayStats {
+    pub rooms: usize,
+    pub peers: usize,
+    /// Packet-path counters by name (`rtp_in`, `drop_stun_integrity`, ...).
+    pub counters: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum Notification {
+    /// ICE and DTLS completed; media can flow.
+    PeerConnected { room: String, peer: String },
+    /// The relay dropped a peer on its own (consent expired, DTLS failed).
+    PeerClosed { room: String, peer: String, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorCode {
+    BadRequest,
+    NotFound,
+    AlreadyExists,
+    /// A room limit (`maxBroadcasters` / `maxWatchers`) would be exceeded.
+    LimitExceeded,
+    VersionMismatch,
+    FrameTooLarge,
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody { code, message: message.into() }
+    }
+}

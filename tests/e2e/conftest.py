@@ -1,0 +1,436 @@
+"""Fixtures for the browser end-to-end tests.
+
+- `server`: the real `meet-control` release binary on free loopback ports, with its log in
+  tests/e2e/artifacts/server.log.
+- `browsers`: two headless Debian Chromium processes (each with its own fresh profile).
+- `env`: per-test helper that opens participants (one browser context each), records their console,
+  page errors and signalling frames, and turns any failure into an AssertionError carrying both
+  pages' logs and the server log tail.
+
+Environment:
+  MEET_CONTROL_BIN   path of the binary (default: <repo>/target/release/meet-control)
+  MEET_CHROMIUM      path of Chromium (default: /usr/bin/chromium)
+  MEET_E2E_HEADFUL=1 show the browsers (needs a display)
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import traceback
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+ARTIFACTS = HERE / "artifacts"
+
+CHROMIUM = os.environ.get("MEET_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+# localhost requests must never go through a proxy from the environment.
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def now() -> str:
+    """UTC wall clock, comparable with the server's tracing timestamps."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+
+
+def http_get(url: str, timeout: float = 3.0) -> tuple[int, str]:
+    """GET url; returns (status, body). Connection errors raise."""
+    try:
+        with _HTTP.open(url, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
+def free_port(kind: int) -> int:
+    """A port the kernel considers free right now (bind port 0, read it back, close)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0" if kind == socket.SOCK_DGRAM else "127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(path: Path, lines: int = 80) -> str:
+    try:
+        text = path.read_text("utf-8", "replace").splitlines()
+    except OSError as e:
+        return f"<cannot read {path}: {e}>"
+    return "\n".join(text[-lines:])
+
+
+# --------------------------------------------------------------------------------------------
+# server
+
+
+class Server:
+    def __init__(self, binary: Path, data_dir: Path, log_path: Path):
+        self.binary = binary
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.media_port = 0
+        self.base = ""
+
+    def start(self, attempts: int = 3) -> None:
+        last = ""
+        for attempt in range(1, attempts + 1):
+            self.port = free_port(socket.SOCK_STREAM)
+            self.media_port = free_port(socket.SOCK_DGRAM)
+            while self.media_port == self.port:
+                self.media_port = free_port(socket.SOCK_DGRAM)
+            self.base = f"http://127.0.0.1:{self.port}"
+            cmd = [
+                str(self.binary),
+                "--listen", f"127.0.0.1:{self.port}",
+                "--media-port", str(self.media_port),
+                "--announced-ip", "127.0.0.1",
+                "--data-dir", str(self.data_dir),
+            ]
+            env = dict(os.environ)
+            env.setdefault("RUST_LOG", "info")
+            env.setdefault("RUST_BACKTRACE", "1")
+            mode = "w" if attempt == 1 else "a"
+            with open(self.log_path, mode) as log:
+                log.write(f"### {now()} attempt {attempt}: {' '.join(cmd)}\n")
+                log.flush()
+                self.proc = subprocess.Popen(
+                    cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            ok, why = self._wait_ready(30.0)
+            if ok:
+                print(f"[e2e] meet-control pid {self.proc.pid} on {self.base}, media udp {self.media_port}")
+                return
+            last = why
+            self.stop()
+            if "address already in use" not in tail(self.log_path, 40).lower():
+                break  # a port race is the only reason worth retrying
+        raise RuntimeError(
+            f"meet-control did not come up: {last}\n--- server log tail ({self.log_path}) ---\n"
+            f"{tail(self.log_path)}"
+        )
+
+    def _wait_ready(self, timeout: float) -> tuple[bool, str]:
+        deadline = time.monotonic() + timeout
+        why = "no answer"
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                return False, f"process exited with code {rc} before answering GET /new"
+            try:
+                status, _ = http_get(self.base + "/new", timeout=2.0)
+                if status == 200:
+                    return True, ""
+                why = f"GET /new answered {status}"
+            except OSError as e:
+                why = f"GET /new: {e}"
+            time.sleep(0.2)
+        return False, f"GET /new not 200 within {timeout:.0f} s (last: {why})"
+
+    def alive(self) -> str:
+        if self.proc is None:
+            return "not started"
+        rc = self.proc.poll()
+        return "running" if rc is None else f"EXITED with code {rc}"
+
+    def stop(self) -> None:
+        p, self.proc = self.proc, None
+        if p is None or p.poll() is not None:
+            return
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            print("[e2e] meet-control ignored SIGTERM for 10 s; killing")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=10)
+
+    def relay_room(self, room_id: str) -> tuple[int, str]:
+        return http_get(f"{self.base}/debug/relay/rooms/{room_id}")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    if ARTIFACTS.exists():
+        for p in ARTIFACTS.iterdir():
+            if p.is_file():
+                p.unlink()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def server(artifacts, tmp_path_factory):
+    binary = Path(os.environ.get("MEET_CONTROL_BIN", REPO / "target" / "release" / "meet-control"))
+    if not binary.is_file() or not os.access(binary, os.X_OK):
+        pytest.fail(
+            f"{binary} not found: build it first with `cargo build --release --workspace --bins` "
+            "(scripts/test.sh does), or point MEET_CONTROL_BIN at it",
+            pytrace=False,
+        )
+    srv = Server(binary, tmp_path_factory.mktemp("meet-data"), artifacts / "server.log")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        state = srv.alive()
+        srv.stop()
+        print(f"[e2e] meet-control was {state} at the end; log: {srv.log_path}")
+
+
+# --------------------------------------------------------------------------------------------
+# browsers and participants
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium (scripts/test.sh does)", pytrace=False)
+    with sync_playwright() as p:
+        yield p
+
+
+def _launch(pw):
+    return pw.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=os.environ.get("MEET_E2E_HEADFUL") != "1",
+        args=CHROMIUM_ARGS,
+        timeout=30_000,
+    )
+
+
+@pytest.fixture(scope="session")
+def browsers(playwright_instance):
+    """Two separate Chromium processes, each with a fresh temporary profile."""
+    bs = [_launch(playwright_instance), _launch(playwright_instance)]
+    try:
+        yield bs
+    finally:
+        for b in bs:
+            with contextlib.suppress(Exception):
+                b.close()
+
+
+def _short_frame(payload) -> str:
+    if isinstance(payload, (bytes, bytearray)):
+        return f"<binary {len(payload)} bytes>"
+    try:
+        msg = json.loads(payload)
+    except ValueError:
+        return payload[:300]
+    if isinstance(msg, dict) and isinstance(msg.get("sdp"), str):
+        sdp = msg["sdp"]
+        mlines = re.findall(r"^m=(\w+)", sdp, re.M)
+        cands = re.findall(r"^a=candidate:.*$", sdp, re.M)
+        msg["sdp"] = f"<sdp {len(sdp)} chars, m={','.join(mlines)}, candidates={cands[:3]}>"
+    s = json.dumps(msg, separators=(",", ":"))
+    return s if len(s) <= 600 else s[:600] + "..."
+
+
+class Participant:
+    def __init__(self, name: str, context, base: str):
+        self.name = name
+        self.context = context
+        self.base = base
+        self.page = context.new_page()
+        self.log: collections.deque[str] = collections.deque(maxlen=500)
+        pg = self.page
+        pg.on("console", lambda m: self._log(f"console.{m.type}: {m.text}"))
+        pg.on("pageerror", lambda e: self._log(f"PAGE ERROR: {e}"))
+        pg.on("crash", lambda _: self._log("PAGE CRASHED"))
+        pg.on("requestfailed", lambda r: self._log(f"request failed: {r.method} {r.url} {r.failure}"))
+        pg.on("response", lambda r: r.status >= 400 and self._log(f"HTTP {r.status} {r.request.method} {r.url}"))
+        pg.on("websocket", self._on_ws)
+
+    def _log(self, line: str) -> None:
+        self.log.append(f"{now()} {line}")
+
+    def _on_ws(self, ws) -> None:
+        self._log(f"ws open {ws.url}")
+        ws.on("framesent", lambda p: self._log(f"ws > {_short_frame(p)}"))
+        ws.on("framereceived", lambda p: self._log(f"ws < {_short_frame(p)}"))
+        ws.on("socketerror", lambda e: self._log(f"ws error: {e}"))
+        ws.on("close", lambda _: self._log("ws closed"))
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def join(self, room_id: str, timeout: float = 15.0) -> str:
+        """Open the call page, press Join, wait for in-call; returns this participant's peerId."""
+        pg = self.page
+        pg.goto(f"{self.base}/call/?roomId={room_id}&displayName={self.name}")
+        pg.wait_for_selector("#welcome", state="visible", timeout=10_000)
+        pg.click("#join-btn")
+        pg.wait_for_function("document.body.dataset.state === 'in-call'", timeout=timeout * 1000)
+        handle = pg.wait_for_function(
+            "window.meet && window.meet.peerId ? window.meet.peerId : null", timeout=5_000
+        )
+        peer_id = handle.json_value()
+        self._log(f"[test] in call as peerId={peer_id}")
+        return peer_id
+
+    def stats(self) -> dict | None:
+        return self.page.evaluate(STATS_JS)
+
+    def state_summary(self) -> str:
+        try:
+            return json.dumps(self.page.evaluate(SUMMARY_JS), indent=None)[:3000]
+        except Exception as e:  # page gone, evaluation stuck, ...
+            return f"<unavailable: {e}>"
+
+
+STATS_JS = """async () => {
+  const m = window.meet;
+  if (!m || !m.pc) return null;
+  const report = await m.pc.getStats();
+  const inbound = [], outbound = [];
+  report.forEach(s => {
+    const kind = s.kind || s.mediaType;
+    if (s.type === 'inbound-rtp') inbound.push({id: s.id, kind, mid: s.mid, ssrc: s.ssrc,
+      framesDecoded: s.framesDecoded || 0, packetsReceived: s.packetsReceived || 0,
+      totalSamplesReceived: s.totalSamplesReceived || 0, bytesReceived: s.bytesReceived || 0,
+      frameWidth: s.frameWidth, packetsLost: s.packetsLost});
+    if (s.type === 'outbound-rtp') outbound.push({id: s.id, kind, mid: s.mid, ssrc: s.ssrc,
+      packetsSent: s.packetsSent || 0, framesEncoded: s.framesEncoded, frameWidth: s.frameWidth});
+  });
+  return {connectionState: m.pc.connectionState, iceConnectionState: m.pc.iceConnectionState,
+          signalingState: m.pc.signalingState, inbound, outbound};
+}"""
+
+SUMMARY_JS = """async () => {
+  const m = window.meet || {};
+  const out = {url: location.href, bodyState: document.body && document.body.dataset.state,
+    meetState: m.state, peerId: m.peerId, roomId: m.roomId,
+    wsReadyState: m.ws ? m.ws.readyState : null,
+    tiles: Array.from(document.querySelectorAll('.tile')).map(t => {
+      const v = t.querySelector('video');
+      return {peerId: t.dataset.peerId, self: t.classList.contains('self'),
+              video: v ? {w: v.videoWidth, h: v.videoHeight, paused: v.paused, readyState: v.readyState,
+                          hasSrc: !!v.srcObject} : null};
+    })};
+  if (m.pc) {
+    out.pc = {connectionState: m.pc.connectionState, iceConnectionState: m.pc.iceConnectionState,
+      signalingState: m.pc.signalingState,
+      transceivers: m.pc.getTransceivers().map(t => ({mid: t.mid, dir: t.direction,
+        cur: t.currentDirection, kind: t.receiver.track && t.receiver.track.kind,
+        sending: !!(t.sender && t.sender.track)}))};
+    const r = await m.pc.getStats();
+    out.stats = [];
+    r.forEach(s => {
+      if (s.type === 'inbound-rtp') out.stats.push({t: 'in', kind: s.kind, mid: s.mid,
+        pkts: s.packetsReceived, frames: s.framesDecoded, bytes: s.bytesReceived});
+      if (s.type === 'outbound-rtp') out.stats.push({t: 'out', kind: s.kind, mid: s.mid,
+        pkts: s.packetsSent, frames: s.framesEncoded});
+      if (s.type === 'candidate-pair' && s.nominated) out.stats.push({t: 'pair', state: s.state,
+        bytesSent: s.bytesSent, bytesReceived: s.bytesReceived});
+      if (s.type === 'transport') out.stats.push({t: 'transport', dtls: s.dtlsState, ice: s.iceState,
+        srtp: s.srtpCipher});
+    });
+  }
+  return out;
+}"""
+
+
+class Env:
+    """Per-test helper: participants plus failure diagnostics."""
+
+    def __init__(self, request, server: Server, browsers, artifacts: Path):
+        self.request = request
+        self.server = server
+        self.browsers = browsers
+        self.artifacts = artifacts
+        self.participants: list[Participant] = []
+        self.contexts = []
+
+    def participant(self, name: str, browser: int = 0, **context_opts) -> Participant:
+        opts = {"permissions": ["camera", "microphone"], "viewport": {"width": 1280, "height": 720}}
+        opts.update(context_opts)
+        ctx = self.browsers[browser].new_context(**opts)
+        ctx.set_default_timeout(15_000)
+        self.contexts.append(ctx)
+        p = Participant(name, ctx, self.server.base)
+        self.participants.append(p)
+        return p
+
+    def screenshot(self, p: Participant, label: str) -> Path:
+        path = self.artifacts / f"{label}.png"
+        p.page.screenshot(path=str(path))
+        return path
+
+    def dump(self) -> str:
+        test = self.request.node.name
+        parts = [f"server: {self.server.alive()} at {self.server.base} (media udp {self.server.media_port})"]
+        for p in self.participants:
+            with contextlib.suppress(Exception):
+                self.screenshot(p, f"{test}-{p.name}-failure")
+            parts.append(f"===== {p.name}: page state =====\n{p.state_summary()}")
+            parts.append(f"===== {p.name}: console / signalling (last {len(p.log)}) =====\n" + "\n".join(p.log))
+        parts.append(f"===== server log tail ({self.server.log_path}) =====\n{tail(self.server.log_path, 100)}")
+        text = "\n".join(parts)
+        with contextlib.suppress(OSError):
+            (self.artifacts / f"{test}-failure.txt").write_text(text)
+        return text
+
+    @contextlib.contextmanager
+    def diagnose(self):
+        """Re-raise any failure as an AssertionError carrying pages' logs and the server log tail."""
+        try:
+            yield
+        except (Exception, pytest.fail.Exception) as e:
+            where = [
+                f"  {Path(f.filename).name}:{f.lineno} in {f.name}: {f.line}"
+                for f in traceback.extract_tb(e.__traceback__)
+                if Path(f.filename).parent == HERE and f.name != "diagnose"
+            ]
+            raise AssertionError(
+                f"{type(e).__name__}: {e}\n\nfailed at:\n" + "\n".join(where[-3:]) + f"\n\n{self.dump()}"
+            ) from None
+
+    def close(self) -> None:
+        for ctx in self.contexts:
+            with contextlib.suppress(Exception):
+                ctx.close()
+
+
+@pytest.fixture
+def env(request, server, browsers, artifacts):
+    e = Env(request, server, browsers, artifacts)
+    try:
+        yield e
+    finally:
+        e.close()
