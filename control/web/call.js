@@ -177,11 +177,14 @@
     return (first + last).toUpperCase();
   }
 
+  var AVATAR_COLORS = ['#4f7cf0', '#8b5cf6', '#d9467a', '#e0683a', '#c7922a', '#2f9e6e', '#1f9bb4', '#6b74e8', '#b4549b', '#5e8f3a'];
   function avatarColor(key) {
-    var h = 0;
+    // FNV-1a: neighbouring ids (peer1, peer2) still get different colours.
+    var h = 0x811c9dc5;
     var s = String(key || '');
-    for (var i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) >>> 0;
-    return 'hsl(' + (h % 360) + ' 52% 46%)';
+    for (var i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+    h ^= h >>> 13;
+    return AVATAR_COLORS[(h >>> 0) % AVATAR_COLORS.length];
   }
 
   function displayOf(name) { return name && String(name).trim() ? String(name) : t('call.guest'); }

@@ -10,6 +10,7 @@
 use meet_media::sdp::{self, Direction, Kind, MediaSection, OutgoingStream};
 use meet_relay::protocol::{MediaKind, Request, Response, RoomLimits, TransportParams};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::{JoinRequest, Registry};
 use crate::relay_client::RelayClient;
@@ -125,9 +126,12 @@ impl Room {
         Room { id, relay, registry, on_relay: false, participants: Vec::new() }
     }
 
-    pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<RoomEvent>) {
+    pub async fn run(self, events: mpsc::UnboundedReceiver<RoomEvent>) {
         let span = tracing::info_span!("room", room = %self.id);
-        let _enter = span.enter();
+        self.process(events).instrument(span).await
+    }
+
+    async fn process(mut self, mut events: mpsc::UnboundedReceiver<RoomEvent>) {
         while let Some(event) = events.recv().await {
             self.handle(event).await;
             if self.participants.is_empty() {
@@ -204,9 +208,7 @@ impl Room {
             Ok(other) => return Err(unexpected(other)),
             Err(e) => return Err(relay_error(e)),
         };
-        let span = tracing::info_span!("peer", peer = %peer_id);
-        let _enter = span.enter();
-        tracing::info!(name = %request.display_name, "joined");
+        tracing::info!(peer = %peer_id, name = %request.display_name, "joined");
         let mut participant = Participant {
             id: peer_id.clone(),
             connection,

@@ -79,8 +79,7 @@ async fn session(state: AppState, socket: WebSocket) {
             return;
         }
     };
-    let span = tracing::info_span!("ws", peer = %peer_id);
-    let _enter = span.enter();
+    tracing::debug!(peer = %peer_id, "signalling session started");
     while let Some(message) = next_message(&mut stream, &out_tx).await {
         match message {
             ClientMessage::Answer { sdp } => handle.answer(sdp),

@@ -184,7 +184,12 @@ impl Engine {
         };
         let pwd = ice_token(24);
         let dtls = dimpl::Dtls::new_auto(self.dtls_config.clone(), self.certificate.dtls.clone(), now);
-        let key = self.peers.insert(Peer::new(room.clone(), peer.clone(), ufrag.clone(), pwd.clone(), dtls, now));
+        let mut new_peer = Peer::new(room.clone(), peer.clone(), ufrag.clone(), pwd.clone(), dtls, now);
+        // The endpoint initialises its handshake state on its first timeout call.
+        new_peer
+            .handle_dtls_timeout(now)
+            .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot start DTLS: {e}")))?;
+        let key = self.peers.insert(new_peer);
         self.peers_by_ufrag.insert(ufrag.clone(), key);
         self.rooms.get_mut(&room).expect("checked above").peers.insert(peer.clone(), key);
         tracing::info!(room = %room, peer = %peer, "peer created");
