@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
         announced_ip: args.announced_ip,
     };
     let (relay, notifications) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded).await?;
-    let state = AppState { rooms: Registry::new(relay, notifications) };
+    let state = AppState { rooms: Registry::new(relay, notifications, Vec::new()) };
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!("meet is ready: open http://{}/new", listener.local_addr()?);
     meet_control::run(listener, state, shutdown_signal()).await

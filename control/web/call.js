@@ -58,6 +58,7 @@
     mic: { kind: 'audio', on: true, track: null, deviceId: lsGet(LS.mic) || '' },
     cam: { kind: 'video', on: true, track: null, deviceId: lsGet(LS.cam) || '' },
     mediaReady: false,
+    camStarting: false,
     peers: new Map(),      // peerId -> { peerId, displayName, audio, video, stream, tile, video: el, tracks }
     selfTile: null,
     sendTr: { audio: null, video: null },
@@ -185,6 +186,17 @@
     for (var i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
     h ^= h >>> 13;
     return AVATAR_COLORS[(h >>> 0) % AVATAR_COLORS.length];
+  }
+
+  // Initials on a coloured disc, or a person glyph when there is no name yet.
+  function setAvatar(node, name, colorKey) {
+    var ini = name && String(name).trim() ? initials(name) : '';
+    if (node.dataset.initials === ini && node.firstChild) return;
+    node.dataset.initials = ini;
+    node.textContent = '';
+    if (ini) node.textContent = ini;
+    else node.appendChild(svgUse('i-person', 'avatar-icon'));
+    node.style.setProperty('--avatar-bg', ini ? avatarColor(colorKey || name) : '#4a5263');
   }
 
   function displayOf(name) { return name && String(name).trim() ? String(name) : t('call.guest'); }
@@ -412,7 +424,7 @@
       return applySender(kind).then(afterMediaChange);
     }
     btns.forEach(function (b) { b.disabled = true; });
-    if (kind === 'video' && !d.track) el.previewOffText.textContent = t('welcome.starting');
+    if (kind === 'video') { S.camStarting = true; el.previewOffText.textContent = t('welcome.starting'); }
     return acquire(kind).then(function (tr) {
       if (S.state === 'left' || S.state === 'closed') { tr.stop(); return; }
       adoptTrack(kind, tr);
@@ -431,7 +443,7 @@
       else toast(t(key), { type: 'error' });
     }).then(function () {
       btns.forEach(function (b) { b.disabled = false; });
-      el.previewOffText.textContent = t('welcome.camOff');
+      if (kind === 'video') S.camStarting = false;
       return applySender(kind);
     }).then(function () {
       afterMediaChange();
@@ -501,9 +513,8 @@
       if (camTrack) el.preview.play().catch(function () {});
     }
     el.previewFrame.classList.toggle('cam-off', !camTrack);
-    if (!S.mediaReady) el.previewOffText.textContent = t('welcome.starting');
-    el.previewAvatar.textContent = initials(el.name.value || params.displayName);
-    el.previewAvatar.style.setProperty('--avatar-bg', avatarColor(el.name.value || 'me'));
+    el.previewOffText.textContent = t(!S.mediaReady || S.camStarting ? 'welcome.starting' : 'welcome.camOff');
+    setAvatar(el.previewAvatar, el.name.value, 'me');
 
     var micTrack = micOn && S.mic.track ? S.mic.track : null;
     if (micTrack) el.meter.removeAttribute('data-off'); else el.meter.setAttribute('data-off', '');
@@ -604,9 +615,7 @@
     var label = self ? t('call.youSuffix', { name: displayOf(name) }) : displayOf(name);
     tile.querySelector('.tile-name').textContent = label;
     tile.title = label;
-    var av = tile.querySelector('.avatar');
-    av.textContent = initials(displayOf(name));
-    av.style.setProperty('--avatar-bg', avatarColor(tile.dataset.peerId || name));
+    setAvatar(tile.querySelector('.avatar'), name, tile.dataset.peerId || name);
     if (!self) {
       tile.classList.toggle('cam-off', !video);
       tile.classList.toggle('mic-off', !audio);
@@ -1061,10 +1070,7 @@
     updateMediaUI();
 
     el.joinForm.addEventListener('submit', function (e) { e.preventDefault(); join(); });
-    el.name.addEventListener('input', function () {
-      el.previewAvatar.textContent = initials(el.name.value);
-      el.previewAvatar.style.setProperty('--avatar-bg', avatarColor(el.name.value || 'me'));
-    });
+    el.name.addEventListener('input', function () { setAvatar(el.previewAvatar, el.name.value, 'me'); });
     el.pMic.addEventListener('click', function () { setMedia('audio', !S.mic.on); });
     el.pCam.addEventListener('click', function () { setMedia('video', !S.cam.on); });
     el.tMic.addEventListener('click', function () { setMedia('audio', !S.mic.on); });

@@ -18,6 +18,14 @@ use crate::relay_client::RelayClient;
 use crate::signalling::messages::{Mode, ServerMessage};
 use room::{Room, RoomEvent};
 
+/// What happens in rooms, for observers (statistics, webhooks). Sent in the order it happened, once each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomNews {
+    PeerJoined { room_id: String, peer_id: String, display_name: String, at: std::time::SystemTime },
+    PeerLeft { room_id: String, peer_id: String, at: std::time::SystemTime },
+    RoomClosed { room_id: String, at: std::time::SystemTime },
+}
+
 /// Who is joining, as the call page said.
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
@@ -38,13 +46,21 @@ struct Inner {
     rooms: Mutex<HashMap<String, mpsc::UnboundedSender<RoomEvent>>>,
     relay: RelayClient,
     next_connection: AtomicU64,
+    observers: Vec<mpsc::UnboundedSender<RoomNews>>,
 }
 
 impl Registry {
     /// `notifications` are the relay's; the registry routes each to its room.
-    pub fn new(relay: RelayClient, mut notifications: mpsc::UnboundedReceiver<Notification>) -> Self {
+    ///
+    /// `observers` each receive every [`RoomNews`]; an observer that must not lose news (webhooks,
+    /// statistics) persists it before doing slow work.
+    pub fn new(
+        relay: RelayClient,
+        mut notifications: mpsc::UnboundedReceiver<Notification>,
+        observers: Vec<mpsc::UnboundedSender<RoomNews>>,
+    ) -> Self {
         let registry = Registry {
-            inner: Arc::new(Inner { rooms: Mutex::default(), relay, next_connection: AtomicU64::new(1) }),
+            inner: Arc::new(Inner { rooms: Mutex::default(), relay, next_connection: AtomicU64::new(1), observers }),
         };
         let router = registry.clone();
         tokio::spawn(async move {
@@ -95,6 +111,12 @@ impl Registry {
         };
         let peer_id = answer.await.map_err(|_| ServerMessage::error("internal", "the room closed unexpectedly"))??;
         Ok((peer_id, RoomHandle { connection, tx }))
+    }
+
+    pub(crate) fn publish(&self, news: RoomNews) {
+        for o in &self.inner.observers {
+            let _ = o.send(news.clone());
+        }
     }
 
     fn send_existing(&self, room_id: &str, event: RoomEvent) {

@@ -12,7 +12,9 @@ use meet_relay::protocol::{MediaKind, Request, Response, RoomLimits, TransportPa
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::{JoinRequest, Registry};
+use std::time::SystemTime;
+
+use super::{JoinRequest, Registry, RoomNews};
 use crate::relay_client::RelayClient;
 use crate::signalling::messages::{Mode, PeerInfo, ServerMessage, TrackInfo};
 
@@ -143,6 +145,7 @@ impl Room {
                 }
                 if self.registry.retire(&self.id, &events) {
                     tracing::info!("room closed");
+                    self.registry.publish(RoomNews::RoomClosed { room_id: self.id.clone(), at: SystemTime::now() });
                     return;
                 }
             }
@@ -246,6 +249,12 @@ impl Room {
         participant.send(ServerMessage::Joined { room_id: self.id.clone(), peer_id: peer_id.clone(), peers });
         let info = participant.info();
         self.broadcast_except(connection, ServerMessage::PeerJoined { peer: info });
+        self.registry.publish(RoomNews::PeerJoined {
+            room_id: self.id.clone(),
+            peer_id: peer_id.clone(),
+            display_name: participant.display_name.clone(),
+            at: SystemTime::now(),
+        });
         self.participants.push(participant);
         self.offer_where_needed();
         Ok(peer_id)
@@ -356,6 +365,7 @@ impl Room {
     async fn remove(&mut self, i: usize, on_relay: bool) {
         let p = self.participants.remove(i);
         tracing::info!(peer = %p.id, "left");
+        self.registry.publish(RoomNews::PeerLeft { room_id: self.id.clone(), peer_id: p.id.clone(), at: SystemTime::now() });
         if on_relay {
             if let Err(e) = self.relay.request(Request::ClosePeer { room: self.id.clone(), peer: p.id.clone() }).await {
                 tracing::warn!(error = %e, peer = %p.id, "closing the peer on the relay failed");
