@@ -29,6 +29,12 @@ pub struct Args {
     /// Unix socket of a separately running meet-relay; without it a relay runs inside this process.
     #[arg(long, env = "MEET_RELAY_SOCKET")]
     pub relay_socket: Option<PathBuf>,
+    /// Media cores of the embedded relay; core N uses UDP port media-port + N. Default: one per CPU.
+    #[arg(long, env = "MEET_CORES")]
+    pub cores: Option<usize>,
+    /// IO backend of the embedded relay: auto, uring or mmsg.
+    #[arg(long, env = "MEET_IO_BACKEND", default_value = "auto")]
+    pub io_backend: meet_relay::IoBackend,
 }
 
 /// The TOML file. Unknown keys are an error, so a typo is caught at start-up.
@@ -37,6 +43,83 @@ pub struct Args {
 pub struct FileConfig {
     #[serde(default)]
     pub rooms: RoomsConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub hooks: HooksConfig,
+}
+
+/// `[auth]`: who may call the Server API (see `docs/server-api.md`). Other keys of this section (JWT for
+/// the Client API) are added here too.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Users who log in with `POST /auth/jwt/login`; their passwords as argon2 PHC strings.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// Permanent API tokens for automation, in addition to those created through `/api-tokens`.
+    #[serde(default)]
+    pub api_tokens: Vec<String>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    /// `$argon2id$v=19$...`, e.g. from `printf %s "$PASSWORD" | argon2 "$(openssl rand -hex 16)" -id -e`.
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserConfig").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// `[hooks]`: the integrator's webhook and access-check endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Registered URL that receives `joinPeer` / `closePeer` webhooks.
+    #[serde(default)]
+    pub api_event: Option<String>,
+    /// `Authorization` header value sent with webhooks.
+    #[serde(default)]
+    pub auth_event: Option<String>,
+    /// Registered URL that checks a participant's `accessToken`.
+    #[serde(default)]
+    pub access_url: Option<String>,
+    /// `Authorization` header value sent with access checks.
+    #[serde(default)]
+    pub authorization_access: Option<String>,
+    /// Honour the `apiEvent`, `authEvent`, `accessUrl` and `authorizationAccess` attributes of the room
+    /// URL. For development only: anyone who can open a room can then make the server call any URL.
+    #[serde(default)]
+    pub allow_debug_url_attributes: bool,
+    /// Accept plain `http://` URLs for hosts other than loopback (a warning is logged).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// How long the access check may take before the join is refused.
+    #[serde(default = "default_access_timeout_ms")]
+    pub access_timeout_ms: u64,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig {
+            api_event: None,
+            auth_event: None,
+            access_url: None,
+            authorization_access: None,
+            allow_debug_url_attributes: false,
+            allow_insecure_http: false,
+            access_timeout_ms: default_access_timeout_ms(),
+        }
+    }
+}
+
+fn default_access_timeout_ms() -> u64 {
+    5000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,5 +161,21 @@ mod tests {
     fn defaults() {
         let c: FileConfig = toml::from_str("").unwrap();
         assert_eq!(c.rooms.default_server, "serv0");
+        assert!(c.auth.users.is_empty());
+        assert!(!c.hooks.allow_debug_url_attributes);
+        assert_eq!(c.hooks.access_timeout_ms, 5000);
+    }
+
+    #[test]
+    fn auth_and_hooks_sections() {
+        let c: FileConfig = toml::from_str(
+            "[auth]\napi_tokens = [\"t1\"]\n[[auth.users]]\nname = \"admin\"\npassword_hash = \"$argon2id$x\"\n\
+             [hooks]\napi_event = \"https://example.com/e\"\nallow_debug_url_attributes = true\n",
+        )
+        .unwrap();
+        assert_eq!(c.auth.users[0].name, "admin");
+        assert!(!format!("{:?}", c.auth.users[0]).contains("argon2"), "hashes stay out of logs");
+        assert_eq!(c.hooks.api_event.as_deref(), Some("https://example.com/e"));
+        assert!(c.hooks.allow_debug_url_attributes);
     }
 }

@@ -6,14 +6,23 @@
 //! - [`rooms`]: the room registry; one task per room drives its participants' SDP and the relay.
 //! - [`signalling`]: the call page's WebSocket and its messages.
 //! - [`routes`]: pages, assets and diagnostics.
+//! - [`api`]: the Server API (rooms, login, API tokens, OpenAPI); [`stats`]: session statistics;
+//!   [`webhooks`]: durable joinPeer/closePeer delivery; [`access`]: the integrator's access check;
+//!   [`store`]: state that outlives a restart (SQLite); [`services`] bundles them for [`AppState`].
 //!
 //! [`app`] builds the router; [`run`] serves it on a listener until a shutdown future completes.
 
+pub mod access;
+pub mod api;
 pub mod config;
 pub mod relay_client;
 pub mod rooms;
 pub mod routes;
+pub mod services;
 pub mod signalling;
+pub mod stats;
+pub mod store;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,6 +41,8 @@ use rooms::Registry;
 #[derive(Clone)]
 pub struct AppState {
     pub rooms: Registry,
+    /// Store, Server API auth, webhooks, access check, statistics.
+    pub services: std::sync::Arc<services::Services>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -46,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws", get(signalling::ws_handler))
         .route("/debug/relay/rooms/{room}", get(routes::debug::relay_room))
         .route("/debug/relay/stats", get(routes::debug::relay_stats))
+        .merge(api::router())
         .with_state(state)
 }
 
@@ -71,12 +83,12 @@ pub async fn connect_relay(
             RelayClient::connect(stream, tx).await.context("relay refused the handshake")?
         }
         None => {
-            let core = meet_relay::start(embedded)
+            let relay = meet_relay::start(embedded)
                 .with_context(|| format!("cannot start the embedded relay on UDP {}", embedded.bind))?;
             // The same protocol as a separate relay, over an in-process socket pair.
             let (ours, theirs) = tokio::net::UnixStream::pair().context("socket pair")?;
             tokio::spawn(async move {
-                if let Err(e) = meet_relay::io::control::serve_connection(theirs, core).await {
+                if let Err(e) = meet_relay::io::control::serve_connection(theirs, relay).await {
                     tracing::error!(error = %e, "embedded relay channel failed");
                 }
             });

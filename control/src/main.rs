@@ -14,18 +14,24 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
-    let _file = match &args.config {
+    let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
-    let embedded = meet_relay::RelayConfig {
-        bind: SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), args.media_port),
-        announced_ip: args.announced_ip,
-    };
+    let mut embedded = meet_relay::RelayConfig::new(
+        SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), args.media_port),
+        args.announced_ip,
+    );
+    embedded.cores = args.cores.unwrap_or_else(meet_relay::default_cores);
+    embedded.io_backend = args.io_backend;
     let (relay, notifications) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded).await?;
-    let state = AppState { rooms: Registry::new(relay, notifications, Vec::new()) };
+    let db = args.data_dir.join("meet.sqlite");
+    let store = meet_control::store::SqliteStore::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
+    let (services, observers) =
+        meet_control::services::Services::start(std::sync::Arc::new(store), &file.auth, &file.hooks, Default::default()).await?;
+    let state = AppState { rooms: Registry::new(relay, notifications, observers), services };
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!("meet is ready: open http://{}/new", listener.local_addr()?);
     meet_control::run(listener, state, shutdown_signal()).await

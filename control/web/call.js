@@ -429,7 +429,7 @@
       if (S.state === 'left' || S.state === 'closed') { tr.stop(); return; }
       adoptTrack(kind, tr);
       d.on = true;
-      if (kind === 'audio' || !el.mediaError.hidden) showMediaError(null);
+      showMediaError(null);
     }, function (e) {
       console.warn('meet: could not start ' + kind, e);
       if (restart && d.track && d.track.readyState === 'live') {

@@ -12,27 +12,51 @@ pub mod engine;
 pub mod io;
 pub mod protocol;
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 pub use io::core::CoreHandle;
+pub use io::dispatch::Relay;
+pub use io::socket::IoBackend;
 
 /// Where the relay listens for media and what address it tells browsers.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// Address the media socket binds (e.g. `0.0.0.0:10000`).
+    /// Address of core 0's media socket (e.g. `0.0.0.0:10000`); core N binds port + N. Port 0 gives
+    /// every core an ephemeral port.
     pub bind: SocketAddr,
-    /// Address announced in ICE candidates; its port is the bound port.
+    /// Address announced in ICE candidates; each core announces its own port.
     pub announced_ip: IpAddr,
+    /// Media cores (threads), each with its own socket and rooms.
+    pub cores: usize,
+    pub io_backend: IoBackend,
 }
 
-/// Binds the media socket and starts the media core.
-pub fn start(config: &RelayConfig) -> std::io::Result<CoreHandle> {
-    let socket = UdpSocket::bind(config.bind)?;
-    let port = socket.local_addr()?.port();
+impl RelayConfig {
+    pub fn new(bind: SocketAddr, announced_ip: IpAddr) -> Self {
+        RelayConfig { bind, announced_ip, cores: default_cores(), io_backend: IoBackend::Auto }
+    }
+}
+
+/// One core per CPU the process may run on.
+pub fn default_cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Binds the media sockets and starts the cores.
+pub fn start(config: &RelayConfig) -> std::io::Result<Relay> {
     let certificate = engine::Certificate::generate().map_err(std::io::Error::other)?;
-    let engine_config = engine::EngineConfig::new(vec![SocketAddr::new(config.announced_ip, port)]);
-    tracing::info!(bind = %socket.local_addr()?, announced = %config.announced_ip, io_backend = "tokio", "media relay started");
-    let engine = engine::Engine::new(engine_config, certificate, Instant::now());
-    io::core::spawn(socket, engine)
+    let (notifications, _) = tokio::sync::broadcast::channel(1024);
+    let mut cores = Vec::with_capacity(config.cores.max(1));
+    for index in 0..config.cores.max(1) {
+        let port = if config.bind.port() == 0 { 0 } else { config.bind.port() + index as u16 };
+        let socket = io::socket::bind_media_socket(SocketAddr::new(config.bind.ip(), port))?;
+        let port = socket.local_addr()?.port();
+        let engine_config = engine::EngineConfig::new(vec![SocketAddr::new(config.announced_ip, port)]);
+        let engine = engine::Engine::new(engine_config, certificate.clone(), Instant::now());
+        let core = io::core::spawn(index, socket, engine, config.io_backend, notifications.clone())?;
+        tracing::info!(core = index, port, io_backend = %core.backend, announced = %config.announced_ip, "media core started");
+        cores.push(core);
+    }
+    Ok(Relay::new(cores, notifications))
 }

@@ -18,9 +18,15 @@ struct Args {
     /// Address browsers can reach this host at; announced in ICE candidates.
     #[arg(long, env = "MEET_ANNOUNCED_IP", default_value = "127.0.0.1")]
     announced_ip: IpAddr,
-    /// Address the media socket binds.
+    /// Address the media sockets bind.
     #[arg(long, env = "MEET_MEDIA_BIND_IP", default_value = "0.0.0.0")]
     media_bind_ip: IpAddr,
+    /// Media cores (threads); core N uses UDP port media-port + N. Default: one per CPU.
+    #[arg(long, env = "MEET_CORES")]
+    cores: Option<usize>,
+    /// IO backend: io_uring, recvmmsg/sendmmsg, or io_uring when the kernel allows it.
+    #[arg(long, env = "MEET_IO_BACKEND", default_value = "auto")]
+    io_backend: meet_relay::IoBackend,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -29,12 +35,11 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
-    let config = meet_relay::RelayConfig {
-        bind: SocketAddr::new(args.media_bind_ip, args.media_port),
-        announced_ip: args.announced_ip,
-    };
-    let core = meet_relay::start(&config).with_context(|| format!("cannot bind media port {}", args.media_port))?;
-    meet_relay::io::control::serve(&args.control_socket, core, shutdown_signal())
+    let mut config = meet_relay::RelayConfig::new(SocketAddr::new(args.media_bind_ip, args.media_port), args.announced_ip);
+    config.cores = args.cores.unwrap_or_else(meet_relay::default_cores);
+    config.io_backend = args.io_backend;
+    let relay = meet_relay::start(&config).with_context(|| format!("cannot bind media port {}", args.media_port))?;
+    meet_relay::io::control::serve(&args.control_socket, relay, shutdown_signal())
         .await
         .with_context(|| format!("cannot serve control socket {}", args.control_socket.display()))?;
     tracing::info!("relay stopped");

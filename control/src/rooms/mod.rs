@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::relay_client::RelayClient;
 use crate::signalling::messages::{Mode, ServerMessage};
 use room::{Room, RoomEvent};
+pub use room::new_peer_id;
 
 /// What happens in rooms, for observers (statistics, webhooks). Sent in the order it happened, once each.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,22 @@ pub enum RoomNews {
     PeerJoined { room_id: String, peer_id: String, display_name: String, at: std::time::SystemTime },
     PeerLeft { room_id: String, peer_id: String, at: std::time::SystemTime },
     RoomClosed { room_id: String, at: std::time::SystemTime },
+}
+
+/// A live room as the Server API sees it.
+#[derive(Debug, Clone)]
+pub struct RoomInfo {
+    pub room_id: String,
+    /// When its first participant joined.
+    pub created_at: std::time::SystemTime,
+    pub peers: Vec<crate::signalling::messages::PeerInfo>,
+}
+
+/// Why the server ends a participant's session (sent in its `closed` message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub code: &'static str,
+    pub message: String,
 }
 
 /// Who is joining, as the call page said.
@@ -113,15 +130,53 @@ impl Registry {
         Ok((peer_id, RoomHandle { connection, tx }))
     }
 
+    /// IDs of the rooms that have participants.
+    pub fn room_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.inner.rooms.lock().expect("rooms lock").keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// The room's participants and age; `None` when no such room is live.
+    pub async fn room_info(&self, room_id: &str) -> Option<RoomInfo> {
+        let (reply, answer) = oneshot::channel();
+        if !self.send_existing(room_id, RoomEvent::Inspect { reply }) {
+            return None;
+        }
+        // A room whose last participant just left is closing.
+        answer.await.ok().filter(|info| !info.peers.is_empty())
+    }
+
+    /// Ends `peer_id`'s session in `room_id`; false when there is no such room or peer.
+    pub async fn close_peer(&self, room_id: &str, peer_id: &str, removal: Removal) -> bool {
+        let (reply, answer) = oneshot::channel();
+        if !self.send_existing(room_id, RoomEvent::ClosePeer { peer_id: peer_id.to_string(), removal, reply }) {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
+
+    /// Ends every session in `room_id`, which then closes; the number removed, `None` when no such
+    /// room is live.
+    pub async fn close_room(&self, room_id: &str, removal: Removal) -> Option<usize> {
+        let (reply, answer) = oneshot::channel();
+        if !self.send_existing(room_id, RoomEvent::CloseRoom { removal, reply }) {
+            return None;
+        }
+        answer.await.ok().filter(|&n| n > 0)
+    }
+
     pub(crate) fn publish(&self, news: RoomNews) {
         for o in &self.inner.observers {
             let _ = o.send(news.clone());
         }
     }
 
-    fn send_existing(&self, room_id: &str, event: RoomEvent) {
-        if let Some(tx) = self.inner.rooms.lock().expect("rooms lock").get(room_id) {
-            let _ = tx.send(event);
+    /// Sends to a live room's task (under the lock, so it cannot retire meanwhile); false if none.
+    fn send_existing(&self, room_id: &str, event: RoomEvent) -> bool {
+        match self.inner.rooms.lock().expect("rooms lock").get(room_id) {
+            Some(tx) => tx.send(event).is_ok(),
+            None => false,
         }
     }
 

@@ -45,6 +45,21 @@ pub(super) enum RoomEvent {
         peer_id: String,
         reason: String,
     },
+    /// Server API: who is here.
+    Inspect {
+        reply: oneshot::Sender<super::RoomInfo>,
+    },
+    /// Server API: remove one participant (false if absent).
+    ClosePeer {
+        peer_id: String,
+        removal: super::Removal,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Server API: remove everyone (the number removed).
+    CloseRoom {
+        removal: super::Removal,
+        reply: oneshot::Sender<usize>,
+    },
 }
 
 struct Consumed {
@@ -121,11 +136,12 @@ pub(super) struct Room {
     registry: Registry,
     on_relay: bool,
     participants: Vec<Participant>,
+    created_at: SystemTime,
 }
 
 impl Room {
     pub fn new(id: String, relay: RelayClient, registry: Registry) -> Self {
-        Room { id, relay, registry, on_relay: false, participants: Vec::new() }
+        Room { id, relay, registry, on_relay: false, participants: Vec::new(), created_at: SystemTime::now() }
     }
 
     pub async fn run(self, events: mpsc::UnboundedReceiver<RoomEvent>) {
@@ -185,6 +201,32 @@ impl Room {
                     // The relay already forgot the peer.
                     self.remove(i, false).await;
                 }
+            }
+            RoomEvent::Inspect { reply } => {
+                let info = super::RoomInfo {
+                    room_id: self.id.clone(),
+                    created_at: self.created_at,
+                    peers: self.participants.iter().map(Participant::info).collect(),
+                };
+                let _ = reply.send(info);
+            }
+            RoomEvent::ClosePeer { peer_id, removal, reply } => {
+                let found = self.participants.iter().position(|p| p.id == peer_id);
+                if let Some(i) = found {
+                    tracing::info!(peer = %peer_id, code = removal.code, "removed by the Server API");
+                    self.participants[i].send(ServerMessage::closed(removal.code, removal.message));
+                    self.remove(i, true).await;
+                }
+                let _ = reply.send(found.is_some());
+            }
+            RoomEvent::CloseRoom { removal, reply } => {
+                let count = self.participants.len();
+                tracing::info!(peers = count, code = removal.code, "room closed by the Server API");
+                while let Some(last) = self.participants.len().checked_sub(1) {
+                    self.participants[last].send(ServerMessage::closed(removal.code, removal.message.clone()));
+                    self.remove(last, true).await;
+                }
+                let _ = reply.send(count);
             }
         }
     }
@@ -458,7 +500,7 @@ fn placeholder() -> Participant {
 }
 
 /// A random peer ID in the GUID shape integrators know.
-fn new_peer_id() -> String {
+pub fn new_peer_id() -> String {
     let b: [u8; 16] = rand::random();
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",

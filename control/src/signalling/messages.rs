@@ -18,6 +18,9 @@ pub enum ClientMessage {
         video: bool,
         #[serde(default)]
         mode: Mode,
+        /// Room-URL attributes for the integrator's access check and webhooks.
+        #[serde(flatten)]
+        attributes: JoinAttributes,
     },
     Answer {
         sdp: String,
@@ -31,6 +34,37 @@ pub enum ClientMessage {
         display_name: String,
     },
     Leave,
+}
+
+/// Optional `join` fields from the room URL's attributes (see `docs/server-api.md`). The debug ones
+/// (`accessUrl`, `authorizationAccess`, `apiEvent`, `authEvent`) count only when the server allows them.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinAttributes {
+    #[serde(default)]
+    pub access_token: Option<String>,
+    #[serde(default)]
+    pub access_url: Option<String>,
+    #[serde(default)]
+    pub authorization_access: Option<String>,
+    #[serde(default)]
+    pub api_event: Option<String>,
+    #[serde(default)]
+    pub auth_event: Option<String>,
+    /// The Client API JWT (`&token=`); its `startTime` is shown when the event has not started.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for JoinAttributes {
+    // Tokens and header values stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinAttributes")
+            .field("access_token", &self.access_token.as_ref().map(|_| "<redacted>"))
+            .field("access_url", &self.access_url.is_some())
+            .field("api_event", &self.api_event.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,9 +149,26 @@ mod tests {
                 peer_id: None,
                 audio: false,
                 video: false,
-                mode: Mode::Call
+                mode: Mode::Call,
+                attributes: JoinAttributes::default(),
             }
         );
+    }
+
+    #[test]
+    fn parses_join_attributes() {
+        let m: ClientMessage = serde_json::from_str(
+            r#"{"type":"join","roomId":"r","accessToken":"t","accessUrl":"https://a","authorizationAccess":"Basic x","apiEvent":"https://e","authEvent":"Bearer y"}"#,
+        )
+        .unwrap();
+        let ClientMessage::Join { attributes, .. } = m else { panic!("not a join") };
+        assert_eq!(attributes.access_token.as_deref(), Some("t"));
+        assert_eq!(attributes.access_url.as_deref(), Some("https://a"));
+        assert_eq!(attributes.authorization_access.as_deref(), Some("Basic x"));
+        assert_eq!(attributes.api_event.as_deref(), Some("https://e"));
+        assert_eq!(attributes.auth_event.as_deref(), Some("Bearer y"));
+        assert!(!format!("{attributes:?}").contains("Basic"));
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"join","roomId":"r","accessToken":5}"#).is_err());
     }
 
     #[test]

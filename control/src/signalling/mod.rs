@@ -45,14 +45,22 @@ async fn session(state: AppState, socket: WebSocket) {
     });
 
     let join = match tokio::time::timeout(JOIN_TIMEOUT, next_message(&mut stream, &out_tx)).await {
-        Ok(Some(ClientMessage::Join { room_id, display_name, peer_id, audio, video, mode })) => {
+        Ok(Some(ClientMessage::Join { room_id, display_name, peer_id, audio, video, mode, attributes })) => {
             if !valid_id(&room_id) || peer_id.as_deref().is_some_and(|p| !valid_id(p)) {
                 let _ = out_tx.send(ServerMessage::closed("bad-request", "roomId and peerId may use letters, digits, '-', '_' and '.' (at most 128)"));
                 drop(out_tx);
                 let _ = writer.await;
                 return;
             }
-            JoinRequest { room_id, peer_id, display_name: clean_display_name(&display_name), audio, video, mode }
+            let mut join = JoinRequest { room_id, peer_id, display_name: clean_display_name(&display_name), audio, video, mode };
+            // The integrator's access check (and webhook targets from the room URL).
+            if let Err(refusal) = state.services.admit(&mut join, &attributes).await {
+                let _ = out_tx.send(refusal);
+                drop(out_tx);
+                let _ = writer.await;
+                return;
+            }
+            join
         }
         Ok(Some(_)) => {
             let _ = out_tx.send(ServerMessage::closed("bad-request", "The first message must be join"));
@@ -66,9 +74,11 @@ async fn session(state: AppState, socket: WebSocket) {
         }
     };
 
+    let (room_id, wanted_peer) = (join.room_id.clone(), join.peer_id.clone());
     let (peer_id, handle) = match state.rooms.join(join, out_tx.clone()).await {
         Ok(joined) => joined,
         Err(refusal) => {
+            state.services.join_failed(&room_id, wanted_peer.as_deref());
             let (code, message) = match refusal {
                 ServerMessage::Error { code, message } => (code, message),
                 _ => ("server-error".into(), "Cannot join".into()),

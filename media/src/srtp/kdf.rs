@@ -1,5 +1,5 @@
 //! Session keys: the RFC 3711 §4.3 key derivation, the ciphers built from its output, and the
-//! per-packet IVs (RFC 3711 §4.1.1, RFC 7714 §8.1 and §9.1).
+//! per-packet IVs (RFC 3711 §4.1.1, RFC 7714 §8 and §9).
 
 use aes::cipher::{
     consts::U16, BlockCipherEncrypt, BlockSizeUser, InnerIvInit, KeyInit, StreamCipher,
@@ -136,7 +136,7 @@ impl Gcm {
     }
 }
 
-/// The AES-CM PRF keyed with the master key (RFC 3711 §4.3.3; AES-256 per RFC 6188 §5).
+/// The AES-CM PRF keyed with the master key (RFC 3711 §4.3.3; with AES-256 per RFC 6188).
 enum Prf {
     Aes128(Aes128),
     Aes256(Aes256),
@@ -212,8 +212,8 @@ pub(super) fn cm_xor(
 }
 
 /// The AES-GCM IV: salt XOR (0x0000 || SSRC || 48 bits). For RTP those 48 bits are ROC || SEQ,
-/// which is the packet index (RFC 7714 §8.1); for RTCP they are 0x0000 || 0 || SRTCP index
-/// (§9.1), which is the SRTCP index zero-extended. Either way it is `index` as 48 bits.
+/// which is the packet index (RFC 7714 §8); for RTCP they are 0x0000 || 0 || SRTCP index
+/// (§9), which is the SRTCP index zero-extended. Either way it is `index` as 48 bits.
 pub(super) fn gcm_nonce(salt: &[u8; 12], ssrc: u32, index: u64) -> [u8; 12] {
     let mut iv = *salt;
     xor_ssrc_index(&mut iv, 2, ssrc, index);

@@ -13,7 +13,7 @@
 //! - Per-SSRC state (rollover counter, SRTCP index, replay window) lives in the context. A packet
 //!   that fails changes no state; its buffer may have been partly rewritten and must be dropped.
 //! - The packet path does not allocate, except to remember an SSRC the first time it is seen.
-//!   The receive side remembers at most [`MAX_STREAMS`] SSRCs per direction so that an
+//!   The receive side remembers at most [`MAX_STREAMS`] SSRCs each for RTP and RTCP so that an
 //!   authenticated but hostile peer cannot grow it without bound.
 //! - The sender must not protect two *different* packets with the same SSRC and sequence number
 //!   within one rollover: that reuses a keystream (and for GCM, leaks the authentication key).

@@ -153,7 +153,7 @@ pub(super) fn unprotect(
                     .ok_or(SrtpError::TooShort)?;
                 return aead.open(&nonce, &gcm_aad(clear, word), payload, tag);
             }
-            // RFC 7714 §9.3: unencrypted, the whole packet then the E+index word are associated
+            // RFC 7714 §9: unencrypted, the whole packet then the E+index word are associated
             // data. The AEAD API wants it contiguous, so the word moves over the tag's first
             // bytes, after the tag is saved.
             let mut saved = [0u8; GCM_TAG_LEN];
@@ -167,7 +167,7 @@ pub(super) fn unprotect(
     }
 }
 
-/// RFC 7714 §9.2: with encryption, the associated data is the clear header words then the E+index
+/// RFC 7714 §9: with encryption, the associated data is the clear header words then the E+index
 /// word.
 fn gcm_aad(clear: &[u8], word: [u8; TRAILER_LEN]) -> [u8; CLEAR_LEN + TRAILER_LEN] {
     let mut aad = [0u8; CLEAR_LEN + TRAILER_LEN];

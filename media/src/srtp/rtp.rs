@@ -91,7 +91,7 @@ pub(super) fn protect(
                 .copy_from_slice(&cm_mac(mac, packet, index).finalize().into_bytes()[..CM_TAG_LEN]);
         }
         SessionKeys::Gcm { aead, salt } => {
-            // RFC 7714 §8.2: the header is the associated data, the payload the plaintext.
+            // RFC 7714 §8: the header is the associated data, the payload the plaintext.
             let nonce = kdf::gcm_nonce(salt, header.ssrc, index);
             tag_out.copy_from_slice(&aead.seal(&nonce, clear, payload)?);
         }

@@ -38,6 +38,8 @@ counters! {
     rtcp_out,
     /// First byte matches no protocol of RFC 7983.
     drop_unknown_kind,
+    /// Larger than a receive buffer; cut off by the kernel.
+    drop_truncated,
     drop_stun_malformed,
     /// Not a Binding request (responses, indications, other methods).
     drop_stun_unexpected,

@@ -171,9 +171,14 @@ impl Engine {
     fn send_rtcp(&mut self, key: PeerKey, compound: &[u8]) {
         let peer = &mut self.peers[key];
         let (Some(destination), Some(srtp)) = (peer.selected, peer.srtp_out.as_mut()) else { return };
-        let mut out = vec![0u8; compound.len() + 32];
-        out[..compound.len()].copy_from_slice(compound);
-        let Ok(n) = srtp.protect_rtcp(&mut out, compound.len()) else { return };
+        let mut out = super::take_buffer(&mut self.pool);
+        out.extend_from_slice(compound);
+        // SRTCP adds a tag and a 4-byte index.
+        out.resize(compound.len() + 20, 0);
+        let Ok(n) = srtp.protect_rtcp(&mut out, compound.len()) else {
+            self.pool.push(out);
+            return;
+        };
         out.truncate(n);
         self.counters.rtcp_out += 1;
         self.transmit(destination, out);

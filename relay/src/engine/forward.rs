@@ -7,6 +7,9 @@ use std::time::Instant;
 use meet_media::rtp::{self, ReceiveStats};
 
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
+
+/// The longest authentication tag of the SRTP profiles we support (AES-GCM).
+const SRTP_MAX_TAG: usize = 16;
 use crate::protocol::MediaKind;
 
 /// A stream one peer sends.
@@ -92,11 +95,15 @@ impl Engine {
             let consumer = &mut self.consumers[consumer_key];
             let peer = &mut self.peers[consumer.peer];
             let (Some(destination), Some(srtp)) = (peer.selected, peer.srtp_out.as_mut()) else { continue };
-            let mut out = vec![0u8; packet.len() + 16];
-            out[..packet.len()].copy_from_slice(packet);
+            let mut out = super::take_buffer(&mut self.pool);
+            out.extend_from_slice(packet);
+            out.resize(packet.len() + SRTP_MAX_TAG, 0);
             rtp::set_ssrc(&mut out, rtp::Ssrc(consumer.ssrc));
             rtp::set_payload_type(&mut out, consumer.payload_type);
-            let Ok(n) = srtp.protect_rtp(&mut out, packet.len()) else { continue };
+            let Ok(n) = srtp.protect_rtp(&mut out, packet.len()) else {
+                self.pool.push(out);
+                continue;
+            };
             out.truncate(n);
             consumer.packets += 1;
             consumer.bytes += packet.len() as u64;

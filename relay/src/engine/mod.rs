@@ -86,8 +86,20 @@ pub struct Engine {
     next_consumer_id: u64,
     next_report: Instant,
     transmits: VecDeque<Transmit>,
+    /// Spent transmit buffers, reused so that forwarding does not allocate.
+    pool: Vec<Vec<u8>>,
     events: VecDeque<Notification>,
     pub counters: Counters,
+}
+
+/// Capacity of a transmit buffer: a full-size datagram plus SRTP's tag.
+const BUFFER_CAPACITY: usize = 1500 + 32;
+/// Buffers kept for reuse; beyond this, returned ones are freed.
+const POOL_LIMIT: usize = 4096;
+
+/// A cleared buffer from the pool (or a new one while the pool warms up).
+fn take_buffer(pool: &mut Vec<Vec<u8>>) -> Vec<u8> {
+    pool.pop().unwrap_or_else(|| Vec::with_capacity(BUFFER_CAPACITY))
 }
 
 impl Engine {
@@ -106,7 +118,8 @@ impl Engine {
             peers_by_ufrag: HashMap::new(),
             peers_by_addr: HashMap::new(),
             next_consumer_id: 1,
-            transmits: VecDeque::new(),
+            transmits: VecDeque::with_capacity(1024),
+            pool: Vec::with_capacity(POOL_LIMIT),
             events: VecDeque::new(),
             counters: Counters::default(),
         }
@@ -179,6 +192,14 @@ impl Engine {
         self.counters.datagrams_out += 1;
         self.counters.bytes_out += t.contents.len() as u64;
         Some(t)
+    }
+
+    /// Gives a sent [`Transmit`]'s buffer back for reuse.
+    pub fn recycle(&mut self, mut buffer: Vec<u8>) {
+        if self.pool.len() < POOL_LIMIT && buffer.capacity() >= BUFFER_CAPACITY {
+            buffer.clear();
+            self.pool.push(buffer);
+        }
     }
 
     pub fn poll_event(&mut self) -> Option<Notification> {

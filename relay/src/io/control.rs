@@ -7,12 +7,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixListener;
 use tokio::sync::broadcast;
 
-use super::core::CoreHandle;
+use super::dispatch::Relay;
 use crate::protocol::codec::{read_message, write_message, CodecError};
 use crate::protocol::{ErrorBody, ErrorCode, Message, Request};
 
 /// Binds `path` (replacing a stale socket file) and serves until `shutdown` completes.
-pub async fn serve(path: &Path, core: CoreHandle, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve(path: &Path, relay: Relay, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
     if path.exists() {
         std::fs::remove_file(path)?;
     }
@@ -23,9 +23,9 @@ pub async fn serve(path: &Path, core: CoreHandle, shutdown: impl std::future::Fu
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = accepted?;
-                let core = core.clone();
+                let relay = relay.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve_connection(stream, core).await {
+                    if let Err(e) = serve_connection(stream, relay).await {
                         tracing::warn!(error = %e, "control connection ended");
                     }
                 });
@@ -38,9 +38,9 @@ pub async fn serve(path: &Path, core: CoreHandle, shutdown: impl std::future::Fu
 }
 
 /// Serves one control connection: a version handshake, then requests in order.
-pub async fn serve_connection<S: AsyncRead + AsyncWrite>(stream: S, core: CoreHandle) -> Result<(), CodecError> {
+pub async fn serve_connection<S: AsyncRead + AsyncWrite>(stream: S, relay: Relay) -> Result<(), CodecError> {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut notifications = core.subscribe();
+    let mut notifications = relay.subscribe();
     let mut greeted = false;
     loop {
         tokio::select! {
@@ -65,7 +65,7 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite>(stream: S, core: CoreHa
                 let response = if !greeted && !is_hello {
                     Err(ErrorBody::new(ErrorCode::VersionMismatch, "the first request must be hello"))
                 } else {
-                    core.request(request).await
+                    relay.request(request).await
                 };
                 let refused = response.is_err() && !greeted;
                 greeted |= is_hello && response.is_ok();

@@ -1,7 +1,17 @@
 //! The relay's IO layer: the only code that reads the clock or touches a socket.
 //!
-//! - [`core`]: a media core, one thread with its UDP socket and its [`Engine`](crate::engine::Engine).
-//! - [`control`]: the Unix-socket server of the control channel, forwarding requests to the core.
+//! - [`core`]: a media core, one thread with its UDP socket, its IO backend and its
+//!   [`Engine`](crate::engine::Engine).
+//! - [`uring`] and [`mmsg`]: the two IO backends behind one small `Driver` trait; [`socket`] binds
+//!   the media sockets and names the backends.
+//! - [`dispatch`]: places rooms on cores and routes control requests to the core that holds them.
+//! - [`control`]: the Unix-socket server of the control channel.
+//! - [`sys`]: socket addresses and the eventfd waker.
 
 pub mod control;
 pub mod core;
+pub mod dispatch;
+mod mmsg;
+pub mod socket;
+mod sys;
+mod uring;

@@ -1,0 +1,310 @@
+//! Server API credentials: users from the config log in for short-lived HS256 access tokens (and refresh
+//! tokens); permanent API tokens are random, stored as SHA-256 hashes, and sent as
+//! `Authorization: APIKey <token>` or `Bearer <token>`. Every authenticated request is rate limited per
+//! credential.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use argon2::password_hash::PasswordHash;
+use argon2::{Argon2, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::ratelimit::RateLimiter;
+use crate::config::AuthConfig;
+use crate::store::{blocking, SharedStore};
+use crate::AppState;
+
+pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+const API_TOKEN_PREFIX: &str = "meet_";
+/// The only JWT header we issue (and so the only one we accept).
+const JWT_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthConfigError {
+    #[error("[auth] users: {0:?} is listed twice")]
+    DuplicateUser(String),
+    #[error("[auth] users: the password_hash of {0:?} is not an argon2 PHC string ($argon2id$...)")]
+    BadPasswordHash(String),
+    #[error("[auth] api_tokens: entry {0} is shorter than 16 characters")]
+    WeakApiToken(usize),
+    #[error("cannot read the token signing key: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A user from the config, by access token.
+    User(String),
+    /// An API token created through `/api-tokens`.
+    ApiToken { id: i64, name: String },
+    /// The n-th entry of `[auth] api_tokens`.
+    ConfigToken(usize),
+}
+
+impl Credential {
+    /// The key its rate limit is kept under.
+    pub fn limit_key(&self) -> String {
+        match self {
+            Credential::User(name) => format!("user:{name}"),
+            Credential::ApiToken { id, .. } => format!("token:{id}"),
+            Credential::ConfigToken(i) => format!("config-token:{i}"),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    /// "access" or "refresh".
+    typ: String,
+    iat: u64,
+    exp: u64,
+}
+
+pub struct Auth {
+    store: SharedStore,
+    /// User name -> argon2 PHC string.
+    users: HashMap<String, String>,
+    /// SHA-256 of each `[auth] api_tokens` entry -> its index.
+    config_tokens: HashMap<[u8; 32], usize>,
+    signing_key: Vec<u8>,
+    pub limiter: RateLimiter,
+}
+
+impl Auth {
+    pub fn new(config: &AuthConfig, store: SharedStore) -> Result<Self, AuthConfigError> {
+        let mut users = HashMap::new();
+        for u in &config.users {
+            if !PasswordHash::new(&u.password_hash).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2")) {
+                return Err(AuthConfigError::BadPasswordHash(u.name.clone()));
+            }
+            if users.insert(u.name.clone(), u.password_hash.clone()).is_some() {
+                return Err(AuthConfigError::DuplicateUser(u.name.clone()));
+            }
+        }
+        let mut config_tokens = HashMap::new();
+        for (i, t) in config.api_tokens.iter().enumerate() {
+            if t.len() < 16 {
+                return Err(AuthConfigError::WeakApiToken(i));
+            }
+            config_tokens.insert(hash_token(t), i);
+        }
+        // Kept in the store so access tokens stay valid across restarts.
+        let signing_key = store.secret("server-api-jwt-hs256", 32)?;
+        Ok(Auth { store, users, config_tokens, signing_key, limiter: RateLimiter::new(4) })
+    }
+
+    /// Checks a user's password (slow on purpose: argon2). Unknown users take as long as known ones.
+    pub async fn check_password(&self, username: &str, password: &str) -> bool {
+        let known = self.users.get(username).cloned();
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || {
+            let (hash, known) = match known {
+                Some(h) => (h, true),
+                None => (DUMMY_HASH.to_string(), false),
+            };
+            let ok = PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
+            ok && known
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// A fresh access and refresh token for `user`.
+    pub fn issue(&self, user: &str, now_secs: u64) -> (String, String) {
+        (self.sign(user, "access", now_secs, ACCESS_TOKEN_TTL), self.sign(user, "refresh", now_secs, REFRESH_TOKEN_TTL))
+    }
+
+    fn sign(&self, user: &str, typ: &str, now_secs: u64, ttl: Duration) -> String {
+        let claims = Claims { sub: user.to_string(), typ: typ.to_string(), iat: now_secs, exp: now_secs + ttl.as_secs() };
+        let header = URL_SAFE_NO_PAD.encode(JWT_HEADER);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
+        let signing_input = format!("{header}.{payload}");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
+        mac.update(signing_input.as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{signing_input}.{signature}")
+    }
+
+    /// The user a valid, unexpired token of type `typ` names, if that user still exists.
+    pub fn verify(&self, token: &str, typ: &str, now_secs: u64) -> Option<String> {
+        let mut parts = token.split('.');
+        let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || URL_SAFE_NO_PAD.decode(header).ok()? != JWT_HEADER.as_bytes() {
+            return None;
+        }
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
+        mac.update(header.as_bytes());
+        mac.update(b".");
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&URL_SAFE_NO_PAD.decode(signature).ok()?).ok()?;
+        let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        (claims.typ == typ && claims.exp > now_secs && self.users.contains_key(&claims.sub)).then_some(claims.sub)
+    }
+
+    /// Checks an `Authorization` header value.
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Credential, ApiError> {
+        let header = header.ok_or(ApiError::Unauthorized)?.trim();
+        let (scheme, token) = header.split_once(' ').ok_or(ApiError::Forbidden("Invalid token"))?;
+        let token = token.trim();
+        let is_bearer = scheme.eq_ignore_ascii_case("bearer");
+        if !is_bearer && !scheme.eq_ignore_ascii_case("apikey") {
+            return Err(ApiError::Forbidden("Invalid token: use Bearer or APIKey"));
+        }
+        if token.is_empty() {
+            return Err(ApiError::Unauthorized);
+        }
+        if is_bearer && token.matches('.').count() == 2 {
+            return self.verify(token, "access", unix_secs()).map(Credential::User).ok_or(ApiError::Forbidden("Invalid token"));
+        }
+        let hash = hash_token(token);
+        if let Some(&i) = self.config_tokens.get(&hash) {
+            return Ok(Credential::ConfigToken(i));
+        }
+        let found = blocking(&self.store, move |s| s.find_api_token(&hash)).await?;
+        found.map(|t| Credential::ApiToken { id: t.id, name: t.name }).ok_or(ApiError::Forbidden("Invalid token"))
+    }
+}
+
+/// A new permanent API token (shown once) and the hash to store.
+pub fn new_api_token() -> (String, [u8; 32]) {
+    let token = format!("{API_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+/// API tokens carry 256 random bits, so one SHA-256 is enough to store them safely.
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+pub fn unix_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// An argon2 hash of a random password, verified against when the user is unknown.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1T5OGZVtUyl3Nyu+t/D7kqYi3L4DCvtKBR5Fw9TvUHo";
+
+/// An authenticated caller within its rate limit. Rejects with 401, 403 or 429.
+pub struct Caller(pub Credential);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = match parts.headers.get(AUTHORIZATION) {
+            Some(v) => Some(v.to_str().map_err(|_| ApiError::Forbidden("Invalid token"))?),
+            None => None,
+        };
+        let auth = &state.services.auth;
+        let credential = auth.authenticate(header).await?;
+        auth.limiter.check(&credential.limit_key())?;
+        Ok(Caller(credential))
+    }
+}
+
+/// A caller logged in as a user (not an API token): needed to manage API tokens.
+pub struct UserCaller(pub String);
+
+impl FromRequestParts<AppState> for UserCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Caller::from_request_parts(parts, state).await?.0 {
+            Credential::User(name) => Ok(UserCaller(name)),
+            _ => Err(ApiError::Forbidden("Managing API tokens needs a user's access token (POST /auth/jwt/login)")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::UserConfig;
+    use crate::store::SqliteStore;
+    use std::sync::Arc;
+
+    fn auth() -> Auth {
+        let config = AuthConfig {
+            users: vec![UserConfig { name: "admin".into(), password_hash: test_hash("secret") }],
+            api_tokens: vec!["config-token-0123456789".into()],
+        };
+        Auth::new(&config, Arc::new(SqliteStore::in_memory().unwrap())).unwrap()
+    }
+
+    pub fn test_hash(password: &str) -> String {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        Argon2::default().hash_password(password.as_bytes(), &salt).unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn passwords() {
+        let a = auth();
+        assert!(a.check_password("admin", "secret").await);
+        assert!(!a.check_password("admin", "wrong").await);
+        assert!(!a.check_password("nobody", "secret").await);
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[test]
+    fn jwt_round_trip_and_tampering() {
+        let a = auth();
+        let (access, refresh) = a.issue("admin", 1000);
+        assert_eq!(a.verify(&access, "access", 1001).as_deref(), Some("admin"));
+        assert_eq!(a.verify(&refresh, "access", 1001), None, "a refresh token is not an access token");
+        assert_eq!(a.verify(&refresh, "refresh", 1001).as_deref(), Some("admin"));
+        assert_eq!(a.verify(&access, "access", 1000 + ACCESS_TOKEN_TTL.as_secs()), None, "expired");
+        let mut forged = access.clone();
+        forged.pop();
+        forged.push(if access.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(a.verify(&forged, "access", 1001), None);
+        // Another server's key.
+        let other = auth();
+        assert_eq!(other.verify(&access, "access", 1001), None);
+        // alg=none is not accepted.
+        let parts: Vec<&str> = access.split('.').collect();
+        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+        assert_eq!(a.verify(&none, "access", 1001), None);
+    }
+
+    #[tokio::test]
+    async fn authorization_headers() {
+        let a = auth();
+        assert!(matches!(a.authenticate(None).await, Err(ApiError::Unauthorized)));
+        assert!(matches!(a.authenticate(Some("Basic abc")).await, Err(ApiError::Forbidden(_))));
+        assert!(matches!(a.authenticate(Some("Bearer nope")).await, Err(ApiError::Forbidden(_))));
+        assert!(matches!(a.authenticate(Some("Bearer a.b.c")).await, Err(ApiError::Forbidden(_))));
+        assert_eq!(a.authenticate(Some("APIKey config-token-0123456789")).await.unwrap(), Credential::ConfigToken(0));
+        assert_eq!(a.authenticate(Some("bearer config-token-0123456789")).await.unwrap(), Credential::ConfigToken(0));
+        let (token, hash) = new_api_token();
+        assert!(token.starts_with("meet_") && token.len() > 40);
+        let stored = a.store.create_api_token("ci", "admin", &hash, 0).unwrap();
+        assert_eq!(a.authenticate(Some(&format!("APIKey {token}"))).await.unwrap(), Credential::ApiToken { id: stored.id, name: "ci".into() });
+        a.store.revoke_api_token(stored.id, 1).unwrap();
+        assert!(matches!(a.authenticate(Some(&format!("APIKey {token}"))).await, Err(ApiError::Forbidden(_))));
+        let (access, _) = a.issue("admin", unix_secs());
+        assert_eq!(a.authenticate(Some(&format!("Bearer {access}"))).await.unwrap(), Credential::User("admin".into()));
+    }
+
+    #[test]
+    fn config_is_validated() {
+        let store: SharedStore = Arc::new(SqliteStore::in_memory().unwrap());
+        let bad = AuthConfig { users: vec![UserConfig { name: "a".into(), password_hash: "plain".into() }], api_tokens: vec![] };
+        assert!(matches!(Auth::new(&bad, store.clone()), Err(AuthConfigError::BadPasswordHash(_))));
+        let weak = AuthConfig { users: vec![], api_tokens: vec!["short".into()] };
+        assert!(matches!(Auth::new(&weak, store), Err(AuthConfigError::WeakApiToken(0))));
+    }
+}

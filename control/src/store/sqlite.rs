@@ -1,0 +1,343 @@
+//! [`Store`] on one SQLite file (WAL mode), schema upgraded in place by numbered migrations.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{ApiToken, NewWebhook, PeerSession, QueuedWebhook, Store, StoreError};
+
+/// Each entry upgrades the schema by one version (`PRAGMA user_version`). Append, never edit.
+const MIGRATIONS: &[&str] = &[
+    // 1: tokens, secrets, statistics, webhook queue.
+    "CREATE TABLE secrets (
+         name TEXT PRIMARY KEY,
+         value BLOB NOT NULL
+     );
+     CREATE TABLE api_tokens (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         name TEXT NOT NULL,
+         token_hash BLOB NOT NULL UNIQUE,
+         created_by TEXT NOT NULL,
+         created_at_ms INTEGER NOT NULL,
+         revoked_at_ms INTEGER
+     );
+     CREATE TABLE peer_sessions (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         room_id TEXT NOT NULL,
+         peer_id TEXT NOT NULL,
+         display_name TEXT NOT NULL,
+         join_time_ms INTEGER NOT NULL,
+         last_seen_ms INTEGER NOT NULL,
+         leave_time_ms INTEGER
+     );
+     CREATE INDEX peer_sessions_by_room ON peer_sessions (room_id, join_time_ms);
+     CREATE INDEX peer_sessions_open ON peer_sessions (leave_time_ms) WHERE leave_time_ms IS NULL;
+     CREATE TABLE webhook_queue (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         ordering_key TEXT NOT NULL,
+         url TEXT NOT NULL,
+         authorization TEXT,
+         body TEXT NOT NULL,
+         attempts INTEGER NOT NULL DEFAULT 0,
+         next_attempt_ms INTEGER NOT NULL,
+         created_at_ms INTEGER NOT NULL,
+         last_error TEXT
+     );
+     CREATE INDEX webhook_queue_by_key ON webhook_queue (ordering_key, id);
+     CREATE INDEX webhook_queue_by_due ON webhook_queue (next_attempt_ms);",
+];
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::init(conn)
+    }
+
+    /// A private database in memory, for tests and tools.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::SchemaTooNew { found: version, supported });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+            tracing::info!(version = i + 1, "database schema upgraded");
+        }
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back).
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiToken> {
+    Ok(ApiToken { id: r.get(0)?, name: r.get(1)?, created_by: r.get(2)?, created_at_ms: r.get(3)?, revoked_at_ms: r.get(4)? })
+}
+
+const SESSION_COLUMNS: &str = "id, room_id, peer_id, display_name, join_time_ms, last_seen_ms, leave_time_ms";
+
+fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerSession> {
+    Ok(PeerSession {
+        id: r.get(0)?,
+        room_id: r.get(1)?,
+        peer_id: r.get(2)?,
+        display_name: r.get(3)?,
+        join_time_ms: r.get(4)?,
+        last_seen_ms: r.get(5)?,
+        leave_time_ms: r.get(6)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn secret(&self, name: &str, len: usize) -> Result<Vec<u8>, StoreError> {
+        let conn = self.conn();
+        let fresh: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+        conn.execute("INSERT OR IGNORE INTO secrets (name, value) VALUES (?1, ?2)", params![name, fresh])?;
+        Ok(conn.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| r.get(0))?)
+    }
+
+    fn create_api_token(&self, name: &str, created_by: &str, token_hash: &[u8], now_ms: i64) -> Result<ApiToken, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO api_tokens (name, token_hash, created_by, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![name, token_hash, created_by, now_ms],
+        )?;
+        Ok(ApiToken { id: conn.last_insert_rowid(), name: name.into(), created_by: created_by.into(), created_at_ms: now_ms, revoked_at_ms: None })
+    }
+
+    fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id, name, created_by, created_at_ms, revoked_at_ms FROM api_tokens ORDER BY id")?;
+        let rows = stmt.query_map([], token_from_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn revoke_api_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute("UPDATE api_tokens SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL", params![id, now_ms])?;
+        Ok(n == 1)
+    }
+
+    fn find_api_token(&self, token_hash: &[u8]) -> Result<Option<ApiToken>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, name, created_by, created_at_ms, revoked_at_ms FROM api_tokens
+                 WHERE token_hash = ?1 AND revoked_at_ms IS NULL",
+                [token_hash],
+                token_from_row,
+            )
+            .optional()?)
+    }
+
+    fn open_session(&self, room_id: &str, peer_id: &str, display_name: &str, join_ms: i64) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO peer_sessions (room_id, peer_id, display_name, join_time_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![room_id, peer_id, display_name, join_ms],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn close_session(&self, id: i64, leave_ms: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE peer_sessions SET leave_time_ms = ?2, last_seen_ms = MAX(last_seen_ms, ?2) WHERE id = ?1 AND leave_time_ms IS NULL",
+            params![id, leave_ms],
+        )?;
+        Ok(())
+    }
+
+    fn heartbeat(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare("UPDATE peer_sessions SET last_seen_ms = ?2 WHERE id = ?1 AND leave_time_ms IS NULL")?;
+            for id in ids {
+                stmt.execute(params![id, now_ms])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn close_abandoned_sessions(&self) -> Result<Vec<PeerSession>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let open: Vec<PeerSession> = {
+            let mut stmt = tx.prepare(&format!("SELECT {SESSION_COLUMNS} FROM peer_sessions WHERE leave_time_ms IS NULL ORDER BY id"))?;
+            let rows = stmt.query_map([], session_from_row)?.collect::<Result<_, _>>()?;
+            rows
+        };
+        tx.execute("UPDATE peer_sessions SET leave_time_ms = last_seen_ms WHERE leave_time_ms IS NULL", [])?;
+        tx.commit()?;
+        Ok(open.into_iter().map(|s| PeerSession { leave_time_ms: Some(s.last_seen_ms), ..s }).collect())
+    }
+
+    fn sessions(&self, room_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<PeerSession>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {SESSION_COLUMNS} FROM peer_sessions
+             WHERE room_id = ?1 AND join_time_ms <= ?3 AND COALESCE(leave_time_ms, last_seen_ms) >= ?2
+             ORDER BY join_time_ms, id"
+        ))?;
+        let rows = stmt.query_map(params![room_id, from_ms, to_ms], session_from_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn enqueue_webhook(&self, webhook: &NewWebhook, now_ms: i64) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO webhook_queue (ordering_key, url, authorization, body, next_attempt_ms, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![webhook.ordering_key, webhook.url, webhook.authorization, webhook.body, now_ms],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn due_webhooks(&self, now_ms: i64, limit: usize) -> Result<Vec<QueuedWebhook>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, ordering_key, url, authorization, body, attempts, created_at_ms FROM webhook_queue w
+             WHERE next_attempt_ms <= ?1
+               AND NOT EXISTS (SELECT 1 FROM webhook_queue e WHERE e.ordering_key = w.ordering_key AND e.id < w.id)
+             ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![now_ms, limit as i64], |r| {
+                Ok(QueuedWebhook {
+                    id: r.get(0)?,
+                    ordering_key: r.get(1)?,
+                    url: r.get(2)?,
+                    authorization: r.get(3)?,
+                    body: r.get(4)?,
+                    attempts: r.get(5)?,
+                    created_at_ms: r.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn next_webhook_due(&self) -> Result<Option<i64>, StoreError> {
+        // Only the oldest delivery of each key can fall due.
+        Ok(self.conn().query_row(
+            "SELECT MIN(next_attempt_ms) FROM webhook_queue w
+             WHERE NOT EXISTS (SELECT 1 FROM webhook_queue e WHERE e.ordering_key = w.ordering_key AND e.id < w.id)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn remove_webhook(&self, id: i64) -> Result<(), StoreError> {
+        self.conn().execute("DELETE FROM webhook_queue WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    fn reschedule_webhook(&self, id: i64, attempts: u32, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE webhook_queue SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
+            params![id, attempts, next_attempt_ms, error],
+        )?;
+        Ok(())
+    }
+
+    fn pending_webhooks(&self) -> Result<usize, StoreError> {
+        let n: i64 = self.conn().query_row("SELECT COUNT(*) FROM webhook_queue", [], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_idempotent_across_opens() {
+        let dir = std::env::temp_dir().join(format!("meet-store-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("meet.sqlite");
+        let a = SqliteStore::open(&path).unwrap();
+        let key = a.secret("jwt", 32).unwrap();
+        drop(a);
+        let b = SqliteStore::open(&path).unwrap();
+        assert_eq!(b.secret("jwt", 32).unwrap(), key, "secrets survive a reopen");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn api_tokens_by_hash_until_revoked() {
+        let s = SqliteStore::in_memory().unwrap();
+        let t = s.create_api_token("ci", "admin", &[1; 32], 10).unwrap();
+        assert_eq!(s.find_api_token(&[1; 32]).unwrap().unwrap().name, "ci");
+        assert!(s.find_api_token(&[2; 32]).unwrap().is_none());
+        assert!(s.revoke_api_token(t.id, 20).unwrap());
+        assert!(!s.revoke_api_token(t.id, 30).unwrap(), "second revoke is a no-op");
+        assert!(s.find_api_token(&[1; 32]).unwrap().is_none());
+        assert_eq!(s.list_api_tokens().unwrap()[0].revoked_at_ms, Some(20));
+        assert!(s.create_api_token("dup", "admin", &[1; 32], 40).is_err(), "hashes are unique");
+    }
+
+    #[test]
+    fn sessions_heartbeat_and_recovery() {
+        let s = SqliteStore::in_memory().unwrap();
+        let a = s.open_session("r", "p1", "Ann", 1_000).unwrap();
+        let b = s.open_session("r", "p2", "Bob", 2_000).unwrap();
+        s.close_session(a, 5_000).unwrap();
+        s.heartbeat(&[a, b], 30_000).unwrap();
+        let all = s.sessions("r", 0, i64::MAX).unwrap();
+        assert_eq!(all[0].leave_time_ms, Some(5_000), "a closed session ignores heartbeats");
+        assert_eq!(all[0].last_seen_ms, 5_000);
+        assert_eq!(all[1].last_seen_ms, 30_000);
+        let abandoned = s.close_abandoned_sessions().unwrap();
+        assert_eq!(abandoned.len(), 1);
+        assert_eq!(abandoned[0].leave_time_ms, Some(30_000));
+        assert_eq!(s.sessions("r", 0, i64::MAX).unwrap()[1].leave_time_ms, Some(30_000));
+        // Overlap: [6000, 7000] touches only p2's session.
+        let mid = s.sessions("r", 6_000, 7_000).unwrap();
+        assert_eq!(mid.iter().map(|s| s.peer_id.as_str()).collect::<Vec<_>>(), ["p2"]);
+        assert!(s.sessions("other", 0, i64::MAX).unwrap().is_empty());
+    }
+
+    #[test]
+    fn webhooks_one_at_a_time_per_key() {
+        let s = SqliteStore::in_memory().unwrap();
+        let hook = |key: &str, body: &str| NewWebhook { ordering_key: key.into(), url: "https://x".into(), authorization: None, body: body.into() };
+        let j1 = s.enqueue_webhook(&hook("r/p1", "join1"), 100).unwrap();
+        let _l1 = s.enqueue_webhook(&hook("r/p1", "leave1"), 100).unwrap();
+        let j2 = s.enqueue_webhook(&hook("r/p2", "join2"), 100).unwrap();
+        let due: Vec<i64> = s.due_webhooks(100, 10).unwrap().iter().map(|w| w.id).collect();
+        assert_eq!(due, [j1, j2], "leave1 waits for join1");
+        s.reschedule_webhook(j1, 1, 500, "HTTP 503").unwrap();
+        let due: Vec<i64> = s.due_webhooks(200, 10).unwrap().iter().map(|w| w.id).collect();
+        assert_eq!(due, [j2], "leave1 still waits while join1 backs off");
+        assert_eq!(s.next_webhook_due().unwrap(), Some(100));
+        s.remove_webhook(j2).unwrap();
+        assert_eq!(s.next_webhook_due().unwrap(), Some(500), "leave1 (due at 100) waits behind join1");
+        s.remove_webhook(j1).unwrap();
+        let due = s.due_webhooks(200, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].body, "leave1");
+        assert_eq!(s.pending_webhooks().unwrap(), 1);
+    }
+}

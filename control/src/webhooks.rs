@@ -1,0 +1,316 @@
+//! `joinPeer` / `closePeer` webhooks, delivered at least once.
+//!
+//! The observer turns [`RoomNews`] into queued deliveries in SQLite as soon as it hears of them; the
+//! delivery worker POSTs them, retrying with exponential backoff, and a queue left by a previous run is
+//! delivered after a restart. One peer's deliveries to one URL go out one at a time, oldest first, so an
+//! integrator never sees a peer's `closePeer` before its `joinPeer`.
+//!
+//! Targets: the registered URL (`[hooks] api_event`, header `auth_event`) gets every event; with
+//! `[hooks] allow_debug_url_attributes` a participant's `apiEvent` / `authEvent` room-URL attributes add
+//! a target for that participant's events.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Url;
+use serde::Serialize;
+use tokio::sync::{mpsc, Notify};
+
+use crate::rooms::RoomNews;
+use crate::store::{blocking, now_ms, NewWebhook, QueuedWebhook, SharedStore};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    #[error("{0:?} is not a valid URL")]
+    Invalid(String),
+    #[error("only https:// URLs are accepted (http:// only for loopback hosts)")]
+    NotHttps,
+    #[error("the header value contains characters not allowed in HTTP headers")]
+    BadHeader,
+}
+
+/// Where an integrator's endpoint is and how to authenticate to it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HookTarget {
+    pub url: Url,
+    /// Sent as the `Authorization` header.
+    pub authorization: Option<String>,
+}
+
+impl std::fmt::Debug for HookTarget {
+    // Keeps credentials (header, URL query) out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookTarget").field("host", &self.url.host_str()).field("path", &self.url.path()).finish_non_exhaustive()
+    }
+}
+
+impl HookTarget {
+    /// Checks a URL: HTTPS, or plain HTTP to a loopback host, or to any host when `allow_insecure_http`
+    /// (with a warning).
+    pub fn parse(url: &str, authorization: Option<&str>, allow_insecure_http: bool) -> Result<Self, TargetError> {
+        let parsed = Url::parse(url.trim()).map_err(|_| TargetError::Invalid(url.chars().take(200).collect()))?;
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(TargetError::Invalid(url.chars().take(200).collect()));
+        }
+        match parsed.scheme() {
+            "https" => {}
+            "http" if is_loopback(&parsed) => {}
+            "http" if allow_insecure_http => {
+                tracing::warn!(host = ?parsed.host_str(), "plain http:// hook URL accepted (allow_insecure_http): requests and their credentials travel unencrypted");
+            }
+            "http" => return Err(TargetError::NotHttps),
+            _ => return Err(TargetError::Invalid(url.chars().take(200).collect())),
+        }
+        let authorization = authorization.map(str::trim).filter(|a| !a.is_empty()).map(str::to_string);
+        if let Some(a) = &authorization {
+            HeaderValue::from_str(a).map_err(|_| TargetError::BadHeader)?;
+        }
+        Ok(HookTarget { url: parsed, authorization })
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else { return false };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// An HTTP client for calls to integrators: rustls with the ring provider, no redirects.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    // Several crates link rustls; choose its provider once for the whole process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("meet/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Wait before the first retry; doubled for each further one.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// A delivery still failing this long after its event is dropped (and logged).
+    pub give_up_after: Duration,
+    /// Per attempt.
+    pub timeout: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            initial_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(10 * 60),
+            give_up_after: Duration::from_secs(3 * 24 * 3600),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl DeliverySettings {
+    fn backoff(&self, attempts: u32) -> Duration {
+        let exp = self.initial_backoff.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+        let base = exp.min(self.max_backoff);
+        // Up to 10 % jitter so many failed deliveries do not retry in lockstep.
+        base + base.mul_f64(rand::random::<f64>() * 0.1)
+    }
+}
+
+/// The documented webhook body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookBody<'a> {
+    event: &'a str,
+    room_id: &'a str,
+    peer_id: &'a str,
+    display_name: &'a str,
+}
+
+pub struct Webhooks {
+    store: SharedStore,
+    client: reqwest::Client,
+    registered: Option<HookTarget>,
+    settings: DeliverySettings,
+    /// Debug targets of joins in progress, by (room, peer); taken when the join is reported.
+    joining: Mutex<HashMap<(String, String), HookTarget>>,
+    wake: Notify,
+}
+
+impl Webhooks {
+    pub fn new(store: SharedStore, client: reqwest::Client, registered: Option<HookTarget>, settings: DeliverySettings) -> Self {
+        Webhooks { store, client, registered, settings, joining: Mutex::default(), wake: Notify::new() }
+    }
+
+    /// The participant joining `room` as `peer` asked for its events to go to `target` too.
+    pub fn register_debug_target(&self, room: &str, peer: &str, target: HookTarget) {
+        self.joining.lock().expect("webhooks lock").insert((room.to_string(), peer.to_string()), target);
+    }
+
+    /// The join registered with [`Self::register_debug_target`] failed.
+    pub fn forget_debug_target(&self, room: &str, peer: &str) {
+        self.joining.lock().expect("webhooks lock").remove(&(room.to_string(), peer.to_string()));
+    }
+
+    /// Queues `closePeer` for sessions a previous run lost track of (it stopped while they were in a
+    /// room), to the registered URL.
+    pub async fn queue_abandoned(&self, sessions: &[crate::store::PeerSession]) {
+        for s in sessions {
+            if let Some(target) = &self.registered {
+                self.enqueue(target, "disconnected", &s.room_id, &s.peer_id, &s.display_name).await;
+            }
+        }
+    }
+
+    /// Consumes room news until the registry is gone.
+    pub async fn observe(self: Arc<Self>, mut news: mpsc::UnboundedReceiver<RoomNews>) {
+        // (room, peer) -> display name and targets of everyone in a room.
+        let mut present: HashMap<(String, String), (String, Vec<HookTarget>)> = HashMap::new();
+        while let Some(n) = news.recv().await {
+            match n {
+                RoomNews::PeerJoined { room_id, peer_id, display_name, .. } => {
+                    let key = (room_id, peer_id);
+                    let debug = self.joining.lock().expect("webhooks lock").remove(&key);
+                    let targets: Vec<HookTarget> = self.registered.iter().cloned().chain(debug.filter(|d| Some(d) != self.registered.as_ref())).collect();
+                    for t in &targets {
+                        self.enqueue(t, "connected", &key.0, &key.1, &display_name).await;
+                    }
+                    present.insert(key, (display_name, targets));
+                }
+                RoomNews::PeerLeft { room_id, peer_id, .. } => {
+                    if let Some((display_name, targets)) = present.remove(&(room_id.clone(), peer_id.clone())) {
+                        for t in &targets {
+                            self.enqueue(t, "disconnected", &room_id, &peer_id, &display_name).await;
+                        }
+                    }
+                }
+                RoomNews::RoomClosed { .. } => {}
+            }
+        }
+    }
+
+    async fn enqueue(&self, target: &HookTarget, event: &str, room_id: &str, peer_id: &str, display_name: &str) {
+        let body = serde_json::to_string(&WebhookBody { event, room_id, peer_id, display_name }).expect("webhook body serializes");
+        let webhook = NewWebhook {
+            ordering_key: format!("{}\n{room_id}\n{peer_id}", target.url),
+            url: target.url.to_string(),
+            authorization: target.authorization.clone(),
+            body,
+        };
+        match blocking(&self.store, move |s| s.enqueue_webhook(&webhook, now_ms())).await {
+            Ok(_) => self.wake.notify_one(),
+            Err(e) => tracing::error!(room = %room_id, peer = %peer_id, event, error = %e, "cannot queue a webhook; it is lost"),
+        }
+    }
+
+    /// Delivers queued webhooks until the task is aborted.
+    pub async fn deliver(self: Arc<Self>) {
+        loop {
+            let now = now_ms();
+            let due = match blocking(&self.store, move |s| s.due_webhooks(now, 32)).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the webhook queue");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+            };
+            if due.is_empty() {
+                let next = blocking(&self.store, |s| s.next_webhook_due()).await.ok().flatten();
+                let wait = next.map_or(60_000, |t| (t - now_ms()).clamp(0, 60_000));
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                    _ = self.wake.notified() => {}
+                }
+                continue;
+            }
+            futures_util::future::join_all(due.into_iter().map(|w| self.attempt(w))).await;
+        }
+    }
+
+    async fn attempt(&self, w: QueuedWebhook) {
+        let mut request = self
+            .client
+            .post(&w.url)
+            .timeout(self.settings.timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .body(w.body.clone());
+        if let Some(a) = &w.authorization {
+            request = request.header(AUTHORIZATION, a);
+        }
+        let failure = match request.send().await {
+            Ok(r) if r.status().is_success() => None,
+            Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
+            Err(e) => Some(if e.is_timeout() { "timed out".to_string() } else { format!("request failed: {e}") }),
+        };
+        let host = Url::parse(&w.url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+        let (room, peer) = {
+            let mut parts = w.ordering_key.splitn(3, '\n').skip(1);
+            (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string())
+        };
+        let id = w.id;
+        let result = match failure {
+            None => {
+                tracing::debug!(room = %room, peer = %peer, host = %host, attempts = w.attempts + 1, "webhook delivered");
+                blocking(&self.store, move |s| s.remove_webhook(id)).await
+            }
+            Some(error) => {
+                let attempts = w.attempts + 1;
+                let now = now_ms();
+                if now - w.created_at_ms > self.settings.give_up_after.as_millis() as i64 {
+                    tracing::error!(room = %room, peer = %peer, host = %host, attempts, error = %error, "webhook abandoned after retrying too long");
+                    blocking(&self.store, move |s| s.remove_webhook(id)).await
+                } else {
+                    let delay = self.settings.backoff(attempts);
+                    tracing::warn!(room = %room, peer = %peer, host = %host, attempts, error = %error, retry_in_ms = delay.as_millis() as u64, "webhook delivery failed");
+                    let next = now + delay.as_millis() as i64;
+                    blocking(&self.store, move |s| s.reschedule_webhook(id, attempts, next, &error)).await
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cannot update the webhook queue");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_https_except_loopback() {
+        assert!(HookTarget::parse("https://example.com/hook", None, false).is_ok());
+        assert!(HookTarget::parse("http://127.0.0.1:9000/hook", None, false).is_ok());
+        assert!(HookTarget::parse("http://localhost/hook", None, false).is_ok());
+        assert!(HookTarget::parse("http://[::1]:80/hook", None, false).is_ok());
+        assert_eq!(HookTarget::parse("http://example.com/hook", None, false), Err(TargetError::NotHttps));
+        assert!(HookTarget::parse("http://example.com/hook", None, true).is_ok());
+        assert!(matches!(HookTarget::parse("ftp://example.com/", None, true), Err(TargetError::Invalid(_))));
+        assert!(matches!(HookTarget::parse("not a url", None, true), Err(TargetError::Invalid(_))));
+        assert_eq!(HookTarget::parse("https://example.com/", Some("Bearer a\nb"), false), Err(TargetError::BadHeader));
+        let t = HookTarget::parse("https://example.com/?key=secret", Some(" Basic abc "), false).unwrap();
+        assert_eq!(t.authorization.as_deref(), Some("Basic abc"));
+        assert!(!format!("{t:?}").contains("secret") && !format!("{t:?}").contains("abc"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let s = DeliverySettings { initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(60), ..Default::default() };
+        let within = |d: Duration, base: u64| d >= Duration::from_secs(base) && d <= Duration::from_secs(base).mul_f64(1.1);
+        assert!(within(s.backoff(1), 1));
+        assert!(within(s.backoff(2), 2));
+        assert!(within(s.backoff(3), 4));
+        assert!(within(s.backoff(10), 60));
+        assert!(within(s.backoff(u32::MAX), 60));
+    }
+
+    #[test]
+    fn body_has_the_documented_fields() {
+        let b = serde_json::to_value(WebhookBody { event: "connected", room_id: "r", peer_id: "p", display_name: "Ann" }).unwrap();
+        assert_eq!(b, serde_json::json!({"event": "connected", "roomId": "r", "peerId": "p", "displayName": "Ann"}));
+    }
+}

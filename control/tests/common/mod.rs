@@ -1,0 +1,267 @@
+//! A real meet-control (embedded relay, SQLite file on disk) on port 0, WebSocket participants, and
+//! a programmable HTTP server standing in for an integrator's back end.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use futures_util::{SinkExt, StreamExt};
+use meet_control::config::{AuthConfig, HooksConfig, UserConfig};
+use meet_control::rooms::Registry;
+use meet_control::services::{Services, Timings};
+use meet_control::store::SqliteStore;
+use meet_control::webhooks::DeliverySettings;
+use meet_control::AppState;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const CONFIG_TOKEN: &str = "config-token-for-automation-0001";
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let p = std::env::temp_dir().join(format!("meet-control-test-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn admin_hash() -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"test-salt-16byte").unwrap();
+    argon2::Argon2::default().hash_password(ADMIN_PASSWORD.as_bytes(), &salt).unwrap().to_string()
+}
+
+pub fn auth_config() -> AuthConfig {
+    AuthConfig { users: vec![UserConfig { name: "admin".into(), password_hash: admin_hash() }], api_tokens: vec![CONFIG_TOKEN.into()] }
+}
+
+pub fn fast_timings() -> Timings {
+    Timings {
+        delivery: DeliverySettings { initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_millis(400), ..Default::default() },
+        heartbeat: Duration::from_millis(200),
+    }
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub services: Arc<Services>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn start(db: &Path, hooks: HooksConfig) -> Server {
+        Self::start_with(db, auth_config(), hooks, fast_timings()).await
+    }
+
+    pub async fn start_with(db: &Path, auth: AuthConfig, hooks: HooksConfig, timings: Timings) -> Server {
+        let store = Arc::new(SqliteStore::open(db).unwrap());
+        let (services, observers) = Services::start(store, &auth, &hooks, timings).await.unwrap();
+        let relay_config = meet_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
+        let (relay, notifications) = meet_control::connect_relay(None, &relay_config).await.unwrap();
+        let state = AppState { rooms: Registry::new(relay, notifications, observers), services: services.clone() };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            meet_control::run(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Server { addr, services, stop: Some(stop), task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops serving and the background tasks, like a process exit (queued webhooks stay queued).
+    pub async fn stop(mut self) {
+        self.services.shutdown();
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    meet_control::webhooks::http_client().unwrap()
+}
+
+/// Logs in as admin; returns (access, refresh).
+pub async fn login(server: &Server) -> (String, String) {
+    let r = http()
+        .post(server.url("/auth/jwt/login"))
+        .json_body(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json_value().await;
+    (v["access"].as_str().unwrap().to_string(), v["refresh"].as_str().unwrap().to_string())
+}
+
+/// JSON helpers without reqwest's `json` feature.
+pub trait JsonBody {
+    fn json_body(self, v: &Value) -> Self;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    fn json_body(self, v: &Value) -> Self {
+        self.header("content-type", "application/json").body(v.to_string())
+    }
+}
+
+pub trait JsonValue {
+    async fn json_value(self) -> Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> Value {
+        let text = self.text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+}
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A participant: opens `/ws`, sends `join` (with `extra` fields) and returns the socket and the
+/// first `joined` or `closed` message.
+pub async fn join(server: &Server, room: &str, peer: Option<&str>, extra: Value) -> (Ws, Value) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr)).await.unwrap();
+    let mut msg = json!({"type": "join", "roomId": room, "displayName": format!("name-{}", peer.unwrap_or("anon"))});
+    if let Some(p) = peer {
+        msg["peerId"] = json!(p);
+    }
+    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+        msg[k] = v;
+    }
+    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
+    let first = next_of(&mut ws, &["joined", "closed"]).await;
+    (ws, first)
+}
+
+/// The next message of one of these types (others skipped).
+pub async fn next_of(ws: &mut Ws, types: &[&str]) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next()).await.expect("no message in time");
+        match frame {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if types.contains(&v["type"].as_str().unwrap_or("")) {
+                    return v;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("socket ended while waiting for {types:?}: {other:?}"),
+        }
+    }
+}
+
+pub async fn leave(mut ws: Ws) {
+    let _ = ws.send(Message::Text(json!({"type": "leave"}).to_string().into())).await;
+    let _ = ws.close(None).await;
+}
+
+/// What the stand-in back end received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+    /// The status it answered.
+    pub status: u16,
+}
+
+type Responder = dyn Fn(&Received, usize) -> (u16, String, Duration) + Send + Sync;
+
+/// An HTTP server that records every request and answers as `respond(request, index)` says
+/// (status, body, delay).
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct BackendState {
+    received: Arc<Mutex<Vec<Received>>>,
+    respond: Box<Responder>,
+}
+
+impl Backend {
+    pub async fn start(respond: impl Fn(&Received, usize) -> (u16, String, Duration) + Send + Sync + 'static) -> Backend {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(BackendState { received: received.clone(), respond: Box::new(respond) });
+        let app = axum::Router::new().fallback(handle).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Backend { addr, received, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred` holds for what was received.
+    pub async fn wait_for(&self, what: &str, pred: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let r = self.received();
+            if pred(&r) {
+                return r;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}; received {r:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn handle(State(state): State<Arc<BackendState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+    let mut r = Received {
+        path: uri.path().to_string(),
+        authorization: headers.get("authorization").map(|v| v.to_str().unwrap().to_string()),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        status: 0,
+    };
+    let index = state.received.lock().unwrap().len();
+    let (status, text, delay) = (state.respond)(&r, index);
+    r.status = status;
+    state.received.lock().unwrap().push(r);
+    tokio::time::sleep(delay).await;
+    (StatusCode::from_u16(status).unwrap(), text)
+}

@@ -1,0 +1,169 @@
+//! The plain-socket backend: `poll` for readiness, `recvmmsg` and `sendmmsg` in batches.
+
+use std::io;
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::core::Driver;
+use super::sys::{read_sockaddr, write_sockaddr, Waker};
+use crate::engine::{Engine, Transmit};
+
+const BATCH: usize = 64;
+const DATAGRAM: usize = 2048;
+
+pub(crate) struct MmsgDriver {
+    socket: UdpSocket,
+    waker: Arc<Waker>,
+    recv_buffers: Vec<u8>,
+    names: Vec<libc::sockaddr_storage>,
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+    sending: Vec<Transmit>,
+}
+
+// SAFETY: the raw pointers in `iovecs`/`headers` only ever point into this struct's own buffers and are
+// rebuilt before each use; the driver moves to its core thread once and stays there.
+unsafe impl Send for MmsgDriver {}
+
+impl MmsgDriver {
+    pub fn new(socket: UdpSocket, waker: Arc<Waker>) -> Self {
+        MmsgDriver {
+            socket,
+            waker,
+            recv_buffers: vec![0u8; BATCH * DATAGRAM],
+            // SAFETY: all-zero is a valid value for these plain C structs.
+            names: vec![unsafe { std::mem::zeroed() }; BATCH],
+            iovecs: vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
+            headers: vec![unsafe { std::mem::zeroed() }; BATCH],
+            sending: Vec::with_capacity(BATCH),
+        }
+    }
+
+    fn flush(&mut self, engine: &mut Engine) -> io::Result<()> {
+        loop {
+            while self.sending.len() < BATCH {
+                match engine.poll_transmit() {
+                    Some(t) => self.sending.push(t),
+                    None => break,
+                }
+            }
+            if self.sending.is_empty() {
+                return Ok(());
+            }
+            let n = self.sending.len();
+            for i in 0..n {
+                let t = &mut self.sending[i];
+                let len = write_sockaddr(t.destination, &mut self.names[i]);
+                self.iovecs[i] = libc::iovec { iov_base: t.contents.as_mut_ptr() as *mut _, iov_len: t.contents.len() };
+                let h = &mut self.headers[i].msg_hdr;
+                h.msg_name = &mut self.names[i] as *mut _ as *mut libc::c_void;
+                h.msg_namelen = len;
+                h.msg_iov = &mut self.iovecs[i];
+                h.msg_iovlen = 1;
+                h.msg_control = std::ptr::null_mut();
+                h.msg_controllen = 0;
+                h.msg_flags = 0;
+            }
+            // SAFETY: headers[..n] point at live buffers owned by self for the duration of the call.
+            let sent = unsafe { libc::sendmmsg(self.socket.as_raw_fd(), self.headers.as_mut_ptr(), n as u32, 0) };
+            let sent = if sent < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    self.wait_writable()?;
+                    continue;
+                }
+                // A datagram the kernel refuses (e.g. unreachable destination) must not wedge the
+                // queue: drop the first one and carry on.
+                tracing::debug!(error = %e, "sendmmsg failed; dropping one datagram");
+                1
+            } else {
+                sent as usize
+            };
+            for t in self.sending.drain(..sent.min(n)) {
+                engine.recycle(t.contents);
+            }
+        }
+    }
+
+    fn wait_writable(&self) -> io::Result<()> {
+        let mut fds = [libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLOUT, revents: 0 }];
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(fds.as_mut_ptr(), 1, 100) };
+        Ok(())
+    }
+
+    fn receive(&mut self, engine: &mut Engine) -> io::Result<()> {
+        loop {
+            for i in 0..BATCH {
+                self.iovecs[i] = libc::iovec {
+                    iov_base: self.recv_buffers[i * DATAGRAM..].as_mut_ptr() as *mut _,
+                    iov_len: DATAGRAM,
+                };
+                let h = &mut self.headers[i].msg_hdr;
+                h.msg_name = &mut self.names[i] as *mut _ as *mut libc::c_void;
+                h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                h.msg_iov = &mut self.iovecs[i];
+                h.msg_iovlen = 1;
+                h.msg_control = std::ptr::null_mut();
+                h.msg_controllen = 0;
+                h.msg_flags = 0;
+            }
+            // SAFETY: headers point at buffers owned by self; MSG_DONTWAIT keeps it non-blocking.
+            let n = unsafe {
+                libc::recvmmsg(self.socket.as_raw_fd(), self.headers.as_mut_ptr(), BATCH as u32, libc::MSG_DONTWAIT, std::ptr::null_mut())
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                return match e.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(()),
+                    // ICMP errors of a peer that left; they concern no one else.
+                    _ => Ok(tracing::debug!(error = %e, "recvmmsg error")),
+                };
+            }
+            let now = Instant::now();
+            for i in 0..n as usize {
+                let len = self.headers[i].msg_len as usize;
+                let name_len = self.headers[i].msg_hdr.msg_namelen as usize;
+                // SAFETY: the kernel wrote name_len bytes of address into names[i].
+                let name = unsafe { std::slice::from_raw_parts(&self.names[i] as *const _ as *const u8, name_len) };
+                let Some(source) = read_sockaddr(name) else { continue };
+                let truncated = self.headers[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+                if truncated {
+                    engine.counters.drop_truncated += 1;
+                    continue;
+                }
+                engine.handle_datagram(now, source, &mut self.recv_buffers[i * DATAGRAM..i * DATAGRAM + len]);
+            }
+            if (n as usize) < BATCH {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Driver for MmsgDriver {
+    fn run_once(&mut self, engine: &mut Engine, deadline: Instant) -> io::Result<()> {
+        self.flush(engine)?;
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32 + i32::from(timeout.subsec_micros() % 1000 > 0);
+        let mut fds = [
+            libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: self.waker.raw_fd(), events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: two valid pollfds.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
+        if ready < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted { Ok(()) } else { Err(e) };
+        }
+        if fds[1].revents != 0 {
+            self.waker.reset();
+        }
+        if fds[0].revents != 0 {
+            self.receive(engine)?;
+        }
+        Ok(())
+    }
+}
