@@ -1,21 +1,14 @@
-//! `meet-bench`: the load-test harness. This first version checks the wire primitives' speed on one core
-//! (SRTP protect/unprotect of 1200-byte packets); simulated peers against a running relay come next.
+//! `meet-bench srtp`: the wire primitives' speed on one core (SRTP protect/unprotect of 1200-byte packets).
 
 use std::time::Instant;
 
-use clap::Parser;
 use meet_media::srtp::{MasterKey, SrtpContext, SrtpProfile};
 
-#[derive(Parser, Debug)]
-#[command(version, about = "Load tests for meet's relay")]
-struct Args {
-    /// Packets per measurement.
-    #[arg(long, default_value_t = 200_000)]
-    packets: usize,
+pub struct Args {
+    pub packets: usize,
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+pub fn run(args: Args) -> anyhow::Result<()> {
     for profile in [SrtpProfile::AeadAes128Gcm, SrtpProfile::AeadAes256Gcm, SrtpProfile::Aes128CmSha1_80] {
         let key = vec![7u8; profile.master_key_len()];
         let salt = vec![9u8; profile.master_salt_len()];

@@ -1,0 +1,332 @@
+//! `meet-bench`: meet's load-test harness.
+//!
+//! - `compare`: starts meet (relay + control), the bare UDP forwarder and Janus (when installed) one after
+//!   the other, runs the same scenario against each with the media process pinned to one core, and writes
+//!   JSON and an SVG.
+//! - `run`: the same load against an already running meet-control.
+//! - `bare-forwarder`: the plain UDP forwarder `compare` uses as the ceiling.
+//! - `srtp`: SRTP protect/unprotect speed on one core.
+//!
+//! Layout: [`load`] (simulated peers and worker threads), [`meet`] and [`janus`] (signalling),
+//! [`runner`] (one measured run), [`systems`] (child processes), [`report`] (ratios, targets, SVG),
+//! [`sdp`], [`net`], [`bare`].
+
+mod bare;
+mod janus;
+mod load;
+mod meet;
+mod net;
+mod report;
+mod runner;
+mod sdp;
+mod srtp_bench;
+mod systems;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+
+use runner::{Generator, LoadOptions, Measured, Scenario};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Load tests for meet's relay")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Runs one scenario against meet, the bare forwarder and Janus; writes JSON and an SVG.
+    Compare {
+        #[command(flatten)]
+        load: LoadOptions,
+        /// Where to write the JSON report (default: stdout only).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Where to write the plot (default: the JSON path with .svg, or meet-bench-<scenario>.svg).
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Systems to run, in order.
+        #[arg(long, value_delimiter = ',', default_value = "relay,bare,janus")]
+        systems: Vec<String>,
+        /// Core the media process (relay, bare forwarder, Janus) is pinned to; the generator and
+        /// meet-control use the others.
+        #[arg(long, default_value_t = 0)]
+        core: usize,
+        /// `--io-backend` for meet-relay, when it has that flag.
+        #[arg(long)]
+        io_backend: Option<String>,
+    },
+    /// Runs one scenario against an already running meet-control.
+    Run {
+        #[command(flatten)]
+        load: LoadOptions,
+        /// meet-control's signalling WebSocket, e.g. ws://127.0.0.1:8080/ws.
+        #[arg(long)]
+        target: String,
+        /// PID of the relay, to account its CPU and memory.
+        #[arg(long)]
+        relay_pid: Option<u32>,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// The plain UDP forwarder used as the ceiling.
+    BareForwarder {
+        #[arg(long, default_value_t = 20000)]
+        port: u16,
+    },
+    /// SRTP protect + unprotect speed on one core.
+    Srtp {
+        #[arg(long, default_value_t = 200_000)]
+        packets: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Srtp { packets } => srtp_bench::run(srtp_bench::Args { packets }),
+        Cmd::BareForwarder { port } => bare::run(port),
+        Cmd::Run { load, target, relay_pid, json } => {
+            let scenario = Scenario::from_options(&load);
+            let measured = relay_pid.map(|pid| Measured { pid, core: None });
+            let rss_idle = relay_pid.and_then(|pid| net::process_rss_bytes(pid).ok());
+            let result = run_meet(&scenario, &load, &target, measured, rss_idle)?;
+            let report = json!({"scenario": scenario.kind.name(), "scenario_details": scenario.describe(), "machine": machine(), "systems": {"relay": result}});
+            emit(&report, json.as_ref(), None)
+        }
+        Cmd::Compare { load, json, svg, systems, core, io_backend } => compare(load, json, svg, systems, core, io_backend),
+    }
+}
+
+fn other_cores(core: usize) -> Vec<usize> {
+    let n = net::cpu_count();
+    let others: Vec<usize> = (0..n).filter(|c| *c != core).collect();
+    if others.is_empty() {
+        vec![core]
+    } else {
+        others
+    }
+}
+
+fn compare(
+    load: LoadOptions,
+    json_path: Option<PathBuf>,
+    svg_path: Option<PathBuf>,
+    systems: Vec<String>,
+    core: usize,
+    io_backend: Option<String>,
+) -> anyhow::Result<()> {
+    let scenario = Scenario::from_options(&load);
+    let gen_cores = other_cores(core);
+    if let Err(e) = net::pin_current_thread(&gen_cores) {
+        eprintln!("cannot pin the generator to cores {gen_cores:?}: {e}");
+    }
+    let control_core = gen_cores.first().copied();
+    eprintln!(
+        "scenario {}: {} publishers, {} subscribers, nominal {:.0} forwarded packets/s; media process on core {core}, generator on {gen_cores:?}",
+        scenario.kind.name(),
+        scenario.publishers,
+        scenario.subscribers,
+        scenario.nominal_forwarded_pps()
+    );
+    let mut results = serde_json::Map::new();
+    let mut setups = serde_json::Map::new();
+    for system in &systems {
+        let outcome: anyhow::Result<(Value, Value)> = match system.as_str() {
+            "relay" => (|| {
+                let dir = systems::temp_dir("relay")?;
+                let meet = systems::start_meet(Some(core), control_core, &dir, io_backend.as_deref())?;
+                std::thread::sleep(Duration::from_millis(300));
+                let pid = meet.relay.pid();
+                let rss_idle = net::process_rss_bytes(pid).ok();
+                let r = run_meet(&scenario, &load, &meet.ws_url, Some(Measured { pid, core: Some(core) }), rss_idle);
+                let setup = json!({
+                    "command": format!("taskset -c {core} meet-relay {}", meet.relay_flags.join(" ")),
+                    "control": "meet-control --listen 127.0.0.1:<port> --relay-socket <dir>/relay.sock --data-dir <dir>/data",
+                    "logs": dir.display().to_string(),
+                });
+                drop(meet);
+                Ok((r?, setup))
+            })(),
+            "bare" => (|| {
+                let dir = systems::temp_dir("bare")?;
+                let (proc_, port) = systems::start_bare(Some(core), &dir)?;
+                std::thread::sleep(Duration::from_millis(200));
+                let pid = proc_.pid();
+                let rss_idle = net::process_rss_bytes(pid).ok();
+                let r = run_bare(&scenario, &load, port, Measured { pid, core: Some(core) }, rss_idle);
+                drop(proc_);
+                Ok((r?, json!({"command": format!("taskset -c {core} meet-bench bare-forwarder --port {port}")})))
+            })(),
+            "janus" => match janus::available() {
+                Err(reason) => {
+                    eprintln!("janus: skipped: {reason}");
+                    results.insert("janus".into(), json!({"skipped": reason}));
+                    continue;
+                }
+                Ok(bin) => janus::run(&bin, &scenario, &load, core),
+            },
+            other => Err(anyhow::anyhow!("unknown system {other}")),
+        };
+        match outcome {
+            Ok((r, setup)) => {
+                results.insert(system.clone(), r);
+                setups.insert(system.clone(), setup);
+            }
+            Err(e) => {
+                eprintln!("{system}: failed: {e:#}");
+                results.insert(system.clone(), json!({"skipped": format!("failed: {e:#}")}));
+            }
+        }
+    }
+    let systems_v = Value::Object(results);
+    let ratios = report::ratios(&systems_v);
+    let targets = report::targets(&systems_v, &ratios);
+    let report = json!({
+        "scenario": scenario.kind.name(),
+        "scenario_details": scenario.describe(),
+        "machine": machine(),
+        "pinning": {"media_process_core": core, "generator_cores": gen_cores},
+        "failure_definition": "loss over 1% or p99 added latency over 50 ms",
+        "systems": systems_v,
+        "setup": Value::Object(setups),
+        "ratios": ratios,
+        "targets": targets,
+    });
+    let svg_path = svg_path.or_else(|| json_path.as_ref().map(|p| p.with_extension("svg"))).unwrap_or_else(|| PathBuf::from(format!("meet-bench-{}.svg", scenario.kind.name())));
+    emit(&report, json_path.as_ref(), Some(&svg_path))
+}
+
+fn emit(report: &Value, json_path: Option<&PathBuf>, svg_path: Option<&PathBuf>) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(report)?;
+    match json_path {
+        Some(p) => {
+            std::fs::write(p, &text).with_context(|| format!("cannot write {}", p.display()))?;
+            eprintln!("wrote {}", p.display());
+        }
+        None => println!("{text}"),
+    }
+    if let Some(p) = svg_path {
+        std::fs::write(p, report::svg(report)).with_context(|| format!("cannot write {}", p.display()))?;
+        eprintln!("wrote {}", p.display());
+    }
+    summary(report);
+    Ok(())
+}
+
+fn summary(report: &Value) {
+    eprintln!("\n== {} ==", report["scenario"].as_str().unwrap_or("?"));
+    if let Some(systems) = report["systems"].as_object() {
+        for (name, v) in systems {
+            if let Some(reason) = v.get("skipped") {
+                eprintln!("{name:6} skipped: {}", reason.as_str().unwrap_or(""));
+                continue;
+            }
+            eprintln!(
+                "{name:6} {:>9.0} pkt/s  {:>9.0} pkt/CPU-s  loss {:.4}%  p50 {:.3} p99 {:.3} p999 {:.3} ms  mem/peer {}  gen CPU {:.0}%",
+                v["forwarded_packets_per_second"].as_f64().unwrap_or(f64::NAN),
+                v["packets_per_cpu_second"].as_f64().unwrap_or(f64::NAN),
+                v["loss"].as_f64().unwrap_or(f64::NAN) * 100.0,
+                v["latency_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
+                v["latency_ms"]["p99"].as_f64().unwrap_or(f64::NAN),
+                v["latency_ms"]["p999"].as_f64().unwrap_or(f64::NAN),
+                v["memory_per_peer_bytes"].as_f64().map_or("n/a".into(), |b| format!("{:.1} KiB", b / 1024.0)),
+                v["generator"]["cpu_utilisation"].as_f64().unwrap_or(f64::NAN) * 100.0,
+            );
+        }
+    }
+    if let Some(r) = report.get("ratios") {
+        eprintln!("ratios: {r}");
+    }
+    if let Some(targets) = report["targets"].as_array() {
+        for t in targets {
+            let verdict = match t["pass"].as_bool() {
+                Some(true) => "PASS",
+                Some(false) => "FAIL",
+                None => "n/a ",
+            };
+            eprintln!("{verdict} {}: {} (target {})", t["name"].as_str().unwrap_or(""), t["value"], t["target"].as_str().unwrap_or(""));
+        }
+    }
+}
+
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or("").to_string();
+    json!({"cpus": net::cpu_count(), "cpu_model": model, "kernel": kernel, "memory": mem})
+}
+
+/// meet: peers join through meet-control's WebSocket; publishers first, then the others.
+fn run_meet(scenario: &Scenario, load: &LoadOptions, ws_url: &str, measured: Option<Measured>, rss_idle: Option<u64>) -> anyhow::Result<Value> {
+    let generator = Generator::new(scenario, load.workers, false)?;
+    let progress = meet::Progress::new(scenario.peers());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let room = format!("serv0bench{}", rand::random::<u32>());
+    let spawn_peer = |i: usize| {
+        let info = &generator.peers[i];
+        let peer = meet::SigPeer {
+            index: i,
+            peer_id: format!("bench-{i}"),
+            ufrag: info.ufrag.clone(),
+            pwd: info.pwd.clone(),
+            fingerprint: generator.identity.fingerprint.clone(),
+            audio_ssrc: info.audio_ssrc,
+            video_ssrc: info.video_ssrc,
+            worker: generator.workers[info.worker].clone(),
+        };
+        let (url, room, progress, shutdown) = (ws_url.to_string(), room.clone(), progress.clone(), shutdown_rx.clone());
+        rt.spawn(async move {
+            if let Err(e) = meet::session(url, room, peer, progress.clone(), shutdown).await {
+                if progress.errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                    eprintln!("peer {i}: signalling failed: {e:#}");
+                }
+            }
+        });
+    };
+    let expected: Vec<usize> = (0..scenario.peers()).map(|i| scenario.expected_streams(i)).collect();
+    let settled = {
+        let progress = progress.clone();
+        let expected = expected.clone();
+        move || expected.iter().enumerate().all(|(i, e)| progress.receiving[i].load(Ordering::Relaxed) >= *e)
+    };
+    let result = runner::measure("relay", scenario, load, &generator, measured, rss_idle, |g| {
+        for i in 0..scenario.publishers {
+            spawn_peer(i);
+        }
+        let shared = g.shared.clone();
+        systems::wait_for("publishers", Duration::from_secs(30), || {
+            shared.states[..scenario.publishers].iter().all(|s| s.load(Ordering::Relaxed) == load::STATE_CONNECTED)
+        })?;
+        for i in scenario.publishers..scenario.peers() {
+            spawn_peer(i);
+        }
+        runner::wait_connected(g, Duration::from_secs(60 + scenario.peers() as u64 / 10), &settled)
+    });
+    let _ = shutdown_tx.send(true);
+    std::thread::sleep(Duration::from_millis(300));
+    rt.shutdown_timeout(Duration::from_secs(2));
+    generator.stop();
+    result
+}
+
+fn run_bare(scenario: &Scenario, load: &LoadOptions, port: u16, measured: Measured, rss_idle: Option<u64>) -> anyhow::Result<Value> {
+    let generator = Generator::new(scenario, load.workers, true)?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let result = runner::measure("bare", scenario, load, &generator, Some(measured), rss_idle, |g| {
+        for i in 0..g.peers.len() {
+            g.start(i, load::Remote::Bare { addr });
+        }
+        runner::wait_connected(g, Duration::from_secs(30), || true)
+    });
+    generator.stop();
+    result
+}

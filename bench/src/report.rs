@@ -1,0 +1,201 @@
+//! The comparison's verdicts (ratios, targets) and a one-glance SVG.
+
+use std::fmt::Write;
+
+use serde_json::{json, Value};
+
+const ORDER: [&str; 3] = ["relay", "bare", "janus"];
+
+fn ppcs(v: &Value) -> Option<f64> {
+    v["packets_per_cpu_second"].as_f64().filter(|x| x.is_finite() && *x > 0.0)
+}
+
+pub fn ratios(systems: &Value) -> Value {
+    let relay = ppcs(&systems["relay"]);
+    let bare = ppcs(&systems["bare"]);
+    let janus = ppcs(&systems["janus"]);
+    json!({
+        "relay_vs_bare_packets_per_cpu_second": relay.zip(bare).map(|(r, b)| r / b),
+        "relay_vs_janus_packets_per_cpu_second": relay.zip(janus).map(|(r, j)| r / j),
+    })
+}
+
+pub fn targets(systems: &Value, ratios: &Value) -> Value {
+    let relay = &systems["relay"];
+    let mut t = Vec::new();
+    let mut check = |name: &str, value: Option<f64>, op: &str, target: f64| {
+        let pass = value.map(|v| if op == ">=" { v >= target } else { v < target });
+        t.push(json!({"name": name, "value": value, "target": format!("{op} {target}"), "pass": pass}));
+    };
+    check("relay packets per CPU-second", ppcs(relay), ">=", 150_000.0);
+    check("relay / bare packets per CPU-second", ratios["relay_vs_bare_packets_per_cpu_second"].as_f64(), ">=", 0.6);
+    check("relay / janus packets per CPU-second", ratios["relay_vs_janus_packets_per_cpu_second"].as_f64(), ">=", 3.0);
+    check("relay p99 added latency below the failure point (ms)", relay["p99_ms_worst_below_failure"].as_f64(), "<", 2.0);
+    check("relay memory per connected peer (bytes)", relay["memory_per_peer_bytes"].as_f64(), "<", 100.0 * 1024.0);
+    Value::Array(t)
+}
+
+fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        "n/a".into()
+    } else if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.0}k", v / 1e3)
+    } else if v >= 10.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+const COLORS: [&str; 3] = ["#2f6fdf", "#8a8a8a", "#e07b22"];
+
+/// Two panels: packets per relay CPU-second per system (with the 150k target), and added latency
+/// p50/p99/p999 per system on a log scale; a table of the other figures below.
+pub fn svg(report: &Value) -> String {
+    let systems = &report["systems"];
+    let present: Vec<(usize, &str, &Value)> = ORDER
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| systems[**n].is_object() && systems[**n].get("skipped").is_none())
+        .map(|(i, n)| (i, *n, &systems[*n]))
+        .collect();
+    let (w, h) = (960.0, 600.0);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"13\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    let sc = &report["scenario_details"];
+    let _ = writeln!(
+        s,
+        "<text x=\"20\" y=\"28\" font-size=\"18\" font-weight=\"bold\">meet-bench compare: {} ({} publishers, {} subscribers, {} peers; media process pinned to one core)</text>",
+        esc(report["scenario"].as_str().unwrap_or("?")),
+        sc["publishers"],
+        sc["subscribers"],
+        sc["peers"]
+    );
+    // Panel 1: packets per CPU-second.
+    let (x0, y0, pw, ph) = (70.0, 70.0, 380.0, 300.0);
+    let max = present.iter().filter_map(|(_, _, v)| ppcs(v)).fold(150_000.0f64, f64::max) * 1.15;
+    let _ = writeln!(s, "<text x=\"{x0}\" y=\"{}\" font-weight=\"bold\">Forwarded packets per CPU-second of the media process</text>", y0 - 12.0);
+    let _ = writeln!(s, "<line x1=\"{x0}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>", y0 + ph, x0 + pw, y0 + ph);
+    for i in 0..=4 {
+        let v = max * i as f64 / 4.0;
+        let y = y0 + ph - ph * i as f64 / 4.0;
+        let _ = writeln!(s, "<line x1=\"{x0}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", x0 + pw, x0 - 6.0, y + 4.0, fmt_num(v));
+    }
+    let ty = y0 + ph - ph * 150_000.0 / max;
+    let _ = writeln!(s, "<line x1=\"{x0}\" y1=\"{ty}\" x2=\"{}\" y2=\"{ty}\" stroke=\"#c00\" stroke-dasharray=\"6 4\"/><text x=\"{}\" y=\"{}\" fill=\"#c00\" text-anchor=\"end\">target 150k</text>", x0 + pw, x0 + pw, ty - 4.0);
+    let n = present.len().max(1) as f64;
+    let slot = pw / n;
+    for (k, (ci, name, v)) in present.iter().enumerate() {
+        let val = ppcs(v).unwrap_or(0.0);
+        let bh = ph * val / max;
+        let x = x0 + slot * k as f64 + slot * 0.2;
+        let _ = writeln!(
+            s,
+            "<rect x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{bh}\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-weight=\"bold\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{name}</text>",
+            y0 + ph - bh,
+            slot * 0.6,
+            COLORS[*ci],
+            x + slot * 0.3,
+            y0 + ph - bh - 6.0,
+            fmt_num(val),
+            x + slot * 0.3,
+            y0 + ph + 18.0
+        );
+    }
+    // Panel 2: latency percentiles, log scale 0.01 ms .. 100 ms.
+    let (x1, pw2) = (540.0, 390.0);
+    let _ = writeln!(s, "<text x=\"{x1}\" y=\"{}\" font-weight=\"bold\">Added latency, sender to receiver (ms, log scale)</text>", y0 - 12.0);
+    let (lo, hi) = (0.01f64.log10(), 100f64.log10());
+    let ly = |ms: f64| y0 + ph - ph * ((ms.max(0.01).log10() - lo) / (hi - lo)).clamp(0.0, 1.0);
+    for ms in [0.01, 0.1, 1.0, 10.0, 100.0] {
+        let y = ly(ms);
+        let _ = writeln!(s, "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{ms}</text>", x1 + pw2, x1 - 6.0, y + 4.0);
+    }
+    let y50 = ly(50.0);
+    let _ = writeln!(s, "<line x1=\"{x1}\" y1=\"{y50}\" x2=\"{}\" y2=\"{y50}\" stroke=\"#c00\" stroke-dasharray=\"6 4\"/><text x=\"{}\" y=\"{}\" fill=\"#c00\" text-anchor=\"end\">failure: p99 50 ms</text>", x1 + pw2, x1 + pw2, y50 - 4.0);
+    let y2 = ly(2.0);
+    let _ = writeln!(s, "<line x1=\"{x1}\" y1=\"{y2}\" x2=\"{}\" y2=\"{y2}\" stroke=\"#090\" stroke-dasharray=\"3 3\"/><text x=\"{}\" y=\"{}\" fill=\"#090\" text-anchor=\"end\">target p99 2 ms</text>", x1 + pw2, x1 + pw2, y2 - 4.0);
+    let slot2 = pw2 / n;
+    for (k, (ci, name, v)) in present.iter().enumerate() {
+        for (j, q) in ["p50", "p99", "p999"].iter().enumerate() {
+            let val = v["latency_ms"][*q].as_f64().unwrap_or(f64::NAN);
+            if !val.is_finite() {
+                continue;
+            }
+            let bw = slot2 * 0.8 / 3.0;
+            let x = x1 + slot2 * k as f64 + slot2 * 0.1 + bw * j as f64;
+            let y = ly(val);
+            let opacity = [1.0, 0.7, 0.45][j];
+            let _ = writeln!(
+                s,
+                "<rect x=\"{x}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"{}\" fill-opacity=\"{opacity}\"/><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\">{q}</text>",
+                bw - 2.0,
+                y0 + ph - y,
+                COLORS[*ci],
+                x + bw / 2.0 - 1.0,
+                y - 4.0,
+                if val < 1.0 { format!("{val:.2}") } else { format!("{val:.1}") },
+                x + bw / 2.0 - 1.0,
+                y0 + ph + 12.0
+            );
+        }
+        let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{name}</text>", x1 + slot2 * k as f64 + slot2 / 2.0, y0 + ph + 28.0);
+    }
+    // Table.
+    let mut y = y0 + ph + 60.0;
+    let cols = [20.0, 110.0, 230.0, 345.0, 440.0, 560.0, 680.0, 810.0];
+    let head = ["system", "forwarded/s", "Mbit/s out", "loss", "CPU s / M pkts", "mem/peer", "failure at", "generator CPU"];
+    for (c, t) in cols.iter().zip(head) {
+        let _ = write!(s, "<text x=\"{c}\" y=\"{y}\" font-weight=\"bold\">{t}</text>");
+    }
+    s.push('\n');
+    for (ci, name, v) in &present {
+        y += 20.0;
+        let fp = &v["failure_point"];
+        let failure = if fp["reached"].as_bool() == Some(true) {
+            format!("{} pkt/s{}", fmt_num(fp["forwarded_packets_per_second"].as_f64().unwrap_or(f64::NAN)), if fp["generator_limited"].as_bool() == Some(true) { " (gen.)" } else { "" })
+        } else {
+            "not reached".into()
+        };
+        let cells = [
+            name.to_string(),
+            fmt_num(v["forwarded_packets_per_second"].as_f64().unwrap_or(f64::NAN)),
+            format!("{:.1}", v["forwarded_bits_per_second"].as_f64().unwrap_or(f64::NAN) / 1e6),
+            format!("{:.3}%", v["loss"].as_f64().unwrap_or(f64::NAN) * 100.0),
+            format!("{:.2}", v["cpu_seconds_per_million_packets"].as_f64().unwrap_or(f64::NAN)),
+            v["memory_per_peer_bytes"].as_f64().map_or("n/a".into(), |b| format!("{:.1} KiB", b / 1024.0)),
+            failure,
+            format!("{:.0}%", v["generator"]["cpu_utilisation"].as_f64().unwrap_or(f64::NAN) * 100.0),
+        ];
+        for (k, (c, t)) in cols.iter().zip(cells.iter()).enumerate() {
+            let fill = if k == 0 { COLORS[*ci] } else { "black" };
+            let _ = write!(s, "<text x=\"{c}\" y=\"{y}\" fill=\"{fill}\">{}</text>", esc(t));
+        }
+        s.push('\n');
+    }
+    y += 30.0;
+    let r = &report["ratios"];
+    let ratio = |v: &Value| v.as_f64().map_or("n/a".into(), |x| format!("{x:.2}"));
+    let _ = writeln!(
+        s,
+        "<text x=\"20\" y=\"{y}\">relay/bare packets per CPU-second: {} (target 0.6)   relay/janus: {} (target 3)   machine: {}</text>",
+        ratio(&r["relay_vs_bare_packets_per_cpu_second"]),
+        ratio(&r["relay_vs_janus_packets_per_cpu_second"]),
+        esc(report["machine"]["cpu_model"].as_str().unwrap_or("?"))
+    );
+    for (ci, name, v) in ORDER.iter().enumerate().filter_map(|(i, n)| systems[*n].get("skipped").map(|r| (i, *n, r))) {
+        y += 18.0;
+        let _ = writeln!(s, "<text x=\"20\" y=\"{y}\" fill=\"{}\">{name}: skipped ({})</text>", COLORS[ci], esc(v.as_str().unwrap_or("")));
+    }
+    s.push_str("</svg>\n");
+    s
+}

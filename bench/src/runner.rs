@@ -1,0 +1,452 @@
+//! One load run against one system: build the simulated peers, connect them through the system's own
+//! signalling, then measure a steady step and a ramp of rising send rates until the failure point.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use crate::load::{self, Command, Identity, PeerSpec, Remote, Shared, StepStats, TrackSpec, WorkerStats};
+use crate::net;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScenarioKind {
+    /// N publishers (audio + video), each watched by all the others.
+    Meeting,
+    /// 1 publisher (audio + video), M viewers.
+    Webinar,
+    /// N audio-only publishers, each heard by all the others.
+    Audio,
+}
+
+impl ScenarioKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScenarioKind::Meeting => "meeting",
+            ScenarioKind::Webinar => "webinar",
+            ScenarioKind::Audio => "audio",
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadOptions {
+    #[arg(long, value_enum)]
+    pub scenario: ScenarioKind,
+    /// Seconds of the steady step (the headline figures).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Publishers (default: meeting 12, webinar 1, audio 30).
+    #[arg(long)]
+    pub publishers: Option<usize>,
+    /// Receive-only peers (default: webinar 250, others 0).
+    #[arg(long)]
+    pub subscribers: Option<usize>,
+    #[arg(long, default_value_t = 130.0)]
+    pub video_pps: f64,
+    #[arg(long, default_value_t = 1100)]
+    pub video_bytes: usize,
+    #[arg(long, default_value_t = 50.0)]
+    pub audio_pps: f64,
+    #[arg(long, default_value_t = 100)]
+    pub audio_bytes: usize,
+    /// Generator worker threads (each drives many peers).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Send-rate multipliers of the ramp after the steady step; it stops at the failure point.
+    #[arg(long, value_delimiter = ',', default_value = "1.5,2,2.5,3,4,5,6,8")]
+    pub ramp: Vec<f64>,
+    /// Seconds per ramp step.
+    #[arg(long, default_value_t = 3.0)]
+    pub step_secs: f64,
+    /// Skip the ramp (no failure point).
+    #[arg(long)]
+    pub no_ramp: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub kind: ScenarioKind,
+    pub publishers: usize,
+    pub subscribers: usize,
+    pub audio: Option<(f64, usize)>,
+    pub video: Option<(f64, usize)>,
+}
+
+impl Scenario {
+    pub fn from_options(o: &LoadOptions) -> Self {
+        let (p, s) = match o.scenario {
+            ScenarioKind::Meeting => (12, 0),
+            ScenarioKind::Webinar => (1, 250),
+            ScenarioKind::Audio => (30, 0),
+        };
+        let video = (o.scenario != ScenarioKind::Audio).then_some((o.video_pps, o.video_bytes));
+        Scenario {
+            kind: o.scenario,
+            publishers: o.publishers.unwrap_or(p).max(1),
+            subscribers: o.subscribers.unwrap_or(s),
+            audio: Some((o.audio_pps, o.audio_bytes)),
+            video,
+        }
+    }
+
+    pub fn peers(&self) -> usize {
+        self.publishers + self.subscribers
+    }
+
+    pub fn tracks_per_publisher(&self) -> usize {
+        self.audio.is_some() as usize + self.video.is_some() as usize
+    }
+
+    /// Receivers of each published packet.
+    pub fn fanout(&self) -> u64 {
+        (self.subscribers + self.publishers - 1) as u64
+    }
+
+    /// Streams peer `i` receives once everything is set up.
+    pub fn expected_streams(&self, i: usize) -> usize {
+        let senders = if i < self.publishers { self.publishers - 1 } else { self.publishers };
+        senders * self.tracks_per_publisher()
+    }
+
+    pub fn nominal_forwarded_pps(&self) -> f64 {
+        let per_pub = self.audio.map_or(0.0, |a| a.0) + self.video.map_or(0.0, |v| v.0);
+        per_pub * self.publishers as f64 * self.fanout() as f64
+    }
+
+    pub fn describe(&self) -> Value {
+        json!({
+            "kind": self.kind.name(),
+            "publishers": self.publishers,
+            "subscribers": self.subscribers,
+            "peers": self.peers(),
+            "receivers_per_stream": self.fanout(),
+            "audio": self.audio.map(|(pps, bytes)| json!({"packets_per_second": pps, "packet_bytes": bytes, "codec": "opus (pt 111)"})),
+            "video": self.video.map(|(pps, bytes)| json!({"packets_per_second": pps, "packet_bytes": bytes, "bitrate_bps": pps * bytes as f64 * 8.0, "codec": "VP8 (pt 96)"})),
+            "nominal_forwarded_packets_per_second": self.nominal_forwarded_pps(),
+        })
+    }
+}
+
+/// Builds the simulated peers and hands them to workers.
+pub struct Generator {
+    pub shared: Arc<Shared>,
+    pub identity: Arc<Identity>,
+    pub workers: Vec<Sender<Command>>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+    /// (worker, ufrag, pwd, audio ssrc, video ssrc, local port) of each peer.
+    pub peers: Vec<PeerInfo>,
+}
+
+#[derive(Clone)]
+pub struct PeerInfo {
+    pub worker: usize,
+    pub ufrag: String,
+    pub pwd: String,
+    pub audio_ssrc: Option<u32>,
+    pub video_ssrc: Option<u32>,
+    /// Local UDP port (full ICE agents such as Janus are told it as our candidate).
+    #[allow(dead_code)]
+    pub port: u16,
+}
+
+fn random_token(len: usize) -> String {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    (0..len).map(|_| CHARS[rand::random_range(0..CHARS.len())] as char).collect()
+}
+
+impl Generator {
+    pub fn new(scenario: &Scenario, workers: usize, plain: bool) -> anyhow::Result<Self> {
+        let shared = Shared::new(scenario.peers());
+        let identity = Identity::generate()?;
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for w in 0..workers.max(1) {
+            let (tx, h) = load::spawn_worker(format!("bench-worker-{w}"), shared.clone(), identity.clone())?;
+            senders.push(tx);
+            handles.push(h);
+        }
+        let mut peers = Vec::new();
+        for i in 0..scenario.peers() {
+            let publishes = i < scenario.publishers;
+            let track = |kind: Option<(f64, usize)>, pt: u8, clock: u32| {
+                kind.filter(|_| publishes).map(|(pps, bytes)| TrackSpec {
+                    ssrc: rand::random::<u32>() | 1,
+                    payload_type: pt,
+                    clock_rate: clock,
+                    packets_per_second: pps,
+                    packet_bytes: bytes,
+                })
+            };
+            let audio = track(scenario.audio, 111, 48_000);
+            let video = track(scenario.video, 96, 90_000);
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+            let port = socket.local_addr()?.port();
+            let worker = i % senders.len();
+            let info = PeerInfo {
+                worker,
+                ufrag: random_token(8),
+                pwd: random_token(24),
+                audio_ssrc: audio.map(|t| t.ssrc),
+                video_ssrc: video.map(|t| t.ssrc),
+                port,
+            };
+            let (bare_group, bare_subscribe) = if plain {
+                let subscribe: Vec<u32> = (0..scenario.publishers as u32).filter(|g| *g as usize != i).collect();
+                (publishes.then_some(i as u32), subscribe)
+            } else {
+                (None, Vec::new())
+            };
+            let spec = PeerSpec {
+                index: i,
+                audio,
+                video,
+                fanout: scenario.fanout(),
+                ufrag: info.ufrag.clone(),
+                pwd: info.pwd.clone(),
+                bare_group,
+                bare_subscribe,
+            };
+            senders[worker].send(Command::Add(Box::new(spec), socket)).map_err(|_| anyhow::anyhow!("worker stopped"))?;
+            peers.push(info);
+        }
+        Ok(Generator { shared, identity, workers: senders, handles, peers })
+    }
+
+    pub fn start(&self, index: usize, remote: Remote) {
+        let _ = self.workers[self.peers[index].worker].send(Command::Start(index, remote));
+    }
+
+    pub fn snapshot(&self) -> WorkerStats {
+        let mut total = WorkerStats::default();
+        for w in &self.workers {
+            let (tx, rx) = std::sync::mpsc::channel();
+            if w.send(Command::Snapshot(tx)).is_ok() {
+                if let Ok(s) = rx.recv_timeout(Duration::from_secs(5)) {
+                    total.merge(&s);
+                }
+            }
+        }
+        total
+    }
+
+    pub fn stop(self) {
+        for w in &self.workers {
+            let _ = w.send(Command::Stop);
+        }
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A process to account CPU and memory to.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    pub pid: u32,
+    /// The core it is pinned to, to report that core's softirq time next to the process's CPU.
+    pub core: Option<usize>,
+}
+
+impl Measured {
+    fn cpu(&self) -> f64 {
+        net::process_cpu_seconds_precise(self.pid).or_else(|_| net::process_cpu_seconds(self.pid)).unwrap_or(f64::NAN)
+    }
+    fn rss(&self) -> u64 {
+        net::process_rss_bytes(self.pid).unwrap_or(0)
+    }
+}
+
+struct StepWindow {
+    multiplier: f64,
+    wall: f64,
+    system_cpu: f64,
+    generator_cpu: f64,
+    core_softirq: Option<f64>,
+}
+
+fn percentile_ms(s: &StepStats, q: f64) -> f64 {
+    if s.latency_us.is_empty() {
+        return f64::NAN;
+    }
+    s.latency_us.value_at_quantile(q) as f64 / 1000.0
+}
+
+fn step_json(s: &StepStats, w: &StepWindow) -> Value {
+    let loss = if s.expected > 0 { (1.0 - s.received as f64 / s.expected as f64).max(0.0) } else { f64::NAN };
+    json!({
+        "rate_multiplier": w.multiplier,
+        "seconds": w.wall,
+        "sent_packets": s.sent,
+        "expected_deliveries": s.expected,
+        "forwarded_packets": s.received,
+        "forwarded_packets_per_second": s.received as f64 / w.wall,
+        "forwarded_bits_per_second": s.received_bytes as f64 * 8.0 / w.wall,
+        "cpu_seconds": w.system_cpu,
+        "cpu_utilisation": w.system_cpu / w.wall,
+        "packets_per_cpu_second": s.received as f64 / w.system_cpu,
+        "cpu_seconds_per_million_packets": w.system_cpu * 1e6 / s.received as f64,
+        "loss": loss,
+        "latency_ms": {
+            "p50": percentile_ms(s, 0.5),
+            "p99": percentile_ms(s, 0.99),
+            "p999": percentile_ms(s, 0.999),
+            "max": if s.latency_us.is_empty() { f64::NAN } else { s.latency_us.max() as f64 / 1000.0 },
+        },
+        "media_core_softirq_seconds": w.core_softirq,
+        "generator_cpu_seconds": w.generator_cpu,
+        "generator_cpu_utilisation": w.generator_cpu / w.wall,
+    })
+}
+
+fn failed(step: &Value) -> bool {
+    let loss = step["loss"].as_f64().unwrap_or(1.0);
+    let p99 = step["latency_ms"]["p99"].as_f64().unwrap_or(f64::INFINITY);
+    !(loss <= 0.01 && p99 <= 50.0)
+}
+
+/// Runs the scenario against a target whose peers are set up by `connect`; returns the system's JSON.
+pub fn measure(
+    name: &str,
+    scenario: &Scenario,
+    opts: &LoadOptions,
+    generator: &Generator,
+    measured: Option<Measured>,
+    rss_idle: Option<u64>,
+    connect_wait: impl Fn(&Generator) -> anyhow::Result<()>,
+) -> anyhow::Result<Value> {
+    let setup_start = Instant::now();
+    connect_wait(generator).with_context(|| format!("{name}: setting up {} peers", scenario.peers()))?;
+    let setup_secs = setup_start.elapsed().as_secs_f64();
+    eprintln!("[{name}] {} peers connected in {setup_secs:.1} s", scenario.peers());
+    let shared = generator.shared.clone();
+    shared.step.store(0, Ordering::Relaxed);
+    shared.sending.store(true, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let cpu_now = || measured.map_or(f64::NAN, |m| m.cpu());
+    let mut windows: Vec<StepWindow> = Vec::new();
+    let mut results: Vec<Value> = Vec::new();
+    let mut rss_loaded = 0;
+    let mut multipliers = vec![1.0];
+    if !opts.no_ramp {
+        multipliers.extend(opts.ramp.iter().copied());
+    }
+    let mut failure: Option<usize> = None;
+    for (k, &m) in multipliers.iter().enumerate() {
+        let step = k as u32 + 1;
+        let secs = if k == 0 { opts.duration } else { opts.step_secs };
+        let softirq = || measured.and_then(|m| m.core).and_then(net::core_softirq_seconds);
+        let (c0, g0, t0, s0) = (cpu_now(), net::self_cpu_seconds(), Instant::now(), softirq());
+        shared.rate_milli.store((m * 1000.0) as u32, Ordering::Relaxed);
+        shared.step.store(step, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        let (c1, g1, wall, s1) = (cpu_now(), net::self_cpu_seconds(), t0.elapsed().as_secs_f64(), softirq());
+        if k == 0 {
+            rss_loaded = measured.map_or(0, |m| m.rss());
+        }
+        windows.push(StepWindow { multiplier: m, wall, system_cpu: c1 - c0, generator_cpu: g1 - g0, core_softirq: s0.zip(s1).map(|(a, b)| b - a) });
+        // Later packets carry the next step number; give this step's last ones time to arrive.
+        shared.step.store(step + 1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(300));
+        let stats = generator.snapshot();
+        let s = stats.steps.get(step as usize).cloned().flatten().unwrap_or_default();
+        let v = step_json(&s, windows.last().unwrap());
+        eprintln!(
+            "[{name}] step {step} x{m}: {:.0} pkt/s forwarded, {:.0} pkt per CPU-s, loss {:.4}, p50/p99/p999 {:.2}/{:.2}/{:.2} ms, system CPU {:.0}%, generator CPU {:.0}%",
+            v["forwarded_packets_per_second"].as_f64().unwrap_or(0.0),
+            v["packets_per_cpu_second"].as_f64().unwrap_or(f64::NAN),
+            v["loss"].as_f64().unwrap_or(f64::NAN),
+            v["latency_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
+            v["latency_ms"]["p99"].as_f64().unwrap_or(f64::NAN),
+            v["latency_ms"]["p999"].as_f64().unwrap_or(f64::NAN),
+            v["cpu_utilisation"].as_f64().unwrap_or(f64::NAN) * 100.0,
+            v["generator_cpu_utilisation"].as_f64().unwrap_or(f64::NAN) * 100.0,
+        );
+        let bad = failed(&v);
+        results.push(v);
+        if bad {
+            failure = Some(k);
+            break;
+        }
+    }
+    shared.sending.store(false, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(200));
+    let totals = generator.snapshot();
+
+    let steady = results[0].clone();
+    let peers = scenario.peers() as f64;
+    let memory_per_peer = match (rss_idle, measured) {
+        (Some(idle), Some(_)) if rss_loaded > 0 => Some((rss_loaded as f64 - idle as f64).max(0.0) / peers),
+        _ => None,
+    };
+    let below_failure: Vec<&Value> = match failure {
+        Some(k) => results[..k].iter().collect(),
+        None => results.iter().collect(),
+    };
+    let worst_p99_below = below_failure.iter().filter_map(|v| v["latency_ms"]["p99"].as_f64()).fold(f64::NAN, f64::max);
+    let failure_point = match failure {
+        Some(k) => json!({
+            "reached": true,
+            "rate_multiplier": results[k]["rate_multiplier"],
+            "offered_deliveries_per_second": results[k]["expected_deliveries"].as_f64().unwrap_or(0.0) / results[k]["seconds"].as_f64().unwrap_or(1.0),
+            "forwarded_packets_per_second": results[k]["forwarded_packets_per_second"],
+            "loss": results[k]["loss"],
+            "p99_ms": results[k]["latency_ms"]["p99"],
+            "last_good_forwarded_packets_per_second": if k > 0 { results[k - 1]["forwarded_packets_per_second"].clone() } else { Value::Null },
+            "generator_cpu_utilisation": results[k]["generator_cpu_utilisation"],
+            "generator_limited": results[k]["generator_cpu_utilisation"].as_f64().unwrap_or(0.0) > 0.9,
+        }),
+        None => json!({
+            "reached": false,
+            "note": "no step of the ramp lost over 1% or had p99 over 50 ms",
+            "highest_forwarded_packets_per_second": results.last().map(|v| v["forwarded_packets_per_second"].clone()),
+        }),
+    };
+    let mut out = steady.clone();
+    let o = out.as_object_mut().unwrap();
+    o.insert("peers".into(), json!(scenario.peers()));
+    o.insert("setup_seconds".into(), json!(setup_secs));
+    o.insert("memory_per_peer_bytes".into(), json!(memory_per_peer));
+    o.insert("rss_idle_bytes".into(), json!(rss_idle));
+    o.insert("rss_loaded_bytes".into(), json!(rss_loaded));
+    o.insert("p99_ms_worst_below_failure".into(), json!(worst_p99_below));
+    o.insert("failure_point".into(), failure_point);
+    o.insert("ramp".into(), Value::Array(results));
+    o.insert(
+        "generator".into(),
+        json!({
+            "cpu_seconds": steady["generator_cpu_seconds"],
+            "cpu_utilisation": steady["generator_cpu_utilisation"],
+            "workers": generator_workers(opts),
+            "undecryptable_packets": totals.undecryptable,
+            "rtcp_packets_received": totals.rtcp_in,
+            "send_errors": totals.send_errors,
+            "late_sends_skipped": totals.late_sends,
+        }),
+    );
+    Ok(out)
+}
+
+fn generator_workers(o: &LoadOptions) -> usize {
+    o.workers.max(1)
+}
+
+/// Waits until every peer is connected and `extra` holds; fails after `timeout`.
+pub fn wait_connected(g: &Generator, timeout: Duration, extra: impl Fn() -> bool) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let connected = g.shared.count_in(load::STATE_CONNECTED);
+        let failed = g.shared.count_in(load::STATE_FAILED);
+        if connected == g.peers.len() && extra() {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            anyhow::bail!("{connected}/{} peers connected, {failed} failed, after {timeout:?}", g.peers.len());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
