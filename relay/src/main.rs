@@ -10,7 +10,11 @@ use clap::Parser;
 #[command(version, about = "meet's media relay (SFU)")]
 struct Args {
     /// Unix socket on which meet-control programs this relay.
-    #[arg(long, env = "MEET_CONTROL_SOCKET", default_value = "/run/meet/relay.sock")]
+    #[arg(
+        long,
+        env = "MEET_CONTROL_SOCKET",
+        default_value = "/run/meet/relay.sock"
+    )]
     control_socket: PathBuf,
     /// UDP port for all media (ICE, DTLS, SRTP).
     #[arg(long, env = "MEET_MEDIA_PORT", default_value_t = 10000)]
@@ -32,22 +36,34 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let args = Args::parse();
-    let mut config = meet_relay::RelayConfig::new(SocketAddr::new(args.media_bind_ip, args.media_port), args.announced_ip);
+    let mut config = meet_relay::RelayConfig::new(
+        SocketAddr::new(args.media_bind_ip, args.media_port),
+        args.announced_ip,
+    );
     config.cores = args.cores.unwrap_or_else(meet_relay::default_cores);
     config.io_backend = args.io_backend;
-    let relay = meet_relay::start(&config).with_context(|| format!("cannot bind media port {}", args.media_port))?;
+    let relay = meet_relay::start(&config)
+        .with_context(|| format!("cannot bind media port {}", args.media_port))?;
     meet_relay::io::control::serve(&args.control_socket, relay, shutdown_signal())
         .await
-        .with_context(|| format!("cannot serve control socket {}", args.control_socket.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot serve control socket {}",
+                args.control_socket.display()
+            )
+        })?;
     tracing::info!("relay stopped");
     Ok(())
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -8,7 +8,9 @@
 
 use std::time::Instant;
 
-use meet_media::rtcp::{self, Nack, ReceiverReport, ReportBlock, ReportBlocks, RtcpPacket, SenderReport};
+use meet_media::rtcp::{
+    self, Nack, ReceiverReport, ReportBlock, ReportBlocks, RtcpPacket, SenderReport,
+};
 use meet_media::rtp::Ssrc;
 
 use super::{Engine, PeerKey, ProducerKey};
@@ -52,7 +54,11 @@ impl Engine {
     }
 
     fn producer_of_consumer(&self, peer: PeerKey, consumer_ssrc: u32) -> Option<ProducerKey> {
-        let ck = self.peers.get(peer)?.consumers_by_ssrc.get(&consumer_ssrc)?;
+        let ck = self
+            .peers
+            .get(peer)?
+            .consumers_by_ssrc
+            .get(&consumer_ssrc)?;
         Some(self.consumers[*ck].producer)
     }
 
@@ -63,7 +69,9 @@ impl Engine {
         if producer.kind != MediaKind::Video {
             return;
         }
-        if producer.last_keyframe_request.is_some_and(|t| now.saturating_duration_since(t) < self.config.keyframe_request_interval) {
+        if producer.last_keyframe_request.is_some_and(|t| {
+            now.saturating_duration_since(t) < self.config.keyframe_request_interval
+        }) {
             self.counters.keyframe_request_rate_limited += 1;
             return;
         }
@@ -82,7 +90,12 @@ impl Engine {
         let peer = producer.peer;
         let pairs: Vec<_> = nack.pairs.iter().collect();
         let mut buf = [0u8; RTCP_BUF];
-        if let Ok(n) = rtcp::write_nack(Ssrc(self.peers[peer].rtcp_ssrc), Ssrc(producer.ssrc), &pairs, &mut buf) {
+        if let Ok(n) = rtcp::write_nack(
+            Ssrc(self.peers[peer].rtcp_ssrc),
+            Ssrc(producer.ssrc),
+            &pairs,
+            &mut buf,
+        ) {
             self.counters.nack_forwarded += 1;
             self.send_rtcp(peer, &buf[..n]);
         }
@@ -91,7 +104,9 @@ impl Engine {
     /// Consumers get the producer's NTP/RTP timestamp pair unchanged (timestamps are not rewritten)
     /// with their own packet and octet counts.
     fn translate_sender_report(&mut self, now: Instant, from: PeerKey, sr: &SenderReport<'_>) {
-        let Some(&pk) = self.peers[from].producers_by_ssrc.get(&sr.ssrc.0) else { return };
+        let Some(&pk) = self.peers[from].producers_by_ssrc.get(&sr.ssrc.0) else {
+            return;
+        };
         self.producers[pk].last_sr = Some((sr.ntp_time, sr.rtp_time, now));
         for i in 0..self.producers[pk].consumers.len() {
             let ck = self.producers[pk].consumers[i];
@@ -116,12 +131,17 @@ impl Engine {
     /// Every report interval: to each producing peer, one compound with a receiver report for its
     /// streams and a REMB for its video.
     pub(super) fn send_reports(&mut self, now: Instant) {
-        let producing: Vec<PeerKey> =
-            self.peers.iter().filter(|(_, p)| p.connected && !p.producers.is_empty()).map(|(k, _)| k).collect();
+        let producing: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.connected && !p.producers.is_empty())
+            .map(|(k, _)| k)
+            .collect();
         for key in producing {
             let mut blocks = Vec::with_capacity(2);
             let mut video = Vec::with_capacity(1);
-            let producer_keys: Vec<ProducerKey> = self.peers[key].producers.values().copied().collect();
+            let producer_keys: Vec<ProducerKey> =
+                self.peers[key].producers.values().copied().collect();
             for pk in producer_keys {
                 let producer = &mut self.producers[pk];
                 if producer.stats.received() == 0 {
@@ -129,9 +149,10 @@ impl Engine {
                 }
                 let (last_sr, delay_since_last_sr) = match producer.last_sr {
                     // LSR is the middle 32 bits of the NTP time; DLSR counts 1/65536 s.
-                    Some((ntp, _, at)) => {
-                        ((ntp >> 16) as u32, (now.saturating_duration_since(at).as_secs_f64() * 65536.0) as u32)
-                    }
+                    Some((ntp, _, at)) => (
+                        (ntp >> 16) as u32,
+                        (now.saturating_duration_since(at).as_secs_f64() * 65536.0) as u32,
+                    ),
                     None => (0, 0),
                 };
                 blocks.push(ReportBlock {
@@ -152,13 +173,20 @@ impl Engine {
             }
             let sender = Ssrc(self.peers[key].rtcp_ssrc);
             let mut buf = [0u8; RTCP_BUF];
-            let Ok(mut n) = rtcp::write_rr(&ReceiverReport { ssrc: sender, reports: ReportBlocks::from_slice(&blocks) }, &mut buf)
-            else {
+            let Ok(mut n) = rtcp::write_rr(
+                &ReceiverReport {
+                    ssrc: sender,
+                    reports: ReportBlocks::from_slice(&blocks),
+                },
+                &mut buf,
+            ) else {
                 continue;
             };
             self.counters.rr_sent += 1;
             if !video.is_empty() {
-                if let Ok(m) = rtcp::write_remb(sender, self.config.video_bitrate_bps, &video, &mut buf[n..]) {
+                if let Ok(m) =
+                    rtcp::write_remb(sender, self.config.video_bitrate_bps, &video, &mut buf[n..])
+                {
                     n += m;
                     self.counters.remb_sent += 1;
                 }
@@ -170,7 +198,9 @@ impl Engine {
     /// Protects and queues an RTCP compound for a connected peer.
     fn send_rtcp(&mut self, key: PeerKey, compound: &[u8]) {
         let peer = &mut self.peers[key];
-        let (Some(destination), Some(srtp)) = (peer.selected, peer.srtp_out.as_mut()) else { return };
+        let (Some(destination), Some(srtp)) = (peer.selected, peer.srtp_out.as_mut()) else {
+            return;
+        };
         let mut out = super::take_buffer(&mut self.pool);
         out.extend_from_slice(compound);
         // SRTCP adds a tag and a 4-byte index.
@@ -184,4 +214,3 @@ impl Engine {
         self.transmit(destination, out);
     }
 }
-

@@ -41,7 +41,13 @@ pub(crate) struct Consumer {
 }
 
 impl Engine {
-    pub(super) fn handle_srtp(&mut self, now: Instant, source: SocketAddr, datagram: &mut [u8], is_rtcp: bool) {
+    pub(super) fn handle_srtp(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        datagram: &mut [u8],
+        is_rtcp: bool,
+    ) {
         if is_rtcp {
             self.counters.rtcp_in += 1;
         } else {
@@ -56,7 +62,11 @@ impl Engine {
             self.counters.drop_srtp_not_ready += 1;
             return;
         };
-        let result = if is_rtcp { srtp.unprotect_rtcp(datagram) } else { srtp.unprotect_rtp(datagram) };
+        let result = if is_rtcp {
+            srtp.unprotect_rtcp(datagram)
+        } else {
+            srtp.unprotect_rtp(datagram)
+        };
         let Ok(len) = result else {
             self.counters.drop_srtp_auth += 1;
             return;
@@ -86,7 +96,9 @@ impl Engine {
             return;
         }
         let arrival = (micros as u128 * producer.clock_rate as u128 / 1_000_000) as u32;
-        producer.stats.update(header.sequence_number, header.timestamp, arrival);
+        producer
+            .stats
+            .update(header.sequence_number, header.timestamp, arrival);
         producer.packets += 1;
         producer.bytes += packet.len() as u64;
 
@@ -94,7 +106,9 @@ impl Engine {
             let consumer_key = self.producers[producer_key].consumers[i];
             let consumer = &mut self.consumers[consumer_key];
             let peer = &mut self.peers[consumer.peer];
-            let (Some(destination), Some(srtp)) = (peer.selected, peer.srtp_out.as_mut()) else { continue };
+            let (Some(destination), Some(srtp)) = (peer.selected, peer.srtp_out.as_mut()) else {
+                continue;
+            };
             let mut out = super::take_buffer(&mut self.pool);
             out.extend_from_slice(packet);
             out.resize(packet.len() + SRTP_MAX_TAG, 0);
@@ -114,7 +128,9 @@ impl Engine {
 
     /// Removes a producer and every consumer of it.
     pub(super) fn remove_producer(&mut self, key: ProducerKey) {
-        let Some(producer) = self.producers.try_remove(key) else { return };
+        let Some(producer) = self.producers.try_remove(key) else {
+            return;
+        };
         if let Some(peer) = self.peers.get_mut(producer.peer) {
             peer.producers.remove(&producer.id);
             peer.producers_by_ssrc.remove(&producer.ssrc);
@@ -125,7 +141,9 @@ impl Engine {
     }
 
     pub(super) fn remove_consumer(&mut self, key: ConsumerKey) {
-        let Some(consumer) = self.consumers.try_remove(key) else { return };
+        let Some(consumer) = self.consumers.try_remove(key) else {
+            return;
+        };
         if let Some(peer) = self.peers.get_mut(consumer.peer) {
             peer.consumers.remove(&consumer.id);
             peer.consumers_by_ssrc.remove(&consumer.ssrc);

@@ -99,7 +99,8 @@ const POOL_LIMIT: usize = 4096;
 
 /// A cleared buffer from the pool (or a new one while the pool warms up).
 fn take_buffer(pool: &mut Vec<Vec<u8>>) -> Vec<u8> {
-    pool.pop().unwrap_or_else(|| Vec::with_capacity(BUFFER_CAPACITY))
+    pool.pop()
+        .unwrap_or_else(|| Vec::with_capacity(BUFFER_CAPACITY))
 }
 
 impl Engine {
@@ -154,7 +155,9 @@ impl Engine {
     pub fn handle_timeout(&mut self, now: Instant) {
         let keys: Vec<PeerKey> = self.peers.iter().map(|(k, _)| k).collect();
         for key in keys {
-            let Some(peer) = self.peers.get_mut(key) else { continue };
+            let Some(peer) = self.peers.get_mut(key) else {
+                continue;
+            };
             if now.saturating_duration_since(peer.last_consent) >= self.config.consent_timeout {
                 self.counters.peers_timed_out += 1;
                 self.drop_peer(key, "ICE consent expired");
@@ -207,7 +210,10 @@ impl Engine {
     }
 
     fn transmit(&mut self, destination: SocketAddr, contents: Vec<u8>) {
-        self.transmits.push_back(Transmit { destination, contents });
+        self.transmits.push_back(Transmit {
+            destination,
+            contents,
+        });
     }
 
     /// The relay's own decision to end a peer (consent, DTLS): forget it and tell control.
@@ -216,7 +222,11 @@ impl Engine {
         let (room, id) = (peer.room.clone(), peer.id.clone());
         tracing::info!(room = %room, peer = %id, reason, "peer closed by relay");
         self.remove_peer(key);
-        self.events.push_back(Notification::PeerClosed { room, peer: id, reason: reason.to_string() });
+        self.events.push_back(Notification::PeerClosed {
+            room,
+            peer: id,
+            reason: reason.to_string(),
+        });
     }
 
     /// Removes a peer with its producers (and their consumers everywhere) and its consumers.

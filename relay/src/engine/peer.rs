@@ -39,7 +39,14 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    pub fn new(room: String, id: String, ufrag: String, pwd: String, dtls: dimpl::Dtls, now: Instant) -> Self {
+    pub fn new(
+        room: String,
+        id: String,
+        ufrag: String,
+        pwd: String,
+        dtls: dimpl::Dtls,
+        now: Instant,
+    ) -> Self {
         Peer {
             room,
             id,
@@ -68,7 +75,11 @@ impl Peer {
     }
 
     /// Feeds one DTLS datagram. The endpoint's clock is advanced first, as it expects.
-    pub fn handle_dtls_packet(&mut self, now: Instant, datagram: &[u8]) -> Result<(), &'static str> {
+    pub fn handle_dtls_packet(
+        &mut self,
+        now: Instant,
+        datagram: &[u8],
+    ) -> Result<(), &'static str> {
         guard_dtls(|| self.dtls.handle_timeout(now))?;
         guard_dtls(|| self.dtls.handle_packet(datagram))
     }
@@ -113,7 +124,10 @@ impl Engine {
             self.counters.drop_stun_unknown_user += 1;
             return;
         };
-        let key = std::str::from_utf8(local_ufrag).ok().and_then(|u| self.peers_by_ufrag.get(u)).copied();
+        let key = std::str::from_utf8(local_ufrag)
+            .ok()
+            .and_then(|u| self.peers_by_ufrag.get(u))
+            .copied();
         let Some(key) = key else {
             self.counters.drop_stun_unknown_user += 1;
             return;
@@ -141,7 +155,12 @@ impl Engine {
             peer.selected = Some(source);
         }
         let mut out = vec![0u8; 256];
-        match stun::write_binding_success(&msg.transaction_id, source, peer.pwd.as_bytes(), &mut out) {
+        match stun::write_binding_success(
+            &msg.transaction_id,
+            source,
+            peer.pwd.as_bytes(),
+            &mut out,
+        ) {
             Ok(len) => {
                 out.truncate(len);
                 self.transmit(source, out);
@@ -190,11 +209,14 @@ impl Engine {
                     }
                 }
                 dimpl::Output::KeyingMaterial(material, profile) => {
-                    let keyed = srtp_profile(profile)
-                        .and_then(|profile| {
-                            let (local, remote) = split_keying_material(profile, &material, false).ok()?;
-                            Some((SrtpContext::new(profile, &local).ok()?, SrtpContext::new(profile, &remote).ok()?))
-                        });
+                    let keyed = srtp_profile(profile).and_then(|profile| {
+                        let (local, remote) =
+                            split_keying_material(profile, &material, false).ok()?;
+                        Some((
+                            SrtpContext::new(profile, &local).ok()?,
+                            SrtpContext::new(profile, &remote).ok()?,
+                        ))
+                    });
                     match keyed {
                         Some((out, inb)) => {
                             tracing::debug!(room = %peer.room, peer = %peer.id, ?profile, "SRTP keyed");
@@ -219,7 +241,10 @@ impl Engine {
         if !peer.connected && peer.srtp_in.is_some() {
             peer.connected = true;
             tracing::info!(room = %peer.room, peer = %peer.id, "peer connected");
-            self.events.push_back(Notification::PeerConnected { room: peer.room.clone(), peer: peer.id.clone() });
+            self.events.push_back(Notification::PeerConnected {
+                room: peer.room.clone(),
+                peer: peer.id.clone(),
+            });
         }
     }
 }

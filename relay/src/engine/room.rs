@@ -12,6 +12,9 @@ pub(crate) struct Room {
 
 impl Room {
     pub fn new(limits: RoomLimits) -> Self {
-        Room { limits, peers: HashMap::new() }
+        Room {
+            limits,
+            peers: HashMap::new(),
+        }
     }
 }

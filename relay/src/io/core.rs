@@ -60,22 +60,32 @@ pub fn spawn(
     let (tx, rx) = std_mpsc::channel();
     let (ready_tx, ready_rx) = std_mpsc::channel::<io::Result<IoBackend>>();
     let thread_waker = waker.clone();
-    std::thread::Builder::new().name(format!("meet-core-{index}")).spawn(move || {
-        // The ring is built on the thread that uses it: it is set up single-issuer.
-        let (driver, backend) = match build_driver(socket, thread_waker, backend, index) {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = ready_tx.send(Err(e));
-                return;
+    std::thread::Builder::new()
+        .name(format!("meet-core-{index}"))
+        .spawn(move || {
+            // The ring is built on the thread that uses it: it is set up single-issuer.
+            let (driver, backend) = match build_driver(socket, thread_waker, backend, index) {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(backend));
+            if let Err(e) = run(driver, engine, rx, notifications) {
+                tracing::error!(core = index, error = %e, "media core stopped");
             }
-        };
-        let _ = ready_tx.send(Ok(backend));
-        if let Err(e) = run(driver, engine, rx, notifications) {
-            tracing::error!(core = index, error = %e, "media core stopped");
-        }
-    })?;
-    let backend = ready_rx.recv().map_err(|_| io::Error::other("media core thread died"))??;
-    Ok(CoreHandle { index, port, backend, requests: tx, waker })
+        })?;
+    let backend = ready_rx
+        .recv()
+        .map_err(|_| io::Error::other("media core thread died"))??;
+    Ok(CoreHandle {
+        index,
+        port,
+        backend,
+        requests: tx,
+        waker,
+    })
 }
 
 fn build_driver(

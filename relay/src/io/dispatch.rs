@@ -26,7 +26,14 @@ struct Inner {
 impl Relay {
     pub fn new(cores: Vec<CoreHandle>, notifications: broadcast::Sender<Notification>) -> Self {
         let n = cores.len();
-        Relay { inner: Arc::new(Inner { cores, rooms: Mutex::default(), peers: Mutex::new(vec![0; n]), notifications }) }
+        Relay {
+            inner: Arc::new(Inner {
+                cores,
+                rooms: Mutex::default(),
+                peers: Mutex::new(vec![0; n]),
+                notifications,
+            }),
+        }
     }
 
     pub fn cores(&self) -> &[CoreHandle] {
@@ -57,7 +64,9 @@ impl Relay {
         for core in rooms.values() {
             rooms_per_core[*core] += 1;
         }
-        let core = (0..self.inner.cores.len()).min_by_key(|c| (peers[*c], rooms_per_core[*c])).unwrap_or(0);
+        let core = (0..self.inner.cores.len())
+            .min_by_key(|c| (peers[*c], rooms_per_core[*c]))
+            .unwrap_or(0);
         rooms.insert(room.to_string(), core);
         core
     }
@@ -83,7 +92,10 @@ impl Relay {
             | Request::CloseConsumer { room, .. }
             | Request::DumpRoom { room } => self.core_of(room)?,
         };
-        let counts_peers = matches!(request, Request::CreatePeer { .. } | Request::ClosePeer { .. });
+        let counts_peers = matches!(
+            request,
+            Request::CreatePeer { .. } | Request::ClosePeer { .. }
+        );
         let result = self.inner.cores[core].request(request).await;
         if counts_peers {
             self.refresh_peer_count(core).await;
@@ -101,15 +113,24 @@ impl Relay {
     async fn stats(&self) -> Result<Response, ErrorBody> {
         let mut total = RelayStats::default();
         for core in &self.inner.cores {
-            let Response::Stats(s) = core.request(Request::Stats).await? else { continue };
+            let Response::Stats(s) = core.request(Request::Stats).await? else {
+                continue;
+            };
             total.rooms += s.rooms;
             total.peers += s.peers;
             for (name, value) in s.counters {
                 *total.counters.entry(name).or_default() += value;
             }
-            total.counters.insert(format!("core{}_peers", core.index), s.peers as u64);
-            total.counters.insert(format!("core{}_rooms", core.index), s.rooms as u64);
-            total.counters.insert(format!("core{}_io_uring", core.index), u64::from(core.backend == super::socket::IoBackend::Uring));
+            total
+                .counters
+                .insert(format!("core{}_peers", core.index), s.peers as u64);
+            total
+                .counters
+                .insert(format!("core{}_rooms", core.index), s.rooms as u64);
+            total.counters.insert(
+                format!("core{}_io_uring", core.index),
+                u64::from(core.backend == super::socket::IoBackend::Uring),
+            );
         }
         Ok(Response::Stats(total))
     }

@@ -9,9 +9,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Message {
-    Request { id: u64, request: Request },
-    Response { id: u64, response: Result<Response, ErrorBody> },
-    Notification { notification: Notification },
+    Request {
+        id: u64,
+        request: Request,
+    },
+    Response {
+        id: u64,
+        response: Result<Response, ErrorBody>,
+    },
+    Notification {
+        notification: Notification,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -35,12 +43,22 @@ pub struct RoomLimits {
 #[serde(tag = "method", rename_all = "camelCase")]
 pub enum Request {
     /// Must be the first request on a connection.
-    Hello { version: u32 },
-    CreateRoom { room: String, limits: RoomLimits },
+    Hello {
+        version: u32,
+    },
+    CreateRoom {
+        room: String,
+        limits: RoomLimits,
+    },
     /// Closes every peer of the room and forgets it.
-    CloseRoom { room: String },
+    CloseRoom {
+        room: String,
+    },
     /// Allocates ICE credentials and a DTLS endpoint; answered with [`Response::PeerCreated`].
-    CreatePeer { room: String, peer: String },
+    CreatePeer {
+        room: String,
+        peer: String,
+    },
     /// What the peer's SDP answer said about its transport.
     ConnectPeer {
         room: String,
@@ -49,7 +67,10 @@ pub enum Request {
         /// `sha-256 AB:CD:...` as in `a=fingerprint`; checked against the DTLS client certificate.
         remote_fingerprint: Option<String>,
     },
-    ClosePeer { room: String, peer: String },
+    ClosePeer {
+        room: String,
+        peer: String,
+    },
     /// The peer sends a stream with this SSRC; others may consume it by `producer` id.
     Produce {
         room: String,
@@ -60,23 +81,45 @@ pub enum Request {
         payload_type: u8,
         clock_rate: u32,
     },
-    CloseProducer { room: String, peer: String, producer: String },
+    CloseProducer {
+        room: String,
+        peer: String,
+        producer: String,
+    },
     /// `peer` receives `producer`'s stream, with `payload_type` as its SDP agreed. Answered with
     /// [`Response::ConsumerCreated`] carrying the SSRC the relay will send it with.
-    Consume { room: String, peer: String, producer: String, payload_type: u8 },
-    CloseConsumer { room: String, peer: String, consumer: u64 },
+    Consume {
+        room: String,
+        peer: String,
+        producer: String,
+        payload_type: u8,
+    },
+    CloseConsumer {
+        room: String,
+        peer: String,
+        consumer: u64,
+    },
     /// Everything the relay holds for a room; `NotFound` when it holds nothing.
-    DumpRoom { room: String },
+    DumpRoom {
+        room: String,
+    },
     Stats,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Response {
-    Hello { version: u32, relay_version: String },
+    Hello {
+        version: u32,
+        relay_version: String,
+    },
     Ok,
     PeerCreated(TransportParams),
-    ConsumerCreated { consumer: u64, ssrc: u32, cname: String },
+    ConsumerCreated {
+        consumer: u64,
+        ssrc: u32,
+        cname: String,
+    },
     RoomDump(RoomDump),
     Stats(RelayStats),
 }
@@ -145,7 +188,11 @@ pub enum Notification {
     /// ICE and DTLS completed; media can flow.
     PeerConnected { room: String, peer: String },
     /// The relay dropped a peer on its own (consent expired, DTLS failed).
-    PeerClosed { room: String, peer: String, reason: String },
+    PeerClosed {
+        room: String,
+        peer: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +217,9 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorBody { code, message: message.into() }
+        ErrorBody {
+            code,
+            message: message.into(),
+        }
     }
 }
