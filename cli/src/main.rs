@@ -1,79 +1,109 @@
-//! `meetctl`: the operator's command line for meet. For now it builds room URLs; rooms, peers, keys,
-//! tokens and statistics commands arrive with the Server API.
+//! `meetctl`: the operator's command line for meet.
+//!
+//! Layout: one module per subcommand ([`keys`], [`token`], [`url`], [`rooms`], [`peers`], [`stats`],
+//! [`api_tokens`]); [`settings`] resolves flags, `MEET_*` variables and the config file; [`api`] is the
+//! Server API client; [`output`] prints tables or JSON; [`exit`] maps failures to exit codes; [`time`]
+//! parses durations and RFC 3339 timestamps.
 
-use anyhow::bail;
-use clap::{Parser, Subcommand};
+mod api;
+mod api_tokens;
+mod exit;
+mod keys;
+mod output;
+mod peers;
+mod rooms;
+mod settings;
+mod stats;
+mod time;
+mod token;
+mod url;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use settings::Global;
+
+const AFTER_HELP: &str = "\
+Examples:
+  meetctl keys gen rsa --bits 2048 --out jwt          # jwt.key + jwt.key.pub, as openssl makes them
+  meetctl token mint --key jwt.key --room serv0standup --role moderator --ttl 2h
+  meetctl url --server https://meet.example.com --room serv0standup --display-name Ann
+  meetctl --server https://meet.example.com rooms show serv0standup --json
+
+Settings come from flags, then MEET_* environment variables, then the config file
+(~/.config/meet/meetctl.toml or --config): server, api_token, username, password, ca_cert,
+insecure, jwt_key, jwt_secret.
+
+Exit codes:
+  0 success            4 authentication refused (401/403)   7 token invalid (inspect)
+  1 other failure      5 not found (room, peer, API token)
+  2 usage error        6 server unreachable or failing
+  3 configuration missing or invalid (no server, no key, unreadable file)";
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Command-line tool for meet", after_help = "Example:\n  meetctl url --server https://meet.example.com --room serv0standup --display-name Ann")]
+#[command(name = "meetctl", version, about = "Command-line tool for meet: keys, tokens, room URLs, rooms and statistics", after_help = AFTER_HELP)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Make JWT signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Sign or check the JWTs that open rooms with roles and settings.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Print a room URL (a new random room when --room is not given).
-    Url {
-        /// Base URL of the meet server.
-        #[arg(long, env = "MEET_SERVER_URL", default_value = "http://localhost:8080")]
-        server: String,
-        /// Room ID, e.g. serv0standup.
-        #[arg(long)]
-        room: Option<String>,
-        /// Use the webinar interface instead of the call interface.
-        #[arg(long)]
-        webinar: bool,
-        /// Participant name shown in the room (then fixed for them).
-        #[arg(long)]
-        display_name: Option<String>,
+    Url(url::UrlArgs),
+    /// Rooms on the server (Server API).
+    #[command(subcommand)]
+    Rooms(rooms::RoomsCommand),
+    /// Participants (Server API).
+    #[command(subcommand)]
+    Peers(peers::PeersCommand),
+    /// Attendance statistics (Server API).
+    #[command(subcommand)]
+    Stats(stats::StatsCommand),
+    /// Permanent Server API tokens.
+    #[command(subcommand, name = "api-tokens")]
+    ApiTokens(api_tokens::ApiTokensCommand),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  meetctl completions bash > /etc/bash_completion.d/meetctl\n  meetctl completions zsh > \"${fpath[1]}/_meetctl\"\n  meetctl completions fish > ~/.config/fish/completions/meetctl.fish")]
+    Completions {
+        shell: clap_complete::Shell,
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Url { server, room, webinar, display_name } => {
-            println!("{}", room_url(&server, room.as_deref(), webinar, display_name.as_deref())?);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keys(c) => keys::run(c),
+        Command::Token(c) => settings::Settings::resolve(&cli.global).and_then(|s| token::run(c, &s)),
+        Command::Url(a) => settings::Settings::resolve(&cli.global).and_then(|s| url::run(a, &s)),
+        Command::Rooms(c) => with_api(&cli.global, |api, json| rooms::run(c, api, json)),
+        Command::Peers(c) => with_api(&cli.global, |api, json| peers::run(c, api, json)),
+        Command::Stats(c) => with_api(&cli.global, |api, json| stats::run(c, api, json)),
+        Command::ApiTokens(c) => with_api(&cli.global, |api, json| api_tokens::run(c, api, json)),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "meetctl", &mut std::io::stdout());
+            Ok(())
         }
-    }
-    Ok(())
-}
-
-fn room_url(server: &str, room: Option<&str>, webinar: bool, display_name: Option<&str>) -> anyhow::Result<String> {
-    let server = server.trim_end_matches('/');
-    if !(server.starts_with("http://") || server.starts_with("https://")) {
-        bail!("--server must start with http:// or https:// (got {server:?})");
-    }
-    let room = match room {
-        Some(r) => r.to_string(),
-        None => format!("serv0{}", random_suffix()),
     };
-    if room.is_empty() || !room.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-        bail!("room IDs use letters, digits, '-', '_' and '.' (got {room:?})");
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => exit::report(&e),
     }
-    let mode = if webinar { "webinar" } else { "call" };
-    let mut url = format!("{server}/{mode}/?roomId={room}");
-    if let Some(name) = display_name {
-        url.push_str("&displayName=");
-        url.push_str(&percent_encode(name));
-    }
-    Ok(url)
 }
 
-fn random_suffix() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..10).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+fn with_api(global: &Global, f: impl FnOnce(&mut api::Client, bool) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let settings = settings::Settings::resolve(global)?;
+    let mut client = api::Client::new(&settings)?;
+    f(&mut client, settings.json)
 }
 
 #[cfg(test)]
@@ -81,13 +111,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls() {
-        assert_eq!(
-            room_url("http://h:8080/", Some("serv0x"), false, Some("John Snow")).unwrap(),
-            "http://h:8080/call/?roomId=serv0x&displayName=John%20Snow"
-        );
-        assert!(room_url("http://h", None, true, None).unwrap().starts_with("http://h/webinar/?roomId=serv0"));
-        assert!(room_url("ftp://h", None, false, None).is_err());
-        assert!(room_url("http://h", Some("a b"), false, None).is_err());
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }
