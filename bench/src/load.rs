@@ -324,6 +324,9 @@ impl Worker {
 
     fn set_state(&mut self, local: usize, state: u8) {
         let p = &mut self.peers[local];
+        if std::env::var_os("MEET_BENCH_DEBUG").is_some() {
+            eprintln!("peer {}: state {} -> {state}", p.spec.index, p.state);
+        }
         p.state = state;
         self.shared.states[p.spec.index].store(state, Ordering::Relaxed);
     }
@@ -423,7 +426,15 @@ impl Worker {
         let mut data = [0u8; 1024];
         let len = len.min(data.len());
         data[..len].copy_from_slice(&self.buf[..len]);
-        let Ok(msg) = stun::parse(&data[..len]) else { return };
+        let msg = match stun::parse(&data[..len]) {
+            Ok(m) => m,
+            Err(e) => {
+                if std::env::var_os("MEET_BENCH_DEBUG").is_some() {
+                    eprintln!("peer {}: bad STUN from {source}: {e:?}", self.peers[local].spec.index);
+                }
+                return;
+            }
+        };
         match msg.class {
             stun::Class::Request => {
                 // The other side's check (full ICE agents such as Janus): answer with our password.

@@ -160,7 +160,21 @@ fn random_token(len: usize) -> String {
 
 impl Generator {
     pub fn new(scenario: &Scenario, workers: usize, plain: bool) -> anyhow::Result<Self> {
-        let shared = Shared::new(scenario.peers());
+        Self::build(scenario, workers, plain, false, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// With `split`, each publisher also gets a separate receive-only transport (systems whose
+    /// publishers cannot receive on their publishing connection, such as Janus): peers
+    /// `publishers..2*publishers` receive for publishers `0..publishers`.
+    /// Sockets bind `bind_ip` (Janus's ICE agent ignores loopback, and a socket bound to another
+    /// local address cannot send to 127.0.0.1).
+    pub fn new_split(scenario: &Scenario, workers: usize, split: bool, bind_ip: std::net::Ipv4Addr) -> anyhow::Result<Self> {
+        Self::build(scenario, workers, false, split, bind_ip)
+    }
+
+    fn build(scenario: &Scenario, workers: usize, plain: bool, split: bool, bind_ip: std::net::Ipv4Addr) -> anyhow::Result<Self> {
+        let total = scenario.peers() + if split { scenario.publishers } else { 0 };
+        let shared = Shared::new(total);
         let identity = Identity::generate()?;
         let mut senders = Vec::new();
         let mut handles = Vec::new();
@@ -170,7 +184,7 @@ impl Generator {
             handles.push(h);
         }
         let mut peers = Vec::new();
-        for i in 0..scenario.peers() {
+        for i in 0..total {
             let publishes = i < scenario.publishers;
             let track = |kind: Option<(f64, usize)>, pt: u8, clock: u32| {
                 kind.filter(|_| publishes).map(|(pps, bytes)| TrackSpec {
@@ -183,7 +197,7 @@ impl Generator {
             };
             let audio = track(scenario.audio, 111, 48_000);
             let video = track(scenario.video, 96, 90_000);
-            let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+            let socket = std::net::UdpSocket::bind((bind_ip, 0))?;
             let port = socket.local_addr()?.port();
             let worker = i % senders.len();
             let info = PeerInfo {
