@@ -16,16 +16,18 @@ use crate::signalling::messages::{JoinAttributes, ServerMessage};
 use crate::store::{blocking, SharedStore, SqliteStore};
 use crate::webhooks::{DeliverySettings, HookTarget, Webhooks};
 
-/// Timings that tests shorten.
+/// Timings and limits that tests change.
 #[derive(Debug, Clone)]
 pub struct Timings {
     pub delivery: DeliverySettings,
     pub heartbeat: Duration,
+    /// Server API requests per second per credential (the documented limit is 4).
+    pub rate_limit_per_second: u32,
 }
 
 impl Default for Timings {
     fn default() -> Self {
-        Timings { delivery: DeliverySettings::default(), heartbeat: crate::stats::HEARTBEAT }
+        Timings { delivery: DeliverySettings::default(), heartbeat: crate::stats::HEARTBEAT, rate_limit_per_second: 4 }
     }
 }
 
@@ -48,7 +50,7 @@ impl Services {
         hooks: &HooksConfig,
         timings: Timings,
     ) -> anyhow::Result<(Arc<Services>, Vec<mpsc::UnboundedSender<RoomNews>>)> {
-        let auth = Auth::new(auth, store.clone()).context("invalid [auth] configuration")?;
+        let auth = Auth::new(auth, store.clone(), timings.rate_limit_per_second).context("invalid [auth] configuration")?;
         let client = crate::webhooks::http_client().context("cannot set up the HTTP client for webhooks")?;
         let insecure = hooks.allow_insecure_http;
         let registered = match &hooks.api_event {

@@ -209,10 +209,10 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(parse_time("from", "2021-06-21T00:00:00.0Z").unwrap(), 1624233600_000);
-        assert_eq!(parse_time("to", "2021-06-22T23:59:59.99Z").unwrap(), 1624406399_990);
-        assert_eq!(parse_time("from", "2021-06-21T02:00:00 02:00").unwrap(), 1624233600_000, "unencoded '+'");
-        assert_eq!(parse_time("from", "1624233600").unwrap(), 1624233600_000);
+        assert_eq!(parse_time("from", "2021-06-21T00:00:00.0Z").unwrap(), 1_624_233_600_000);
+        assert_eq!(parse_time("to", "2021-06-22T23:59:59.99Z").unwrap(), 1_624_406_399_990);
+        assert_eq!(parse_time("from", "2021-06-21T02:00:00 02:00").unwrap(), 1_624_233_600_000, "unencoded '+'");
+        assert_eq!(parse_time("from", "1624233600").unwrap(), 1_624_233_600_000);
         for bad in ["", "yesterday", "2021-13-01T00:00:00Z", "2021-06-21", "99999999999999999999"] {
             assert!(matches!(parse_time("from", bad), Err(ApiError::BadRequest(_))), "{bad}");
         }

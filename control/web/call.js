@@ -813,6 +813,11 @@
         mode: mode
       };
       if (S.peerId) msg.peerId = S.peerId;
+      // Integration attributes of the room URL (access check, webhooks); see docs/server-api.md.
+      ['accessToken', 'accessUrl', 'authorizationAccess', 'apiEvent', 'authEvent', 'token'].forEach(function (k) {
+        var v = I.param(k);
+        if (v && msg[k] === undefined) msg[k] = String(v);
+      });
       ws.send(JSON.stringify(msg));
     };
     ws.onmessage = function (ev) {

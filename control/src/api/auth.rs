@@ -84,7 +84,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(config: &AuthConfig, store: SharedStore) -> Result<Self, AuthConfigError> {
+    pub fn new(config: &AuthConfig, store: SharedStore, requests_per_second: u32) -> Result<Self, AuthConfigError> {
         let mut users = HashMap::new();
         for u in &config.users {
             if !PasswordHash::new(&u.password_hash).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2")) {
@@ -103,7 +103,7 @@ impl Auth {
         }
         // Kept in the store so access tokens stay valid across restarts.
         let signing_key = store.secret("server-api-jwt-hs256", 32)?;
-        Ok(Auth { store, users, config_tokens, signing_key, limiter: RateLimiter::new(4) })
+        Ok(Auth { store, users, config_tokens, signing_key, limiter: RateLimiter::new(requests_per_second) })
     }
 
     /// Checks a user's password (slow on purpose: argon2). Unknown users take as long as known ones.
@@ -240,8 +240,9 @@ mod tests {
         let config = AuthConfig {
             users: vec![UserConfig { name: "admin".into(), password_hash: test_hash("secret") }],
             api_tokens: vec!["config-token-0123456789".into()],
+            ..Default::default()
         };
-        Auth::new(&config, Arc::new(SqliteStore::in_memory().unwrap())).unwrap()
+        Auth::new(&config, Arc::new(SqliteStore::in_memory().unwrap()), 4).unwrap()
     }
 
     pub fn test_hash(password: &str) -> String {
@@ -302,9 +303,9 @@ mod tests {
     #[test]
     fn config_is_validated() {
         let store: SharedStore = Arc::new(SqliteStore::in_memory().unwrap());
-        let bad = AuthConfig { users: vec![UserConfig { name: "a".into(), password_hash: "plain".into() }], api_tokens: vec![] };
-        assert!(matches!(Auth::new(&bad, store.clone()), Err(AuthConfigError::BadPasswordHash(_))));
-        let weak = AuthConfig { users: vec![], api_tokens: vec!["short".into()] };
-        assert!(matches!(Auth::new(&weak, store), Err(AuthConfigError::WeakApiToken(0))));
+        let bad = AuthConfig { users: vec![UserConfig { name: "a".into(), password_hash: "plain".into() }], ..Default::default() };
+        assert!(matches!(Auth::new(&bad, store.clone(), 4), Err(AuthConfigError::BadPasswordHash(_))));
+        let weak = AuthConfig { api_tokens: vec!["short".into()], ..Default::default() };
+        assert!(matches!(Auth::new(&weak, store, 4), Err(AuthConfigError::WeakApiToken(0))));
     }
 }

@@ -57,8 +57,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
+        match Json::<Value>::from_request(req, state).await {
+            // serde would also accept a struct written as an array; bodies are objects.
+            Ok(Json(v)) if !v.is_object() => Err(ApiError::BadRequest("The request body must be a JSON object".into())),
+            Ok(Json(v)) => serde_json::from_value(v).map(ApiJson).map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}"))),
             Err(rejection) => Err(match rejection {
                 JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest("Content-Type must be application/json".into()),
                 r if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES },

@@ -47,13 +47,15 @@ pub fn admin_hash() -> String {
 }
 
 pub fn auth_config() -> AuthConfig {
-    AuthConfig { users: vec![UserConfig { name: "admin".into(), password_hash: admin_hash() }], api_tokens: vec![CONFIG_TOKEN.into()] }
+    AuthConfig { users: vec![UserConfig { name: "admin".into(), password_hash: admin_hash() }], api_tokens: vec![CONFIG_TOKEN.into()], ..Default::default() }
 }
 
 pub fn fast_timings() -> Timings {
     Timings {
         delivery: DeliverySettings { initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_millis(400), ..Default::default() },
         heartbeat: Duration::from_millis(200),
+        // Tests make many requests; `four_requests_per_second_per_credential` uses the real limit.
+        rate_limit_per_second: 1000,
     }
 }
 

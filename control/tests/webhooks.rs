@@ -1,0 +1,121 @@
+//! joinPeer / closePeer webhooks received by a real HTTP server: the documented bodies, retries after
+//! failures, a delivery pending across a restart, per-peer order, and the debug URL attributes.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use meet_control::config::HooksConfig;
+use serde_json::json;
+
+fn hooks_to(backend: &Backend) -> HooksConfig {
+    HooksConfig { api_event: Some(backend.url("/api/events")), auth_event: Some("Bearer hook-secret".into()), ..Default::default() }
+}
+
+fn delivered(r: &[Received]) -> Vec<(String, String)> {
+    r.iter()
+        .filter(|x| x.status == 200)
+        .map(|x| (x.body["event"].as_str().unwrap().to_string(), x.body["peerId"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fails_twice_then_succeeds_in_order() {
+    // The first two requests fail (500, then a timeout-free 503); the rest succeed.
+    let backend = Backend::start(|_, i| (if i < 2 { 500 + i as u16 * 3 } else { 200 }, String::new(), Duration::ZERO)).await;
+    let dir = TempDir::new();
+    let server = Server::start(&dir.0.join("meet.sqlite"), hooks_to(&backend)).await;
+    let (ann, _) = join(&server, "serv0hooks", Some("ann"), json!({"displayName": "Ann"})).await;
+    leave(ann).await;
+    let got = backend.wait_for("join and leave delivered", |r| delivered(r).len() == 2).await;
+    assert_eq!(got.len(), 4, "two failures, then both events: {got:#?}");
+    assert_eq!((got[0].status, got[1].status), (500, 503));
+    assert!(got.iter().take(3).all(|r| r.body["event"] == "connected"), "closePeer waits for joinPeer: {got:#?}");
+    assert_eq!(got[2].body, json!({"event": "connected", "roomId": "serv0hooks", "peerId": "ann", "displayName": "Ann"}));
+    assert_eq!(got[3].body, json!({"event": "disconnected", "roomId": "serv0hooks", "peerId": "ann", "displayName": "Ann"}));
+    assert!(got.iter().all(|r| r.authorization.as_deref() == Some("Bearer hook-secret") && r.path == "/api/events"));
+    assert_eq!(server.services.store.pending_webhooks().unwrap(), 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_delivery_survives_a_restart() {
+    let up = Arc::new(AtomicBool::new(false));
+    let flag = up.clone();
+    let backend = Backend::start(move |_, _| (if flag.load(Ordering::SeqCst) { 200 } else { 503 }, String::new(), Duration::ZERO)).await;
+    let dir = TempDir::new();
+    let db = dir.0.join("meet.sqlite");
+    let server = Server::start(&db, hooks_to(&backend)).await;
+    let (ann, _) = join(&server, "serv0restart", Some("ann"), json!({})).await;
+    let (bob, _) = join(&server, "serv0restart", Some("bob"), json!({})).await;
+    leave(ann).await;
+    backend.wait_for("a failed attempt", |r| r.len() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // the leave is queued too
+    server.stop().await;
+    let pending = meet_control::store::SqliteStore::open(&db).unwrap();
+    use meet_control::store::Store;
+    assert_eq!(pending.pending_webhooks().unwrap(), 3, "join ann, join bob, leave ann");
+    drop(pending);
+
+    // The integrator comes back while meet-control is down; a new process delivers everything.
+    up.store(true, Ordering::SeqCst);
+    let before = backend.received().len();
+    let server = Server::start(&db, hooks_to(&backend)).await;
+    // Bob was still in the room when meet-control stopped: the new process reports him gone.
+    let got = backend.wait_for("the queue delivered after the restart", |r| delivered(r).len() >= 4).await;
+    let events_of = |peer: &str| -> Vec<String> { delivered(&got).into_iter().filter(|(_, p)| p == peer).map(|(e, _)| e).collect() };
+    assert_eq!(events_of("ann"), ["connected", "disconnected"], "order kept across the restart");
+    assert_eq!(events_of("bob"), ["connected", "disconnected"]);
+    assert!(got[before..].iter().all(|r| r.status == 200));
+    assert_eq!(server.services.store.pending_webhooks().unwrap(), 0);
+    drop(bob);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_url_attributes_only_when_allowed() {
+    let registered = Backend::start(|_, _| (200, String::new(), Duration::ZERO)).await;
+    let debug = Backend::start(|_, _| (200, String::new(), Duration::ZERO)).await;
+    let dir = TempDir::new();
+    let attrs = json!({"apiEvent": debug.url("/debug/events"), "authEvent": "Basic ZGVidWc="});
+
+    // Not allowed: the attributes are ignored.
+    let server = Server::start(&dir.0.join("a.sqlite"), hooks_to(&registered)).await;
+    let (ann, _) = join(&server, "serv0debug", Some("ann"), attrs.clone()).await;
+    leave(ann).await;
+    registered.wait_for("registered URL gets both", |r| delivered(r).len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(debug.received().is_empty());
+    server.stop().await;
+
+    // Allowed: the participant's URL gets its events too, with its header.
+    let hooks = HooksConfig { allow_debug_url_attributes: true, ..hooks_to(&registered) };
+    let server = Server::start(&dir.0.join("b.sqlite"), hooks).await;
+    let (bob, joined) = join(&server, "serv0debug", Some("bob"), attrs.clone()).await;
+    assert_eq!(joined["type"], "joined");
+    leave(bob).await;
+    let got = debug.wait_for("debug URL gets both", |r| delivered(r).len() == 2).await;
+    assert_eq!(delivered(&got), [("connected".into(), "bob".into()), ("disconnected".into(), "bob".into())]);
+    assert!(got.iter().all(|r| r.authorization.as_deref() == Some("Basic ZGVidWc=") && r.path == "/debug/events"));
+    registered.wait_for("registered URL still gets them", |r| delivered(r).len() == 4).await;
+
+    // Plain http:// to a non-loopback host is not accepted: the attribute is ignored, the join is not.
+    let (carl, joined) = join(&server, "serv0debug", Some("carl"), json!({"apiEvent": "http://example.com/hook"})).await;
+    assert_eq!(joined["type"], "joined");
+    leave(carl).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_urls_must_be_https_or_loopback() {
+    let dir = TempDir::new();
+    let store = Arc::new(meet_control::store::SqliteStore::open(&dir.0.join("meet.sqlite")).unwrap());
+    let plain = HooksConfig { api_event: Some("http://hooks.example.com/e".into()), ..Default::default() };
+    let err = meet_control::services::Services::start(store.clone(), &auth_config(), &plain, fast_timings()).await.err().expect("refused");
+    assert!(format!("{err:#}").contains("https"), "{err:#}");
+    let allowed = HooksConfig { allow_insecure_http: true, ..plain };
+    assert!(meet_control::services::Services::start(store, &auth_config(), &allowed, fast_timings()).await.is_ok());
+}
