@@ -8,6 +8,7 @@
 //!
 //! Wire formats and SRTP live in the `meet-media` crate.
 
+pub mod config;
 pub mod engine;
 pub mod io;
 pub mod protocol;
@@ -30,6 +31,9 @@ pub struct RelayConfig {
     /// Media cores (threads), each with its own socket and rooms.
     pub cores: usize,
     pub io_backend: IoBackend,
+    /// A room stays on one core until that core holds this many peers; then its new peers go to other
+    /// cores and its streams are piped between them.
+    pub peers_per_core: usize,
 }
 
 impl RelayConfig {
@@ -39,6 +43,7 @@ impl RelayConfig {
             announced_ip,
             cores: default_cores(),
             io_backend: IoBackend::Auto,
+            peers_per_core: 500,
         }
     }
 }
@@ -63,18 +68,15 @@ pub fn start(config: &RelayConfig) -> std::io::Result<Relay> {
         };
         let socket = io::socket::bind_media_socket(SocketAddr::new(config.bind.ip(), port))?;
         let port = socket.local_addr()?.port();
-        let engine_config =
+        let mut engine_config =
             engine::EngineConfig::new(vec![SocketAddr::new(config.announced_ip, port)]);
+        engine_config.core = index;
         let engine = engine::Engine::new(engine_config, certificate.clone(), Instant::now());
-        let core = io::core::spawn(
-            index,
-            socket,
-            engine,
-            config.io_backend,
-            notifications.clone(),
-        )?;
-        tracing::info!(core = index, port, io_backend = %core.backend, announced = %config.announced_ip, "media core started");
-        cores.push(core);
+        cores.push((socket, engine));
     }
-    Ok(Relay::new(cores, notifications))
+    let cores = io::core::spawn_all(cores, config.io_backend, notifications.clone())?;
+    for core in &cores {
+        tracing::info!(core = core.index, port = core.port, io_backend = %core.backend, announced = %config.announced_ip, "media core started");
+    }
+    Ok(Relay::new(cores, notifications, config.peers_per_core))
 }

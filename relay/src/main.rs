@@ -5,58 +5,90 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use meet_relay::config::{init_logging, LogFormat, RelayFile};
+use meet_relay::io::sd_notify;
 
 #[derive(Parser, Debug)]
 #[command(version, about = "meet's media relay (SFU)")]
 struct Args {
-    /// Unix socket on which meet-control programs this relay.
-    #[arg(
-        long,
-        env = "MEET_CONTROL_SOCKET",
-        default_value = "/run/meet/relay.sock"
-    )]
-    control_socket: PathBuf,
-    /// UDP port for all media (ICE, DTLS, SRTP).
-    #[arg(long, env = "MEET_MEDIA_PORT", default_value_t = 10000)]
-    media_port: u16,
-    /// Address browsers can reach this host at; announced in ICE candidates.
-    #[arg(long, env = "MEET_ANNOUNCED_IP", default_value = "127.0.0.1")]
-    announced_ip: IpAddr,
-    /// Address the media sockets bind.
-    #[arg(long, env = "MEET_MEDIA_BIND_IP", default_value = "0.0.0.0")]
-    media_bind_ip: IpAddr,
+    /// meet's TOML file; this relay reads its [relay] and [log] sections (docs/configuration.md).
+    #[arg(long, env = "MEET_CONFIG")]
+    config: Option<PathBuf>,
+    /// Unix socket on which meet-control programs this relay [default: /run/meet/relay.sock].
+    #[arg(long, env = "MEET_CONTROL_SOCKET")]
+    control_socket: Option<PathBuf>,
+    /// UDP port for all media (ICE, DTLS, SRTP) [default: 10000].
+    #[arg(long, env = "MEET_MEDIA_PORT")]
+    media_port: Option<u16>,
+    /// Address browsers can reach this host at; announced in ICE candidates [default: 127.0.0.1].
+    #[arg(long, env = "MEET_ANNOUNCED_IP")]
+    announced_ip: Option<IpAddr>,
+    /// Address the media sockets bind [default: 0.0.0.0].
+    #[arg(long, env = "MEET_MEDIA_BIND_IP")]
+    media_bind_ip: Option<IpAddr>,
     /// Media cores (threads); core N uses UDP port media-port + N. Default: one per CPU.
     #[arg(long, env = "MEET_CORES")]
     cores: Option<usize>,
-    /// IO backend: io_uring, recvmmsg/sendmmsg, or io_uring when the kernel allows it.
-    #[arg(long, env = "MEET_IO_BACKEND", default_value = "auto")]
-    io_backend: meet_relay::IoBackend,
+    /// IO backend: io_uring, recvmmsg/sendmmsg, or io_uring when the kernel allows it [default: auto].
+    #[arg(long, env = "MEET_IO_BACKEND")]
+    io_backend: Option<meet_relay::IoBackend>,
+    /// Log format [default: human].
+    #[arg(long, env = "MEET_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let args = Args::parse();
-    let mut config = meet_relay::RelayConfig::new(
-        SocketAddr::new(args.media_bind_ip, args.media_port),
-        args.announced_ip,
+    // Flags and MEET_* variables override the file; built-in defaults come last.
+    let file = match &args.config {
+        Some(path) => RelayFile::load(path)?,
+        None => RelayFile::default(),
+    };
+    init_logging(
+        args.log_format.or(file.log.format).unwrap_or_default(),
+        file.log.filter.as_deref(),
     );
-    config.cores = args.cores.unwrap_or_else(meet_relay::default_cores);
-    config.io_backend = args.io_backend;
+    let section = file.relay;
+    let control_socket = args
+        .control_socket
+        .or(section.socket)
+        .unwrap_or_else(|| PathBuf::from("/run/meet/relay.sock"));
+    let media_port = args.media_port.or(section.media_port).unwrap_or(10000);
+    let bind_ip = args
+        .media_bind_ip
+        .or(section.bind_ip)
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let announced_ip = args
+        .announced_ip
+        .or(section.announced_ip)
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let mut config =
+        meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, media_port), announced_ip);
+    config.cores = args
+        .cores
+        .or(section.cores)
+        .unwrap_or_else(meet_relay::default_cores);
+    config.io_backend = match (args.io_backend, section.io_backend) {
+        (Some(b), _) => b,
+        (None, Some(name)) => name
+            .parse()
+            .map_err(|e| anyhow::anyhow!("[relay] io_backend: {e}"))?,
+        (None, None) => meet_relay::IoBackend::Auto,
+    };
     let relay = meet_relay::start(&config)
-        .with_context(|| format!("cannot bind media port {}", args.media_port))?;
-    meet_relay::io::control::serve(&args.control_socket, relay, shutdown_signal())
+        .with_context(|| format!("cannot bind media port {media_port}"))?;
+    // `serve` polls its shutdown future only once the control socket is bound, so the first poll is
+    // the moment to tell systemd this relay serves (tests/tests/systemd.rs checks the order).
+    let shutdown = async {
+        sd_notify::ready();
+        shutdown_signal().await;
+        sd_notify::stopping();
+        tracing::info!("stopping: media forwarding ends with this process");
+    };
+    meet_relay::io::control::serve(&control_socket, relay, shutdown)
         .await
-        .with_context(|| {
-            format!(
-                "cannot serve control socket {}",
-                args.control_socket.display()
-            )
-        })?;
+        .with_context(|| format!("cannot serve control socket {}", control_socket.display()))?;
     tracing::info!("relay stopped");
     Ok(())
 }

@@ -35,6 +35,10 @@ counters! {
     rtp_in,
     rtcp_in,
     rtp_forwarded,
+    /// Packets handed to another core for its consumers.
+    rtp_piped,
+    /// Messages from another core about a stream that is gone here.
+    drop_pipe_stale,
     rtcp_out,
     /// First byte matches no protocol of RFC 7983.
     drop_unknown_kind,

@@ -9,10 +9,11 @@
 use std::time::Instant;
 
 use meet_media::rtcp::{
-    self, Nack, ReceiverReport, ReportBlock, ReportBlocks, RtcpPacket, SenderReport,
+    self, Nack, NackPair, ReceiverReport, ReportBlock, ReportBlocks, RtcpPacket, SenderReport,
 };
 use meet_media::rtp::Ssrc;
 
+use super::pipe::{PipeMessage, PipeOut};
 use super::{Engine, PeerKey, ProducerKey};
 use crate::protocol::MediaKind;
 
@@ -69,14 +70,27 @@ impl Engine {
         if producer.kind != MediaKind::Video {
             return;
         }
+        if let Some((core, origin)) = producer.origin {
+            // The origin core rate-limits for all its proxies.
+            let message = PipeMessage::KeyframeRequest {
+                producer: origin,
+                ssrc: producer.ssrc,
+            };
+            self.pipes_out.push_back(PipeOut { core, message });
+            return;
+        }
         if producer.last_keyframe_request.is_some_and(|t| {
             now.saturating_duration_since(t) < self.config.keyframe_request_interval
         }) {
             self.counters.keyframe_request_rate_limited += 1;
             return;
         }
-        producer.last_keyframe_request = Some(now);
         let (peer, media_ssrc) = (producer.peer, producer.ssrc);
+        if !self.peers.get(peer).is_some_and(|p| p.connected) {
+            // Asked again when the producer connects; a request now would be lost.
+            return;
+        }
+        self.producers[pk].last_keyframe_request = Some(now);
         let sender_ssrc = self.peers[peer].rtcp_ssrc;
         let mut buf = [0u8; RTCP_BUF];
         if let Ok(n) = rtcp::write_pli(Ssrc(sender_ssrc), Ssrc(media_ssrc), &mut buf) {
@@ -86,14 +100,28 @@ impl Engine {
     }
 
     fn forward_nack(&mut self, pk: ProducerKey, nack: &Nack<'_>) {
-        let producer = &self.producers[pk];
-        let peer = producer.peer;
         let pairs: Vec<_> = nack.pairs.iter().collect();
+        self.send_nack(pk, &pairs);
+    }
+
+    /// Asks a producer (through its origin core for a proxy) to resend packets.
+    pub(super) fn send_nack(&mut self, pk: ProducerKey, pairs: &[NackPair]) {
+        let producer = &self.producers[pk];
+        if let Some((core, origin)) = producer.origin {
+            let message = PipeMessage::Nack {
+                producer: origin,
+                ssrc: producer.ssrc,
+                pairs: pairs.to_vec(),
+            };
+            self.pipes_out.push_back(PipeOut { core, message });
+            return;
+        }
+        let peer = producer.peer;
         let mut buf = [0u8; RTCP_BUF];
         if let Ok(n) = rtcp::write_nack(
             Ssrc(self.peers[peer].rtcp_ssrc),
             Ssrc(producer.ssrc),
-            &pairs,
+            pairs,
             &mut buf,
         ) {
             self.counters.nack_forwarded += 1;
@@ -108,13 +136,34 @@ impl Engine {
             return;
         };
         self.producers[pk].last_sr = Some((sr.ntp_time, sr.rtp_time, now));
+        for p in 0..self.producers[pk].pipes.len() {
+            let (core, proxy) = self.producers[pk].pipes[p];
+            let message = PipeMessage::SenderReport {
+                proxy,
+                ssrc: sr.ssrc.0,
+                ntp_time: sr.ntp_time,
+                rtp_time: sr.rtp_time,
+            };
+            self.pipes_out.push_back(PipeOut { core, message });
+        }
+        self.translate_sender_report_of(now, pk, sr.ntp_time, sr.rtp_time);
+    }
+
+    /// Sends each consumer of `pk` on this core the producer's timestamp pair with its own counts.
+    pub(super) fn translate_sender_report_of(
+        &mut self,
+        _now: Instant,
+        pk: ProducerKey,
+        ntp_time: u64,
+        rtp_time: u32,
+    ) {
         for i in 0..self.producers[pk].consumers.len() {
             let ck = self.producers[pk].consumers[i];
             let consumer = &self.consumers[ck];
             let translated = SenderReport {
                 ssrc: Ssrc(consumer.ssrc),
-                ntp_time: sr.ntp_time,
-                rtp_time: sr.rtp_time,
+                ntp_time,
+                rtp_time,
                 packet_count: consumer.packets as u32,
                 octet_count: consumer.bytes as u32,
                 reports: ReportBlocks::default(),

@@ -6,11 +6,15 @@ use std::time::Instant;
 
 use meet_media::rtp::{self, ReceiveStats};
 
+use super::pipe::{PipeMessage, PipeOut};
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
+use crate::protocol::MediaKind;
 
 /// The longest authentication tag of the SRTP profiles we support (AES-GCM).
 const SRTP_MAX_TAG: usize = 16;
-use crate::protocol::MediaKind;
+
+/// `Producer::peer` of a proxy: its sender lives on another core.
+pub(crate) const NO_PEER: PeerKey = usize::MAX;
 
 /// A stream one peer sends.
 pub(crate) struct Producer {
@@ -27,6 +31,38 @@ pub(crate) struct Producer {
     pub last_keyframe_request: Option<Instant>,
     pub packets: u64,
     pub bytes: u64,
+    /// Other cores that receive this stream: (core, proxy producer key there).
+    pub pipes: Vec<(usize, ProducerKey)>,
+    /// For a proxy: the core and key of the real producer.
+    pub origin: Option<(usize, ProducerKey)>,
+}
+
+impl Producer {
+    pub fn new(
+        id: String,
+        peer: PeerKey,
+        kind: MediaKind,
+        ssrc: u32,
+        payload_type: u8,
+        clock_rate: u32,
+    ) -> Self {
+        Producer {
+            id,
+            peer,
+            kind,
+            ssrc,
+            payload_type,
+            clock_rate,
+            consumers: Vec::new(),
+            stats: ReceiveStats::default(),
+            last_sr: None,
+            last_keyframe_request: None,
+            packets: 0,
+            bytes: 0,
+            pipes: Vec::new(),
+            origin: None,
+        }
+    }
 }
 
 /// One peer's receipt of one producer's stream.
@@ -102,6 +138,26 @@ impl Engine {
         producer.packets += 1;
         producer.bytes += packet.len() as u64;
 
+        for p in 0..self.producers[producer_key].pipes.len() {
+            let (core, proxy) = self.producers[producer_key].pipes[p];
+            let mut copy = super::take_buffer(&mut self.pool);
+            copy.extend_from_slice(packet);
+            let ssrc = self.producers[producer_key].ssrc;
+            self.counters.rtp_piped += 1;
+            self.pipes_out.push_back(PipeOut {
+                core,
+                message: PipeMessage::Rtp {
+                    proxy,
+                    ssrc,
+                    packet: copy,
+                },
+            });
+        }
+        self.fan_out(producer_key, packet);
+    }
+
+    /// Sends a plain RTP packet of a producer (or proxy) to each of its consumers on this core.
+    pub(super) fn fan_out(&mut self, producer_key: ProducerKey, packet: &[u8]) {
         for i in 0..self.producers[producer_key].consumers.len() {
             let consumer_key = self.producers[producer_key].consumers[i];
             let consumer = &mut self.consumers[consumer_key];
@@ -131,6 +187,30 @@ impl Engine {
         let Some(producer) = self.producers.try_remove(key) else {
             return;
         };
+        // Proxies on other cores go with their producer; a proxy's own removal tells its origin.
+        for (core, proxy) in &producer.pipes {
+            let message = PipeMessage::ProducerClosed {
+                proxy: *proxy,
+                ssrc: producer.ssrc,
+            };
+            self.pipes_out.push_back(PipeOut {
+                core: *core,
+                message,
+            });
+        }
+        if let Some((core, origin)) = producer.origin {
+            let message = PipeMessage::ProxyClosed {
+                producer: origin,
+                ssrc: producer.ssrc,
+                core: self.core,
+            };
+            self.pipes_out.push_back(PipeOut { core, message });
+            for room in self.rooms.values_mut() {
+                if room.proxies.get(&producer.id) == Some(&key) {
+                    room.proxies.remove(&producer.id);
+                }
+            }
+        }
         if let Some(peer) = self.peers.get_mut(producer.peer) {
             peer.producers.remove(&producer.id);
             peer.producers_by_ssrc.remove(&producer.ssrc);

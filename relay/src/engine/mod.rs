@@ -15,6 +15,7 @@ pub mod counters;
 mod feedback;
 mod forward;
 mod peer;
+pub mod pipe;
 mod requests;
 mod room;
 
@@ -51,6 +52,8 @@ pub struct EngineConfig {
     pub video_bitrate_bps: u64,
     /// Least time between two keyframe requests forwarded to one producer.
     pub keyframe_request_interval: Duration,
+    /// Index of the core this engine runs on.
+    pub core: usize,
 }
 
 impl EngineConfig {
@@ -61,6 +64,7 @@ impl EngineConfig {
             report_interval: Duration::from_secs(1),
             video_bitrate_bps: 2_500_000,
             keyframe_request_interval: Duration::from_millis(500),
+            core: 0,
         }
     }
 }
@@ -86,6 +90,10 @@ pub struct Engine {
     next_consumer_id: u64,
     next_report: Instant,
     transmits: VecDeque<Transmit>,
+    /// Messages for other cores (streams that cross cores, and their feedback).
+    pipes_out: VecDeque<pipe::PipeOut>,
+    /// This engine's core index, named in messages to other cores.
+    core: usize,
     /// Spent transmit buffers, reused so that forwarding does not allocate.
     pool: Vec<Vec<u8>>,
     events: VecDeque<Notification>,
@@ -107,6 +115,7 @@ impl Engine {
     pub fn new(config: EngineConfig, certificate: Certificate, now: Instant) -> Self {
         let dtls_config = Arc::new(dimpl::Config::default());
         Engine {
+            core: config.core,
             next_report: now + config.report_interval,
             config,
             certificate,
@@ -120,6 +129,7 @@ impl Engine {
             peers_by_addr: HashMap::new(),
             next_consumer_id: 1,
             transmits: VecDeque::with_capacity(1024),
+            pipes_out: VecDeque::new(),
             pool: Vec::with_capacity(POOL_LIMIT),
             events: VecDeque::new(),
             counters: Counters::default(),

@@ -154,6 +154,8 @@ impl Engine {
             }
             peer.selected = Some(source);
         }
+        // As DTLS client we start the handshake as soon as we know where the peer is.
+        let start_dtls = peer.dtls.is_active() && !peer.connected;
         let mut out = vec![0u8; 256];
         match stun::write_binding_success(
             &msg.transaction_id,
@@ -166,6 +168,9 @@ impl Engine {
                 self.transmit(source, out);
             }
             Err(e) => tracing::warn!(error = %e, "cannot write STUN response"),
+        }
+        if start_dtls {
+            self.drain_dtls(now, key);
         }
     }
 
@@ -184,7 +189,7 @@ impl Engine {
     }
 
     /// Sends what the DTLS endpoint has queued and acts on what it reports.
-    pub(super) fn drain_dtls(&mut self, _now: Instant, key: PeerKey) {
+    pub(super) fn drain_dtls(&mut self, now: Instant, key: PeerKey) {
         let mut buf = vec![0u8; 2048];
         let mut failure: Option<&'static str> = None;
         loop {
@@ -241,6 +246,17 @@ impl Engine {
         if !peer.connected && peer.srtp_in.is_some() {
             peer.connected = true;
             tracing::info!(room = %peer.room, peer = %peer.id, "peer connected");
+            // Keyframe requests made while this peer could not receive yet were not worth anything.
+            let producers: Vec<_> = peer
+                .consumers
+                .values()
+                .map(|c| self.consumers[*c].producer)
+                .chain(peer.producers.values().copied())
+                .collect();
+            for pk in producers {
+                self.request_keyframe(now, pk);
+            }
+            let peer = &self.peers[key];
             self.events.push_back(Notification::PeerConnected {
                 room: peer.room.clone(),
                 peer: peer.id.clone(),

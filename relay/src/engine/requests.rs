@@ -10,7 +10,6 @@ use crate::protocol::{
     ConsumerDump, ErrorBody, ErrorCode, PeerDump, ProducerDump, RelayStats, Request, Response,
     RoomDump, TransportParams, PROTOCOL_VERSION,
 };
-use meet_media::rtp::ReceiveStats;
 
 fn not_found(what: &str, id: &str) -> ErrorBody {
     ErrorBody::new(ErrorCode::NotFound, format!("no {what} {id:?}"))
@@ -58,6 +57,9 @@ impl Engine {
                 for key in r.peers.values() {
                     self.remove_peer(*key);
                 }
+                for key in r.proxies.values() {
+                    self.remove_producer(*key);
+                }
                 tracing::info!(room = %room, "room closed");
                 Ok(Response::Ok)
             }
@@ -67,11 +69,24 @@ impl Engine {
                 peer,
                 remote_ufrag,
                 remote_fingerprint,
+                remote_setup,
             } => {
                 let key = self.peer_key(&room, &peer)?;
                 let p = &mut self.peers[key];
                 p.remote_ufrag = remote_ufrag;
                 p.remote_fingerprint = remote_fingerprint;
+                // An answer of `setup:passive` makes us the DTLS client; the ClientHello goes out once
+                // ICE has chosen the peer's address.
+                if remote_setup.as_deref() == Some("passive") && !p.connected && !p.dtls.is_active()
+                {
+                    p.dtls.set_active(true);
+                    p.handle_dtls_timeout(now).map_err(|e| {
+                        ErrorBody::new(ErrorCode::Internal, format!("cannot start DTLS: {e}"))
+                    })?;
+                    if p.selected.is_some() {
+                        self.drain_dtls(now, key);
+                    }
+                }
                 Ok(Response::Ok)
             }
             Request::ClosePeer { room, peer } => {
@@ -115,20 +130,14 @@ impl Engine {
                         ));
                     }
                 }
-                let pk = self.producers.insert(Producer {
-                    id: producer.clone(),
-                    peer: key,
+                let pk = self.producers.insert(Producer::new(
+                    producer.clone(),
+                    key,
                     kind,
                     ssrc,
                     payload_type,
                     clock_rate,
-                    consumers: Vec::new(),
-                    stats: ReceiveStats::default(),
-                    last_sr: None,
-                    last_keyframe_request: None,
-                    packets: 0,
-                    bytes: 0,
-                });
+                ));
                 let p = &mut self.peers[key];
                 p.producers.insert(producer, pk);
                 p.producers_by_ssrc.insert(ssrc, pk);
@@ -157,6 +166,7 @@ impl Engine {
                 let pk = self
                     .room_peers(&room)
                     .find_map(|k| self.peers[k].producers.get(&producer).copied())
+                    .or_else(|| self.rooms.get(&room)?.proxies.get(&producer).copied())
                     .ok_or_else(|| not_found("producer", &producer))?;
                 if self.producers[pk].peer == key {
                     return Err(ErrorBody::new(
@@ -189,9 +199,13 @@ impl Engine {
                 let p = &mut self.peers[key];
                 p.consumers.insert(id, ck);
                 p.consumers_by_ssrc.insert(ssrc, ck);
-                let owner = &self.peers[self.producers[pk].peer];
-                // Streams of one participant share a CNAME so the browser can lip-sync them.
-                let cname = format!("{}-{}", owner.room, owner.id);
+                // Streams of one participant share a CNAME so the browser can lip-sync them; producer
+                // ids are "<peer>/<kind>", and a proxy's owner lives on another core.
+                let producer_id = &self.producers[pk].id;
+                let owner = producer_id
+                    .rsplit_once('/')
+                    .map_or(producer_id.as_str(), |(peer, _)| peer);
+                let cname = format!("{room}-{owner}");
                 self.request_keyframe(now, pk);
                 Ok(Response::ConsumerCreated {
                     consumer: id,

@@ -2,12 +2,14 @@
 
 use std::collections::HashMap;
 
-use super::PeerKey;
+use super::{PeerKey, ProducerKey};
 use crate::protocol::RoomLimits;
 
 pub(crate) struct Room {
     pub limits: RoomLimits,
     pub peers: HashMap<String, PeerKey>,
+    /// Producers of this room that live on other cores, by producer id.
+    pub proxies: HashMap<String, ProducerKey>,
 }
 
 impl Room {
@@ -15,6 +17,7 @@ impl Room {
         Room {
             limits,
             peers: HashMap::new(),
+            proxies: HashMap::new(),
         }
     }
 }

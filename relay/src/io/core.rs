@@ -1,6 +1,6 @@
 //! A media core: one OS thread that owns its UDP socket, its IO backend, the clock and an [`Engine`].
-//! Nothing on the packet path takes a lock: control requests arrive on a channel and wake the core
-//! through an eventfd; replies go back on oneshot channels.
+//! Nothing on the packet path takes a lock: control requests and other cores' pipe messages arrive on
+//! a channel and wake the core through an eventfd; replies go back on oneshot channels.
 
 use std::io;
 use std::net::UdpSocket;
@@ -14,10 +14,18 @@ use super::mmsg::MmsgDriver;
 use super::socket::IoBackend;
 use super::sys::Waker;
 use super::uring::UringDriver;
+use crate::engine::pipe::{InternalRequest, InternalResponse, PipeMessage};
 use crate::engine::Engine;
 use crate::protocol::{ErrorBody, ErrorCode, Notification, Request, Response};
 
-type Reply = oneshot::Sender<Result<Response, ErrorBody>>;
+type Reply<T> = oneshot::Sender<Result<T, ErrorBody>>;
+
+/// What reaches a core from outside its thread.
+enum Inbound {
+    Request(Request, Reply<Response>),
+    Internal(InternalRequest, Reply<InternalResponse>),
+    Pipe(PipeMessage),
+}
 
 /// An IO backend as the core loop sees it.
 pub(crate) trait Driver {
@@ -26,66 +34,103 @@ pub(crate) trait Driver {
     fn run_once(&mut self, engine: &mut Engine, deadline: Instant) -> io::Result<()>;
 }
 
+/// A core's mailbox: its channel and the eventfd that wakes it.
+#[derive(Clone)]
+struct Mailbox {
+    tx: std_mpsc::Sender<Inbound>,
+    waker: Arc<Waker>,
+}
+
+impl Mailbox {
+    fn send(&self, message: Inbound) -> bool {
+        let sent = self.tx.send(message).is_ok();
+        self.waker.wake();
+        sent
+    }
+}
+
 /// A cloneable way into a running core.
 #[derive(Clone)]
 pub struct CoreHandle {
     pub index: usize,
     pub port: u16,
     pub backend: IoBackend,
-    requests: std_mpsc::Sender<(Request, Reply)>,
-    waker: Arc<Waker>,
+    mailbox: Mailbox,
+}
+
+fn gone() -> ErrorBody {
+    ErrorBody::new(ErrorCode::Internal, "relay core stopped")
 }
 
 impl CoreHandle {
     pub async fn request(&self, request: Request) -> Result<Response, ErrorBody> {
         let (tx, rx) = oneshot::channel();
-        let gone = || ErrorBody::new(ErrorCode::Internal, "relay core stopped");
-        self.requests.send((request, tx)).map_err(|_| gone())?;
-        self.waker.wake();
+        if !self.mailbox.send(Inbound::Request(request, tx)) {
+            return Err(gone());
+        }
+        rx.await.map_err(|_| gone())?
+    }
+
+    pub async fn internal(&self, request: InternalRequest) -> Result<InternalResponse, ErrorBody> {
+        let (tx, rx) = oneshot::channel();
+        if !self.mailbox.send(Inbound::Internal(request, tx)) {
+            return Err(gone());
+        }
         rx.await.map_err(|_| gone())?
     }
 }
 
-/// Starts core `index` on its own thread with the chosen backend (probing io_uring for `Auto`).
-/// It runs until every [`CoreHandle`] is dropped.
-pub fn spawn(
-    index: usize,
-    socket: UdpSocket,
-    engine: Engine,
+/// Starts one core per (socket, engine), each on its own thread with the chosen backend (probing
+/// io_uring for `Auto`). Cores run until every [`CoreHandle`] is dropped.
+pub fn spawn_all(
+    cores: Vec<(UdpSocket, Engine)>,
     backend: IoBackend,
     notifications: broadcast::Sender<Notification>,
-) -> io::Result<CoreHandle> {
-    let port = socket.local_addr()?.port();
-    let waker = Arc::new(Waker::new()?);
-    let (tx, rx) = std_mpsc::channel();
-    let (ready_tx, ready_rx) = std_mpsc::channel::<io::Result<IoBackend>>();
-    let thread_waker = waker.clone();
-    std::thread::Builder::new()
-        .name(format!("meet-core-{index}"))
-        .spawn(move || {
-            // The ring is built on the thread that uses it: it is set up single-issuer.
-            let (driver, backend) = match build_driver(socket, thread_waker, backend, index) {
-                Ok(d) => d,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
+) -> io::Result<Vec<CoreHandle>> {
+    let mut mailboxes = Vec::with_capacity(cores.len());
+    let mut inboxes = Vec::with_capacity(cores.len());
+    for _ in 0..cores.len() {
+        let (tx, rx) = std_mpsc::channel();
+        mailboxes.push(Mailbox {
+            tx,
+            waker: Arc::new(Waker::new()?),
+        });
+        inboxes.push(rx);
+    }
+    let mut handles = Vec::with_capacity(cores.len());
+    for (index, ((socket, engine), inbox)) in cores.into_iter().zip(inboxes).enumerate() {
+        let port = socket.local_addr()?.port();
+        let (ready_tx, ready_rx) = std_mpsc::channel::<io::Result<IoBackend>>();
+        let others = mailboxes.clone();
+        let waker = mailboxes[index].waker.clone();
+        let notifications = notifications.clone();
+        std::thread::Builder::new()
+            .name(format!("meet-core-{index}"))
+            .spawn(move || {
+                // The ring is built on the thread that uses it: it is set up single-issuer.
+                let (driver, backend) = match build_driver(socket, waker, backend, index) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(backend));
+                if let Err(e) = run(driver, engine, inbox, others, notifications) {
+                    tracing::error!(core = index, error = %e, "media core stopped");
                 }
-            };
-            let _ = ready_tx.send(Ok(backend));
-            if let Err(e) = run(driver, engine, rx, notifications) {
-                tracing::error!(core = index, error = %e, "media core stopped");
-            }
-        })?;
-    let backend = ready_rx
-        .recv()
-        .map_err(|_| io::Error::other("media core thread died"))??;
-    Ok(CoreHandle {
-        index,
-        port,
-        backend,
-        requests: tx,
-        waker,
-    })
+            })?;
+        let backend = ready_rx
+            .recv()
+            .map_err(|_| io::Error::other("media core thread died"))??;
+        handles.push(CoreHandle {
+            index,
+            port,
+            backend,
+            mailbox: mailboxes[index].clone(),
+        });
+    }
+    Ok(handles)
 }
 
 fn build_driver(
@@ -110,24 +155,34 @@ fn build_driver(
 fn run(
     mut driver: Box<dyn Driver + Send>,
     mut engine: Engine,
-    requests: std_mpsc::Receiver<(Request, Reply)>,
+    inbox: std_mpsc::Receiver<Inbound>,
+    cores: Vec<Mailbox>,
     notifications: broadcast::Sender<Notification>,
 ) -> io::Result<()> {
     loop {
         let deadline = engine.poll_timeout();
         driver.run_once(&mut engine, deadline)?;
+        let now = Instant::now();
         loop {
-            match requests.try_recv() {
-                Ok((request, reply)) => {
-                    let _ = reply.send(engine.handle_request(Instant::now(), request));
+            match inbox.try_recv() {
+                Ok(Inbound::Request(request, reply)) => {
+                    let _ = reply.send(engine.handle_request(now, request));
                 }
+                Ok(Inbound::Internal(request, reply)) => {
+                    let _ = reply.send(engine.handle_internal(request));
+                }
+                Ok(Inbound::Pipe(message)) => engine.handle_pipe(now, message),
                 Err(std_mpsc::TryRecvError::Empty) => break,
                 Err(std_mpsc::TryRecvError::Disconnected) => return Ok(()),
             }
         }
-        let now = Instant::now();
         if engine.poll_timeout() <= now {
             engine.handle_timeout(now);
+        }
+        while let Some(out) = engine.poll_pipe() {
+            if let Some(core) = cores.get(out.core) {
+                core.send(Inbound::Pipe(out.message));
+            }
         }
         while let Some(n) = engine.poll_event() {
             let _ = notifications.send(n);

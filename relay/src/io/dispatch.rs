@@ -1,13 +1,24 @@
-//! Placement and routing: each room lives on one core (its peers use that core's port); control
-//! requests go to the core that holds their room. A new room goes to the core with the fewest peers.
+//! Placement and routing of control requests over the cores.
+//!
+//! A room starts on the core with the fewest peers (its *home*), and its peers join it there while that
+//! core holds fewer than `peers_per_core` peers. Past that, a room's new peers go to the least loaded
+//! core, and the room then exists on several cores: when a peer on core B consumes a producer on core A,
+//! core A pipes the producer's decrypted packets to a proxy producer on core B, whose consumers core B
+//! encrypts and sends (see `engine::pipe`). So a webinar of 2,000 viewers uses every core, and each
+//! packet is still decrypted once.
+//!
+//! Room limits are checked here over all the room's cores (each core also checks its own share).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
 use super::core::CoreHandle;
-use crate::protocol::{ErrorBody, ErrorCode, Notification, RelayStats, Request, Response};
+use crate::engine::pipe::{InternalRequest, InternalResponse};
+use crate::protocol::{
+    ErrorBody, ErrorCode, Notification, RelayStats, Request, Response, RoomDump, RoomLimits,
+};
 
 #[derive(Clone)]
 pub struct Relay {
@@ -16,24 +27,103 @@ pub struct Relay {
 
 struct Inner {
     cores: Vec<CoreHandle>,
-    /// Room -> index of the core that holds it.
-    rooms: Mutex<HashMap<String, usize>>,
-    /// Peers per core, for placement.
-    peers: Mutex<Vec<usize>>,
+    peers_per_core: usize,
+    state: Mutex<State>,
     notifications: broadcast::Sender<Notification>,
 }
 
+#[derive(Default)]
+struct State {
+    rooms: HashMap<String, Placement>,
+    /// Peers held by each core.
+    load: Vec<usize>,
+}
+
+struct Placement {
+    home: usize,
+    cores: BTreeSet<usize>,
+    limits: RoomLimits,
+    /// Peer -> its core.
+    peers: HashMap<String, usize>,
+    /// Producer id -> (its peer, its core).
+    producers: HashMap<String, (String, usize)>,
+}
+
+impl Placement {
+    fn producing(&self) -> HashSet<&str> {
+        self.producers
+            .values()
+            .map(|(peer, _)| peer.as_str())
+            .collect()
+    }
+}
+
+fn not_found(what: &str, id: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::NotFound, format!("no {what} {id:?}"))
+}
+
+impl State {
+    fn room(&mut self, room: &str) -> Result<&mut Placement, ErrorBody> {
+        self.rooms
+            .get_mut(room)
+            .ok_or_else(|| not_found("room", room))
+    }
+
+    fn forget_peer(&mut self, room: &str, peer: &str) {
+        let Some(p) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if let Some(core) = p.peers.remove(peer) {
+            self.load[core] = self.load[core].saturating_sub(1);
+        }
+        p.producers.retain(|_, (owner, _)| owner != peer);
+    }
+
+    fn least_loaded(&self) -> usize {
+        (0..self.load.len())
+            .min_by_key(|c| self.load[*c])
+            .unwrap_or(0)
+    }
+}
+
 impl Relay {
-    pub fn new(cores: Vec<CoreHandle>, notifications: broadcast::Sender<Notification>) -> Self {
-        let n = cores.len();
-        Relay {
+    pub fn new(
+        cores: Vec<CoreHandle>,
+        notifications: broadcast::Sender<Notification>,
+        peers_per_core: usize,
+    ) -> Self {
+        let state = State {
+            rooms: HashMap::new(),
+            load: vec![0; cores.len()],
+        };
+        let relay = Relay {
             inner: Arc::new(Inner {
                 cores,
-                rooms: Mutex::default(),
-                peers: Mutex::new(vec![0; n]),
+                peers_per_core: peers_per_core.max(1),
+                state: Mutex::new(state),
                 notifications,
             }),
-        }
+        };
+        // Peers the cores drop on their own (consent, DTLS) leave the placement too.
+        let mut rx = relay.inner.notifications.subscribe();
+        let weak = Arc::downgrade(&relay.inner);
+        let _ = std::thread::Builder::new()
+            .name("meet-placement".into())
+            .spawn(move || loop {
+                match rx.blocking_recv() {
+                    Ok(Notification::PeerClosed { room, peer, .. }) => {
+                        let Some(inner) = weak.upgrade() else { return };
+                        inner
+                            .state
+                            .lock()
+                            .expect("placement lock")
+                            .forget_peer(&room, &peer);
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            });
+        relay
     }
 
     pub fn cores(&self) -> &[CoreHandle] {
@@ -44,79 +134,286 @@ impl Relay {
         self.inner.notifications.subscribe()
     }
 
-    fn core_of(&self, room: &str) -> Result<usize, ErrorBody> {
-        self.inner
-            .rooms
-            .lock()
-            .expect("rooms lock")
-            .get(room)
-            .copied()
-            .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, format!("no room {room:?}")))
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().expect("placement lock")
     }
 
-    fn place(&self, room: &str) -> usize {
-        let mut rooms = self.inner.rooms.lock().expect("rooms lock");
-        if let Some(core) = rooms.get(room) {
-            return *core;
-        }
-        let peers = self.inner.peers.lock().expect("peers lock");
-        let mut rooms_per_core = vec![0usize; self.inner.cores.len()];
-        for core in rooms.values() {
-            rooms_per_core[*core] += 1;
-        }
-        let core = (0..self.inner.cores.len())
-            .min_by_key(|c| (peers[*c], rooms_per_core[*c]))
-            .unwrap_or(0);
-        rooms.insert(room.to_string(), core);
-        core
+    fn core(&self, index: usize) -> &CoreHandle {
+        &self.inner.cores[index]
     }
 
     pub async fn request(&self, request: Request) -> Result<Response, ErrorBody> {
-        let core = match &request {
-            Request::Hello { .. } => 0,
-            Request::Stats => return self.stats().await,
-            Request::CreateRoom { room, .. } => self.place(room),
+        match request {
+            Request::Hello { .. } => self.core(0).request(request).await,
+            Request::Stats => self.stats().await,
+            Request::CreateRoom { room, limits } => self.create_room(room, limits).await,
             Request::CloseRoom { room } => {
-                let core = self.core_of(room)?;
-                let result = self.inner.cores[core].request(request.clone()).await;
-                self.inner.rooms.lock().expect("rooms lock").remove(room);
-                self.refresh_peer_count(core).await;
-                return result;
+                let cores = {
+                    let mut state = self.state();
+                    let placement = state
+                        .rooms
+                        .remove(&room)
+                        .ok_or_else(|| not_found("room", &room))?;
+                    for core in placement.peers.values() {
+                        state.load[*core] = state.load[*core].saturating_sub(1);
+                    }
+                    placement.cores
+                };
+                for core in cores {
+                    self.core(core)
+                        .request(Request::CloseRoom { room: room.clone() })
+                        .await?;
+                }
+                Ok(Response::Ok)
             }
-            Request::CreatePeer { room, .. }
-            | Request::ConnectPeer { room, .. }
-            | Request::ClosePeer { room, .. }
-            | Request::Produce { room, .. }
-            | Request::CloseProducer { room, .. }
-            | Request::Consume { room, .. }
-            | Request::CloseConsumer { room, .. }
-            | Request::DumpRoom { room } => self.core_of(room)?,
-        };
-        let counts_peers = matches!(
-            request,
-            Request::CreatePeer { .. } | Request::ClosePeer { .. }
-        );
-        let result = self.inner.cores[core].request(request).await;
-        if counts_peers {
-            self.refresh_peer_count(core).await;
+            Request::DumpRoom { room } => {
+                let cores = self.state().room(&room)?.cores.clone();
+                let mut merged: Option<RoomDump> = None;
+                for core in cores {
+                    if let Response::RoomDump(d) = self
+                        .core(core)
+                        .request(Request::DumpRoom { room: room.clone() })
+                        .await?
+                    {
+                        match &mut merged {
+                            Some(m) => m.peers.extend(d.peers),
+                            None => merged = Some(d),
+                        }
+                    }
+                }
+                let mut merged = merged.ok_or_else(|| not_found("room", &room))?;
+                merged.peers.sort_by(|a, b| a.peer.cmp(&b.peer));
+                Ok(Response::RoomDump(merged))
+            }
+            Request::CreatePeer { room, peer } => self.create_peer(room, peer).await,
+            Request::Produce {
+                ref room,
+                ref peer,
+                ref producer,
+                ..
+            } => {
+                let (room, peer, producer) = (room.clone(), peer.clone(), producer.clone());
+                let core = {
+                    let mut state = self.state();
+                    let p = state.room(&room)?;
+                    let core = *p.peers.get(&peer).ok_or_else(|| not_found("peer", &peer))?;
+                    let producing = p.producing();
+                    if p.limits.max_broadcasters > 0
+                        && !producing.contains(peer.as_str())
+                        && producing.len() >= p.limits.max_broadcasters as usize
+                    {
+                        return Err(ErrorBody::new(
+                            ErrorCode::LimitExceeded,
+                            "The limit of maximum active attendees is exceeded",
+                        ));
+                    }
+                    core
+                };
+                let response = self.core(core).request(request).await?;
+                if let Some(p) = self.state().rooms.get_mut(&room) {
+                    p.producers.insert(producer, (peer, core));
+                }
+                Ok(response)
+            }
+            Request::Consume {
+                ref room,
+                ref peer,
+                ref producer,
+                ..
+            } => {
+                let (to, from) = {
+                    let mut state = self.state();
+                    let p = state.room(room)?;
+                    let to = *p.peers.get(peer).ok_or_else(|| not_found("peer", peer))?;
+                    let from = p.producers.get(producer).map(|(_, core)| *core);
+                    (to, from)
+                };
+                if let Some(from) = from.filter(|from| *from != to) {
+                    self.ensure_pipe(room, producer, from, to).await?;
+                }
+                self.core(to).request(request).await
+            }
+            Request::ConnectPeer {
+                ref room, ref peer, ..
+            }
+            | Request::CloseProducer {
+                ref room, ref peer, ..
+            }
+            | Request::CloseConsumer {
+                ref room, ref peer, ..
+            }
+            | Request::ClosePeer { ref room, ref peer } => {
+                let (room, peer) = (room.clone(), peer.clone());
+                let core = {
+                    let mut state = self.state();
+                    *state
+                        .room(&room)?
+                        .peers
+                        .get(&peer)
+                        .ok_or_else(|| not_found("peer", &peer))?
+                };
+                let closing_peer = matches!(request, Request::ClosePeer { .. });
+                let closed_producer = match &request {
+                    Request::CloseProducer { producer, .. } => Some(producer.clone()),
+                    _ => None,
+                };
+                let response = self.core(core).request(request).await?;
+                let mut state = self.state();
+                if closing_peer {
+                    state.forget_peer(&room, &peer);
+                }
+                if let (Some(producer), Some(p)) = (closed_producer, state.rooms.get_mut(&room)) {
+                    p.producers.remove(&producer);
+                }
+                Ok(response)
+            }
         }
-        result
     }
 
-    async fn refresh_peer_count(&self, core: usize) {
-        if let Ok(Response::Stats(s)) = self.inner.cores[core].request(Request::Stats).await {
-            self.inner.peers.lock().expect("peers lock")[core] = s.peers;
+    async fn create_room(&self, room: String, limits: RoomLimits) -> Result<Response, ErrorBody> {
+        let (cores, new) = {
+            let mut state = self.state();
+            match state.rooms.get_mut(&room) {
+                Some(p) => {
+                    p.limits = limits;
+                    (p.cores.iter().copied().collect::<Vec<_>>(), false)
+                }
+                None => {
+                    let home = state.least_loaded();
+                    let placement = Placement {
+                        home,
+                        cores: BTreeSet::from([home]),
+                        limits,
+                        peers: HashMap::new(),
+                        producers: HashMap::new(),
+                    };
+                    state.rooms.insert(room.clone(), placement);
+                    (vec![home], true)
+                }
+            }
+        };
+        for core in cores {
+            let result = self
+                .core(core)
+                .request(Request::CreateRoom {
+                    room: room.clone(),
+                    limits,
+                })
+                .await;
+            if let (Err(e), true) = (&result, new) {
+                self.state().rooms.remove(&room);
+                return Err(e.clone());
+            }
+            result?;
         }
+        Ok(Response::Ok)
+    }
+
+    async fn create_peer(&self, room: String, peer: String) -> Result<Response, ErrorBody> {
+        let (core, new_core, limits) = {
+            let mut state = self.state();
+            let peers_per_core = self.inner.peers_per_core;
+            let least = state.least_loaded();
+            let load_home = {
+                let p = state.room(&room)?;
+                p.home
+            };
+            let home_full = state.load[load_home] >= peers_per_core;
+            let p = state.room(&room)?;
+            if p.peers.contains_key(&peer) {
+                return Err(ErrorBody::new(
+                    ErrorCode::AlreadyExists,
+                    format!("peer {peer:?} is already in the room"),
+                ));
+            }
+            if p.limits.max_watchers > 0 {
+                let watchers = p.peers.len() - p.producing().len();
+                if watchers >= p.limits.max_watchers as usize {
+                    return Err(ErrorBody::new(
+                        ErrorCode::LimitExceeded,
+                        "The limit of maximum watchers is exceeded",
+                    ));
+                }
+            }
+            let core = if home_full { least } else { p.home };
+            let new_core = p.cores.insert(core);
+            (core, new_core, p.limits)
+        };
+        if new_core {
+            tracing::info!(room = %room, core, "room spreads to another core");
+            self.core(core)
+                .request(Request::CreateRoom {
+                    room: room.clone(),
+                    limits,
+                })
+                .await?;
+        }
+        let response = self
+            .core(core)
+            .request(Request::CreatePeer {
+                room: room.clone(),
+                peer: peer.clone(),
+            })
+            .await?;
+        let mut state = self.state();
+        if let Some(p) = state.rooms.get_mut(&room) {
+            p.peers.insert(peer, core);
+            state.load[core] += 1;
+        }
+        Ok(response)
+    }
+
+    /// Makes `producer` (on core `from`) available to consumers on core `to`.
+    async fn ensure_pipe(
+        &self,
+        room: &str,
+        producer: &str,
+        from: usize,
+        to: usize,
+    ) -> Result<(), ErrorBody> {
+        let describe = InternalRequest::DescribeProducer {
+            room: room.to_string(),
+            producer: producer.to_string(),
+        };
+        let InternalResponse::Producer(info) = self.core(from).internal(describe).await? else {
+            return Err(ErrorBody::new(
+                ErrorCode::Internal,
+                "unexpected reply from a core",
+            ));
+        };
+        let create = InternalRequest::CreateProxy {
+            room: room.to_string(),
+            producer: producer.to_string(),
+            info,
+            origin_core: from,
+        };
+        let InternalResponse::Proxy { key, created } = self.core(to).internal(create).await? else {
+            return Err(ErrorBody::new(
+                ErrorCode::Internal,
+                "unexpected reply from a core",
+            ));
+        };
+        if created {
+            let open = InternalRequest::OpenPipe {
+                producer_key: info.key,
+                ssrc: info.ssrc,
+                core: to,
+                proxy: key,
+            };
+            self.core(from).internal(open).await?;
+            tracing::debug!(room, producer, from, to, "stream piped between cores");
+        }
+        Ok(())
     }
 
     /// Counters summed over cores, plus per-core load (`core<N>_peers`, `core<N>_rooms`).
     async fn stats(&self) -> Result<Response, ErrorBody> {
         let mut total = RelayStats::default();
+        let rooms = self.state().rooms.len();
         for core in &self.inner.cores {
             let Response::Stats(s) = core.request(Request::Stats).await? else {
                 continue;
             };
-            total.rooms += s.rooms;
             total.peers += s.peers;
             for (name, value) in s.counters {
                 *total.counters.entry(name).or_default() += value;
@@ -132,6 +429,7 @@ impl Relay {
                 u64::from(core.backend == super::socket::IoBackend::Uring),
             );
         }
+        total.rooms = rooms;
         Ok(Response::Stats(total))
     }
 }

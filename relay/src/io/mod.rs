@@ -7,11 +7,13 @@
 //! - [`dispatch`]: places rooms on cores and routes control requests to the core that holds them.
 //! - [`control`]: the Unix-socket server of the control channel.
 //! - [`sys`]: socket addresses and the eventfd waker.
+//! - [`sd_notify`]: systemd readiness (`READY=1`, `STOPPING=1`), used by both daemons.
 
 pub mod control;
 pub mod core;
 pub mod dispatch;
 mod mmsg;
+pub mod sd_notify;
 pub mod socket;
 mod sys;
 mod uring;

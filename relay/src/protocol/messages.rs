@@ -66,6 +66,9 @@ pub enum Request {
         remote_ufrag: Option<String>,
         /// `sha-256 AB:CD:...` as in `a=fingerprint`; checked against the DTLS client certificate.
         remote_fingerprint: Option<String>,
+        /// The answer's `a=setup` (`active` or `passive`); `passive` makes the relay the DTLS client.
+        #[serde(default)]
+        remote_setup: Option<String>,
     },
     ClosePeer {
         room: String,

@@ -35,6 +35,142 @@ pub struct Client {
     seq: u16,
 }
 
+impl Client {
+    /// A client of the relay whose transport parameters are `transport`, at `addr`.
+    pub fn new(
+        room: &str,
+        peer: &str,
+        addr: SocketAddr,
+        transport: TransportParams,
+        cert: Certificate,
+        now: Instant,
+    ) -> Self {
+        let mut dtls = dimpl::Dtls::new_auto(Arc::new(dimpl::Config::default()), cert.dtls, now);
+        dtls.set_active(true);
+        Client {
+            addr,
+            room: room.into(),
+            peer: peer.into(),
+            transport,
+            dtls,
+            srtp_out: None,
+            srtp_in: None,
+            inbox: VecDeque::new(),
+            rtp: Vec::new(),
+            rtcp: Vec::new(),
+            outbox: VecDeque::new(),
+            seq: 1000,
+        }
+    }
+
+    /// Queues a Binding request signed with the relay's password for this client.
+    pub fn ice_check(&mut self, use_candidate: bool) {
+        let username = format!("{}:client", self.transport.ice_ufrag);
+        let mut buf = [0u8; 256];
+        let n = stun::write_binding_request(
+            &[7; 12],
+            &username,
+            self.transport.ice_pwd.as_bytes(),
+            100,
+            42,
+            use_candidate,
+            &mut buf,
+        )
+        .unwrap();
+        self.outbox.push_back(buf[..n].to_vec());
+    }
+
+    /// Moves the DTLS client's output to the outbox and picks up SRTP keys.
+    pub fn drain_dtls(&mut self, now: Instant) {
+        let _ = self.dtls.handle_timeout(now);
+        let mut buf = vec![0u8; 2048];
+        loop {
+            match self.dtls.poll_output(&mut buf) {
+                dimpl::Output::Packet(p) => self.outbox.push_back(p.to_vec()),
+                dimpl::Output::Timeout(_) => break,
+                dimpl::Output::KeyingMaterial(km, profile) => {
+                    let profile = match profile {
+                        dimpl::SrtpProfile::AEAD_AES_128_GCM => SrtpProfile::AeadAes128Gcm,
+                        dimpl::SrtpProfile::AEAD_AES_256_GCM => SrtpProfile::AeadAes256Gcm,
+                        _ => SrtpProfile::Aes128CmSha1_80,
+                    };
+                    let (local, remote) = split_keying_material(profile, &km, true).unwrap();
+                    self.srtp_out = Some(SrtpContext::new(profile, &local).unwrap());
+                    self.srtp_in = Some(SrtpContext::new(profile, &remote).unwrap());
+                }
+                dimpl::Output::BufferTooSmall { needed } => buf.resize(needed, 0),
+                _ => {}
+            }
+        }
+    }
+
+    /// A datagram from the relay.
+    pub fn receive(&mut self, d: &mut [u8]) {
+        match d.first() {
+            Some(0..=3) => {} // STUN responses
+            Some(20..=63) => {
+                let _ = self.dtls.handle_packet(d);
+            }
+            Some(128..=191) => {
+                let Some(srtp) = self.srtp_in.as_mut() else {
+                    return;
+                };
+                if rtcp::is_rtcp(d) {
+                    if let Ok(n) = srtp.unprotect_rtcp(d) {
+                        self.rtcp.push(d[..n].to_vec());
+                    }
+                } else if let Ok(n) = srtp.unprotect_rtp(d) {
+                    self.rtp.push(d[..n].to_vec());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Protects one RTP packet with `ssrc`/`pt` and a payload, and queues it.
+    pub fn send_rtp(&mut self, ssrc: u32, pt: u8, payload: &[u8]) {
+        self.seq = self.seq.wrapping_add(1);
+        let mut buf = vec![0u8; 1600];
+        let h = HeaderFields {
+            marker: false,
+            payload_type: pt,
+            sequence_number: self.seq,
+            timestamp: self.seq as u32 * 3000,
+            ssrc: Ssrc(ssrc),
+            csrcs: &[],
+            extensions: &[],
+        };
+        let n = rtp::write_header(&h, &mut buf).unwrap();
+        buf[n..n + payload.len()].copy_from_slice(payload);
+        let len = self
+            .srtp_out
+            .as_mut()
+            .unwrap()
+            .protect_rtp(&mut buf, n + payload.len())
+            .unwrap();
+        buf.truncate(len);
+        self.outbox.push_back(buf);
+    }
+
+    /// Protects and queues an RTCP compound.
+    pub fn send_rtcp(&mut self, compound: &[u8]) {
+        let mut buf = vec![0u8; compound.len() + 64];
+        buf[..compound.len()].copy_from_slice(compound);
+        let len = self
+            .srtp_out
+            .as_mut()
+            .unwrap()
+            .protect_rtcp(&mut buf, compound.len())
+            .unwrap();
+        buf.truncate(len);
+        self.outbox.push_back(buf);
+    }
+
+    pub fn connected(&self) -> bool {
+        self.srtp_in.is_some()
+    }
+}
+
 pub struct Net {
     pub now: Instant,
     pub engine: Engine,
@@ -85,66 +221,38 @@ impl Net {
             peer: peer.into(),
             remote_ufrag: Some("client".into()),
             remote_fingerprint: Some(cert.fingerprint.clone()),
+            remote_setup: Some("active".into()),
         });
-        let mut dtls =
-            dimpl::Dtls::new_auto(Arc::new(dimpl::Config::default()), cert.dtls, self.now);
-        dtls.set_active(true);
-        let client = Client {
-            addr: addr.parse().unwrap(),
-            room: room.into(),
-            peer: peer.into(),
+        self.clients.push(Client::new(
+            room,
+            peer,
+            addr.parse().unwrap(),
             transport,
-            dtls,
-            srtp_out: None,
-            srtp_in: None,
-            inbox: VecDeque::new(),
-            rtp: Vec::new(),
-            rtcp: Vec::new(),
-            outbox: VecDeque::new(),
-            seq: 1000,
-        };
-        self.clients.push(client);
+            cert,
+            self.now,
+        ));
         let i = self.clients.len() - 1;
         self.ice_check(i, true);
-        self.clients[i].dtls.handle_timeout(self.now).unwrap();
         for _ in 0..50 {
             self.progress();
-            if self.clients[i].srtp_in.is_some() {
+            if self.clients[i].connected() {
                 break;
             }
         }
-        assert!(
-            self.clients[i].srtp_in.is_some(),
-            "DTLS handshake completes"
-        );
+        assert!(self.clients[i].connected(), "DTLS handshake completes");
         // Let the relay see the handshake's last flight.
         self.progress();
         i
     }
 
-    /// Sends a Binding request from client `i`, signed with the relay's password for it.
     pub fn ice_check(&mut self, i: usize, use_candidate: bool) {
-        let c = &mut self.clients[i];
-        let username = format!("{}:client", c.transport.ice_ufrag);
-        let mut buf = [0u8; 256];
-        let n = stun::write_binding_request(
-            &[7; 12],
-            &username,
-            c.transport.ice_pwd.as_bytes(),
-            100,
-            42,
-            use_candidate,
-            &mut buf,
-        )
-        .unwrap();
-        c.outbox.push_back(buf[..n].to_vec());
+        self.clients[i].ice_check(use_candidate);
     }
 
     /// One step: clients' DTLS output and outboxes go to the relay, the relay's transmits to clients.
     pub fn progress(&mut self) {
-        let relay: SocketAddr = RELAY.parse().unwrap();
         for i in 0..self.clients.len() {
-            self.drain_client_dtls(i);
+            self.clients[i].drain_dtls(self.now);
             while let Some(mut d) = self.clients[i].outbox.pop_front() {
                 let addr = self.clients[i].addr;
                 self.engine.handle_datagram(self.now, addr, &mut d);
@@ -162,101 +270,19 @@ impl Net {
         while let Some(e) = self.engine.poll_event() {
             self.events.push(e);
         }
-        let _ = relay;
-        for i in 0..self.clients.len() {
-            while let Some(mut d) = self.clients[i].inbox.pop_front() {
-                self.client_receive(i, &mut d);
+        for c in &mut self.clients {
+            while let Some(mut d) = c.inbox.pop_front() {
+                c.receive(&mut d);
             }
         }
     }
 
-    fn drain_client_dtls(&mut self, i: usize) {
-        let now = self.now;
-        let c = &mut self.clients[i];
-        let _ = c.dtls.handle_timeout(now);
-        let mut buf = vec![0u8; 2048];
-        loop {
-            match c.dtls.poll_output(&mut buf) {
-                dimpl::Output::Packet(p) => c.outbox.push_back(p.to_vec()),
-                dimpl::Output::Timeout(_) => break,
-                dimpl::Output::KeyingMaterial(km, profile) => {
-                    let profile = match profile {
-                        dimpl::SrtpProfile::AEAD_AES_128_GCM => SrtpProfile::AeadAes128Gcm,
-                        dimpl::SrtpProfile::AEAD_AES_256_GCM => SrtpProfile::AeadAes256Gcm,
-                        _ => SrtpProfile::Aes128CmSha1_80,
-                    };
-                    let (local, remote) = split_keying_material(profile, &km, true).unwrap();
-                    c.srtp_out = Some(SrtpContext::new(profile, &local).unwrap());
-                    c.srtp_in = Some(SrtpContext::new(profile, &remote).unwrap());
-                }
-                dimpl::Output::BufferTooSmall { needed } => buf.resize(needed, 0),
-                _ => {}
-            }
-        }
-    }
-
-    fn client_receive(&mut self, i: usize, d: &mut [u8]) {
-        let c = &mut self.clients[i];
-        match d.first() {
-            Some(0..=3) => {} // STUN responses
-            Some(20..=63) => {
-                let _ = c.dtls.handle_packet(d);
-            }
-            Some(128..=191) => {
-                let Some(srtp) = c.srtp_in.as_mut() else {
-                    return;
-                };
-                if rtcp::is_rtcp(d) {
-                    if let Ok(n) = srtp.unprotect_rtcp(d) {
-                        c.rtcp.push(d[..n].to_vec());
-                    }
-                } else if let Ok(n) = srtp.unprotect_rtp(d) {
-                    c.rtp.push(d[..n].to_vec());
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Protects one RTP packet from client `i` with `ssrc`/`pt` and a payload, and queues it.
     pub fn send_rtp(&mut self, i: usize, ssrc: u32, pt: u8, payload: &[u8]) {
-        let c = &mut self.clients[i];
-        c.seq = c.seq.wrapping_add(1);
-        let mut buf = vec![0u8; 1600];
-        let h = HeaderFields {
-            marker: false,
-            payload_type: pt,
-            sequence_number: c.seq,
-            timestamp: c.seq as u32 * 3000,
-            ssrc: Ssrc(ssrc),
-            csrcs: &[],
-            extensions: &[],
-        };
-        let n = rtp::write_header(&h, &mut buf).unwrap();
-        buf[n..n + payload.len()].copy_from_slice(payload);
-        let len = c
-            .srtp_out
-            .as_mut()
-            .unwrap()
-            .protect_rtp(&mut buf, n + payload.len())
-            .unwrap();
-        buf.truncate(len);
-        c.outbox.push_back(buf);
+        self.clients[i].send_rtp(ssrc, pt, payload);
     }
 
-    /// Protects and queues an RTCP compound from client `i`.
     pub fn send_rtcp(&mut self, i: usize, compound: &[u8]) {
-        let c = &mut self.clients[i];
-        let mut buf = vec![0u8; compound.len() + 64];
-        buf[..compound.len()].copy_from_slice(compound);
-        let len = c
-            .srtp_out
-            .as_mut()
-            .unwrap()
-            .protect_rtcp(&mut buf, compound.len())
-            .unwrap();
-        buf.truncate(len);
-        c.outbox.push_back(buf);
+        self.clients[i].send_rtcp(compound);
     }
 
     pub fn advance(&mut self, by: Duration) {
@@ -274,15 +300,7 @@ impl Net {
             self.clients[from].room.clone(),
             self.clients[from].peer.clone(),
         );
-        self.request(Request::Produce {
-            room,
-            peer: peer.clone(),
-            producer: format!("{peer}/video"),
-            kind: MediaKind::Video,
-            ssrc,
-            payload_type: 96,
-            clock_rate: 90_000,
-        });
+        self.request(produce_request(&room, &peer, ssrc));
     }
 
     /// Client `to` consumes `from`'s video; returns the consumer's SSRC.
@@ -291,14 +309,34 @@ impl Net {
             self.clients[from].room.clone(),
             self.clients[from].peer.clone(),
         );
-        let Response::ConsumerCreated { ssrc, .. } = self.request(Request::Consume {
-            room,
-            peer: self.clients[to].peer.clone(),
-            producer: format!("{peer}/video"),
-            payload_type: 96,
-        }) else {
+        let Response::ConsumerCreated { ssrc, .. } =
+            self.request(consume_request(&room, &self.clients[to].peer, &peer))
+        else {
             panic!("expected ConsumerCreated")
         };
         ssrc
+    }
+}
+
+/// `peer` produces a VP8 stream with `ssrc`.
+pub fn produce_request(room: &str, peer: &str, ssrc: u32) -> Request {
+    Request::Produce {
+        room: room.into(),
+        peer: peer.into(),
+        producer: format!("{peer}/video"),
+        kind: MediaKind::Video,
+        ssrc,
+        payload_type: 96,
+        clock_rate: 90_000,
+    }
+}
+
+/// `peer` consumes `from`'s video.
+pub fn consume_request(room: &str, peer: &str, from: &str) -> Request {
+    Request::Consume {
+        room: room.into(),
+        peer: peer.into(),
+        producer: format!("{from}/video"),
+        payload_type: 96,
     }
 }

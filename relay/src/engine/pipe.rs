@@ -1,0 +1,253 @@
+//! Streams that cross cores. A room whose peers do not fit on one core spreads them over several; a
+//! producer then feeds, on each other core that has consumers of it, a *proxy* producer, and the proxy's
+//! consumers are served by that core. The producer's core decrypts each packet once and hands the plain
+//! packet to the proxies' cores; keyframe requests and NACKs travel back the same way.
+//!
+//! The IO layer carries [`PipeOut`]s to their core and feeds them to [`Engine::handle_pipe`]. Keys name
+//! producers on the receiving core; each message repeats the stream's SSRC so a message for a producer
+//! that was removed (and whose key was reused) is recognised and dropped.
+
+use std::time::Instant;
+
+use meet_media::rtcp::NackPair;
+
+use super::forward::{Producer, NO_PEER};
+use super::{Engine, ProducerKey};
+use crate::protocol::{ErrorBody, ErrorCode, MediaKind};
+
+#[derive(Debug)]
+pub enum PipeMessage {
+    /// A producer's plain RTP, for the consumers of `proxy`.
+    Rtp {
+        proxy: ProducerKey,
+        ssrc: u32,
+        packet: Vec<u8>,
+    },
+    SenderReport {
+        proxy: ProducerKey,
+        ssrc: u32,
+        ntp_time: u64,
+        rtp_time: u32,
+    },
+    ProducerClosed {
+        proxy: ProducerKey,
+        ssrc: u32,
+    },
+    /// From a proxy's core back to the producer's.
+    KeyframeRequest {
+        producer: ProducerKey,
+        ssrc: u32,
+    },
+    Nack {
+        producer: ProducerKey,
+        ssrc: u32,
+        pairs: Vec<NackPair>,
+    },
+    ProxyClosed {
+        producer: ProducerKey,
+        ssrc: u32,
+        core: usize,
+    },
+}
+
+#[derive(Debug)]
+pub struct PipeOut {
+    pub core: usize,
+    pub message: PipeMessage,
+}
+
+/// What the relay's dispatcher asks a core to set a pipe up; not part of the control channel.
+#[derive(Debug, Clone)]
+pub enum InternalRequest {
+    /// The producer `producer` of `room`, as seen by its own core.
+    DescribeProducer { room: String, producer: String },
+    /// Creates (or finds) the proxy of a producer of another core; answered with its key.
+    CreateProxy {
+        room: String,
+        producer: String,
+        info: ProducerInfo,
+        origin_core: usize,
+    },
+    /// The producer `producer_key` feeds `proxy` on `core`.
+    OpenPipe {
+        producer_key: ProducerKey,
+        ssrc: u32,
+        core: usize,
+        proxy: ProducerKey,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerInfo {
+    pub key: ProducerKey,
+    pub kind: MediaKind,
+    pub ssrc: u32,
+    pub payload_type: u8,
+    pub clock_rate: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InternalResponse {
+    Producer(ProducerInfo),
+    Proxy { key: ProducerKey, created: bool },
+    Ok,
+}
+
+impl Engine {
+    pub fn poll_pipe(&mut self) -> Option<PipeOut> {
+        self.pipes_out.pop_front()
+    }
+
+    pub fn handle_internal(
+        &mut self,
+        request: InternalRequest,
+    ) -> Result<InternalResponse, ErrorBody> {
+        match request {
+            InternalRequest::DescribeProducer { room, producer } => {
+                let key = self
+                    .rooms
+                    .get(&room)
+                    .into_iter()
+                    .flat_map(|r| r.peers.values())
+                    .find_map(|k| self.peers[*k].producers.get(&producer).copied())
+                    .ok_or_else(|| {
+                        ErrorBody::new(ErrorCode::NotFound, format!("no producer {producer:?}"))
+                    })?;
+                let p = &self.producers[key];
+                Ok(InternalResponse::Producer(ProducerInfo {
+                    key,
+                    kind: p.kind,
+                    ssrc: p.ssrc,
+                    payload_type: p.payload_type,
+                    clock_rate: p.clock_rate,
+                }))
+            }
+            InternalRequest::CreateProxy {
+                room,
+                producer,
+                info,
+                origin_core,
+            } => {
+                let r = self.rooms.get(&room).ok_or_else(|| {
+                    ErrorBody::new(ErrorCode::NotFound, format!("no room {room:?}"))
+                })?;
+                if let Some(&key) = r.proxies.get(&producer) {
+                    if self.producers[key].ssrc == info.ssrc {
+                        return Ok(InternalResponse::Proxy {
+                            key,
+                            created: false,
+                        });
+                    }
+                    // A stale proxy of an earlier producer with this id.
+                    self.remove_producer(key);
+                }
+                let mut proxy = Producer::new(
+                    producer.clone(),
+                    NO_PEER,
+                    info.kind,
+                    info.ssrc,
+                    info.payload_type,
+                    info.clock_rate,
+                );
+                proxy.origin = Some((origin_core, info.key));
+                let key = self.producers.insert(proxy);
+                self.rooms
+                    .get_mut(&room)
+                    .expect("checked above")
+                    .proxies
+                    .insert(producer, key);
+                Ok(InternalResponse::Proxy { key, created: true })
+            }
+            InternalRequest::OpenPipe {
+                producer_key,
+                ssrc,
+                core,
+                proxy,
+            } => {
+                let p = self
+                    .producers
+                    .get_mut(producer_key)
+                    .filter(|p| p.ssrc == ssrc)
+                    .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "producer is gone"))?;
+                if !p.pipes.contains(&(core, proxy)) {
+                    p.pipes.push((core, proxy));
+                }
+                Ok(InternalResponse::Ok)
+            }
+        }
+    }
+
+    /// A message from another core.
+    pub fn handle_pipe(&mut self, now: Instant, message: PipeMessage) {
+        match message {
+            PipeMessage::Rtp {
+                proxy,
+                ssrc,
+                packet,
+            } => {
+                if self.is_live(proxy, ssrc, true) {
+                    let p = &mut self.producers[proxy];
+                    p.packets += 1;
+                    p.bytes += packet.len() as u64;
+                    self.fan_out(proxy, &packet);
+                }
+                self.recycle(packet);
+            }
+            PipeMessage::SenderReport {
+                proxy,
+                ssrc,
+                ntp_time,
+                rtp_time,
+            } => {
+                if self.is_live(proxy, ssrc, true) {
+                    self.translate_sender_report_of(now, proxy, ntp_time, rtp_time);
+                }
+            }
+            PipeMessage::ProducerClosed { proxy, ssrc } => {
+                if self.is_live(proxy, ssrc, true) {
+                    // The origin is gone already: do not tell it.
+                    self.producers[proxy].origin = None;
+                    for room in self.rooms.values_mut() {
+                        room.proxies.retain(|_, k| *k != proxy);
+                    }
+                    self.remove_producer(proxy);
+                }
+            }
+            PipeMessage::KeyframeRequest { producer, ssrc } => {
+                if self.is_live(producer, ssrc, false) {
+                    self.request_keyframe(now, producer);
+                }
+            }
+            PipeMessage::Nack {
+                producer,
+                ssrc,
+                pairs,
+            } => {
+                if self.is_live(producer, ssrc, false) {
+                    self.send_nack(producer, &pairs);
+                }
+            }
+            PipeMessage::ProxyClosed {
+                producer,
+                ssrc,
+                core,
+            } => {
+                if self.is_live(producer, ssrc, false) {
+                    self.producers[producer].pipes.retain(|(c, _)| *c != core);
+                }
+            }
+        }
+    }
+
+    /// Whether `key` still names the stream `ssrc` (a proxy when `proxy`, a real producer otherwise).
+    fn is_live(&mut self, key: ProducerKey, ssrc: u32, proxy: bool) -> bool {
+        let live = self
+            .producers
+            .get(key)
+            .is_some_and(|p| p.ssrc == ssrc && p.origin.is_some() == proxy);
+        if !live {
+            self.counters.drop_pipe_stale += 1;
+        }
+        live
+    }
+}

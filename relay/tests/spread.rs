@@ -1,0 +1,163 @@
+//! A room larger than a core spreads over cores: a publisher on one core reaches viewers on another
+//! through a pipe, over real sockets with real DTLS-SRTP, and a viewer's keyframe request reaches the
+//! publisher across cores.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use common::{consume_request, produce_request, Client};
+use meet_media::rtcp::{self, RtcpPacket};
+use meet_media::rtp::{self, Ssrc};
+use meet_relay::engine::Certificate;
+use meet_relay::protocol::{Request, Response, RoomLimits};
+use meet_relay::{IoBackend, RelayConfig};
+
+struct UdpClient {
+    client: Client,
+    socket: UdpSocket,
+    relay: std::net::SocketAddr,
+}
+
+impl UdpClient {
+    /// Sends what the client queued and reads what arrived within `wait`.
+    fn pump(&mut self, wait: Duration) {
+        self.client.drain_dtls(Instant::now());
+        while let Some(d) = self.client.outbox.pop_front() {
+            self.socket.send_to(&d, self.relay).unwrap();
+        }
+        self.socket.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 2048];
+        while let Ok((n, _)) = self.socket.recv_from(&mut buf) {
+            self.client.receive(&mut buf[..n]);
+            self.socket
+                .set_read_timeout(Some(Duration::from_millis(1)))
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_webinar_spreads_over_cores_and_media_crosses() {
+    let mut config = RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
+    config.cores = 2;
+    config.peers_per_core = 2;
+    config.io_backend = IoBackend::Mmsg;
+    let relay = meet_relay::start(&config).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let req = |r: Request| rt.block_on(relay.request(r)).expect("request succeeds");
+    req(Request::CreateRoom {
+        room: "web".into(),
+        limits: RoomLimits::default(),
+    });
+    let mut clients = Vec::new();
+    for name in ["speaker", "v1", "v2", "v3", "v4"] {
+        let Response::PeerCreated(t) = req(Request::CreatePeer {
+            room: "web".into(),
+            peer: name.into(),
+        }) else {
+            panic!()
+        };
+        let cert = Certificate::generate().unwrap();
+        req(Request::ConnectPeer {
+            room: "web".into(),
+            peer: name.into(),
+            remote_ufrag: None,
+            remote_fingerprint: Some(cert.fingerprint.clone()),
+            remote_setup: None,
+        });
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let relay_addr = t.candidates[0];
+        let client = Client::new(
+            "web",
+            name,
+            socket.local_addr().unwrap(),
+            t,
+            cert,
+            Instant::now(),
+        );
+        clients.push(UdpClient {
+            client,
+            socket,
+            relay: relay_addr,
+        });
+    }
+    let ports: std::collections::BTreeSet<u16> = clients.iter().map(|c| c.relay.port()).collect();
+    assert_eq!(ports.len(), 2, "peers were placed on both cores");
+    for c in &mut clients {
+        c.client.ice_check(true);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !clients.iter().all(|c| c.client.connected()) {
+        assert!(Instant::now() < deadline, "all clients connect");
+        for c in &mut clients {
+            c.pump(Duration::from_millis(5));
+        }
+    }
+    req(produce_request("web", "speaker", 777));
+    let mut consumer_ssrcs = Vec::new();
+    for v in ["v1", "v2", "v3", "v4"] {
+        let Response::ConsumerCreated { ssrc, .. } = req(consume_request("web", v, "speaker"))
+        else {
+            panic!()
+        };
+        consumer_ssrcs.push(ssrc);
+    }
+    for i in 0..30u8 {
+        clients[0].client.send_rtp(777, 96, &[i; 200]);
+        for c in &mut clients {
+            c.pump(Duration::from_millis(2));
+        }
+    }
+    for _ in 0..20 {
+        for c in &mut clients {
+            c.pump(Duration::from_millis(5));
+        }
+    }
+    for (c, ssrc) in clients[1..].iter().zip(&consumer_ssrcs) {
+        assert_eq!(c.client.rtp.len(), 30, "{} got every packet", c.client.peer);
+        let h = rtp::parse(&c.client.rtp[29]).unwrap();
+        assert_eq!(h.ssrc, Ssrc(*ssrc));
+        assert_eq!(&c.client.rtp[29][h.header_len..], &[29u8; 200][..]);
+    }
+    // A keyframe request from a viewer on the other core reaches the speaker with its SSRC.
+    let far = clients
+        .iter()
+        .position(|c| c.relay != clients[0].relay)
+        .unwrap();
+    let far_ssrc = consumer_ssrcs[far - 1];
+    std::thread::sleep(Duration::from_millis(600));
+    let mut pli = [0u8; 32];
+    let n = rtcp::write_pli(Ssrc(9), Ssrc(far_ssrc), &mut pli).unwrap();
+    let before = clients[0].client.rtcp.len();
+    clients[far].client.send_rtcp(&pli[..n]);
+    for _ in 0..20 {
+        for c in &mut clients {
+            c.pump(Duration::from_millis(5));
+        }
+    }
+    let plis = clients[0].client.rtcp[before..]
+        .iter()
+        .flat_map(|c| rtcp::iter(c).filter_map(Result::ok).collect::<Vec<_>>())
+        .filter(|p| matches!(p, RtcpPacket::Pli(p) if p.media_ssrc == Ssrc(777)))
+        .count();
+    assert_eq!(plis, 1);
+    let Response::Stats(stats) = req(Request::Stats) else {
+        panic!()
+    };
+    assert!(stats.counters["rtp_piped"] >= 30, "{:?}", stats.counters);
+    // Closing the room clears every core.
+    req(Request::CloseRoom { room: "web".into() });
+    let Response::Stats(stats) = req(Request::Stats) else {
+        panic!()
+    };
+    assert_eq!((stats.rooms, stats.peers), (0, 0));
+    assert_eq!(
+        (stats.counters["core0_rooms"], stats.counters["core1_rooms"]),
+        (0, 0)
+    );
+}
