@@ -147,6 +147,16 @@ pub fn core_softirq_seconds(cpu: usize) -> Option<f64> {
     Some(softirq / ticks_per_second())
 }
 
+/// Seconds core `cpu` was busy so far (everything but idle and iowait), whoever ran there.
+pub fn core_busy_seconds(cpu: usize) -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let name = format!("cpu{cpu} ");
+    let line = stat.lines().find(|l| l.starts_with(&name))?;
+    let f: Vec<f64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let busy: f64 = f.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
+    Some(busy / ticks_per_second())
+}
+
 /// Resident memory of a process in bytes.
 pub fn process_rss_bytes(pid: u32) -> io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

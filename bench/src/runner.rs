@@ -280,6 +280,7 @@ struct StepWindow {
     system_cpu: f64,
     generator_cpu: f64,
     core_softirq: Option<f64>,
+    core_busy: Option<f64>,
 }
 
 fn percentile_ms(s: &StepStats, q: f64) -> f64 {
@@ -311,6 +312,9 @@ fn step_json(s: &StepStats, w: &StepWindow) -> Value {
             "max": if s.latency_us.is_empty() { f64::NAN } else { s.latency_us.max() as f64 / 1000.0 },
         },
         "media_core_softirq_seconds": w.core_softirq,
+        // Time other processes took on the media core: the machine's own noise during the step.
+        "media_core_busy_seconds": w.core_busy,
+        "media_core_other_processes_seconds": w.core_busy.map(|b| (b - w.system_cpu).max(0.0)),
         "generator_cpu_seconds": w.generator_cpu,
         "generator_cpu_utilisation": w.generator_cpu / w.wall,
     })
@@ -354,15 +358,16 @@ pub fn measure(
         let step = k as u32 + 1;
         let secs = if k == 0 { opts.duration } else { opts.step_secs };
         let softirq = || measured.and_then(|m| m.core).and_then(net::core_softirq_seconds);
-        let (c0, g0, t0, s0) = (cpu_now(), net::self_cpu_seconds(), Instant::now(), softirq());
+        let busy = || measured.and_then(|m| m.core).and_then(net::core_busy_seconds);
+        let (c0, g0, t0, s0, b0) = (cpu_now(), net::self_cpu_seconds(), Instant::now(), softirq(), busy());
         shared.rate_milli.store((m * 1000.0) as u32, Ordering::Relaxed);
         shared.step.store(step, Ordering::Relaxed);
         std::thread::sleep(Duration::from_secs_f64(secs));
-        let (c1, g1, wall, s1) = (cpu_now(), net::self_cpu_seconds(), t0.elapsed().as_secs_f64(), softirq());
+        let (c1, g1, wall, s1, b1) = (cpu_now(), net::self_cpu_seconds(), t0.elapsed().as_secs_f64(), softirq(), busy());
         if k == 0 {
             rss_loaded = measured.map_or(0, |m| m.rss());
         }
-        windows.push(StepWindow { multiplier: m, wall, system_cpu: c1 - c0, generator_cpu: g1 - g0, core_softirq: s0.zip(s1).map(|(a, b)| b - a) });
+        windows.push(StepWindow { multiplier: m, wall, system_cpu: c1 - c0, generator_cpu: g1 - g0, core_softirq: s0.zip(s1).map(|(a, b)| b - a), core_busy: b0.zip(b1).map(|(a, b)| b - a) });
         // Later packets carry the next step number; give this step's last ones time to arrive.
         shared.step.store(step + 1, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(300));
@@ -370,7 +375,7 @@ pub fn measure(
         let s = stats.steps.get(step as usize).cloned().flatten().unwrap_or_default();
         let v = step_json(&s, windows.last().unwrap());
         eprintln!(
-            "[{name}] step {step} x{m}: {:.0} pkt/s forwarded, {:.0} pkt per CPU-s, loss {:.4}, p50/p99/p999 {:.2}/{:.2}/{:.2} ms, system CPU {:.0}%, generator CPU {:.0}%",
+            "[{name}] step {step} x{m}: {:.0} pkt/s forwarded, {:.0} pkt per CPU-s, loss {:.4}, p50/p99/p999 {:.2}/{:.2}/{:.2} ms, system CPU {:.0}%, generator CPU {:.0}%, others on media core {:.0}%",
             v["forwarded_packets_per_second"].as_f64().unwrap_or(0.0),
             v["packets_per_cpu_second"].as_f64().unwrap_or(f64::NAN),
             v["loss"].as_f64().unwrap_or(f64::NAN),
@@ -379,6 +384,7 @@ pub fn measure(
             v["latency_ms"]["p999"].as_f64().unwrap_or(f64::NAN),
             v["cpu_utilisation"].as_f64().unwrap_or(f64::NAN) * 100.0,
             v["generator_cpu_utilisation"].as_f64().unwrap_or(f64::NAN) * 100.0,
+            v["media_core_other_processes_seconds"].as_f64().unwrap_or(f64::NAN) * 100.0 / wall,
         );
         let bad = failed(&v);
         results.push(v);

@@ -107,6 +107,7 @@ pub struct MeetSystem {
     pub _control: Proc,
     pub ws_url: String,
     pub relay_flags: Vec<String>,
+    pub media_port: u16,
 }
 
 /// Whether `meet-relay --help` lists a flag (the IO layer's flags arrive over time).
@@ -159,7 +160,7 @@ pub fn start_meet(core: Option<usize>, control_core: Option<usize>, dir: &Path, 
     let mut control = spawn("meet-control", cmd, dir)?;
     wait_for("meet-control HTTP", Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", http_port)).is_ok())?;
     control.check_alive()?;
-    Ok(MeetSystem { relay, _control: control, ws_url: format!("ws://127.0.0.1:{http_port}/ws"), relay_flags: flags })
+    Ok(MeetSystem { relay, _control: control, ws_url: format!("ws://127.0.0.1:{http_port}/ws"), relay_flags: flags, media_port })
 }
 
 pub fn start_bare(core: Option<usize>, dir: &Path) -> anyhow::Result<(Proc, u16)> {
