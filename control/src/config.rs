@@ -35,6 +35,19 @@ pub struct Args {
     /// IO backend of the embedded relay: auto, uring or mmsg.
     #[arg(long, env = "MEET_IO_BACKEND", default_value = "auto")]
     pub io_backend: meet_relay::IoBackend,
+    /// TLS certificate chain (PEM); serve HTTPS with --tls-key.
+    #[arg(long, env = "MEET_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of --tls-cert.
+    #[arg(long, env = "MEET_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate kept in the data directory (trying meet on a LAN:
+    /// browsers give camera access only to HTTPS pages).
+    #[arg(long, env = "MEET_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
+    pub tls_self_signed: bool,
+    /// Log format.
+    #[arg(long, env = "MEET_LOG_FORMAT", value_enum, default_value = "human")]
+    pub log_format: meet_relay::config::LogFormat,
 }
 
 /// The TOML file. Unknown keys are an error, so a typo is caught at start-up.
@@ -47,6 +60,18 @@ pub struct FileConfig {
     pub auth: AuthConfig,
     #[serde(default)]
     pub hooks: HooksConfig,
+    /// `[control]`: where meet-control listens and keeps its data.
+    #[serde(default)]
+    pub control: ControlSection,
+    /// `[tls]`: HTTPS for meet-control.
+    #[serde(default)]
+    pub tls: TlsSection,
+    /// `[relay]`: the relay (separate with `socket`, else embedded); shared with meet-relay.
+    #[serde(default)]
+    pub relay: meet_relay::config::RelaySection,
+    /// `[log]`: shared with meet-relay.
+    #[serde(default)]
+    pub log: meet_relay::config::LogSection,
 }
 
 /// `[auth]`: who may call the Server API (see `docs/server-api.md`). Other keys of this section (JWT for
@@ -143,8 +168,96 @@ fn default_prefix() -> String {
 impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+        let file: FileConfig = toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+        file.validate().map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
+        Ok(file)
     }
+
+    /// What serde cannot check; each message names its key.
+    pub fn validate(&self) -> Result<(), String> {
+        self.relay.validate()?;
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(_), None) => return Err("[tls] cert is set but key is not".into()),
+            (None, Some(_)) => return Err("[tls] key is set but cert is not".into()),
+            (Some(_), Some(_)) if self.tls.self_signed => return Err("[tls] self_signed = true and cert: choose one".into()),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// `[control]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// Address for pages, the WebSocket and the APIs (default `127.0.0.1:8080`).
+    pub listen: Option<SocketAddr>,
+    /// Directory for state that outlives a restart (default `./data`).
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// Certificate chain, PEM.
+    pub cert: Option<PathBuf>,
+    /// Private key, PEM.
+    pub key: Option<PathBuf>,
+    /// A self-signed certificate kept in the data directory.
+    #[serde(default)]
+    pub self_signed: bool,
+}
+
+/// Flags, then `MEET_*` variables, then the file, then built-in defaults.
+pub fn load() -> anyhow::Result<(Args, FileConfig)> {
+    use clap::parser::ValueSource;
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Args::command().get_matches();
+    let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let unset = |id: &str| matches!(matches.value_source(id), None | Some(ValueSource::DefaultValue));
+    if unset("listen") {
+        if let Some(v) = file.control.listen {
+            args.listen = v;
+        }
+    }
+    if unset("data_dir") {
+        if let Some(v) = &file.control.data_dir {
+            args.data_dir = v.clone();
+        }
+    }
+    if unset("media_port") {
+        if let Some(v) = file.relay.media_port {
+            args.media_port = v;
+        }
+    }
+    if unset("announced_ip") {
+        if let Some(v) = file.relay.announced_ip {
+            args.announced_ip = v;
+        }
+    }
+    if unset("io_backend") {
+        if let Some(v) = &file.relay.io_backend {
+            args.io_backend = v.parse().map_err(|e| anyhow::anyhow!("[relay] io_backend: {e}"))?;
+        }
+    }
+    if unset("log_format") {
+        if let Some(v) = file.log.format {
+            args.log_format = v;
+        }
+    }
+    args.cores = args.cores.or(file.relay.cores);
+    args.relay_socket = args.relay_socket.or_else(|| file.relay.socket.clone());
+    if args.tls_cert.is_none() && !args.tls_self_signed {
+        args.tls_cert = file.tls.cert.clone();
+        args.tls_key = file.tls.key.clone();
+        args.tls_self_signed = file.tls.self_signed;
+    }
+    Ok((args, file))
 }
 
 #[cfg(test)]
@@ -155,6 +268,24 @@ mod tests {
     fn unknown_keys_are_named() {
         let err = toml::from_str::<FileConfig>("[rooms]\ndefault_sever = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("default_sever"), "{err}");
+    }
+
+    #[test]
+    fn operations_sections() {
+        let c: FileConfig = toml::from_str(
+            "[control]\nlisten = \"0.0.0.0:443\"\ndata_dir = \"/var/lib/meet\"\n[tls]\nself_signed = true\n\
+             [relay]\nsocket = \"/run/meet/relay.sock\"\nmedia_port = 10000\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.control.listen, Some("0.0.0.0:443".parse().unwrap()));
+        assert_eq!(c.relay.media_port, Some(10000));
+        let typo = toml::from_str::<FileConfig>("[tls]\ncertificate = \"x\"\n").unwrap_err();
+        assert!(typo.to_string().contains("certificate"), "{typo}");
+        let half: FileConfig = toml::from_str("[tls]\ncert = \"/c.pem\"\n").unwrap();
+        assert_eq!(half.validate().unwrap_err(), "[tls] cert is set but key is not");
+        let backend: FileConfig = toml::from_str("[relay]\nio_backend = \"epoll\"\n").unwrap();
+        assert!(backend.validate().unwrap_err().starts_with("[relay] io_backend"));
     }
 
     #[test]

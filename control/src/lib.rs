@@ -6,6 +6,7 @@
 //! - [`rooms`]: the room registry; one task per room drives its participants' SDP and the relay.
 //! - [`signalling`]: the call page's WebSocket and its messages.
 //! - [`routes`]: pages, assets and diagnostics.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics` and the SIGTERM drain; [`tls`]: HTTPS (files or self-signed).
 //! - [`api`]: the Server API (rooms, login, API tokens, OpenAPI); [`stats`]: session statistics;
 //!   [`webhooks`]: durable joinPeer/closePeer delivery; [`access`]: the integrator's access check;
 //!   [`store`]: state that outlives a restart (SQLite); [`services`] bundles them for [`AppState`].
@@ -15,11 +16,13 @@
 pub mod access;
 pub mod api;
 pub mod config;
+pub mod ops;
 pub mod relay_client;
 pub mod rooms;
 pub mod routes;
 pub mod services;
 pub mod signalling;
+pub mod tls;
 pub mod stats;
 pub mod store;
 pub mod webhooks;
@@ -57,7 +60,11 @@ pub fn app(state: AppState) -> Router {
         .route("/ws", get(signalling::ws_handler))
         .route("/debug/relay/rooms/{room}", get(routes::debug::relay_room))
         .route("/debug/relay/stats", get(routes::debug::relay_stats))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .merge(api::router())
+        .route_layer(axum::middleware::from_fn(ops::track))
         .with_state(state)
 }
 

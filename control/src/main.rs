@@ -3,20 +3,26 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use clap::Parser;
-use meet_control::config::{Args, FileConfig};
+use meet_relay::io::sd_notify;
 use meet_control::rooms::Registry;
 use meet_control::AppState;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
-    let args = Args::parse();
-    let file = match &args.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
+    // Flags, MEET_* variables, the TOML file, defaults; validated here, before anything starts.
+    let (args, file) = meet_control::config::load()?;
+    meet_relay::config::init_logging(args.log_format, file.log.filter.as_deref());
+    // ring is this process's only rustls provider (HTTPS, webhooks, DTLS).
+    meet_control::tls::install_crypto_provider();
+    let tls = if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        Some(meet_control::tls::from_files(cert, key)?)
+    } else if args.tls_self_signed {
+        let names = meet_control::tls::default_names(args.listen, args.announced_ip);
+        let (config, path, fingerprint) = meet_control::tls::self_signed(&args.data_dir.join("tls"), &names)?;
+        tracing::info!(cert = %path.display(), sha256 = %fingerprint, "self-signed HTTPS: browsers warn once; `meetctl --ca-cert` takes this file");
+        Some(config)
+    } else {
+        None
     };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
@@ -29,12 +35,38 @@ async fn main() -> anyhow::Result<()> {
     let (relay, notifications) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded).await?;
     let db = args.data_dir.join("meet.sqlite");
     let store = meet_control::store::SqliteStore::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
-    let (services, observers) =
+    let (services, mut observers) =
         meet_control::services::Services::start(std::sync::Arc::new(store), &file.auth, &file.hooks, Default::default()).await?;
+    let (news, counted) = tokio::sync::mpsc::unbounded_channel();
+    observers.push(news);
+    tokio::spawn(meet_control::ops::observe(counted));
     let state = AppState { rooms: Registry::new(relay, notifications, observers), services };
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!("meet is ready: open http://{}/new", listener.local_addr()?);
-    meet_control::run(listener, state, shutdown_signal()).await
+    // SIGTERM: report STOPPING, drain (no new joins, participants told to reconnect, webhooks flushed),
+    // then stop serving.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let draining = state.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        sd_notify::stopping();
+        meet_control::ops::drain(&draining, std::time::Duration::from_secs(10)).await;
+        let _ = stop.send(());
+    });
+    let shutdown = async {
+        let _ = stopped.await;
+    };
+    let addr = listener.local_addr()?;
+    sd_notify::ready();
+    match tls {
+        Some(config) => {
+            tracing::info!("meet is ready: open {}", meet_control::tls::https_url(addr));
+            meet_control::tls::serve(listener, meet_control::app(state), config, shutdown).await
+        }
+        None => {
+            tracing::info!("meet is ready: open http://{addr}/new");
+            meet_control::run(listener, state, shutdown).await
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -128,4 +128,11 @@ mod tests {
         assert!(bad.contains("xml") || bad.contains("format"), "{bad}");
         assert!(RelayFile::parse("[relay]\nsocket = \"relay.sock\"\n").is_err());
     }
+
+    #[test]
+    fn the_example_file_parses() {
+        let f = RelayFile::parse(include_str!("../../meet.example.toml")).unwrap();
+        assert_eq!(f.relay.socket.as_deref(), Some(Path::new("/run/meet/relay.sock")));
+        assert_eq!(f.log.format, Some(LogFormat::Json));
+    }
 }

@@ -74,6 +74,14 @@ async fn session(state: AppState, socket: WebSocket) {
         }
     };
 
+    // A SIGTERM drain is under way (ops::drain): this server takes no new participants.
+    if crate::ops::draining() {
+        crate::ops::refused_while_draining();
+        let _ = out_tx.send(ServerMessage::closed("server-restart", "The server is restarting; reconnecting in a few seconds"));
+        drop(out_tx);
+        let _ = writer.await;
+        return;
+    }
     let (room_id, wanted_peer) = (join.room_id.clone(), join.peer_id.clone());
     let (peer_id, handle) = match state.rooms.join(join, out_tx.clone()).await {
         Ok(joined) => joined,

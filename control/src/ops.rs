@@ -1,0 +1,218 @@
+//! Operations: `/healthz` (the process answers), `/readyz` (it can serve calls: the relay answers and no
+//! drain is under way), `/metrics` (Prometheus text format), and the SIGTERM drain.
+//!
+//! Metrics are process-wide, like a Prometheus registry: counters in atomics, API latency in a histogram
+//! per route. Relay figures are asked of the relay (`Request::Stats`) at each scrape.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use meet_relay::protocol::{Request as RelayRequest, Response as RelayResponse};
+use tokio::sync::mpsc;
+
+use crate::rooms::{Removal, RoomNews};
+use crate::AppState;
+
+/// Upper bounds (seconds) of the API latency histogram buckets.
+const BUCKETS: [f64; 11] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+/// How long a scrape waits for the relay's figures.
+const RELAY_STATS_TIMEOUT: Duration = Duration::from_secs(2);
+
+static DRAINING: AtomicBool = AtomicBool::new(false);
+static JOINS: AtomicU64 = AtomicU64::new(0);
+static LEAVES: AtomicU64 = AtomicU64::new(0);
+static JOINS_REFUSED_DRAINING: AtomicU64 = AtomicU64::new(0);
+static LATENCY: Mutex<BTreeMap<(String, String), Histogram>> = Mutex::new(BTreeMap::new());
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// True once a drain started: joins are refused from then on.
+pub fn draining() -> bool {
+    DRAINING.load(Ordering::Relaxed)
+}
+
+/// Counts a join refused because of a drain.
+pub fn refused_while_draining() {
+    JOINS_REFUSED_DRAINING.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts joins and leaves from room news (add the sender to the registry's observers).
+pub async fn observe(mut news: mpsc::UnboundedReceiver<RoomNews>) {
+    while let Some(n) = news.recv().await {
+        match n {
+            RoomNews::PeerJoined { .. } => JOINS.fetch_add(1, Ordering::Relaxed),
+            RoomNews::PeerLeft { .. } => LEAVES.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    }
+}
+
+/// Middleware: API latency per route template (`/rooms/{room_id}/numberPeers`), never per raw path.
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let secs = started.elapsed().as_secs_f64();
+    let mut all = LATENCY.lock().expect("latency lock");
+    let h = all.entry((method, route)).or_default();
+    h.count += 1;
+    h.sum += secs;
+    for (i, bound) in BUCKETS.iter().enumerate() {
+        if secs <= *bound {
+            h.buckets[i] += 1;
+        }
+    }
+    response
+}
+
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    if draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
+    }
+    match tokio::time::timeout(RELAY_STATS_TIMEOUT, state.rooms.relay().request(RelayRequest::Stats)).await {
+        Ok(Ok(_)) => "ready\n".into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "relay unavailable\n").into_response(),
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let relay = match tokio::time::timeout(RELAY_STATS_TIMEOUT, state.rooms.relay().request(RelayRequest::Stats)).await {
+        Ok(Ok(RelayResponse::Stats(s))) => Some(s),
+        _ => None,
+    };
+    let queue = {
+        let store = state.services.store.clone();
+        crate::store::blocking(&store, |s| s.pending_webhooks()).await.ok()
+    };
+    let body = render(state.rooms.room_count(), queue, relay.as_ref());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
+fn render(rooms: usize, webhook_queue: Option<usize>, relay: Option<&meet_relay::protocol::RelayStats>) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let one = |v: String| vec![(String::new(), v)];
+    let joins = JOINS.load(Ordering::Relaxed);
+    let leaves = LEAVES.load(Ordering::Relaxed);
+    metric("meet_control_rooms", "gauge", "Rooms with participants.", &one(rooms.to_string()));
+    metric("meet_control_peers", "gauge", "Participants in rooms.", &one(joins.saturating_sub(leaves).to_string()));
+    metric("meet_control_joins_total", "counter", "Participants who joined a room.", &one(joins.to_string()));
+    metric("meet_control_leaves_total", "counter", "Participants who left a room.", &one(leaves.to_string()));
+    metric(
+        "meet_control_joins_refused_draining_total",
+        "counter",
+        "Joins refused because the server was shutting down.",
+        &one(JOINS_REFUSED_DRAINING.load(Ordering::Relaxed).to_string()),
+    );
+    metric("meet_control_draining", "gauge", "1 while a SIGTERM drain is under way.", &one(u8::from(draining()).to_string()));
+    if let Some(q) = webhook_queue {
+        metric("meet_control_webhook_queue_depth", "gauge", "Webhook deliveries waiting (including retries).", &one(q.to_string()));
+    }
+    {
+        let all = LATENCY.lock().expect("latency lock");
+        let mut samples = Vec::new();
+        for ((method, route), h) in all.iter() {
+            let labels = format!("method=\"{}\",route=\"{}\"", escape(method), escape(route));
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                samples.push((format!("_bucket{{{labels},le=\"{bound}\"}}"), h.buckets[i].to_string()));
+            }
+            samples.push((format!("_bucket{{{labels},le=\"+Inf\"}}"), h.count.to_string()));
+            samples.push((format!("_sum{{{labels}}}"), format!("{:.6}", h.sum)));
+            samples.push((format!("_count{{{labels}}}"), h.count.to_string()));
+        }
+        metric("meet_control_http_request_duration_seconds", "histogram", "HTTP and API request latency by route.", &samples);
+    }
+    metric("meet_relay_up", "gauge", "1 when the relay answered this scrape.", &one(u8::from(relay.is_some()).to_string()));
+    if let Some(r) = relay {
+        metric("meet_relay_rooms", "gauge", "Rooms on the relay.", &one(r.rooms.to_string()));
+        metric("meet_relay_peers", "gauge", "Peers (transports) on the relay.", &one(r.peers.to_string()));
+        let c = |name: &str| r.counters.get(name).copied().unwrap_or(0).to_string();
+        metric("meet_relay_packets_in_total", "counter", "UDP datagrams received.", &one(c("datagrams_in")));
+        metric("meet_relay_bytes_in_total", "counter", "UDP bytes received.", &one(c("bytes_in")));
+        metric("meet_relay_packets_out_total", "counter", "UDP datagrams sent.", &one(c("datagrams_out")));
+        metric("meet_relay_bytes_out_total", "counter", "UDP bytes sent.", &one(c("bytes_out")));
+        let drops: Vec<(String, String)> = r
+            .counters
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("drop_").map(|reason| (format!("{{reason=\"{}\"}}", escape(reason)), v.to_string())))
+            .collect();
+        metric("meet_relay_drops_total", "counter", "Packets dropped, by reason.", &drops);
+        let all: Vec<(String, String)> =
+            r.counters.iter().map(|(k, v)| (format!("{{name=\"{}\"}}", escape(k)), v.to_string())).collect();
+        metric("meet_relay_counter", "counter", "Every packet-path counter of the relay, by name.", &all);
+    }
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The SIGTERM drain: refuse new joins, tell every participant to reconnect (`closed` with code
+/// `server-restart`), then wait up to `webhook_wait` for queued webhooks to be delivered (those left
+/// stay in the store for the next start).
+pub async fn drain(state: &AppState, webhook_wait: Duration) {
+    DRAINING.store(true, Ordering::Relaxed);
+    let rooms = state.rooms.room_ids();
+    let mut told = 0;
+    for room in &rooms {
+        let removal = Removal { code: "server-restart", message: "The server is restarting; reconnecting in a few seconds".into() };
+        told += state.rooms.close_room(room, removal).await.unwrap_or(0);
+    }
+    tracing::info!(rooms = rooms.len(), participants = told, "draining: participants told to reconnect");
+    let deadline = Instant::now() + webhook_wait;
+    loop {
+        let store = state.services.store.clone();
+        match crate::store::blocking(&store, |s| s.pending_webhooks()).await {
+            Ok(0) => break tracing::info!("draining: webhook queue empty"),
+            Ok(n) if Instant::now() >= deadline => break tracing::warn!(pending = n, "draining: webhooks left queued for the next start"),
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => break tracing::warn!(error = %e, "draining: cannot read the webhook queue"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format() {
+        let mut stats = meet_relay::protocol::RelayStats { rooms: 2, peers: 5, counters: Default::default() };
+        stats.counters.insert("datagrams_in".into(), 10);
+        stats.counters.insert("drop_stun_integrity".into(), 3);
+        let text = render(2, Some(1), Some(&stats));
+        assert!(text.contains("# TYPE meet_relay_packets_in_total counter\nmeet_relay_packets_in_total 10\n"), "{text}");
+        assert!(text.contains("meet_relay_drops_total{reason=\"stun_integrity\"} 3\n"), "{text}");
+        assert!(text.contains("meet_control_rooms 2\n"));
+        assert!(text.contains("meet_control_webhook_queue_depth 1\n"));
+        // Every sample line is `name{labels} value` or `name value`.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, value) = line.rsplit_once(' ').unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+        assert!(render(0, None, None).contains("meet_relay_up 0\n"));
+    }
+}
