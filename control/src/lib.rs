@@ -57,6 +57,8 @@ pub fn app(state: AppState) -> Router {
         .route("/webinar/", get(routes::pages::call_page))
         .route("/webinar", get(routes::pages::call_page))
         .route("/static/{*path}", get(routes::pages::static_file))
+        .route("/meetBridgeApi.js", get(routes::pages::bridge_api))
+        .route("/meetBridgeApi.mjs", get(routes::pages::bridge_api_module))
         .route("/ws", get(signalling::ws_handler))
         .route("/debug/relay/rooms/{room}", get(routes::debug::relay_room))
         .route("/debug/relay/stats", get(routes::debug::relay_stats))

@@ -432,6 +432,7 @@
       showMediaError(null);
     }, function (e) {
       console.warn('meet: could not start ' + kind, e);
+      mediaFailure(kind, e);
       if (restart && d.track && d.track.readyState === 'live') {
         // Keep the previous device running.
       } else {
@@ -456,6 +457,7 @@
     var d = dev(kind);
     if (!tr || !S.pc || S.pc.signalingState === 'closed') return Promise.resolve();
     var track = d.on && d.track && d.track.readyState === 'live' ? d.track : null;
+    if (kind === 'video' && api.share) track = api.share.track;
     if (tr.sender.track === track) return Promise.resolve();
     return tr.sender.replaceTrack(track).catch(function (e) { console.warn('meet: replaceTrack failed', e); });
   }
@@ -464,15 +466,18 @@
   function afterMediaChange() {
     updateMediaUI();
     if (S.state === 'in-call' && S.joined) {
-      var key = S.mic.on + '/' + S.cam.on;
+      var video = S.cam.on || !!api.share;
+      var key = S.mic.on + '/' + video;
       if (key !== lastSentMedia) {
         lastSentMedia = key;
-        send({ type: 'mediaState', audio: S.mic.on, video: S.cam.on });
+        send({ type: 'mediaState', audio: S.mic.on, video: video });
       }
     }
+    emitLocalMedia();
   }
 
   function stopLocalMedia() {
+    stopShare();
     // Keep the on/off preferences so Rejoin restores them.
     ['audio', 'video'].forEach(function (k) {
       var d = dev(k);
@@ -635,10 +640,12 @@
       el.tiles.appendChild(p.tile);
       updateCount();
     }
+    var before = { audio: p.audio, video: p.video };
     if (typeof info.displayName === 'string') p.displayName = info.displayName;
     if (typeof info.audio === 'boolean') p.audio = info.audio;
     if (typeof info.video === 'boolean') p.video = info.video;
     setTileInfo(p.tile, p.displayName, p.audio, p.video, false);
+    announcePeer(p, info, before);
     return p;
   }
 
@@ -675,7 +682,7 @@
   // Fit n tiles in the stage: as large as possible, 16:9 (up to 4:3 when there is room).
   function layoutTiles() {
     var box = el.tiles;
-    var n = box.children.length;
+    var n = api.pinned ? 1 : box.children.length;
     if (!n || el.call.hidden) return;
     var cs = getComputedStyle(box);
     var W = box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
@@ -723,12 +730,14 @@
   }
 
   function playRemote(v) {
-    v.muted = S.audioBlocked;
+    v.muted = S.audioBlocked || api.incomingMuted;
+    v.volume = api.volume;
     var pr = v.play();
     if (!pr || !pr.catch) return;
     pr.catch(function (e) {
       if (e && e.name === 'NotAllowedError') {
         // Autoplay with sound refused: play muted and ask for a click.
+        if (!S.audioBlocked) emit('playingAudioPrevent', {});
         S.audioBlocked = true;
         v.muted = true;
         v.play().catch(function () {});
@@ -798,6 +807,7 @@
     pc.onconnectionstatechange = function () {
       if (pc !== S.pc) return;
       if (pc.connectionState === 'failed') {
+        connectionError('media connection failed', 'mediaFailed');
         toast(t('call.mediaFailed'), { type: 'error', duration: 12000, action: { label: t('lost.reconnect'), fn: reconnect } });
       }
     };
@@ -845,6 +855,7 @@
           .then(function () { return handleOffer(ws, pc, msg); })
           .catch(function (e) {
             console.error('meet: offer handling failed', e);
+            if (pc === S.pc) connectionError((e && e.message) || String(e), 'negotiation');
             if (pc === S.pc) toast(t('call.error', { message: (e && e.message) || String(e) }), { type: 'error' });
           });
         break;
@@ -861,6 +872,7 @@
       case 'peerLeft': {
         var gone = removePeer(msg.peerId);
         if (gone) toast(t('call.peerLeft', { name: displayOf(gone.displayName) }));
+        if (gone) peerClosed(gone);
         break;
       }
       case 'error': onServerError(msg); break;
@@ -887,6 +899,7 @@
     updateMediaUI();
     updateCount();
     requestAnimationFrame(layoutTiles);
+    emit('join', selfData());
   }
 
   function handleOffer(ws, pc, msg) {
@@ -923,6 +936,7 @@
       return pc.setLocalDescription(answer).then(function () { return answer; });
     }).then(function (answer) {
       if (ws === S.ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'answer', sdp: answer.sdp }));
+      if (api.maxBitrate) applyBitrate().catch(function (e) { console.warn('meet: setBitrate', e); });
     });
   }
 
@@ -933,6 +947,7 @@
       return;
     }
     toast(t('call.error', { message: text }), { type: 'error' });
+    connectionError(text, msg.code);
   }
 
   function onServerClosed(msg) {
@@ -943,6 +958,7 @@
     setState('closed');
     showScreen('closed');
     el.closedRejoin.focus();
+    emit('connectionClosed', { code: String(msg.code || 'closed'), message: el.closedMsg.textContent });
   }
 
   function onSocketClosed() {
@@ -956,6 +972,7 @@
     setState('closed');
     showScreen('lost');
     el.reconnect.focus();
+    emit('disconnected', { peerId: S.peerId });
   }
 
   function joinFailed(text) {
@@ -966,6 +983,7 @@
     showScreen('welcome');
     el.joinErrorText.textContent = text;
     el.joinError.hidden = false;
+    emit('connectionFailed', { message: text });
     // Media may have been stopped (rejoin path): bring the preview back.
     S.mediaQueue = S.mediaQueue.then(restoreMedia).catch(function () {}).then(updateMediaUI);
   }
@@ -1028,7 +1046,438 @@
     setState('left');
     showScreen('left');
     el.rejoin.focus();
+    emit('connectionClosed', { code: 'left', message: 'left the room' });
   }
+
+  /* ------------------------------------------------------------------ */
+  /* Embedding API: window.meetApp (bridge.js drives it; docs/client-api.md) */
+  /* ------------------------------------------------------------------ */
+
+  var api = {
+    handlers: {},
+    readyToJoin: false,
+    last: null,              // { audio, video, share } as last announced by switchOn/Off events
+    volume: 1,               // remote playback volume, 0..1
+    incomingMuted: false,
+    maxBitrate: 0,           // bits/s for the camera sender, 0 = no limit
+    share: null,             // { track } while this participant shares the screen
+    pinned: null,            // peerId shown alone on the stage
+    mediaError: { audio: null, video: null }
+  };
+
+  (function apiStyle() {
+    var st = document.createElement('style');
+    st.textContent = '.tiles.has-pin > .tile:not(.pinned) { display: none !important; }\n' +
+      'body.hide-indicators .tile-label, body.hide-indicators .tile-mic-off { display: none !important; }';
+    document.head.appendChild(st);
+  })();
+
+  function emit(name, data) {
+    var list = api.handlers[name];
+    if (!list) return;
+    list.slice().forEach(function (fn) {
+      try { fn(data); } catch (e) { console.error('meet: ' + name + ' handler failed', e); }
+    });
+  }
+  function onApp(name, fn) {
+    (api.handlers[name] = api.handlers[name] || []).push(fn);
+    return function () {
+      var l = api.handlers[name] || [];
+      var i = l.indexOf(fn);
+      if (i >= 0) l.splice(i, 1);
+    };
+  }
+  function apiError(code, message) { var e = new Error(message); e.code = code; return e; }
+  function selfData(extra) { return Object.assign({ peerId: S.peerId, displayName: S.displayName, isLocal: true }, extra || {}); }
+  function peerData(p, extra) { return Object.assign({ peerId: p.peerId, displayName: p.displayName, isLocal: false }, extra || {}); }
+  function isLive(tr) { return !!(tr && tr.readyState === 'live'); }
+  function localState() {
+    return { audio: !!(S.mic.on && isLive(S.mic.track)), video: !!(S.cam.on && isLive(S.cam.track)), share: !!api.share };
+  }
+
+  // switchOn/Off events for this participant, when the effective state changes (after readyToJoin).
+  function emitLocalMedia() {
+    if (!api.last) return;
+    var now = localState();
+    var prev = api.last;
+    api.last = now;
+    [['audio', 'Mic'], ['video', 'Camera'], ['share', 'Share']].forEach(function (k) {
+      if (now[k[0]] !== prev[k[0]]) emit((now[k[0]] ? 'switchOn' : 'switchOff') + k[1], selfData());
+    });
+  }
+
+  function markReadyToJoin() {
+    if (api.readyToJoin || !S.roomId) return;
+    api.readyToJoin = true;
+    api.last = localState();
+    emit('readyToJoin', {});
+  }
+
+  // newPeer once a participant's name is known; their mic/camera changes after that.
+  function announcePeer(p, info, before) {
+    if (!S.joined) return;
+    if (!p.announced) {
+      if (typeof info.displayName !== 'string') return;
+      p.announced = true;
+      emit('newPeer', peerData(p, { audio: p.audio, video: p.video }));
+      return;
+    }
+    if (p.audio !== before.audio) emit(p.audio ? 'switchOnMic' : 'switchOffMic', peerData(p));
+    if (p.video !== before.video) emit(p.video ? 'switchOnCamera' : 'switchOffCamera', peerData(p));
+  }
+
+  function peerClosed(p) {
+    if (api.pinned === p.peerId) setPin(null);
+    if (p.announced) emit('peerClosed', peerData(p));
+  }
+
+  function mediaFailure(kind, e) {
+    api.mediaError[kind] = e || null;
+    emit(kind === 'audio' ? 'errorGetMic' : 'errorGetCamera',
+      selfData({ error: (e && e.name) || 'Error', message: (e && e.message) || '' }));
+  }
+
+  function connectionError(message, code) {
+    emit('connectionError', { peerId: S.peerId, error: String(message), code: code || 'error' });
+  }
+
+  // --- join -------------------------------------------------------------
+
+  function findDevice(kind, spec) {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return Promise.resolve(null);
+    return navigator.mediaDevices.enumerateDevices().then(function (list) {
+      var k = kind === 'audio' ? 'audioinput' : 'videoinput';
+      list = list.filter(function (d) { return d.kind === k && d.deviceId; });
+      // Device ids are per origin, so the host page's ids may not be ours: the label is the fallback.
+      return list.find(function (d) { return spec.deviceId && d.deviceId === spec.deviceId; }) ||
+        list.find(function (d) { return spec.label && d.label === spec.label; }) || null;
+    }, function () { return null; });
+  }
+
+  function apiJoin(c) {
+    if (!S.roomId) return Promise.reject(apiError('noRoom', 'the room link has no valid roomId'));
+    if (S.state === 'in-call') return Promise.reject(apiError('alreadyJoined', 'already in the room'));
+    if (S.state === 'joining') return Promise.reject(apiError('busy', 'already joining'));
+    c = c || {};
+    ['audio', 'video'].forEach(function (kind) {
+      var w = c[kind];
+      if (w === undefined) return;
+      if (!w) { setMedia(kind, false); return; }
+      if (typeof w !== 'object') { setMedia(kind, true); return; }
+      S.mediaQueue = S.mediaQueue.then(function () { return findDevice(kind, w); }).then(function (info) {
+        if (info) dev(kind).deviceId = info.deviceId;
+        return doSetMedia(kind, true, !!info);
+      }).catch(function (e) { console.error('meet: join device', e); });
+    });
+    return new Promise(function (resolve, reject) {
+      var offs = [];
+      function done() { offs.forEach(function (off) { off(); }); }
+      offs.push(onApp('join', function (d) { done(); resolve(d); }));
+      offs.push(onApp('connectionFailed', function (d) { done(); reject(apiError('connectionFailed', (d && d.message) || 'cannot connect')); }));
+      offs.push(onApp('connectionClosed', function (d) { done(); reject(apiError('connectionClosed', (d && d.message) || 'closed')); }));
+      S.mediaQueue.then(function () {
+        if (S.state === 'left' || S.state === 'closed') rejoin(); else join();
+      });
+    });
+  }
+
+  // --- devices ----------------------------------------------------------
+
+  function apiSetDevice(kind, on) {
+    api.mediaError[kind] = null;
+    return setMedia(kind, on).then(function () {
+      var now = localState()[kind];
+      if (on && !now) {
+        var e = api.mediaError[kind];
+        throw apiError(e && e.name === 'NotAllowedError' ? 'notAllowed' : 'deviceError',
+          (kind === 'audio' ? 'cannot start the microphone' : 'cannot start the camera') + (e && e.name ? ' (' + e.name + ')' : ''));
+      }
+      return now;
+    });
+  }
+
+  function apiChangeDevice(kind, spec) {
+    var d = dev(kind);
+    var job = S.mediaQueue.then(function () {
+      return findDevice(kind, spec).then(function (info) {
+        if (!info) throw Object.assign(new Error('no ' + (kind === 'audio' ? 'microphone' : 'camera') + ' matches ' + JSON.stringify(spec)), { name: 'NotFoundError' });
+        if (!(d.on && isLive(d.track))) {
+          // Off: remember the choice for the next time it is turned on.
+          d.deviceId = info.deviceId;
+          lsSet(kind === 'audio' ? LS.mic : LS.cam, info.deviceId);
+          return { kind: kind, deviceId: info.deviceId, label: info.label, applied: false };
+        }
+        var req = {};
+        req[kind] = constraints(kind, info.deviceId);
+        return gum(req).then(function (stream) {
+          var tr = (kind === 'audio' ? stream.getAudioTracks() : stream.getVideoTracks())[0];
+          stream.getTracks().forEach(function (x) { if (x !== tr) x.stop(); });
+          if (!tr) throw Object.assign(new Error('no track'), { name: 'NotFoundError' });
+          d.deviceId = info.deviceId;
+          lsSet(kind === 'audio' ? LS.mic : LS.cam, info.deviceId);
+          adoptTrack(kind, tr);
+          return applySender(kind).then(function () {
+            afterMediaChange();
+            refreshDevices();
+            return { kind: kind, deviceId: info.deviceId, label: tr.label, applied: true };
+          });
+        });
+      }).catch(function (e) {
+        mediaFailure(kind, e);
+        throw apiError(e && e.name === 'NotFoundError' ? 'notFound' : 'deviceError', 'changeDevice: ' + ((e && e.message) || e));
+      });
+    });
+    S.mediaQueue = job.catch(function () {});
+    return job;
+  }
+
+  // --- screen sharing (sent on the camera's m-section while it lasts) ---
+
+  function apiShare(on) {
+    if (!on) {
+      if (!api.share) return Promise.resolve(false);
+      var tr = api.share.track;
+      api.share = null;
+      tr.stop();
+      return applySender('video').then(function () { afterMediaChange(); return false; });
+    }
+    if (api.share) return Promise.resolve(true);
+    if (!S.joined) return Promise.reject(apiError('notJoined', 'join the room first'));
+    var md = navigator.mediaDevices;
+    var fail = function (e) {
+      emit('errorGetShare', selfData({ error: (e && e.name) || 'Error', message: (e && e.message) || '' }));
+      return apiError(e && e.name === 'NotAllowedError' ? 'notAllowed' : 'deviceError', 'screen sharing failed: ' + ((e && e.message) || (e && e.name) || e));
+    };
+    if (!md || !md.getDisplayMedia) return Promise.reject(fail({ name: 'NotSupportedError', message: 'this browser cannot share the screen' }));
+    return md.getDisplayMedia({ video: true, audio: false }).then(function (stream) {
+      var track = stream.getVideoTracks()[0];
+      stream.getTracks().forEach(function (x) { if (x !== track) x.stop(); });
+      if (!S.joined) { track.stop(); throw apiError('notJoined', 'left the room while sharing started'); }
+      api.share = { track: track };
+      // The browser's own "Stop sharing" button.
+      track.addEventListener('ended', function () { if (api.share && api.share.track === track) apiShare(false); });
+      return applySender('video').then(function () { afterMediaChange(); return true; });
+    }, function (e) { throw fail(e); });
+  }
+
+  function stopShare() {
+    if (!api.share) return;
+    api.share.track.stop();
+    api.share = null;
+    emitLocalMedia();
+  }
+
+  // --- audio out ----------------------------------------------------------
+
+  function apiPlayAudio() {
+    S.audioBlocked = false;
+    el.unmute.hidden = true;
+    resumeAudio();
+    var plays = [];
+    S.peers.forEach(function (p) {
+      p.el.muted = api.incomingMuted;
+      var pr = p.el.play();
+      // play() may stay pending when the browser pauses the element instead of refusing: give up after 3 s.
+      var late = new Promise(function (r) { setTimeout(function () { r({ name: 'Timeout' }); }, 3000); });
+      if (pr && pr.then) plays.push(Promise.race([pr.then(function () { return null; }, function (e) { return e; }), late]));
+    });
+    return Promise.all(plays).then(function (errs) {
+      var paused = [];
+      S.peers.forEach(function (p) { if (p.el.paused) paused.push(p.peerId); });
+      if (!paused.length && !errs.some(function (e) { return e && e.name === 'NotAllowedError'; })) return true;
+      S.audioBlocked = true;
+      S.peers.forEach(function (p) { p.el.muted = true; p.el.play().catch(function () {}); });
+      if (S.state === 'in-call') el.unmute.hidden = false;
+      throw apiError('notAllowed', 'the browser plays sound only after a click in the room or on the host page');
+    });
+  }
+
+  function apiMuteIncoming(mute) {
+    api.incomingMuted = mute;
+    S.peers.forEach(function (p) { p.el.muted = mute || S.audioBlocked; });
+    return Promise.resolve(mute);
+  }
+
+  function apiSetVolume(v) {
+    api.volume = Math.max(0, Math.min(100, v)) / 100;
+    S.peers.forEach(function (p) { p.el.volume = api.volume; });
+    return Promise.resolve(v);
+  }
+
+  // --- bitrate ------------------------------------------------------------
+
+  function applyBitrate() {
+    var tr = S.sendTr.video;
+    if (!tr || !S.pc || S.pc.signalingState === 'closed') return Promise.resolve(false);
+    var p = tr.sender.getParameters();
+    if (!p.encodings || !p.encodings.length) return Promise.resolve(false);
+    p.encodings.forEach(function (e) {
+      if (api.maxBitrate > 0) e.maxBitrate = api.maxBitrate; else delete e.maxBitrate;
+    });
+    return tr.sender.setParameters(p).then(function () { return true; });
+  }
+
+  function apiSetBitrate(bps) {
+    api.maxBitrate = Math.round(bps);
+    return applyBitrate().then(function (applied) { return { maxBitrate: api.maxBitrate, applied: applied }; },
+      function (e) { throw apiError('failed', 'setBitrate: ' + ((e && e.message) || e)); });
+  }
+
+  // --- screenshot -----------------------------------------------------------
+
+  function apiScreenshot(peerId) {
+    var id = String(peerId);
+    var v = null;
+    if (id === S.peerId) v = S.selfTile && S.selfTile.querySelector('video');
+    else if (S.peers.has(id)) v = S.peers.get(id).el;
+    else return Promise.reject(apiError('unknownPeer', 'no participant "' + id.slice(0, 100) + '" in this room'));
+    if (!v || !v.srcObject || !v.videoWidth || !v.videoHeight) {
+      return Promise.reject(apiError('noVideo', 'participant "' + id.slice(0, 100) + '" shows no video now'));
+    }
+    var c = document.createElement('canvas');
+    c.width = v.videoWidth;
+    c.height = v.videoHeight;
+    c.getContext('2d').drawImage(v, 0, 0, c.width, c.height);
+    return Promise.resolve(c.toDataURL('image/jpeg', 0.9));
+  }
+
+  // --- layout: controls, indicators, pin, fullscreen, language -------------
+
+  function apiControlsVisible(visible) {
+    document.body.classList.toggle('controls-hidden', !visible);
+    document.querySelectorAll('.controlbar, #copy-link').forEach(function (n) { n.hidden = !visible; });
+    requestAnimationFrame(layoutTiles);
+    return Promise.resolve(visible);
+  }
+
+  function apiHideIndicators(hide) {
+    document.body.classList.toggle('hide-indicators', !!hide);
+    return Promise.resolve(hide);
+  }
+
+  function tileOf(id) {
+    if (id === S.peerId) return S.selfTile;
+    var p = S.peers.get(id);
+    return p ? p.tile : null;
+  }
+
+  function setPin(id) {
+    var was = api.pinned;
+    api.pinned = id;
+    el.tiles.classList.toggle('has-pin', !!id);
+    Array.prototype.forEach.call(el.tiles.children, function (tile) {
+      tile.classList.toggle('pinned', !!id && tile.dataset.peerId === id);
+    });
+    layoutTiles();
+    if (was && !id) emit('switchOffPin', {});
+  }
+
+  function apiPin(peerId) {
+    var id = String(peerId);
+    if (!tileOf(id)) {
+      emit('errorGetPin', { peerId: id, error: 'no such participant' });
+      return Promise.reject(apiError('unknownPeer', 'no participant "' + id.slice(0, 100) + '" to pin'));
+    }
+    setPin(id);
+    emit('switchOnPin', { peerId: id });
+    return Promise.resolve(id);
+  }
+
+  function apiUnpin() {
+    var was = api.pinned;
+    setPin(null);
+    return Promise.resolve(!!was);
+  }
+
+  function apiFullscreen(on) {
+    var d = document;
+    if (!on) {
+      if (!d.fullscreenElement) return Promise.resolve(false);
+      return d.exitFullscreen().then(function () { return false; });
+    }
+    if (d.fullscreenElement) return Promise.resolve(true);
+    if (!d.fullscreenEnabled || !d.documentElement.requestFullscreen) {
+      return Promise.reject(apiError('notAllowed', 'fullscreen is not allowed (the iframe needs allow="fullscreen")'));
+    }
+    return d.documentElement.requestFullscreen().then(function () { return true; }, function (e) {
+      throw apiError('notAllowed', 'the browser refused fullscreen; call it from a click handler (' + ((e && e.message) || e) + ')');
+    });
+  }
+
+  function apiSetLocale(lang) {
+    if (!I.setLang || !I.setLang(lang)) return Promise.reject(apiError('badData', 'language "' + lang + '" is not available'));
+    I.apply(document);
+    document.title = (S.roomId ? S.roomId + ' — ' : '') + t('mode.' + mode) + ' — meet';
+    if (S.selfTile) setTileInfo(S.selfTile, S.displayName, S.mic.on, S.cam.on, true);
+    S.peers.forEach(function (p) { setTileInfo(p.tile, p.displayName, p.audio, p.video, false); });
+    setJoinBusy(S.state === 'joining');
+    updateMediaUI();
+    updateCount();
+    return Promise.resolve(I.lang);
+  }
+
+  function apiSetName(name) {
+    var n = clean(name, NAME_MAX);
+    if (!n) return Promise.reject(apiError('badData', 'the name is empty'));
+    params.displayName = n;
+    el.name.value = n;
+    S.displayName = n;
+    setAvatar(el.previewAvatar, n, 'me');
+    if (S.joined) {
+      if (S.selfTile) setTileInfo(S.selfTile, n, S.mic.on, S.cam.on, true);
+      send({ type: 'setName', displayName: n });
+    }
+    return Promise.resolve(n);
+  }
+
+  // Moderator actions: call.js's moderation code (issue 4) sets meetApp.moderation =
+  // { disableTrack(peerId, kind), disableAll(kind) }, each returning a Promise settled by the server's answer.
+  function apiModeration(fn, args) {
+    var m = window.meetApp.moderation;
+    if (!m || typeof m[fn] !== 'function') return Promise.reject(apiError('notAllowed', 'moderator actions are not available'));
+    return Promise.resolve(m[fn].apply(m, args));
+  }
+
+  window.meetApp = {
+    version: 1,
+    on: onApp,
+    moderation: null,
+    get roomId() { return S.roomId; },
+    get peerId() { return S.peerId; },
+    get state() { return S.state; },
+    get joined() { return S.joined; },
+    get readyToJoin() { return api.readyToJoin; },
+    get isModerator() { return !!(window.meet && window.meet.role === 'moderator'); },
+    get languages() { return (I.languages || []).slice(); },
+    join: apiJoin,
+    enableMic: function () { return apiSetDevice('audio', true); },
+    disableMic: function () { return apiSetDevice('audio', false); },
+    enableWebcam: function () { return apiSetDevice('video', true); },
+    disableWebcam: function () { return apiSetDevice('video', false); },
+    enableShare: function () { return apiShare(true); },
+    disableShare: function () { return apiShare(false); },
+    changeDisplayName: apiSetName,
+    setVolume: apiSetVolume,
+    getScreenshot: apiScreenshot,
+    setControlsVisible: apiControlsVisible,
+    isCameraEnabled: function () { return Promise.resolve(localState().video); },
+    isMicroEnabled: function () { return Promise.resolve(localState().audio); },
+    isShareEnabled: function () { return Promise.resolve(localState().share); },
+    changeDevice: apiChangeDevice,
+    playAudio: apiPlayAudio,
+    muteAudio: function () { return apiMuteIncoming(true); },
+    unmuteAudio: function () { return apiMuteIncoming(false); },
+    setBitrate: apiSetBitrate,
+    isFullscreenEnabled: function () { return Promise.resolve(!!document.fullscreenElement); },
+    enableFullscreen: function () { return apiFullscreen(true); },
+    disableFullscreen: function () { return apiFullscreen(false); },
+    enablePin: apiPin,
+    disablePin: apiUnpin,
+    setLocale: apiSetLocale,
+    disableTrack: function (peerId, kind) { return apiModeration('disableTrack', [peerId, kind]); },
+    disableAll: function (kind) { return apiModeration('disableAll', [kind]); },
+    setHideIndicators: apiHideIndicators
+  };
 
   /* ------------------------------------------------------------------ */
   /* Boot                                                               */
@@ -1104,7 +1553,7 @@
       console.error('meet: media init failed', e);
       S.mediaReady = true;
       updateMediaUI();
-    });
+    }).then(markReadyToJoin);
   }
 
   boot();

@@ -531,11 +531,23 @@
 
   document.documentElement.lang = lang;
 
+  // Switch language at run time (Client API setLocale); the caller re-applies the page's strings.
+  function setLang(code) {
+    var l = normalise(String(code || ''));
+    if (!l) return false;
+    lang = l;
+    try { plural = new Intl.PluralRules(lang); } catch (e) { plural = null; }
+    document.documentElement.lang = lang;
+    window.MeetI18n.lang = lang;
+    return true;
+  }
+
   window.MeetI18n = {
     languages: LANGS.slice(),
     lang: lang,
     t: t,
     apply: apply,
+    setLang: setLang,
     param: urlParam,
     dict: DICT
   };

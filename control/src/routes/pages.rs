@@ -36,3 +36,23 @@ pub async fn static_file(Path(path): Path<String>) -> Response {
 pub async fn index() -> axum::response::Redirect {
     axum::response::Redirect::temporary("/new")
 }
+
+/// `GET /meetBridgeApi.js` (and `/meetBridgeApi.mjs`, the same library as an ES module): the Client API
+/// library that integrators load on their own pages, so any origin may fetch it (modules need CORS).
+pub async fn bridge_api() -> Response {
+    script_for_any_origin("meetBridgeApi.js")
+}
+
+pub async fn bridge_api_module() -> Response {
+    script_for_any_origin("meetBridgeApi.mjs")
+}
+
+fn script_for_any_origin(path: &str) -> Response {
+    let mut response = asset(path);
+    if response.status() == StatusCode::OK {
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/javascript; charset=utf-8"));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+    }
+    response
+}
