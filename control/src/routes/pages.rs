@@ -51,7 +51,8 @@ fn script_for_any_origin(path: &str) -> Response {
     let mut response = asset(path);
     if response.status() == StatusCode::OK {
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/javascript; charset=utf-8"));
+        let js = header::HeaderValue::from_static("text/javascript; charset=utf-8");
+        headers.insert(header::CONTENT_TYPE, js);
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
     }
     response
