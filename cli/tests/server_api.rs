@@ -19,16 +19,13 @@ fn server_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("MEET_CONTROL_BIN") {
         return PathBuf::from(p);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target"));
-    for profile in ["debug", "release"] {
-        let p = target.join(profile).join("meet-control");
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("no meet-control binary under {}/{{debug,release}}: run `cargo build --bins` first", target.display());
+    // This test runs from target/<profile>/deps/: its profile directory holds the binaries of the same
+    // build (more reliable than CARGO_MANIFEST_DIR when worktrees share a target directory).
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let p = profile_dir.join("meet-control");
+    assert!(p.is_file(), "no {}: run `cargo build --bins` first (or set MEET_CONTROL_BIN)", p.display());
+    p
 }
 
 struct Server {

@@ -22,9 +22,10 @@ fn binary(name: &str, env: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
         return PathBuf::from(p);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target"));
+    // The target directory this test was built in (target/<profile>/deps/operations-*), which is right
+    // even when worktrees share one target directory.
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).expect("target/<profile>/deps/<test>").to_path_buf();
     let newest = ["debug", "release"]
         .iter()
         .map(|profile| target.join(profile).join(name))
