@@ -182,7 +182,9 @@ def test_client_api_methods_and_events(env, host_origin):
         assert ";base64," in shot
         stats = a.page.evaluate("u => H.imageStats(u)", shot)
         assert stats["width"] >= 160 and stats["height"] >= 120, stats
-        assert stats["stddev"] > 10 and stats["nonBlack"] > 0.2, f"screenshot looks blank: {stats}"
+        # Blank = one flat colour (a black or empty frame). The fake camera's pattern varies; early frames
+        # at a low bitrate are smooth, so the bar is low but far from zero.
+        assert stats["stddev"] > 3 and stats["nonBlack"] > 0.2, f"screenshot looks blank: {stats}"
         a.err("a", "getScreenshotByPeerId", "nobody-here", code="unknownPeer")
 
         # Camera and microphone: local events on one side, the same change seen on the other.
@@ -311,6 +313,13 @@ def test_two_bridges_and_origin_checks(env, host_origin):
     r1, r2 = room_name(), room_name()
     with env.diagnose():
         h = Host(env, "host-two", 0, host_origin, env.server.base)
+        # The same library as an ES module, imported across origins (CORS).
+        kinds = h.page.evaluate(
+            "m => import(m + '/meetBridgeApi.mjs').then(x => [typeof x.default, x.default === x.MeetIframeBridge,"
+            " x.default === window.MeetIframeBridge.default])",
+            env.server.base,
+        )
+        assert kinds == ["function", True, True], kinds
         h.add_room("one", r1)
         h.add_room("two", r2, allow="camera; microphone")   # no display-capture, no fullscreen
         h.wait_event("one", "readyToJoin")
