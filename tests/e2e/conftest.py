@@ -81,6 +81,28 @@ def free_port(kind: int) -> int:
         return s.getsockname()[1]
 
 
+def free_udp_range(count: int) -> int:
+    """First of `count` consecutive free UDP ports: the relay binds --media-port + core index, one
+    socket per core."""
+    for _ in range(100):
+        base = free_port(socket.SOCK_DGRAM)
+        if base + count > 65535:
+            continue
+        held = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(s)
+                s.bind(("0.0.0.0", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free UDP ports found")
+
+
 def tail(path: Path, lines: int = 80) -> str:
     try:
         text = path.read_text("utf-8", "replace").splitlines()
@@ -107,9 +129,7 @@ class Server:
         last = ""
         for attempt in range(1, attempts + 1):
             self.port = free_port(socket.SOCK_STREAM)
-            self.media_port = free_port(socket.SOCK_DGRAM)
-            while self.media_port == self.port:
-                self.media_port = free_port(socket.SOCK_DGRAM)
+            self.media_port = free_udp_range(max(os.cpu_count() or 1, 1) + 2)
             self.base = f"http://127.0.0.1:{self.port}"
             cmd = [
                 str(self.binary),
@@ -118,8 +138,10 @@ class Server:
                 "--announced-ip", "127.0.0.1",
                 "--data-dir", str(self.data_dir),
             ]
-            env = dict(os.environ)
+            # meet-control reads MEET_* variables as flags: keep the developer's out of the test server.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MEET_")}
             env.setdefault("RUST_LOG", "info")
+            env["NO_COLOR"] = "1"  # plain text log file
             env.setdefault("RUST_BACKTRACE", "1")
             mode = "w" if attempt == 1 else "a"
             with open(self.log_path, mode) as log:
@@ -257,7 +279,7 @@ def _short_frame(payload) -> str:
     if isinstance(msg, dict) and isinstance(msg.get("sdp"), str):
         sdp = msg["sdp"]
         mlines = re.findall(r"^m=(\w+)", sdp, re.M)
-        cands = re.findall(r"^a=candidate:.*$", sdp, re.M)
+        cands = list(dict.fromkeys(c.strip() for c in re.findall(r"^a=candidate:.*$", sdp, re.M)))
         msg["sdp"] = f"<sdp {len(sdp)} chars, m={','.join(mlines)}, candidates={cands[:3]}>"
     s = json.dumps(msg, separators=(",", ":"))
     return s if len(s) <= 600 else s[:600] + "..."
