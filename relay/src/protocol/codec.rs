@@ -35,6 +35,18 @@ pub async fn read_message<R: AsyncRead + Unpin>(
     Ok(Some(serde_json::from_slice(&body)?))
 }
 
+/// Decodes one frame from the front of `buf`: `Ok(None)` when more bytes are needed, otherwise the
+/// message and the bytes it used. The same checks as [`read_message`], for callers that hold bytes.
+pub fn decode(buf: &[u8]) -> Result<Option<(Message, usize)>, CodecError> {
+    let Some(len) = buf.get(..4) else { return Ok(None) };
+    let len = u32::from_be_bytes(len.try_into().expect("four bytes")) as usize;
+    if len > MAX_FRAME_LEN {
+        return Err(CodecError::FrameTooLarge(len));
+    }
+    let Some(body) = buf.get(4..4 + len) else { return Ok(None) };
+    Ok(Some((serde_json::from_slice(body)?, 4 + len)))
+}
+
 pub fn encode(message: &Message) -> Result<Vec<u8>, CodecError> {
     let body = serde_json::to_vec(message)?;
     if body.len() > MAX_FRAME_LEN {
@@ -82,6 +94,16 @@ mod tests {
             read_message(&mut r).await,
             Err(CodecError::FrameTooLarge(_))
         ));
+    }
+
+    #[test]
+    fn decode_from_bytes() {
+        let msg = Message::Request { id: 1, request: Request::Stats };
+        let frame = encode(&msg).unwrap();
+        assert_eq!(decode(&frame).unwrap(), Some((msg, frame.len())));
+        assert_eq!(decode(&frame[..frame.len() - 1]).unwrap(), None);
+        assert_eq!(decode(&[0, 0]).unwrap(), None);
+        assert!(matches!(decode(&u32::MAX.to_be_bytes()), Err(CodecError::FrameTooLarge(_))));
     }
 
     #[tokio::test]
