@@ -60,6 +60,11 @@ pub struct FileConfig {
     pub auth: AuthConfig,
     #[serde(default)]
     pub hooks: HooksConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[[servers]]`: the servers room IDs may name with a `servN` prefix.
+    #[serde(default)]
+    pub servers: Vec<ServerEntry>,
     /// `[control]`: where meet-control listens and keeps its data.
     #[serde(default)]
     pub control: ControlSection,
@@ -74,6 +79,35 @@ pub struct FileConfig {
     pub log: meet_relay::config::LogSection,
 }
 
+/// `[server]`: how the call page may be embedded.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Origins allowed to embed the call page in an iframe (`frame-ancestors`), e.g.
+    /// `["https://app.example.com"]`. Empty: any origin may embed it.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+/// One `[[servers]]` entry: rooms whose ID starts with `id` (e.g. `serv1`) are served at `url`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerEntry {
+    pub id: String,
+    pub url: String,
+}
+
+/// A secret from the config file; never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// `[auth]`: who may call the Server API (see `docs/server-api.md`). Other keys of this section (JWT for
 /// the Client API) are added here too.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -85,6 +119,16 @@ pub struct AuthConfig {
     /// Permanent API tokens for automation, in addition to those created through `/api-tokens`.
     #[serde(default)]
     pub api_tokens: Vec<String>,
+    /// Client API JWTs signed with HS256 are checked with this secret (at least 32 bytes).
+    #[serde(default)]
+    pub jwt_hs256_secret: Option<Secret>,
+    /// Client API JWTs signed with RS256 are checked with this RSA public key (a PEM file, 2048 to
+    /// 4096 bits).
+    #[serde(default)]
+    pub jwt_rs256_public_key: Option<PathBuf>,
+    /// Refuse joins without a valid `token` ("Access denied"); the URL's `accessToken` is then ignored.
+    #[serde(default)]
+    pub require_jwt: bool,
 }
 
 #[derive(Clone, Deserialize)]
@@ -271,6 +315,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_parses() {
+        let c: FileConfig = toml::from_str(include_str!("../../meet.example.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.control.data_dir.as_deref(), Some(Path::new("/var/lib/meet")));
+        assert_eq!(c.relay.media_port, Some(10000));
+    }
+
+    #[test]
     fn operations_sections() {
         let c: FileConfig = toml::from_str(
             "[control]\nlisten = \"0.0.0.0:443\"\ndata_dir = \"/var/lib/meet\"\n[tls]\nself_signed = true\n\
@@ -308,5 +360,18 @@ mod tests {
         assert!(!format!("{:?}", c.auth.users[0]).contains("argon2"), "hashes stay out of logs");
         assert_eq!(c.hooks.api_event.as_deref(), Some("https://example.com/e"));
         assert!(c.hooks.allow_debug_url_attributes);
+    }
+
+    #[test]
+    fn jwt_servers_and_origins() {
+        let c: FileConfig = toml::from_str(
+            "[auth]\njwt_hs256_secret = \"s3cret\"\nrequire_jwt = true\n[server]\nallowed_origins = [\"https://app.example.com\"]\n\
+             [[servers]]\nid = \"serv1\"\nurl = \"https://eu.example.com\"\n",
+        )
+        .unwrap();
+        assert!(c.auth.require_jwt);
+        assert!(!format!("{c:?}").contains("s3cret"), "secrets stay out of logs");
+        assert_eq!(c.servers[0].id, "serv1");
+        assert_eq!(c.server.allowed_origins, ["https://app.example.com"]);
     }
 }

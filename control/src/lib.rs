@@ -7,6 +7,8 @@
 //! - [`signalling`]: the call page's WebSocket and its messages.
 //! - [`routes`]: pages, assets and diagnostics.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics` and the SIGTERM drain; [`tls`]: HTTPS (files or self-signed).
+//! - [`auth`]: Client API JWTs and how they combine with URL attributes; [`call_config`]: JWT keys,
+//!   known servers and embedding origins for the call page.
 //! - [`api`]: the Server API (rooms, login, API tokens, OpenAPI); [`stats`]: session statistics;
 //!   [`webhooks`]: durable joinPeer/closePeer delivery; [`access`]: the integrator's access check;
 //!   [`store`]: state that outlives a restart (SQLite); [`services`] bundles them for [`AppState`].
@@ -15,6 +17,8 @@
 
 pub mod access;
 pub mod api;
+pub mod auth;
+pub mod call_config;
 pub mod config;
 pub mod ops;
 pub mod relay_client;
@@ -46,6 +50,8 @@ pub struct AppState {
     pub rooms: Registry,
     /// Store, Server API auth, webhooks, access check, statistics.
     pub services: std::sync::Arc<services::Services>,
+    /// Client API JWT keys, known servers, embedding origins.
+    pub call: std::sync::Arc<call_config::CallConfig>,
 }
 
 pub fn app(state: AppState) -> Router {

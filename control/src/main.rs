@@ -37,10 +37,11 @@ async fn main() -> anyhow::Result<()> {
     let store = meet_control::store::SqliteStore::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
     let (services, mut observers) =
         meet_control::services::Services::start(std::sync::Arc::new(store), &file.auth, &file.hooks, Default::default()).await?;
+    let call = std::sync::Arc::new(meet_control::call_config::CallConfig::from_file(&file)?);
     let (news, counted) = tokio::sync::mpsc::unbounded_channel();
     observers.push(news);
     tokio::spawn(meet_control::ops::observe(counted));
-    let state = AppState { rooms: Registry::new(relay, notifications, observers), services };
+    let state = AppState { rooms: Registry::new(relay, notifications, observers), services, call };
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     // SIGTERM: report STOPPING, drain (no new joins, participants told to reconnect, webhooks flushed),
     // then stop serving.

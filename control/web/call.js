@@ -32,14 +32,20 @@
     return max ? Array.from(v).slice(0, max).join('') : v;
   }
 
-  var rawRoom = clean(I.param('roomId'));
+  // Every room-URL attribute, typed and defaulted by attributes.js; `tok` is the token's unverified
+  // payload, used only to shape the page before the server's answer (`joined.you`).
+  var A = window.MeetAttributes.values;
+  var tok = window.MeetAttributes.token;
   var params = {
-    roomId: rawRoom && rawRoom.length <= ID_MAX ? rawRoom : null,
-    roomInvalid: !!rawRoom && rawRoom.length > ID_MAX,
-    displayName: clean(I.param('displayName'), NAME_MAX),
-    peerId: (function () { var p = clean(I.param('peerId')); return p && p.length <= ID_MAX ? p : null; })()
+    roomId: A.roomId,
+    roomInvalid: A.roomInvalid,
+    displayName: tok.displayName || A.displayName,
+    peerId: A.peerId
   };
   var mode = /^\/webinar(\/|$)/.test(location.pathname) ? 'webinar' : 'call';
+  // A webinar viewer publishes nothing and gets no tile; the token's itisparticipant wins.
+  var speakerGuess = mode === 'call' || tok.moderator ||
+    (tok.itisparticipant !== undefined ? tok.itisparticipant : A.itisparticipant);
 
   /* ------------------------------------------------------------------ */
   /* State                                                              */
@@ -111,11 +117,12 @@
     callRoom: $('call-room'), participants: $('participants'), count: $('participant-count'),
     copyLink: $('copy-link'), aloneHint: $('alone-hint'), aloneCopy: $('alone-copy'),
     tiles: $('tiles'), tMic: $('toggle-mic'), tCam: $('toggle-cam'), leave: $('leave'),
+    standby: $('standby'), waiting: $('waiting'),
     rejoin: $('rejoin'), closedRejoin: $('closed-rejoin'), closedMsg: $('closed-message'), reconnect: $('reconnect'),
     unmute: $('unmute-banner'), toasts: $('toasts'), tpl: $('tile-template')
   };
 
-  var SCREENS = ['welcome', 'call', 'left', 'closed', 'lost', 'roomError'];
+  var SCREENS = ['welcome', 'call', 'left', 'closed', 'lost', 'roomError', 'standby', 'waiting'];
   function showScreen(name) {
     SCREENS.forEach(function (s) { el[s].hidden = s !== name; });
     if (name !== 'call') el.unmute.hidden = true;
@@ -364,6 +371,14 @@
 
   // First acquisition on page load: one prompt for both devices, then per device if that fails.
   function initMedia() {
+    if (!R.speaker) {
+      // Webinar viewer: never ask for the camera or microphone.
+      S.mic.on = false;
+      S.cam.on = false;
+      S.mediaReady = true;
+      afterMediaChange();
+      return Promise.resolve();
+    }
     if (!hasMediaDevices()) {
       S.mic.on = false;
       S.cam.on = false;
@@ -457,7 +472,8 @@
     var d = dev(kind);
     if (!tr || !S.pc || S.pc.signalingState === 'closed') return Promise.resolve();
     var track = d.on && d.track && d.track.readyState === 'live' ? d.track : null;
-    if (kind === 'video' && api.share) track = api.share.track;
+    if (kind === 'video') applyScreenSender();
+    if (kind === 'video' && api.share && !S.sendTr.screen) track = api.share.track;
     if (tr.sender.track === track) return Promise.resolve();
     return tr.sender.replaceTrack(track).catch(function (e) { console.warn('meet: replaceTrack failed', e); });
   }
@@ -613,6 +629,10 @@
       v.setAttribute('muted', '');
     }
     tile.querySelector('.tile-mic-off').setAttribute('aria-label', t('call.micMuted'));
+    var pin = tile.querySelector('.tile-pin');
+    pin.setAttribute('aria-label', t('call.pin'));
+    pin.title = t('call.pin');
+    pin.addEventListener('click', function () { togglePin(tile.dataset.peerId); });
     return tile;
   }
 
@@ -625,11 +645,18 @@
       tile.classList.toggle('cam-off', !video);
       tile.classList.toggle('mic-off', !audio);
     }
+    decorateTile(tile);
   }
 
   function ensurePeer(info) {
     var id = info && info.peerId != null ? String(info.peerId) : '';
     if (!id || id === S.peerId) return null;
+    if (info.viewer === true) {
+      // Webinar viewers have no tile; they are listed in the people panel.
+      R.viewers.set(id, info);
+      refreshPanels();
+      return null;
+    }
     var p = S.peers.get(id);
     if (!p) {
       p = { peerId: id, displayName: '', audio: false, video: false, stream: new MediaStream(), tile: null, el: null };
@@ -640,16 +667,23 @@
       el.tiles.appendChild(p.tile);
       updateCount();
     }
-    var before = { audio: p.audio, video: p.video };
+    var before = { audio: p.audio, video: p.video, hand: p.hand };
     if (typeof info.displayName === 'string') p.displayName = info.displayName;
     if (typeof info.audio === 'boolean') p.audio = info.audio;
     if (typeof info.video === 'boolean') p.video = info.video;
+    ['screen', 'hand', 'moderator'].forEach(function (k) { if (typeof info[k] === 'boolean') p[k] = info[k]; });
+    if (info.allowed) p.allowed = info.allowed;
+    if (p.hand && !before.hand && S.joined) toast(t('hand.raised', { name: displayOf(p.displayName) }));
+    before.hand = p.hand;
     setTileInfo(p.tile, p.displayName, p.audio, p.video, false);
+    refreshPanels();
     announcePeer(p, info, before);
     return p;
   }
 
   function removePeer(id) {
+    if (R.viewers.delete(String(id))) refreshPanels();
+    removeScreenTile(String(id));
     var p = S.peers.get(String(id));
     if (!p) return null;
     Levels.unwatch('peer:' + p.peerId);
@@ -825,9 +859,16 @@
       if (S.peerId) msg.peerId = S.peerId;
       // Integration attributes of the room URL (access check, webhooks); see docs/server-api.md.
       ['accessToken', 'accessUrl', 'authorizationAccess', 'apiEvent', 'authEvent', 'token'].forEach(function (k) {
-        var v = I.param(k);
+        var v = A[k];
         if (v && msg[k] === undefined) msg[k] = String(v);
       });
+      // Attributes that may also come from the token (the server lets the token's values win).
+      if (A.itisparticipant) msg.itisparticipant = true;
+      if (A.handEnabled) msg.handEnabled = true;
+      if (A.maxBroadcasters) msg.maxBroadcasters = A.maxBroadcasters;
+      if (A.maxWatchers) msg.maxWatchers = A.maxWatchers;
+      if (A.video) msg.videoUrl = A.video;
+      if (A.tokenLifetime) msg.tokenLifetime = A.tokenLifetime;
       ws.send(JSON.stringify(msg));
     };
     ws.onmessage = function (ev) {
@@ -877,7 +918,7 @@
       }
       case 'error': onServerError(msg); break;
       case 'closed': onServerClosed(msg); break;
-      default: break;
+      default: onRoomMessage(msg); break;
     }
   }
 
@@ -891,10 +932,15 @@
     Levels.unwatch('preview');
     el.preview.srcObject = null;
 
-    S.selfTile = makeTile(S.peerId, true);
-    el.tiles.appendChild(S.selfTile);
-    setTileInfo(S.selfTile, S.displayName, S.mic.on, S.cam.on, true);
+    applyYou(msg.you);
+    if (R.speaker) {
+      S.selfTile = makeTile(S.peerId, true);
+      el.tiles.appendChild(S.selfTile);
+      setTileInfo(S.selfTile, S.displayName, S.mic.on, S.cam.on, true);
+    }
     (Array.isArray(msg.peers) ? msg.peers : []).forEach(function (p) { ensurePeer(p); });
+    applyRoom(msg.room);
+    onJoinedFeatures();
     lastSentMedia = S.mic.on + '/' + S.cam.on;
     updateMediaUI();
     updateCount();
@@ -908,12 +954,19 @@
     return pc.setRemoteDescription({ type: 'offer', sdp: String(msg.sdp || '') }).then(function () {
       var trs = pc.getTransceivers();
       var byPeer = new Map();
+      var screens = new Map();
       var jobs = [];
       tracks.forEach(function (tk) {
         if (!tk) return;
         var tr = trs.find(function (x) { return x.mid === String(tk.mid); });
         if (!tr) { console.warn('meet: no transceiver for mid', tk.mid); return; }
-        if (tk.direction === 'send') {
+        if (tk.direction === 'send' && tk.source === 'screen') {
+          tr.direction = 'sendonly';
+          S.sendTr.screen = tr;
+          jobs.push(tr.sender.replaceTrack(api.share ? api.share.track : null));
+        } else if (tk.direction === 'recv' && tk.active && tk.source === 'screen' && tk.peerId != null) {
+          screens.set(String(tk.peerId), tr.receiver.track);
+        } else if (tk.direction === 'send') {
           var kind = tk.kind === 'video' ? 'video' : 'audio';
           tr.direction = 'sendonly';
           S.sendTr[kind] = tr;
@@ -929,6 +982,7 @@
       // Tracks of participants we have not heard about yet get a tile now; peerJoined fills in the name.
       byPeer.forEach(function (list, id) { if (!S.peers.has(id)) ensurePeer({ peerId: id }); });
       S.peers.forEach(function (p) { setPeerTracks(p, byPeer.get(p.peerId) || []); });
+      setScreenTracks(screens);
       return Promise.all(jobs);
     }).then(function () {
       return pc.createAnswer();
@@ -954,7 +1008,7 @@
     S.closing = true;
     closeConnection();
     stopLocalMedia();
-    el.closedMsg.textContent = msg.code === 'replaced' ? t('closed.replaced') : (msg.message || t('closed.default'));
+    el.closedMsg.textContent = closedText(msg);
     setState('closed');
     showScreen('closed');
     el.closedRejoin.focus();
@@ -1002,6 +1056,7 @@
 
   function join() {
     if (S.state === 'joining' || S.state === 'in-call') return;
+    if (A.startWithFS) enterFullscreen();
     var typed = clean(el.name.value, NAME_MAX);
     S.displayName = params.displayName || typed || t('call.guest');
     if (!params.displayName) lsSet(LS.name, typed || '');
@@ -1037,7 +1092,7 @@
   }
 
   function leave() {
-    if (S.state !== 'in-call' && S.state !== 'joining') return;
+    if (S.state !== 'in-call' && S.state !== 'joining' && S.state !== 'waiting') return;
     S.closing = true;
     send({ type: 'leave' });
     closeConnection();
@@ -1047,6 +1102,339 @@
     showScreen('left');
     el.rejoin.focus();
     emit('connectionClosed', { code: 'left', message: 'left the room' });
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Room features (issue 4): roles and rights, webinar viewers, chat,  */
+  /* raised hands, pin, sorting, screen tiles, joint viewing, moderator */
+  /* ------------------------------------------------------------------ */
+
+  var R = {
+    you: null,                 // joined.you / youUpdated: the server's word on this participant
+    speaker: speakerGuess,     // may publish (call, webinar speaker, moderator)
+    room: { waitingRoom: false, videoUrl: null, viewers: 0 },
+    viewers: new Map(),        // peerId -> info of webinar viewers (no tile)
+    hand: false,
+    panels: null,
+    videoHidden: false,
+    screenSent: false,         // what the server was last told about sharing
+    screenTiles: new Map()     // peerId -> { tile, el, stream }
+  };
+
+  function chatEnabled() { return !A.disableChat; }
+  function handEnabled() { return R.you ? R.you.handEnabled : !!(tok.handEnabled !== undefined ? tok.handEnabled : A.handEnabled); }
+
+  function bootFeatures() {
+    var b = document.body.classList;
+    b.toggle('viewer', !R.speaker);
+    b.toggle('hide-indicators', !!A.hideIndicators);
+    b.toggle('minimize-tiles', !!A.minimizeTiles);
+    b.toggle('sort-peers', !!A.sortPeers);
+    b.toggle('no-chat', !chatEnabled());
+    if (A.controlsDisabled) apiControlsVisible(false);
+    el.viewerNote = $('viewer-note');
+    el.viewerNote.hidden = R.speaker;
+    el.tShare = $('toggle-share');
+    el.tHand = $('toggle-hand');
+    el.tChat = $('toggle-chat');
+    el.chatBadge = $('chat-badge');
+    el.waitingBadge = $('waiting-badge');
+    el.fs = $('fullscreen');
+    el.viewers = $('viewers');
+    el.viewerCount = $('viewer-count');
+    el.videoPanel = $('video-panel');
+    el.videoFrame = $('video-frame');
+    el.langSel = $('lang-select');
+    el.tChat.hidden = !chatEnabled();
+    el.langSel.value = I.lang;
+    el.langSel.addEventListener('change', function () { apiSetLocale(el.langSel.value).then(refreshPanels); });
+    el.tShare.addEventListener('click', function () {
+      (api.share ? apiShare(false) : apiShare(true)).catch(function (e) {
+        if (e && e.code !== 'notAllowed') toast(t('share.failed'), { type: 'error' });
+      });
+    });
+    el.tHand.addEventListener('click', function () { setHand(!R.hand); });
+    el.tChat.addEventListener('click', function () { R.panels.toggle('chat'); });
+    el.participants.addEventListener('click', function () { R.panels.toggle('people'); });
+    el.fs.addEventListener('click', function () { document.fullscreenElement ? apiFullscreen(false).catch(function () {}) : enterFullscreen(); });
+    document.addEventListener('fullscreenchange', updateFeatureUI);
+    $('video-hide').addEventListener('click', function () { R.videoHidden = true; applyRoom(R.room); });
+    $('waiting-leave').addEventListener('click', leave);
+    R.panels = window.MeetPanels.create({
+      t: t, send: send, toast: toast, svgUse: svgUse, setAvatar: setAvatar, displayOf: displayOf,
+      chatEnabled: chatEnabled,
+      me: function () { return { peerId: S.peerId, moderator: !!(R.you && R.you.moderator) }; },
+      people: peopleList,
+      onVisibility: function (open, tab, unread, waiting) {
+        el.tChat.setAttribute('aria-pressed', open && tab === 'chat' ? 'true' : 'false');
+        el.participants.setAttribute('aria-pressed', open && tab === 'people' ? 'true' : 'false');
+        el.chatBadge.hidden = !unread;
+        el.chatBadge.textContent = unread > 9 ? '9+' : String(unread || '');
+        var w = waiting === undefined ? R.panels && R.panels.waitingCount : waiting;
+        el.waitingBadge.hidden = !w;
+        el.waitingBadge.textContent = String(w || '');
+        document.body.classList.toggle('panel-open', open);
+        requestAnimationFrame(layoutTiles);
+      }
+    });
+    window.meetApp.moderation = {
+      disableTrack: function (peerId, kind) { return moderate('turnOff', { peerId: String(peerId), kind: kind }); },
+      disableAll: function (kind) { return moderate(kind === 'audio' ? 'muteAll' : 'camerasOffAll', {}); }
+    };
+    if (A.nameScreenDisabled) console.info('meet: nameScreenDisabled: waiting for the Client API join');
+    updateFeatureUI();
+  }
+
+  function moderate(action, extra) {
+    var m = { type: 'moderate', action: action };
+    Object.keys(extra).forEach(function (k) { m[k] = extra[k]; });
+    if (!send(m)) return Promise.reject(apiError('notJoined', 'join the room first'));
+    return Promise.resolve(true);
+  }
+
+  function peopleList() {
+    var list = [];
+    if (S.joined) {
+      list.push({ peerId: S.peerId, displayName: S.displayName, audio: S.mic.on, video: S.cam.on, screen: !!api.share,
+        hand: R.hand, moderator: !!(R.you && R.you.moderator), viewer: !R.speaker, self: true });
+    }
+    S.peers.forEach(function (p) {
+      list.push({ peerId: p.peerId, displayName: p.displayName, audio: p.audio, video: p.video, screen: !!p.screen,
+        hand: !!p.hand, moderator: !!p.moderator, viewer: false, allowed: p.allowed });
+    });
+    R.viewers.forEach(function (v) {
+      list.push({ peerId: v.peerId, displayName: v.displayName, hand: !!v.hand, moderator: !!v.moderator, viewer: true });
+    });
+    return list;
+  }
+
+  function refreshPanels() { if (R.panels) R.panels.refresh(); }
+
+  function updateFeatureUI() {
+    if (!el.tShare) return;
+    var allowed = R.you ? R.you.allowed : { audio: true, video: true, screen: true };
+    var canShare = R.speaker && allowed.screen && !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+    el.tShare.hidden = !R.speaker;
+    el.tShare.disabled = !canShare;
+    el.tShare.setAttribute('aria-pressed', api.share ? 'true' : 'false');
+    var shareLabel = t(api.share ? 'share.stop' : 'share.start');
+    el.tShare.setAttribute('aria-label', shareLabel);
+    el.tShare.title = shareLabel;
+    el.tMic.hidden = el.tCam.hidden = !R.speaker;
+    el.tMic.disabled = !allowed.audio;
+    el.tCam.disabled = !allowed.video;
+    el.tHand.hidden = !handEnabled();
+    el.tHand.setAttribute('aria-pressed', R.hand ? 'true' : 'false');
+    var handLabel = t(R.hand ? 'hand.lower' : 'hand.raise');
+    el.tHand.setAttribute('aria-label', handLabel);
+    el.tHand.title = handLabel;
+    el.tChat.setAttribute('aria-label', t('panel.chat'));
+    el.tChat.title = t('panel.chat');
+    var fsOn = !!document.fullscreenElement;
+    el.fs.setAttribute('aria-pressed', fsOn ? 'false' : 'true');
+    var fsLabel = t(fsOn ? 'fs.exit' : 'fs.enter');
+    el.fs.setAttribute('aria-label', fsLabel);
+    el.fs.title = fsLabel;
+    el.fs.hidden = !document.fullscreenEnabled;
+    document.body.classList.toggle('viewer', !R.speaker);
+    document.body.classList.toggle('moderator', !!(R.you && R.you.moderator));
+    el.viewers.hidden = mode !== 'webinar';
+    el.viewerCount.textContent = String(R.room.viewers || 0);
+    el.viewers.title = t('call.viewers', { n: R.room.viewers || 0 });
+    el.viewers.setAttribute('aria-label', el.viewers.title);
+  }
+
+  function enterFullscreen() {
+    apiFullscreen(true).catch(function (e) { console.warn('meet: full screen refused', e && e.message); });
+  }
+
+  function applyYou(you) {
+    if (!you || typeof you !== 'object') return;
+    R.you = you;
+    var wasSpeaker = R.speaker;
+    R.speaker = !!you.speaker;
+    if (you.nameLocked && you.displayName) S.displayName = String(you.displayName);
+    if (!R.speaker) {
+      if (S.mic.on) setMedia('audio', false);
+      if (S.cam.on) setMedia('video', false);
+      if (api.share) apiShare(false);
+    } else if (!wasSpeaker && S.joined) {
+      toast(t('webinar.nowSpeaker'));
+    }
+    ['audio', 'video'].forEach(function (k) { if (!you.allowed[k] && dev(k).on) setMedia(k, false); });
+    if (!you.allowed.screen && api.share) apiShare(false);
+    updateFeatureUI();
+    refreshPanels();
+  }
+
+  function applyRoom(room) {
+    if (!room || typeof room !== 'object') return;
+    var before = R.room.videoUrl;
+    R.room = { waitingRoom: !!room.waitingRoom, videoUrl: room.videoUrl || null, viewers: Number(room.viewers) || 0 };
+    if (R.room.videoUrl !== before) R.videoHidden = false;
+    var url = R.room.videoUrl;
+    var show = !!url && !R.videoHidden && S.joined;
+    el.videoPanel.hidden = !show;
+    if (show && el.videoFrame.getAttribute('src') !== url) el.videoFrame.setAttribute('src', url);
+    if (!url && el.videoFrame.getAttribute('src')) el.videoFrame.removeAttribute('src');
+    if (R.panels) R.panels.setWaitingRoom(R.room.waitingRoom);
+    updateFeatureUI();
+    requestAnimationFrame(layoutTiles);
+  }
+
+  function onJoinedFeatures() {
+    R.hand = false;
+    R.screenSent = false;
+    R.panels.reset();
+    updateFeatureUI();
+    if (A.startWithFS && !document.fullscreenElement) enterFullscreen();
+  }
+
+  function onRoomMessage(msg) {
+    switch (msg.type) {
+      case 'chat': if (S.joined) R.panels.addChat(msg); break;
+      case 'roomUpdated': applyRoom(msg.room); break;
+      case 'youUpdated': applyYou(msg.you); break;
+      case 'moderation': onModeration(msg); break;
+      case 'waitingList': R.panels.setWaiting(msg.peers); break;
+      case 'waiting':
+        clearTimeout(S.joinTimer);
+        setJoinBusy(false);
+        setState('waiting');
+        showScreen('waiting');
+        break;
+      default: break;
+    }
+  }
+
+  function kindName(kind) { return t('kind.' + (kind === 'audio' || kind === 'video' || kind === 'screen' ? kind : 'audio')); }
+
+  function onModeration(msg) {
+    var kind = msg.kind;
+    switch (msg.action) {
+      case 'turnOff':
+        if (kind === 'screen') { if (api.share) apiShare(false); } else if (kind === 'audio' || kind === 'video') setMedia(kind, false);
+        toast(t('mod.youTurnedOff', { what: kindName(kind) }), { type: 'warn', duration: 8000 });
+        break;
+      case 'ask': {
+        var turnOn = function () {
+          if (kind === 'screen') apiShare(true).catch(function () {}); else setMedia(kind, true);
+        };
+        toast(t('mod.youAsked', { what: kindName(kind) }), { duration: 15000, action: { label: t('mod.turnOn'), fn: turnOn } });
+        break;
+      }
+      case 'disallow':
+        toast(t('mod.youDisallowed', { what: kindName(kind) }), { type: 'warn', duration: 8000 });
+        break;
+      case 'allow':
+        toast(t('mod.youAllowed', { what: kindName(kind) }));
+        break;
+      case 'lowerHand':
+        R.hand = false;
+        updateFeatureUI();
+        refreshPanels();
+        toast(t('mod.handLowered'));
+        break;
+      default: break;
+    }
+  }
+
+  function setHand(raised) {
+    if (!S.joined || !handEnabled()) return;
+    R.hand = !!raised;
+    send({ type: 'hand', raised: R.hand });
+    updateFeatureUI();
+    refreshPanels();
+  }
+
+  // Tile details that depend on the peer: raised hand, pin, order (sortPeers: cameras on first).
+  function decorateTile(tile) {
+    var id = tile.dataset.peerId;
+    var self = tile.classList.contains('self');
+    var p = self ? null : S.peers.get(id);
+    var hand = self ? R.hand : !!(p && p.hand);
+    var camOn = self ? !!(S.cam.on && S.cam.track) : !!(p && p.video);
+    tile.classList.toggle('hand-up', hand);
+    var order = 0;
+    if (A.sortPeers) order = camOn ? 1 : 2;
+    if (tile.classList.contains('screen-tile')) order = 0;
+    tile.style.order = String(order);
+  }
+
+  function togglePin(id) {
+    if (!id) return;
+    if (api.pinned === id) apiUnpin(); else apiPin(id).catch(function () {});
+  }
+
+  // The screen section: the shared screen's track goes there; the server is told when sharing starts
+  // or stops so it forwards (or stops forwarding) that stream.
+  function applyScreenSender() {
+    var tr = S.sendTr.screen;
+    var track = api.share ? api.share.track : null;
+    if (tr && S.pc && S.pc.signalingState !== 'closed' && tr.sender.track !== track) {
+      tr.sender.replaceTrack(track).catch(function (e) { console.warn('meet: screen replaceTrack failed', e); });
+    }
+    if (S.joined && R.screenSent !== !!track) {
+      R.screenSent = !!track;
+      send({ type: 'share', on: !!track });
+    }
+    updateFeatureUI();
+  }
+
+  function setScreenTracks(screens) {
+    R.screenTiles.forEach(function (st, id) { if (!screens.has(id)) removeScreenTile(id); });
+    screens.forEach(function (track, id) {
+      var st = R.screenTiles.get(id);
+      if (!st) {
+        var tile = makeTile(id + ':screen', false);
+        tile.classList.add('screen-tile');
+        var p = S.peers.get(id);
+        var name = p ? displayOf(p.displayName) : t('call.guest');
+        st = { tile: tile, el: tile.querySelector('video'), stream: new MediaStream() };
+        st.el.muted = true;
+        st.el.srcObject = st.stream;
+        tile.querySelector('.tile-name').textContent = t('share.of', { name: name });
+        el.tiles.insertBefore(tile, el.tiles.firstChild);
+        R.screenTiles.set(id, st);
+        if (!api.pinned) setPin(id + ':screen');
+        updateCount();
+      }
+      if (st.stream.getVideoTracks()[0] !== track) {
+        st.stream.getTracks().forEach(function (x) { st.stream.removeTrack(x); });
+        st.stream.addTrack(track);
+        st.el.play().catch(function () {});
+      }
+    });
+  }
+
+  function removeScreenTile(id) {
+    var st = R.screenTiles.get(id);
+    if (!st) return;
+    R.screenTiles.delete(id);
+    if (api.pinned === id + ':screen') setPin(null);
+    st.el.srcObject = null;
+    if (st.tile.parentNode) st.tile.parentNode.removeChild(st.tile);
+    updateCount();
+  }
+
+  // The closed screen's text, translated for the codes the server uses.
+  function closedText(msg) {
+    var code = String(msg.code || '');
+    var keys = {
+      'replaced': 'closed.replaced', 'removed': 'closed.removed', 'rejected': 'closed.rejected',
+      'access-denied': 'closed.accessDenied', 'invalid-token': 'closed.invalidToken', 'token-expired': 'closed.tokenExpired',
+      'invalid-room': 'closed.invalidRoom', 'limit-exceeded': 'closed.limit'
+    };
+    if (code === 'not-started') {
+      var m = /Start:\s*(.+)$/.exec(String(msg.message || ''));
+      return m ? t('closed.notStartedAt', { time: m[1] }) : t('closed.notStarted');
+    }
+    if (keys[code]) {
+      // The server's English detail (which check failed) is for integrators: the console.
+      if (msg.message) console.warn('meet: the server ended the session: ' + code + ': ' + msg.message);
+      return t(keys[code]);
+    }
+    return msg.message || t('closed.default');
   }
 
   /* ------------------------------------------------------------------ */
@@ -1447,7 +1835,7 @@
     get state() { return S.state; },
     get joined() { return S.joined; },
     get readyToJoin() { return api.readyToJoin; },
-    get isModerator() { return !!(window.meet && window.meet.role === 'moderator'); },
+    get isModerator() { return !!(R.you && R.you.moderator); },
     get languages() { return (I.languages || []).slice(); },
     join: apiJoin,
     enableMic: function () { return apiSetDevice('audio', true); },
@@ -1507,6 +1895,8 @@
     el.callRoom.textContent = S.roomId;
     el.callRoom.title = S.roomId;
 
+    bootFeatures();
+
     if (params.displayName) {
       el.name.value = params.displayName;
       el.name.readOnly = true;
@@ -1517,7 +1907,7 @@
     }
 
     setState('welcome');
-    showScreen('welcome');
+    showScreen(A.nameScreenDisabled ? 'standby' : 'welcome');
     setJoinBusy(false);
     fillSelect(el.camSel, [], 'welcome.cameraN', 'welcome.noCamera', S.cam);
     fillSelect(el.micSel, [], 'welcome.micN', 'welcome.noMic', S.mic);

@@ -52,6 +52,8 @@ pub struct JoinRequest {
     pub audio: bool,
     pub video: bool,
     pub mode: Mode,
+    /// Rights and settings from the token and the URL (role, webinar speaker, limits, ...).
+    pub grant: crate::auth::Grant,
 }
 
 #[derive(Clone)]
@@ -209,6 +211,23 @@ impl RoomHandle {
 
     pub fn set_name(&self, display_name: String) {
         let _ = self.tx.send(RoomEvent::SetName { connection: self.connection, display_name });
+    }
+
+    pub fn share(&self, on: bool) {
+        let _ = self.tx.send(RoomEvent::Share { connection: self.connection, on });
+    }
+
+    pub fn chat(&self, text: String) {
+        let _ = self.tx.send(RoomEvent::Chat { connection: self.connection, text });
+    }
+
+    pub fn hand(&self, raised: bool) {
+        let _ = self.tx.send(RoomEvent::Hand { connection: self.connection, raised });
+    }
+
+    /// A moderator command; the room refuses it unless this participant is a moderator.
+    pub fn moderate(&self, action: crate::signalling::messages::ModeratorAction) {
+        let _ = self.tx.send(RoomEvent::Moderate { connection: self.connection, action });
     }
 }
 

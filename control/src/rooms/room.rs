@@ -1,22 +1,37 @@
 //! One room's task: its participants, the m-sections of each participant's SDP, and the relay objects
 //! (peers, producers, consumers) behind them.
 //!
-//! meet always offers and the browser answers. Each participant's SDP has two sections it sends on (its
-//! microphone and camera) and one section per stream it receives. A section never moves or disappears:
-//! when its stream ends it becomes inactive, and once the browser has answered an offer showing it
-//! inactive, it may carry another participant's stream. One offer at a time per participant: changes made
-//! while an offer is out go into the next one.
+//! meet always offers and the browser answers. A participant who may publish has three sections it
+//! sends on (microphone "0", camera "1", screen "2"); a webinar viewer has none. Every participant has
+//! one section per stream it receives. A section never moves or disappears: when its stream ends it
+//! becomes inactive, and once the browser has answered an offer showing it inactive, it may carry
+//! another participant's stream. One offer at a time per participant: changes made while an offer is
+//! out go into the next one.
+//!
+//! Who receives what is decided in one place, [`Room::sync_from`]: a producer is forwarded when its
+//! owner may publish it (webinar role, moderator permission, not turned off by a moderator, and for the
+//! screen, sharing). Moderator commands, the waiting room, chat and hands are in [`moderation`].
+
+mod moderation;
+
+use std::collections::HashSet;
+use std::time::SystemTime;
 
 use meet_media::sdp::{self, Direction, Kind, MediaSection, OutgoingStream};
 use meet_relay::protocol::{MediaKind, Request, Response, RoomLimits, TransportParams};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use std::time::SystemTime;
-
 use super::{JoinRequest, Registry, RoomNews};
+use crate::auth::Grant;
 use crate::relay_client::RelayClient;
-use crate::signalling::messages::{Mode, PeerInfo, ServerMessage, TrackInfo};
+use crate::signalling::messages::{
+    Allowed, MediaSource, Mode, ModeratorAction, PeerInfo, RoomState, SelfInfo, ServerMessage, TrackInfo,
+};
+
+/// Webinar defaults when neither the URL nor the token sets a limit.
+pub const WEBINAR_MAX_BROADCASTERS: u32 = 20;
+pub const WEBINAR_MAX_WATCHERS: u32 = 2000;
 
 pub(super) enum RoomEvent {
     Join {
@@ -37,6 +52,22 @@ pub(super) enum RoomEvent {
     SetName {
         connection: u64,
         display_name: String,
+    },
+    Share {
+        connection: u64,
+        on: bool,
+    },
+    Chat {
+        connection: u64,
+        text: String,
+    },
+    Hand {
+        connection: u64,
+        raised: bool,
+    },
+    Moderate {
+        connection: u64,
+        action: ModeratorAction,
     },
     Leave {
         connection: u64,
@@ -67,11 +98,12 @@ struct Consumed {
     ssrc: u32,
     cname: String,
     from_peer: String,
+    source: MediaSource,
 }
 
 enum Role {
-    /// The participant sends its own microphone or camera here.
-    Send { produced: bool },
+    /// The participant sends its own microphone, camera or screen here.
+    Send { source: MediaSource, produced: bool },
     /// Another participant's stream, or a free slot (`None`).
     Receive(Option<Consumed>),
 }
@@ -91,8 +123,15 @@ struct Participant {
     display_name: String,
     audio: bool,
     video: bool,
-    #[allow(dead_code)] // webinar roles arrive with issue 4
-    mode: Mode,
+    screen: bool,
+    hand: bool,
+    grant: Grant,
+    /// May publish: everyone in a call; in a webinar, speakers (`itisparticipant`) and moderators.
+    speaker: bool,
+    /// What a moderator permits.
+    allowed: Allowed,
+    /// Sources a moderator turned off: not forwarded until the participant turns them on again.
+    blocked: HashSet<MediaSource>,
     out: mpsc::UnboundedSender<ServerMessage>,
     transport: TransportParams,
     sections: Vec<Section>,
@@ -107,7 +146,41 @@ struct Participant {
 
 impl Participant {
     fn info(&self) -> PeerInfo {
-        PeerInfo { peer_id: self.id.clone(), display_name: self.display_name.clone(), audio: self.audio, video: self.video }
+        PeerInfo {
+            peer_id: self.id.clone(),
+            display_name: self.display_name.clone(),
+            audio: self.audio,
+            video: self.video,
+            screen: self.screen,
+            hand: self.hand,
+            moderator: self.grant.is_moderator(),
+            viewer: !self.speaker,
+            allowed: self.allowed,
+        }
+    }
+
+    fn self_info(&self) -> SelfInfo {
+        SelfInfo {
+            display_name: self.display_name.clone(),
+            name_locked: self.grant.display_name.is_some(),
+            moderator: self.grant.is_moderator(),
+            can_record: self.grant.can_record,
+            hand_enabled: self.grant.hand_enabled,
+            speaker: self.speaker,
+            allowed: self.allowed,
+        }
+    }
+
+    /// Whether others should receive this participant's `source`.
+    fn forwards(&self, source: MediaSource) -> bool {
+        self.speaker
+            && self.allowed.get(source)
+            && !self.blocked.contains(&source)
+            && (source != MediaSource::Screen || self.screen)
+    }
+
+    fn produces(&self, source: MediaSource) -> bool {
+        self.sections.iter().any(|s| matches!(s.role, Role::Send { source: s2, produced: true } if s2 == source))
     }
 
     fn offer_pending(&self) -> bool {
@@ -126,8 +199,23 @@ fn media_kind(kind: Kind) -> MediaKind {
     }
 }
 
-fn producer_id(peer_id: &str, kind: Kind) -> String {
-    format!("{peer_id}/{}", kind.as_str())
+fn kind_of(source: MediaSource) -> Kind {
+    match source {
+        MediaSource::Audio => Kind::Audio,
+        MediaSource::Video | MediaSource::Screen => Kind::Video,
+    }
+}
+
+fn producer_id(peer_id: &str, source: MediaSource) -> String {
+    format!("{peer_id}/{}", source.as_str())
+}
+
+/// Someone in the waiting room.
+struct Waiting {
+    connection: u64,
+    peer_id: String,
+    request: JoinRequest,
+    out: mpsc::UnboundedSender<ServerMessage>,
 }
 
 pub(super) struct Room {
@@ -135,13 +223,28 @@ pub(super) struct Room {
     relay: RelayClient,
     registry: Registry,
     on_relay: bool,
+    limits: RoomLimits,
     participants: Vec<Participant>,
+    waiting: Vec<Waiting>,
+    waiting_room: bool,
+    video_url: Option<String>,
     created_at: SystemTime,
 }
 
 impl Room {
     pub fn new(id: String, relay: RelayClient, registry: Registry) -> Self {
-        Room { id, relay, registry, on_relay: false, participants: Vec::new(), created_at: SystemTime::now() }
+        Room {
+            id,
+            relay,
+            registry,
+            on_relay: false,
+            limits: RoomLimits::default(),
+            participants: Vec::new(),
+            waiting: Vec::new(),
+            waiting_room: false,
+            video_url: None,
+            created_at: SystemTime::now(),
+        }
     }
 
     pub async fn run(self, events: mpsc::UnboundedReceiver<RoomEvent>) {
@@ -152,47 +255,52 @@ impl Room {
     async fn process(mut self, mut events: mpsc::UnboundedReceiver<RoomEvent>) {
         while let Some(event) = events.recv().await {
             self.handle(event).await;
-            if self.participants.is_empty() {
-                if self.on_relay {
-                    if let Err(e) = self.relay.request(Request::CloseRoom { room: self.id.clone() }).await {
-                        tracing::warn!(error = %e, "closing the room on the relay failed");
-                    }
-                    self.on_relay = false;
+            if self.participants.is_empty() && self.on_relay {
+                if let Err(e) = self.relay.request(Request::CloseRoom { room: self.id.clone() }).await {
+                    tracing::warn!(error = %e, "closing the room on the relay failed");
                 }
-                if self.registry.retire(&self.id, &events) {
-                    tracing::info!("room closed");
-                    self.registry.publish(RoomNews::RoomClosed { room_id: self.id.clone(), at: SystemTime::now() });
-                    return;
-                }
+                self.on_relay = false;
+            }
+            if self.participants.is_empty() && self.waiting.is_empty() && self.registry.retire(&self.id, &events) {
+                tracing::info!("room closed");
+                self.registry.publish(RoomNews::RoomClosed { room_id: self.id.clone(), at: SystemTime::now() });
+                return;
             }
         }
+    }
+
+    fn index_of(&self, connection: u64) -> Option<usize> {
+        self.participants.iter().position(|p| p.connection == connection)
     }
 
     async fn handle(&mut self, event: RoomEvent) {
         match event {
             RoomEvent::Join { connection, request, out, reply } => {
-                let result = self.join(connection, request, out).await;
+                let result = self.request_join(connection, request, out).await;
                 let _ = reply.send(result);
             }
             RoomEvent::Answer { connection, sdp } => self.answer(connection, &sdp).await,
-            RoomEvent::MediaState { connection, audio, video } => {
-                if let Some(p) = self.participants.iter_mut().find(|p| p.connection == connection) {
-                    p.audio = audio;
-                    p.video = video;
-                    let info = p.info();
-                    self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
-                }
-            }
+            RoomEvent::MediaState { connection, audio, video } => self.media_state(connection, audio, video).await,
             RoomEvent::SetName { connection, display_name } => {
-                if let Some(p) = self.participants.iter_mut().find(|p| p.connection == connection) {
-                    p.display_name = display_name;
-                    let info = p.info();
+                if let Some(i) = self.index_of(connection) {
+                    if self.participants[i].grant.display_name.is_some() {
+                        return self.participants[i].send(ServerMessage::error("name-locked", "Your name is set by the meeting link"));
+                    }
+                    self.participants[i].display_name = display_name;
+                    let info = self.participants[i].info();
                     self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
                 }
             }
+            RoomEvent::Share { connection, on } => self.share(connection, on).await,
+            RoomEvent::Chat { connection, text } => self.chat(connection, text),
+            RoomEvent::Hand { connection, raised } => self.hand(connection, raised),
+            RoomEvent::Moderate { connection, action } => self.moderate(connection, action).await,
             RoomEvent::Leave { connection } => {
-                if let Some(i) = self.participants.iter().position(|p| p.connection == connection) {
+                if let Some(i) = self.index_of(connection) {
                     self.remove(i, true).await;
+                } else if let Some(w) = self.waiting.iter().position(|w| w.connection == connection) {
+                    self.waiting.remove(w);
+                    self.send_waiting_list();
                 }
             }
             RoomEvent::RelayClosedPeer { peer_id, reason } => {
@@ -226,69 +334,123 @@ impl Room {
                     self.participants[last].send(ServerMessage::closed(removal.code, removal.message.clone()));
                     self.remove(last, true).await;
                 }
+                for w in self.waiting.drain(..) {
+                    let _ = w.out.send(ServerMessage::closed(removal.code, removal.message.clone()));
+                }
                 let _ = reply.send(count);
             }
         }
     }
 
-    async fn join(
+    /// A join: into the waiting room when it is on (moderators skip it), else into the room.
+    async fn request_join(
         &mut self,
         connection: u64,
         request: JoinRequest,
         out: mpsc::UnboundedSender<ServerMessage>,
     ) -> Result<String, ServerMessage> {
-        if !self.on_relay {
-            let create = Request::CreateRoom { room: self.id.clone(), limits: RoomLimits::default() };
-            self.relay.request(create).await.map_err(relay_error)?;
-            self.on_relay = true;
-        }
         let peer_id = request.peer_id.clone().unwrap_or_else(new_peer_id);
+        // One session per peerId: the newer connection takes over.
         if let Some(i) = self.participants.iter().position(|p| p.id == peer_id) {
-            // One session per peerId: the newer connection takes over.
             self.participants[i].send(ServerMessage::closed("replaced", "Someone joined into the room with your ID"));
             self.remove(i, true).await;
+        }
+        if let Some(w) = self.waiting.iter().position(|w| w.peer_id == peer_id) {
+            let old = self.waiting.remove(w);
+            let _ = old.out.send(ServerMessage::closed("replaced", "Someone joined into the room with your ID"));
+        }
+        if request.grant.is_moderator() && request.grant.waiting_room && !self.waiting_room {
+            self.waiting_room = true;
+            tracing::info!("waiting room turned on by the moderator's token");
+        }
+        if self.waiting_room && !request.grant.is_moderator() {
+            tracing::info!(peer = %peer_id, "waits for a moderator");
+            let _ = out.send(ServerMessage::Waiting);
+            self.waiting.push(Waiting { connection, peer_id: peer_id.clone(), request, out });
+            self.send_waiting_list();
+            return Ok(peer_id);
+        }
+        self.join(connection, peer_id, request, out).await
+    }
+
+    async fn join(
+        &mut self,
+        connection: u64,
+        peer_id: String,
+        request: JoinRequest,
+        out: mpsc::UnboundedSender<ServerMessage>,
+    ) -> Result<String, ServerMessage> {
+        let speaker = request.mode == Mode::Call || request.grant.itisparticipant || request.grant.is_moderator();
+        if !self.on_relay {
+            let webinar = request.mode == Mode::Webinar;
+            let (b, w) = if webinar { (WEBINAR_MAX_BROADCASTERS, WEBINAR_MAX_WATCHERS) } else { (0, 0) };
+            self.limits = RoomLimits {
+                max_broadcasters: request.grant.max_broadcasters.unwrap_or(b),
+                max_watchers: request.grant.max_watchers.unwrap_or(w),
+            };
+            let create = Request::CreateRoom { room: self.id.clone(), limits: self.limits };
+            self.relay.request(create).await.map_err(relay_error)?;
+            self.on_relay = true;
+            tracing::info!(max_broadcasters = self.limits.max_broadcasters, max_watchers = self.limits.max_watchers, "room created");
+        }
+        if !speaker && self.limits.max_watchers > 0 && self.viewers() >= self.limits.max_watchers as usize {
+            return Err(ServerMessage::error("limit-exceeded", "The limit of maximum watchers is exceeded"));
         }
         let transport = match self.relay.request(Request::CreatePeer { room: self.id.clone(), peer: peer_id.clone() }).await {
             Ok(Response::PeerCreated(t)) => t,
             Ok(other) => return Err(unexpected(other)),
             Err(e) => return Err(relay_error(e)),
         };
-        tracing::info!(peer = %peer_id, name = %request.display_name, "joined");
+        tracing::info!(peer = %peer_id, name = %request.display_name, speaker, moderator = request.grant.is_moderator(), "joined");
+        let sections = if speaker {
+            vec![
+                Section { mid: "0".into(), kind: Kind::Audio, role: Role::Send { source: MediaSource::Audio, produced: false }, freed_in: 0 },
+                Section { mid: "1".into(), kind: Kind::Video, role: Role::Send { source: MediaSource::Video, produced: false }, freed_in: 0 },
+                Section { mid: "2".into(), kind: Kind::Video, role: Role::Send { source: MediaSource::Screen, produced: false }, freed_in: 0 },
+            ]
+        } else {
+            Vec::new()
+        };
+        if let Some(url) = &request.grant.video_url {
+            if self.video_url.as_ref() != Some(url) {
+                self.video_url = Some(url.clone());
+                let room = self.room_state();
+                self.broadcast_except(connection, ServerMessage::RoomUpdated { room });
+            }
+        }
         let mut participant = Participant {
             id: peer_id.clone(),
             connection,
             display_name: request.display_name,
-            audio: request.audio,
-            video: request.video,
-            mode: request.mode,
+            audio: speaker && request.audio,
+            video: speaker && request.video,
+            screen: false,
+            hand: false,
+            grant: request.grant,
+            speaker,
+            allowed: Allowed::default(),
+            blocked: HashSet::new(),
             out,
             transport,
-            sections: vec![
-                Section { mid: "0".into(), kind: Kind::Audio, role: Role::Send { produced: false }, freed_in: 0 },
-                Section { mid: "1".into(), kind: Kind::Video, role: Role::Send { produced: false }, freed_in: 0 },
-            ],
+            sections,
             session_id: rand::random::<u32>() as u64,
             offered: 0,
             answered: 0,
-            dirty: true,
+            dirty: speaker,
             transport_connected: false,
         };
         // What the others already send.
-        let existing: Vec<(String, Kind)> = self
+        let existing: Vec<(String, MediaSource)> = self
             .participants
             .iter()
-            .flat_map(|p| {
-                p.sections.iter().filter_map(move |s| match s.role {
-                    Role::Send { produced: true } => Some((p.id.clone(), s.kind)),
-                    _ => None,
-                })
-            })
+            .flat_map(|p| MediaSource::ALL.into_iter().filter(|s| p.produces(*s) && p.forwards(*s)).map(move |s| (p.id.clone(), s)))
             .collect();
-        for (from, kind) in existing {
-            self.consume(&mut participant, &from, kind).await;
+        for (from, source) in existing {
+            self.consume(&mut participant, &from, source).await;
         }
         let peers = self.participants.iter().map(Participant::info).collect();
-        participant.send(ServerMessage::Joined { room_id: self.id.clone(), peer_id: peer_id.clone(), peers });
+        let you = participant.self_info();
+        participant.send(ServerMessage::Joined { room_id: self.id.clone(), peer_id: peer_id.clone(), peers, you, room: self.room_state() });
         let info = participant.info();
         self.broadcast_except(connection, ServerMessage::PeerJoined { peer: info });
         self.registry.publish(RoomNews::PeerJoined {
@@ -297,18 +459,41 @@ impl Room {
             display_name: participant.display_name.clone(),
             at: SystemTime::now(),
         });
+        let moderator = participant.grant.is_moderator();
         self.participants.push(participant);
+        if moderator {
+            self.send_waiting_list();
+        }
+        if !speaker {
+            self.broadcast_room_state();
+        }
         self.offer_where_needed();
         Ok(peer_id)
     }
 
-    /// Adds `from`'s `kind` stream to `to`'s sections, reusing a free section when the browser knows it
-    /// is free.
-    async fn consume(&self, to: &mut Participant, from: &str, kind: Kind) {
+    fn viewers(&self) -> usize {
+        self.participants.iter().filter(|p| !p.speaker).count()
+    }
+
+    fn room_state(&self) -> RoomState {
+        RoomState { waiting_room: self.waiting_room, video_url: self.video_url.clone(), viewers: self.viewers() }
+    }
+
+    fn broadcast_room_state(&self) {
+        let room = self.room_state();
+        for p in &self.participants {
+            p.send(ServerMessage::RoomUpdated { room: room.clone() });
+        }
+    }
+
+    /// Adds `from`'s `source` stream to `to`'s sections, reusing a free section when the browser knows
+    /// it is free.
+    async fn consume(&self, to: &mut Participant, from: &str, source: MediaSource) {
+        let kind = kind_of(source);
         let request = Request::Consume {
             room: self.id.clone(),
             peer: to.id.clone(),
-            producer: producer_id(from, kind),
+            producer: producer_id(from, source),
             payload_type: kind.payload_type(),
         };
         let (consumer, ssrc, cname) = match self.relay.request(request).await {
@@ -316,7 +501,7 @@ impl Room {
             Ok(other) => return tracing::warn!(?other, "unexpected relay reply to consume"),
             Err(e) => return tracing::warn!(error = %e, from, "cannot consume"),
         };
-        let consumed = Consumed { consumer, ssrc, cname, from_peer: from.to_string() };
+        let consumed = Consumed { consumer, ssrc, cname, from_peer: from.to_string(), source };
         let answered = to.answered;
         let free = to
             .sections
@@ -332,8 +517,93 @@ impl Room {
         to.dirty = true;
     }
 
+    /// Makes every other participant receive exactly the streams of `from_id` that it forwards.
+    async fn sync_from(&mut self, from_id: &str) {
+        let Some(from) = self.participants.iter().find(|p| p.id == from_id) else { return };
+        let wanted: Vec<(MediaSource, bool)> = MediaSource::ALL.iter().filter(|s| from.produces(**s)).map(|s| (*s, from.forwards(*s))).collect();
+        for j in 0..self.participants.len() {
+            if self.participants[j].id == from_id {
+                continue;
+            }
+            for &(source, want) in &wanted {
+                let to = &mut self.participants[j];
+                let held = to.sections.iter().position(|s| matches!(&s.role, Role::Receive(Some(c)) if c.from_peer == from_id && c.source == source));
+                match (want, held) {
+                    (true, None) => {
+                        let mut to = std::mem::replace(&mut self.participants[j], placeholder());
+                        self.consume(&mut to, from_id, source).await;
+                        self.participants[j] = to;
+                    }
+                    (false, Some(s)) => {
+                        let Role::Receive(Some(c)) = std::mem::replace(&mut to.sections[s].role, Role::Receive(None)) else { continue };
+                        to.sections[s].freed_in = to.offered;
+                        to.dirty = true;
+                        let request = Request::CloseConsumer { room: self.id.clone(), peer: to.id.clone(), consumer: c.consumer };
+                        if let Err(e) = self.relay.request(request).await {
+                            tracing::warn!(error = %e, "closing a consumer failed");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.offer_where_needed();
+    }
+
+    async fn media_state(&mut self, connection: u64, audio: bool, video: bool) {
+        let Some(i) = self.index_of(connection) else { return };
+        let p = &mut self.participants[i];
+        if !p.speaker {
+            return;
+        }
+        let mut refused = None;
+        let audio = if audio && !p.allowed.audio { refused = Some(MediaSource::Audio); false } else { audio };
+        let video = if video && !p.allowed.video { refused = Some(MediaSource::Video); false } else { video };
+        // Turning a device on again lifts a moderator's turn-off.
+        let mut lifted = false;
+        if audio && !p.audio {
+            lifted |= p.blocked.remove(&MediaSource::Audio);
+        }
+        if video && !p.video {
+            lifted |= p.blocked.remove(&MediaSource::Video);
+        }
+        p.audio = audio;
+        p.video = video;
+        let info = p.info();
+        let id = p.id.clone();
+        if let Some(source) = refused {
+            p.send(ServerMessage::error("not-allowed", format!("The moderator does not allow your {}", noun(source))));
+        }
+        self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
+        if lifted {
+            self.sync_from(&id).await;
+        }
+    }
+
+    async fn share(&mut self, connection: u64, on: bool) {
+        let Some(i) = self.index_of(connection) else { return };
+        let p = &mut self.participants[i];
+        if on && !p.speaker {
+            return p.send(ServerMessage::error("not-allowed", "Viewers cannot share their screen"));
+        }
+        if on && !p.allowed.screen {
+            return p.send(ServerMessage::error("not-allowed", "The moderator does not allow your screen sharing"));
+        }
+        if p.screen == on {
+            return;
+        }
+        p.screen = on;
+        if on {
+            p.blocked.remove(&MediaSource::Screen);
+        }
+        let info = p.info();
+        let id = p.id.clone();
+        self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
+        self.sync_from(&id).await;
+    }
+
     async fn answer(&mut self, connection: u64, sdp_text: &str) {
-        let Some(i) = self.participants.iter().position(|p| p.connection == connection) else { return };
+        let Some(i) = self.index_of(connection) else { return };
         let answer = match sdp::parse_answer(sdp_text) {
             Ok(a) => a,
             Err(e) => return self.participants[i].send(ServerMessage::error("bad-answer", format!("Invalid SDP answer: {e}"))),
@@ -358,22 +628,20 @@ impl Room {
             self.participants[i].transport_connected = true;
         }
         // Register what the browser now sends.
-        let mut new_producers = Vec::new();
+        let mut produced_any = false;
         for s in 0..self.participants[i].sections.len() {
             let p = &self.participants[i];
             let section = &p.sections[s];
-            if !matches!(section.role, Role::Send { produced: false }) {
-                continue;
-            }
+            let Role::Send { source, produced: false } = section.role else { continue };
             let Some(ssrc) = answer.section(&section.mid).and_then(|m| m.ssrcs.first().copied()) else {
-                tracing::warn!(mid = %section.mid, "answer announces no SSRC for a sending section");
+                tracing::debug!(mid = %section.mid, "answer announces no SSRC for a sending section yet");
                 continue;
             };
             let kind = section.kind;
             let request = Request::Produce {
                 room: self.id.clone(),
                 peer: p.id.clone(),
-                producer: producer_id(&p.id, kind),
+                producer: producer_id(&p.id, source),
                 kind: media_kind(kind),
                 ssrc,
                 payload_type: kind.payload_type(),
@@ -381,25 +649,19 @@ impl Room {
             };
             match self.relay.request(request).await {
                 Ok(_) => {
-                    self.participants[i].sections[s].role = Role::Send { produced: true };
-                    new_producers.push(kind);
+                    self.participants[i].sections[s].role = Role::Send { source, produced: true };
+                    produced_any = true;
                 }
                 Err(e) => {
                     tracing::info!(error = %e, "produce refused");
                     self.participants[i].send(ServerMessage::error("produce-refused", e.message));
+                    break;
                 }
             }
         }
-        let from = self.participants[i].id.clone();
-        for kind in new_producers {
-            for j in 0..self.participants.len() {
-                if j == i {
-                    continue;
-                }
-                let mut to = std::mem::replace(&mut self.participants[j], placeholder());
-                self.consume(&mut to, &from, kind).await;
-                self.participants[j] = to;
-            }
+        if produced_any {
+            let from = self.participants[i].id.clone();
+            self.sync_from(&from).await;
         }
         self.offer_where_needed();
     }
@@ -425,6 +687,9 @@ impl Room {
             }
             other.send(ServerMessage::PeerLeft { peer_id: p.id.clone() });
         }
+        if !p.speaker {
+            self.broadcast_room_state();
+        }
         self.offer_where_needed();
     }
 
@@ -434,13 +699,22 @@ impl Room {
         }
     }
 
-    /// Sends an offer to every participant with changes and no offer outstanding.
+    /// Sends an offer to every participant with changes and no offer outstanding. A viewer who
+    /// receives nothing yet has no sections and gets no offer.
     fn offer_where_needed(&mut self) {
         for p in &mut self.participants {
-            if p.dirty && !p.offer_pending() {
+            if p.dirty && !p.offer_pending() && !p.sections.is_empty() {
                 send_offer(p);
             }
         }
+    }
+}
+
+fn noun(source: MediaSource) -> &'static str {
+    match source {
+        MediaSource::Audio => "microphone",
+        MediaSource::Video => "camera",
+        MediaSource::Screen => "screen sharing",
     }
 }
 
@@ -451,20 +725,27 @@ fn send_offer(p: &mut Participant) {
     let mut tracks = Vec::with_capacity(p.sections.len());
     for s in &p.sections {
         let (direction, track) = match &s.role {
-            Role::Send { .. } => (Direction::RecvOnly, (p.id.clone(), "send", true)),
+            Role::Send { source, .. } => (Direction::RecvOnly, (p.id.clone(), "send", true, source.as_str())),
             Role::Receive(Some(c)) => (
                 Direction::SendOnly(OutgoingStream {
                     ssrc: c.ssrc,
                     cname: c.cname.clone(),
-                    stream_id: c.from_peer.clone(),
-                    track_id: format!("{}-{}-{}", c.from_peer, s.kind.as_str(), c.consumer),
+                    stream_id: format!("{}-{}", c.from_peer, c.source.as_str()),
+                    track_id: format!("{}-{}-{}", c.from_peer, c.source.as_str(), c.consumer),
                 }),
-                (c.from_peer.clone(), "recv", true),
+                (c.from_peer.clone(), "recv", true, c.source.as_str()),
             ),
-            Role::Receive(None) => (Direction::Inactive, (String::new(), "recv", false)),
+            Role::Receive(None) => (Direction::Inactive, (String::new(), "recv", false, "")),
         };
         sections.push(MediaSection { mid: s.mid.clone(), kind: s.kind, direction });
-        tracks.push(TrackInfo { mid: s.mid.clone(), kind: s.kind.as_str(), peer_id: track.0, direction: track.1, active: track.2 });
+        tracks.push(TrackInfo {
+            mid: s.mid.clone(),
+            kind: s.kind.as_str(),
+            peer_id: track.0,
+            direction: track.1,
+            active: track.2,
+            source: track.3,
+        });
     }
     let sdp = sdp::Offer {
         session_id: p.session_id,
@@ -488,7 +769,12 @@ fn placeholder() -> Participant {
         display_name: String::new(),
         audio: false,
         video: false,
-        mode: Mode::Call,
+        screen: false,
+        hand: false,
+        grant: Grant::default(),
+        speaker: false,
+        allowed: Allowed::default(),
+        blocked: HashSet::new(),
         out,
         transport: TransportParams { ice_ufrag: String::new(), ice_pwd: String::new(), fingerprint: String::new(), candidates: vec![] },
         sections: Vec::new(),
@@ -539,5 +825,20 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(id.as_bytes()[14], b'4');
         assert!(crate::signalling::messages::valid_id(&id));
+    }
+
+    #[test]
+    fn forwarding_rules() {
+        let mut p = placeholder();
+        p.speaker = true;
+        assert!(p.forwards(MediaSource::Audio) && !p.forwards(MediaSource::Screen));
+        p.screen = true;
+        assert!(p.forwards(MediaSource::Screen));
+        p.allowed.set(MediaSource::Audio, false);
+        assert!(!p.forwards(MediaSource::Audio));
+        p.blocked.insert(MediaSource::Video);
+        assert!(!p.forwards(MediaSource::Video));
+        p.speaker = false;
+        assert!(!p.forwards(MediaSource::Screen), "viewers publish nothing");
     }
 }

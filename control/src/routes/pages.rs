@@ -1,9 +1,13 @@
 //! The web client: `/new`, the call page under `/call/` and `/webinar/`, and its assets under `/static/`,
 //! all embedded in the binary from `control/web/`.
 
-use axum::extract::Path;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::AppState;
 use rust_embed::Embed;
 
 #[derive(Embed)]
@@ -25,8 +29,22 @@ pub async fn new_page() -> Response {
 }
 
 /// `/call/` and `/webinar/` serve the same page; it reads its mode from the path.
-pub async fn call_page() -> Response {
-    asset("call.html")
+///
+/// A room whose `servN` prefix names another known server is served there (a redirect keeping the
+/// path and query). With `[server] allowed_origins`, a `frame-ancestors` policy limits embedding.
+pub async fn call_page(State(state): State<AppState>, uri: Uri, Query(query): Query<HashMap<String, String>>) -> Response {
+    let room = query.iter().find(|(k, _)| k.eq_ignore_ascii_case("roomId")).map(|(_, v)| v.trim());
+    if let Some(server) = room.and_then(|r| state.call.other_server(r)) {
+        let target = format!("{}{}", server.url.trim_end_matches('/'), uri.path_and_query().map(|p| p.as_str()).unwrap_or("/call/"));
+        return Redirect::temporary(&target).into_response();
+    }
+    let mut response = asset("call.html");
+    if let Some(csp) = &state.call.csp {
+        if let Ok(value) = HeaderValue::from_str(csp) {
+            response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    response
 }
 
 pub async fn static_file(Path(path): Path<String>) -> Response {

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::auth::UrlOptions;
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ClientMessage {
@@ -21,6 +23,10 @@ pub enum ClientMessage {
         /// Room-URL attributes for the integrator's access check and webhooks.
         #[serde(flatten)]
         attributes: JoinAttributes,
+        /// Room-URL attributes that may also come from the JWT (`itisparticipant`, `handEnabled`,
+        /// `maxBroadcasters`, `maxWatchers`, `videoUrl`, `tokenLifetime`).
+        #[serde(flatten)]
+        options: UrlOptions,
     },
     Answer {
         sdp: String,
@@ -33,7 +39,67 @@ pub enum ClientMessage {
     SetName {
         display_name: String,
     },
+    /// Start or stop sharing the screen (the third sending section).
+    Share {
+        on: bool,
+    },
+    /// A chat message to everyone.
+    Chat {
+        text: String,
+    },
+    /// Raise or lower one's hand (with `handEnabled`).
+    Hand {
+        raised: bool,
+    },
+    /// A moderator's command; refused for everyone else.
+    Moderate(ModeratorAction),
     Leave,
+}
+
+/// Devices a moderator controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MediaSource {
+    Audio,
+    Video,
+    Screen,
+}
+
+impl MediaSource {
+    pub const ALL: [MediaSource; 3] = [MediaSource::Audio, MediaSource::Video, MediaSource::Screen];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaSource::Audio => "audio",
+            MediaSource::Video => "video",
+            MediaSource::Screen => "screen",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum ModeratorAction {
+    /// Allow or disallow a participant's microphone, camera or screen sharing.
+    #[serde(rename_all = "camelCase")]
+    Allow { peer_id: String, kind: MediaSource, allowed: bool },
+    /// Ask a participant to turn a device on.
+    #[serde(rename_all = "camelCase")]
+    Ask { peer_id: String, kind: MediaSource },
+    /// Turn a participant's device off (its stream stops until they turn it on again).
+    #[serde(rename_all = "camelCase")]
+    TurnOff { peer_id: String, kind: MediaSource },
+    #[serde(rename_all = "camelCase")]
+    LowerHand { peer_id: String },
+    #[serde(rename_all = "camelCase")]
+    Remove { peer_id: String },
+    MuteAll,
+    CamerasOffAll,
+    WaitingRoom { on: bool },
+    #[serde(rename_all = "camelCase")]
+    Admit { peer_id: String },
+    #[serde(rename_all = "camelCase")]
+    Reject { peer_id: String },
 }
 
 /// Optional `join` fields from the room URL's attributes (see `docs/server-api.md`). The debug ones
@@ -79,12 +145,24 @@ pub enum Mode {
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerMessage {
     #[serde(rename_all = "camelCase")]
-    Joined { room_id: String, peer_id: String, peers: Vec<PeerInfo> },
+    Joined { room_id: String, peer_id: String, peers: Vec<PeerInfo>, you: SelfInfo, room: RoomState },
     Offer { sdp: String, tracks: Vec<TrackInfo> },
     PeerJoined { peer: PeerInfo },
     PeerUpdated { peer: PeerInfo },
     #[serde(rename_all = "camelCase")]
     PeerLeft { peer_id: String },
+    /// Room-wide settings changed (waiting room, joint-viewing video, viewer count).
+    RoomUpdated { room: RoomState },
+    /// Your rights changed (a moderator allowed or disallowed a device).
+    YouUpdated { you: SelfInfo },
+    #[serde(rename_all = "camelCase")]
+    Chat { peer_id: String, display_name: String, text: String, at: u64 },
+    /// What a moderator did to you: `turnOff`, `ask`, `allow`, `disallow` (with `kind`), `lowerHand`.
+    Moderation { action: &'static str, kind: Option<MediaSource> },
+    /// You wait for a moderator to let you in ("Please wait for confirmation").
+    Waiting,
+    /// For moderators: who waits.
+    WaitingList { peers: Vec<WaitingPeer> },
     Error { code: String, message: String },
     Closed { code: String, message: String },
 }
@@ -106,6 +184,76 @@ pub struct PeerInfo {
     pub display_name: String,
     pub audio: bool,
     pub video: bool,
+    /// Sharing the screen.
+    pub screen: bool,
+    pub hand: bool,
+    pub moderator: bool,
+    /// A webinar viewer: no tile, no media.
+    pub viewer: bool,
+    /// What a moderator permits this participant.
+    pub allowed: Allowed,
+}
+
+/// The joining participant's own rights.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelfInfo {
+    pub display_name: String,
+    /// The name came from the URL or token and cannot be changed.
+    pub name_locked: bool,
+    pub moderator: bool,
+    pub can_record: bool,
+    pub hand_enabled: bool,
+    /// May publish (everyone in a call; speakers in a webinar).
+    pub speaker: bool,
+    pub allowed: Allowed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Allowed {
+    pub audio: bool,
+    pub video: bool,
+    pub screen: bool,
+}
+
+impl Default for Allowed {
+    fn default() -> Self {
+        Allowed { audio: true, video: true, screen: true }
+    }
+}
+
+impl Allowed {
+    pub fn get(&self, source: MediaSource) -> bool {
+        match source {
+            MediaSource::Audio => self.audio,
+            MediaSource::Video => self.video,
+            MediaSource::Screen => self.screen,
+        }
+    }
+
+    pub fn set(&mut self, source: MediaSource, value: bool) {
+        match source {
+            MediaSource::Audio => self.audio = value,
+            MediaSource::Video => self.video = value,
+            MediaSource::Screen => self.screen = value,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomState {
+    pub waiting_room: bool,
+    /// The joint-viewing player everyone sees.
+    pub video_url: Option<String>,
+    pub viewers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingPeer {
+    pub peer_id: String,
+    pub display_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -116,7 +264,12 @@ pub struct TrackInfo {
     pub peer_id: String,
     pub direction: &'static str,
     pub active: bool,
+    /// `audio`, `video` (camera) or `screen`; empty for a free slot.
+    pub source: &'static str,
 }
+
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 2000;
 
 /// Limits on what a browser may send, so one client cannot make the server hold much.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
@@ -151,6 +304,7 @@ mod tests {
                 video: false,
                 mode: Mode::Call,
                 attributes: JoinAttributes::default(),
+                options: UrlOptions::default(),
             }
         );
     }
@@ -169,6 +323,25 @@ mod tests {
         assert_eq!(attributes.auth_event.as_deref(), Some("Bearer y"));
         assert!(!format!("{attributes:?}").contains("Basic"));
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"join","roomId":"r","accessToken":5}"#).is_err());
+    }
+
+    #[test]
+    fn parses_url_options_and_moderator_actions() {
+        let m: ClientMessage = serde_json::from_str(
+            r#"{"type":"join","roomId":"r","video":true,"videoUrl":"https://v","maxWatchers":5,"handEnabled":true,"token":"t","role":"moderator"}"#,
+        )
+        .unwrap();
+        let ClientMessage::Join { options, attributes, video, .. } = m else { panic!("not a join") };
+        assert!(video);
+        assert_eq!(options.video_url.as_deref(), Some("https://v"));
+        assert_eq!(options.max_watchers, Some(5));
+        assert_eq!(options.hand_enabled, Some(true));
+        assert_eq!(attributes.token.as_deref(), Some("t"));
+        let m: ClientMessage = serde_json::from_str(r#"{"type":"moderate","action":"turnOff","peerId":"p","kind":"audio"}"#).unwrap();
+        assert_eq!(m, ClientMessage::Moderate(ModeratorAction::TurnOff { peer_id: "p".into(), kind: MediaSource::Audio }));
+        let m: ClientMessage = serde_json::from_str(r#"{"type":"moderate","action":"muteAll"}"#).unwrap();
+        assert_eq!(m, ClientMessage::Moderate(ModeratorAction::MuteAll));
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"moderate","action":"becomeModerator"}"#).is_err());
     }
 
     #[test]

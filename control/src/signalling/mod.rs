@@ -45,14 +45,36 @@ async fn session(state: AppState, socket: WebSocket) {
     });
 
     let join = match tokio::time::timeout(JOIN_TIMEOUT, next_message(&mut stream, &out_tx)).await {
-        Ok(Some(ClientMessage::Join { room_id, display_name, peer_id, audio, video, mode, attributes })) => {
+        Ok(Some(ClientMessage::Join { room_id, display_name, peer_id, audio, video, mode, mut attributes, mut options })) => {
             if !valid_id(&room_id) || peer_id.as_deref().is_some_and(|p| !valid_id(p)) {
                 let _ = out_tx.send(ServerMessage::closed("bad-request", "roomId and peerId may use letters, digits, '-', '_' and '.' (at most 128)"));
                 drop(out_tx);
                 let _ = writer.await;
                 return;
             }
-            let mut join = JoinRequest { room_id, peer_id, display_name: clean_display_name(&display_name), audio, video, mode };
+            // The Client API JWT over the URL's attributes: the token's values win (issue 4).
+            options.display_name = Some(display_name);
+            options.peer_id = peer_id;
+            options.access_token = attributes.access_token.take();
+            let grant = match state.call.auth.grant(attributes.token.as_deref(), &room_id, &options, unix_millis()) {
+                Ok(g) if g.peer_id.as_deref().is_none_or(valid_id) => g,
+                Ok(_) => {
+                    let _ = out_tx.send(ServerMessage::closed("bad-request", "The token's peerId may use letters, digits, '-', '_' and '.'"));
+                    drop(out_tx);
+                    let _ = writer.await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::info!(room = %room_id, error = %e, "join refused by the Client API token check");
+                    let _ = out_tx.send(ServerMessage::closed(e.code(), e.to_string()));
+                    drop(out_tx);
+                    let _ = writer.await;
+                    return;
+                }
+            };
+            attributes.access_token = grant.access_token.clone();
+            let display_name = clean_display_name(grant.display_name.as_deref().unwrap_or(""));
+            let mut join = JoinRequest { room_id, peer_id: grant.peer_id.clone(), display_name, audio, video, mode, grant };
             // The integrator's access check (and webhook targets from the room URL).
             if let Err(refusal) = state.services.admit(&mut join, &attributes).await {
                 let _ = out_tx.send(refusal);
@@ -103,6 +125,10 @@ async fn session(state: AppState, socket: WebSocket) {
             ClientMessage::Answer { sdp } => handle.answer(sdp),
             ClientMessage::MediaState { audio, video } => handle.media_state(audio, video),
             ClientMessage::SetName { display_name } => handle.set_name(clean_display_name(&display_name)),
+            ClientMessage::Share { on } => handle.share(on),
+            ClientMessage::Chat { text } => handle.chat(text),
+            ClientMessage::Hand { raised } => handle.hand(raised),
+            ClientMessage::Moderate(action) => handle.moderate(action),
             ClientMessage::Leave => break,
             ClientMessage::Join { .. } => {
                 let _ = out_tx.send(ServerMessage::error("bad-request", "Already joined"));
@@ -115,6 +141,10 @@ async fn session(state: AppState, socket: WebSocket) {
     drop(handle);
     drop(out_tx);
     let _ = writer.await;
+}
+
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// The next well-formed client message; malformed ones get an `error` reply and are skipped.

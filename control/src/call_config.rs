@@ -1,0 +1,92 @@
+//! What the call page's routes and joins need from the config file: Client API JWT keys
+//! (`[auth] jwt_*`, `require_jwt`), the known servers for `servN` room prefixes (`[[servers]]`) and
+//! the origins allowed to embed the page (`[server] allowed_origins`).
+
+use anyhow::Context;
+
+use crate::auth::ClientAuth;
+use crate::config::{FileConfig, ServerEntry};
+
+#[derive(Default)]
+pub struct CallConfig {
+    pub auth: ClientAuth,
+    /// This server's prefix (`[rooms] default_server`).
+    pub this_server: String,
+    pub servers: Vec<ServerEntry>,
+    /// The `Content-Security-Policy` value for the call page, when embedding is restricted.
+    pub csp: Option<String>,
+}
+
+impl CallConfig {
+    pub fn from_file(file: &FileConfig) -> anyhow::Result<Self> {
+        let auth = ClientAuth::from_config(&file.auth).context("invalid [auth] JWT configuration")?;
+        for s in &file.servers {
+            if !is_server_prefix(&s.id) {
+                anyhow::bail!("[[servers]] id {:?}: use `serv` and a number, e.g. serv1", s.id);
+            }
+            if !(s.url.starts_with("https://") || s.url.starts_with("http://")) || s.url.contains(char::is_whitespace) {
+                anyhow::bail!("[[servers]] url {:?} for {}: use an absolute http(s) URL", s.url, s.id);
+            }
+        }
+        let mut sources = Vec::new();
+        for origin in &file.server.allowed_origins {
+            let ok = !origin.is_empty() && !origin.contains(|c: char| c.is_whitespace() || c == ';' || c == ',' || c == '\'' || c.is_control());
+            if !ok {
+                anyhow::bail!("[server] allowed_origins: {origin:?} is not an origin such as https://app.example.com");
+            }
+            sources.push(origin.clone());
+        }
+        let csp = (!sources.is_empty()).then(|| format!("frame-ancestors 'self' {}", sources.join(" ")));
+        Ok(CallConfig { auth, this_server: file.rooms.default_server.clone(), servers: file.servers.clone(), csp })
+    }
+
+    /// The other server that hosts `room_id`, if its `servN` prefix names one; rooms without a
+    /// prefix, with an unknown one or with ours stay here.
+    pub fn other_server(&self, room_id: &str) -> Option<&ServerEntry> {
+        let prefix = server_prefix(room_id)?;
+        if prefix == self.this_server {
+            return None;
+        }
+        // serv1 must not match serv12abc: the longest known prefix wins.
+        self.servers
+            .iter()
+            .filter(|s| room_id.starts_with(&s.id) && s.id != self.this_server)
+            .max_by_key(|s| s.id.len())
+    }
+}
+
+fn is_server_prefix(id: &str) -> bool {
+    id.len() > 4 && id.starts_with("serv") && id[4..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `serv` and its digits at the start of a room ID.
+fn server_prefix(room_id: &str) -> Option<&str> {
+    let digits = room_id.strip_prefix("serv")?.bytes().take_while(u8::is_ascii_digit).count();
+    (digits > 0).then(|| &room_id[..4 + digits])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(toml: &str) -> CallConfig {
+        CallConfig::from_file(&toml::from_str(toml).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rooms_on_other_servers() {
+        let c = config("[[servers]]\nid = \"serv1\"\nurl = \"https://eu.example.com\"\n[[servers]]\nid = \"serv0\"\nurl = \"https://here\"\n");
+        assert_eq!(c.other_server("serv1abc").map(|s| s.url.as_str()), Some("https://eu.example.com"));
+        assert!(c.other_server("serv0abc").is_none(), "ours");
+        assert!(c.other_server("serv7abc").is_none(), "unknown prefix: default server");
+        assert!(c.other_server("abc").is_none(), "no prefix: default server");
+        assert!(c.csp.is_none());
+    }
+
+    #[test]
+    fn frame_ancestors() {
+        let c = config("[server]\nallowed_origins = [\"https://app.example.com\", \"https://*.example.org\"]\n");
+        assert_eq!(c.csp.as_deref(), Some("frame-ancestors 'self' https://app.example.com https://*.example.org"));
+        assert!(CallConfig::from_file(&toml::from_str("[server]\nallowed_origins = [\"x; script-src *\"]\n").unwrap()).is_err());
+    }
+}

@@ -1,0 +1,197 @@
+//! Chat, raised hands, the waiting room and moderator commands. Every moderator command is checked
+//! here, on the server: a participant whose token did not make it a moderator is refused whatever its
+//! client sends.
+
+use super::{Participant, Room};
+use crate::signalling::messages::{MediaSource, ModeratorAction, ServerMessage, WaitingPeer, MAX_CHAT_CHARS};
+
+impl Room {
+    pub(super) fn chat(&mut self, connection: u64, text: String) {
+        let Some(i) = self.index_of(connection) else { return };
+        let text: String = text
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n')
+            .take(MAX_CHAT_CHARS)
+            .collect();
+        if text.is_empty() {
+            return;
+        }
+        let p = &self.participants[i];
+        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let message = ServerMessage::Chat { peer_id: p.id.clone(), display_name: p.display_name.clone(), text, at };
+        for p in &self.participants {
+            p.send(message.clone());
+        }
+    }
+
+    pub(super) fn hand(&mut self, connection: u64, raised: bool) {
+        let Some(i) = self.index_of(connection) else { return };
+        let p = &mut self.participants[i];
+        if raised && !p.grant.hand_enabled {
+            return p.send(ServerMessage::error("not-allowed", "Raising hands is not enabled in this room"));
+        }
+        if p.hand == raised {
+            return;
+        }
+        p.hand = raised;
+        let info = p.info();
+        self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
+    }
+
+    /// Who waits, for every moderator.
+    pub(super) fn send_waiting_list(&self) {
+        let peers: Vec<WaitingPeer> = self
+            .waiting
+            .iter()
+            .map(|w| WaitingPeer { peer_id: w.peer_id.clone(), display_name: w.request.display_name.clone() })
+            .collect();
+        for p in self.participants.iter().filter(|p| p.grant.is_moderator()) {
+            p.send(ServerMessage::WaitingList { peers: peers.clone() });
+        }
+    }
+
+    async fn admit(&mut self, peer_id: &str) -> bool {
+        let Some(w) = self.waiting.iter().position(|w| w.peer_id == peer_id) else { return false };
+        let w = self.waiting.remove(w);
+        tracing::info!(peer = %w.peer_id, "admitted from the waiting room");
+        let out = w.out.clone();
+        if let Err(refusal) = self.join(w.connection, w.peer_id, w.request, w.out).await {
+            let (code, message) = match refusal {
+                ServerMessage::Error { code, message } => (code, message),
+                _ => ("server-error".into(), "Cannot join".into()),
+            };
+            let _ = out.send(ServerMessage::Closed { code, message });
+        }
+        true
+    }
+
+    pub(super) async fn moderate(&mut self, connection: u64, action: ModeratorAction) {
+        let Some(m) = self.index_of(connection) else { return };
+        if !self.participants[m].grant.is_moderator() {
+            tracing::warn!(peer = %self.participants[m].id, ?action, "moderator command from a participant who is not a moderator refused");
+            return self.participants[m].send(ServerMessage::error("forbidden", "Only a moderator can do this"));
+        }
+        let moderator = self.participants[m].id.clone();
+        tracing::info!(moderator = %moderator, ?action, "moderator command");
+        let found = match action {
+            ModeratorAction::Allow { peer_id, kind, allowed } => self.set_allowed(&peer_id, kind, allowed).await,
+            ModeratorAction::Ask { peer_id, kind } => match self.find(&peer_id) {
+                Some(i) => {
+                    let p = &mut self.participants[i];
+                    if !p.allowed.get(kind) {
+                        p.allowed.set(kind, true);
+                        let you = p.self_info();
+                        p.send(ServerMessage::YouUpdated { you });
+                    }
+                    p.send(ServerMessage::Moderation { action: "ask", kind: Some(kind) });
+                    true
+                }
+                None => false,
+            },
+            ModeratorAction::TurnOff { peer_id, kind } => self.turn_off(&peer_id, kind).await,
+            ModeratorAction::LowerHand { peer_id } => match self.find(&peer_id) {
+                Some(i) => {
+                    let p = &mut self.participants[i];
+                    p.hand = false;
+                    p.send(ServerMessage::Moderation { action: "lowerHand", kind: None });
+                    let (info, conn) = (p.info(), p.connection);
+                    self.broadcast_except(conn, ServerMessage::PeerUpdated { peer: info });
+                    true
+                }
+                None => false,
+            },
+            ModeratorAction::Remove { peer_id } => match self.find(&peer_id) {
+                Some(i) => {
+                    tracing::info!(peer = %peer_id, "removed by a moderator");
+                    self.participants[i].send(ServerMessage::closed("removed", "The moderator removed you from the room"));
+                    self.remove(i, true).await;
+                    true
+                }
+                None => false,
+            },
+            ModeratorAction::MuteAll | ModeratorAction::CamerasOffAll => {
+                let kind = if matches!(action, ModeratorAction::MuteAll) { MediaSource::Audio } else { MediaSource::Video };
+                let targets: Vec<String> =
+                    self.participants.iter().filter(|p| p.speaker && !p.grant.is_moderator()).map(|p| p.id.clone()).collect();
+                for t in targets {
+                    self.turn_off(&t, kind).await;
+                }
+                true
+            }
+            ModeratorAction::WaitingRoom { on } => {
+                self.waiting_room = on;
+                self.broadcast_room_state();
+                if !on {
+                    let everyone: Vec<String> = self.waiting.iter().map(|w| w.peer_id.clone()).collect();
+                    for id in everyone {
+                        self.admit(&id).await;
+                    }
+                }
+                self.send_waiting_list();
+                true
+            }
+            ModeratorAction::Admit { peer_id } => {
+                let ok = self.admit(&peer_id).await;
+                self.send_waiting_list();
+                ok
+            }
+            ModeratorAction::Reject { peer_id } => match self.waiting.iter().position(|w| w.peer_id == peer_id) {
+                Some(w) => {
+                    let w = self.waiting.remove(w);
+                    tracing::info!(peer = %w.peer_id, "rejected from the waiting room");
+                    let _ = w.out.send(ServerMessage::closed("rejected", "The moderator did not let you in"));
+                    self.send_waiting_list();
+                    true
+                }
+                None => false,
+            },
+        };
+        if !found {
+            if let Some(m) = self.participants.iter().find(|p| p.id == moderator) {
+                m.send(ServerMessage::error("not-found", "That participant is not in the room any more"));
+            }
+        }
+    }
+
+    fn find(&self, peer_id: &str) -> Option<usize> {
+        self.participants.iter().position(|p| p.id == peer_id)
+    }
+
+    /// Device state off, so others see it off at once.
+    fn set_off(p: &mut Participant, kind: MediaSource) {
+        match kind {
+            MediaSource::Audio => p.audio = false,
+            MediaSource::Video => p.video = false,
+            MediaSource::Screen => p.screen = false,
+        }
+    }
+
+    async fn turn_off(&mut self, peer_id: &str, kind: MediaSource) -> bool {
+        let Some(i) = self.find(peer_id) else { return false };
+        let p = &mut self.participants[i];
+        p.blocked.insert(kind);
+        Self::set_off(p, kind);
+        p.send(ServerMessage::Moderation { action: "turnOff", kind: Some(kind) });
+        let (info, conn, id) = (p.info(), p.connection, p.id.clone());
+        self.broadcast_except(conn, ServerMessage::PeerUpdated { peer: info });
+        self.sync_from(&id).await;
+        true
+    }
+
+    async fn set_allowed(&mut self, peer_id: &str, kind: MediaSource, allowed: bool) -> bool {
+        let Some(i) = self.find(peer_id) else { return false };
+        let p = &mut self.participants[i];
+        p.allowed.set(kind, allowed);
+        if !allowed {
+            Self::set_off(p, kind);
+        }
+        p.send(ServerMessage::Moderation { action: if allowed { "allow" } else { "disallow" }, kind: Some(kind) });
+        let you = p.self_info();
+        p.send(ServerMessage::YouUpdated { you });
+        let (info, conn, id) = (p.info(), p.connection, p.id.clone());
+        self.broadcast_except(conn, ServerMessage::PeerUpdated { peer: info });
+        self.sync_from(&id).await;
+        true
+    }
+}

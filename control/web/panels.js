@@ -1,0 +1,271 @@
+/* meet — the call page's side panel: text chat, the list of people and the moderator's tools
+ * (waiting room, per-participant device control, mute all, remove).
+ *
+ * Built by call.js with MeetPanels.create(ctx); it only renders and sends requests. Whether a
+ * moderator command is allowed is decided by the server, whatever this page sends.
+ *
+ * ctx: { t, send(msg), toast(text, opts), svgUse(id), setAvatar(node, name, key), displayOf(name),
+ *        people() -> [{ peerId, displayName, audio, video, screen, hand, moderator, viewer, self }],
+ *        me() -> { peerId, moderator }, chatEnabled() -> bool, onVisibility(open, tab) }
+ */
+(function () {
+  'use strict';
+
+  var $ = function (id) { return document.getElementById(id); };
+
+  function create(ctx) {
+    var t = ctx.t;
+    var el = {
+      panel: $('panel'), tabChat: $('tab-chat'), tabPeople: $('tab-people'), close: $('panel-close'),
+      chatPane: $('chat-pane'), peoplePane: $('people-pane'),
+      chatList: $('chat-list'), chatEmpty: $('chat-empty'), chatForm: $('chat-form'), chatInput: $('chat-input'),
+      modTools: $('mod-tools'), waitingToggle: $('waiting-toggle'), muteAll: $('mute-all'), camsOffAll: $('cams-off-all'),
+      waitingSection: $('waiting-section'), waitingList: $('waiting-list'), peopleList: $('people-list')
+    };
+    var state = { open: false, tab: 'chat', unread: 0, waiting: [], waitingRoom: false, messages: [] };
+
+    function show(tab) {
+      if (tab === 'chat' && !ctx.chatEnabled()) tab = 'people';
+      state.open = true;
+      state.tab = tab;
+      el.panel.hidden = false;
+      el.tabChat.hidden = !ctx.chatEnabled();
+      el.tabChat.setAttribute('aria-selected', tab === 'chat' ? 'true' : 'false');
+      el.tabPeople.setAttribute('aria-selected', tab === 'people' ? 'true' : 'false');
+      el.chatPane.hidden = tab !== 'chat';
+      el.peoplePane.hidden = tab !== 'people';
+      if (tab === 'chat') {
+        state.unread = 0;
+        el.chatList.scrollTop = el.chatList.scrollHeight;
+        if (window.matchMedia && !window.matchMedia('(pointer: coarse)').matches) el.chatInput.focus();
+      } else {
+        renderPeople();
+      }
+      ctx.onVisibility(true, tab, state.unread);
+    }
+
+    function hide() {
+      state.open = false;
+      el.panel.hidden = true;
+      ctx.onVisibility(false, state.tab, state.unread);
+    }
+
+    function toggle(tab) {
+      if (state.open && state.tab === tab) hide(); else show(tab);
+    }
+
+    el.tabChat.addEventListener('click', function () { show('chat'); });
+    el.tabPeople.addEventListener('click', function () { show('people'); });
+    el.close.addEventListener('click', hide);
+    el.panel.addEventListener('keydown', function (e) { if (e.key === 'Escape') hide(); });
+
+    /* ---------------- chat ---------------- */
+
+    el.chatForm.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var text = el.chatInput.value.trim();
+      if (!text) return;
+      if (ctx.send({ type: 'chat', text: text.slice(0, 2000) })) el.chatInput.value = '';
+    });
+
+    function timeOf(ms) {
+      try { return new Date(ms).toLocaleTimeString(document.documentElement.lang || undefined, { hour: '2-digit', minute: '2-digit' }); } catch (e) { return ''; }
+    }
+
+    function addChat(msg) {
+      if (!ctx.chatEnabled()) return;
+      var mine = String(msg.peerId) === String(ctx.me().peerId);
+      var li = document.createElement('li');
+      li.className = 'chat-msg' + (mine ? ' mine' : '');
+      var head = document.createElement('div');
+      head.className = 'chat-head';
+      var who = document.createElement('span');
+      who.className = 'chat-who';
+      who.textContent = mine ? t('chat.you') : ctx.displayOf(msg.displayName);
+      var when = document.createElement('time');
+      when.textContent = timeOf(Number(msg.at) || Date.now());
+      head.appendChild(who);
+      head.appendChild(when);
+      var body = document.createElement('p');
+      body.className = 'chat-text';
+      body.textContent = String(msg.text || '');
+      li.appendChild(head);
+      li.appendChild(body);
+      var atBottom = el.chatList.scrollHeight - el.chatList.scrollTop - el.chatList.clientHeight < 40;
+      el.chatList.appendChild(li);
+      while (el.chatList.children.length > 500) el.chatList.removeChild(el.chatList.firstChild);
+      el.chatEmpty.hidden = true;
+      if (atBottom || mine) el.chatList.scrollTop = el.chatList.scrollHeight;
+      if (!mine && !(state.open && state.tab === 'chat')) {
+        state.unread++;
+        ctx.onVisibility(state.open, state.tab, state.unread);
+        ctx.toast(t('chat.from', { name: ctx.displayOf(msg.displayName), text: String(msg.text || '').slice(0, 80) }), { action: { label: t('chat.open'), fn: function () { show('chat'); } } });
+      }
+    }
+
+    /* ---------------- people and moderator tools ---------------- */
+
+    function iconBtn(icon, label, cls, fn) {
+      var b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'icon-btn' + (cls ? ' ' + cls : '');
+      b.setAttribute('aria-label', label);
+      b.title = label;
+      b.appendChild(ctx.svgUse(icon));
+      b.addEventListener('click', fn);
+      return b;
+    }
+
+    function moderate(action, extra) {
+      var m = { type: 'moderate', action: action };
+      Object.keys(extra || {}).forEach(function (k) { m[k] = extra[k]; });
+      ctx.send(m);
+    }
+
+    function personRow(p, isMod) {
+      var li = document.createElement('li');
+      li.className = 'person';
+      li.dataset.peerId = p.peerId;
+      var av = document.createElement('div');
+      av.className = 'avatar avatar-sm';
+      ctx.setAvatar(av, p.displayName, p.peerId);
+      var info = document.createElement('div');
+      info.className = 'person-info';
+      var name = document.createElement('span');
+      name.className = 'person-name';
+      name.textContent = p.self ? t('call.youSuffix', { name: ctx.displayOf(p.displayName) }) : ctx.displayOf(p.displayName);
+      var sub = document.createElement('span');
+      sub.className = 'person-sub';
+      sub.textContent = p.moderator ? t('people.moderator') : p.viewer ? t('people.viewer') : '';
+      info.appendChild(name);
+      if (sub.textContent) info.appendChild(sub);
+      li.appendChild(av);
+      li.appendChild(info);
+      var icons = document.createElement('div');
+      icons.className = 'person-icons';
+      if (p.hand) icons.appendChild(ctx.svgUse('i-hand', 'hand-on'));
+      if (!p.viewer) {
+        icons.appendChild(ctx.svgUse(p.audio ? 'i-mic' : 'i-mic-off', p.audio ? '' : 'off'));
+        icons.appendChild(ctx.svgUse(p.video ? 'i-cam' : 'i-cam-off', p.video ? '' : 'off'));
+      }
+      li.appendChild(icons);
+      if (isMod && !p.self) {
+        var acts = document.createElement('div');
+        acts.className = 'person-actions';
+        var name2 = ctx.displayOf(p.displayName);
+        if (!p.viewer) {
+          acts.appendChild(p.audio
+            ? iconBtn('i-mic-off', t('mod.micOff', { name: name2 }), 'act-mic-off', function () { moderate('turnOff', { peerId: p.peerId, kind: 'audio' }); })
+            : iconBtn('i-mic', t('mod.askMic', { name: name2 }), 'act-ask-mic', function () { moderate('ask', { peerId: p.peerId, kind: 'audio' }); }));
+          acts.appendChild(p.video
+            ? iconBtn('i-cam-off', t('mod.camOff', { name: name2 }), 'act-cam-off', function () { moderate('turnOff', { peerId: p.peerId, kind: 'video' }); })
+            : iconBtn('i-cam', t('mod.askCam', { name: name2 }), 'act-ask-cam', function () { moderate('ask', { peerId: p.peerId, kind: 'video' }); }));
+          acts.appendChild(p.screen
+            ? iconBtn('i-screen', t('mod.shareOff', { name: name2 }), 'act-share-off on', function () { moderate('turnOff', { peerId: p.peerId, kind: 'screen' }); })
+            : iconBtn('i-screen', t('mod.askShare', { name: name2 }), 'act-ask-share', function () { moderate('ask', { peerId: p.peerId, kind: 'screen' }); }));
+        }
+        if (p.hand) acts.appendChild(iconBtn('i-hand', t('mod.lowerHand', { name: name2 }), 'act-lower-hand', function () { moderate('lowerHand', { peerId: p.peerId }); }));
+        acts.appendChild(iconBtn('i-exit', t('mod.remove', { name: name2 }), 'act-remove danger', function () {
+          if (window.confirm(t('mod.removeConfirm', { name: name2 }))) moderate('remove', { peerId: p.peerId });
+        }));
+        li.appendChild(acts);
+        if (!p.viewer) {
+          var perms = document.createElement('div');
+          perms.className = 'person-perms';
+          [['audio', 'mod.allowMic'], ['video', 'mod.allowCam'], ['screen', 'mod.allowShare']].forEach(function (pair) {
+            var lab = document.createElement('label');
+            lab.className = 'perm';
+            var cb = document.createElement('input');
+            cb.type = 'checkbox';
+            cb.className = 'perm-' + pair[0];
+            cb.checked = !p.allowed || p.allowed[pair[0]] !== false;
+            cb.addEventListener('change', function () { moderate('allow', { peerId: p.peerId, kind: pair[0], allowed: cb.checked }); });
+            var span = document.createElement('span');
+            span.textContent = t(pair[1]);
+            lab.appendChild(cb);
+            lab.appendChild(span);
+            perms.appendChild(lab);
+          });
+          li.appendChild(perms);
+        }
+      }
+      return li;
+    }
+
+    function renderPeople() {
+      var me = ctx.me();
+      el.modTools.hidden = !me.moderator;
+      el.waitingToggle.checked = state.waitingRoom;
+      el.peopleList.textContent = '';
+      ctx.people().forEach(function (p) { el.peopleList.appendChild(personRow(p, me.moderator)); });
+      el.waitingSection.hidden = !(me.moderator && state.waiting.length);
+      el.waitingList.textContent = '';
+      state.waiting.forEach(function (w) {
+        var li = document.createElement('li');
+        li.className = 'person waiting-person';
+        li.dataset.peerId = w.peerId;
+        var av = document.createElement('div');
+        av.className = 'avatar avatar-sm';
+        ctx.setAvatar(av, w.displayName, w.peerId);
+        var name = document.createElement('span');
+        name.className = 'person-name';
+        name.textContent = ctx.displayOf(w.displayName);
+        var acts = document.createElement('div');
+        acts.className = 'person-actions';
+        var admit = document.createElement('button');
+        admit.type = 'button';
+        admit.className = 'btn primary small act-admit';
+        admit.textContent = t('mod.admit');
+        admit.addEventListener('click', function () { moderate('admit', { peerId: w.peerId }); });
+        var reject = document.createElement('button');
+        reject.type = 'button';
+        reject.className = 'btn secondary small act-reject';
+        reject.textContent = t('mod.reject');
+        reject.addEventListener('click', function () { moderate('reject', { peerId: w.peerId }); });
+        acts.appendChild(admit);
+        acts.appendChild(reject);
+        li.appendChild(av);
+        li.appendChild(name);
+        li.appendChild(acts);
+        el.waitingList.appendChild(li);
+      });
+    }
+
+    el.waitingToggle.addEventListener('change', function () { moderate('waitingRoom', { on: el.waitingToggle.checked }); });
+    el.muteAll.addEventListener('click', function () { moderate('muteAll'); });
+    el.camsOffAll.addEventListener('click', function () { moderate('camerasOffAll'); });
+
+    function setWaiting(list) {
+      var before = state.waiting.length;
+      state.waiting = Array.isArray(list) ? list : [];
+      if (state.waiting.length > before) {
+        var last = state.waiting[state.waiting.length - 1];
+        ctx.toast(t('mod.someoneWaiting', { name: ctx.displayOf(last.displayName) }), { action: { label: t('mod.review'), fn: function () { show('people'); } }, duration: 10000 });
+      }
+      refresh();
+    }
+
+    function setWaitingRoom(on) { state.waitingRoom = !!on; refresh(); }
+
+    function refresh() {
+      if (state.open && state.tab === 'people') renderPeople();
+      ctx.onVisibility(state.open, state.tab, state.unread, state.waiting.length);
+    }
+
+    function reset() {
+      el.chatList.textContent = '';
+      el.chatEmpty.hidden = false;
+      state.unread = 0;
+      state.waiting = [];
+      hide();
+    }
+
+    return {
+      show: show, hide: hide, toggle: toggle, addChat: addChat, refresh: refresh, reset: reset,
+      setWaiting: setWaiting, setWaitingRoom: setWaitingRoom,
+      get open() { return state.open; }, get tab() { return state.tab; }, get waitingCount() { return state.waiting.length; }
+    };
+  }
+
+  window.MeetPanels = { create: create };
+})();
