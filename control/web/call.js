@@ -725,7 +725,17 @@
     var narrow = W < 560;
     var gap = n > 1 ? (narrow ? 8 : 12) : 0;
     var w, h;
-    if (narrow) {
+    if (A.minimizeTiles && n > 1 && !api.pinned) {
+      // minimizeTiles: as many tiles as fit without scrolling, two columns at least on phones.
+      var fit = null;
+      for (var c = narrow ? 2 : 1; c <= n; c++) {
+        var r = Math.ceil(n / c);
+        var fw = Math.min((W - gap * (c - 1)) / c, ((H - gap * (r - 1)) / r) * 16 / 9);
+        if (!fit || fw > fit + 0.5) fit = fw;
+      }
+      w = fit;
+      h = w * 9 / 16;
+    } else if (narrow) {
       // Phones: one column; 1-2 tiles share the height, more tiles scroll.
       w = W;
       h = (H - gap * (n - 1)) / n;

@@ -136,3 +136,25 @@ def test_layout_attributes(env):
         # Camera off sorts the tile after camera-on tiles.
         b.page.click("#toggle-cam")
         a.page.wait_for_function(f"""getComputedStyle(document.querySelector('.tile[data-peer-id="{b_id}"]')).order === '2'""")
+
+
+def test_screen_sharing_and_joint_viewing(env):
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("sharer")
+        join_room(a, room, displayName="Sharer", video=f"{env.server.base}/new")
+        b = env.participant("watcher", browser=1)
+        join_room(b, room, displayName="Watcher")
+        # Joint viewing: the player from a's URL is shown to b too.
+        b.page.wait_for_selector("#video-panel", state="visible")
+        assert b.page.get_attribute("#video-frame", "src") == f"{env.server.base}/new"
+        # Screen sharing on its own section: b gets a separate, pinned screen tile; a's camera stays.
+        a_id = a.page.evaluate("window.meet.peerId")
+        ok = a.page.evaluate("window.meetApp.enableShare().then(() => true, e => e.code + ': ' + e.message)")
+        if ok is not True:
+            pytest.skip(f"headless Chromium cannot capture the screen here: {ok}")
+        b.page.wait_for_selector(f'.tile.screen-tile[data-peer-id="{a_id}:screen"].pinned')
+        b.page.wait_for_function(f"""document.querySelector('.tile.screen-tile[data-peer-id="{a_id}:screen"] video').videoWidth > 0""", timeout=15_000)
+        assert a.page.get_attribute("#toggle-share", "aria-pressed") == "true"
+        a.page.click("#toggle-share")
+        b.page.wait_for_selector(".tile.screen-tile", state="detached")
