@@ -60,7 +60,9 @@ pub fn run(port: u16) -> anyhow::Result<()> {
             m.msg_hdr.msg_name = &mut rx_addrs[i] as *mut _ as *mut libc::c_void;
         }
         // Block for the first datagram, then take what is queued.
-        let n = unsafe { libc::recvmmsg(fd, rx_msgs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
+        let n = unsafe {
+            libc::recvmmsg(fd, rx_msgs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut())
+        };
         if n <= 0 {
             continue;
         }

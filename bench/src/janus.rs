@@ -110,7 +110,8 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>, timeout: Dura
     let text = String::from_utf8_lossy(&resp);
     let (head, rest) = text.split_once("\r\n\r\n").context("malformed HTTP response")?;
     anyhow::ensure!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "HTTP error: {head}");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
     Ok(serde_json::from_str(&body).with_context(|| format!("bad JSON from janus: {body}"))?)
 }
 
@@ -138,7 +139,13 @@ struct Session {
 
 impl Session {
     fn create(port: u16) -> anyhow::Result<Self> {
-        let r = http(port, "POST", "/janus", Some(&json!({"janus": "create", "transaction": tx()})), Duration::from_secs(5))?;
+        let r = http(
+            port,
+            "POST",
+            "/janus",
+            Some(&json!({"janus": "create", "transaction": tx()})),
+            Duration::from_secs(5),
+        )?;
         let id = r["data"]["id"].as_u64().with_context(|| format!("create session: {r}"))?;
         let events: Arc<(Mutex<HashMap<u64, Vec<Value>>>, Condvar)> = Arc::default();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -186,7 +193,13 @@ impl Session {
     }
 
     /// An asynchronous plugin message; the returned value is the event that carries a result or JSEP.
-    fn message(&self, handle: u64, body: Value, jsep: Option<Value>, want: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+    fn message(
+        &self,
+        handle: u64,
+        body: Value,
+        jsep: Option<Value>,
+        want: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
         let mut m = json!({"janus": "message", "transaction": tx(), "body": body});
         if let Some(j) = jsep {
             m["jsep"] = j;
@@ -238,8 +251,7 @@ fn tx() -> String {
 fn primary_ip() -> std::net::Ipv4Addr {
     std::net::UdpSocket::bind("0.0.0.0:0")
         .and_then(|s| {
-            s.connect("192.0.2.255:9")
-                .or_else(|_| s.connect("8.8.8.8:53"))?;
+            s.connect("192.0.2.255:9").or_else(|_| s.connect("8.8.8.8:53"))?;
             s.local_addr()
         })
         .ok()
@@ -282,7 +294,11 @@ fn publisher_offer(info: &runner::PeerInfo, fingerprint: &str, ip: std::net::Ipv
 
 fn remote_of(sdp_text: &str) -> anyhow::Result<Remote> {
     let o = sdp::parse_offer(sdp_text)?;
-    Ok(Remote::Ice { addr: o.candidate.context("janus gave no candidate")?, remote_ufrag: o.ice_ufrag, remote_pwd: o.ice_pwd })
+    Ok(Remote::Ice {
+        addr: o.candidate.context("janus gave no candidate")?,
+        remote_ufrag: o.ice_ufrag,
+        remote_pwd: o.ice_pwd,
+    })
 }
 
 pub fn run(bin: &Path, scenario: &Scenario, load: &LoadOptions, core: usize) -> anyhow::Result<(Value, Value)> {
@@ -290,7 +306,13 @@ pub fn run(bin: &Path, scenario: &Scenario, load: &LoadOptions, core: usize) -> 
     let http_port = systems::free_tcp_port()?;
     write_config(&dir, http_port)?;
     let mut cmd = systems::pinned(Some(core), bin);
-    cmd.arg("-C").arg(dir.join("janus.jcfg")).arg("-F").arg(&dir).arg("-o").arg("-d").arg(std::env::var("MEET_BENCH_JANUS_DEBUG").unwrap_or_else(|_| "3".into()));
+    cmd.arg("-C")
+        .arg(dir.join("janus.jcfg"))
+        .arg("-F")
+        .arg(&dir)
+        .arg("-o")
+        .arg("-d")
+        .arg(std::env::var("MEET_BENCH_JANUS_DEBUG").unwrap_or_else(|_| "3".into()));
     let mut janus = systems::spawn("janus", cmd, &dir)?;
     systems::wait_for("janus HTTP API", Duration::from_secs(15), || {
         http(http_port, "GET", "/janus/info", None, Duration::from_secs(1)).is_ok()
@@ -315,67 +337,83 @@ pub fn run(bin: &Path, scenario: &Scenario, load: &LoadOptions, core: usize) -> 
     )?;
     anyhow::ensure!(created["videoroom"] == "created", "create room: {created}");
 
-    let result = runner::measure("janus", scenario, load, &generator, Some(Measured { pid, core: Some(core) }), rss_idle, |g| {
-        let mut feeds: Vec<u64> = Vec::new();
-        for i in 0..scenario.publishers {
-            let info = &g.peers[i];
-            let handle = session.attach()?;
-            let joined = session.message(
-                handle,
-                json!({"request": "join", "ptype": "publisher", "room": room, "display": format!("p{i}")}),
-                None,
-                |e| e["plugindata"]["data"]["videoroom"] == "joined",
-            )?;
-            feeds.push(joined["plugindata"]["data"]["id"].as_u64().context("publisher id")?);
-            let offer = publisher_offer(info, &g.identity.fingerprint, ip);
-            let answer = session.message(
+    let result =
+        runner::measure("janus", scenario, load, &generator, Some(Measured { pid, core: Some(core) }), rss_idle, |g| {
+            let mut feeds: Vec<u64> = Vec::new();
+            for i in 0..scenario.publishers {
+                let info = &g.peers[i];
+                let handle = session.attach()?;
+                let joined = session.message(
+                    handle,
+                    json!({"request": "join", "ptype": "publisher", "room": room, "display": format!("p{i}")}),
+                    None,
+                    |e| e["plugindata"]["data"]["videoroom"] == "joined",
+                )?;
+                feeds.push(joined["plugindata"]["data"]["id"].as_u64().context("publisher id")?);
+                let offer = publisher_offer(info, &g.identity.fingerprint, ip);
+                let answer = session.message(
                 handle,
                 json!({"request": "publish", "audio": info.audio_ssrc.is_some(), "video": info.video_ssrc.is_some()}),
                 Some(json!({"type": "offer", "sdp": offer})),
                 |e| e["jsep"]["type"] == "answer",
             )?;
-            if std::env::var_os("MEET_BENCH_DEBUG").is_some() {
-                eprintln!("janus answer for publisher {i}:\n{}", answer["jsep"]["sdp"].as_str().unwrap_or_default());
+                if std::env::var_os("MEET_BENCH_DEBUG").is_some() {
+                    eprintln!(
+                        "janus answer for publisher {i}:\n{}",
+                        answer["jsep"]["sdp"].as_str().unwrap_or_default()
+                    );
+                }
+                g.start(i, remote_of(answer["jsep"]["sdp"].as_str().unwrap_or_default())?);
             }
-            g.start(i, remote_of(answer["jsep"]["sdp"].as_str().unwrap_or_default())?);
-        }
-        // A feed can be subscribed to once its transport is up.
-        let shared = g.shared.clone();
-        systems::wait_for("janus publishers", Duration::from_secs(30), || {
-            shared.states[..scenario.publishers].iter().all(|s| s.load(std::sync::atomic::Ordering::Relaxed) == crate::load::STATE_CONNECTED)
-        })?;
-        std::thread::sleep(Duration::from_millis(300));
-        // Receivers: webinar viewers, or each meeting participant's receiving transport.
-        for r in scenario.publishers..g.peers.len() {
-            let info = &g.peers[r];
-            let skip = if split { Some(r - scenario.publishers) } else { None };
-            let streams: Vec<Value> =
-                feeds.iter().enumerate().filter(|(k, _)| Some(*k) != skip).map(|(_, f)| json!({"feed": f})).collect();
-            let handle = session.attach()?;
-            let offer = session.message(
-                handle,
-                json!({"request": "join", "ptype": "subscriber", "room": room, "streams": streams}),
-                None,
-                |e| e["jsep"]["type"] == "offer",
-            )?;
-            let offer_sdp = offer["jsep"]["sdp"].as_str().unwrap_or_default();
-            let parsed = sdp::parse_offer(offer_sdp)?;
-            let local = sdp::Local { ufrag: &info.ufrag, pwd: &info.pwd, fingerprint: &g.identity.fingerprint, audio_ssrc: None, video_ssrc: None };
-            let mut answer = sdp::write_answer(&parsed, &local);
-            let _ = write!(answer, "a=candidate:1 1 udp 2130706431 {ip} {} typ host\r\n", info.port);
-            session.message(
-                handle,
-                json!({"request": "start"}),
-                Some(json!({"type": "answer", "sdp": answer})),
-                |e| e["plugindata"]["data"]["started"] == "ok" || e["plugindata"]["data"]["videoroom"] == "event",
-            )?;
-            g.start(r, remote_of(offer_sdp)?);
-        }
-        runner::wait_connected(g, Duration::from_secs(60), || true)?;
-        // Janus starts forwarding once each transport is up; give it a moment before measuring.
-        std::thread::sleep(Duration::from_millis(500));
-        Ok(())
-    });
+            // A feed can be subscribed to once its transport is up.
+            let shared = g.shared.clone();
+            systems::wait_for("janus publishers", Duration::from_secs(30), || {
+                shared.states[..scenario.publishers]
+                    .iter()
+                    .all(|s| s.load(std::sync::atomic::Ordering::Relaxed) == crate::load::STATE_CONNECTED)
+            })?;
+            std::thread::sleep(Duration::from_millis(300));
+            // Receivers: webinar viewers, or each meeting participant's receiving transport.
+            for r in scenario.publishers..g.peers.len() {
+                let info = &g.peers[r];
+                let skip = if split { Some(r - scenario.publishers) } else { None };
+                let streams: Vec<Value> = feeds
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| Some(*k) != skip)
+                    .map(|(_, f)| json!({"feed": f}))
+                    .collect();
+                let handle = session.attach()?;
+                let offer = session.message(
+                    handle,
+                    json!({"request": "join", "ptype": "subscriber", "room": room, "streams": streams}),
+                    None,
+                    |e| e["jsep"]["type"] == "offer",
+                )?;
+                let offer_sdp = offer["jsep"]["sdp"].as_str().unwrap_or_default();
+                let parsed = sdp::parse_offer(offer_sdp)?;
+                let local = sdp::Local {
+                    ufrag: &info.ufrag,
+                    pwd: &info.pwd,
+                    fingerprint: &g.identity.fingerprint,
+                    audio_ssrc: None,
+                    video_ssrc: None,
+                };
+                let mut answer = sdp::write_answer(&parsed, &local);
+                let _ = write!(answer, "a=candidate:1 1 udp 2130706431 {ip} {} typ host\r\n", info.port);
+                session.message(
+                    handle,
+                    json!({"request": "start"}),
+                    Some(json!({"type": "answer", "sdp": answer})),
+                    |e| e["plugindata"]["data"]["started"] == "ok" || e["plugindata"]["data"]["videoroom"] == "event",
+                )?;
+                g.start(r, remote_of(offer_sdp)?);
+            }
+            runner::wait_connected(g, Duration::from_secs(60), || true)?;
+            // Janus starts forwarding once each transport is up; give it a moment before measuring.
+            std::thread::sleep(Duration::from_millis(500));
+            Ok(())
+        });
     generator.stop();
     drop(session);
     drop(janus);

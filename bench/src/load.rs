@@ -237,7 +237,11 @@ pub struct Worker {
 }
 
 /// Starts a worker thread; commands go in through the returned sender.
-pub fn spawn_worker(name: String, shared: Arc<Shared>, identity: Arc<Identity>) -> anyhow::Result<(Sender<Command>, std::thread::JoinHandle<()>)> {
+pub fn spawn_worker(
+    name: String,
+    shared: Arc<Shared>,
+    identity: Arc<Identity>,
+) -> anyhow::Result<(Sender<Command>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = std::sync::mpsc::channel();
     let poll = Poll::new()?;
     let worker = Worker {
@@ -496,7 +500,10 @@ impl Worker {
                 dimpl::Output::KeyingMaterial(material, profile) => {
                     keyed = srtp_profile(profile).and_then(|profile| {
                         let (local_key, remote_key) = split_keying_material(profile, &material, true).ok()?;
-                        Some((SrtpContext::new(profile, &local_key).ok()?, SrtpContext::new(profile, &remote_key).ok()?))
+                        Some((
+                            SrtpContext::new(profile, &local_key).ok()?,
+                            SrtpContext::new(profile, &remote_key).ok()?,
+                        ))
                     });
                 }
                 _ => {}

@@ -100,7 +100,9 @@ fn main() -> anyhow::Result<()> {
             let report = json!({"scenario": scenario.kind.name(), "scenario_details": scenario.describe(), "machine": machine(), "systems": {"relay": result}});
             emit(&report, json.as_ref(), None)
         }
-        Cmd::Compare { load, json, svg, systems, core, io_backend } => compare(load, json, svg, systems, core, io_backend),
+        Cmd::Compare { load, json, svg, systems, core, io_backend } => {
+            compare(load, json, svg, systems, core, io_backend)
+        }
     }
 }
 
@@ -202,7 +204,9 @@ fn compare(
         "ratios": ratios,
         "targets": targets,
     });
-    let svg_path = svg_path.or_else(|| json_path.as_ref().map(|p| p.with_extension("svg"))).unwrap_or_else(|| PathBuf::from(format!("meet-bench-{}.svg", scenario.kind.name())));
+    let svg_path = svg_path
+        .or_else(|| json_path.as_ref().map(|p| p.with_extension("svg")))
+        .unwrap_or_else(|| PathBuf::from(format!("meet-bench-{}.svg", scenario.kind.name())));
     emit(&report, json_path.as_ref(), Some(&svg_path))
 }
 
@@ -254,7 +258,12 @@ fn summary(report: &Value) {
                 Some(false) => "FAIL",
                 None => "n/a ",
             };
-            eprintln!("{verdict} {}: {} (target {})", t["name"].as_str().unwrap_or(""), t["value"], t["target"].as_str().unwrap_or(""));
+            eprintln!(
+                "{verdict} {}: {} (target {})",
+                t["name"].as_str().unwrap_or(""),
+                t["value"],
+                t["target"].as_str().unwrap_or("")
+            );
         }
     }
 }
@@ -273,14 +282,22 @@ fn warm_up(port: u16) {
 
 fn machine() -> Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()));
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()));
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
     let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or("").to_string();
     json!({"cpus": net::cpu_count(), "cpu_model": model, "kernel": kernel, "memory": mem})
 }
 
 /// meet: peers join through meet-control's WebSocket; publishers first, then the others.
-fn run_meet(scenario: &Scenario, load: &LoadOptions, ws_url: &str, measured: Option<Measured>, rss_idle: Option<u64>) -> anyhow::Result<Value> {
+fn run_meet(
+    scenario: &Scenario,
+    load: &LoadOptions,
+    ws_url: &str,
+    measured: Option<Measured>,
+    rss_idle: Option<u64>,
+) -> anyhow::Result<Value> {
     let generator = Generator::new(scenario, load.workers, false)?;
     let progress = meet::Progress::new(scenario.peers());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -333,7 +350,13 @@ fn run_meet(scenario: &Scenario, load: &LoadOptions, ws_url: &str, measured: Opt
     result
 }
 
-fn run_bare(scenario: &Scenario, load: &LoadOptions, port: u16, measured: Measured, rss_idle: Option<u64>) -> anyhow::Result<Value> {
+fn run_bare(
+    scenario: &Scenario,
+    load: &LoadOptions,
+    port: u16,
+    measured: Measured,
+    rss_idle: Option<u64>,
+) -> anyhow::Result<Value> {
     let generator = Generator::new(scenario, load.workers, true)?;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let result = runner::measure("bare", scenario, load, &generator, Some(measured), rss_idle, |g| {

@@ -30,7 +30,12 @@ pub fn targets(systems: &Value, ratios: &Value) -> Value {
     check("relay packets per CPU-second", ppcs(relay), ">=", 150_000.0);
     check("relay / bare packets per CPU-second", ratios["relay_vs_bare_packets_per_cpu_second"].as_f64(), ">=", 0.6);
     check("relay / janus packets per CPU-second", ratios["relay_vs_janus_packets_per_cpu_second"].as_f64(), ">=", 3.0);
-    check("relay p99 added latency below the failure point (ms)", relay["p99_ms_worst_below_failure"].as_f64(), "<", 2.0);
+    check(
+        "relay p99 added latency below the failure point (ms)",
+        relay["p99_ms_worst_below_failure"].as_f64(),
+        "<",
+        2.0,
+    );
     check("relay memory per connected peer (bytes)", relay["memory_per_peer_bytes"].as_f64(), "<", 100.0 * 1024.0);
     Value::Array(t)
 }
@@ -83,8 +88,13 @@ pub fn svg(report: &Value) -> String {
     // Panel 1: packets per CPU-second.
     let (x0, y0, pw, ph) = (70.0, 70.0, 380.0, 300.0);
     let max = present.iter().filter_map(|(_, _, v)| ppcs(v)).fold(150_000.0f64, f64::max) * 1.15;
-    let _ = writeln!(s, "<text x=\"{x0}\" y=\"{}\" font-weight=\"bold\">Forwarded packets per CPU-second of the media process</text>", y0 - 12.0);
-    let _ = writeln!(s, "<line x1=\"{x0}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>", y0 + ph, x0 + pw, y0 + ph);
+    let _ = writeln!(
+        s,
+        "<text x=\"{x0}\" y=\"{}\" font-weight=\"bold\">Forwarded packets per CPU-second of the media process</text>",
+        y0 - 12.0
+    );
+    let _ =
+        writeln!(s, "<line x1=\"{x0}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>", y0 + ph, x0 + pw, y0 + ph);
     for i in 0..=4 {
         let v = max * i as f64 / 4.0;
         let y = y0 + ph - ph * i as f64 / 4.0;
@@ -113,7 +123,11 @@ pub fn svg(report: &Value) -> String {
     }
     // Panel 2: latency percentiles, log scale 0.01 ms .. 100 ms.
     let (x1, pw2) = (540.0, 390.0);
-    let _ = writeln!(s, "<text x=\"{x1}\" y=\"{}\" font-weight=\"bold\">Added latency, sender to receiver (ms, log scale)</text>", y0 - 12.0);
+    let _ = writeln!(
+        s,
+        "<text x=\"{x1}\" y=\"{}\" font-weight=\"bold\">Added latency, sender to receiver (ms, log scale)</text>",
+        y0 - 12.0
+    );
     let (lo, hi) = (0.01f64.log10(), 100f64.log10());
     let ly = |ms: f64| y0 + ph - ph * ((ms.max(0.01).log10() - lo) / (hi - lo)).clamp(0.0, 1.0);
     for ms in [0.01, 0.1, 1.0, 10.0, 100.0] {
@@ -148,12 +162,18 @@ pub fn svg(report: &Value) -> String {
                 y0 + ph + 12.0
             );
         }
-        let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{name}</text>", x1 + slot2 * k as f64 + slot2 / 2.0, y0 + ph + 28.0);
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{name}</text>",
+            x1 + slot2 * k as f64 + slot2 / 2.0,
+            y0 + ph + 28.0
+        );
     }
     // Table.
     let mut y = y0 + ph + 60.0;
     let cols = [20.0, 110.0, 230.0, 345.0, 440.0, 560.0, 680.0, 810.0];
-    let head = ["system", "forwarded/s", "Mbit/s out", "loss", "CPU s / M pkts", "mem/peer", "failure at", "generator CPU"];
+    let head =
+        ["system", "forwarded/s", "Mbit/s out", "loss", "CPU s / M pkts", "mem/peer", "failure at", "generator CPU"];
     for (c, t) in cols.iter().zip(head) {
         let _ = write!(s, "<text x=\"{c}\" y=\"{y}\" font-weight=\"bold\">{t}</text>");
     }
@@ -162,7 +182,11 @@ pub fn svg(report: &Value) -> String {
         y += 20.0;
         let fp = &v["failure_point"];
         let failure = if fp["reached"].as_bool() == Some(true) {
-            format!("{} pkt/s{}", fmt_num(fp["forwarded_packets_per_second"].as_f64().unwrap_or(f64::NAN)), if fp["generator_limited"].as_bool() == Some(true) { " (gen.)" } else { "" })
+            format!(
+                "{} pkt/s{}",
+                fmt_num(fp["forwarded_packets_per_second"].as_f64().unwrap_or(f64::NAN)),
+                if fp["generator_limited"].as_bool() == Some(true) { " (gen.)" } else { "" }
+            )
         } else {
             "not reached".into()
         };
@@ -194,7 +218,12 @@ pub fn svg(report: &Value) -> String {
     );
     for (ci, name, v) in ORDER.iter().enumerate().filter_map(|(i, n)| systems[*n].get("skipped").map(|r| (i, *n, r))) {
         y += 18.0;
-        let _ = writeln!(s, "<text x=\"20\" y=\"{y}\" fill=\"{}\">{name}: skipped ({})</text>", COLORS[ci], esc(v.as_str().unwrap_or("")));
+        let _ = writeln!(
+            s,
+            "<text x=\"20\" y=\"{y}\" fill=\"{}\">{name}: skipped ({})</text>",
+            COLORS[ci],
+            esc(v.as_str().unwrap_or(""))
+        );
     }
     s.push_str("</svg>\n");
     s

@@ -168,11 +168,22 @@ impl Generator {
     /// `publishers..2*publishers` receive for publishers `0..publishers`.
     /// Sockets bind `bind_ip` (Janus's ICE agent ignores loopback, and a socket bound to another
     /// local address cannot send to 127.0.0.1).
-    pub fn new_split(scenario: &Scenario, workers: usize, split: bool, bind_ip: std::net::Ipv4Addr) -> anyhow::Result<Self> {
+    pub fn new_split(
+        scenario: &Scenario,
+        workers: usize,
+        split: bool,
+        bind_ip: std::net::Ipv4Addr,
+    ) -> anyhow::Result<Self> {
         Self::build(scenario, workers, false, split, bind_ip)
     }
 
-    fn build(scenario: &Scenario, workers: usize, plain: bool, split: bool, bind_ip: std::net::Ipv4Addr) -> anyhow::Result<Self> {
+    fn build(
+        scenario: &Scenario,
+        workers: usize,
+        plain: bool,
+        split: bool,
+        bind_ip: std::net::Ipv4Addr,
+    ) -> anyhow::Result<Self> {
         let total = scenario.peers() + if split { scenario.publishers } else { 0 };
         let shared = Shared::new(total);
         let identity = Identity::generate()?;
@@ -224,7 +235,9 @@ impl Generator {
                 bare_group,
                 bare_subscribe,
             };
-            senders[worker].send(Command::Add(Box::new(spec), socket)).map_err(|_| anyhow::anyhow!("worker stopped"))?;
+            senders[worker]
+                .send(Command::Add(Box::new(spec), socket))
+                .map_err(|_| anyhow::anyhow!("worker stopped"))?;
             peers.push(info);
         }
         Ok(Generator { shared, identity, workers: senders, handles, peers })
@@ -363,11 +376,19 @@ pub fn measure(
         shared.rate_milli.store((m * 1000.0) as u32, Ordering::Relaxed);
         shared.step.store(step, Ordering::Relaxed);
         std::thread::sleep(Duration::from_secs_f64(secs));
-        let (c1, g1, wall, s1, b1) = (cpu_now(), net::self_cpu_seconds(), t0.elapsed().as_secs_f64(), softirq(), busy());
+        let (c1, g1, wall, s1, b1) =
+            (cpu_now(), net::self_cpu_seconds(), t0.elapsed().as_secs_f64(), softirq(), busy());
         if k == 0 {
             rss_loaded = measured.map_or(0, |m| m.rss());
         }
-        windows.push(StepWindow { multiplier: m, wall, system_cpu: c1 - c0, generator_cpu: g1 - g0, core_softirq: s0.zip(s1).map(|(a, b)| b - a), core_busy: b0.zip(b1).map(|(a, b)| b - a) });
+        windows.push(StepWindow {
+            multiplier: m,
+            wall,
+            system_cpu: c1 - c0,
+            generator_cpu: g1 - g0,
+            core_softirq: s0.zip(s1).map(|(a, b)| b - a),
+            core_busy: b0.zip(b1).map(|(a, b)| b - a),
+        });
         // Later packets carry the next step number; give this step's last ones time to arrive.
         shared.step.store(step + 1, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(300));

@@ -119,7 +119,12 @@ fn relay_supports(relay: &Path, flag: &str) -> bool {
         .unwrap_or(false)
 }
 
-pub fn start_meet(core: Option<usize>, control_core: Option<usize>, dir: &Path, io_backend: Option<&str>) -> anyhow::Result<MeetSystem> {
+pub fn start_meet(
+    core: Option<usize>,
+    control_core: Option<usize>,
+    dir: &Path,
+    io_backend: Option<&str>,
+) -> anyhow::Result<MeetSystem> {
     let relay_bin = binary("meet-relay");
     let control_bin = binary("meet-control");
     let socket = dir.join("relay.sock");
@@ -160,7 +165,13 @@ pub fn start_meet(core: Option<usize>, control_core: Option<usize>, dir: &Path, 
     let mut control = spawn("meet-control", cmd, dir)?;
     wait_for("meet-control HTTP", Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", http_port)).is_ok())?;
     control.check_alive()?;
-    Ok(MeetSystem { relay, _control: control, ws_url: format!("ws://127.0.0.1:{http_port}/ws"), relay_flags: flags, media_port })
+    Ok(MeetSystem {
+        relay,
+        _control: control,
+        ws_url: format!("ws://127.0.0.1:{http_port}/ws"),
+        relay_flags: flags,
+        media_port,
+    })
 }
 
 pub fn start_bare(core: Option<usize>, dir: &Path) -> anyhow::Result<(Proc, u16)> {

@@ -28,7 +28,18 @@ fn webinar_media_flows_through_relay_and_bare_forwarder() {
     ensure_servers(exe.parent().unwrap());
     let out = std::env::temp_dir().join(format!("meet-bench-smoke-{}.json", std::process::id()));
     let status = Command::new(&exe)
-        .args(["compare", "--scenario", "webinar", "--publishers", "1", "--subscribers", "2", "--duration", "2", "--no-ramp"])
+        .args([
+            "compare",
+            "--scenario",
+            "webinar",
+            "--publishers",
+            "1",
+            "--subscribers",
+            "2",
+            "--duration",
+            "2",
+            "--no-ramp",
+        ])
         .args(["--systems", "relay,bare", "--json"])
         .arg(&out)
         .status()

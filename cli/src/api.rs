@@ -29,19 +29,27 @@ enum Credentials {
     /// An access token from a login.
     Access(String),
     /// Exchanged for an access token at the first request.
-    Login { username: String, password: String },
+    Login {
+        username: String,
+        password: String,
+    },
 }
 
 impl Client {
     pub fn new(settings: &Settings) -> anyhow::Result<Client> {
         let base = settings.server()?.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Failure::new(Exit::Usage, format!("the server URL must start with http:// or https:// (got {base:?})")).into());
+            return Err(Failure::new(
+                Exit::Usage,
+                format!("the server URL must start with http:// or https:// (got {base:?})"),
+            )
+            .into());
         }
         let mut tls = TlsConfig::builder().disable_verification(settings.insecure);
         if let Some(path) = &settings.ca_cert {
             let pem = std::fs::read(path).map_err(|e| {
-                Failure::new(Exit::Config, format!("cannot read the CA certificate {}: {e}", path.display())).hint("check --ca-cert / MEET_CA_CERT")
+                Failure::new(Exit::Config, format!("cannot read the CA certificate {}: {e}", path.display()))
+                    .hint("check --ca-cert / MEET_CA_CERT")
             })?;
             let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
                 .filter_map(|item| match item {
@@ -108,7 +116,13 @@ impl Client {
         }
     }
 
-    fn once(&self, method: &str, url: &str, auth: Option<&str>, body: Option<&Value>) -> anyhow::Result<Response<Body>> {
+    fn once(
+        &self,
+        method: &str,
+        url: &str,
+        auth: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Response<Body>> {
         let result = match method {
             "GET" | "DELETE" => {
                 let mut r = if method == "GET" { self.agent.get(url) } else { self.agent.delete(url) };
@@ -137,15 +151,16 @@ impl Client {
             Credentials::Login { username, password } => (username.clone(), password.clone()),
         };
         let url = format!("{}/auth/jwt/login", self.base);
-        let response = self.raw("POST", &url, None, Some(&serde_json::json!({ "username": username, "password": password })))?;
-        let answer = decode("POST", &url, response, false).map_err(|e| {
-            match e.downcast::<Failure>() {
-                Ok(f) if f.exit == Exit::Unauthorized => Failure::new(Exit::Unauthorized, format!("login as {username:?} refused"))
+        let response =
+            self.raw("POST", &url, None, Some(&serde_json::json!({ "username": username, "password": password })))?;
+        let answer = decode("POST", &url, response, false).map_err(|e| match e.downcast::<Failure>() {
+            Ok(f) if f.exit == Exit::Unauthorized => {
+                Failure::new(Exit::Unauthorized, format!("login as {username:?} refused"))
                     .hint("check --username / MEET_USERNAME and MEET_PASSWORD")
-                    .into(),
-                Ok(f) => anyhow::Error::from(f),
-                Err(e) => e,
+                    .into()
             }
+            Ok(f) => anyhow::Error::from(f),
+            Err(e) => e,
         })?;
         let access = answer.get("access").and_then(Value::as_str).ok_or_else(|| {
             Failure::new(Exit::Unavailable, "the login answer has no access token").hint("is --server a meet server?")
@@ -175,19 +190,30 @@ fn decode(method: &str, url: &str, mut response: Response<Body>, anonymous: bool
         401 | 403 => {
             let f = Failure::new(Exit::Unauthorized, format!("{method} {url}: {status} {detail}"));
             if anonymous {
-                f.hint("no credentials were sent: pass --api-token (or MEET_API_TOKEN), or --username with MEET_PASSWORD")
+                f.hint(
+                    "no credentials were sent: pass --api-token (or MEET_API_TOKEN), or --username with MEET_PASSWORD",
+                )
             } else {
                 f.hint("the token was refused: check it is current (`meetctl api-tokens list`) and has the right scope")
             }
         }
-        404 => Failure::new(Exit::NotFound, format!("{method} {url}: not found{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })),
+        404 => Failure::new(
+            Exit::NotFound,
+            format!(
+                "{method} {url}: not found{}",
+                if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+            ),
+        ),
         // The Server API answers 400 for an unknown room or peer, as the reference documents.
         400 if detail.contains("not found") => Failure::new(Exit::NotFound, format!("{method} {url}: {detail}")),
         429 => Failure::new(Exit::Unavailable, format!("{method} {url}: rate limited ({detail})"))
             .hint(format!("retry in {} s", retry_after.as_deref().unwrap_or("a few"))),
         400 | 409 | 422 => Failure::new(Exit::Usage, format!("{method} {url}: {status} {detail}")),
-        405 => Failure::new(Exit::Unavailable, format!("{method} {url}: this server does not support the request ({status})"))
-            .hint("is meet-control older than meetctl? compare `meetctl --version` with the server's version"),
+        405 => Failure::new(
+            Exit::Unavailable,
+            format!("{method} {url}: this server does not support the request ({status})"),
+        )
+        .hint("is meet-control older than meetctl? compare `meetctl --version` with the server's version"),
         _ => Failure::new(Exit::Unavailable, format!("{method} {url}: the server failed ({status}) {detail}"))
             .hint("see the server's log: journalctl -u meet-control"),
     };
@@ -214,8 +240,11 @@ fn transport_failure(base: &str, e: ureq::Error) -> Failure {
     match e {
         E::Tls(_) | E::Rustls(_) | E::Pem(_) => Failure::new(Exit::Unavailable, format!("TLS with {base} failed: {e}"))
             .hint("for a self-signed server pass --ca-cert CERT.pem (or --insecure on a LAN you trust)"),
-        E::HostNotFound => Failure::new(Exit::Unavailable, format!("cannot resolve the host of {base}")).hint("check --server / MEET_SERVER_URL"),
-        E::Timeout(_) => Failure::new(Exit::Unavailable, format!("{base} did not answer within {}s", TIMEOUT.as_secs())),
+        E::HostNotFound => Failure::new(Exit::Unavailable, format!("cannot resolve the host of {base}"))
+            .hint("check --server / MEET_SERVER_URL"),
+        E::Timeout(_) => {
+            Failure::new(Exit::Unavailable, format!("{base} did not answer within {}s", TIMEOUT.as_secs()))
+        }
         E::ConnectionFailed | E::Io(_) => Failure::new(Exit::Unavailable, format!("cannot connect to {base}: {e}"))
             .hint("is meet-control running (systemctl status meet-control) and --server right?"),
         other => Failure::new(Exit::Unavailable, format!("request to {base} failed: {other}")),

@@ -36,7 +36,10 @@ pub fn run(command: ApiTokensCommand, api: &mut Client, json: bool) -> anyhow::R
                     // Only the secret on stdout, so `> file` keeps just it; the rest goes to stderr.
                     Some(token) => {
                         println!("{token}");
-                        eprintln!("meetctl: API token {name:?} created (id {}); it is not shown again", answer.get("id").map(output::cell).unwrap_or_default());
+                        eprintln!(
+                            "meetctl: API token {name:?} created (id {}); it is not shown again",
+                            answer.get("id").map(output::cell).unwrap_or_default()
+                        );
                     }
                     None => output::print_value(&answer, false),
                 }

@@ -21,7 +21,9 @@ pub enum KeysCommand {
 #[derive(Subcommand, Debug)]
 pub enum GenCommand {
     /// An RSA key pair for RS256: NAME.key (private, mode 0600) and NAME.key.pub (public).
-    #[command(after_help = "Examples:\n  meetctl keys gen rsa --out jwt             # jwt.key, jwt.key.pub\n  meetctl keys gen rsa --bits 4096 --out /etc/meet/jwt\n\nGive NAME.key to meetctl/your backend (signing) and NAME.key.pub to meet-control (checking).")]
+    #[command(
+        after_help = "Examples:\n  meetctl keys gen rsa --out jwt             # jwt.key, jwt.key.pub\n  meetctl keys gen rsa --bits 4096 --out /etc/meet/jwt\n\nGive NAME.key to meetctl/your backend (signing) and NAME.key.pub to meet-control (checking)."
+    )]
     Rsa {
         /// Key size in bits.
         #[arg(long, default_value_t = 2048, value_parser = parse_bits)]
@@ -34,7 +36,9 @@ pub enum GenCommand {
         force: bool,
     },
     /// Print a random 256-bit HS256 secret (64 hex digits; use the text as-is as the secret).
-    #[command(after_help = "Example:\n  meetctl keys gen hs256 > jwt.secret && chmod 600 jwt.secret\n  meetctl token mint --secret-file jwt.secret --room serv0standup")]
+    #[command(
+        after_help = "Example:\n  meetctl keys gen hs256 > jwt.secret && chmod 600 jwt.secret\n  meetctl token mint --secret-file jwt.secret --room serv0standup"
+    )]
     Hs256,
 }
 

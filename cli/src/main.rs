@@ -73,10 +73,10 @@ enum Command {
     #[command(subcommand, name = "api-tokens")]
     ApiTokens(api_tokens::ApiTokensCommand),
     /// Print a shell completion script.
-    #[command(after_help = "Examples:\n  meetctl completions bash > /etc/bash_completion.d/meetctl\n  meetctl completions zsh > \"${fpath[1]}/_meetctl\"\n  meetctl completions fish > ~/.config/fish/completions/meetctl.fish")]
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    #[command(
+        after_help = "Examples:\n  meetctl completions bash > /etc/bash_completion.d/meetctl\n  meetctl completions zsh > \"${fpath[1]}/_meetctl\"\n  meetctl completions fish > ~/.config/fish/completions/meetctl.fish"
+    )]
+    Completions { shell: clap_complete::Shell },
 }
 
 fn main() -> ExitCode {

@@ -18,7 +18,8 @@ pub fn cell(v: &Value) -> String {
 
 /// Plain aligned columns (no box drawing, so `grep`/`awk` work on it too); multi-line cells are flattened.
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
-    let rows: Vec<Vec<String>> = rows.into_iter().map(|r| r.into_iter().map(|c| c.replace(['\n', '\r', '\t'], " ")).collect()).collect();
+    let rows: Vec<Vec<String>> =
+        rows.into_iter().map(|r| r.into_iter().map(|c| c.replace(['\n', '\r', '\t'], " ")).collect()).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
@@ -71,7 +72,10 @@ pub fn print_value(value: &Value, json: bool) {
             // Identifying columns first; the rest in the server's (alphabetical) order.
             const FIRST: [&str; 6] = ["id", "roomId", "peerId", "person_id", "name", "numberPeers"];
             columns.sort_by_key(|c| FIRST.iter().position(|f| f == c).unwrap_or(FIRST.len()));
-            let rows = items.iter().map(|i| columns.iter().map(|c| i.get(c).map(cell).unwrap_or_default()).collect()).collect();
+            let rows = items
+                .iter()
+                .map(|i| columns.iter().map(|c| i.get(c).map(cell).unwrap_or_default()).collect())
+                .collect();
             let headers: Vec<&str> = columns.iter().map(String::as_str).collect();
             println!("{}", table(&headers, rows));
         }
@@ -81,7 +85,11 @@ pub fn print_value(value: &Value, json: bool) {
             }
         }
         Value::Object(o) => {
-            let rows = o.iter().filter(|(k, _)| k.as_str() != "errors" || o.get("errors").is_some_and(|e| e != &Value::Array(vec![]))).map(|(k, v)| vec![k.clone(), cell(v)]).collect();
+            let rows = o
+                .iter()
+                .filter(|(k, _)| k.as_str() != "errors" || o.get("errors").is_some_and(|e| e != &Value::Array(vec![])))
+                .map(|(k, v)| vec![k.clone(), cell(v)])
+                .collect();
             println!("{}", table(&["FIELD", "VALUE"], rows));
         }
         other => println!("{}", cell(other)),

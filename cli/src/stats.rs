@@ -10,10 +10,14 @@ use crate::{output, time};
 #[derive(Subcommand, Debug)]
 pub enum StatsCommand {
     /// A room's participants, first join, last leave and duration over a period.
-    #[command(after_help = "Examples:\n  meetctl stats summary --room serv0standup\n  meetctl stats summary --room serv0standup --from 2025-06-01T00:00:00Z --to 2025-06-30T23:59:59Z")]
+    #[command(
+        after_help = "Examples:\n  meetctl stats summary --room serv0standup\n  meetctl stats summary --room serv0standup --from 2025-06-01T00:00:00Z --to 2025-06-30T23:59:59Z"
+    )]
     Summary(Period),
     /// Every participant session (join, leave, duration) of a room over a period.
-    #[command(after_help = "Example:\n  meetctl stats sessions --room serv0standup --from 2025-06-21T00:00:00Z --json")]
+    #[command(
+        after_help = "Example:\n  meetctl stats sessions --room serv0standup --from 2025-06-21T00:00:00Z --json"
+    )]
     Sessions(Period),
 }
 

@@ -74,7 +74,13 @@ pub fn format_rfc3339(unix: i64) -> String {
 pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
     let bad = || format!("invalid time {text:?}: use RFC 3339, e.g. 2025-06-21T09:00:00Z or 2025-06-21T11:00:00+02:00");
     let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return Err(bad());
     }
     let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
@@ -138,7 +144,13 @@ mod tests {
         assert_eq!(parse_rfc3339("2022-06-21T00:00:00.0Z").unwrap(), 1_655_769_600);
         assert_eq!(parse_rfc3339("2022-06-21T02:00:00+02:00").unwrap(), 1_655_769_600);
         assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z").map(format_rfc3339).unwrap(), "2000-02-29T00:00:00Z");
-        for bad in ["2023-02-30T00:00:00Z", "2023-13-01T00:00:00Z", "yesterday", "2023-01-01T00:00:00", "2023-01-01T00:00:00.Z"] {
+        for bad in [
+            "2023-02-30T00:00:00Z",
+            "2023-13-01T00:00:00Z",
+            "yesterday",
+            "2023-01-01T00:00:00",
+            "2023-01-01T00:00:00.Z",
+        ] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
         for t in [-86_400 * 400, 951_782_400, 4_102_444_800] {

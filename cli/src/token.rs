@@ -133,7 +133,10 @@ pub fn build_claims(args: &MintArgs, now: u64) -> anyhow::Result<Map<String, Val
     if args.ttl != "never" {
         let ttl = time::parse_duration(&args.ttl).map_err(|e| fail(Exit::Usage, format!("--ttl: {e}")))?;
         if ttl.is_zero() {
-            return Err(fail(Exit::Usage, "--ttl 0 makes a token that is already expired; use `--ttl never` for no expiry"));
+            return Err(fail(
+                Exit::Usage,
+                "--ttl 0 makes a token that is already expired; use `--ttl never` for no expiry",
+            ));
         }
         claims.insert("exp".into(), Value::from(now + ttl.as_secs()));
     }
@@ -152,22 +155,24 @@ pub fn mint(key: &JwtKey, claims: &Map<String, Value>) -> anyhow::Result<String>
         JwtKey::Rsa(path) => {
             let pem = read_key_file(path)?;
             let wrong_kind = |what: String| {
-                Failure::new(Exit::Config, format!("{} is not an RSA private key PEM: {what}", path.display()))
-                    .hint("give the private key (NAME.key from `meetctl keys gen rsa` or `openssl genrsa`), not NAME.key.pub")
+                Failure::new(Exit::Config, format!("{} is not an RSA private key PEM: {what}", path.display())).hint(
+                    "give the private key (NAME.key from `meetctl keys gen rsa` or `openssl genrsa`), not NAME.key.pub",
+                )
             };
             if !String::from_utf8_lossy(&pem).contains("PRIVATE KEY-----") {
                 return Err(wrong_kind("it holds no private key".into()).into());
             }
-            let key = EncodingKey::from_rsa_pem(&pem).map_err(|e| {
-wrong_kind(e.to_string())
-            })?;
+            let key = EncodingKey::from_rsa_pem(&pem).map_err(|e| wrong_kind(e.to_string()))?;
             (Algorithm::RS256, key)
         }
         JwtKey::Secret(secret) => {
             if secret.len() < MIN_SECRET_BYTES {
-                return Err(Failure::new(Exit::Config, format!("the HS256 secret has {} bytes; at least {MIN_SECRET_BYTES} are needed", secret.len()))
-                    .hint("make one with `meetctl keys gen hs256`")
-                    .into());
+                return Err(Failure::new(
+                    Exit::Config,
+                    format!("the HS256 secret has {} bytes; at least {MIN_SECRET_BYTES} are needed", secret.len()),
+                )
+                .hint("make one with `meetctl keys gen hs256`")
+                .into());
             }
             (Algorithm::HS256, EncodingKey::from_secret(secret).context("unusable HS256 secret")?)
         }
@@ -179,7 +184,9 @@ wrong_kind(e.to_string())
 pub fn verify(key: &JwtKey, token: &str) -> anyhow::Result<(Value, Map<String, Value>)> {
     let (alg, decoding) = match key {
         JwtKey::Rsa(path) => (Algorithm::RS256, rsa_decoding_key(path)?),
-        JwtKey::Secret(secret) => (Algorithm::HS256, DecodingKey::from_secret(secret).context("unusable HS256 secret")?),
+        JwtKey::Secret(secret) => {
+            (Algorithm::HS256, DecodingKey::from_secret(secret).context("unusable HS256 secret")?)
+        }
     };
     let mut validation = Validation::new(alg);
     // The documented tokens need no `exp`; when one is there it is checked.
@@ -203,7 +210,10 @@ pub fn verify(key: &JwtKey, token: &str) -> anyhow::Result<(Value, Map<String, V
 
 fn decode_unverified(token: &str) -> anyhow::Result<(Value, Map<String, Value>)> {
     use base64::Engine;
-    let invalid = |what: &str| Failure::new(Exit::InvalidToken, format!("not a JWT: {what}")).hint("a JWT is three base64url parts joined by dots");
+    let invalid = |what: &str| {
+        Failure::new(Exit::InvalidToken, format!("not a JWT: {what}"))
+            .hint("a JWT is three base64url parts joined by dots")
+    };
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(invalid("expected three parts").into());
@@ -226,9 +236,10 @@ fn rsa_decoding_key(path: &std::path::Path) -> anyhow::Result<DecodingKey> {
     let pem = read_key_file(path)?;
     let text = String::from_utf8_lossy(&pem);
     let public_pem = if text.contains("PRIVATE KEY-----") {
-        let private = rsa::PrivateKey::from_pkcs8_pem(&text)
-            .or_else(|_| rsa::PrivateKey::from_pkcs1_pem(&text))
-            .map_err(|e| Failure::new(Exit::Config, format!("{} is not a readable RSA private key: {e}", path.display())))?;
+        let private =
+            rsa::PrivateKey::from_pkcs8_pem(&text).or_else(|_| rsa::PrivateKey::from_pkcs1_pem(&text)).map_err(
+                |e| Failure::new(Exit::Config, format!("{} is not a readable RSA private key: {e}", path.display())),
+            )?;
         private.to_public_key().to_public_key_pem(LineEnding::LF).context("public key encoding")?
     } else {
         text.into_owned()
@@ -290,7 +301,22 @@ mod tests {
 
     #[test]
     fn claims_follow_the_documented_names() {
-        let a = args(&["--room", "serv0_test1", "--role", "moderator", "--can-record", "--waiting-room", "--start-time", "2022-06-21T00:00:00.0Z", "--ttl", "1h", "--claim", "maxWatchers=100", "--claim", "displayName=Ann Lee"]);
+        let a = args(&[
+            "--room",
+            "serv0_test1",
+            "--role",
+            "moderator",
+            "--can-record",
+            "--waiting-room",
+            "--start-time",
+            "2022-06-21T00:00:00.0Z",
+            "--ttl",
+            "1h",
+            "--claim",
+            "maxWatchers=100",
+            "--claim",
+            "displayName=Ann Lee",
+        ]);
         let c = build_claims(&a, 1000).unwrap();
         assert_eq!(c["roomId"], "serv0_test1");
         assert_eq!(c["role"], "moderator");

@@ -51,7 +51,13 @@ pub fn run(args: UrlArgs, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn room_url(server: &str, room: Option<&str>, webinar: bool, display_name: Option<&str>, token: Option<&str>) -> anyhow::Result<String> {
+pub fn room_url(
+    server: &str,
+    room: Option<&str>,
+    webinar: bool,
+    display_name: Option<&str>,
+    token: Option<&str>,
+) -> anyhow::Result<String> {
     let server = server.trim_end_matches('/');
     if !(server.starts_with("http://") || server.starts_with("https://")) {
         return Err(fail(Exit::Usage, format!("--server must start with http:// or https:// (got {server:?})")));
@@ -60,7 +66,10 @@ pub fn room_url(server: &str, room: Option<&str>, webinar: bool, display_name: O
         Some(r) => r.to_string(),
         None => format!("serv0{}", random_suffix()),
     };
-    if room.is_empty() || room.len() > 128 || !room.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+    if room.is_empty()
+        || room.len() > 128
+        || !room.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
         return Err(fail(Exit::Usage, format!("room IDs use letters, digits, '-', '_' and '.' (got {room:?})")));
     }
     let mode = if webinar { "webinar" } else { "call" };
@@ -106,7 +115,10 @@ mod tests {
             "http://h:8080/call/?roomId=serv0x&displayName=John%20Snow"
         );
         assert!(room_url("http://h", None, true, None, None).unwrap().starts_with("http://h/webinar/?roomId=serv0"));
-        assert_eq!(room_url("https://h", Some("r"), false, None, Some("a.b_-c.d")).unwrap(), "https://h/call/?roomId=r&token=a.b_-c.d");
+        assert_eq!(
+            room_url("https://h", Some("r"), false, None, Some("a.b_-c.d")).unwrap(),
+            "https://h/call/?roomId=r&token=a.b_-c.d"
+        );
         assert!(room_url("ftp://h", None, false, None, None).is_err());
         assert!(room_url("http://h", Some("a b"), false, None, None).is_err());
         assert!(room_url("http://h", Some("r"), false, None, Some("nope")).is_err());

@@ -8,7 +8,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("meetctl-{name}-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+        let dir =
+            std::env::temp_dir().join(format!("meetctl-{name}-{}-{:08x}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
     }
@@ -52,7 +53,10 @@ fn ok(o: Output) -> String {
 }
 
 fn openssl(args: &[&str]) -> Output {
-    let o = Command::new("openssl").args(args).output().expect("openssl must be installed for these tests (apt-get install openssl)");
+    let o = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl must be installed for these tests (apt-get install openssl)");
     assert!(o.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
     o
 }
@@ -124,8 +128,22 @@ fn rs256_tokens_work_with_openssl_keys_both_ways() {
 
     for signing in [&key, &pkcs1] {
         let token = ok(meetctl(&[
-            "token", "mint", "--key", signing.to_str().unwrap(), "--room", "serv0_test1", "--role", "moderator", "--can-record",
-            "--waiting-room", "--start-time", "2022-06-21T00:00:00.0Z", "--ttl", "2h", "--claim", "displayName=Ann",
+            "token",
+            "mint",
+            "--key",
+            signing.to_str().unwrap(),
+            "--room",
+            "serv0_test1",
+            "--role",
+            "moderator",
+            "--can-record",
+            "--waiting-room",
+            "--start-time",
+            "2022-06-21T00:00:00.0Z",
+            "--ttl",
+            "2h",
+            "--claim",
+            "displayName=Ann",
         ]));
         let token = token.trim();
         let parts: Vec<&str> = token.split('.').collect();
@@ -146,8 +164,15 @@ fn rs256_tokens_work_with_openssl_keys_both_ways() {
         let shown = ok(meetctl(&["token", "inspect", "--key", public.to_str().unwrap(), token]));
         assert!(shown.contains("valid") && shown.contains("serv0_test1") && shown.contains("moderator"), "{shown}");
         ok(meetctl(&["token", "inspect", "--key", signing.to_str().unwrap(), token]));
-        let json: serde_json::Value =
-            serde_json::from_str(&ok(meetctl(&["--json", "token", "inspect", "--key", public.to_str().unwrap(), token]))).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&ok(meetctl(&[
+            "--json",
+            "token",
+            "inspect",
+            "--key",
+            public.to_str().unwrap(),
+            token,
+        ])))
+        .unwrap();
         assert_eq!(json["verified"], true);
         assert_eq!(json["claims"]["role"], "moderator");
     }
@@ -172,7 +197,8 @@ fn hs256_secrets_and_environment() {
     assert_eq!(secret.trim().len(), 64);
     let file = dir.path("jwt.secret");
     std::fs::write(&file, &secret).unwrap();
-    let token = ok(meetctl(&["token", "mint", "--secret-file", file.to_str().unwrap(), "--room", "serv0x", "--ttl", "never"]));
+    let token =
+        ok(meetctl(&["token", "mint", "--secret-file", file.to_str().unwrap(), "--room", "serv0x", "--ttl", "never"]));
     let header: serde_json::Value = serde_json::from_slice(&b64url_decode(token.split('.').next().unwrap())).unwrap();
     assert_eq!(header["alg"], "HS256");
     // The HMAC is computed over the secret's text, as jwt.io and integrators' libraries do.
@@ -198,7 +224,8 @@ fn hs256_secrets_and_environment() {
 
     // The config file names the secret too.
     let config = dir.path("meetctl.toml");
-    std::fs::write(&config, format!("jwt_secret = \"{}\"\nserver = \"https://meet.example.com\"\n", secret.trim())).unwrap();
+    std::fs::write(&config, format!("jwt_secret = \"{}\"\nserver = \"https://meet.example.com\"\n", secret.trim()))
+        .unwrap();
     let url = ok(meetctl(&["--config", config.to_str().unwrap(), "url", "--room", "serv0x", "--token", token.trim()]));
     assert_eq!(url.trim(), format!("https://meet.example.com/call/?roomId=serv0x&token={}", token.trim()));
     ok(meetctl(&["--config", config.to_str().unwrap(), "token", "inspect", token.trim()]));
@@ -212,7 +239,16 @@ fn hs256_secrets_and_environment() {
 
 fn openssl_hmac(key: &str, data: &str, dir: &Scratch) -> Vec<u8> {
     std::fs::write(dir.path("data"), data).unwrap();
-    let o = openssl(&["dgst", "-sha256", "-mac", "HMAC", "-macopt", &format!("key:{key}"), "-binary", dir.path("data").to_str().unwrap()]);
+    let o = openssl(&[
+        "dgst",
+        "-sha256",
+        "-mac",
+        "HMAC",
+        "-macopt",
+        &format!("key:{key}"),
+        "-binary",
+        dir.path("data").to_str().unwrap(),
+    ]);
     o.stdout
 }
 
@@ -244,7 +280,12 @@ fn exit_codes_and_hints() {
 fn help_and_completions() {
     let help = ok(meetctl(&["--help"]));
     assert!(help.contains("Examples:") && help.contains("Exit codes:"), "{help}");
-    for sub in [&["token", "mint", "--help"][..], &["keys", "gen", "rsa", "--help"], &["rooms", "show", "--help"], &["stats", "summary", "--help"]] {
+    for sub in [
+        &["token", "mint", "--help"][..],
+        &["keys", "gen", "rsa", "--help"],
+        &["rooms", "show", "--help"],
+        &["stats", "summary", "--help"],
+    ] {
         assert!(ok(meetctl(sub)).contains("Example"), "{sub:?}");
     }
     let bash = ok(meetctl(&["completions", "bash"]));

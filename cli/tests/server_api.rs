@@ -36,7 +36,8 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        let dir = std::env::temp_dir().join(format!("meetctl-api-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+        let dir =
+            std::env::temp_dir().join(format!("meetctl-api-{}-{:08x}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&dir).unwrap();
         use argon2::password_hash::{PasswordHasher, SaltString};
         let salt = SaltString::encode_b64(b"meetctl-test-salt").unwrap();
@@ -134,7 +135,8 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 
 async fn join(port: u16, room: &str, peer: &str) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")).await.unwrap();
-    let join = json!({"type": "join", "roomId": room, "peerId": peer, "displayName": peer, "audio": false, "video": false});
+    let join =
+        json!({"type": "join", "roomId": room, "peerId": peer, "displayName": peer, "audio": false, "video": false});
     ws.send(Message::Text(join.to_string().into())).await.unwrap();
     let joined = next_of(&mut ws, "joined").await;
     assert_eq!(joined["peerId"], peer);
@@ -220,11 +222,15 @@ async fn rooms_peers_and_statistics() {
     .await;
     assert!(summary["data"]["start_time"].is_u64(), "{summary}");
     let sessions = run(Box::new(|s| s.json(&["stats", "sessions", "--room", "serv0cli"]))).await;
-    let mut people: Vec<&str> = sessions["data"].as_array().unwrap().iter().map(|r| r["person_id"].as_str().unwrap()).collect();
+    let mut people: Vec<&str> =
+        sessions["data"].as_array().unwrap().iter().map(|r| r["person_id"].as_str().unwrap()).collect();
     people.sort();
     assert_eq!(people, ["ann", "bob"]);
     let table = run(Box::new(|s| Value::String(s.ok(&["stats", "sessions", "--room", "serv0cli"])))).await;
-    assert!(table.as_str().unwrap().contains("join_time") && table.as_str().unwrap().contains('T'), "times shown as RFC 3339: {table}");
+    assert!(
+        table.as_str().unwrap().contains("join_time") && table.as_str().unwrap().contains('T'),
+        "times shown as RFC 3339: {table}"
+    );
     let o = run(Box::new(|s| {
         let o = s.meetctl(&["stats", "summary", "--room", "serv0cli", "--from", "last week"], &[]);
         json!(o.status.code())

@@ -44,9 +44,22 @@ impl AccessChecker {
 
     /// Asks `target` whether `peer_id` (as the room URL gave it, or empty) may join `room_id`.
     /// `start_time` is the event's planned start (from the participant's JWT), for the 425 message.
-    pub async fn check(&self, target: &HookTarget, access_token: &str, room_id: &str, peer_id: &str, start_time: Option<&str>) -> Decision {
-        let body = serde_json::to_string(&AccessRequest { access_token, room_id, peer_id }).expect("access request serializes");
-        let mut request = self.client.post(target.url.clone()).timeout(self.timeout).header(CONTENT_TYPE, "application/json").body(body);
+    pub async fn check(
+        &self,
+        target: &HookTarget,
+        access_token: &str,
+        room_id: &str,
+        peer_id: &str,
+        start_time: Option<&str>,
+    ) -> Decision {
+        let body = serde_json::to_string(&AccessRequest { access_token, room_id, peer_id })
+            .expect("access request serializes");
+        let mut request = self
+            .client
+            .post(target.url.clone())
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
         if let Some(a) = &target.authorization {
             request = request.header(AUTHORIZATION, a);
         }
@@ -93,7 +106,10 @@ pub fn decide(status: u16, body: &str, start_time: Option<&str>) -> Decision {
 }
 
 fn server_error() -> Decision {
-    Decision::Refuse(ServerMessage::closed("access-server-error", "Cannot check your access right now (server connection error). Please try again later."))
+    Decision::Refuse(ServerMessage::closed(
+        "access-server-error",
+        "Cannot check your access right now (server connection error). Please try again later.",
+    ))
 }
 
 /// The integrator's human-readable reason: a JSON `message` field, or a short plain-text body.
@@ -187,9 +203,15 @@ mod tests {
 
     #[test]
     fn locked_room_reason() {
-        assert_eq!(message(&decide(423, r#"{"message":"Full. Ask bob@example.com"}"#, None)), "Full. Ask bob@example.com");
+        assert_eq!(
+            message(&decide(423, r#"{"message":"Full. Ask bob@example.com"}"#, None)),
+            "Full. Ask bob@example.com"
+        );
         assert_eq!(message(&decide(423, "Closed for today", None)), "Closed for today");
-        assert_eq!(message(&decide(423, "<html>nginx</html>", None)), "This room is locked. Please contact the moderator.");
+        assert_eq!(
+            message(&decide(423, "<html>nginx</html>", None)),
+            "This room is locked. Please contact the moderator."
+        );
         assert_eq!(message(&decide(423, &"x".repeat(1000), None)).len(), MAX_REASON_CHARS);
     }
 
@@ -199,7 +221,10 @@ mod tests {
             message(&decide(425, "", Some("2022-06-21T00:00:00.0Z"))),
             "The event has not started yet. Start: 2022-06-21 00:00 UTC"
         );
-        assert_eq!(message(&decide(425, r#"{"startTime":1655769600}"#, None)), "The event has not started yet. Start: 2022-06-21 00:00 UTC");
+        assert_eq!(
+            message(&decide(425, r#"{"startTime":1655769600}"#, None)),
+            "The event has not started yet. Start: 2022-06-21 00:00 UTC"
+        );
         assert_eq!(message(&decide(425, "", None)), "The event has not started yet.");
     }
 
@@ -208,7 +233,10 @@ mod tests {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         use base64::Engine;
         let payload = URL_SAFE_NO_PAD.encode(r#"{"roomId":"r","startTime":"2022-06-21T00:00:00.0Z"}"#);
-        assert_eq!(jwt_start_time(&format!("eyJhbGciOiJIUzI1NiJ9.{payload}.sig")).as_deref(), Some("2022-06-21T00:00:00.0Z"));
+        assert_eq!(
+            jwt_start_time(&format!("eyJhbGciOiJIUzI1NiJ9.{payload}.sig")).as_deref(),
+            Some("2022-06-21T00:00:00.0Z")
+        );
         assert_eq!(jwt_start_time("garbage"), None);
     }
 }

@@ -30,7 +30,8 @@ impl CallConfig {
         }
         let mut sources = Vec::new();
         for origin in &file.server.allowed_origins {
-            let ok = !origin.is_empty() && !origin.contains(|c: char| c.is_whitespace() || c == ';' || c == ',' || c == '\'' || c.is_control());
+            let ok = !origin.is_empty()
+                && !origin.contains(|c: char| c.is_whitespace() || c == ';' || c == ',' || c == '\'' || c.is_control());
             if !ok {
                 anyhow::bail!("[server] allowed_origins: {origin:?} is not an origin such as https://app.example.com");
             }
@@ -87,6 +88,7 @@ mod tests {
     fn frame_ancestors() {
         let c = config("[server]\nallowed_origins = [\"https://app.example.com\", \"https://*.example.org\"]\n");
         assert_eq!(c.csp.as_deref(), Some("frame-ancestors 'self' https://app.example.com https://*.example.org"));
-        assert!(CallConfig::from_file(&toml::from_str("[server]\nallowed_origins = [\"x; script-src *\"]\n").unwrap()).is_err());
+        assert!(CallConfig::from_file(&toml::from_str("[server]\nallowed_origins = [\"x; script-src *\"]\n").unwrap())
+            .is_err());
     }
 }

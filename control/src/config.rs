@@ -211,8 +211,10 @@ fn default_prefix() -> String {
 
 impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-        let file: FileConfig = toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let file: FileConfig =
+            toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
         file.validate().map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
         Ok(file)
     }
@@ -223,7 +225,9 @@ impl FileConfig {
         match (&self.tls.cert, &self.tls.key) {
             (Some(_), None) => return Err("[tls] cert is set but key is not".into()),
             (None, Some(_)) => return Err("[tls] key is set but cert is not".into()),
-            (Some(_), Some(_)) if self.tls.self_signed => return Err("[tls] self_signed = true and cert: choose one".into()),
+            (Some(_), Some(_)) if self.tls.self_signed => {
+                return Err("[tls] self_signed = true and cert: choose one".into())
+            }
             _ => {}
         }
         Ok(())

@@ -26,9 +26,9 @@ pub mod rooms;
 pub mod routes;
 pub mod services;
 pub mod signalling;
-pub mod tls;
 pub mod stats;
 pub mod store;
+pub mod tls;
 pub mod webhooks;
 
 use std::future::Future;
@@ -77,7 +77,11 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` completes.
-pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

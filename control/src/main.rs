@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use meet_relay::io::sd_notify;
 use meet_control::rooms::Registry;
 use meet_control::AppState;
+use meet_relay::io::sd_notify;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -34,15 +34,23 @@ async fn main() -> anyhow::Result<()> {
     embedded.io_backend = args.io_backend;
     let (relay, notifications) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded).await?;
     let db = args.data_dir.join("meet.sqlite");
-    let store = meet_control::store::SqliteStore::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
-    let (services, mut observers) =
-        meet_control::services::Services::start(std::sync::Arc::new(store), &file.auth, &file.hooks, Default::default()).await?;
+    let store = meet_control::store::SqliteStore::open(&db)
+        .with_context(|| format!("cannot open the database {}", db.display()))?;
+    let (services, mut observers) = meet_control::services::Services::start(
+        std::sync::Arc::new(store),
+        &file.auth,
+        &file.hooks,
+        Default::default(),
+    )
+    .await?;
     let call = std::sync::Arc::new(meet_control::call_config::CallConfig::from_file(&file)?);
     let (news, counted) = tokio::sync::mpsc::unbounded_channel();
     observers.push(news);
     tokio::spawn(meet_control::ops::observe(counted));
     let state = AppState { rooms: Registry::new(relay, notifications, observers), services, call };
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     // SIGTERM: report STOPPING, drain (no new joins, participants told to reconnect, webhooks flushed),
     // then stop serving.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

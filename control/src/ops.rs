@@ -61,7 +61,8 @@ pub async fn observe(mut news: mpsc::UnboundedReceiver<RoomNews>) {
 
 /// Middleware: API latency per route template (`/rooms/{room_id}/numberPeers`), never per raw path.
 pub async fn track(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = request.method().to_string();
     let started = Instant::now();
     let response = next.run(request).await;
@@ -93,7 +94,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let relay = match tokio::time::timeout(RELAY_STATS_TIMEOUT, state.rooms.relay().request(RelayRequest::Stats)).await {
+    let relay = match tokio::time::timeout(RELAY_STATS_TIMEOUT, state.rooms.relay().request(RelayRequest::Stats)).await
+    {
         Ok(Ok(RelayResponse::Stats(s))) => Some(s),
         _ => None,
     };
@@ -126,9 +128,19 @@ fn render(rooms: usize, webhook_queue: Option<usize>, relay: Option<&meet_relay:
         "Joins refused because the server was shutting down.",
         &one(JOINS_REFUSED_DRAINING.load(Ordering::Relaxed).to_string()),
     );
-    metric("meet_control_draining", "gauge", "1 while a SIGTERM drain is under way.", &one(u8::from(draining()).to_string()));
+    metric(
+        "meet_control_draining",
+        "gauge",
+        "1 while a SIGTERM drain is under way.",
+        &one(u8::from(draining()).to_string()),
+    );
     if let Some(q) = webhook_queue {
-        metric("meet_control_webhook_queue_depth", "gauge", "Webhook deliveries waiting (including retries).", &one(q.to_string()));
+        metric(
+            "meet_control_webhook_queue_depth",
+            "gauge",
+            "Webhook deliveries waiting (including retries).",
+            &one(q.to_string()),
+        );
     }
     {
         let all = LATENCY.lock().expect("latency lock");
@@ -142,9 +154,19 @@ fn render(rooms: usize, webhook_queue: Option<usize>, relay: Option<&meet_relay:
             samples.push((format!("_sum{{{labels}}}"), format!("{:.6}", h.sum)));
             samples.push((format!("_count{{{labels}}}"), h.count.to_string()));
         }
-        metric("meet_control_http_request_duration_seconds", "histogram", "HTTP and API request latency by route.", &samples);
+        metric(
+            "meet_control_http_request_duration_seconds",
+            "histogram",
+            "HTTP and API request latency by route.",
+            &samples,
+        );
     }
-    metric("meet_relay_up", "gauge", "1 when the relay answered this scrape.", &one(u8::from(relay.is_some()).to_string()));
+    metric(
+        "meet_relay_up",
+        "gauge",
+        "1 when the relay answered this scrape.",
+        &one(u8::from(relay.is_some()).to_string()),
+    );
     if let Some(r) = relay {
         metric("meet_relay_rooms", "gauge", "Rooms on the relay.", &one(r.rooms.to_string()));
         metric("meet_relay_peers", "gauge", "Peers (transports) on the relay.", &one(r.peers.to_string()));
@@ -156,7 +178,9 @@ fn render(rooms: usize, webhook_queue: Option<usize>, relay: Option<&meet_relay:
         let drops: Vec<(String, String)> = r
             .counters
             .iter()
-            .filter_map(|(k, v)| k.strip_prefix("drop_").map(|reason| (format!("{{reason=\"{}\"}}", escape(reason)), v.to_string())))
+            .filter_map(|(k, v)| {
+                k.strip_prefix("drop_").map(|reason| (format!("{{reason=\"{}\"}}", escape(reason)), v.to_string()))
+            })
             .collect();
         metric("meet_relay_drops_total", "counter", "Packets dropped, by reason.", &drops);
         let all: Vec<(String, String)> =
@@ -178,7 +202,10 @@ pub async fn drain(state: &AppState, webhook_wait: Duration) {
     let rooms = state.rooms.room_ids();
     let mut told = 0;
     for room in &rooms {
-        let removal = Removal { code: "server-restart", message: "The server is restarting; reconnecting in a few seconds".into() };
+        let removal = Removal {
+            code: "server-restart",
+            message: "The server is restarting; reconnecting in a few seconds".into(),
+        };
         told += state.rooms.close_room(room, removal).await.unwrap_or(0);
     }
     tracing::info!(rooms = rooms.len(), participants = told, "draining: participants told to reconnect");
@@ -187,7 +214,9 @@ pub async fn drain(state: &AppState, webhook_wait: Duration) {
         let store = state.services.store.clone();
         match crate::store::blocking(&store, |s| s.pending_webhooks()).await {
             Ok(0) => break tracing::info!("draining: webhook queue empty"),
-            Ok(n) if Instant::now() >= deadline => break tracing::warn!(pending = n, "draining: webhooks left queued for the next start"),
+            Ok(n) if Instant::now() >= deadline => {
+                break tracing::warn!(pending = n, "draining: webhooks left queued for the next start")
+            }
             Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             Err(e) => break tracing::warn!(error = %e, "draining: cannot read the webhook queue"),
         }
@@ -204,7 +233,10 @@ mod tests {
         stats.counters.insert("datagrams_in".into(), 10);
         stats.counters.insert("drop_stun_integrity".into(), 3);
         let text = render(2, Some(1), Some(&stats));
-        assert!(text.contains("# TYPE meet_relay_packets_in_total counter\nmeet_relay_packets_in_total 10\n"), "{text}");
+        assert!(
+            text.contains("# TYPE meet_relay_packets_in_total counter\nmeet_relay_packets_in_total 10\n"),
+            "{text}"
+        );
         assert!(text.contains("meet_relay_drops_total{reason=\"stun_integrity\"} 3\n"), "{text}");
         assert!(text.contains("meet_control_rooms 2\n"));
         assert!(text.contains("meet_control_webhook_queue_depth 1\n"));

@@ -50,26 +50,37 @@ impl Services {
         hooks: &HooksConfig,
         timings: Timings,
     ) -> anyhow::Result<(Arc<Services>, Vec<mpsc::UnboundedSender<RoomNews>>)> {
-        let auth = Auth::new(auth, store.clone(), timings.rate_limit_per_second).context("invalid [auth] configuration")?;
+        let auth =
+            Auth::new(auth, store.clone(), timings.rate_limit_per_second).context("invalid [auth] configuration")?;
         let client = crate::webhooks::http_client().context("cannot set up the HTTP client for webhooks")?;
         let insecure = hooks.allow_insecure_http;
         let registered = match &hooks.api_event {
-            Some(url) => Some(HookTarget::parse(url, hooks.auth_event.as_deref(), insecure).context("invalid [hooks] api_event / auth_event")?),
+            Some(url) => Some(
+                HookTarget::parse(url, hooks.auth_event.as_deref(), insecure)
+                    .context("invalid [hooks] api_event / auth_event")?,
+            ),
             None => None,
         };
         let access_target = match &hooks.access_url {
-            Some(url) => {
-                Some(HookTarget::parse(url, hooks.authorization_access.as_deref(), insecure).context("invalid [hooks] access_url / authorization_access")?)
-            }
+            Some(url) => Some(
+                HookTarget::parse(url, hooks.authorization_access.as_deref(), insecure)
+                    .context("invalid [hooks] access_url / authorization_access")?,
+            ),
             None => None,
         };
         if hooks.allow_debug_url_attributes {
-            tracing::warn!("[hooks] allow_debug_url_attributes is on: participants can make this server call URLs of their choice");
+            tracing::warn!(
+                "[hooks] allow_debug_url_attributes is on: participants can make this server call URLs of their choice"
+            );
         }
         let webhooks = Arc::new(Webhooks::new(store.clone(), client.clone(), registered, timings.delivery));
-        let abandoned = blocking(&store, |s| s.close_abandoned_sessions()).await.context("cannot recover peer sessions")?;
+        let abandoned =
+            blocking(&store, |s| s.close_abandoned_sessions()).await.context("cannot recover peer sessions")?;
         if !abandoned.is_empty() {
-            tracing::info!(sessions = abandoned.len(), "closed sessions the previous run left open at their last heartbeat");
+            tracing::info!(
+                sessions = abandoned.len(),
+                "closed sessions the previous run left open at their last heartbeat"
+            );
             webhooks.queue_abandoned(&abandoned).await;
         }
         let pending = blocking(&store, |s| s.pending_webhooks()).await.context("cannot read the webhook queue")?;

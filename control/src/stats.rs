@@ -101,7 +101,8 @@ pub fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
         return secs.checked_mul(1000).ok_or_else(|| ApiError::BadRequest(format!("{name} is out of range")));
     }
     // A '+' offset arrives as a space when the caller did not URL-encode it.
-    let parsed = time::OffsetDateTime::parse(v, &Rfc3339).or_else(|_| time::OffsetDateTime::parse(&v.replace(' ', "+"), &Rfc3339));
+    let parsed = time::OffsetDateTime::parse(v, &Rfc3339)
+        .or_else(|_| time::OffsetDateTime::parse(&v.replace(' ', "+"), &Rfc3339));
     match parsed {
         Ok(t) => Ok((t.unix_timestamp_nanos() / 1_000_000) as i64),
         Err(_) => Err(ApiError::BadRequest(format!(
@@ -137,7 +138,11 @@ fn period(query: Result<Query<HashMap<String, String>>, QueryRejection>) -> Resu
     Ok(Period { room_id, from_ms, to_ms })
 }
 
-async fn sessions(state: &AppState, caller: Result<Caller, ApiError>, query: Result<Query<HashMap<String, String>>, QueryRejection>) -> Result<Vec<PeerSession>, ApiError> {
+async fn sessions(
+    state: &AppState,
+    caller: Result<Caller, ApiError>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Vec<PeerSession>, ApiError> {
     caller?;
     let p = period(query)?;
     let found = blocking(&state.services.store, move |s| s.sessions(&p.room_id, p.from_ms, p.to_ms)).await?;
@@ -197,12 +202,24 @@ mod tests {
     #[test]
     fn documented_example() {
         // The three sessions of the documentation's per-participant example.
-        let s = [session("peer2", 1624268640, 1624269300), session("peer1", 1624270800, 1624274520), session("peer1", 1624270380, 1624270740)];
-        assert_eq!(row(&s[0]), SessionRow { person_id: "peer2".into(), join_time: 1624268640, leave_time: 1624269300, duration: 660 });
+        let s = [
+            session("peer2", 1624268640, 1624269300),
+            session("peer1", 1624270800, 1624274520),
+            session("peer1", 1624270380, 1624270740),
+        ];
+        assert_eq!(
+            row(&s[0]),
+            SessionRow { person_id: "peer2".into(), join_time: 1624268640, leave_time: 1624269300, duration: 660 }
+        );
         assert_eq!(row(&s[1]).duration, 3720);
         assert_eq!(
             summarize(&s),
-            Some(Summary { participants: 2, start_time: 1624268640, end_time: 1624274520, duration: 1624274520 - 1624268640 })
+            Some(Summary {
+                participants: 2,
+                start_time: 1624268640,
+                end_time: 1624274520,
+                duration: 1624274520 - 1624268640
+            })
         );
         assert_eq!(summarize(&[]), None);
     }
@@ -224,9 +241,12 @@ mod tests {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(record(store.clone(), rx, Duration::from_millis(50)));
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        tx.send(RoomNews::PeerJoined { room_id: "r".into(), peer_id: "a".into(), display_name: "Ann".into(), at: t0 }).unwrap();
-        tx.send(RoomNews::PeerJoined { room_id: "r".into(), peer_id: "b".into(), display_name: "Bob".into(), at: t0 }).unwrap();
-        tx.send(RoomNews::PeerLeft { room_id: "r".into(), peer_id: "a".into(), at: t0 + Duration::from_secs(60) }).unwrap();
+        tx.send(RoomNews::PeerJoined { room_id: "r".into(), peer_id: "a".into(), display_name: "Ann".into(), at: t0 })
+            .unwrap();
+        tx.send(RoomNews::PeerJoined { room_id: "r".into(), peer_id: "b".into(), display_name: "Bob".into(), at: t0 })
+            .unwrap();
+        tx.send(RoomNews::PeerLeft { room_id: "r".into(), peer_id: "a".into(), at: t0 + Duration::from_secs(60) })
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
         let s = store.sessions("r", 0, i64::MAX).unwrap();
         assert_eq!(s.len(), 2);

@@ -36,7 +36,8 @@ pub fn from_files(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> 
     if chain.is_empty() {
         anyhow::bail!("--tls-cert: {} holds no certificate", cert.display());
     }
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("--tls-key: no PEM private key in {}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("--tls-key: no PEM private key in {}", key.display()))?;
     build(chain, key)
 }
 

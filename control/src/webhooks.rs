@@ -43,7 +43,10 @@ pub struct HookTarget {
 impl std::fmt::Debug for HookTarget {
     // Keeps credentials (header, URL query) out of logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HookTarget").field("host", &self.url.host_str()).field("path", &self.url.path()).finish_non_exhaustive()
+        f.debug_struct("HookTarget")
+            .field("host", &self.url.host_str())
+            .field("path", &self.url.path())
+            .finish_non_exhaustive()
     }
 }
 
@@ -141,7 +144,12 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    pub fn new(store: SharedStore, client: reqwest::Client, registered: Option<HookTarget>, settings: DeliverySettings) -> Self {
+    pub fn new(
+        store: SharedStore,
+        client: reqwest::Client,
+        registered: Option<HookTarget>,
+        settings: DeliverySettings,
+    ) -> Self {
         Webhooks { store, client, registered, settings, joining: Mutex::default(), wake: Notify::new() }
     }
 
@@ -174,7 +182,12 @@ impl Webhooks {
                 RoomNews::PeerJoined { room_id, peer_id, display_name, .. } => {
                     let key = (room_id, peer_id);
                     let debug = self.joining.lock().expect("webhooks lock").remove(&key);
-                    let targets: Vec<HookTarget> = self.registered.iter().cloned().chain(debug.filter(|d| Some(d) != self.registered.as_ref())).collect();
+                    let targets: Vec<HookTarget> = self
+                        .registered
+                        .iter()
+                        .cloned()
+                        .chain(debug.filter(|d| Some(d) != self.registered.as_ref()))
+                        .collect();
                     for t in &targets {
                         self.enqueue(t, "connected", &key.0, &key.1, &display_name).await;
                     }
@@ -193,7 +206,8 @@ impl Webhooks {
     }
 
     async fn enqueue(&self, target: &HookTarget, event: &str, room_id: &str, peer_id: &str, display_name: &str) {
-        let body = serde_json::to_string(&WebhookBody { event, room_id, peer_id, display_name }).expect("webhook body serializes");
+        let body = serde_json::to_string(&WebhookBody { event, room_id, peer_id, display_name })
+            .expect("webhook body serializes");
         let webhook = NewWebhook {
             ordering_key: format!("{}\n{room_id}\n{peer_id}", target.url),
             url: target.url.to_string(),
@@ -202,7 +216,9 @@ impl Webhooks {
         };
         match blocking(&self.store, move |s| s.enqueue_webhook(&webhook, now_ms())).await {
             Ok(_) => self.wake.notify_one(),
-            Err(e) => tracing::error!(room = %room_id, peer = %peer_id, event, error = %e, "cannot queue a webhook; it is lost"),
+            Err(e) => {
+                tracing::error!(room = %room_id, peer = %peer_id, event, error = %e, "cannot queue a webhook; it is lost")
+            }
         }
     }
 
@@ -299,8 +315,13 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let s = DeliverySettings { initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(60), ..Default::default() };
-        let within = |d: Duration, base: u64| d >= Duration::from_secs(base) && d <= Duration::from_secs(base).mul_f64(1.1);
+        let s = DeliverySettings {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            ..Default::default()
+        };
+        let within =
+            |d: Duration, base: u64| d >= Duration::from_secs(base) && d <= Duration::from_secs(base).mul_f64(1.1);
         assert!(within(s.backoff(1), 1));
         assert!(within(s.backoff(2), 2));
         assert!(within(s.backoff(3), 4));
@@ -310,7 +331,9 @@ mod tests {
 
     #[test]
     fn body_has_the_documented_fields() {
-        let b = serde_json::to_value(WebhookBody { event: "connected", room_id: "r", peer_id: "p", display_name: "Ann" }).unwrap();
+        let b =
+            serde_json::to_value(WebhookBody { event: "connected", room_id: "r", peer_id: "p", display_name: "Ann" })
+                .unwrap();
         assert_eq!(b, serde_json::json!({"event": "connected", "roomId": "r", "peerId": "p", "displayName": "Ann"}));
     }
 }

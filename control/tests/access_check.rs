@@ -18,7 +18,11 @@ async fn backend() -> Backend {
             "" => (401, String::new(), Duration::ZERO),
             t => {
                 let code: u16 = t.trim_start_matches('c').parse().unwrap_or(500);
-                let body = if code == 423 { r#"{"message":"Room full. Contact moderator@example.com"}"#.to_string() } else { String::new() };
+                let body = if code == 423 {
+                    r#"{"message":"Room full. Contact moderator@example.com"}"#.to_string()
+                } else {
+                    String::new()
+                };
                 (code, body, Duration::ZERO)
             }
         }
@@ -66,7 +70,8 @@ async fn each_documented_answer() {
     }
 
     // 425 with the start time from the participant's JWT.
-    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"roomId":"serv0access","startTime":"2030-01-02T10:30:00.0Z"}"#);
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(r#"{"roomId":"serv0access","startTime":"2030-01-02T10:30:00.0Z"}"#);
     let jwt = format!("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{payload}.c2ln");
     let (_ws, m) = join(&server, "serv0access", Some("early"), json!({"accessToken": "c425", "token": jwt})).await;
     assert_eq!(m["message"], "The event has not started yet. Start: 2030-01-02 10:30 UTC");
@@ -110,7 +115,9 @@ async fn debug_access_url() {
     assert!(backend.received().is_empty());
     server.stop().await;
 
-    let server = Server::start(&dir.0.join("b.sqlite"), HooksConfig { allow_debug_url_attributes: true, ..Default::default() }).await;
+    let server =
+        Server::start(&dir.0.join("b.sqlite"), HooksConfig { allow_debug_url_attributes: true, ..Default::default() })
+            .await;
     let (_ws, m) = join(&server, "serv0dbg", Some("b"), attrs("c403")).await;
     assert_eq!(m["code"], "invalid-token");
     let r = &backend.received()[0];
@@ -118,7 +125,9 @@ async fn debug_access_url() {
     let (_ws, m) = join(&server, "serv0dbg", Some("c"), attrs("c200")).await;
     assert_eq!(m["type"], "joined");
     // A plain-http accessUrl to another host is refused rather than skipped.
-    let (_ws, m) = join(&server, "serv0dbg", Some("d"), json!({"accessToken": "c200", "accessUrl": "http://example.com/check"})).await;
+    let (_ws, m) =
+        join(&server, "serv0dbg", Some("d"), json!({"accessToken": "c200", "accessUrl": "http://example.com/check"}))
+            .await;
     assert_eq!(m["code"], "bad-request");
     assert!(m["message"].as_str().unwrap().contains("https"), "{m}");
     server.stop().await;

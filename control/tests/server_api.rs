@@ -17,7 +17,13 @@ struct Api<'a> {
 
 impl Api<'_> {
     /// `template` is the documented path, `path` the concrete one.
-    async fn call(&self, method: &str, template: &str, path: &str, body: Option<&str>) -> (u16, Value, reqwest::header::HeaderMap) {
+    async fn call(
+        &self,
+        method: &str,
+        template: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
         let client = http();
         let url = self.server.url(path);
         let mut req = match method {
@@ -36,11 +42,16 @@ impl Api<'_> {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        let value: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: {status} body is not JSON: {text:?}"));
+        let value: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{method} {path}: {status} body is not JSON: {text:?}"));
         if status >= 400 {
-            assert!(value["message"].as_str().is_some_and(|m| !m.is_empty()), "{method} {path}: error without a message: {value}");
+            assert!(
+                value["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{method} {path}: error without a message: {value}"
+            );
         }
-        let documented = documented_statuses(template, method).unwrap_or_else(|| panic!("{method} {template} is not in /openapi.json"));
+        let documented = documented_statuses(template, method)
+            .unwrap_or_else(|| panic!("{method} {template} is not in /openapi.json"));
         assert!(documented.contains(&status), "{method} {template} answered {status}, not documented ({documented:?})");
         (status, value, headers)
     }
@@ -158,7 +169,13 @@ async fn bad_input_is_400_or_413_with_a_message() {
         let (s, v, _) = key.call("POST", &template, &path, Some(&huge)).await;
         assert_eq!(s, 413, "{name} oversized: {v}");
         // No content type.
-        let r = http().post(server.url(&path)).header("authorization", format!("APIKey {CONFIG_TOKEN}")).body(r#"{"peerId":"ann"}"#).send().await.unwrap();
+        let r = http()
+            .post(server.url(&path))
+            .header("authorization", format!("APIKey {CONFIG_TOKEN}"))
+            .body(r#"{"peerId":"ann"}"#)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
         assert!(r.json_value().await["message"].as_str().unwrap().contains("Content-Type"));
     }
@@ -188,18 +205,34 @@ async fn login_refresh_and_api_tokens() {
     assert_eq!(s, 401, "{v}");
     assert_eq!(anon.post("/auth/jwt/login", "/auth/jwt/login", r#"{"username":"eve","password":"x"}"#).await.0, 401);
     let (s, tokens) = anon
-        .post("/auth/jwt/login", "/auth/jwt/login", &json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string())
+        .post(
+            "/auth/jwt/login",
+            "/auth/jwt/login",
+            &json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string(),
+        )
         .await;
     assert_eq!(s, 200);
-    let (access, refresh) = (tokens["access"].as_str().unwrap().to_string(), tokens["refresh"].as_str().unwrap().to_string());
+    let (access, refresh) =
+        (tokens["access"].as_str().unwrap().to_string(), tokens["refresh"].as_str().unwrap().to_string());
     let user = api(&server, &format!("Bearer {access}"));
     assert_eq!(user.get("/rooms", "/rooms").await.0, 200);
-    assert_eq!(api(&server, &format!("Bearer {refresh}")).get("/rooms", "/rooms").await.0, 403, "a refresh token is not an access token");
+    assert_eq!(
+        api(&server, &format!("Bearer {refresh}")).get("/rooms", "/rooms").await.0,
+        403,
+        "a refresh token is not an access token"
+    );
 
-    let (s, renewed) = anon.post("/auth/jwt/refresh", "/auth/jwt/refresh", &json!({"refresh": refresh}).to_string()).await;
+    let (s, renewed) =
+        anon.post("/auth/jwt/refresh", "/auth/jwt/refresh", &json!({"refresh": refresh}).to_string()).await;
     assert_eq!(s, 200);
-    assert_eq!(api(&server, &format!("Bearer {}", renewed["access"].as_str().unwrap())).get("/rooms", "/rooms").await.0, 200);
-    assert_eq!(anon.post("/auth/jwt/refresh", "/auth/jwt/refresh", &json!({"refresh": access}).to_string()).await.0, 401);
+    assert_eq!(
+        api(&server, &format!("Bearer {}", renewed["access"].as_str().unwrap())).get("/rooms", "/rooms").await.0,
+        200
+    );
+    assert_eq!(
+        anon.post("/auth/jwt/refresh", "/auth/jwt/refresh", &json!({"refresh": access}).to_string()).await.0,
+        401
+    );
 
     // Permanent API tokens, managed by a logged-in user.
     let (s, created) = user.post("/api-tokens", "/api-tokens", r#"{"name":"backend"}"#).await;
@@ -227,7 +260,10 @@ async fn login_refresh_and_api_tokens() {
     server.stop().await;
     let server = Server::start(&db, HooksConfig::default()).await;
     assert_eq!(api(&server, &format!("APIKey {token}")).get("/rooms", "/rooms").await.0, 200);
-    assert_eq!(api(&server, &format!("Bearer {}", renewed["access"].as_str().unwrap())).get("/rooms", "/rooms").await.0, 200);
+    assert_eq!(
+        api(&server, &format!("Bearer {}", renewed["access"].as_str().unwrap())).get("/rooms", "/rooms").await.0,
+        200
+    );
 
     let user = api(&server, &format!("Bearer {}", renewed["access"].as_str().unwrap()));
     let (s, v, _) = user.call("DELETE", "/api-tokens/{id}", &format!("/api-tokens/{id}"), None).await;
@@ -251,7 +287,11 @@ async fn four_requests_per_second_per_credential() {
         codes.push(key.call("GET", "/rooms", "/rooms", None).await);
     }
     let limited = codes.iter().filter(|c| c.0 == 429).count();
-    assert!(limited >= 1 && codes[..4].iter().all(|c| c.0 == 200), "{:?}", codes.iter().map(|c| c.0).collect::<Vec<_>>());
+    assert!(
+        limited >= 1 && codes[..4].iter().all(|c| c.0 == 200),
+        "{:?}",
+        codes.iter().map(|c| c.0).collect::<Vec<_>>()
+    );
     let (_, v, h) = codes.iter().find(|c| c.0 == 429).unwrap();
     assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     assert!(v["message"].as_str().unwrap().contains("4"));
@@ -284,7 +324,8 @@ async fn openapi_documents_every_operation() {
                 _ => r#"{"peerId":"p"}"#.to_string(),
             });
             let path = if template.starts_with("/streaming") { format!("{path}?room_id=serv0openapi") } else { path };
-            let (status, _, _) = api(&server, &format!("Bearer {access}")).call(&method, template, &path, body.as_deref()).await;
+            let (status, _, _) =
+                api(&server, &format!("Bearer {access}")).call(&method, template, &path, body.as_deref()).await;
             assert_ne!(status, 405, "{method} {template}");
         }
     }

@@ -11,7 +11,8 @@ use meet_control::store::Store;
 use serde_json::{json, Value};
 
 async fn get(server: &Server, path: &str) -> (u16, Value) {
-    let r = http().get(server.url(path)).header("authorization", format!("APIKey {CONFIG_TOKEN}")).send().await.unwrap();
+    let r =
+        http().get(server.url(path)).header("authorization", format!("APIKey {CONFIG_TOKEN}")).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json_value().await)
 }
@@ -30,18 +31,27 @@ async fn sessions_summary_and_codes() {
     leave(bob_again).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let (s, v) = get(&server, "/streaming/statistics/peers?room_id=serv0stats&from=2021-06-21T00:00:00.0Z&to=2099-06-22T23:59:59.99Z").await;
+    let (s, v) = get(
+        &server,
+        "/streaming/statistics/peers?room_id=serv0stats&from=2021-06-21T00:00:00.0Z&to=2099-06-22T23:59:59.99Z",
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["errors"], json!([]));
     let rows = v["data"].as_array().unwrap();
     assert_eq!(rows.len(), 3, "ann once, bob twice: {v}");
     for r in rows {
-        let (j, l, d) = (r["join_time"].as_i64().unwrap(), r["leave_time"].as_i64().unwrap(), r["duration"].as_i64().unwrap());
+        let (j, l, d) =
+            (r["join_time"].as_i64().unwrap(), r["leave_time"].as_i64().unwrap(), r["duration"].as_i64().unwrap());
         assert!(j > 1_600_000_000 && l >= j && d == l - j, "{r}");
         assert!(r["person_id"].is_string());
     }
     assert_eq!(rows.iter().filter(|r| r["person_id"] == "bob").count(), 2);
-    let (s, v) = get(&server, "/streaming/statistics/peers/summary?room_id=serv0stats&from=2021-06-21T00:00:00.0Z&to=2099-06-22T23:59:59.99Z").await;
+    let (s, v) = get(
+        &server,
+        "/streaming/statistics/peers/summary?room_id=serv0stats&from=2021-06-21T00:00:00.0Z&to=2099-06-22T23:59:59.99Z",
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     let d = &v["data"];
     assert_eq!(d["participants"], 2);
@@ -81,7 +91,12 @@ async fn sessions_summary_and_codes() {
     let r = http().get(server.url("/streaming/statistics/peers?room_id=serv0stats")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert!(r.json_value().await["errors"][0].is_string());
-    let r = http().get(server.url("/streaming/statistics/peers?room_id=serv0stats")).header("authorization", "APIKey wrong-wrong-wrong-wrong").send().await.unwrap();
+    let r = http()
+        .get(server.url("/streaming/statistics/peers?room_id=serv0stats"))
+        .header("authorization", "APIKey wrong-wrong-wrong-wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     server.stop().await;
 }
@@ -100,7 +115,11 @@ async fn a_crash_loses_at_most_one_heartbeat() {
     let store = meet_control::store::SqliteStore::open(&db).unwrap();
     let open = store.sessions("serv0crash", 0, i64::MAX).unwrap();
     assert_eq!(open[0].leave_time_ms, None);
-    assert!(crashed_at - open[0].last_seen_ms <= 400, "last heartbeat {} ms before the crash", crashed_at - open[0].last_seen_ms);
+    assert!(
+        crashed_at - open[0].last_seen_ms <= 400,
+        "last heartbeat {} ms before the crash",
+        crashed_at - open[0].last_seen_ms
+    );
     assert!(open[0].last_seen_ms - open[0].join_time_ms >= 600, "heartbeats advanced");
     drop(store);
 

@@ -12,7 +12,11 @@ use meet_control::config::HooksConfig;
 use serde_json::json;
 
 fn hooks_to(backend: &Backend) -> HooksConfig {
-    HooksConfig { api_event: Some(backend.url("/api/events")), auth_event: Some("Bearer hook-secret".into()), ..Default::default() }
+    HooksConfig {
+        api_event: Some(backend.url("/api/events")),
+        auth_event: Some("Bearer hook-secret".into()),
+        ..Default::default()
+    }
 }
 
 fn delivered(r: &[Received]) -> Vec<(String, String)> {
@@ -25,7 +29,8 @@ fn delivered(r: &[Received]) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fails_twice_then_succeeds_in_order() {
     // The first two requests fail (500, then a timeout-free 503); the rest succeed.
-    let backend = Backend::start(|_, i| (if i < 2 { 500 + i as u16 * 3 } else { 200 }, String::new(), Duration::ZERO)).await;
+    let backend =
+        Backend::start(|_, i| (if i < 2 { 500 + i as u16 * 3 } else { 200 }, String::new(), Duration::ZERO)).await;
     let dir = TempDir::new();
     let server = Server::start(&dir.0.join("meet.sqlite"), hooks_to(&backend)).await;
     let (ann, _) = join(&server, "serv0hooks", Some("ann"), json!({"displayName": "Ann"})).await;
@@ -34,8 +39,14 @@ async fn fails_twice_then_succeeds_in_order() {
     assert_eq!(got.len(), 4, "two failures, then both events: {got:#?}");
     assert_eq!((got[0].status, got[1].status), (500, 503));
     assert!(got.iter().take(3).all(|r| r.body["event"] == "connected"), "closePeer waits for joinPeer: {got:#?}");
-    assert_eq!(got[2].body, json!({"event": "connected", "roomId": "serv0hooks", "peerId": "ann", "displayName": "Ann"}));
-    assert_eq!(got[3].body, json!({"event": "disconnected", "roomId": "serv0hooks", "peerId": "ann", "displayName": "Ann"}));
+    assert_eq!(
+        got[2].body,
+        json!({"event": "connected", "roomId": "serv0hooks", "peerId": "ann", "displayName": "Ann"})
+    );
+    assert_eq!(
+        got[3].body,
+        json!({"event": "disconnected", "roomId": "serv0hooks", "peerId": "ann", "displayName": "Ann"})
+    );
     assert!(got.iter().all(|r| r.authorization.as_deref() == Some("Bearer hook-secret") && r.path == "/api/events"));
     assert_eq!(server.services.store.pending_webhooks().unwrap(), 0);
     server.stop().await;
@@ -45,7 +56,10 @@ async fn fails_twice_then_succeeds_in_order() {
 async fn a_pending_delivery_survives_a_restart() {
     let up = Arc::new(AtomicBool::new(false));
     let flag = up.clone();
-    let backend = Backend::start(move |_, _| (if flag.load(Ordering::SeqCst) { 200 } else { 503 }, String::new(), Duration::ZERO)).await;
+    let backend = Backend::start(move |_, _| {
+        (if flag.load(Ordering::SeqCst) { 200 } else { 503 }, String::new(), Duration::ZERO)
+    })
+    .await;
     let dir = TempDir::new();
     let db = dir.0.join("meet.sqlite");
     let server = Server::start(&db, hooks_to(&backend)).await;
@@ -66,7 +80,9 @@ async fn a_pending_delivery_survives_a_restart() {
     let server = Server::start(&db, hooks_to(&backend)).await;
     // Bob was still in the room when meet-control stopped: the new process reports him gone.
     let got = backend.wait_for("the queue delivered after the restart", |r| delivered(r).len() >= 4).await;
-    let events_of = |peer: &str| -> Vec<String> { delivered(&got).into_iter().filter(|(_, p)| p == peer).map(|(e, _)| e).collect() };
+    let events_of = |peer: &str| -> Vec<String> {
+        delivered(&got).into_iter().filter(|(_, p)| p == peer).map(|(e, _)| e).collect()
+    };
     assert_eq!(events_of("ann"), ["connected", "disconnected"], "order kept across the restart");
     assert_eq!(events_of("bob"), ["connected", "disconnected"]);
     assert!(got[before..].iter().all(|r| r.status == 200));
@@ -103,7 +119,8 @@ async fn debug_url_attributes_only_when_allowed() {
     registered.wait_for("registered URL still gets them", |r| delivered(r).len() == 4).await;
 
     // Plain http:// to a non-loopback host is not accepted: the attribute is ignored, the join is not.
-    let (carl, joined) = join(&server, "serv0debug", Some("carl"), json!({"apiEvent": "http://example.com/hook"})).await;
+    let (carl, joined) =
+        join(&server, "serv0debug", Some("carl"), json!({"apiEvent": "http://example.com/hook"})).await;
     assert_eq!(joined["type"], "joined");
     leave(carl).await;
     server.stop().await;
@@ -114,7 +131,10 @@ async fn registered_urls_must_be_https_or_loopback() {
     let dir = TempDir::new();
     let store = Arc::new(meet_control::store::SqliteStore::open(&dir.0.join("meet.sqlite")).unwrap());
     let plain = HooksConfig { api_event: Some("http://hooks.example.com/e".into()), ..Default::default() };
-    let err = meet_control::services::Services::start(store.clone(), &auth_config(), &plain, fast_timings()).await.err().expect("refused");
+    let err = meet_control::services::Services::start(store.clone(), &auth_config(), &plain, fast_timings())
+        .await
+        .err()
+        .expect("refused");
     assert!(format!("{err:#}").contains("https"), "{err:#}");
     let allowed = HooksConfig { allow_insecure_http: true, ..plain };
     assert!(meet_control::services::Services::start(store, &auth_config(), &allowed, fast_timings()).await.is_ok());

@@ -1022,7 +1022,13 @@
     setState('closed');
     showScreen('closed');
     el.closedRejoin.focus();
-    emit('connectionClosed', { code: String(msg.code || 'closed'), message: el.closedMsg.textContent });
+    // A server going away (restart, lost media) is `disconnected` in the Client API; the server ending this
+    // participant's session (removed, replaced, room closed) is `connectionClosed`.
+    if (msg.code === 'server-restart' || msg.code === 'connection-lost') {
+      emit('disconnected', { peerId: S.peerId, code: String(msg.code) });
+    } else {
+      emit('connectionClosed', { code: String(msg.code || 'closed'), message: el.closedMsg.textContent });
+    }
   }
 
   function onSocketClosed() {

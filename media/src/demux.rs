@@ -67,11 +67,7 @@ mod tests {
     #[test]
     fn rtcp_by_second_byte() {
         for pt in 0..=255u8 {
-            let want = if (192..=223).contains(&pt) {
-                PacketKind::Rtcp
-            } else {
-                PacketKind::Rtp
-            };
+            let want = if (192..=223).contains(&pt) { PacketKind::Rtcp } else { PacketKind::Rtp };
             assert_eq!(classify(&[0x80, pt]), want, "second byte {pt}");
         }
         // SR (200), RR (201), RTPFB (205), PSFB (206) as browsers send them.

@@ -122,9 +122,7 @@ pub fn payload<'a>(buf: &'a [u8], h: &RtpHeader) -> Result<&'a [u8], RtpError> {
         return Ok(body);
     }
     match body.last() {
-        Some(&count) if count != 0 && usize::from(count) <= body.len() => {
-            Ok(&body[..body.len() - usize::from(count)])
-        }
+        Some(&count) if count != 0 && usize::from(count) <= body.len() => Ok(&body[..body.len() - usize::from(count)]),
         _ => Err(RtpError::BadPadding),
     }
 }
@@ -132,10 +130,7 @@ pub fn payload<'a>(buf: &'a [u8], h: &RtpHeader) -> Result<&'a [u8], RtpError> {
 /// The CSRC list of a parsed packet.
 pub fn csrcs<'a>(buf: &'a [u8], h: &RtpHeader) -> impl Iterator<Item = Ssrc> + 'a {
     let end = HEADER_LEN + 4 * usize::from(h.csrc_count);
-    buf.get(HEADER_LEN..end)
-        .unwrap_or(&[])
-        .chunks_exact(4)
-        .map(|c| Ssrc(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+    buf.get(HEADER_LEN..end).unwrap_or(&[]).chunks_exact(4).map(|c| Ssrc(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
 }
 
 /// Rewrites the SSRC in place.
@@ -177,11 +172,7 @@ pub struct Extension<'a> {
 /// two-byte (0x100X) form; yields nothing for other profiles and stops at a malformed element.
 pub fn extensions<'a>(buf: &'a [u8], h: &RtpHeader) -> Extensions<'a> {
     let start = HEADER_LEN + 4 * usize::from(h.csrc_count);
-    let block = if h.has_extension {
-        buf.get(start..h.header_len).unwrap_or(&[])
-    } else {
-        &[]
-    };
+    let block = if h.has_extension { buf.get(start..h.header_len).unwrap_or(&[]) } else { &[] };
     let (two_byte, data) = match block {
         [a, b, _, _, data @ ..] => match u16::from_be_bytes([*a, *b]) {
             ONE_BYTE_PROFILE => (false, data),
@@ -261,12 +252,7 @@ pub fn write_header(h: &HeaderFields<'_>, out: &mut [u8]) -> Result<usize, RtpEr
     }
     let ext_words = ext_len.div_ceil(4);
     let csrc_end = HEADER_LEN + 4 * h.csrcs.len();
-    let len = csrc_end
-        + if h.extensions.is_empty() {
-            0
-        } else {
-            4 + 4 * ext_words
-        };
+    let len = csrc_end + if h.extensions.is_empty() { 0 } else { 4 + 4 * ext_words };
     let Some(out) = out.get_mut(..len) else {
         return Err(RtpError::BufferTooSmall);
     };
@@ -428,8 +414,7 @@ mod tests {
 
     /// A packet as Chrome sends VP8: CC=0, X=1 with a one-byte extension block.
     const PACKET: [u8; 24] = [
-        0x90, 0xE0, 0x12, 0x34, 0x00, 0x01, 0xE2, 0x40, 0xDE, 0xAD, 0xBE,
-        0xEF, // fixed header
+        0x90, 0xE0, 0x12, 0x34, 0x00, 0x01, 0xE2, 0x40, 0xDE, 0xAD, 0xBE, 0xEF, // fixed header
         0xBE, 0xDE, 0x00, 0x01, 0x10, 0xAB, 0x00, 0x00, // one-byte ext: id 1, 1 byte
         0x01, 0x02, 0x03, 0x04, // payload
     ];
@@ -445,23 +430,14 @@ mod tests {
         assert_eq!((h.csrc_count, h.header_len), (0, 20));
         assert_eq!(payload(&PACKET, &h), Ok(&PACKET[20..]));
         let ext: Vec<_> = extensions(&PACKET, &h).collect();
-        assert_eq!(
-            ext,
-            [Extension {
-                id: 1,
-                data: &[0xAB]
-            }]
-        );
+        assert_eq!(ext, [Extension { id: 1, data: &[0xAB] }]);
     }
 
     #[test]
     fn write_then_parse() {
         let csrc_list = [Ssrc(1), Ssrc(2)];
         let mid = Extension { id: 3, data: b"0" };
-        let twcc = Extension {
-            id: 5,
-            data: &[0x01, 0x02],
-        };
+        let twcc = Extension { id: 5, data: &[0x01, 0x02] };
         let fields = HeaderFields {
             marker: true,
             payload_type: 111,
@@ -476,50 +452,26 @@ mod tests {
         // 12 + 8 CSRC + 4 ext header + 5 bytes of elements padded to 8.
         assert_eq!(n, 32);
         let h = parse(&out[..n]).unwrap();
-        assert_eq!(
-            (h.marker, h.payload_type, h.sequence_number),
-            (true, 111, 65535)
-        );
-        assert_eq!(
-            (h.timestamp, h.ssrc, h.header_len),
-            (u32::MAX, Ssrc(42), 32)
-        );
+        assert_eq!((h.marker, h.payload_type, h.sequence_number), (true, 111, 65535));
+        assert_eq!((h.timestamp, h.ssrc, h.header_len), (u32::MAX, Ssrc(42), 32));
         assert_eq!(csrcs(&out[..n], &h).collect::<Vec<_>>(), [Ssrc(1), Ssrc(2)]);
         assert_eq!(extensions(&out[..n], &h).collect::<Vec<_>>(), [mid, twcc]);
         for short in 0..n {
-            assert_eq!(
-                write_header(&fields, &mut out[..short]),
-                Err(RtpError::BufferTooSmall)
-            );
+            assert_eq!(write_header(&fields, &mut out[..short]), Err(RtpError::BufferTooSmall));
         }
 
-        let plain = HeaderFields {
-            payload_type: 0,
-            ..Default::default()
-        };
+        let plain = HeaderFields { payload_type: 0, ..Default::default() };
         assert_eq!(write_header(&plain, &mut out), Ok(12));
         assert_eq!(out[..2], [0x80, 0x00]);
         let bad_id = [Extension { id: 15, data: b"x" }];
-        let bad_len = [Extension {
-            id: 1,
-            data: &[0; 17],
-        }];
+        let bad_len = [Extension { id: 1, data: &[0; 17] }];
         for extensions in [&bad_id[..], &bad_len[..]] {
-            let f = HeaderFields {
-                extensions,
-                ..plain
-            };
+            let f = HeaderFields { extensions, ..plain };
             assert_eq!(write_header(&f, &mut out), Err(RtpError::BadExtension));
         }
         let many = [Ssrc(0); 16];
-        let f = HeaderFields {
-            csrcs: &many,
-            ..plain
-        };
-        assert_eq!(
-            write_header(&f, &mut [0u8; 128]),
-            Err(RtpError::TooManyCsrcs)
-        );
+        let f = HeaderFields { csrcs: &many, ..plain };
+        assert_eq!(write_header(&f, &mut [0u8; 128]), Err(RtpError::TooManyCsrcs));
     }
 
     #[test]
@@ -579,10 +531,7 @@ mod tests {
         }
         p[19] = 9;
         assert_eq!(payload(&p, &parse(&p).unwrap()), Err(RtpError::BadPadding));
-        assert_eq!(
-            payload(&p[..12], &parse(&p[..12]).unwrap()),
-            Err(RtpError::BadPadding)
-        );
+        assert_eq!(payload(&p[..12], &parse(&p[..12]).unwrap()), Err(RtpError::BadPadding));
         // A header from another, longer packet.
         let h = parse(&PACKET).unwrap();
         assert_eq!(payload(&PACKET[..10], &h), Err(RtpError::Truncated));
@@ -597,16 +546,7 @@ mod tests {
         p.extend_from_slice(&[0x10, 0x00, 0x00, 0x02, 7, 0, 0, 200, 2, 0xAA, 0xBB, 0]);
         let h = parse(&p).unwrap();
         let ext: Vec<_> = extensions(&p, &h).collect();
-        assert_eq!(
-            ext,
-            [
-                Extension { id: 7, data: &[] },
-                Extension {
-                    id: 200,
-                    data: &[0xAA, 0xBB]
-                }
-            ]
-        );
+        assert_eq!(ext, [Extension { id: 7, data: &[] }, Extension { id: 200, data: &[0xAA, 0xBB] }]);
         // One-byte element claiming more data than the block has: iteration stops.
         let mut q = PACKET;
         q[16] = 0x1F;
@@ -639,23 +579,13 @@ mod tests {
     #[test]
     fn receive_stats_in_order_with_loss() {
         let mut s = ReceiveStats::new();
-        assert_eq!(
-            (
-                s.expected(),
-                s.cumulative_lost(),
-                s.fraction_lost_since_last()
-            ),
-            (0, 0, 0)
-        );
+        assert_eq!((s.expected(), s.cumulative_lost(), s.fraction_lost_since_last()), (0, 0, 0));
         for seq in 100..200u16 {
             if seq % 10 != 5 {
                 assert!(s.update(seq, u32::from(seq) * 3000, u32::from(seq) * 3000 + 500));
             }
         }
-        assert_eq!(
-            (s.extended_highest(), s.expected(), s.received()),
-            (199, 100, 90)
-        );
+        assert_eq!((s.extended_highest(), s.expected(), s.received()), (199, 100, 90));
         assert_eq!(s.cumulative_lost(), 10);
         assert_eq!(s.fraction_lost_since_last(), 25); // 10 * 256 / 100
         assert_eq!(s.fraction_lost_since_last(), 0); // nothing new
@@ -697,11 +627,7 @@ mod tests {
         }
         let want_ext = u64::from(start) + total - 1;
         assert_eq!(u64::from(s.extended_highest()), want_ext);
-        assert_eq!(
-            s.extended_highest() >> 16,
-            5 + 1,
-            "cycles: started at 65000"
-        );
+        assert_eq!(s.extended_highest() >> 16, 5 + 1, "cycles: started at 65000");
         assert_eq!(s.expected(), total);
         assert_eq!(s.received(), received);
         assert_eq!(s.cumulative_lost(), (s.expected() - received) as i32);
@@ -736,10 +662,7 @@ mod tests {
         // ...but two in a row restart the sequence there (a sender restart).
         assert!(!s.update(30_000, 0, 0));
         assert!(s.update(30_001, 0, 0));
-        assert_eq!(
-            (s.extended_highest(), s.expected(), s.received()),
-            (30_001, 1, 1)
-        );
+        assert_eq!((s.extended_highest(), s.expected(), s.received()), (30_001, 1, 1));
         // 99 behind is reordering, 100 behind is a jump; a gap of 2999 ahead is loss.
         assert!(s.update(30_001 - 99, 0, 0));
         assert!(!s.update(30_001 - 100, 0, 0));

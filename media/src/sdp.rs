@@ -88,11 +88,8 @@ pub struct Offer<'a> {
 impl Offer<'_> {
     pub fn to_sdp(&self) -> String {
         let mut s = String::with_capacity(1024 + 900 * self.sections.len());
-        let _ = write!(
-            s,
-            "v=0\r\no=- {} {} IN IP4 0.0.0.0\r\ns=meet\r\nt=0 0\r\n",
-            self.session_id, self.session_version
-        );
+        let _ =
+            write!(s, "v=0\r\no=- {} {} IN IP4 0.0.0.0\r\ns=meet\r\nt=0 0\r\n", self.session_id, self.session_version);
         s.push_str("a=group:BUNDLE");
         for m in self.sections {
             s.push(' ');
@@ -128,10 +125,7 @@ impl Offer<'_> {
         s.push_str("a=rtcp-mux\r\na=rtcp-rsize\r\n");
         match m.kind {
             Kind::Audio => {
-                let _ = write!(
-                    s,
-                    "a=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} minptime=10;useinbandfec=1\r\n"
-                );
+                let _ = write!(s, "a=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} minptime=10;useinbandfec=1\r\n");
             }
             Kind::Video => {
                 let _ = write!(
@@ -151,13 +145,7 @@ impl Offer<'_> {
         for (i, c) in self.candidates.iter().enumerate() {
             // Host candidates, highest priority first (RFC 8445 §5.1.2 with type preference 126).
             let priority = 2_130_706_431u32 - i as u32;
-            let _ = write!(
-                s,
-                "a=candidate:{} 1 udp {priority} {} {} typ host\r\n",
-                i + 1,
-                c.ip(),
-                c.port()
-            );
+            let _ = write!(s, "a=candidate:{} 1 udp {priority} {} {} typ host\r\n", i + 1, c.ip(), c.port());
         }
         s.push_str("a=end-of-candidates\r\n");
     }
@@ -222,10 +210,7 @@ pub fn parse_answer(sdp: &str) -> Result<Answer, SdpError> {
             "m" => {
                 let mut parts = value.split_whitespace();
                 let kind = parts.next().ok_or(SdpError::Malformed)?.to_string();
-                let port = parts
-                    .next()
-                    .and_then(|p| p.split('/').next()?.parse().ok())
-                    .ok_or(SdpError::Malformed)?;
+                let port = parts.next().and_then(|p| p.split('/').next()?.parse().ok()).ok_or(SdpError::Malformed)?;
                 let _proto = parts.next().ok_or(SdpError::Malformed)?;
                 let payload_types = parts.filter_map(|p| p.parse().ok()).collect();
                 media.push(AnswerMedia {
@@ -249,15 +234,10 @@ pub fn parse_answer(sdp: &str) -> Result<Answer, SdpError> {
                     "ice-pwd" => target.ice_pwd = Some(arg.to_string()),
                     "fingerprint" => target.fingerprint = Some(arg.to_string()),
                     "setup" => target.setup = Some(arg.to_string()),
-                    "sendrecv" | "sendonly" | "recvonly" | "inactive" => {
-                        target.direction = name.to_string()
-                    }
+                    "sendrecv" | "sendonly" | "recvonly" | "inactive" => target.direction = name.to_string(),
                     "ssrc" => {
-                        let ssrc = arg
-                            .split_whitespace()
-                            .next()
-                            .and_then(|s| s.parse().ok())
-                            .ok_or(SdpError::Malformed)?;
+                        let ssrc =
+                            arg.split_whitespace().next().and_then(|s| s.parse().ok()).ok_or(SdpError::Malformed)?;
                         if !target.ssrcs.contains(&ssrc) {
                             target.ssrcs.push(ssrc);
                         }
@@ -309,16 +289,8 @@ mod tests {
 
     fn sample_offer() -> String {
         let sections = vec![
-            MediaSection {
-                mid: "0".into(),
-                kind: Kind::Audio,
-                direction: Direction::RecvOnly,
-            },
-            MediaSection {
-                mid: "1".into(),
-                kind: Kind::Video,
-                direction: Direction::RecvOnly,
-            },
+            MediaSection { mid: "0".into(), kind: Kind::Audio, direction: Direction::RecvOnly },
+            MediaSection { mid: "1".into(), kind: Kind::Video, direction: Direction::RecvOnly },
             MediaSection {
                 mid: "2".into(),
                 kind: Kind::Video,
@@ -329,11 +301,7 @@ mod tests {
                     track_id: "t".into(),
                 }),
             },
-            MediaSection {
-                mid: "3".into(),
-                kind: Kind::Audio,
-                direction: Direction::Inactive,
-            },
+            MediaSection { mid: "3".into(), kind: Kind::Audio, direction: Direction::Inactive },
         ];
         let candidates = ["127.0.0.1:10000".parse().unwrap()];
         Offer {
@@ -391,17 +359,8 @@ mod tests {
         assert_eq!(parse_answer("v=0\r\n"), Err(SdpError::NoMedia));
         assert_eq!(parse_answer("garbage"), Err(SdpError::Malformed));
         assert_eq!(parse_answer("m=audio\r\n"), Err(SdpError::Malformed));
-        assert_eq!(
-            parse_answer("m=audio x RTP 1\r\n"),
-            Err(SdpError::Malformed)
-        );
-        assert_eq!(
-            parse_answer("m=audio 9 RTP 111\r\na=ssrc:notanumber cname:x\r\n"),
-            Err(SdpError::Malformed)
-        );
-        assert_eq!(
-            parse_answer(&"a".repeat(MAX_SDP_LEN + 1)),
-            Err(SdpError::TooLarge)
-        );
+        assert_eq!(parse_answer("m=audio x RTP 1\r\n"), Err(SdpError::Malformed));
+        assert_eq!(parse_answer("m=audio 9 RTP 111\r\na=ssrc:notanumber cname:x\r\n"), Err(SdpError::Malformed));
+        assert_eq!(parse_answer(&"a".repeat(MAX_SDP_LEN + 1)), Err(SdpError::TooLarge));
     }
 }

@@ -435,12 +435,7 @@ struct Writer<'o> {
 }
 
 impl<'o> Writer<'o> {
-    fn new(
-        out: &'o mut [u8],
-        method: u16,
-        class: Class,
-        transaction_id: &[u8; 12],
-    ) -> Result<Self, StunError> {
+    fn new(out: &'o mut [u8], method: u16, class: Class, transaction_id: &[u8; 12]) -> Result<Self, StunError> {
         if out.len() < HEADER_LEN {
             return Err(StunError::BufferTooSmall);
         }
@@ -448,10 +443,7 @@ impl<'o> Writer<'o> {
         out[2..4].fill(0);
         out[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
         out[8..HEADER_LEN].copy_from_slice(transaction_id);
-        Ok(Writer {
-            out,
-            len: HEADER_LEN,
-        })
+        Ok(Writer { out, len: HEADER_LEN })
     }
 
     fn attr(&mut self, typ: u16, value: &[u8]) -> Result<(), StunError> {
@@ -459,12 +451,7 @@ impl<'o> Writer<'o> {
     }
 
     /// Appends an attribute whose `len` value bytes `fill` writes, then zero padding.
-    fn attr_with(
-        &mut self,
-        typ: u16,
-        len: usize,
-        fill: impl FnOnce(&mut [u8]),
-    ) -> Result<(), StunError> {
+    fn attr_with(&mut self, typ: u16, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<(), StunError> {
         let padded = (len + 3) & !3;
         let end = self.len + 4 + padded;
         if len > usize::from(u16::MAX) || end - HEADER_LEN > usize::from(u16::MAX) {
@@ -493,8 +480,7 @@ impl<'o> Writer<'o> {
         }
         self.set_length(self.len + 24);
         // HMAC takes keys of any length; the error arm is unreachable.
-        let mut mac =
-            <HmacSha1 as KeyInit>::new_from_slice(key).map_err(|_| StunError::ValueTooLong)?;
+        let mut mac = <HmacSha1 as KeyInit>::new_from_slice(key).map_err(|_| StunError::ValueTooLong)?;
         mac.update(&self.out[..self.len]);
         let tag = mac.finalize().into_bytes();
         self.attr(attr::MESSAGE_INTEGRITY, &tag)

@@ -58,8 +58,7 @@ impl RelayFile {
     pub fn load(path: &Path) -> anyhow::Result<RelayFile> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        Self::parse(&text)
-            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
     }
 
     pub fn parse(text: &str) -> Result<RelayFile, String> {
@@ -73,18 +72,14 @@ impl RelaySection {
     /// Checks values serde cannot: names the key at fault.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(b) = &self.io_backend {
-            b.parse::<crate::IoBackend>()
-                .map_err(|e| format!("[relay] io_backend: {e}"))?;
+            b.parse::<crate::IoBackend>().map_err(|e| format!("[relay] io_backend: {e}"))?;
         }
         if self.cores == Some(0) {
             return Err("[relay] cores: must be at least 1".into());
         }
         if let Some(s) = &self.socket {
             if !s.is_absolute() {
-                return Err(format!(
-                    "[relay] socket: {} must be an absolute path",
-                    s.display()
-                ));
+                return Err(format!("[relay] socket: {} must be an absolute path", s.display()));
             }
         }
         Ok(())
@@ -98,16 +93,10 @@ pub fn init_logging(format: LogFormat, filter: Option<&str>) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(filter.unwrap_or("info")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
     }
 }
 
@@ -117,7 +106,10 @@ mod tests {
 
     #[test]
     fn relay_section_and_other_sections() {
-        let f = RelayFile::parse("[relay]\nmedia_port = 10000\nio_backend = \"mmsg\"\n[log]\nformat = \"json\"\n[auth]\nanything = 1\n").unwrap();
+        let f = RelayFile::parse(
+            "[relay]\nmedia_port = 10000\nio_backend = \"mmsg\"\n[log]\nformat = \"json\"\n[auth]\nanything = 1\n",
+        )
+        .unwrap();
         assert_eq!(f.relay.media_port, Some(10000));
         assert_eq!(f.log.format, Some(LogFormat::Json));
         let typo = RelayFile::parse("[relay]\nmedia_prot = 1\n").unwrap_err();

@@ -38,21 +38,13 @@ pub struct RelayConfig {
 
 impl RelayConfig {
     pub fn new(bind: SocketAddr, announced_ip: IpAddr) -> Self {
-        RelayConfig {
-            bind,
-            announced_ip,
-            cores: default_cores(),
-            io_backend: IoBackend::Auto,
-            peers_per_core: 500,
-        }
+        RelayConfig { bind, announced_ip, cores: default_cores(), io_backend: IoBackend::Auto, peers_per_core: 500 }
     }
 }
 
 /// One core per CPU the process may run on.
 pub fn default_cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 /// Binds the media sockets and starts the cores.
@@ -61,15 +53,10 @@ pub fn start(config: &RelayConfig) -> std::io::Result<Relay> {
     let (notifications, _) = tokio::sync::broadcast::channel(1024);
     let mut cores = Vec::with_capacity(config.cores.max(1));
     for index in 0..config.cores.max(1) {
-        let port = if config.bind.port() == 0 {
-            0
-        } else {
-            config.bind.port() + index as u16
-        };
+        let port = if config.bind.port() == 0 { 0 } else { config.bind.port() + index as u16 };
         let socket = io::socket::bind_media_socket(SocketAddr::new(config.bind.ip(), port))?;
         let port = socket.local_addr()?.port();
-        let mut engine_config =
-            engine::EngineConfig::new(vec![SocketAddr::new(config.announced_ip, port)]);
+        let mut engine_config = engine::EngineConfig::new(vec![SocketAddr::new(config.announced_ip, port)]);
         engine_config.core = index;
         let engine = engine::Engine::new(engine_config, certificate.clone(), Instant::now());
         cores.push((socket, engine));

@@ -45,39 +45,21 @@ async fn main() -> anyhow::Result<()> {
         Some(path) => RelayFile::load(path)?,
         None => RelayFile::default(),
     };
-    init_logging(
-        args.log_format.or(file.log.format).unwrap_or_default(),
-        file.log.filter.as_deref(),
-    );
+    init_logging(args.log_format.or(file.log.format).unwrap_or_default(), file.log.filter.as_deref());
     let section = file.relay;
-    let control_socket = args
-        .control_socket
-        .or(section.socket)
-        .unwrap_or_else(|| PathBuf::from("/run/meet/relay.sock"));
+    let control_socket =
+        args.control_socket.or(section.socket).unwrap_or_else(|| PathBuf::from("/run/meet/relay.sock"));
     let media_port = args.media_port.or(section.media_port).unwrap_or(10000);
-    let bind_ip = args
-        .media_bind_ip
-        .or(section.bind_ip)
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let announced_ip = args
-        .announced_ip
-        .or(section.announced_ip)
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let mut config =
-        meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, media_port), announced_ip);
-    config.cores = args
-        .cores
-        .or(section.cores)
-        .unwrap_or_else(meet_relay::default_cores);
+    let bind_ip = args.media_bind_ip.or(section.bind_ip).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let announced_ip = args.announced_ip.or(section.announced_ip).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let mut config = meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, media_port), announced_ip);
+    config.cores = args.cores.or(section.cores).unwrap_or_else(meet_relay::default_cores);
     config.io_backend = match (args.io_backend, section.io_backend) {
         (Some(b), _) => b,
-        (None, Some(name)) => name
-            .parse()
-            .map_err(|e| anyhow::anyhow!("[relay] io_backend: {e}"))?,
+        (None, Some(name)) => name.parse().map_err(|e| anyhow::anyhow!("[relay] io_backend: {e}"))?,
         (None, None) => meet_relay::IoBackend::Auto,
     };
-    let relay = meet_relay::start(&config)
-        .with_context(|| format!("cannot bind media port {media_port}"))?;
+    let relay = meet_relay::start(&config).with_context(|| format!("cannot bind media port {media_port}"))?;
     // `serve` polls its shutdown future only once the control socket is bound, so the first poll is
     // the moment to tell systemd this relay serves (tests/tests/systemd.rs checks the order).
     let shutdown = async {
@@ -94,8 +76,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

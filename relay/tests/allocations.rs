@@ -64,8 +64,5 @@ fn forwarding_does_not_allocate() {
         }
     }
     assert_eq!(forwarded, 1200 * 4);
-    assert_eq!(
-        measured, 0,
-        "allocations while forwarding 1000 packets to 4 consumers"
-    );
+    assert_eq!(measured, 0, "allocations while forwarding 1000 packets to 4 consumers");
 }

@@ -9,10 +9,7 @@ use meet_media::stun;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -60,23 +57,12 @@ fn stun_with_a_wrong_integrity_or_unknown_user_is_dropped() {
     let a = net.join("room1", "alice", "10.0.0.2:5000");
     let ufrag = net.clients[a].transport.ice_ufrag.clone();
     let mut buf = [0u8; 256];
-    let n = stun::write_binding_request(
-        &[1; 12],
-        &format!("{ufrag}:client"),
-        b"wrong password",
-        1,
-        1,
-        true,
-        &mut buf,
-    )
-    .unwrap();
-    net.engine
-        .handle_datagram(net.now, "10.0.0.9:1".parse().unwrap(), &mut buf[..n]);
+    let n = stun::write_binding_request(&[1; 12], &format!("{ufrag}:client"), b"wrong password", 1, 1, true, &mut buf)
+        .unwrap();
+    net.engine.handle_datagram(net.now, "10.0.0.9:1".parse().unwrap(), &mut buf[..n]);
     assert_eq!(net.engine.counters.drop_stun_integrity, 1);
-    let n =
-        stun::write_binding_request(&[1; 12], "nobody:client", b"x", 1, 1, true, &mut buf).unwrap();
-    net.engine
-        .handle_datagram(net.now, "10.0.0.9:1".parse().unwrap(), &mut buf[..n]);
+    let n = stun::write_binding_request(&[1; 12], "nobody:client", b"x", 1, 1, true, &mut buf).unwrap();
+    net.engine.handle_datagram(net.now, "10.0.0.9:1".parse().unwrap(), &mut buf[..n]);
     assert_eq!(net.engine.counters.drop_stun_unknown_user, 1);
     // Neither got an answer, and the unknown address learned nothing.
     assert!(net.engine.poll_transmit().is_none());
@@ -87,13 +73,8 @@ fn truncated_dtls_and_rtp_from_strangers() {
     let mut net = Net::new();
     let _a = net.join("room1", "alice", "10.0.0.2:5000");
     let stranger = "10.0.0.9:1".parse().unwrap();
-    net.engine
-        .handle_datagram(net.now, stranger, &mut [22, 254, 253, 0, 0]);
-    net.engine.handle_datagram(
-        net.now,
-        stranger,
-        &mut [0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3],
-    );
+    net.engine.handle_datagram(net.now, stranger, &mut [22, 254, 253, 0, 0]);
+    net.engine.handle_datagram(net.now, stranger, &mut [0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3]);
     assert_eq!(net.engine.counters.drop_dtls_unknown_addr, 1);
     assert_eq!(net.engine.counters.drop_srtp_unknown_addr, 1);
 }

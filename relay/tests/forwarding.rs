@@ -77,9 +77,7 @@ fn receiver_reports_and_remb_go_to_producers() {
     for c in &net.clients[a].rtcp {
         for p in rtcp::iter(c).filter_map(Result::ok) {
             match p {
-                RtcpPacket::ReceiverReport(r) => {
-                    rr |= r.reports.iter().any(|b| b.ssrc == Ssrc(3333))
-                }
+                RtcpPacket::ReceiverReport(r) => rr |= r.reports.iter().any(|b| b.ssrc == Ssrc(3333)),
                 RtcpPacket::Remb(r) => remb |= r.bitrate_bps > 1_000_000,
                 _ => {}
             }
@@ -116,19 +114,9 @@ fn closing_the_room_leaves_nothing() {
     let a = net.join("room1", "alice", "10.0.0.2:5000");
     let b = net.join("room1", "bob", "10.0.0.3:5000");
     net.produce_and_consume(a, b, 4444);
-    net.request(Request::CloseRoom {
-        room: "room1".into(),
-    });
+    net.request(Request::CloseRoom { room: "room1".into() });
     assert_eq!((net.engine.room_count(), net.engine.peer_count()), (0, 0));
-    let err = net
-        .engine
-        .handle_request(
-            net.now,
-            Request::DumpRoom {
-                room: "room1".into(),
-            },
-        )
-        .unwrap_err();
+    let err = net.engine.handle_request(net.now, Request::DumpRoom { room: "room1".into() }).unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);
     // Media from the old addresses is now dropped and counted.
     net.send_rtp(a, 4444, 96, &[0; 10]);
@@ -142,13 +130,7 @@ fn max_broadcasters_is_enforced() {
     net.engine
         .handle_request(
             net.now,
-            Request::CreateRoom {
-                room: "r".into(),
-                limits: RoomLimits {
-                    max_broadcasters: 1,
-                    max_watchers: 0,
-                },
-            },
+            Request::CreateRoom { room: "r".into(), limits: RoomLimits { max_broadcasters: 1, max_watchers: 0 } },
         )
         .unwrap();
     let a = net.join("r", "alice", "10.0.0.2:5000");
@@ -171,8 +153,21 @@ fn max_broadcasters_is_enforced() {
     assert!(matches!(produce(&mut net, a, 1), Ok(Response::Ok)));
     let refused = produce(&mut net, b, 2).unwrap_err();
     assert_eq!(refused.code, ErrorCode::LimitExceeded);
-    assert_eq!(
-        refused.message,
-        "The limit of maximum active attendees is exceeded"
-    );
+    assert_eq!(refused.message, "The limit of maximum active attendees is exceeded");
+}
+
+#[test]
+fn max_watchers_counts_only_watchers() {
+    let mut net = Net::new();
+    let limits = RoomLimits { max_broadcasters: 0, max_watchers: 1 };
+    net.engine.handle_request(net.now, Request::CreateRoom { room: "w".into(), limits }).unwrap();
+    let create = |net: &mut Net, peer: &str, watcher| {
+        net.engine.handle_request(net.now, Request::CreatePeer { room: "w".into(), peer: peer.into(), watcher })
+    };
+    assert!(create(&mut net, "speaker", false).is_ok());
+    assert!(create(&mut net, "viewer1", true).is_ok());
+    let refused = create(&mut net, "viewer2", true).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::LimitExceeded);
+    // Speakers are not watchers, however many there are.
+    assert!(create(&mut net, "speaker2", false).is_ok());
 }

@@ -31,9 +31,7 @@ impl UdpClient {
         let mut buf = [0u8; 2048];
         while let Ok((n, _)) = self.socket.recv_from(&mut buf) {
             self.client.receive(&mut buf[..n]);
-            self.socket
-                .set_read_timeout(Some(Duration::from_millis(1)))
-                .unwrap();
+            self.socket.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
         }
     }
 }
@@ -45,21 +43,14 @@ fn a_webinar_spreads_over_cores_and_media_crosses() {
     config.peers_per_core = 2;
     config.io_backend = IoBackend::Mmsg;
     let relay = meet_relay::start(&config).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let req = |r: Request| rt.block_on(relay.request(r)).expect("request succeeds");
-    req(Request::CreateRoom {
-        room: "web".into(),
-        limits: RoomLimits::default(),
-    });
+    req(Request::CreateRoom { room: "web".into(), limits: RoomLimits::default() });
     let mut clients = Vec::new();
     for name in ["speaker", "v1", "v2", "v3", "v4"] {
-        let Response::PeerCreated(t) = req(Request::CreatePeer {
-            room: "web".into(),
-            peer: name.into(),
-        }) else {
+        let Response::PeerCreated(t) =
+            req(Request::CreatePeer { room: "web".into(), peer: name.into(), watcher: false })
+        else {
             panic!()
         };
         let cert = Certificate::generate().unwrap();
@@ -72,19 +63,8 @@ fn a_webinar_spreads_over_cores_and_media_crosses() {
         });
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let relay_addr = t.candidates[0];
-        let client = Client::new(
-            "web",
-            name,
-            socket.local_addr().unwrap(),
-            t,
-            cert,
-            Instant::now(),
-        );
-        clients.push(UdpClient {
-            client,
-            socket,
-            relay: relay_addr,
-        });
+        let client = Client::new("web", name, socket.local_addr().unwrap(), t, cert, Instant::now());
+        clients.push(UdpClient { client, socket, relay: relay_addr });
     }
     let ports: std::collections::BTreeSet<u16> = clients.iter().map(|c| c.relay.port()).collect();
     assert_eq!(ports.len(), 2, "peers were placed on both cores");
@@ -101,10 +81,7 @@ fn a_webinar_spreads_over_cores_and_media_crosses() {
     req(produce_request("web", "speaker", 777));
     let mut consumer_ssrcs = Vec::new();
     for v in ["v1", "v2", "v3", "v4"] {
-        let Response::ConsumerCreated { ssrc, .. } = req(consume_request("web", v, "speaker"))
-        else {
-            panic!()
-        };
+        let Response::ConsumerCreated { ssrc, .. } = req(consume_request("web", v, "speaker")) else { panic!() };
         consumer_ssrcs.push(ssrc);
     }
     for i in 0..30u8 {
@@ -125,10 +102,7 @@ fn a_webinar_spreads_over_cores_and_media_crosses() {
         assert_eq!(&c.client.rtp[29][h.header_len..], &[29u8; 200][..]);
     }
     // A keyframe request from a viewer on the other core reaches the speaker with its SSRC.
-    let far = clients
-        .iter()
-        .position(|c| c.relay != clients[0].relay)
-        .unwrap();
+    let far = clients.iter().position(|c| c.relay != clients[0].relay).unwrap();
     let far_ssrc = consumer_ssrcs[far - 1];
     std::thread::sleep(Duration::from_millis(600));
     let mut pli = [0u8; 32];
@@ -146,18 +120,11 @@ fn a_webinar_spreads_over_cores_and_media_crosses() {
         .filter(|p| matches!(p, RtcpPacket::Pli(p) if p.media_ssrc == Ssrc(777)))
         .count();
     assert_eq!(plis, 1);
-    let Response::Stats(stats) = req(Request::Stats) else {
-        panic!()
-    };
+    let Response::Stats(stats) = req(Request::Stats) else { panic!() };
     assert!(stats.counters["rtp_piped"] >= 30, "{:?}", stats.counters);
     // Closing the room clears every core.
     req(Request::CloseRoom { room: "web".into() });
-    let Response::Stats(stats) = req(Request::Stats) else {
-        panic!()
-    };
+    let Response::Stats(stats) = req(Request::Stats) else { panic!() };
     assert_eq!((stats.rooms, stats.peers), (0, 0));
-    assert_eq!(
-        (stats.counters["core0_rooms"], stats.counters["core1_rooms"]),
-        (0, 0)
-    );
+    assert_eq!((stats.counters["core0_rooms"], stats.counters["core1_rooms"]), (0, 0));
 }

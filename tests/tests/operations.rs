@@ -46,7 +46,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("meet-ops-{name}-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+        let dir =
+            std::env::temp_dir().join(format!("meet-ops-{name}-{}-{:08x}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
     }
@@ -97,7 +98,11 @@ impl Daemon {
         let mut buf = [0u8; 512];
         match self.notify.recv(&mut buf) {
             Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
-            Err(e) => panic!("no sd_notify message within 20 s ({e}); exited: {:?}; log:\n{}", self.child.try_wait(), self.log()),
+            Err(e) => panic!(
+                "no sd_notify message within 20 s ({e}); exited: {:?}; log:\n{}",
+                self.child.try_wait(),
+                self.log()
+            ),
         }
     }
 
@@ -147,7 +152,8 @@ fn get(port: u16, path: &str) -> (u16, String) {
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
     (status, body)
 }
 
@@ -260,7 +266,10 @@ async fn one_config_readiness_metrics_drain_and_takeover() {
     assert_eq!(metric(&text, "meet_control_rooms"), 1.0);
     assert_eq!(metric(&text, "meet_control_peers"), 1.0);
     assert!(metric(&text, "meet_control_joins_total") >= 1.0);
-    assert!(text.contains("meet_control_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 1"), "{text}");
+    assert!(
+        text.contains("meet_control_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 1"),
+        "{text}"
+    );
 
     // SIGTERM: STOPPING=1, the participant is told to reconnect, a clean exit.
     control.terminate();
@@ -306,7 +315,9 @@ async fn next_of(ws: &mut Ws, kind: &str) -> Value {
         }
         panic!("socket closed before a {kind} message");
     };
-    tokio::time::timeout(Duration::from_secs(10), wait).await.unwrap_or_else(|_| panic!("no {kind} message within 10 s"))
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {kind} message within 10 s"))
 }
 
 fn curl(args: &[&str]) -> std::process::Output {
@@ -328,7 +339,17 @@ fn https_self_signed_and_from_files_with_curl() {
     // Self-signed: made once in the data directory, valid for localhost and the addresses.
     let port = free_tcp_port();
     let data = dir.path("data");
-    let args = ["--tls-self-signed", "--listen", &format!("127.0.0.1:{port}"), "--media-port", &free_udp_port().to_string(), "--cores", "1", "--data-dir", data.to_str().unwrap()];
+    let args = [
+        "--tls-self-signed",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--media-port",
+        &free_udp_port().to_string(),
+        "--cores",
+        "1",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
     let mut control = Daemon::start(&bin, &args, &dir, "selfsigned");
     wait_port(port, &mut control);
     let cert = data.join("tls").join("cert.pem");
@@ -336,7 +357,13 @@ fn https_self_signed_and_from_files_with_curl() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(data.join("tls").join("key.pem")).unwrap().permissions().mode() & 0o777, 0o600);
     for host in ["localhost", "127.0.0.1"] {
-        let o = curl(&["--cacert", cert.to_str().unwrap(), &format!("https://{host}:{port}/healthz"), "--resolve", &format!("localhost:{port}:127.0.0.1")]);
+        let o = curl(&[
+            "--cacert",
+            cert.to_str().unwrap(),
+            &format!("https://{host}:{port}/healthz"),
+            "--resolve",
+            &format!("localhost:{port}:127.0.0.1"),
+        ]);
         assert!(o.status.success(), "curl https://{host}: {}", String::from_utf8_lossy(&o.stderr));
         assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n");
     }
@@ -345,13 +372,29 @@ fn https_self_signed_and_from_files_with_curl() {
     assert!(!curl(&[&format!("http://127.0.0.1:{port}/healthz")]).status.success());
     // The WebSocket upgrade works over TLS.
     let o = curl(&[
-        "--include", "--http1.1", "--cacert", cert.to_str().unwrap(), "--max-time", "2",
-        "-H", "Connection: Upgrade", "-H", "Upgrade: websocket", "-H", "Sec-WebSocket-Version: 13",
-        "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", &format!("https://127.0.0.1:{port}/ws"),
+        "--include",
+        "--http1.1",
+        "--cacert",
+        cert.to_str().unwrap(),
+        "--max-time",
+        "2",
+        "-H",
+        "Connection: Upgrade",
+        "-H",
+        "Upgrade: websocket",
+        "-H",
+        "Sec-WebSocket-Version: 13",
+        "-H",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        &format!("https://127.0.0.1:{port}/ws"),
     ]);
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&o.stdout));
     let fingerprint = String::from_utf8(
-        Command::new("openssl").args(["x509", "-noout", "-fingerprint", "-sha256", "-in", cert.to_str().unwrap()]).output().unwrap().stdout,
+        Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in", cert.to_str().unwrap()])
+            .output()
+            .unwrap()
+            .stdout,
     )
     .unwrap();
     let fingerprint = fingerprint.trim().rsplit('=').next().unwrap().to_string();
@@ -368,7 +411,19 @@ fn https_self_signed_and_from_files_with_curl() {
     // From files, as an operator's CA or Let's Encrypt gives them.
     let (crt, key) = (dir.path("site.crt"), dir.path("site.key"));
     let o = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=meet.test", "-addext", "subjectAltName=DNS:meet.test"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=meet.test",
+            "-addext",
+            "subjectAltName=DNS:meet.test",
+        ])
         .args(["-keyout", key.to_str().unwrap(), "-out", crt.to_str().unwrap()])
         .output()
         .unwrap();
@@ -376,12 +431,31 @@ fn https_self_signed_and_from_files_with_curl() {
     let port = free_tcp_port();
     let mut control = Daemon::start(
         &bin,
-        &["--tls-cert", crt.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--media-port", &free_udp_port().to_string(), "--cores", "1", "--data-dir", dir.path("data2").to_str().unwrap()],
+        &[
+            "--tls-cert",
+            crt.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--media-port",
+            &free_udp_port().to_string(),
+            "--cores",
+            "1",
+            "--data-dir",
+            dir.path("data2").to_str().unwrap(),
+        ],
         &dir,
         "files",
     );
     wait_port(port, &mut control);
-    let o = curl(&["--cacert", crt.to_str().unwrap(), "--resolve", &format!("meet.test:{port}:127.0.0.1"), &format!("https://meet.test:{port}/readyz")]);
+    let o = curl(&[
+        "--cacert",
+        crt.to_str().unwrap(),
+        "--resolve",
+        &format!("meet.test:{port}:127.0.0.1"),
+        &format!("https://meet.test:{port}/readyz"),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "ready\n");
 

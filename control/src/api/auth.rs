@@ -115,7 +115,8 @@ impl Auth {
                 Some(h) => (h, true),
                 None => (DUMMY_HASH.to_string(), false),
             };
-            let ok = PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
+            let ok = PasswordHash::new(&hash)
+                .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
             ok && known
         })
         .await
@@ -128,7 +129,8 @@ impl Auth {
     }
 
     fn sign(&self, user: &str, typ: &str, now_secs: u64, ttl: Duration) -> String {
-        let claims = Claims { sub: user.to_string(), typ: typ.to_string(), iat: now_secs, exp: now_secs + ttl.as_secs() };
+        let claims =
+            Claims { sub: user.to_string(), typ: typ.to_string(), iat: now_secs, exp: now_secs + ttl.as_secs() };
         let header = URL_SAFE_NO_PAD.encode(JWT_HEADER);
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
         let signing_input = format!("{header}.{payload}");
@@ -167,7 +169,10 @@ impl Auth {
             return Err(ApiError::Unauthorized);
         }
         if is_bearer && token.matches('.').count() == 2 {
-            return self.verify(token, "access", unix_secs()).map(Credential::User).ok_or(ApiError::Forbidden("Invalid token"));
+            return self
+                .verify(token, "access", unix_secs())
+                .map(Credential::User)
+                .ok_or(ApiError::Forbidden("Invalid token"));
         }
         let hash = hash_token(token);
         if let Some(&i) = self.config_tokens.get(&hash) {
@@ -195,7 +200,8 @@ pub fn unix_secs() -> u64 {
 }
 
 /// An argon2 hash of a random password, verified against when the user is unknown.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1T5OGZVtUyl3Nyu+t/D7kqYi3L4DCvtKBR5Fw9TvUHo";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1T5OGZVtUyl3Nyu+t/D7kqYi3L4DCvtKBR5Fw9TvUHo";
 
 /// An authenticated caller within its rate limit. Rejects with 401, 403 or 429.
 pub struct Caller(pub Credential);
@@ -293,7 +299,10 @@ mod tests {
         let (token, hash) = new_api_token();
         assert!(token.starts_with("meet_") && token.len() > 40);
         let stored = a.store.create_api_token("ci", "admin", &hash, 0).unwrap();
-        assert_eq!(a.authenticate(Some(&format!("APIKey {token}"))).await.unwrap(), Credential::ApiToken { id: stored.id, name: "ci".into() });
+        assert_eq!(
+            a.authenticate(Some(&format!("APIKey {token}"))).await.unwrap(),
+            Credential::ApiToken { id: stored.id, name: "ci".into() }
+        );
         a.store.revoke_api_token(stored.id, 1).unwrap();
         assert!(matches!(a.authenticate(Some(&format!("APIKey {token}"))).await, Err(ApiError::Forbidden(_))));
         let (access, _) = a.issue("admin", unix_secs());
@@ -303,7 +312,10 @@ mod tests {
     #[test]
     fn config_is_validated() {
         let store: SharedStore = Arc::new(SqliteStore::in_memory().unwrap());
-        let bad = AuthConfig { users: vec![UserConfig { name: "a".into(), password_hash: "plain".into() }], ..Default::default() };
+        let bad = AuthConfig {
+            users: vec![UserConfig { name: "a".into(), password_hash: "plain".into() }],
+            ..Default::default()
+        };
         assert!(matches!(Auth::new(&bad, store.clone(), 4), Err(AuthConfigError::BadPasswordHash(_))));
         let weak = AuthConfig { api_tokens: vec!["short".into()], ..Default::default() };
         assert!(matches!(Auth::new(&weak, store, 4), Err(AuthConfigError::WeakApiToken(0))));

@@ -68,7 +68,9 @@ impl ApiError {
     /// The statistics API's shape: `{"data": null, "errors": [message], "message": message}`.
     pub fn into_envelope_response(self) -> Response {
         let message = self.to_string();
-        let mut response = (self.status(), Json(json!({"data": null, "errors": [message.clone()], "message": message}))).into_response();
+        let mut response =
+            (self.status(), Json(json!({"data": null, "errors": [message.clone()], "message": message})))
+                .into_response();
         self.decorate(&mut response);
         response
     }

@@ -60,12 +60,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         match Json::<Value>::from_request(req, state).await {
             // serde would also accept a struct written as an array; bodies are objects.
             Ok(Json(v)) if !v.is_object() => Err(ApiError::BadRequest("The request body must be a JSON object".into())),
-            Ok(Json(v)) => serde_json::from_value(v).map(ApiJson).map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}"))),
+            Ok(Json(v)) => serde_json::from_value(v)
+                .map(ApiJson)
+                .map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}"))),
             Err(rejection) => Err(match rejection {
-                JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest("Content-Type must be application/json".into()),
+                JsonRejection::MissingJsonContentType(_) => {
+                    ApiError::BadRequest("Content-Type must be application/json".into())
+                }
                 r if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES },
-                JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!("Invalid request body: {}", source_text(&e))),
-                JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("Malformed JSON: {}", source_text(&e))),
+                JsonRejection::JsonDataError(e) => {
+                    ApiError::BadRequest(format!("Invalid request body: {}", source_text(&e)))
+                }
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::BadRequest(format!("Malformed JSON: {}", source_text(&e)))
+                }
                 r => ApiError::BadRequest(r.body_text()),
             }),
         }
@@ -135,7 +143,11 @@ async fn close_peer(
     }
 }
 
-async fn duration_of_broadcast(State(state): State<AppState>, _caller: Caller, Path(room_id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn duration_of_broadcast(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(room_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     check_room_id(&room_id)?;
     let info = state.rooms.room_info(&room_id).await.ok_or_else(|| room_not_found(&room_id))?;
     Ok(Json(json!({
@@ -145,7 +157,11 @@ async fn duration_of_broadcast(State(state): State<AppState>, _caller: Caller, P
     })))
 }
 
-async fn close_room(State(state): State<AppState>, _caller: Caller, Path(room_id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn close_room(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(room_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     check_room_id(&room_id)?;
     let removal = Removal { code: "room-closed", message: "The room was closed by the organizer".into() };
     let closed = state.rooms.close_room(&room_id, removal).await.ok_or_else(|| room_not_found(&room_id))?;
@@ -153,7 +169,11 @@ async fn close_room(State(state): State<AppState>, _caller: Caller, Path(room_id
     Ok(Json(json!({"roomId": room_id, "closed": true, "closedPeers": closed})))
 }
 
-async fn number_peers(State(state): State<AppState>, _caller: Caller, Path(room_id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn number_peers(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(room_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     check_room_id(&room_id)?;
     let info = state.rooms.room_info(&room_id).await.ok_or_else(|| room_not_found(&room_id))?;
     Ok(Json(json!({"roomId": room_id, "numberPeers": info.peers.len()})))
@@ -187,7 +207,8 @@ struct RefreshBody {
 
 async fn login(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
     // Login attempts are limited per client address, like requests per credential.
-    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+    let client =
+        request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
     let auth = &state.services.auth;
     auth.limiter.check(&format!("login:{client}"))?;
     let ApiJson(body) = ApiJson::<LoginBody>::from_request(request, &state).await?;
@@ -202,7 +223,8 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Json<V
 async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> Result<Json<Value>, ApiError> {
     let auth = &state.services.auth;
     let now = auth::unix_secs();
-    let user = auth.verify(&body.refresh, "refresh", now).ok_or(ApiError::LoginFailed("Invalid or expired refresh token"))?;
+    let user =
+        auth.verify(&body.refresh, "refresh", now).ok_or(ApiError::LoginFailed("Invalid or expired refresh token"))?;
     auth.limiter.check(&format!("user:{user}"))?;
     let (access, refresh) = auth.issue(&user, now);
     Ok(Json(json!({"access": access, "refresh": refresh})))
@@ -245,7 +267,11 @@ async fn list_tokens(State(state): State<AppState>, _user: UserCaller) -> Result
     Ok(Json(Value::Array(tokens.iter().map(token_json).collect())))
 }
 
-async fn revoke_token(State(state): State<AppState>, UserCaller(user): UserCaller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn revoke_token(
+    State(state): State<AppState>,
+    UserCaller(user): UserCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id: i64 = id.parse().map_err(|_| ApiError::BadRequest("The token ID must be a number".into()))?;
     if !blocking(&state.services.store, move |s| s.revoke_api_token(id, now_ms())).await? {
         return Err(ApiError::NotFound(format!("No active API token with ID {id}")));

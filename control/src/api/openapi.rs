@@ -20,11 +20,14 @@ fn ok(description: &str, schema: Value) -> Value {
 fn common(mut responses: serde_json::Map<String, Value>) -> Value {
     responses.insert("401".into(), error_response("No credentials"));
     responses.insert("403".into(), error_response("Invalid credentials"));
-    responses.insert("429".into(), json!({
-        "description": "More than 4 requests per second with this credential",
-        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    }));
+    responses.insert(
+        "429".into(),
+        json!({
+            "description": "More than 4 requests per second with this credential",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        }),
+    );
     responses.insert("500".into(), error_response("Server fault"));
     Value::Object(responses)
 }
@@ -63,7 +66,9 @@ fn stats_responses(data: Value) -> Value {
 }
 
 pub fn spec() -> Value {
-    let bad_room = || error_response("Room or peer not found, or malformed request (the documented health check relies on 400 for an unknown room)");
+    let bad_room = || {
+        error_response("Room or peer not found, or malformed request (the documented health check relies on 400 for an unknown room)")
+    };
     let too_large = || error_response("Request body larger than 16 KiB");
     json!({
         "openapi": "3.1.0",
@@ -225,6 +230,12 @@ mod tests {
                 assert!(op["responses"]["200"].is_object() || op["responses"]["201"].is_object(), "{method} {path}");
             }
         }
-        assert_eq!(documented_statuses("/rooms/{roomId}/numberPeers", "GET").map(|mut v| { v.sort(); v }), Some(vec![200, 400, 401, 403, 429, 500]));
+        assert_eq!(
+            documented_statuses("/rooms/{roomId}/numberPeers", "GET").map(|mut v| {
+                v.sort();
+                v
+            }),
+            Some(vec![200, 400, 401, 403, 429, 500])
+        );
     }
 }

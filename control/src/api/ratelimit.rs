@@ -42,7 +42,10 @@ impl RateLimiter {
             return Ok(());
         }
         let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);
-        Err(ApiError::TooManyRequests { per_second: self.per_second, retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 })
+        Err(ApiError::TooManyRequests {
+            per_second: self.per_second,
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })
     }
 }
 

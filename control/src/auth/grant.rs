@@ -138,7 +138,11 @@ mod tests {
         assert!(valid_player_url("https://www.youtube.com/embed/XBPjVzSoepo"));
         assert!(!valid_player_url("javascript:alert(1)"));
         assert!(!valid_player_url("https://a b"));
-        let g = Grant::combine(None, &UrlOptions { video_url: Some("data:text/html,x".into()), ..Default::default() }, false);
+        let g = Grant::combine(
+            None,
+            &UrlOptions { video_url: Some("data:text/html,x".into()), ..Default::default() },
+            false,
+        );
         assert_eq!(g.video_url, None);
     }
 }

@@ -120,13 +120,17 @@ impl JwtVerifier {
 
     fn hs256_key(secret: &[u8]) -> anyhow::Result<DecodingKey> {
         if secret.len() < MIN_SECRET_BYTES {
-            anyhow::bail!("jwt_hs256_secret has {} bytes; HS256 needs at least {MIN_SECRET_BYTES} (256 bits)", secret.len());
+            anyhow::bail!(
+                "jwt_hs256_secret has {} bytes; HS256 needs at least {MIN_SECRET_BYTES} (256 bits)",
+                secret.len()
+            );
         }
         DecodingKey::from_secret(secret).context("jwt_hs256_secret")
     }
 
     fn rs256_key_file(path: &Path) -> anyhow::Result<DecodingKey> {
-        let pem = std::fs::read(path).with_context(|| format!("cannot read jwt_rs256_public_key {}", path.display()))?;
+        let pem =
+            std::fs::read(path).with_context(|| format!("cannot read jwt_rs256_public_key {}", path.display()))?;
         Self::rs256_key(&pem).with_context(|| format!("jwt_rs256_public_key {}", path.display()))
     }
 
@@ -197,7 +201,9 @@ fn decode_part(part: &str) -> Option<Map<String, Value>> {
 fn time_claim(map: &Map<String, Value>, name: &str) -> Result<Option<i64>, JwtError> {
     match map.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or(JwtError::Malformed),
+        Some(Value::Number(n)) => {
+            n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or(JwtError::Malformed)
+        }
         Some(_) => Err(JwtError::Malformed),
     }
 }
@@ -306,7 +312,8 @@ mod tests {
     const SMALL_PUBLIC: &str = include_str!("testdata/small.pub");
 
     fn rs(claims: &Value, private_pem: &str) -> String {
-        encode(&Header::new(Algorithm::RS256), claims, &EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap()).unwrap()
+        encode(&Header::new(Algorithm::RS256), claims, &EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap())
+            .unwrap()
     }
 
     fn verifier(public_pem: Option<&str>) -> JwtVerifier {
@@ -325,7 +332,9 @@ mod tests {
         assert_eq!(c.role.as_deref(), Some("moderator"));
         assert_eq!(c.waiting_room, Some(true));
         assert_eq!(c.room_id.as_deref(), Some("serv0_test1"));
-        let t = hs(&json!({"roomId": "abcd1234", "role": "moderator", "startTime": "2022-06-21T00:00:00.0Z", "iat": 1516239022}));
+        let t = hs(
+            &json!({"roomId": "abcd1234", "role": "moderator", "startTime": "2022-06-21T00:00:00.0Z", "iat": 1516239022}),
+        );
         assert_eq!(verifier(None).verify(&t, NOW).unwrap().start_time, Some(1655769600));
     }
 
@@ -372,7 +381,12 @@ mod tests {
         let tampered = URL_SAFE_NO_PAD.encode(json!({"roomId": "r", "role": "moderator"}).to_string());
         parts[1] = &tampered;
         assert_eq!(verifier(None).verify(&parts.join("."), NOW), Err(JwtError::BadSignature));
-        let other = encode(&Header::new(Algorithm::HS256), &json!({"roomId": "r"}), &EncodingKey::from_secret(&[7u8; 32]).unwrap()).unwrap();
+        let other = encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"roomId": "r"}),
+            &EncodingKey::from_secret(&[7u8; 32]).unwrap(),
+        )
+        .unwrap();
         assert_eq!(verifier(None).verify(&other, NOW), Err(JwtError::BadSignature));
     }
 
@@ -408,6 +422,9 @@ mod tests {
     fn wrong_types_are_ignored_but_lenient_strings_accepted() {
         let t = hs(&json!({"maxWatchers": "abc", "handEnabled": "true", "maxBroadcasters": "7", "displayName": ["x"]}));
         let c = verifier(None).verify(&t, NOW).unwrap();
-        assert_eq!((c.max_watchers, c.hand_enabled, c.max_broadcasters, c.display_name), (None, Some(true), Some(7), None));
+        assert_eq!(
+            (c.max_watchers, c.hand_enabled, c.max_broadcasters, c.display_name),
+            (None, Some(true), Some(7), None)
+        );
     }
 }

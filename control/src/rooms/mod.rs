@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::relay_client::RelayClient;
 use crate::signalling::messages::{Mode, ServerMessage};
-use room::{Room, RoomEvent};
 pub use room::new_peer_id;
+use room::{Room, RoomEvent};
 
 /// What happens in rooms, for observers (statistics, webhooks). Sent in the order it happened, once each.
 #[derive(Debug, Clone, PartialEq, Eq)]

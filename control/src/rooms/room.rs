@@ -284,7 +284,8 @@ impl Room {
             RoomEvent::SetName { connection, display_name } => {
                 if let Some(i) = self.index_of(connection) {
                     if self.participants[i].grant.display_name.is_some() {
-                        return self.participants[i].send(ServerMessage::error("name-locked", "Your name is set by the meeting link"));
+                        return self.participants[i]
+                            .send(ServerMessage::error("name-locked", "Your name is set by the meeting link"));
                     }
                     self.participants[i].display_name = display_name;
                     let info = self.participants[i].info();
@@ -305,7 +306,8 @@ impl Room {
             }
             RoomEvent::RelayClosedPeer { peer_id, reason } => {
                 if let Some(i) = self.participants.iter().position(|p| p.id == peer_id) {
-                    self.participants[i].send(ServerMessage::closed("connection-lost", format!("Media connection lost: {reason}")));
+                    self.participants[i]
+                        .send(ServerMessage::closed("connection-lost", format!("Media connection lost: {reason}")));
                     // The relay already forgot the peer.
                     self.remove(i, false).await;
                 }
@@ -391,12 +393,20 @@ impl Room {
             let create = Request::CreateRoom { room: self.id.clone(), limits: self.limits };
             self.relay.request(create).await.map_err(relay_error)?;
             self.on_relay = true;
-            tracing::info!(max_broadcasters = self.limits.max_broadcasters, max_watchers = self.limits.max_watchers, "room created");
+            tracing::info!(
+                max_broadcasters = self.limits.max_broadcasters,
+                max_watchers = self.limits.max_watchers,
+                "room created"
+            );
         }
         if !speaker && self.limits.max_watchers > 0 && self.viewers() >= self.limits.max_watchers as usize {
             return Err(ServerMessage::error("limit-exceeded", "The limit of maximum watchers is exceeded"));
         }
-        let transport = match self.relay.request(Request::CreatePeer { room: self.id.clone(), peer: peer_id.clone() }).await {
+        let transport = match self
+            .relay
+            .request(Request::CreatePeer { room: self.id.clone(), peer: peer_id.clone(), watcher: !speaker })
+            .await
+        {
             Ok(Response::PeerCreated(t)) => t,
             Ok(other) => return Err(unexpected(other)),
             Err(e) => return Err(relay_error(e)),
@@ -404,9 +414,24 @@ impl Room {
         tracing::info!(peer = %peer_id, name = %request.display_name, speaker, moderator = request.grant.is_moderator(), "joined");
         let sections = if speaker {
             vec![
-                Section { mid: "0".into(), kind: Kind::Audio, role: Role::Send { source: MediaSource::Audio, produced: false }, freed_in: 0 },
-                Section { mid: "1".into(), kind: Kind::Video, role: Role::Send { source: MediaSource::Video, produced: false }, freed_in: 0 },
-                Section { mid: "2".into(), kind: Kind::Video, role: Role::Send { source: MediaSource::Screen, produced: false }, freed_in: 0 },
+                Section {
+                    mid: "0".into(),
+                    kind: Kind::Audio,
+                    role: Role::Send { source: MediaSource::Audio, produced: false },
+                    freed_in: 0,
+                },
+                Section {
+                    mid: "1".into(),
+                    kind: Kind::Video,
+                    role: Role::Send { source: MediaSource::Video, produced: false },
+                    freed_in: 0,
+                },
+                Section {
+                    mid: "2".into(),
+                    kind: Kind::Video,
+                    role: Role::Send { source: MediaSource::Screen, produced: false },
+                    freed_in: 0,
+                },
             ]
         } else {
             Vec::new()
@@ -443,14 +468,25 @@ impl Room {
         let existing: Vec<(String, MediaSource)> = self
             .participants
             .iter()
-            .flat_map(|p| MediaSource::ALL.into_iter().filter(|s| p.produces(*s) && p.forwards(*s)).map(move |s| (p.id.clone(), s)))
+            .flat_map(|p| {
+                MediaSource::ALL
+                    .into_iter()
+                    .filter(|s| p.produces(*s) && p.forwards(*s))
+                    .map(move |s| (p.id.clone(), s))
+            })
             .collect();
         for (from, source) in existing {
             self.consume(&mut participant, &from, source).await;
         }
         let peers = self.participants.iter().map(Participant::info).collect();
         let you = participant.self_info();
-        participant.send(ServerMessage::Joined { room_id: self.id.clone(), peer_id: peer_id.clone(), peers, you, room: self.room_state() });
+        participant.send(ServerMessage::Joined {
+            room_id: self.id.clone(),
+            peer_id: peer_id.clone(),
+            peers,
+            you,
+            room: self.room_state(),
+        });
         let info = participant.info();
         self.broadcast_except(connection, ServerMessage::PeerJoined { peer: info });
         self.registry.publish(RoomNews::PeerJoined {
@@ -520,14 +556,17 @@ impl Room {
     /// Makes every other participant receive exactly the streams of `from_id` that it forwards.
     async fn sync_from(&mut self, from_id: &str) {
         let Some(from) = self.participants.iter().find(|p| p.id == from_id) else { return };
-        let wanted: Vec<(MediaSource, bool)> = MediaSource::ALL.iter().filter(|s| from.produces(**s)).map(|s| (*s, from.forwards(*s))).collect();
+        let wanted: Vec<(MediaSource, bool)> =
+            MediaSource::ALL.iter().filter(|s| from.produces(**s)).map(|s| (*s, from.forwards(*s))).collect();
         for j in 0..self.participants.len() {
             if self.participants[j].id == from_id {
                 continue;
             }
             for &(source, want) in &wanted {
                 let to = &mut self.participants[j];
-                let held = to.sections.iter().position(|s| matches!(&s.role, Role::Receive(Some(c)) if c.from_peer == from_id && c.source == source));
+                let held = to.sections.iter().position(
+                    |s| matches!(&s.role, Role::Receive(Some(c)) if c.from_peer == from_id && c.source == source),
+                );
                 match (want, held) {
                     (true, None) => {
                         let mut to = std::mem::replace(&mut self.participants[j], placeholder());
@@ -535,10 +574,14 @@ impl Room {
                         self.participants[j] = to;
                     }
                     (false, Some(s)) => {
-                        let Role::Receive(Some(c)) = std::mem::replace(&mut to.sections[s].role, Role::Receive(None)) else { continue };
+                        let Role::Receive(Some(c)) = std::mem::replace(&mut to.sections[s].role, Role::Receive(None))
+                        else {
+                            continue;
+                        };
                         to.sections[s].freed_in = to.offered;
                         to.dirty = true;
-                        let request = Request::CloseConsumer { room: self.id.clone(), peer: to.id.clone(), consumer: c.consumer };
+                        let request =
+                            Request::CloseConsumer { room: self.id.clone(), peer: to.id.clone(), consumer: c.consumer };
                         if let Err(e) = self.relay.request(request).await {
                             tracing::warn!(error = %e, "closing a consumer failed");
                         }
@@ -557,8 +600,18 @@ impl Room {
             return;
         }
         let mut refused = None;
-        let audio = if audio && !p.allowed.audio { refused = Some(MediaSource::Audio); false } else { audio };
-        let video = if video && !p.allowed.video { refused = Some(MediaSource::Video); false } else { video };
+        let audio = if audio && !p.allowed.audio {
+            refused = Some(MediaSource::Audio);
+            false
+        } else {
+            audio
+        };
+        let video = if video && !p.allowed.video {
+            refused = Some(MediaSource::Video);
+            false
+        } else {
+            video
+        };
         // Turning a device on again lifts a moderator's turn-off.
         let mut lifted = false;
         if audio && !p.audio {
@@ -606,10 +659,14 @@ impl Room {
         let Some(i) = self.index_of(connection) else { return };
         let answer = match sdp::parse_answer(sdp_text) {
             Ok(a) => a,
-            Err(e) => return self.participants[i].send(ServerMessage::error("bad-answer", format!("Invalid SDP answer: {e}"))),
+            Err(e) => {
+                return self.participants[i]
+                    .send(ServerMessage::error("bad-answer", format!("Invalid SDP answer: {e}")))
+            }
         };
         if !self.participants[i].offer_pending() {
-            return self.participants[i].send(ServerMessage::error("unexpected-answer", "No offer is waiting for an answer"));
+            return self.participants[i]
+                .send(ServerMessage::error("unexpected-answer", "No offer is waiting for an answer"));
         }
         let p = &mut self.participants[i];
         p.answered = p.offered;
@@ -670,7 +727,11 @@ impl Room {
     async fn remove(&mut self, i: usize, on_relay: bool) {
         let p = self.participants.remove(i);
         tracing::info!(peer = %p.id, "left");
-        self.registry.publish(RoomNews::PeerLeft { room_id: self.id.clone(), peer_id: p.id.clone(), at: SystemTime::now() });
+        self.registry.publish(RoomNews::PeerLeft {
+            room_id: self.id.clone(),
+            peer_id: p.id.clone(),
+            at: SystemTime::now(),
+        });
         if on_relay {
             if let Err(e) = self.relay.request(Request::ClosePeer { room: self.id.clone(), peer: p.id.clone() }).await {
                 tracing::warn!(error = %e, peer = %p.id, "closing the peer on the relay failed");
@@ -776,7 +837,12 @@ fn placeholder() -> Participant {
         allowed: Allowed::default(),
         blocked: HashSet::new(),
         out,
-        transport: TransportParams { ice_ufrag: String::new(), ice_pwd: String::new(), fingerprint: String::new(), candidates: vec![] },
+        transport: TransportParams {
+            ice_ufrag: String::new(),
+            ice_pwd: String::new(),
+            fingerprint: String::new(),
+            candidates: vec![],
+        },
         sections: Vec::new(),
         session_id: 0,
         offered: 0,

@@ -32,10 +32,18 @@ pub async fn new_page() -> Response {
 ///
 /// A room whose `servN` prefix names another known server is served there (a redirect keeping the
 /// path and query). With `[server] allowed_origins`, a `frame-ancestors` policy limits embedding.
-pub async fn call_page(State(state): State<AppState>, uri: Uri, Query(query): Query<HashMap<String, String>>) -> Response {
+pub async fn call_page(
+    State(state): State<AppState>,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let room = query.iter().find(|(k, _)| k.eq_ignore_ascii_case("roomId")).map(|(_, v)| v.trim());
     if let Some(server) = room.and_then(|r| state.call.other_server(r)) {
-        let target = format!("{}{}", server.url.trim_end_matches('/'), uri.path_and_query().map(|p| p.as_str()).unwrap_or("/call/"));
+        let target = format!(
+            "{}{}",
+            server.url.trim_end_matches('/'),
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/call/")
+        );
         return Redirect::temporary(&target).into_response();
     }
     let mut response = asset("call.html");

@@ -82,24 +82,44 @@ impl MediaSource {
 pub enum ModeratorAction {
     /// Allow or disallow a participant's microphone, camera or screen sharing.
     #[serde(rename_all = "camelCase")]
-    Allow { peer_id: String, kind: MediaSource, allowed: bool },
+    Allow {
+        peer_id: String,
+        kind: MediaSource,
+        allowed: bool,
+    },
     /// Ask a participant to turn a device on.
     #[serde(rename_all = "camelCase")]
-    Ask { peer_id: String, kind: MediaSource },
+    Ask {
+        peer_id: String,
+        kind: MediaSource,
+    },
     /// Turn a participant's device off (its stream stops until they turn it on again).
     #[serde(rename_all = "camelCase")]
-    TurnOff { peer_id: String, kind: MediaSource },
+    TurnOff {
+        peer_id: String,
+        kind: MediaSource,
+    },
     #[serde(rename_all = "camelCase")]
-    LowerHand { peer_id: String },
+    LowerHand {
+        peer_id: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Remove { peer_id: String },
+    Remove {
+        peer_id: String,
+    },
     MuteAll,
     CamerasOffAll,
-    WaitingRoom { on: bool },
+    WaitingRoom {
+        on: bool,
+    },
     #[serde(rename_all = "camelCase")]
-    Admit { peer_id: String },
+    Admit {
+        peer_id: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Reject { peer_id: String },
+    Reject {
+        peer_id: String,
+    },
 }
 
 /// Optional `join` fields from the room URL's attributes (see `docs/server-api.md`). The debug ones
@@ -145,26 +165,61 @@ pub enum Mode {
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerMessage {
     #[serde(rename_all = "camelCase")]
-    Joined { room_id: String, peer_id: String, peers: Vec<PeerInfo>, you: SelfInfo, room: RoomState },
-    Offer { sdp: String, tracks: Vec<TrackInfo> },
-    PeerJoined { peer: PeerInfo },
-    PeerUpdated { peer: PeerInfo },
+    Joined {
+        room_id: String,
+        peer_id: String,
+        peers: Vec<PeerInfo>,
+        you: SelfInfo,
+        room: RoomState,
+    },
+    Offer {
+        sdp: String,
+        tracks: Vec<TrackInfo>,
+    },
+    PeerJoined {
+        peer: PeerInfo,
+    },
+    PeerUpdated {
+        peer: PeerInfo,
+    },
     #[serde(rename_all = "camelCase")]
-    PeerLeft { peer_id: String },
+    PeerLeft {
+        peer_id: String,
+    },
     /// Room-wide settings changed (waiting room, joint-viewing video, viewer count).
-    RoomUpdated { room: RoomState },
+    RoomUpdated {
+        room: RoomState,
+    },
     /// Your rights changed (a moderator allowed or disallowed a device).
-    YouUpdated { you: SelfInfo },
+    YouUpdated {
+        you: SelfInfo,
+    },
     #[serde(rename_all = "camelCase")]
-    Chat { peer_id: String, display_name: String, text: String, at: u64 },
+    Chat {
+        peer_id: String,
+        display_name: String,
+        text: String,
+        at: u64,
+    },
     /// What a moderator did to you: `turnOff`, `ask`, `allow`, `disallow` (with `kind`), `lowerHand`.
-    Moderation { action: &'static str, kind: Option<MediaSource> },
+    Moderation {
+        action: &'static str,
+        kind: Option<MediaSource>,
+    },
     /// You wait for a moderator to let you in ("Please wait for confirmation").
     Waiting,
     /// For moderators: who waits.
-    WaitingList { peers: Vec<WaitingPeer> },
-    Error { code: String, message: String },
-    Closed { code: String, message: String },
+    WaitingList {
+        peers: Vec<WaitingPeer>,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    Closed {
+        code: String,
+        message: String,
+    },
 }
 
 impl ServerMessage {
@@ -337,8 +392,12 @@ mod tests {
         assert_eq!(options.max_watchers, Some(5));
         assert_eq!(options.hand_enabled, Some(true));
         assert_eq!(attributes.token.as_deref(), Some("t"));
-        let m: ClientMessage = serde_json::from_str(r#"{"type":"moderate","action":"turnOff","peerId":"p","kind":"audio"}"#).unwrap();
-        assert_eq!(m, ClientMessage::Moderate(ModeratorAction::TurnOff { peer_id: "p".into(), kind: MediaSource::Audio }));
+        let m: ClientMessage =
+            serde_json::from_str(r#"{"type":"moderate","action":"turnOff","peerId":"p","kind":"audio"}"#).unwrap();
+        assert_eq!(
+            m,
+            ClientMessage::Moderate(ModeratorAction::TurnOff { peer_id: "p".into(), kind: MediaSource::Audio })
+        );
         let m: ClientMessage = serde_json::from_str(r#"{"type":"moderate","action":"muteAll"}"#).unwrap();
         assert_eq!(m, ClientMessage::Moderate(ModeratorAction::MuteAll));
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"moderate","action":"becomeModerator"}"#).is_err());

@@ -45,9 +45,21 @@ async fn session(state: AppState, socket: WebSocket) {
     });
 
     let join = match tokio::time::timeout(JOIN_TIMEOUT, next_message(&mut stream, &out_tx)).await {
-        Ok(Some(ClientMessage::Join { room_id, display_name, peer_id, audio, video, mode, mut attributes, mut options })) => {
+        Ok(Some(ClientMessage::Join {
+            room_id,
+            display_name,
+            peer_id,
+            audio,
+            video,
+            mode,
+            mut attributes,
+            mut options,
+        })) => {
             if !valid_id(&room_id) || peer_id.as_deref().is_some_and(|p| !valid_id(p)) {
-                let _ = out_tx.send(ServerMessage::closed("bad-request", "roomId and peerId may use letters, digits, '-', '_' and '.' (at most 128)"));
+                let _ = out_tx.send(ServerMessage::closed(
+                    "bad-request",
+                    "roomId and peerId may use letters, digits, '-', '_' and '.' (at most 128)",
+                ));
                 drop(out_tx);
                 let _ = writer.await;
                 return;
@@ -59,7 +71,10 @@ async fn session(state: AppState, socket: WebSocket) {
             let grant = match state.call.auth.grant(attributes.token.as_deref(), &room_id, &options, unix_millis()) {
                 Ok(g) if g.peer_id.as_deref().is_none_or(valid_id) => g,
                 Ok(_) => {
-                    let _ = out_tx.send(ServerMessage::closed("bad-request", "The token's peerId may use letters, digits, '-', '_' and '.'"));
+                    let _ = out_tx.send(ServerMessage::closed(
+                        "bad-request",
+                        "The token's peerId may use letters, digits, '-', '_' and '.'",
+                    ));
                     drop(out_tx);
                     let _ = writer.await;
                     return;
@@ -74,7 +89,8 @@ async fn session(state: AppState, socket: WebSocket) {
             };
             attributes.access_token = grant.access_token.clone();
             let display_name = clean_display_name(grant.display_name.as_deref().unwrap_or(""));
-            let mut join = JoinRequest { room_id, peer_id: grant.peer_id.clone(), display_name, audio, video, mode, grant };
+            let mut join =
+                JoinRequest { room_id, peer_id: grant.peer_id.clone(), display_name, audio, video, mode, grant };
             // The integrator's access check (and webhook targets from the room URL).
             if let Err(refusal) = state.services.admit(&mut join, &attributes).await {
                 let _ = out_tx.send(refusal);
@@ -99,7 +115,8 @@ async fn session(state: AppState, socket: WebSocket) {
     // A SIGTERM drain is under way (ops::drain): this server takes no new participants.
     if crate::ops::draining() {
         crate::ops::refused_while_draining();
-        let _ = out_tx.send(ServerMessage::closed("server-restart", "The server is restarting; reconnecting in a few seconds"));
+        let _ = out_tx
+            .send(ServerMessage::closed("server-restart", "The server is restarting; reconnecting in a few seconds"));
         drop(out_tx);
         let _ = writer.await;
         return;

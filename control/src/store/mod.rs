@@ -77,7 +77,13 @@ pub trait Store: Send + Sync + 'static {
     /// A random secret of `len` bytes named `name`, created on first use and the same afterwards.
     fn secret(&self, name: &str, len: usize) -> Result<Vec<u8>, StoreError>;
 
-    fn create_api_token(&self, name: &str, created_by: &str, token_hash: &[u8], now_ms: i64) -> Result<ApiToken, StoreError>;
+    fn create_api_token(
+        &self,
+        name: &str,
+        created_by: &str,
+        token_hash: &[u8],
+        now_ms: i64,
+    ) -> Result<ApiToken, StoreError>;
     /// All tokens, revoked ones included, oldest first.
     fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
     /// False when there is no such token or it was already revoked.

@@ -91,7 +91,13 @@ impl SqliteStore {
 }
 
 fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiToken> {
-    Ok(ApiToken { id: r.get(0)?, name: r.get(1)?, created_by: r.get(2)?, created_at_ms: r.get(3)?, revoked_at_ms: r.get(4)? })
+    Ok(ApiToken {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_by: r.get(2)?,
+        created_at_ms: r.get(3)?,
+        revoked_at_ms: r.get(4)?,
+    })
 }
 
 const SESSION_COLUMNS: &str = "id, room_id, peer_id, display_name, join_time_ms, last_seen_ms, leave_time_ms";
@@ -116,26 +122,40 @@ impl Store for SqliteStore {
         Ok(conn.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| r.get(0))?)
     }
 
-    fn create_api_token(&self, name: &str, created_by: &str, token_hash: &[u8], now_ms: i64) -> Result<ApiToken, StoreError> {
+    fn create_api_token(
+        &self,
+        name: &str,
+        created_by: &str,
+        token_hash: &[u8],
+        now_ms: i64,
+    ) -> Result<ApiToken, StoreError> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO api_tokens (name, token_hash, created_by, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
             params![name, token_hash, created_by, now_ms],
         )?;
-        Ok(ApiToken { id: conn.last_insert_rowid(), name: name.into(), created_by: created_by.into(), created_at_ms: now_ms, revoked_at_ms: None })
+        Ok(ApiToken {
+            id: conn.last_insert_rowid(),
+            name: name.into(),
+            created_by: created_by.into(),
+            created_at_ms: now_ms,
+            revoked_at_ms: None,
+        })
     }
 
     fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT id, name, created_by, created_at_ms, revoked_at_ms FROM api_tokens ORDER BY id")?;
+        let mut stmt =
+            conn.prepare("SELECT id, name, created_by, created_at_ms, revoked_at_ms FROM api_tokens ORDER BY id")?;
         let rows = stmt.query_map([], token_from_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
 
     fn revoke_api_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute("UPDATE api_tokens SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL", params![id, now_ms])?;
+        let n = self.conn().execute(
+            "UPDATE api_tokens SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL",
+            params![id, now_ms],
+        )?;
         Ok(n == 1)
     }
 
@@ -172,7 +192,8 @@ impl Store for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
-            let mut stmt = tx.prepare("UPDATE peer_sessions SET last_seen_ms = ?2 WHERE id = ?1 AND leave_time_ms IS NULL")?;
+            let mut stmt =
+                tx.prepare("UPDATE peer_sessions SET last_seen_ms = ?2 WHERE id = ?1 AND leave_time_ms IS NULL")?;
             for id in ids {
                 stmt.execute(params![id, now_ms])?;
             }
@@ -185,7 +206,9 @@ impl Store for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let open: Vec<PeerSession> = {
-            let mut stmt = tx.prepare(&format!("SELECT {SESSION_COLUMNS} FROM peer_sessions WHERE leave_time_ms IS NULL ORDER BY id"))?;
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {SESSION_COLUMNS} FROM peer_sessions WHERE leave_time_ms IS NULL ORDER BY id"
+            ))?;
             let rows = stmt.query_map([], session_from_row)?.collect::<Result<_, _>>()?;
             rows
         };
@@ -322,7 +345,12 @@ mod tests {
     #[test]
     fn webhooks_one_at_a_time_per_key() {
         let s = SqliteStore::in_memory().unwrap();
-        let hook = |key: &str, body: &str| NewWebhook { ordering_key: key.into(), url: "https://x".into(), authorization: None, body: body.into() };
+        let hook = |key: &str, body: &str| NewWebhook {
+            ordering_key: key.into(),
+            url: "https://x".into(),
+            authorization: None,
+            body: body.into(),
+        };
         let j1 = s.enqueue_webhook(&hook("r/p1", "join1"), 100).unwrap();
         let _l1 = s.enqueue_webhook(&hook("r/p1", "leave1"), 100).unwrap();
         let j2 = s.enqueue_webhook(&hook("r/p2", "join2"), 100).unwrap();

@@ -47,12 +47,20 @@ pub fn admin_hash() -> String {
 }
 
 pub fn auth_config() -> AuthConfig {
-    AuthConfig { users: vec![UserConfig { name: "admin".into(), password_hash: admin_hash() }], api_tokens: vec![CONFIG_TOKEN.into()], ..Default::default() }
+    AuthConfig {
+        users: vec![UserConfig { name: "admin".into(), password_hash: admin_hash() }],
+        api_tokens: vec![CONFIG_TOKEN.into()],
+        ..Default::default()
+    }
 }
 
 pub fn fast_timings() -> Timings {
     Timings {
-        delivery: DeliverySettings { initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_millis(400), ..Default::default() },
+        delivery: DeliverySettings {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(400),
+            ..Default::default()
+        },
         heartbeat: Duration::from_millis(200),
         // Tests make many requests; `four_requests_per_second_per_credential` uses the real limit.
         rate_limit_per_second: 1000,
@@ -76,7 +84,11 @@ impl Server {
         let (services, observers) = Services::start(store, &auth, &hooks, timings).await.unwrap();
         let relay_config = meet_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
         let (relay, notifications) = meet_control::connect_relay(None, &relay_config).await.unwrap();
-        let state = AppState { rooms: Registry::new(relay, notifications, observers), services: services.clone(), call: Default::default() };
+        let state = AppState {
+            rooms: Registry::new(relay, notifications, observers),
+            services: services.clone(),
+            call: Default::default(),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -211,7 +223,9 @@ struct BackendState {
 }
 
 impl Backend {
-    pub async fn start(respond: impl Fn(&Received, usize) -> (u16, String, Duration) + Send + Sync + 'static) -> Backend {
+    pub async fn start(
+        respond: impl Fn(&Received, usize) -> (u16, String, Duration) + Send + Sync + 'static,
+    ) -> Backend {
         let received = Arc::new(Mutex::new(Vec::new()));
         let state = Arc::new(BackendState { received: received.clone(), respond: Box::new(respond) });
         let app = axum::Router::new().fallback(handle).with_state(state);
@@ -253,7 +267,12 @@ impl Drop for Backend {
     }
 }
 
-async fn handle(State(state): State<Arc<BackendState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn handle(
+    State(state): State<Arc<BackendState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
     let mut r = Received {
         path: uri.path().to_string(),
         authorization: headers.get("authorization").map(|v| v.to_str().unwrap().to_string()),

@@ -32,10 +32,6 @@ fuzz_target!(|data: &[u8]| {
         let seq = h.sequence_number.wrapping_add(u16::from(chunk[0]));
         stats.update(seq, h.timestamp, h.timestamp.wrapping_add(i as u32 * 90));
     }
-    let _ = (
-        stats.fraction_lost_since_last(),
-        stats.cumulative_lost(),
-        stats.jitter(),
-    );
+    let _ = (stats.fraction_lost_since_last(), stats.cumulative_lost(), stats.jitter());
     assert!(stats.received() <= data.len() as u64);
 });

@@ -8,18 +8,12 @@
 use libfuzzer_sys::fuzz_target;
 use meet_media::srtp::{MasterKey, SrtpContext, SrtpProfile};
 
-const PROFILES: [SrtpProfile; 3] = [
-    SrtpProfile::Aes128CmSha1_80,
-    SrtpProfile::AeadAes128Gcm,
-    SrtpProfile::AeadAes256Gcm,
-];
+const PROFILES: [SrtpProfile; 3] =
+    [SrtpProfile::Aes128CmSha1_80, SrtpProfile::AeadAes128Gcm, SrtpProfile::AeadAes256Gcm];
 
 fn context(profile: SrtpProfile) -> SrtpContext {
-    let master = MasterKey::new(
-        &[0x42; 32][..profile.master_key_len()],
-        &[0x24; 14][..profile.master_salt_len()],
-    )
-    .expect("fixed key lengths are valid");
+    let master = MasterKey::new(&[0x42; 32][..profile.master_key_len()], &[0x24; 14][..profile.master_salt_len()])
+        .expect("fixed key lengths are valid");
     SrtpContext::new(profile, &master).expect("key matches profile")
 }
 
@@ -34,11 +28,7 @@ fuzz_target!(|data: &[u8]| {
         // Hostile input: whatever it is, unprotect must return rather than panic.
         let mut rx = context(profile);
         let mut buf = packet.to_vec();
-        let _ = if rtcp {
-            rx.unprotect_rtcp(&mut buf)
-        } else {
-            rx.unprotect_rtp(&mut buf)
-        };
+        let _ = if rtcp { rx.unprotect_rtcp(&mut buf) } else { rx.unprotect_rtp(&mut buf) };
         return;
     }
 
@@ -46,20 +36,12 @@ fuzz_target!(|data: &[u8]| {
     let (mut tx, mut rx) = (context(profile), context(profile));
     let mut buf = packet.to_vec();
     buf.resize(packet.len() + profile.rtcp_overhead(), 0);
-    let protected = if rtcp {
-        tx.protect_rtcp(&mut buf, packet.len())
-    } else {
-        tx.protect_rtp(&mut buf, packet.len())
-    };
+    let protected = if rtcp { tx.protect_rtcp(&mut buf, packet.len()) } else { tx.protect_rtp(&mut buf, packet.len()) };
     let Ok(n) = protected else {
         return;
     };
     let srtp = &mut buf[..n];
-    let plain = if rtcp {
-        rx.unprotect_rtcp(srtp)
-    } else {
-        rx.unprotect_rtp(srtp)
-    };
+    let plain = if rtcp { rx.unprotect_rtcp(srtp) } else { rx.unprotect_rtp(srtp) };
     let plain = plain.expect("our own packet unprotects");
     assert_eq!(&srtp[..plain], packet);
 });

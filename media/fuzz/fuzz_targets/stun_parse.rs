@@ -25,9 +25,6 @@ fuzz_target!(|data: &[u8]| {
     if let Some(code) = msg.error_code {
         let n = stun::write_binding_error(&msg.transaction_id, code, None, &mut out)
             .expect("parsed error codes are in range and fit");
-        assert_eq!(
-            stun::parse(&out[..n]).expect("parses").error_code,
-            Some(code)
-        );
+        assert_eq!(stun::parse(&out[..n]).expect("parses").error_code, Some(code));
     }
 });

@@ -63,14 +63,8 @@ mod tests {
         assert_eq!((b.reason, b.raw), (None, &out[..len]));
         assert_eq!(write_bye(&[], &mut out), Ok(4));
         assert!(parse_bye(&out[..4]).ssrcs.is_empty());
-        assert_eq!(
-            write_bye(&[Ssrc(0); 32], &mut [0u8; 256]),
-            Err(RtcpError::TooLong)
-        );
-        assert_eq!(
-            write_bye(&[Ssrc(1)], &mut out[..7]),
-            Err(RtcpError::BufferTooSmall)
-        );
+        assert_eq!(write_bye(&[Ssrc(0); 32], &mut [0u8; 256]), Err(RtcpError::TooLong));
+        assert_eq!(write_bye(&[Ssrc(1)], &mut out[..7]), Err(RtcpError::BufferTooSmall));
     }
 
     #[test]

@@ -47,10 +47,7 @@ impl<'a> FirEntries<'a> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = FirEntry> + 'a {
-        self.raw.chunks_exact(ENTRY_LEN).map(|e| FirEntry {
-            ssrc: Ssrc(be32(e, 0)),
-            seq: e[4],
-        })
+        self.raw.chunks_exact(ENTRY_LEN).map(|e| FirEntry { ssrc: Ssrc(be32(e, 0)), seq: e[4] })
     }
 }
 
@@ -66,18 +63,11 @@ pub(crate) fn parse(body: &[u8]) -> Option<Fir<'_>> {
     if fci.is_empty() || fci.len() % ENTRY_LEN != 0 {
         return None;
     }
-    Some(Fir {
-        sender_ssrc: Ssrc(be32(body, 0)),
-        entries: FirEntries { raw: fci },
-    })
+    Some(Fir { sender_ssrc: Ssrc(be32(body, 0)), entries: FirEntries { raw: fci } })
 }
 
 /// Writes a FIR with one entry per element of `entries` (at least one).
-pub fn write_fir(
-    sender_ssrc: Ssrc,
-    entries: &[FirEntry],
-    out: &mut [u8],
-) -> Result<usize, RtcpError> {
+pub fn write_fir(sender_ssrc: Ssrc, entries: &[FirEntry], out: &mut [u8]) -> Result<usize, RtcpError> {
     if entries.is_empty() {
         return Err(RtcpError::TooLong);
     }
@@ -97,16 +87,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let entries = [
-            FirEntry {
-                ssrc: Ssrc(0xAAAA_0001),
-                seq: 7,
-            },
-            FirEntry {
-                ssrc: Ssrc(0xAAAA_0002),
-                seq: 255,
-            },
-        ];
+        let entries = [FirEntry { ssrc: Ssrc(0xAAAA_0001), seq: 7 }, FirEntry { ssrc: Ssrc(0xAAAA_0002), seq: 255 }];
         let mut out = [0u8; 64];
         for n in 1..=2 {
             let len = write_fir(Ssrc(5), &entries[..n], &mut out).unwrap();
@@ -120,10 +101,7 @@ mod tests {
             assert_eq!(fir.entries.len(), n);
             assert_eq!(fir.entries.first(), Some(entries[0]));
             assert!(fir.entries.iter().eq(entries[..n].iter().copied()));
-            assert_eq!(
-                write_fir(Ssrc(5), &entries[..n], &mut out[..len - 1]),
-                Err(RtcpError::BufferTooSmall)
-            );
+            assert_eq!(write_fir(Ssrc(5), &entries[..n], &mut out[..len - 1]), Err(RtcpError::BufferTooSmall));
         }
         assert_eq!(write_fir(Ssrc(5), &[], &mut out), Err(RtcpError::TooLong));
     }

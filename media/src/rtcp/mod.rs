@@ -159,11 +159,7 @@ fn parse_one(buf: &[u8]) -> Result<(RtcpPacket<'_>, usize), RtcpError> {
         }
     }
     let truncated = RtcpError::Truncated { packet_type };
-    let other = RtcpPacket::Other {
-        packet_type,
-        fmt: count,
-        raw,
-    };
+    let other = RtcpPacket::Other { packet_type, fmt: count, raw };
     let packet = match (packet_type, count) {
         (SR, _) => RtcpPacket::SenderReport(sr::parse(count, body).ok_or(truncated)?),
         (RR, _) => RtcpPacket::ReceiverReport(rr::parse(count, body).ok_or(truncated)?),
@@ -194,9 +190,7 @@ pub struct SsrcList<'a> {
 impl<'a> SsrcList<'a> {
     /// A view over `raw`, whose length must be a multiple of four.
     pub(crate) fn new(raw: &'a [u8]) -> Self {
-        SsrcList {
-            raw: &raw[..raw.len() / 4 * 4],
-        }
+        SsrcList { raw: &raw[..raw.len() / 4 * 4] }
     }
 
     pub fn len(&self) -> usize {
@@ -237,13 +231,7 @@ pub(crate) fn write_header(packet: &mut [u8], count: u8, packet_type: u8) {
 
 /// Writes the header of a feedback message (RFC 4585 §6.1): common header with FMT, then the
 /// packet sender and media source SSRCs.
-pub(crate) fn write_feedback_header(
-    packet: &mut [u8],
-    fmt: u8,
-    packet_type: u8,
-    sender_ssrc: Ssrc,
-    media_ssrc: Ssrc,
-) {
+pub(crate) fn write_feedback_header(packet: &mut [u8], fmt: u8, packet_type: u8, sender_ssrc: Ssrc, media_ssrc: Ssrc) {
     write_header(packet, fmt, packet_type);
     put32(packet, 4, sender_ssrc.0);
     put32(packet, 8, media_ssrc.0);

@@ -55,10 +55,7 @@ impl<'a> NackPairs<'a> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = NackPair> + 'a {
-        self.raw.chunks_exact(PAIR_LEN).map(|p| NackPair {
-            pid: be16(p, 0),
-            blp: be16(p, 2),
-        })
+        self.raw.chunks_exact(PAIR_LEN).map(|p| NackPair { pid: be16(p, 0), blp: be16(p, 2) })
     }
 
     /// Every sequence number reported lost, entry by entry.
@@ -79,11 +76,7 @@ pub(crate) fn parse(body: &[u8]) -> Option<Nack<'_>> {
     if fci.is_empty() || fci.len() % PAIR_LEN != 0 {
         return None;
     }
-    Some(Nack {
-        sender_ssrc: Ssrc(be32(body, 0)),
-        media_ssrc: Ssrc(be32(body, 4)),
-        pairs: NackPairs { raw: fci },
-    })
+    Some(Nack { sender_ssrc: Ssrc(be32(body, 0)), media_ssrc: Ssrc(be32(body, 4)), pairs: NackPairs { raw: fci } })
 }
 
 /// Packs missing sequence numbers, given in sending order, into NACK entries in `out`; returns
@@ -113,12 +106,7 @@ pub fn pack_nack_pairs(lost: impl IntoIterator<Item = u16>, out: &mut [NackPair]
 }
 
 /// Writes a generic NACK with `pairs` (at least one).
-pub fn write_nack(
-    sender_ssrc: Ssrc,
-    media_ssrc: Ssrc,
-    pairs: &[NackPair],
-    out: &mut [u8],
-) -> Result<usize, RtcpError> {
+pub fn write_nack(sender_ssrc: Ssrc, media_ssrc: Ssrc, pairs: &[NackPair], out: &mut [u8]) -> Result<usize, RtcpError> {
     if pairs.is_empty() {
         return Err(RtcpError::TooLong);
     }
@@ -138,13 +126,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let pairs = [
-            NackPair {
-                pid: 100,
-                blp: 0b1000_0000_0000_0101,
-            },
-            NackPair { pid: 65535, blp: 1 },
-        ];
+        let pairs = [NackPair { pid: 100, blp: 0b1000_0000_0000_0101 }, NackPair { pid: 65535, blp: 1 }];
         let mut out = [0u8; 32];
         let len = write_nack(Ssrc(1), Ssrc(2), &pairs, &mut out).unwrap();
         assert_eq!(len, 20);
@@ -156,14 +138,8 @@ mod tests {
         assert!(nack.pairs.iter().eq(pairs));
         let lost: Vec<u16> = nack.pairs.lost().collect();
         assert_eq!(lost, [100, 101, 103, 116, 65535, 0]);
-        assert_eq!(
-            write_nack(Ssrc(1), Ssrc(2), &pairs, &mut out[..19]),
-            Err(RtcpError::BufferTooSmall)
-        );
-        assert_eq!(
-            write_nack(Ssrc(1), Ssrc(2), &[], &mut out),
-            Err(RtcpError::TooLong)
-        );
+        assert_eq!(write_nack(Ssrc(1), Ssrc(2), &pairs, &mut out[..19]), Err(RtcpError::BufferTooSmall));
+        assert_eq!(write_nack(Ssrc(1), Ssrc(2), &[], &mut out), Err(RtcpError::TooLong));
     }
 
     #[test]
@@ -174,14 +150,8 @@ mod tests {
         let lost = [65530u16, 65531, 65535, 0, 9, 10, 10, 11, 27, 40];
         let n = pack_nack_pairs(lost, &mut out);
         assert_eq!(n, 3);
-        let first = NackPair {
-            pid: 65530,
-            blp: 0b1100_0000_0011_0001,
-        };
-        let second = NackPair {
-            pid: 11,
-            blp: 1 << 15,
-        };
+        let first = NackPair { pid: 65530, blp: 0b1100_0000_0011_0001 };
+        let second = NackPair { pid: 11, blp: 1 << 15 };
         assert_eq!(out[..3], [first, second, NackPair { pid: 40, blp: 0 }]);
         let back: Vec<u16> = out[..n].iter().flat_map(|p| p.lost()).collect();
         assert_eq!(back, [65530, 65531, 65535, 0, 9, 10, 11, 27, 40]);

@@ -20,10 +20,7 @@ pub struct Pli {
 /// Parses a PLI body (at least the 8 bytes of SSRCs; any FCI is ignored).
 pub(crate) fn parse(body: &[u8]) -> Option<Pli> {
     let ssrcs = body.get(..8)?;
-    Some(Pli {
-        sender_ssrc: Ssrc(be32(ssrcs, 0)),
-        media_ssrc: Ssrc(be32(ssrcs, 4)),
-    })
+    Some(Pli { sender_ssrc: Ssrc(be32(ssrcs, 0)), media_ssrc: Ssrc(be32(ssrcs, 4)) })
 }
 
 /// Writes a PLI (12 bytes).
@@ -43,15 +40,9 @@ mod tests {
         let mut out = [0u8; 12];
         assert_eq!(write_pli(Ssrc(1), Ssrc(0xDEAD_BEEF), &mut out), Ok(12));
         assert_eq!(out, [0x81, 206, 0, 2, 0, 0, 0, 1, 0xDE, 0xAD, 0xBE, 0xEF]);
-        let pli = Pli {
-            sender_ssrc: Ssrc(1),
-            media_ssrc: Ssrc(0xDEAD_BEEF),
-        };
+        let pli = Pli { sender_ssrc: Ssrc(1), media_ssrc: Ssrc(0xDEAD_BEEF) };
         assert_eq!(iter(&out).collect::<Vec<_>>(), [Ok(RtcpPacket::Pli(pli))]);
-        assert_eq!(
-            write_pli(Ssrc(1), Ssrc(2), &mut out[..11]),
-            Err(RtcpError::BufferTooSmall)
-        );
+        assert_eq!(write_pli(Ssrc(1), Ssrc(2), &mut out[..11]), Err(RtcpError::BufferTooSmall));
     }
 
     #[test]

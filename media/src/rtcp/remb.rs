@@ -46,11 +46,7 @@ pub(crate) fn parse(body: &[u8]) -> Parsed<'_> {
     let exponent = u32::from(b1 >> 2);
     let mantissa = (u128::from(b1 & 0x03) << 16) | (u128::from(b2) << 8) | u128::from(b3);
     let bitrate = (mantissa << exponent).min(u128::from(u64::MAX)) as u64;
-    Parsed::Remb(Remb {
-        sender_ssrc: Ssrc(be32(body, 0)),
-        bitrate_bps: bitrate,
-        ssrcs: SsrcList::new(ssrcs),
-    })
+    Parsed::Remb(Remb { sender_ssrc: Ssrc(be32(body, 0)), bitrate_bps: bitrate, ssrcs: SsrcList::new(ssrcs) })
 }
 
 /// Splits a bitrate into (exponent, mantissa), rounding down to what 18 bits of mantissa can say.
@@ -63,12 +59,7 @@ pub fn encode_bitrate(bitrate_bps: u64) -> (u8, u32) {
 }
 
 /// Writes a REMB for `ssrcs` (at most 255).
-pub fn write_remb(
-    sender_ssrc: Ssrc,
-    bitrate_bps: u64,
-    ssrcs: &[Ssrc],
-    out: &mut [u8],
-) -> Result<usize, RtcpError> {
+pub fn write_remb(sender_ssrc: Ssrc, bitrate_bps: u64, ssrcs: &[Ssrc], out: &mut [u8]) -> Result<usize, RtcpError> {
     if ssrcs.len() > 255 {
         return Err(RtcpError::TooLong);
     }
@@ -76,11 +67,7 @@ pub fn write_remb(
     write_feedback_header(packet, FMT, PSFB, sender_ssrc, Ssrc(0));
     packet[12..16].copy_from_slice(IDENTIFIER);
     let (exponent, mantissa) = encode_bitrate(bitrate_bps);
-    put32(
-        packet,
-        16,
-        ((ssrcs.len() as u32) << 24) | (u32::from(exponent) << 18) | mantissa,
-    );
+    put32(packet, 16, ((ssrcs.len() as u32) << 24) | (u32::from(exponent) << 18) | mantissa);
     for (slot, ssrc) in packet[20..].chunks_exact_mut(4).zip(ssrcs) {
         put32(slot, 0, ssrc.0);
     }
@@ -117,14 +104,8 @@ mod tests {
         let r = parse_remb(&out[..len]);
         assert_eq!((r.bitrate_bps, r.ssrcs.is_empty()), (0, true));
         let many = [Ssrc(0); 256];
-        assert_eq!(
-            write_remb(Ssrc(1), 1, &many, &mut [0u8; 2048]),
-            Err(RtcpError::TooLong)
-        );
-        assert_eq!(
-            write_remb(Ssrc(1), 1, &[], &mut out[..19]),
-            Err(RtcpError::BufferTooSmall)
-        );
+        assert_eq!(write_remb(Ssrc(1), 1, &many, &mut [0u8; 2048]), Err(RtcpError::TooLong));
+        assert_eq!(write_remb(Ssrc(1), 1, &[], &mut out[..19]), Err(RtcpError::BufferTooSmall));
     }
 
     #[test]
@@ -171,19 +152,9 @@ mod tests {
         // Another application's feedback.
         let mut app = out;
         app[12..16].copy_from_slice(b"GOOG");
-        assert!(matches!(
-            iter(&app[..len]).next(),
-            Some(Ok(RtcpPacket::Other {
-                packet_type: PSFB,
-                fmt: 15,
-                ..
-            }))
-        ));
+        assert!(matches!(iter(&app[..len]).next(), Some(Ok(RtcpPacket::Other { packet_type: PSFB, fmt: 15, .. }))));
         // Empty FCI: other, not an error.
         let bare = [0x8F, 206, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0];
-        assert!(matches!(
-            iter(&bare).next(),
-            Some(Ok(RtcpPacket::Other { .. }))
-        ));
+        assert!(matches!(iter(&bare).next(), Some(Ok(RtcpPacket::Other { .. }))));
     }
 }

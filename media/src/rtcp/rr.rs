@@ -89,9 +89,7 @@ impl<'a> ReportBlocks<'a> {
 
     pub fn get(&self, i: usize) -> Option<ReportBlock> {
         match self.0 {
-            Blocks::Wire(raw) => raw
-                .get(i * BLOCK_LEN..(i + 1) * BLOCK_LEN)
-                .map(ReportBlock::read),
+            Blocks::Wire(raw) => raw.get(i * BLOCK_LEN..(i + 1) * BLOCK_LEN).map(ReportBlock::read),
             Blocks::Slice(s) => s.get(i).copied(),
         }
     }
@@ -141,10 +139,7 @@ pub struct ReceiverReport<'a> {
 pub(crate) fn parse(count: u8, body: &[u8]) -> Option<ReceiverReport<'_>> {
     let end = 4 + usize::from(count) * BLOCK_LEN;
     let body = body.get(..end)?;
-    Some(ReceiverReport {
-        ssrc: Ssrc(be32(body, 0)),
-        reports: ReportBlocks::from_wire(&body[4..]),
-    })
+    Some(ReceiverReport { ssrc: Ssrc(be32(body, 0)), reports: ReportBlocks::from_wire(&body[4..]) })
 }
 
 /// Writes a receiver report.
@@ -181,25 +176,16 @@ mod tests {
     fn round_trip_every_block_count() {
         let blocks: Vec<ReportBlock> = (0..31).map(block).collect();
         for n in 0..=MAX_BLOCKS {
-            let rr = ReceiverReport {
-                ssrc: Ssrc(9),
-                reports: ReportBlocks::from_slice(&blocks[..n]),
-            };
+            let rr = ReceiverReport { ssrc: Ssrc(9), reports: ReportBlocks::from_slice(&blocks[..n]) };
             let mut out = [0u8; 8 + 31 * 24];
             let len = write_rr(&rr, &mut out).unwrap();
             assert_eq!(len, 8 + 24 * n);
             let got: Vec<_> = iter(&out[..len]).collect();
             assert_eq!(got, [Ok(RtcpPacket::ReceiverReport(rr))]);
-            assert_eq!(
-                write_rr(&rr, &mut out[..len - 1]),
-                Err(RtcpError::BufferTooSmall)
-            );
+            assert_eq!(write_rr(&rr, &mut out[..len - 1]), Err(RtcpError::BufferTooSmall));
         }
         let too_many = [ReportBlock::default(); 32];
-        let rr = ReceiverReport {
-            ssrc: Ssrc(1),
-            reports: ReportBlocks::from_slice(&too_many),
-        };
+        let rr = ReceiverReport { ssrc: Ssrc(1), reports: ReportBlocks::from_slice(&too_many) };
         assert_eq!(write_rr(&rr, &mut [0u8; 1024]), Err(RtcpError::TooLong));
     }
 
@@ -213,14 +199,8 @@ mod tests {
             (-0x80_0000, -0x80_0000),
             (i32::MIN, -0x80_0000),
         ] {
-            let b = [ReportBlock {
-                cumulative_lost: given,
-                ..Default::default()
-            }];
-            let rr = ReceiverReport {
-                ssrc: Ssrc(1),
-                reports: ReportBlocks::from_slice(&b),
-            };
+            let b = [ReportBlock { cumulative_lost: given, ..Default::default() }];
+            let rr = ReceiverReport { ssrc: Ssrc(1), reports: ReportBlocks::from_slice(&b) };
             let mut out = [0u8; 32];
             write_rr(&rr, &mut out).unwrap();
             let Some(Ok(RtcpPacket::ReceiverReport(got))) = iter(&out).next() else {
@@ -235,10 +215,7 @@ mod tests {
     fn count_beyond_length_is_truncated() {
         let mut out = [0u8; 32];
         let b = [block(1)];
-        let rr = ReceiverReport {
-            ssrc: Ssrc(1),
-            reports: ReportBlocks::from_slice(&b),
-        };
+        let rr = ReceiverReport { ssrc: Ssrc(1), reports: ReportBlocks::from_slice(&b) };
         write_rr(&rr, &mut out).unwrap();
         out[0] = 0x82; // claims two blocks
         let want = RtcpError::Truncated { packet_type: RR };

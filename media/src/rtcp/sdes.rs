@@ -72,15 +72,9 @@ mod tests {
             };
             assert_eq!(raw, &out[..len]);
             assert_eq!(first_cname(raw), Some((Ssrc(77), &name[..n])));
-            assert_eq!(
-                write_sdes_cname(Ssrc(77), &name[..n], &mut out[..len - 1]),
-                Err(RtcpError::BufferTooSmall)
-            );
+            assert_eq!(write_sdes_cname(Ssrc(77), &name[..n], &mut out[..len - 1]), Err(RtcpError::BufferTooSmall));
         }
-        assert_eq!(
-            write_sdes_cname(Ssrc(1), &[0; 256], &mut out),
-            Err(RtcpError::TooLong)
-        );
+        assert_eq!(write_sdes_cname(Ssrc(1), &[0; 256], &mut out), Err(RtcpError::TooLong));
     }
 
     #[test]

@@ -103,17 +103,11 @@ mod tests {
             assert_eq!(got, [Ok(RtcpPacket::SenderReport(sr))]);
             assert_eq!(sr.compact_ntp(), 0x1234_8000);
             for short in 0..len {
-                assert_eq!(
-                    write_sr(&sr, &mut out[..short]),
-                    Err(RtcpError::BufferTooSmall)
-                );
+                assert_eq!(write_sr(&sr, &mut out[..short]), Err(RtcpError::BufferTooSmall));
             }
         }
         let many = [ReportBlock::default(); 32];
-        let sr = SenderReport {
-            reports: ReportBlocks::from_slice(&many),
-            ..Default::default()
-        };
+        let sr = SenderReport { reports: ReportBlocks::from_slice(&many), ..Default::default() };
         assert_eq!(write_sr(&sr, &mut [0u8; 1024]), Err(RtcpError::TooLong));
     }
 

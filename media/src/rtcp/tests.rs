@@ -32,16 +32,7 @@ fn compound() -> (Vec<u8>, Vec<usize>) {
         &|o| write_pli(Ssrc(1), Ssrc(2), o),
         &|o| write_nack(Ssrc(1), Ssrc(2), &[NackPair { pid: 9, blp: 3 }], o),
         &|o| write_remb(Ssrc(1), 2_000_000, &[Ssrc(2)], o),
-        &|o| {
-            write_fir(
-                Ssrc(1),
-                &[FirEntry {
-                    ssrc: Ssrc(2),
-                    seq: 1,
-                }],
-                o,
-            )
-        },
+        &|o| write_fir(Ssrc(1), &[FirEntry { ssrc: Ssrc(2), seq: 1 }], o),
         &|o| write_bye(&[Ssrc(1)], o),
     ];
     for w in writers {
@@ -61,10 +52,7 @@ fn sr_then_sdes() {
     let [RtcpPacket::SenderReport(sr), RtcpPacket::Sdes(sdes)] = packets[..] else {
         panic!("{packets:?}");
     };
-    assert_eq!(
-        (sr.ssrc, sr.ntp_time, sr.reports.len()),
-        (Ssrc(1), 1 << 40, 1)
-    );
+    assert_eq!((sr.ssrc, sr.ntp_time, sr.reports.len()), (Ssrc(1), 1 << 40, 1));
     assert_eq!(sr.reports.get(0).unwrap().delay_since_last_sr, 8);
     assert_eq!(sdes::first_cname(sdes), Some((Ssrc(1), &b"relay"[..])));
 }
@@ -100,19 +88,12 @@ fn is_rtcp_forms() {
 fn pass_through_types() {
     // Transport-wide CC, APP, XR, unknown RTPFB FMT.
     let twcc = [0x8F, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 0, 0];
-    assert_eq!(
-        iter(&twcc).next(),
-        Some(Ok(RtcpPacket::TransportCc { raw: &twcc }))
-    );
+    assert_eq!(iter(&twcc).next(), Some(Ok(RtcpPacket::TransportCc { raw: &twcc })));
     let app = [0x80, 204, 0, 2, 0, 0, 0, 1, b'n', b'a', b'm', b'e'];
     let xr = [0x80, 207, 0, 1, 0, 0, 0, 1];
     let tmmbr = [0x83, 205, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2];
     for (raw, packet_type, fmt) in [(&app[..], APP, 0), (&xr[..], XR, 0), (&tmmbr[..], RTPFB, 3)] {
-        let want = RtcpPacket::Other {
-            packet_type,
-            fmt,
-            raw,
-        };
+        let want = RtcpPacket::Other { packet_type, fmt, raw };
         assert_eq!(iter(raw).collect::<Vec<_>>(), [Ok(want)]);
     }
 }
@@ -126,10 +107,7 @@ fn malformed_framing_stops_iteration() {
     let mut b = buf[..ends[0]].to_vec();
     b.extend_from_slice(&[0x80, 201]);
     let got: Vec<_> = iter(&b).collect();
-    assert!(matches!(
-        got[..],
-        [Ok(RtcpPacket::SenderReport(_)), Err(RtcpError::TooShort)]
-    ));
+    assert!(matches!(got[..], [Ok(RtcpPacket::SenderReport(_)), Err(RtcpError::TooShort)]));
     // Version 1 in the second packet: first good, then the error, then nothing.
     let mut b = buf.clone();
     b[ends[0]] = 0x41;
@@ -140,10 +118,7 @@ fn malformed_framing_stops_iteration() {
     let mut b = buf[..ends[1]].to_vec();
     b[ends[0] + 3] += 1;
     assert_eq!(iter(&b).nth(1), Some(Err(RtcpError::LengthOverrun)));
-    assert_eq!(
-        iter(&[0x80, 201, 0xFF, 0xFF]).next(),
-        Some(Err(RtcpError::LengthOverrun))
-    );
+    assert_eq!(iter(&[0x80, 201, 0xFF, 0xFF]).next(), Some(Err(RtcpError::LengthOverrun)));
     // Length zero: a BYE with no sources is fine, an RR or feedback is truncated.
     assert_eq!(iter(&[0x80, BYE, 0, 0]).count(), 1);
     assert!(iter(&[0x80, BYE, 0, 0]).all(|p| p.is_ok()));

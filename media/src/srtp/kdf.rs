@@ -1,9 +1,7 @@
 //! Session keys: the RFC 3711 §4.3 key derivation, the ciphers built from its output, and the
 //! per-packet IVs (RFC 3711 §4.1.1, RFC 7714 §8 and §9).
 
-use aes::cipher::{
-    consts::U16, BlockCipherEncrypt, BlockSizeUser, InnerIvInit, KeyInit, StreamCipher,
-};
+use aes::cipher::{consts::U16, BlockCipherEncrypt, BlockSizeUser, InnerIvInit, KeyInit, StreamCipher};
 use aes::{Aes128, Aes256};
 use aes_gcm::aead::AeadInOut;
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
@@ -27,15 +25,8 @@ const LABEL_RTCP_OFFSET: u8 = 3;
 
 /// The session keys of one protocol (RTP or RTCP) in one direction, ready to use.
 pub(super) enum SessionKeys {
-    Cm {
-        cipher: Aes128,
-        salt: [u8; 14],
-        mac: HmacSha1,
-    },
-    Gcm {
-        aead: Gcm,
-        salt: [u8; 12],
-    },
+    Cm { cipher: Aes128, salt: [u8; 14], mac: HmacSha1 },
+    Gcm { aead: Gcm, salt: [u8; 12] },
 }
 
 pub(super) enum Gcm {
@@ -46,17 +37,11 @@ pub(super) enum Gcm {
 impl SessionKeys {
     /// Derives the session keys for RTP, or for RTCP when `rtcp` is set. `master` must already
     /// be checked against `profile`.
-    pub(super) fn derive(
-        profile: SrtpProfile,
-        master: &MasterKey,
-        rtcp: bool,
-    ) -> Result<Self, SrtpError> {
+    pub(super) fn derive(profile: SrtpProfile, master: &MasterKey, rtcp: bool) -> Result<Self, SrtpError> {
         let label = if rtcp { LABEL_RTCP_OFFSET } else { 0 };
         let prf = Prf::new(master.key())?;
         let mut key = [0u8; 32];
-        let key = key
-            .get_mut(..master.key().len())
-            .ok_or(SrtpError::BadKeyLength)?;
+        let key = key.get_mut(..master.key().len()).ok_or(SrtpError::BadKeyLength)?;
         prf.derive(master.salt(), label + LABEL_ENCRYPTION, key)?;
         match profile {
             SrtpProfile::Aes128CmSha1_80 => {
@@ -79,8 +64,7 @@ impl SessionKeys {
         Ok(Self::Cm {
             cipher: Aes128::new_from_slice(key).map_err(|_| SrtpError::BadKeyLength)?,
             salt,
-            mac: <HmacSha1 as KeyInit>::new_from_slice(auth_key)
-                .map_err(|_| SrtpError::BadKeyLength)?,
+            mac: <HmacSha1 as KeyInit>::new_from_slice(auth_key).map_err(|_| SrtpError::BadKeyLength)?,
         })
     }
 
@@ -104,12 +88,7 @@ impl SessionKeys {
 
 impl Gcm {
     /// Encrypts `data` in place and returns the tag.
-    pub(super) fn seal(
-        &self,
-        nonce: &[u8; 12],
-        aad: &[u8],
-        data: &mut [u8],
-    ) -> Result<[u8; GCM_TAG_LEN], SrtpError> {
+    pub(super) fn seal(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8]) -> Result<[u8; GCM_TAG_LEN], SrtpError> {
         let nonce = nonce.into();
         let tag = match self {
             Self::Aes128(aead) => aead.encrypt_inout_detached(nonce, aad, data.into()),
@@ -119,13 +98,7 @@ impl Gcm {
     }
 
     /// Checks the tag, then decrypts `data` in place; on failure `data` is untouched.
-    pub(super) fn open(
-        &self,
-        nonce: &[u8; 12],
-        aad: &[u8],
-        data: &mut [u8],
-        tag: &[u8],
-    ) -> Result<(), SrtpError> {
+    pub(super) fn open(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &[u8]) -> Result<(), SrtpError> {
         let nonce = nonce.into();
         let tag = tag.try_into().map_err(|_| SrtpError::TooShort)?;
         let result = match self {
@@ -158,9 +131,7 @@ impl Prf {
         // The 112-bit salt fills bytes 0..14. A 96-bit AEAD master salt goes in the same high
         // bytes, zero padded on the right to 112 bits (RFC 7714 §11); libsrtp, and so Chromium,
         // does exactly this, and right-aligning it instead would silently fail to interoperate.
-        iv.get_mut(..master_salt.len())
-            .ok_or(SrtpError::BadKeyLength)?
-            .copy_from_slice(master_salt);
+        iv.get_mut(..master_salt.len()).ok_or(SrtpError::BadKeyLength)?.copy_from_slice(master_salt);
         // key_id = label || r is 56 bits aligned to the salt's low end: the label is byte 7.
         iv[7] ^= label;
         out.fill(0);
@@ -178,18 +149,14 @@ where
 {
     // Borrowing the cipher keeps its key schedule from being rebuilt per packet.
     let mut ctr = Ctr128BE::<&C>::from_core(CtrCore::inner_iv_init(cipher, iv.into()));
-    ctr.try_apply_keystream(data)
-        .map_err(|_| SrtpError::TooLong)
+    ctr.try_apply_keystream(data).map_err(|_| SrtpError::TooLong)
 }
 
 /// XORs `ssrc` and a 48-bit `index` into `block` at `at`, `at + 4`: the common shape of every
 /// SRTP IV, which differ only in where the salt sits.
 fn xor_ssrc_index(block: &mut [u8], at: usize, ssrc: u32, index: u64) {
     let index = index.to_be_bytes();
-    let fields = ssrc
-        .to_be_bytes()
-        .into_iter()
-        .chain(index[2..].iter().copied());
+    let fields = ssrc.to_be_bytes().into_iter().chain(index[2..].iter().copied());
     for (b, x) in block.iter_mut().skip(at).zip(fields) {
         *b ^= x;
     }
@@ -222,7 +189,5 @@ pub(super) fn gcm_nonce(salt: &[u8; 12], ssrc: u32, index: u64) -> [u8; 12] {
 
 #[cfg(test)]
 pub(super) fn prf_for_test(master_key: &[u8], master_salt: &[u8], label: u8, out: &mut [u8]) {
-    Prf::new(master_key)
-        .and_then(|prf| prf.derive(master_salt, label, out))
-        .expect("test keys have valid lengths");
+    Prf::new(master_key).and_then(|prf| prf.derive(master_salt, label, out)).expect("test keys have valid lengths");
 }

@@ -161,12 +161,7 @@ impl MasterKey {
         if !matches!(key.len(), 16 | 32) || !matches!(salt.len(), 12 | 14) {
             return Err(SrtpError::BadKeyLength);
         }
-        let mut out = Self {
-            key: [0; 32],
-            key_len: key.len() as u8,
-            salt: [0; 14],
-            salt_len: salt.len() as u8,
-        };
+        let mut out = Self { key: [0; 32], key_len: key.len() as u8, salt: [0; 14], salt_len: salt.len() as u8 };
         out.key[..key.len()].copy_from_slice(key);
         out.salt[..salt.len()].copy_from_slice(salt);
         Ok(out)
@@ -207,11 +202,7 @@ pub fn split_keying_material(
     let (client_salt, server_salt) = salts.split_at(profile.master_salt_len());
     let client = MasterKey::new(client_key, client_salt)?;
     let server = MasterKey::new(server_key, server_salt)?;
-    Ok(if we_are_dtls_client {
-        (client, server)
-    } else {
-        (server, client)
-    })
+    Ok(if we_are_dtls_client { (client, server) } else { (server, client) })
 }
 
 /// One direction of one SRTP association (what we send, or what we receive), for all SSRCs.
@@ -241,9 +232,7 @@ impl SrtpContext {
     /// Derives the session keys (RFC 3711 §4.3, key derivation rate zero) and builds the ciphers
     /// once; no cipher is set up per packet.
     pub fn new(profile: SrtpProfile, master: &MasterKey) -> Result<Self, SrtpError> {
-        if master.key().len() != profile.master_key_len()
-            || master.salt().len() != profile.master_salt_len()
-        {
+        if master.key().len() != profile.master_key_len() || master.salt().len() != profile.master_salt_len() {
             return Err(SrtpError::BadKeyLength);
         }
         Ok(Self::from_session_keys(
@@ -253,11 +242,7 @@ impl SrtpContext {
         ))
     }
 
-    fn from_session_keys(
-        profile: SrtpProfile,
-        rtp_keys: SessionKeys,
-        rtcp_keys: SessionKeys,
-    ) -> Self {
+    fn from_session_keys(profile: SrtpProfile, rtp_keys: SessionKeys, rtcp_keys: SessionKeys) -> Self {
         Self {
             profile,
             rtp_keys,
@@ -313,10 +298,7 @@ impl SrtpContext {
         if buf.len() > MAX_PACKET_LEN {
             return Err(SrtpError::TooLong);
         }
-        let body_len = buf
-            .len()
-            .checked_sub(self.profile.rtp_overhead())
-            .ok_or(SrtpError::TooShort)?;
+        let body_len = buf.len().checked_sub(self.profile.rtp_overhead()).ok_or(SrtpError::TooShort)?;
         let header = rtp::Header::parse(buf.get(..body_len).ok_or(SrtpError::TooShort)?)?;
         let index = match self.rtp_seen.get(&header.ssrc) {
             Some(window) => {
@@ -393,10 +375,7 @@ impl ReplayWindow {
         let Some(age) = self.top.checked_sub(index) else {
             return Ok(());
         };
-        match u32::try_from(age)
-            .ok()
-            .and_then(|age| self.seen.checked_shr(age))
-        {
+        match u32::try_from(age).ok().and_then(|age| self.seen.checked_shr(age)) {
             Some(bits) if bits & 1 == 0 => Ok(()),
             _ => Err(SrtpError::Replayed),
         }
@@ -406,18 +385,13 @@ impl ReplayWindow {
     fn accept(windows: &mut HashMap<u32, Self>, ssrc: u32, index: u64) {
         let window = match windows.entry(ssrc) {
             Entry::Vacant(slot) => {
-                slot.insert(Self {
-                    top: index,
-                    seen: 1,
-                });
+                slot.insert(Self { top: index, seen: 1 });
                 return;
             }
             Entry::Occupied(slot) => slot.into_mut(),
         };
         if let Some(age) = window.top.checked_sub(index) {
-            let bit = u32::try_from(age)
-                .ok()
-                .and_then(|age| 1u128.checked_shl(age));
+            let bit = u32::try_from(age).ok().and_then(|age| 1u128.checked_shl(age));
             window.seen |= bit.unwrap_or(0);
         } else {
             let shift = u32::try_from(index - window.top).ok();

@@ -19,10 +19,7 @@ const CLEAR_LEN: usize = 8;
 
 /// The sender SSRC of the first packet of an RTCP compound, which keys the SRTCP index.
 pub(super) fn sender_ssrc(packet: &[u8]) -> Result<u32, SrtpError> {
-    let clear: &[u8; CLEAR_LEN] = packet
-        .get(..CLEAR_LEN)
-        .and_then(|b| b.try_into().ok())
-        .ok_or(SrtpError::TooShort)?;
+    let clear: &[u8; CLEAR_LEN] = packet.get(..CLEAR_LEN).and_then(|b| b.try_into().ok()).ok_or(SrtpError::TooShort)?;
     if clear[0] >> 6 != 2 {
         return Err(SrtpError::BadVersion);
     }
@@ -30,25 +27,15 @@ pub(super) fn sender_ssrc(packet: &[u8]) -> Result<u32, SrtpError> {
 }
 
 /// Protects `out[..len]` with SRTCP index `index`; `out` is exactly the SRTCP length.
-pub(super) fn protect(
-    keys: &SessionKeys,
-    out: &mut [u8],
-    len: usize,
-    ssrc: u32,
-    index: u32,
-) -> Result<(), SrtpError> {
+pub(super) fn protect(keys: &SessionKeys, out: &mut [u8], len: usize, ssrc: u32, index: u32) -> Result<(), SrtpError> {
     let word = (E_FLAG | index).to_be_bytes();
     match keys {
         SessionKeys::Cm { cipher, salt, mac } => {
-            let (signed, tag_out) = out
-                .split_at_mut_checked(len + TRAILER_LEN)
-                .ok_or(SrtpError::BufferTooSmall)?;
+            let (signed, tag_out) = out.split_at_mut_checked(len + TRAILER_LEN).ok_or(SrtpError::BufferTooSmall)?;
             if tag_out.len() != CM_TAG_LEN {
                 return Err(SrtpError::BufferTooSmall);
             }
-            let (packet, trailer) = signed
-                .split_at_mut_checked(len)
-                .ok_or(SrtpError::BufferTooSmall)?;
+            let (packet, trailer) = signed.split_at_mut_checked(len).ok_or(SrtpError::BufferTooSmall)?;
             let payload = packet.get_mut(CLEAR_LEN..).ok_or(SrtpError::TooShort)?;
             kdf::cm_xor(cipher, salt, ssrc, index.into(), payload)?;
             trailer.copy_from_slice(&word);
@@ -57,16 +44,12 @@ pub(super) fn protect(
             tag_out.copy_from_slice(&mac.finalize().into_bytes()[..CM_TAG_LEN]);
         }
         SessionKeys::Gcm { aead, salt } => {
-            let (packet, rest) = out
-                .split_at_mut_checked(len)
-                .ok_or(SrtpError::BufferTooSmall)?;
+            let (packet, rest) = out.split_at_mut_checked(len).ok_or(SrtpError::BufferTooSmall)?;
             if rest.len() != GCM_TAG_LEN + TRAILER_LEN {
                 return Err(SrtpError::BufferTooSmall);
             }
             let (tag_out, trailer) = rest.split_at_mut(GCM_TAG_LEN);
-            let (clear, payload) = packet
-                .split_at_mut_checked(CLEAR_LEN)
-                .ok_or(SrtpError::TooShort)?;
+            let (clear, payload) = packet.split_at_mut_checked(CLEAR_LEN).ok_or(SrtpError::TooShort)?;
             let nonce = kdf::gcm_nonce(salt, ssrc, index.into());
             let tag = aead.seal(&nonce, &gcm_aad(clear, word), payload)?;
             tag_out.copy_from_slice(&tag);
@@ -89,68 +72,43 @@ pub(super) struct Trailer {
 impl Trailer {
     pub(super) fn parse(keys: &SessionKeys, buf: &[u8]) -> Result<Self, SrtpError> {
         let tag_len = keys.tag_len();
-        let plain_len = buf
-            .len()
-            .checked_sub(tag_len + TRAILER_LEN)
-            .filter(|&n| n >= CLEAR_LEN)
-            .ok_or(SrtpError::TooShort)?;
+        let plain_len =
+            buf.len().checked_sub(tag_len + TRAILER_LEN).filter(|&n| n >= CLEAR_LEN).ok_or(SrtpError::TooShort)?;
         let at = match keys {
             SessionKeys::Cm { .. } => plain_len,
             SessionKeys::Gcm { .. } => plain_len + tag_len,
         };
-        let word: [u8; TRAILER_LEN] = buf
-            .get(at..at + TRAILER_LEN)
-            .and_then(|b| b.try_into().ok())
-            .ok_or(SrtpError::TooShort)?;
+        let word: [u8; TRAILER_LEN] =
+            buf.get(at..at + TRAILER_LEN).and_then(|b| b.try_into().ok()).ok_or(SrtpError::TooShort)?;
         let word = u32::from_be_bytes(word);
-        Ok(Self {
-            ssrc: sender_ssrc(buf)?,
-            index: word & MAX_INDEX,
-            encrypted: word & E_FLAG != 0,
-            plain_len,
-        })
+        Ok(Self { ssrc: sender_ssrc(buf)?, index: word & MAX_INDEX, encrypted: word & E_FLAG != 0, plain_len })
     }
 }
 
 /// Authenticates `buf` (one SRTCP packet described by `trailer`) and decrypts it in place if
 /// its E flag is set. Nothing is decrypted unless the tag matches.
-pub(super) fn unprotect(
-    keys: &SessionKeys,
-    buf: &mut [u8],
-    trailer: &Trailer,
-) -> Result<(), SrtpError> {
+pub(super) fn unprotect(keys: &SessionKeys, buf: &mut [u8], trailer: &Trailer) -> Result<(), SrtpError> {
     let index = u64::from(trailer.index);
     match keys {
         SessionKeys::Cm { cipher, salt, mac } => {
-            let (signed, tag) = buf
-                .split_at_mut_checked(trailer.plain_len + TRAILER_LEN)
-                .ok_or(SrtpError::TooShort)?;
+            let (signed, tag) = buf.split_at_mut_checked(trailer.plain_len + TRAILER_LEN).ok_or(SrtpError::TooShort)?;
             let mut mac = mac.clone();
             mac.update(signed);
             // The 80-bit tag is the leftmost bits of the HMAC; the comparison is constant time.
-            mac.verify_truncated_left(tag)
-                .map_err(|_| SrtpError::AuthFailed)?;
+            mac.verify_truncated_left(tag).map_err(|_| SrtpError::AuthFailed)?;
             if trailer.encrypted {
-                let payload = signed
-                    .get_mut(CLEAR_LEN..trailer.plain_len)
-                    .ok_or(SrtpError::TooShort)?;
+                let payload = signed.get_mut(CLEAR_LEN..trailer.plain_len).ok_or(SrtpError::TooShort)?;
                 kdf::cm_xor(cipher, salt, trailer.ssrc, index, payload)?;
             }
             Ok(())
         }
         SessionKeys::Gcm { aead, salt } => {
             let nonce = kdf::gcm_nonce(salt, trailer.ssrc, index);
-            let (packet, rest) = buf
-                .split_at_mut_checked(trailer.plain_len)
-                .ok_or(SrtpError::TooShort)?;
-            let (tag, word) = rest
-                .split_at_mut_checked(GCM_TAG_LEN)
-                .ok_or(SrtpError::TooShort)?;
+            let (packet, rest) = buf.split_at_mut_checked(trailer.plain_len).ok_or(SrtpError::TooShort)?;
+            let (tag, word) = rest.split_at_mut_checked(GCM_TAG_LEN).ok_or(SrtpError::TooShort)?;
             let word: [u8; TRAILER_LEN] = (&*word).try_into().map_err(|_| SrtpError::TooShort)?;
             if trailer.encrypted {
-                let (clear, payload) = packet
-                    .split_at_mut_checked(CLEAR_LEN)
-                    .ok_or(SrtpError::TooShort)?;
+                let (clear, payload) = packet.split_at_mut_checked(CLEAR_LEN).ok_or(SrtpError::TooShort)?;
                 return aead.open(&nonce, &gcm_aad(clear, word), payload, tag);
             }
             // RFC 7714 §9: unencrypted, the whole packet then the E+index word are associated
@@ -159,9 +117,7 @@ pub(super) fn unprotect(
             let mut saved = [0u8; GCM_TAG_LEN];
             saved.copy_from_slice(tag);
             tag[..TRAILER_LEN].copy_from_slice(&word);
-            let aad = buf
-                .get(..trailer.plain_len + TRAILER_LEN)
-                .ok_or(SrtpError::TooShort)?;
+            let aad = buf.get(..trailer.plain_len + TRAILER_LEN).ok_or(SrtpError::TooShort)?;
             aead.open(&nonce, aad, &mut [], &saved)
         }
     }

@@ -22,10 +22,8 @@ pub(super) struct Header {
 
 impl Header {
     pub(super) fn parse(packet: &[u8]) -> Result<Self, SrtpError> {
-        let fixed: &[u8; FIXED_HEADER_LEN] = packet
-            .get(..FIXED_HEADER_LEN)
-            .and_then(|b| b.try_into().ok())
-            .ok_or(SrtpError::TooShort)?;
+        let fixed: &[u8; FIXED_HEADER_LEN] =
+            packet.get(..FIXED_HEADER_LEN).and_then(|b| b.try_into().ok()).ok_or(SrtpError::TooShort)?;
         if fixed[0] >> 6 != 2 {
             return Err(SrtpError::BadVersion);
         }
@@ -75,20 +73,15 @@ pub(super) fn protect(
     header: &Header,
     index: u64,
 ) -> Result<(), SrtpError> {
-    let (packet, tag_out) = out
-        .split_at_mut_checked(len)
-        .ok_or(SrtpError::BufferTooSmall)?;
+    let (packet, tag_out) = out.split_at_mut_checked(len).ok_or(SrtpError::BufferTooSmall)?;
     if tag_out.len() != keys.tag_len() {
         return Err(SrtpError::BufferTooSmall);
     }
-    let (clear, payload) = packet
-        .split_at_mut_checked(header.len)
-        .ok_or(SrtpError::TooShort)?;
+    let (clear, payload) = packet.split_at_mut_checked(header.len).ok_or(SrtpError::TooShort)?;
     match keys {
         SessionKeys::Cm { cipher, salt, mac } => {
             kdf::cm_xor(cipher, salt, header.ssrc, index, payload)?;
-            tag_out
-                .copy_from_slice(&cm_mac(mac, packet, index).finalize().into_bytes()[..CM_TAG_LEN]);
+            tag_out.copy_from_slice(&cm_mac(mac, packet, index).finalize().into_bytes()[..CM_TAG_LEN]);
         }
         SessionKeys::Gcm { aead, salt } => {
             // RFC 7714 §8: the header is the associated data, the payload the plaintext.
@@ -108,15 +101,11 @@ pub(super) fn unprotect(
     header: &Header,
     index: u64,
 ) -> Result<(), SrtpError> {
-    let (body, tag) = buf
-        .split_at_mut_checked(body_len)
-        .ok_or(SrtpError::TooShort)?;
+    let (body, tag) = buf.split_at_mut_checked(body_len).ok_or(SrtpError::TooShort)?;
     match keys {
         SessionKeys::Cm { cipher, salt, mac } => {
             // The 80-bit tag is the leftmost bits of the HMAC; the comparison is constant time.
-            cm_mac(mac, body, index)
-                .verify_truncated_left(tag)
-                .map_err(|_| SrtpError::AuthFailed)?;
+            cm_mac(mac, body, index).verify_truncated_left(tag).map_err(|_| SrtpError::AuthFailed)?;
             let payload = body.get_mut(header.len..).ok_or(SrtpError::TooShort)?;
             kdf::cm_xor(cipher, salt, header.ssrc, index, payload)
         }
@@ -124,9 +113,7 @@ pub(super) fn unprotect(
             if tag.len() != GCM_TAG_LEN {
                 return Err(SrtpError::TooShort);
             }
-            let (clear, payload) = body
-                .split_at_mut_checked(header.len)
-                .ok_or(SrtpError::TooShort)?;
+            let (clear, payload) = body.split_at_mut_checked(header.len).ok_or(SrtpError::TooShort)?;
             let nonce = kdf::gcm_nonce(salt, header.ssrc, index);
             aead.open(&nonce, clear, payload, tag)
         }

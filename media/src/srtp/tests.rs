@@ -14,9 +14,7 @@ const ALL: [SrtpProfile; 3] = [CM, GCM128, GCM256];
 
 fn hex(s: &str) -> Vec<u8> {
     let s: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    s.chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-        .collect()
+    s.chunks(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap()).collect()
 }
 
 fn context(profile: SrtpProfile, key: &str, salt: &str) -> SrtpContext {
@@ -32,17 +30,10 @@ fn gcm_session_context(key: &str, salt: &str) -> SrtpContext {
 
 /// A sender/receiver pair on one random-looking master key.
 fn pair(profile: SrtpProfile) -> (SrtpContext, SrtpContext) {
-    let key: Vec<u8> = (0..profile.master_key_len() as u8)
-        .map(|i| i.wrapping_mul(37) ^ 0x5a)
-        .collect();
-    let salt: Vec<u8> = (0..profile.master_salt_len() as u8)
-        .map(|i| i.wrapping_mul(11) ^ 0xc3)
-        .collect();
+    let key: Vec<u8> = (0..profile.master_key_len() as u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+    let salt: Vec<u8> = (0..profile.master_salt_len() as u8).map(|i| i.wrapping_mul(11) ^ 0xc3).collect();
     let master = MasterKey::new(&key, &salt).unwrap();
-    (
-        SrtpContext::new(profile, &master).unwrap(),
-        SrtpContext::new(profile, &master).unwrap(),
-    )
+    (SrtpContext::new(profile, &master).unwrap(), SrtpContext::new(profile, &master).unwrap())
 }
 
 fn protect_rtp(ctx: &mut SrtpContext, plain: &[u8]) -> Vec<u8> {
@@ -98,10 +89,7 @@ fn rtcp(ssrc: u32) -> Vec<u8> {
 /// is exercised over six blocks.
 #[test]
 fn rfc3711_b3_key_derivation() {
-    let (key, salt) = (
-        hex("E1F97A0D3E018BE0D64FA32C06DE4139"),
-        hex("0EC675AD498AFEEBB6960B3AABE6"),
-    );
+    let (key, salt) = (hex("E1F97A0D3E018BE0D64FA32C06DE4139"), hex("0EC675AD498AFEEBB6960B3AABE6"));
     let mut out = [0u8; 16];
     kdf::prf_for_test(&key, &salt, 0, &mut out);
     assert_eq!(out[..], hex("C61E7A93744F39EE10734AFE3FF7A087"));
@@ -119,11 +107,7 @@ fn rfc3711_b3_key_derivation() {
 /// The B.3 session keys, fed in directly, protect exactly as a context derived from the master.
 #[test]
 fn context_uses_b3_session_keys() {
-    let mut derived = context(
-        CM,
-        "E1F97A0D3E018BE0D64FA32C06DE4139",
-        "0EC675AD498AFEEBB6960B3AABE6",
-    );
+    let mut derived = context(CM, "E1F97A0D3E018BE0D64FA32C06DE4139", "0EC675AD498AFEEBB6960B3AABE6");
     let keys = || {
         let salt = hex("30CBBC08863D8C85D49DB34A9AE1").try_into().unwrap();
         let auth = hex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4");
@@ -132,10 +116,7 @@ fn context_uses_b3_session_keys() {
     // Only the RTP keys are known; RTCP is not exercised here.
     let mut direct = SrtpContext::from_session_keys(CM, keys(), keys());
     let plain = rtp(7, 0x1234_5678, 50);
-    assert_eq!(
-        protect_rtp(&mut derived, &plain),
-        protect_rtp(&mut direct, &plain)
-    );
+    assert_eq!(protect_rtp(&mut derived, &plain), protect_rtp(&mut direct, &plain));
 }
 
 /// RFC 6188 §7.2: the AES-256 PRF, used by AEAD_AES_256_GCM.
@@ -145,10 +126,7 @@ fn rfc6188_aes256_key_derivation() {
     let salt = hex("3b04803de51ee7c96423ab5b78d2");
     let mut out = [0u8; 32];
     kdf::prf_for_test(&key, &salt, 0, &mut out);
-    assert_eq!(
-        out[..],
-        hex("5ba1064e30ec51613cad926c5a28ef731ec7fb397f70a960653caf06554cd8c4")
-    );
+    assert_eq!(out[..], hex("5ba1064e30ec51613cad926c5a28ef731ec7fb397f70a960653caf06554cd8c4"));
     let mut out = [0u8; 14];
     kdf::prf_for_test(&key, &salt, 2, &mut out);
     assert_eq!(out[..], hex("fa31791685ca444a9e07c6c64e93"));
@@ -174,8 +152,10 @@ fn rfc3711_b2_keystream() {
 const GCM_KEY128: &str = "000102030405060708090a0b0c0d0e0f";
 const GCM_KEY256: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const GCM_SALT: &str = "517569642070726f2071756f";
-const RFC7714_RTP: &str = "8040f17b8041f8d35501a0b2 47616c6c696120657374206f6d6e69732064697669736120696e207061727465732074726573";
-const RFC7714_RTCP: &str = "81c8000d4d617273 4e5450314e545032525450200000042a0000e9304c756e61deadbeefdeadbeefdeadbeefdeadbeefdeadbeef";
+const RFC7714_RTP: &str =
+    "8040f17b8041f8d35501a0b2 47616c6c696120657374206f6d6e69732064697669736120696e207061727465732074726573";
+const RFC7714_RTCP: &str =
+    "81c8000d4d617273 4e5450314e545032525450200000042a0000e9304c756e61deadbeefdeadbeefdeadbeefdeadbeefdeadbeef";
 const RFC7714_SSRC_MARS: u32 = 0x4d61_7273;
 
 #[test]
@@ -188,10 +168,7 @@ fn rfc7714_16_srtp_vectors() {
         let mut tx = gcm_session_context(key, GCM_SALT);
         assert_eq!(protect_rtp(&mut tx, &hex(RFC7714_RTP)), hex(srtp));
         let mut rx = gcm_session_context(key, GCM_SALT);
-        assert_eq!(
-            unprotect_rtp(&mut rx, &hex(srtp)).unwrap(),
-            hex(RFC7714_RTP)
-        );
+        assert_eq!(unprotect_rtp(&mut rx, &hex(srtp)).unwrap(), hex(RFC7714_RTP));
     }
 }
 
@@ -206,20 +183,16 @@ fn rfc7714_17_srtcp_vectors() {
         tx.rtcp_sent.insert(RFC7714_SSRC_MARS, 0x5d4);
         assert_eq!(protect_rtcp(&mut tx, &hex(RFC7714_RTCP)), hex(srtcp));
         let mut rx = gcm_session_context(key, GCM_SALT);
-        assert_eq!(
-            unprotect_rtcp(&mut rx, &hex(srtcp)).unwrap(),
-            hex(RFC7714_RTCP)
-        );
+        assert_eq!(unprotect_rtcp(&mut rx, &hex(srtcp)).unwrap(), hex(RFC7714_RTCP));
     }
 }
 
 /// RFC 7714 §17.3 and §17.4: SRTCP with the E flag clear, only authenticated.
 #[test]
 fn rfc7714_17_unencrypted_srtcp_vectors() {
-    for (key, tag) in [
-        (GCM_KEY128, "841dd9683dd78ec92ae58790125f62b3"),
-        (GCM_KEY256, "91db4afbfeee5a978fab4393ed2615fe"),
-    ] {
+    for (key, tag) in
+        [(GCM_KEY128, "841dd9683dd78ec92ae58790125f62b3"), (GCM_KEY256, "91db4afbfeee5a978fab4393ed2615fe")]
+    {
         let packet = hex(&format!("{RFC7714_RTCP}{tag}000005d4"));
         let mut rx = gcm_session_context(key, GCM_SALT);
         assert_eq!(unprotect_rtcp(&mut rx, &packet).unwrap(), hex(RFC7714_RTCP));
@@ -258,26 +231,12 @@ fn libsrtp_validate_vectors() {
     ];
     for (profile, key, salt, srtp, srtcp) in cases {
         let mut tx = context(profile, key, salt);
-        assert_eq!(
-            protect_rtp(&mut tx, &hex(LIBSRTP_RTP)),
-            hex(srtp),
-            "{profile:?}"
-        );
+        assert_eq!(protect_rtp(&mut tx, &hex(LIBSRTP_RTP)), hex(srtp), "{profile:?}");
         tx.rtcp_sent.insert(0xcafe_babe, 1);
-        assert_eq!(
-            protect_rtcp(&mut tx, &hex(LIBSRTP_RTCP)),
-            hex(srtcp),
-            "{profile:?}"
-        );
+        assert_eq!(protect_rtcp(&mut tx, &hex(LIBSRTP_RTCP)), hex(srtcp), "{profile:?}");
         let mut rx = context(profile, key, salt);
-        assert_eq!(
-            unprotect_rtp(&mut rx, &hex(srtp)).unwrap(),
-            hex(LIBSRTP_RTP)
-        );
-        assert_eq!(
-            unprotect_rtcp(&mut rx, &hex(srtcp)).unwrap(),
-            hex(LIBSRTP_RTCP)
-        );
+        assert_eq!(unprotect_rtp(&mut rx, &hex(srtp)).unwrap(), hex(LIBSRTP_RTP));
+        assert_eq!(unprotect_rtcp(&mut rx, &hex(srtcp)).unwrap(), hex(LIBSRTP_RTCP));
     }
 }
 
@@ -295,10 +254,7 @@ fn captured_browser_srtcp() {
     let mut rx = SrtpContext::new(CM, &remote).unwrap();
     assert_eq!(unprotect_rtcp(&mut rx, &srtcp).unwrap(), plain);
     let mut wrong = SrtpContext::new(CM, &local).unwrap();
-    assert_eq!(
-        unprotect_rtcp(&mut wrong, &srtcp),
-        Err(SrtpError::AuthFailed)
-    );
+    assert_eq!(unprotect_rtcp(&mut wrong, &srtcp), Err(SrtpError::AuthFailed));
 
     // Had we been the client, the same key would be our local one, reproducing the packet.
     let (local, _) = split_keying_material(CM, &material, true).unwrap();
@@ -314,28 +270,16 @@ fn rtp_round_trip_with_csrcs_and_extension() {
     for profile in ALL {
         let (mut tx, mut rx) = pair(profile);
         // V=2, X=1, CC=2; two CSRCs; one-byte-header extension of two words.
-        let mut plain = vec![
-            0x92, 0xe0, 0x12, 0x34, 0, 0, 0x10, 0, 0x11, 0x22, 0x33, 0x44,
-        ];
+        let mut plain = vec![0x92, 0xe0, 0x12, 0x34, 0, 0, 0x10, 0, 0x11, 0x22, 0x33, 0x44];
         plain.extend_from_slice(&[0xaa; 8]);
-        plain.extend_from_slice(&[
-            0xbe, 0xde, 0x00, 0x02, 0x10, 0x01, 0x22, 0x02, 0x03, 0, 0, 0,
-        ]);
+        plain.extend_from_slice(&[0xbe, 0xde, 0x00, 0x02, 0x10, 0x01, 0x22, 0x02, 0x03, 0, 0, 0]);
         let header_len = plain.len();
         plain.extend((0..100).map(|i| i as u8));
 
         let srtp = protect_rtp(&mut tx, &plain);
         assert_eq!(srtp.len(), plain.len() + profile.rtp_overhead());
-        assert_eq!(
-            srtp[..header_len],
-            plain[..header_len],
-            "header stays in clear"
-        );
-        assert_ne!(
-            srtp[header_len..plain.len()],
-            plain[header_len..],
-            "payload is encrypted"
-        );
+        assert_eq!(srtp[..header_len], plain[..header_len], "header stays in clear");
+        assert_ne!(srtp[header_len..plain.len()], plain[header_len..], "payload is encrypted");
         assert_eq!(unprotect_rtp(&mut rx, &srtp).unwrap(), plain);
     }
 }
@@ -345,10 +289,7 @@ fn rtp_with_empty_payload_round_trips() {
     for profile in ALL {
         let (mut tx, mut rx) = pair(profile);
         let plain = rtp(1, 5, 0);
-        assert_eq!(
-            unprotect_rtp(&mut rx, &protect_rtp(&mut tx, &plain)).unwrap(),
-            plain
-        );
+        assert_eq!(unprotect_rtp(&mut rx, &protect_rtp(&mut tx, &plain)).unwrap(), plain);
     }
 }
 
@@ -363,15 +304,8 @@ fn rtcp_round_trip_and_index_counts_up() {
                 CM => plain.len(),
                 _ => srtcp.len() - 4,
             };
-            assert_eq!(
-                srtcp[word_at..word_at + 4],
-                (0x8000_0000 | expected_index).to_be_bytes()
-            );
-            assert_ne!(
-                srtcp[8..plain.len()],
-                plain[8..],
-                "E flag set means encrypted"
-            );
+            assert_eq!(srtcp[word_at..word_at + 4], (0x8000_0000 | expected_index).to_be_bytes());
+            assert_ne!(srtcp[8..plain.len()], plain[8..], "E flag set means encrypted");
             assert_eq!(unprotect_rtcp(&mut rx, &srtcp).unwrap(), plain);
         }
     }
@@ -391,20 +325,13 @@ fn sequence_wrap_steps_the_rollover_counter() {
         // Delivered out of order across the wrap: each gets the right ROC.
         for i in [0, 1, 3, 2, 5, 4] {
             let (seq, srtp) = &packets[i];
-            assert_eq!(
-                unprotect_rtp(&mut rx, srtp).unwrap(),
-                rtp(*seq, ssrc, 40),
-                "{profile:?} seq {seq}"
-            );
+            assert_eq!(unprotect_rtp(&mut rx, srtp).unwrap(), rtp(*seq, ssrc, 40), "{profile:?} seq {seq}");
         }
         assert_eq!(rx.rtp_seen[&ssrc].top, (1 << 16) | 2);
 
         // A retransmission from before the wrap keeps ROC 0 and so is the same bytes: a replay.
         assert_eq!(protect_rtp(&mut tx, &rtp(65535, ssrc, 40)), packets[2].1);
-        assert_eq!(
-            unprotect_rtp(&mut rx, &packets[2].1),
-            Err(SrtpError::Replayed)
-        );
+        assert_eq!(unprotect_rtp(&mut rx, &packets[2].1), Err(SrtpError::Replayed));
     }
 }
 
@@ -418,10 +345,7 @@ fn rollover_counter_is_authenticated() {
         }
         let after_wrap = protect_rtp(&mut tx, &rtp(1, 9, 20));
         let (_, mut fresh) = pair(profile);
-        assert_eq!(
-            unprotect_rtp(&mut fresh, &after_wrap),
-            Err(SrtpError::AuthFailed)
-        );
+        assert_eq!(unprotect_rtp(&mut fresh, &after_wrap), Err(SrtpError::AuthFailed));
     }
 }
 
@@ -437,10 +361,7 @@ fn ssrcs_are_independent() {
         let ra = protect_rtcp(&mut tx, &rtcp(1));
         let rb = protect_rtcp(&mut tx, &rtcp(2));
         assert!(unprotect_rtcp(&mut rx, &ra).is_ok());
-        assert!(
-            unprotect_rtcp(&mut rx, &rb).is_ok(),
-            "both start at SRTCP index 0"
-        );
+        assert!(unprotect_rtcp(&mut rx, &rb).is_ok(), "both start at SRTCP index 0");
     }
 }
 
@@ -448,27 +369,19 @@ fn ssrcs_are_independent() {
 fn keying_material_roles_pair_up() {
     for profile in ALL {
         let material: Vec<u8> = (0..profile.keying_material_len() as u8).collect();
-        let (client_local, client_remote) =
-            split_keying_material(profile, &material, true).unwrap();
-        let (server_local, server_remote) =
-            split_keying_material(profile, &material, false).unwrap();
+        let (client_local, client_remote) = split_keying_material(profile, &material, true).unwrap();
+        let (server_local, server_remote) = split_keying_material(profile, &material, false).unwrap();
         assert_eq!(client_local, server_remote);
         assert_eq!(client_remote, server_local);
         assert_ne!(client_local, client_remote);
         assert_eq!(client_local.key(), &material[..profile.master_key_len()]);
         let salts_at = 2 * profile.master_key_len();
-        assert_eq!(
-            client_local.salt(),
-            &material[salts_at..salts_at + profile.master_salt_len()]
-        );
+        assert_eq!(client_local.salt(), &material[salts_at..salts_at + profile.master_salt_len()]);
 
         let mut client_tx = SrtpContext::new(profile, &client_local).unwrap();
         let mut server_rx = SrtpContext::new(profile, &server_remote).unwrap();
         let plain = rtp(3, 3, 3);
-        assert_eq!(
-            unprotect_rtp(&mut server_rx, &protect_rtp(&mut client_tx, &plain)).unwrap(),
-            plain
-        );
+        assert_eq!(unprotect_rtp(&mut server_rx, &protect_rtp(&mut client_tx, &plain)).unwrap(), plain);
     }
 }
 
@@ -483,22 +396,14 @@ fn tampering_anywhere_fails_authentication() {
             let mut bad = srtp.clone();
             bad[at] ^= 0x40;
             let (_, mut rx) = pair(profile);
-            assert_eq!(
-                unprotect_rtp(&mut rx, &bad),
-                Err(SrtpError::AuthFailed),
-                "{profile:?} byte {at}"
-            );
+            assert_eq!(unprotect_rtp(&mut rx, &bad), Err(SrtpError::AuthFailed), "{profile:?} byte {at}");
         }
         let srtcp = protect_rtcp(&mut tx, &rtcp(77));
         for at in [1, 5, 12, srtcp.len() - 5, srtcp.len() - 1] {
             let mut bad = srtcp.clone();
             bad[at] ^= 0x02;
             let (_, mut rx) = pair(profile);
-            assert_eq!(
-                unprotect_rtcp(&mut rx, &bad),
-                Err(SrtpError::AuthFailed),
-                "{profile:?} byte {at}"
-            );
+            assert_eq!(unprotect_rtcp(&mut rx, &bad), Err(SrtpError::AuthFailed), "{profile:?} byte {at}");
         }
     }
 }
@@ -522,10 +427,7 @@ fn failed_packets_change_no_state() {
         let mut forged = protect_rtp(&mut forger, &rtp(5, 2, 20));
         forged[last] ^= 1;
         assert_eq!(unprotect_rtp(&mut rx, &forged), Err(SrtpError::AuthFailed));
-        assert!(
-            !rx.rtp_seen.contains_key(&2),
-            "an unauthenticated SSRC is not remembered"
-        );
+        assert!(!rx.rtp_seen.contains_key(&2), "an unauthenticated SSRC is not remembered");
     }
 }
 
@@ -533,31 +435,13 @@ fn failed_packets_change_no_state() {
 fn replays_and_stale_packets_are_refused() {
     for profile in ALL {
         let (mut tx, mut rx) = pair(profile);
-        let packets: Vec<_> = (0..300u16)
-            .map(|seq| protect_rtp(&mut tx, &rtp(seq, 4, 10)))
-            .collect();
+        let packets: Vec<_> = (0..300u16).map(|seq| protect_rtp(&mut tx, &rtp(seq, 4, 10))).collect();
         assert!(unprotect_rtp(&mut rx, &packets[200]).is_ok());
-        assert_eq!(
-            unprotect_rtp(&mut rx, &packets[200]),
-            Err(SrtpError::Replayed)
-        );
-        assert!(
-            unprotect_rtp(&mut rx, &packets[150]).is_ok(),
-            "late but inside the window"
-        );
-        assert_eq!(
-            unprotect_rtp(&mut rx, &packets[150]),
-            Err(SrtpError::Replayed)
-        );
-        assert_eq!(
-            unprotect_rtp(&mut rx, &packets[72]),
-            Err(SrtpError::Replayed),
-            "older than 128"
-        );
-        assert!(
-            unprotect_rtp(&mut rx, &packets[73]).is_ok(),
-            "exactly 127 behind"
-        );
+        assert_eq!(unprotect_rtp(&mut rx, &packets[200]), Err(SrtpError::Replayed));
+        assert!(unprotect_rtp(&mut rx, &packets[150]).is_ok(), "late but inside the window");
+        assert_eq!(unprotect_rtp(&mut rx, &packets[150]), Err(SrtpError::Replayed));
+        assert_eq!(unprotect_rtp(&mut rx, &packets[72]), Err(SrtpError::Replayed), "older than 128");
+        assert!(unprotect_rtp(&mut rx, &packets[73]).is_ok(), "exactly 127 behind");
         assert!(unprotect_rtp(&mut rx, &packets[299]).is_ok());
         assert!(unprotect_rtp(&mut rx, &packets[201]).is_ok());
 
@@ -591,22 +475,10 @@ fn replay_window_slides() {
 fn index_estimation() {
     let at = |roc: u64, seq: u16| (roc << 16) | u64::from(seq);
     assert_eq!(rtp::estimate_index(at(5, 100), 101), at(5, 101));
-    assert_eq!(
-        rtp::estimate_index(at(5, 100), 65000),
-        at(4, 65000),
-        "late, from before a wrap"
-    );
-    assert_eq!(
-        rtp::estimate_index(at(5, 65000), 100),
-        at(6, 100),
-        "just wrapped"
-    );
+    assert_eq!(rtp::estimate_index(at(5, 100), 65000), at(4, 65000), "late, from before a wrap");
+    assert_eq!(rtp::estimate_index(at(5, 65000), 100), at(6, 100), "just wrapped");
     assert_eq!(rtp::estimate_index(at(5, 65000), 40000), at(5, 40000));
-    assert_eq!(
-        rtp::estimate_index(at(0, 10), 50_000),
-        at(0, 50_000),
-        "no ROC below zero"
-    );
+    assert_eq!(rtp::estimate_index(at(0, 10), 50_000), at(0, 50_000), "no ROC below zero");
     assert_eq!(rtp::estimate_index(at(0, 0x8000), 0), at(0, 0));
     assert_eq!(rtp::estimate_index(at(0, 0x8001), 0), at(1, 0));
 }
@@ -618,16 +490,10 @@ fn truncated_and_empty_packets_are_refused() {
         let srtp = protect_rtp(&mut tx, &rtp(1, 1, 30));
         let srtcp = protect_rtcp(&mut tx, &rtcp(1));
         for cut in 0..srtp.len() {
-            assert!(
-                unprotect_rtp(&mut rx, &srtp[..cut]).is_err(),
-                "{profile:?} rtp {cut}"
-            );
+            assert!(unprotect_rtp(&mut rx, &srtp[..cut]).is_err(), "{profile:?} rtp {cut}");
         }
         for cut in 0..srtcp.len() {
-            assert!(
-                unprotect_rtcp(&mut rx, &srtcp[..cut]).is_err(),
-                "{profile:?} rtcp {cut}"
-            );
+            assert!(unprotect_rtcp(&mut rx, &srtcp[..cut]).is_err(), "{profile:?} rtcp {cut}");
         }
         assert_eq!(rx.unprotect_rtp(&mut []), Err(SrtpError::TooShort));
         assert_eq!(rx.unprotect_rtcp(&mut []), Err(SrtpError::TooShort));
@@ -646,32 +512,16 @@ fn protect_needs_room_for_the_trailer() {
         let plain = rtp(1, 1, 20);
         let mut buf = plain.clone();
         buf.resize(plain.len() + profile.rtp_overhead() - 1, 0);
-        assert_eq!(
-            tx.protect_rtp(&mut buf, plain.len()),
-            Err(SrtpError::BufferTooSmall)
-        );
-        assert_eq!(
-            buf[..plain.len()],
-            plain,
-            "nothing encrypted when it cannot finish"
-        );
+        assert_eq!(tx.protect_rtp(&mut buf, plain.len()), Err(SrtpError::BufferTooSmall));
+        assert_eq!(buf[..plain.len()], plain, "nothing encrypted when it cannot finish");
         let too_long = buf.len() + 1;
-        assert_eq!(
-            tx.protect_rtp(&mut buf, too_long),
-            Err(SrtpError::BufferTooSmall)
-        );
+        assert_eq!(tx.protect_rtp(&mut buf, too_long), Err(SrtpError::BufferTooSmall));
 
         let plain = rtcp(1);
         let mut buf = plain.clone();
         buf.resize(plain.len() + profile.rtcp_overhead() - 1, 0);
-        assert_eq!(
-            tx.protect_rtcp(&mut buf, plain.len()),
-            Err(SrtpError::BufferTooSmall)
-        );
-        assert!(
-            !tx.rtcp_sent.contains_key(&1),
-            "a failed protect uses no index"
-        );
+        assert_eq!(tx.protect_rtcp(&mut buf, plain.len()), Err(SrtpError::BufferTooSmall));
+        assert!(!tx.rtcp_sent.contains_key(&1), "a failed protect uses no index");
     }
 }
 
@@ -686,30 +536,18 @@ fn malformed_headers_are_refused() {
         };
         let mut v1 = rtp(1, 1, 20);
         v1[0] = 0x40;
-        assert_eq!(
-            tx.protect_rtp(&mut room(&v1), v1.len()),
-            Err(SrtpError::BadVersion)
-        );
+        assert_eq!(tx.protect_rtp(&mut room(&v1), v1.len()), Err(SrtpError::BadVersion));
         let mut csrcs_past_end = rtp(1, 1, 20);
         csrcs_past_end[0] = 0x8f;
-        assert_eq!(
-            tx.protect_rtp(&mut room(&csrcs_past_end), 32),
-            Err(SrtpError::TooShort)
-        );
+        assert_eq!(tx.protect_rtp(&mut room(&csrcs_past_end), 32), Err(SrtpError::TooShort));
         let mut extension_past_end = rtp(1, 1, 20);
         extension_past_end[0] = 0x90;
         extension_past_end[14..16].copy_from_slice(&[0x01, 0x00]);
         let len = extension_past_end.len();
-        assert_eq!(
-            tx.protect_rtp(&mut room(&extension_past_end), len),
-            Err(SrtpError::TooShort)
-        );
+        assert_eq!(tx.protect_rtp(&mut room(&extension_past_end), len), Err(SrtpError::TooShort));
         let mut rtcp_v0 = rtcp(1);
         rtcp_v0[0] = 0x01;
-        assert_eq!(
-            tx.protect_rtcp(&mut room(&rtcp_v0), rtcp_v0.len()),
-            Err(SrtpError::BadVersion)
-        );
+        assert_eq!(tx.protect_rtcp(&mut room(&rtcp_v0), rtcp_v0.len()), Err(SrtpError::BadVersion));
 
         // The same on the receive side, where the header is read before authenticating.
         let mut srtp = protect_rtp(&mut tx, &rtp(2, 1, 20));
@@ -722,45 +560,21 @@ fn malformed_headers_are_refused() {
 
 #[test]
 fn wrong_key_lengths_are_refused() {
-    assert_eq!(
-        MasterKey::new(&[0; 15], &[0; 14]),
-        Err(SrtpError::BadKeyLength)
-    );
-    assert_eq!(
-        MasterKey::new(&[0; 24], &[0; 14]),
-        Err(SrtpError::BadKeyLength)
-    );
-    assert_eq!(
-        MasterKey::new(&[0; 16], &[0; 13]),
-        Err(SrtpError::BadKeyLength)
-    );
+    assert_eq!(MasterKey::new(&[0; 15], &[0; 14]), Err(SrtpError::BadKeyLength));
+    assert_eq!(MasterKey::new(&[0; 24], &[0; 14]), Err(SrtpError::BadKeyLength));
+    assert_eq!(MasterKey::new(&[0; 16], &[0; 13]), Err(SrtpError::BadKeyLength));
     assert_eq!(MasterKey::new(&[], &[]), Err(SrtpError::BadKeyLength));
     let cm_master = MasterKey::new(&[1; 16], &[2; 14]).unwrap();
     let gcm_master = MasterKey::new(&[1; 16], &[2; 12]).unwrap();
     let long_master = MasterKey::new(&[1; 32], &[2; 12]).unwrap();
-    assert_eq!(
-        SrtpContext::new(GCM128, &cm_master).err(),
-        Some(SrtpError::BadKeyLength)
-    );
-    assert_eq!(
-        SrtpContext::new(CM, &gcm_master).err(),
-        Some(SrtpError::BadKeyLength)
-    );
-    assert_eq!(
-        SrtpContext::new(GCM128, &long_master).err(),
-        Some(SrtpError::BadKeyLength)
-    );
-    assert_eq!(
-        SrtpContext::new(GCM256, &gcm_master).err(),
-        Some(SrtpError::BadKeyLength)
-    );
+    assert_eq!(SrtpContext::new(GCM128, &cm_master).err(), Some(SrtpError::BadKeyLength));
+    assert_eq!(SrtpContext::new(CM, &gcm_master).err(), Some(SrtpError::BadKeyLength));
+    assert_eq!(SrtpContext::new(GCM128, &long_master).err(), Some(SrtpError::BadKeyLength));
+    assert_eq!(SrtpContext::new(GCM256, &gcm_master).err(), Some(SrtpError::BadKeyLength));
     for profile in ALL {
         let n = profile.keying_material_len();
         for len in [0, n - 1, n + 1, 2 * n] {
-            assert_eq!(
-                split_keying_material(profile, &vec![0; len], true),
-                Err(SrtpError::BadKeyLength)
-            );
+            assert_eq!(split_keying_material(profile, &vec![0; len], true), Err(SrtpError::BadKeyLength));
         }
     }
 }
@@ -806,14 +620,8 @@ fn receive_side_tracks_a_bounded_number_of_ssrcs() {
         unprotect_rtp(&mut rx, &protect_rtp(&mut tx, &rtp(0, ssrc, 1))).unwrap();
     }
     let one_more = protect_rtp(&mut tx, &rtp(0, MAX_STREAMS as u32, 1));
-    assert_eq!(
-        unprotect_rtp(&mut rx, &one_more),
-        Err(SrtpError::TooManyStreams)
-    );
-    assert!(
-        unprotect_rtp(&mut rx, &protect_rtp(&mut tx, &rtp(1, 0, 1))).is_ok(),
-        "known SSRCs still work"
-    );
+    assert_eq!(unprotect_rtp(&mut rx, &one_more), Err(SrtpError::TooManyStreams));
+    assert!(unprotect_rtp(&mut rx, &protect_rtp(&mut tx, &rtp(1, 0, 1))).is_ok(), "known SSRCs still work");
     rx.forget_ssrc(0);
     assert!(unprotect_rtp(&mut rx, &one_more).is_ok());
 }
@@ -828,24 +636,11 @@ fn debug_output_hides_keys() {
 #[test]
 fn profile_parameters() {
     assert_eq!((CM.master_key_len(), CM.master_salt_len()), (16, 14));
-    assert_eq!(
-        (GCM128.master_key_len(), GCM128.master_salt_len()),
-        (16, 12)
-    );
-    assert_eq!(
-        (GCM256.master_key_len(), GCM256.master_salt_len()),
-        (32, 12)
-    );
+    assert_eq!((GCM128.master_key_len(), GCM128.master_salt_len()), (16, 12));
+    assert_eq!((GCM256.master_key_len(), GCM256.master_salt_len()), (32, 12));
     assert_eq!((CM.rtp_overhead(), CM.rtcp_overhead()), (10, 14));
     assert_eq!((GCM128.rtp_overhead(), GCM128.rtcp_overhead()), (16, 20));
-    assert_eq!(
-        (
-            CM.keying_material_len(),
-            GCM128.keying_material_len(),
-            GCM256.keying_material_len()
-        ),
-        (60, 56, 88)
-    );
+    assert_eq!((CM.keying_material_len(), GCM128.keying_material_len(), GCM256.keying_material_len()), (60, 56, 88));
     for profile in ALL {
         assert_eq!(SrtpProfile::from_dtls_id(profile.dtls_id()), Some(profile));
     }

@@ -4,9 +4,7 @@ use super::*;
 
 fn hex(s: &str) -> Vec<u8> {
     let d: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    d.chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
+    d.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap()).collect()
 }
 
 // RFC 5769 test vectors (§2.1 to §2.4), as printed in the RFC. Padding of SOFTWARE and
@@ -36,9 +34,7 @@ const LONG_TERM_REQUEST: &str = "00 01 00 60 21 12 a4 42 78 ad 34 33 c6 ad 72 c0
 const PASSWORD: &[u8] = b"VOkJxbRl1RmTxUk/WvJxBt";
 /// MD5("<username>:example.org:TheMatrIX"), the §2.4 long-term key (computed outside).
 const LONG_TERM_KEY: &str = "e8ca7ad59d5eb0518e312911d2dab2a9";
-const TID: [u8; 12] = [
-    0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
-];
+const TID: [u8; 12] = [0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae];
 
 /// A message built attribute by attribute, for the forms the public writers never make.
 fn build(attrs: &[(u16, &[u8])], key: Option<&[u8]>, fingerprint: bool) -> Vec<u8> {
@@ -78,13 +74,9 @@ fn rfc5769_sample_request() {
 
 #[test]
 fn rfc5769_sample_responses() {
-    for (vector, want) in [
-        (IPV4_RESPONSE, "192.0.2.1:32853"),
-        (
-            IPV6_RESPONSE,
-            "[2001:db8:1234:5678:11:2233:4455:6677]:32853",
-        ),
-    ] {
+    for (vector, want) in
+        [(IPV4_RESPONSE, "192.0.2.1:32853"), (IPV6_RESPONSE, "[2001:db8:1234:5678:11:2233:4455:6677]:32853")]
+    {
         let buf = hex(vector);
         let m = parse(&buf).unwrap();
         assert_eq!((m.class, m.method), (Class::Success, BINDING));
@@ -106,31 +98,21 @@ fn rfc5769_long_term_request() {
     let m = parse(&buf).unwrap();
     assert_eq!(m.username, Some("マトリックス".as_bytes()));
     assert!(m.has_integrity() && !m.has_fingerprint());
-    assert!(
-        m.unknown_comprehension_required().is_empty(),
-        "REALM and NONCE are known"
-    );
+    assert!(m.unknown_comprehension_required().is_empty(), "REALM and NONCE are known");
     assert!(m.check_integrity(&hex(LONG_TERM_KEY)));
     assert!(!m.check_integrity(b"TheMatrIX"));
 }
 
 #[test]
 fn binding_success_round_trip() {
-    for addr in [
-        "203.0.113.7:50000",
-        "[2001:db8::1]:9",
-        "[::ffff:198.51.100.2]:443",
-    ] {
+    for addr in ["203.0.113.7:50000", "[2001:db8::1]:9", "[::ffff:198.51.100.2]:443"] {
         let addr: SocketAddr = addr.parse().unwrap();
         let mut out = [0u8; 128];
         let n = write_binding_success(&TID, addr, b"pwd", &mut out).unwrap();
         let canonical = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         assert_eq!(n, if canonical.is_ipv4() { 64 } else { 76 });
         let m = parse(&out[..n]).unwrap();
-        assert_eq!(
-            (m.class, m.method, m.transaction_id),
-            (Class::Success, BINDING, TID)
-        );
+        assert_eq!((m.class, m.method, m.transaction_id), (Class::Success, BINDING, TID));
         assert_eq!(m.xor_mapped_address, Some(canonical));
         assert!(m.check_integrity(b"pwd") && m.has_fingerprint());
         assert!(!m.check_integrity(b"pwe"));
@@ -144,15 +126,11 @@ fn binding_success_round_trip() {
 #[test]
 fn binding_request_round_trip() {
     let mut out = [0u8; 128];
-    let n =
-        write_binding_request(&TID, "srv1:cli1", b"pass", 0x6e00_01ff, 42, true, &mut out).unwrap();
+    let n = write_binding_request(&TID, "srv1:cli1", b"pass", 0x6e00_01ff, 42, true, &mut out).unwrap();
     let m = parse(&out[..n]).unwrap();
     assert_eq!((m.class, m.method), (Class::Request, BINDING));
     assert_eq!(m.split_username(), Some((&b"srv1"[..], &b"cli1"[..])));
-    assert_eq!(
-        (m.priority, m.ice_controlling),
-        (Some(0x6e00_01ff), Some(42))
-    );
+    assert_eq!((m.priority, m.ice_controlling), (Some(0x6e00_01ff), Some(42)));
     assert!(m.use_candidate && m.ice_controlled.is_none());
     assert!(m.check_integrity(b"pass") && !m.check_integrity(b"pasS"));
     let n = write_binding_request(&TID, "a:b", b"k", 1, 2, false, &mut out).unwrap();
@@ -185,18 +163,13 @@ fn binding_errors() {
     let n = write_unknown_attributes_error(&TID, &[0x7000, 0x0031], None, &mut out).unwrap();
     let m = parse(&out[..n]).unwrap();
     assert_eq!(m.error_code, Some(420));
-    assert!(out[..n]
-        .windows(8)
-        .any(|w| w == [0, 0x0A, 0, 4, 0x70, 0, 0, 0x31]));
+    assert!(out[..n].windows(8).any(|w| w == [0, 0x0A, 0, 4, 0x70, 0, 0, 0x31]));
 
     for code in [0, 299, 700, u16::MAX] {
         let err = write_binding_error(&TID, code, None, &mut out);
         assert_eq!(err, Err(StunError::InvalidErrorCode));
     }
-    assert_eq!(
-        write_binding_error(&TID, 401, None, &mut out[..27]),
-        Err(StunError::BufferTooSmall)
-    );
+    assert_eq!(write_binding_error(&TID, 401, None, &mut out[..27]), Err(StunError::BufferTooSmall));
 }
 
 #[test]
@@ -259,13 +232,7 @@ fn unknown_attributes_noted_and_duplicates() {
     assert_eq!(m.priority, Some(7));
     let many: Vec<(u16, &[u8])> = (0..20).map(|i| (0x4000 + i, &b""[..])).collect();
     let m_many = build(&many, None, false);
-    assert_eq!(
-        parse(&m_many)
-            .unwrap()
-            .unknown_comprehension_required()
-            .len(),
-        MAX_UNKNOWN
-    );
+    assert_eq!(parse(&m_many).unwrap().unknown_comprehension_required().len(), MAX_UNKNOWN);
 }
 
 #[test]
@@ -284,10 +251,7 @@ fn malformed_values() {
         (attr::MESSAGE_INTEGRITY, &[0; 16][..]),
         (attr::FINGERPRINT, &[0; 8][..]),
     ] {
-        assert_eq!(
-            parse(&build(&[(t, v)], None, false)),
-            Err(StunError::BadAttribute(t))
-        );
+        assert_eq!(parse(&build(&[(t, v)], None, false)), Err(StunError::BadAttribute(t)));
     }
 }
 
@@ -363,12 +327,7 @@ fn truncated_and_bit_flipped_never_panic() {
 #[test]
 fn message_type_bits() {
     for method in 0..0x1000u16 {
-        for class in [
-            Class::Request,
-            Class::Indication,
-            Class::Success,
-            Class::Error,
-        ] {
+        for class in [Class::Request, Class::Indication, Class::Success, Class::Error] {
             let t = encode_type(method, class);
             assert_eq!(t & 0xC000, 0);
             assert_eq!(decode_type(t), (method, class));
@@ -388,8 +347,5 @@ fn split_username_forms() {
     let buf = build(&[(attr::USERNAME, b"nocolon")], None, false);
     assert_eq!(parse(&buf).unwrap().split_username(), None);
     let buf = build(&[(attr::USERNAME, b":")], None, false);
-    assert_eq!(
-        parse(&buf).unwrap().split_username(),
-        Some((&b""[..], &b""[..]))
-    );
+    assert_eq!(parse(&buf).unwrap().split_username(), Some((&b""[..], &b""[..])));
 }

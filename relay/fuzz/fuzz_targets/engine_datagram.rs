@@ -18,14 +18,23 @@ fuzz_target!(|data: &[u8]| {
     let cert = CERT.get_or_init(|| Certificate::generate().unwrap()).clone();
     let mut engine = Engine::new(EngineConfig::new(vec!["10.0.0.1:10000".parse().unwrap()]), cert, now);
     engine.handle_request(now, Request::CreateRoom { room: "r".into(), limits: RoomLimits::default() }).unwrap();
-    let Ok(Response::PeerCreated(t)) = engine.handle_request(now, Request::CreatePeer { room: "r".into(), peer: "p".into() })
+    let Ok(Response::PeerCreated(t)) =
+        engine.handle_request(now, Request::CreatePeer { room: "r".into(), peer: "p".into(), watcher: false })
     else {
         return;
     };
     let known = "10.0.0.2:5000".parse().unwrap();
     let mut check = [0u8; 256];
-    let n = stun::write_binding_request(&[1; 12], &format!("{}:c", t.ice_ufrag), t.ice_pwd.as_bytes(), 1, 1, true, &mut check)
-        .unwrap();
+    let n = stun::write_binding_request(
+        &[1; 12],
+        &format!("{}:c", t.ice_ufrag),
+        t.ice_pwd.as_bytes(),
+        1,
+        1,
+        true,
+        &mut check,
+    )
+    .unwrap();
     engine.handle_datagram(now, known, &mut check[..n]);
     // The input is a sequence of datagrams, each prefixed by a length byte.
     let mut rest = data;

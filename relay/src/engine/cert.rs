@@ -14,19 +14,14 @@ impl Certificate {
     pub fn generate() -> Result<Self, rcgen::Error> {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "meet-relay");
+        params.distinguished_name.push(rcgen::DnType::CommonName, "meet-relay");
         // Browsers reject two certificates with one serial number from the same issuer name.
         params.serial_number = Some(rand::random::<[u8; 16]>().to_vec().into());
         let cert = params.self_signed(&key)?;
         let der = cert.der().to_vec();
         let fingerprint = fingerprint_of(&der);
         Ok(Certificate {
-            dtls: dimpl::DtlsCertificate {
-                certificate: der,
-                private_key: key.serialize_der(),
-            },
+            dtls: dimpl::DtlsCertificate { certificate: der, private_key: key.serialize_der() },
             fingerprint,
         })
     }
@@ -44,8 +39,7 @@ pub fn fingerprint_matches(expected: &str, der: &[u8]) -> bool {
     let Some((algo, value)) = expected.trim().split_once(' ') else {
         return false;
     };
-    algo.eq_ignore_ascii_case("sha-256")
-        && fingerprint_of(der)[8..].eq_ignore_ascii_case(value.trim())
+    algo.eq_ignore_ascii_case("sha-256") && fingerprint_of(der)[8..].eq_ignore_ascii_case(value.trim())
 }
 
 #[cfg(test)]
@@ -57,10 +51,7 @@ mod tests {
         let c = Certificate::generate().unwrap();
         assert!(c.fingerprint.starts_with("sha-256 "));
         assert_eq!(c.fingerprint.len(), 8 + 32 * 3 - 1);
-        assert!(fingerprint_matches(
-            &c.fingerprint.to_lowercase(),
-            &c.dtls.certificate
-        ));
+        assert!(fingerprint_matches(&c.fingerprint.to_lowercase(), &c.dtls.certificate));
         assert!(!fingerprint_matches("sha-1 00:11", &c.dtls.certificate));
         assert!(!fingerprint_matches("garbage", &c.dtls.certificate));
     }

@@ -8,9 +8,7 @@
 
 use std::time::Instant;
 
-use meet_media::rtcp::{
-    self, Nack, NackPair, ReceiverReport, ReportBlock, ReportBlocks, RtcpPacket, SenderReport,
-};
+use meet_media::rtcp::{self, Nack, NackPair, ReceiverReport, ReportBlock, ReportBlocks, RtcpPacket, SenderReport};
 use meet_media::rtp::Ssrc;
 
 use super::pipe::{PipeMessage, PipeOut};
@@ -55,11 +53,7 @@ impl Engine {
     }
 
     fn producer_of_consumer(&self, peer: PeerKey, consumer_ssrc: u32) -> Option<ProducerKey> {
-        let ck = self
-            .peers
-            .get(peer)?
-            .consumers_by_ssrc
-            .get(&consumer_ssrc)?;
+        let ck = self.peers.get(peer)?.consumers_by_ssrc.get(&consumer_ssrc)?;
         Some(self.consumers[*ck].producer)
     }
 
@@ -72,16 +66,14 @@ impl Engine {
         }
         if let Some((core, origin)) = producer.origin {
             // The origin core rate-limits for all its proxies.
-            let message = PipeMessage::KeyframeRequest {
-                producer: origin,
-                ssrc: producer.ssrc,
-            };
+            let message = PipeMessage::KeyframeRequest { producer: origin, ssrc: producer.ssrc };
             self.pipes_out.push_back(PipeOut { core, message });
             return;
         }
-        if producer.last_keyframe_request.is_some_and(|t| {
-            now.saturating_duration_since(t) < self.config.keyframe_request_interval
-        }) {
+        if producer
+            .last_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < self.config.keyframe_request_interval)
+        {
             self.counters.keyframe_request_rate_limited += 1;
             return;
         }
@@ -108,22 +100,13 @@ impl Engine {
     pub(super) fn send_nack(&mut self, pk: ProducerKey, pairs: &[NackPair]) {
         let producer = &self.producers[pk];
         if let Some((core, origin)) = producer.origin {
-            let message = PipeMessage::Nack {
-                producer: origin,
-                ssrc: producer.ssrc,
-                pairs: pairs.to_vec(),
-            };
+            let message = PipeMessage::Nack { producer: origin, ssrc: producer.ssrc, pairs: pairs.to_vec() };
             self.pipes_out.push_back(PipeOut { core, message });
             return;
         }
         let peer = producer.peer;
         let mut buf = [0u8; RTCP_BUF];
-        if let Ok(n) = rtcp::write_nack(
-            Ssrc(self.peers[peer].rtcp_ssrc),
-            Ssrc(producer.ssrc),
-            pairs,
-            &mut buf,
-        ) {
+        if let Ok(n) = rtcp::write_nack(Ssrc(self.peers[peer].rtcp_ssrc), Ssrc(producer.ssrc), pairs, &mut buf) {
             self.counters.nack_forwarded += 1;
             self.send_rtcp(peer, &buf[..n]);
         }
@@ -138,25 +121,15 @@ impl Engine {
         self.producers[pk].last_sr = Some((sr.ntp_time, sr.rtp_time, now));
         for p in 0..self.producers[pk].pipes.len() {
             let (core, proxy) = self.producers[pk].pipes[p];
-            let message = PipeMessage::SenderReport {
-                proxy,
-                ssrc: sr.ssrc.0,
-                ntp_time: sr.ntp_time,
-                rtp_time: sr.rtp_time,
-            };
+            let message =
+                PipeMessage::SenderReport { proxy, ssrc: sr.ssrc.0, ntp_time: sr.ntp_time, rtp_time: sr.rtp_time };
             self.pipes_out.push_back(PipeOut { core, message });
         }
         self.translate_sender_report_of(now, pk, sr.ntp_time, sr.rtp_time);
     }
 
     /// Sends each consumer of `pk` on this core the producer's timestamp pair with its own counts.
-    pub(super) fn translate_sender_report_of(
-        &mut self,
-        _now: Instant,
-        pk: ProducerKey,
-        ntp_time: u64,
-        rtp_time: u32,
-    ) {
+    pub(super) fn translate_sender_report_of(&mut self, _now: Instant, pk: ProducerKey, ntp_time: u64, rtp_time: u32) {
         for i in 0..self.producers[pk].consumers.len() {
             let ck = self.producers[pk].consumers[i];
             let consumer = &self.consumers[ck];
@@ -180,17 +153,12 @@ impl Engine {
     /// Every report interval: to each producing peer, one compound with a receiver report for its
     /// streams and a REMB for its video.
     pub(super) fn send_reports(&mut self, now: Instant) {
-        let producing: Vec<PeerKey> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.connected && !p.producers.is_empty())
-            .map(|(k, _)| k)
-            .collect();
+        let producing: Vec<PeerKey> =
+            self.peers.iter().filter(|(_, p)| p.connected && !p.producers.is_empty()).map(|(k, _)| k).collect();
         for key in producing {
             let mut blocks = Vec::with_capacity(2);
             let mut video = Vec::with_capacity(1);
-            let producer_keys: Vec<ProducerKey> =
-                self.peers[key].producers.values().copied().collect();
+            let producer_keys: Vec<ProducerKey> = self.peers[key].producers.values().copied().collect();
             for pk in producer_keys {
                 let producer = &mut self.producers[pk];
                 if producer.stats.received() == 0 {
@@ -198,10 +166,9 @@ impl Engine {
                 }
                 let (last_sr, delay_since_last_sr) = match producer.last_sr {
                     // LSR is the middle 32 bits of the NTP time; DLSR counts 1/65536 s.
-                    Some((ntp, _, at)) => (
-                        (ntp >> 16) as u32,
-                        (now.saturating_duration_since(at).as_secs_f64() * 65536.0) as u32,
-                    ),
+                    Some((ntp, _, at)) => {
+                        ((ntp >> 16) as u32, (now.saturating_duration_since(at).as_secs_f64() * 65536.0) as u32)
+                    }
                     None => (0, 0),
                 };
                 blocks.push(ReportBlock {
@@ -222,20 +189,14 @@ impl Engine {
             }
             let sender = Ssrc(self.peers[key].rtcp_ssrc);
             let mut buf = [0u8; RTCP_BUF];
-            let Ok(mut n) = rtcp::write_rr(
-                &ReceiverReport {
-                    ssrc: sender,
-                    reports: ReportBlocks::from_slice(&blocks),
-                },
-                &mut buf,
-            ) else {
+            let Ok(mut n) =
+                rtcp::write_rr(&ReceiverReport { ssrc: sender, reports: ReportBlocks::from_slice(&blocks) }, &mut buf)
+            else {
                 continue;
             };
             self.counters.rr_sent += 1;
             if !video.is_empty() {
-                if let Ok(m) =
-                    rtcp::write_remb(sender, self.config.video_bitrate_bps, &video, &mut buf[n..])
-                {
+                if let Ok(m) = rtcp::write_remb(sender, self.config.video_bitrate_bps, &video, &mut buf[n..]) {
                     n += m;
                     self.counters.remb_sent += 1;
                 }

@@ -38,14 +38,7 @@ pub(crate) struct Producer {
 }
 
 impl Producer {
-    pub fn new(
-        id: String,
-        peer: PeerKey,
-        kind: MediaKind,
-        ssrc: u32,
-        payload_type: u8,
-        clock_rate: u32,
-    ) -> Self {
+    pub fn new(id: String, peer: PeerKey, kind: MediaKind, ssrc: u32, payload_type: u8, clock_rate: u32) -> Self {
         Producer {
             id,
             peer,
@@ -77,13 +70,7 @@ pub(crate) struct Consumer {
 }
 
 impl Engine {
-    pub(super) fn handle_srtp(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        datagram: &mut [u8],
-        is_rtcp: bool,
-    ) {
+    pub(super) fn handle_srtp(&mut self, now: Instant, source: SocketAddr, datagram: &mut [u8], is_rtcp: bool) {
         if is_rtcp {
             self.counters.rtcp_in += 1;
         } else {
@@ -98,11 +85,7 @@ impl Engine {
             self.counters.drop_srtp_not_ready += 1;
             return;
         };
-        let result = if is_rtcp {
-            srtp.unprotect_rtcp(datagram)
-        } else {
-            srtp.unprotect_rtp(datagram)
-        };
+        let result = if is_rtcp { srtp.unprotect_rtcp(datagram) } else { srtp.unprotect_rtp(datagram) };
         let Ok(len) = result else {
             self.counters.drop_srtp_auth += 1;
             return;
@@ -132,9 +115,7 @@ impl Engine {
             return;
         }
         let arrival = (micros as u128 * producer.clock_rate as u128 / 1_000_000) as u32;
-        producer
-            .stats
-            .update(header.sequence_number, header.timestamp, arrival);
+        producer.stats.update(header.sequence_number, header.timestamp, arrival);
         producer.packets += 1;
         producer.bytes += packet.len() as u64;
 
@@ -144,14 +125,7 @@ impl Engine {
             copy.extend_from_slice(packet);
             let ssrc = self.producers[producer_key].ssrc;
             self.counters.rtp_piped += 1;
-            self.pipes_out.push_back(PipeOut {
-                core,
-                message: PipeMessage::Rtp {
-                    proxy,
-                    ssrc,
-                    packet: copy,
-                },
-            });
+            self.pipes_out.push_back(PipeOut { core, message: PipeMessage::Rtp { proxy, ssrc, packet: copy } });
         }
         self.fan_out(producer_key, packet);
     }
@@ -189,21 +163,11 @@ impl Engine {
         };
         // Proxies on other cores go with their producer; a proxy's own removal tells its origin.
         for (core, proxy) in &producer.pipes {
-            let message = PipeMessage::ProducerClosed {
-                proxy: *proxy,
-                ssrc: producer.ssrc,
-            };
-            self.pipes_out.push_back(PipeOut {
-                core: *core,
-                message,
-            });
+            let message = PipeMessage::ProducerClosed { proxy: *proxy, ssrc: producer.ssrc };
+            self.pipes_out.push_back(PipeOut { core: *core, message });
         }
         if let Some((core, origin)) = producer.origin {
-            let message = PipeMessage::ProxyClosed {
-                producer: origin,
-                ssrc: producer.ssrc,
-                core: self.core,
-            };
+            let message = PipeMessage::ProxyClosed { producer: origin, ssrc: producer.ssrc, core: self.core };
             self.pipes_out.push_back(PipeOut { core, message });
             for room in self.rooms.values_mut() {
                 if room.proxies.get(&producer.id) == Some(&key) {

@@ -107,8 +107,7 @@ const POOL_LIMIT: usize = 4096;
 
 /// A cleared buffer from the pool (or a new one while the pool warms up).
 fn take_buffer(pool: &mut Vec<Vec<u8>>) -> Vec<u8> {
-    pool.pop()
-        .unwrap_or_else(|| Vec::with_capacity(BUFFER_CAPACITY))
+    pool.pop().unwrap_or_else(|| Vec::with_capacity(BUFFER_CAPACITY))
 }
 
 impl Engine {
@@ -220,10 +219,7 @@ impl Engine {
     }
 
     fn transmit(&mut self, destination: SocketAddr, contents: Vec<u8>) {
-        self.transmits.push_back(Transmit {
-            destination,
-            contents,
-        });
+        self.transmits.push_back(Transmit { destination, contents });
     }
 
     /// The relay's own decision to end a peer (consent, DTLS): forget it and tell control.
@@ -232,11 +228,7 @@ impl Engine {
         let (room, id) = (peer.room.clone(), peer.id.clone());
         tracing::info!(room = %room, peer = %id, reason, "peer closed by relay");
         self.remove_peer(key);
-        self.events.push_back(Notification::PeerClosed {
-            room,
-            peer: id,
-            reason: reason.to_string(),
-        });
+        self.events.push_back(Notification::PeerClosed { room, peer: id, reason: reason.to_string() });
     }
 
     /// Removes a peer with its producers (and their consumers everywhere) and its consumers.

@@ -36,17 +36,12 @@ pub(crate) struct Peer {
     pub consumers_by_ssrc: HashMap<u32, ConsumerKey>,
     /// Sender SSRC of the RTCP the relay itself writes to this peer.
     pub rtcp_ssrc: u32,
+    /// Only receives; counts against the room's `max_watchers`.
+    pub watcher: bool,
 }
 
 impl Peer {
-    pub fn new(
-        room: String,
-        id: String,
-        ufrag: String,
-        pwd: String,
-        dtls: dimpl::Dtls,
-        now: Instant,
-    ) -> Self {
+    pub fn new(room: String, id: String, ufrag: String, pwd: String, dtls: dimpl::Dtls, now: Instant) -> Self {
         Peer {
             room,
             id,
@@ -67,6 +62,7 @@ impl Peer {
             consumers: HashMap::new(),
             consumers_by_ssrc: HashMap::new(),
             rtcp_ssrc: rand::random::<u32>() | 1,
+            watcher: false,
         }
     }
 
@@ -75,11 +71,7 @@ impl Peer {
     }
 
     /// Feeds one DTLS datagram. The endpoint's clock is advanced first, as it expects.
-    pub fn handle_dtls_packet(
-        &mut self,
-        now: Instant,
-        datagram: &[u8],
-    ) -> Result<(), &'static str> {
+    pub fn handle_dtls_packet(&mut self, now: Instant, datagram: &[u8]) -> Result<(), &'static str> {
         guard_dtls(|| self.dtls.handle_timeout(now))?;
         guard_dtls(|| self.dtls.handle_packet(datagram))
     }
@@ -124,10 +116,7 @@ impl Engine {
             self.counters.drop_stun_unknown_user += 1;
             return;
         };
-        let key = std::str::from_utf8(local_ufrag)
-            .ok()
-            .and_then(|u| self.peers_by_ufrag.get(u))
-            .copied();
+        let key = std::str::from_utf8(local_ufrag).ok().and_then(|u| self.peers_by_ufrag.get(u)).copied();
         let Some(key) = key else {
             self.counters.drop_stun_unknown_user += 1;
             return;
@@ -157,12 +146,7 @@ impl Engine {
         // As DTLS client we start the handshake as soon as we know where the peer is.
         let start_dtls = peer.dtls.is_active() && !peer.connected;
         let mut out = vec![0u8; 256];
-        match stun::write_binding_success(
-            &msg.transaction_id,
-            source,
-            peer.pwd.as_bytes(),
-            &mut out,
-        ) {
+        match stun::write_binding_success(&msg.transaction_id, source, peer.pwd.as_bytes(), &mut out) {
             Ok(len) => {
                 out.truncate(len);
                 self.transmit(source, out);
@@ -215,12 +199,8 @@ impl Engine {
                 }
                 dimpl::Output::KeyingMaterial(material, profile) => {
                     let keyed = srtp_profile(profile).and_then(|profile| {
-                        let (local, remote) =
-                            split_keying_material(profile, &material, false).ok()?;
-                        Some((
-                            SrtpContext::new(profile, &local).ok()?,
-                            SrtpContext::new(profile, &remote).ok()?,
-                        ))
+                        let (local, remote) = split_keying_material(profile, &material, false).ok()?;
+                        Some((SrtpContext::new(profile, &local).ok()?, SrtpContext::new(profile, &remote).ok()?))
                     });
                     match keyed {
                         Some((out, inb)) => {
@@ -257,10 +237,7 @@ impl Engine {
                 self.request_keyframe(now, pk);
             }
             let peer = &self.peers[key];
-            self.events.push_back(Notification::PeerConnected {
-                room: peer.room.clone(),
-                peer: peer.id.clone(),
-            });
+            self.events.push_back(Notification::PeerConnected { room: peer.room.clone(), peer: peer.id.clone() });
         }
     }
 }

@@ -62,19 +62,9 @@ pub enum InternalRequest {
     /// The producer `producer` of `room`, as seen by its own core.
     DescribeProducer { room: String, producer: String },
     /// Creates (or finds) the proxy of a producer of another core; answered with its key.
-    CreateProxy {
-        room: String,
-        producer: String,
-        info: ProducerInfo,
-        origin_core: usize,
-    },
+    CreateProxy { room: String, producer: String, info: ProducerInfo, origin_core: usize },
     /// The producer `producer_key` feeds `proxy` on `core`.
-    OpenPipe {
-        producer_key: ProducerKey,
-        ssrc: u32,
-        core: usize,
-        proxy: ProducerKey,
-    },
+    OpenPipe { producer_key: ProducerKey, ssrc: u32, core: usize, proxy: ProducerKey },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,10 +88,7 @@ impl Engine {
         self.pipes_out.pop_front()
     }
 
-    pub fn handle_internal(
-        &mut self,
-        request: InternalRequest,
-    ) -> Result<InternalResponse, ErrorBody> {
+    pub fn handle_internal(&mut self, request: InternalRequest) -> Result<InternalResponse, ErrorBody> {
         match request {
             InternalRequest::DescribeProducer { room, producer } => {
                 let key = self
@@ -110,9 +97,7 @@ impl Engine {
                     .into_iter()
                     .flat_map(|r| r.peers.values())
                     .find_map(|k| self.peers[*k].producers.get(&producer).copied())
-                    .ok_or_else(|| {
-                        ErrorBody::new(ErrorCode::NotFound, format!("no producer {producer:?}"))
-                    })?;
+                    .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, format!("no producer {producer:?}")))?;
                 let p = &self.producers[key];
                 Ok(InternalResponse::Producer(ProducerInfo {
                     key,
@@ -122,48 +107,26 @@ impl Engine {
                     clock_rate: p.clock_rate,
                 }))
             }
-            InternalRequest::CreateProxy {
-                room,
-                producer,
-                info,
-                origin_core,
-            } => {
-                let r = self.rooms.get(&room).ok_or_else(|| {
-                    ErrorBody::new(ErrorCode::NotFound, format!("no room {room:?}"))
-                })?;
+            InternalRequest::CreateProxy { room, producer, info, origin_core } => {
+                let r = self
+                    .rooms
+                    .get(&room)
+                    .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, format!("no room {room:?}")))?;
                 if let Some(&key) = r.proxies.get(&producer) {
                     if self.producers[key].ssrc == info.ssrc {
-                        return Ok(InternalResponse::Proxy {
-                            key,
-                            created: false,
-                        });
+                        return Ok(InternalResponse::Proxy { key, created: false });
                     }
                     // A stale proxy of an earlier producer with this id.
                     self.remove_producer(key);
                 }
-                let mut proxy = Producer::new(
-                    producer.clone(),
-                    NO_PEER,
-                    info.kind,
-                    info.ssrc,
-                    info.payload_type,
-                    info.clock_rate,
-                );
+                let mut proxy =
+                    Producer::new(producer.clone(), NO_PEER, info.kind, info.ssrc, info.payload_type, info.clock_rate);
                 proxy.origin = Some((origin_core, info.key));
                 let key = self.producers.insert(proxy);
-                self.rooms
-                    .get_mut(&room)
-                    .expect("checked above")
-                    .proxies
-                    .insert(producer, key);
+                self.rooms.get_mut(&room).expect("checked above").proxies.insert(producer, key);
                 Ok(InternalResponse::Proxy { key, created: true })
             }
-            InternalRequest::OpenPipe {
-                producer_key,
-                ssrc,
-                core,
-                proxy,
-            } => {
+            InternalRequest::OpenPipe { producer_key, ssrc, core, proxy } => {
                 let p = self
                     .producers
                     .get_mut(producer_key)
@@ -180,11 +143,7 @@ impl Engine {
     /// A message from another core.
     pub fn handle_pipe(&mut self, now: Instant, message: PipeMessage) {
         match message {
-            PipeMessage::Rtp {
-                proxy,
-                ssrc,
-                packet,
-            } => {
+            PipeMessage::Rtp { proxy, ssrc, packet } => {
                 if self.is_live(proxy, ssrc, true) {
                     let p = &mut self.producers[proxy];
                     p.packets += 1;
@@ -193,12 +152,7 @@ impl Engine {
                 }
                 self.recycle(packet);
             }
-            PipeMessage::SenderReport {
-                proxy,
-                ssrc,
-                ntp_time,
-                rtp_time,
-            } => {
+            PipeMessage::SenderReport { proxy, ssrc, ntp_time, rtp_time } => {
                 if self.is_live(proxy, ssrc, true) {
                     self.translate_sender_report_of(now, proxy, ntp_time, rtp_time);
                 }
@@ -218,20 +172,12 @@ impl Engine {
                     self.request_keyframe(now, producer);
                 }
             }
-            PipeMessage::Nack {
-                producer,
-                ssrc,
-                pairs,
-            } => {
+            PipeMessage::Nack { producer, ssrc, pairs } => {
                 if self.is_live(producer, ssrc, false) {
                     self.send_nack(producer, &pairs);
                 }
             }
-            PipeMessage::ProxyClosed {
-                producer,
-                ssrc,
-                core,
-            } => {
+            PipeMessage::ProxyClosed { producer, ssrc, core } => {
                 if self.is_live(producer, ssrc, false) {
                     self.producers[producer].pipes.retain(|(c, _)| *c != core);
                 }
@@ -241,10 +187,7 @@ impl Engine {
 
     /// Whether `key` still names the stream `ssrc` (a proxy when `proxy`, a real producer otherwise).
     fn is_live(&mut self, key: ProducerKey, ssrc: u32, proxy: bool) -> bool {
-        let live = self
-            .producers
-            .get(key)
-            .is_some_and(|p| p.ssrc == ssrc && p.origin.is_some() == proxy);
+        let live = self.producers.get(key).is_some_and(|p| p.ssrc == ssrc && p.origin.is_some() == proxy);
         if !live {
             self.counters.drop_pipe_stale += 1;
         }

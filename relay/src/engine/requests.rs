@@ -7,8 +7,8 @@ use super::peer::Peer;
 use super::room::Room;
 use super::{Engine, PeerKey};
 use crate::protocol::{
-    ConsumerDump, ErrorBody, ErrorCode, PeerDump, ProducerDump, RelayStats, Request, Response,
-    RoomDump, TransportParams, PROTOCOL_VERSION,
+    ConsumerDump, ErrorBody, ErrorCode, PeerDump, ProducerDump, RelayStats, Request, Response, RoomDump,
+    TransportParams, PROTOCOL_VERSION,
 };
 
 fn not_found(what: &str, id: &str) -> ErrorBody {
@@ -20,22 +20,15 @@ fn ice_token(len: usize) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 impl Engine {
-    pub fn handle_request(
-        &mut self,
-        now: Instant,
-        request: Request,
-    ) -> Result<Response, ErrorBody> {
+    pub fn handle_request(&mut self, now: Instant, request: Request) -> Result<Response, ErrorBody> {
         match request {
-            Request::Hello { version } if version == PROTOCOL_VERSION => Ok(Response::Hello {
-                version: PROTOCOL_VERSION,
-                relay_version: env!("CARGO_PKG_VERSION").to_string(),
-            }),
+            Request::Hello { version } if version == PROTOCOL_VERSION => {
+                Ok(Response::Hello { version: PROTOCOL_VERSION, relay_version: env!("CARGO_PKG_VERSION").to_string() })
+            }
             Request::Hello { version } => Err(ErrorBody::new(
                 ErrorCode::VersionMismatch,
                 format!("relay speaks protocol {PROTOCOL_VERSION}, not {version}"),
@@ -50,10 +43,7 @@ impl Engine {
                 Ok(Response::Ok)
             }
             Request::CloseRoom { room } => {
-                let r = self
-                    .rooms
-                    .remove(&room)
-                    .ok_or_else(|| not_found("room", &room))?;
+                let r = self.rooms.remove(&room).ok_or_else(|| not_found("room", &room))?;
                 for key in r.peers.values() {
                     self.remove_peer(*key);
                 }
@@ -63,26 +53,18 @@ impl Engine {
                 tracing::info!(room = %room, "room closed");
                 Ok(Response::Ok)
             }
-            Request::CreatePeer { room, peer } => self.create_peer(now, room, peer),
-            Request::ConnectPeer {
-                room,
-                peer,
-                remote_ufrag,
-                remote_fingerprint,
-                remote_setup,
-            } => {
+            Request::CreatePeer { room, peer, watcher } => self.create_peer(now, room, peer, watcher),
+            Request::ConnectPeer { room, peer, remote_ufrag, remote_fingerprint, remote_setup } => {
                 let key = self.peer_key(&room, &peer)?;
                 let p = &mut self.peers[key];
                 p.remote_ufrag = remote_ufrag;
                 p.remote_fingerprint = remote_fingerprint;
                 // An answer of `setup:passive` makes us the DTLS client; the ClientHello goes out once
                 // ICE has chosen the peer's address.
-                if remote_setup.as_deref() == Some("passive") && !p.connected && !p.dtls.is_active()
-                {
+                if remote_setup.as_deref() == Some("passive") && !p.connected && !p.dtls.is_active() {
                     p.dtls.set_active(true);
-                    p.handle_dtls_timeout(now).map_err(|e| {
-                        ErrorBody::new(ErrorCode::Internal, format!("cannot start DTLS: {e}"))
-                    })?;
+                    p.handle_dtls_timeout(now)
+                        .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot start DTLS: {e}")))?;
                     if p.selected.is_some() {
                         self.drain_dtls(now, key);
                     }
@@ -94,35 +76,18 @@ impl Engine {
                 self.remove_peer(key);
                 Ok(Response::Ok)
             }
-            Request::Produce {
-                room,
-                peer,
-                producer,
-                kind,
-                ssrc,
-                payload_type,
-                clock_rate,
-            } => {
+            Request::Produce { room, peer, producer, kind, ssrc, payload_type, clock_rate } => {
                 let key = self.peer_key(&room, &peer)?;
                 let p = &self.peers[key];
                 if p.producers.contains_key(&producer) || p.producers_by_ssrc.contains_key(&ssrc) {
-                    return Err(ErrorBody::new(
-                        ErrorCode::AlreadyExists,
-                        "producer or SSRC already in use",
-                    ));
+                    return Err(ErrorBody::new(ErrorCode::AlreadyExists, "producer or SSRC already in use"));
                 }
                 if clock_rate == 0 {
-                    return Err(ErrorBody::new(
-                        ErrorCode::BadRequest,
-                        "clock rate must be positive",
-                    ));
+                    return Err(ErrorBody::new(ErrorCode::BadRequest, "clock rate must be positive"));
                 }
                 let limits = self.rooms[&room].limits;
                 if !p.is_producing() && limits.max_broadcasters > 0 {
-                    let broadcasters = self
-                        .room_peers(&room)
-                        .filter(|k| self.peers[*k].is_producing())
-                        .count();
+                    let broadcasters = self.room_peers(&room).filter(|k| self.peers[*k].is_producing()).count();
                     if broadcasters >= limits.max_broadcasters as usize {
                         return Err(ErrorBody::new(
                             ErrorCode::LimitExceeded,
@@ -130,38 +95,20 @@ impl Engine {
                         ));
                     }
                 }
-                let pk = self.producers.insert(Producer::new(
-                    producer.clone(),
-                    key,
-                    kind,
-                    ssrc,
-                    payload_type,
-                    clock_rate,
-                ));
+                let pk =
+                    self.producers.insert(Producer::new(producer.clone(), key, kind, ssrc, payload_type, clock_rate));
                 let p = &mut self.peers[key];
                 p.producers.insert(producer, pk);
                 p.producers_by_ssrc.insert(ssrc, pk);
                 Ok(Response::Ok)
             }
-            Request::CloseProducer {
-                room,
-                peer,
-                producer,
-            } => {
+            Request::CloseProducer { room, peer, producer } => {
                 let key = self.peer_key(&room, &peer)?;
-                let pk = *self.peers[key]
-                    .producers
-                    .get(&producer)
-                    .ok_or_else(|| not_found("producer", &producer))?;
+                let pk = *self.peers[key].producers.get(&producer).ok_or_else(|| not_found("producer", &producer))?;
                 self.remove_producer(pk);
                 Ok(Response::Ok)
             }
-            Request::Consume {
-                room,
-                peer,
-                producer,
-                payload_type,
-            } => {
+            Request::Consume { room, peer, producer, payload_type } => {
                 let key = self.peer_key(&room, &peer)?;
                 let pk = self
                     .room_peers(&room)
@@ -169,18 +116,12 @@ impl Engine {
                     .or_else(|| self.rooms.get(&room)?.proxies.get(&producer).copied())
                     .ok_or_else(|| not_found("producer", &producer))?;
                 if self.producers[pk].peer == key {
-                    return Err(ErrorBody::new(
-                        ErrorCode::BadRequest,
-                        "a peer cannot consume its own producer",
-                    ));
+                    return Err(ErrorBody::new(ErrorCode::BadRequest, "a peer cannot consume its own producer"));
                 }
                 let ssrc = loop {
                     let s = rand::random::<u32>();
                     let p = &self.peers[key];
-                    if s != 0
-                        && !p.consumers_by_ssrc.contains_key(&s)
-                        && !p.producers_by_ssrc.contains_key(&s)
-                    {
+                    if s != 0 && !p.consumers_by_ssrc.contains_key(&s) && !p.producers_by_ssrc.contains_key(&s) {
                         break s;
                     }
                 };
@@ -202,22 +143,12 @@ impl Engine {
                 // Streams of one participant share a CNAME so the browser can lip-sync them; producer
                 // ids are "<peer>/<kind>", and a proxy's owner lives on another core.
                 let producer_id = &self.producers[pk].id;
-                let owner = producer_id
-                    .rsplit_once('/')
-                    .map_or(producer_id.as_str(), |(peer, _)| peer);
+                let owner = producer_id.rsplit_once('/').map_or(producer_id.as_str(), |(peer, _)| peer);
                 let cname = format!("{room}-{owner}");
                 self.request_keyframe(now, pk);
-                Ok(Response::ConsumerCreated {
-                    consumer: id,
-                    ssrc,
-                    cname,
-                })
+                Ok(Response::ConsumerCreated { consumer: id, ssrc, cname })
             }
-            Request::CloseConsumer {
-                room,
-                peer,
-                consumer,
-            } => {
+            Request::CloseConsumer { room, peer, consumer } => {
                 let key = self.peer_key(&room, &peer)?;
                 let ck = *self.peers[key]
                     .consumers
@@ -235,34 +166,16 @@ impl Engine {
         }
     }
 
-    fn create_peer(
-        &mut self,
-        now: Instant,
-        room: String,
-        peer: String,
-    ) -> Result<Response, ErrorBody> {
-        let r = self
-            .rooms
-            .get(&room)
-            .ok_or_else(|| not_found("room", &room))?;
+    fn create_peer(&mut self, now: Instant, room: String, peer: String, watcher: bool) -> Result<Response, ErrorBody> {
+        let r = self.rooms.get(&room).ok_or_else(|| not_found("room", &room))?;
         if r.peers.contains_key(&peer) {
-            return Err(ErrorBody::new(
-                ErrorCode::AlreadyExists,
-                format!("peer {peer:?} is already in the room"),
-            ));
+            return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("peer {peer:?} is already in the room")));
         }
         let limits = r.limits;
-        if limits.max_watchers > 0 {
-            let watchers = r
-                .peers
-                .values()
-                .filter(|k| !self.peers[**k].is_producing())
-                .count();
+        if watcher && limits.max_watchers > 0 {
+            let watchers = r.peers.values().filter(|k| self.peers[**k].watcher).count();
             if watchers >= limits.max_watchers as usize {
-                return Err(ErrorBody::new(
-                    ErrorCode::LimitExceeded,
-                    "The limit of maximum watchers is exceeded",
-                ));
+                return Err(ErrorBody::new(ErrorCode::LimitExceeded, "The limit of maximum watchers is exceeded"));
             }
         }
         let ufrag = loop {
@@ -272,27 +185,16 @@ impl Engine {
             }
         };
         let pwd = ice_token(24);
-        let dtls =
-            dimpl::Dtls::new_auto(self.dtls_config.clone(), self.certificate.dtls.clone(), now);
-        let mut new_peer = Peer::new(
-            room.clone(),
-            peer.clone(),
-            ufrag.clone(),
-            pwd.clone(),
-            dtls,
-            now,
-        );
+        let dtls = dimpl::Dtls::new_auto(self.dtls_config.clone(), self.certificate.dtls.clone(), now);
+        let mut new_peer = Peer::new(room.clone(), peer.clone(), ufrag.clone(), pwd.clone(), dtls, now);
+        new_peer.watcher = watcher;
         // The endpoint initialises its handshake state on its first timeout call.
         new_peer
             .handle_dtls_timeout(now)
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot start DTLS: {e}")))?;
         let key = self.peers.insert(new_peer);
         self.peers_by_ufrag.insert(ufrag.clone(), key);
-        self.rooms
-            .get_mut(&room)
-            .expect("checked above")
-            .peers
-            .insert(peer.clone(), key);
+        self.rooms.get_mut(&room).expect("checked above").peers.insert(peer.clone(), key);
         tracing::info!(room = %room, peer = %peer, "peer created");
         Ok(Response::PeerCreated(TransportParams {
             ice_ufrag: ufrag,
@@ -303,28 +205,16 @@ impl Engine {
     }
 
     fn peer_key(&self, room: &str, peer: &str) -> Result<PeerKey, ErrorBody> {
-        let r = self
-            .rooms
-            .get(room)
-            .ok_or_else(|| not_found("room", room))?;
-        r.peers
-            .get(peer)
-            .copied()
-            .ok_or_else(|| not_found("peer", peer))
+        let r = self.rooms.get(room).ok_or_else(|| not_found("room", room))?;
+        r.peers.get(peer).copied().ok_or_else(|| not_found("peer", peer))
     }
 
     fn room_peers<'a>(&'a self, room: &str) -> impl Iterator<Item = PeerKey> + 'a {
-        self.rooms
-            .get(room)
-            .into_iter()
-            .flat_map(|r| r.peers.values().copied())
+        self.rooms.get(room).into_iter().flat_map(|r| r.peers.values().copied())
     }
 
     fn dump_room(&self, room: &str) -> Result<RoomDump, ErrorBody> {
-        let r = self
-            .rooms
-            .get(room)
-            .ok_or_else(|| not_found("room", room))?;
+        let r = self.rooms.get(room).ok_or_else(|| not_found("room", room))?;
         let mut peers: Vec<PeerDump> = r
             .peers
             .values()
@@ -367,10 +257,6 @@ impl Engine {
             })
             .collect();
         peers.sort_by(|a, b| a.peer.cmp(&b.peer));
-        Ok(RoomDump {
-            room: room.to_string(),
-            limits: r.limits,
-            peers,
-        })
+        Ok(RoomDump { room: room.to_string(), limits: r.limits, peers })
     }
 }

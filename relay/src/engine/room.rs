@@ -14,10 +14,6 @@ pub(crate) struct Room {
 
 impl Room {
     pub fn new(limits: RoomLimits) -> Self {
-        Room {
-            limits,
-            peers: HashMap::new(),
-            proxies: HashMap::new(),
-        }
+        Room { limits, peers: HashMap::new(), proxies: HashMap::new() }
     }
 }

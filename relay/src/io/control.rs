@@ -12,11 +12,7 @@ use crate::protocol::codec::{read_message, write_message, CodecError};
 use crate::protocol::{ErrorBody, ErrorCode, Message, Request};
 
 /// Binds `path` (replacing a stale socket file) and serves until `shutdown` completes.
-pub async fn serve(
-    path: &Path,
-    relay: Relay,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
+pub async fn serve(path: &Path, relay: Relay, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
     if path.exists() {
         std::fs::remove_file(path)?;
     }
@@ -42,10 +38,7 @@ pub async fn serve(
 }
 
 /// Serves one control connection: a version handshake, then requests in order.
-pub async fn serve_connection<S: AsyncRead + AsyncWrite>(
-    stream: S,
-    relay: Relay,
-) -> Result<(), CodecError> {
+pub async fn serve_connection<S: AsyncRead + AsyncWrite>(stream: S, relay: Relay) -> Result<(), CodecError> {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut notifications = relay.subscribe();
     let mut greeted = false;

@@ -91,10 +91,7 @@ pub fn spawn_all(
     let mut inboxes = Vec::with_capacity(cores.len());
     for _ in 0..cores.len() {
         let (tx, rx) = std_mpsc::channel();
-        mailboxes.push(Mailbox {
-            tx,
-            waker: Arc::new(Waker::new()?),
-        });
+        mailboxes.push(Mailbox { tx, waker: Arc::new(Waker::new()?) });
         inboxes.push(rx);
     }
     let mut handles = Vec::with_capacity(cores.len());
@@ -104,31 +101,22 @@ pub fn spawn_all(
         let others = mailboxes.clone();
         let waker = mailboxes[index].waker.clone();
         let notifications = notifications.clone();
-        std::thread::Builder::new()
-            .name(format!("meet-core-{index}"))
-            .spawn(move || {
-                // The ring is built on the thread that uses it: it is set up single-issuer.
-                let (driver, backend) = match build_driver(socket, waker, backend, index) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(backend));
-                if let Err(e) = run(driver, engine, inbox, others, notifications) {
-                    tracing::error!(core = index, error = %e, "media core stopped");
+        std::thread::Builder::new().name(format!("meet-core-{index}")).spawn(move || {
+            // The ring is built on the thread that uses it: it is set up single-issuer.
+            let (driver, backend) = match build_driver(socket, waker, backend, index) {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
                 }
-            })?;
-        let backend = ready_rx
-            .recv()
-            .map_err(|_| io::Error::other("media core thread died"))??;
-        handles.push(CoreHandle {
-            index,
-            port,
-            backend,
-            mailbox: mailboxes[index].clone(),
-        });
+            };
+            let _ = ready_tx.send(Ok(backend));
+            if let Err(e) = run(driver, engine, inbox, others, notifications) {
+                tracing::error!(core = index, error = %e, "media core stopped");
+            }
+        })?;
+        let backend = ready_rx.recv().map_err(|_| io::Error::other("media core thread died"))??;
+        handles.push(CoreHandle { index, port, backend, mailbox: mailboxes[index].clone() });
     }
     Ok(handles)
 }

@@ -16,9 +16,7 @@ use tokio::sync::broadcast;
 
 use super::core::CoreHandle;
 use crate::engine::pipe::{InternalRequest, InternalResponse};
-use crate::protocol::{
-    ErrorBody, ErrorCode, Notification, RelayStats, Request, Response, RoomDump, RoomLimits,
-};
+use crate::protocol::{ErrorBody, ErrorCode, Notification, RelayStats, Request, Response, RoomDump, RoomLimits};
 
 #[derive(Clone)]
 pub struct Relay {
@@ -47,14 +45,13 @@ struct Placement {
     peers: HashMap<String, usize>,
     /// Producer id -> (its peer, its core).
     producers: HashMap<String, (String, usize)>,
+    /// Peers that only receive.
+    watchers: HashSet<String>,
 }
 
 impl Placement {
     fn producing(&self) -> HashSet<&str> {
-        self.producers
-            .values()
-            .map(|(peer, _)| peer.as_str())
-            .collect()
+        self.producers.values().map(|(peer, _)| peer.as_str()).collect()
     }
 }
 
@@ -64,9 +61,7 @@ fn not_found(what: &str, id: &str) -> ErrorBody {
 
 impl State {
     fn room(&mut self, room: &str) -> Result<&mut Placement, ErrorBody> {
-        self.rooms
-            .get_mut(room)
-            .ok_or_else(|| not_found("room", room))
+        self.rooms.get_mut(room).ok_or_else(|| not_found("room", room))
     }
 
     fn forget_peer(&mut self, room: &str, peer: &str) {
@@ -77,25 +72,17 @@ impl State {
             self.load[core] = self.load[core].saturating_sub(1);
         }
         p.producers.retain(|_, (owner, _)| owner != peer);
+        p.watchers.remove(peer);
     }
 
     fn least_loaded(&self) -> usize {
-        (0..self.load.len())
-            .min_by_key(|c| self.load[*c])
-            .unwrap_or(0)
+        (0..self.load.len()).min_by_key(|c| self.load[*c]).unwrap_or(0)
     }
 }
 
 impl Relay {
-    pub fn new(
-        cores: Vec<CoreHandle>,
-        notifications: broadcast::Sender<Notification>,
-        peers_per_core: usize,
-    ) -> Self {
-        let state = State {
-            rooms: HashMap::new(),
-            load: vec![0; cores.len()],
-        };
+    pub fn new(cores: Vec<CoreHandle>, notifications: broadcast::Sender<Notification>, peers_per_core: usize) -> Self {
+        let state = State { rooms: HashMap::new(), load: vec![0; cores.len()] };
         let relay = Relay {
             inner: Arc::new(Inner {
                 cores,
@@ -107,22 +94,16 @@ impl Relay {
         // Peers the cores drop on their own (consent, DTLS) leave the placement too.
         let mut rx = relay.inner.notifications.subscribe();
         let weak = Arc::downgrade(&relay.inner);
-        let _ = std::thread::Builder::new()
-            .name("meet-placement".into())
-            .spawn(move || loop {
-                match rx.blocking_recv() {
-                    Ok(Notification::PeerClosed { room, peer, .. }) => {
-                        let Some(inner) = weak.upgrade() else { return };
-                        inner
-                            .state
-                            .lock()
-                            .expect("placement lock")
-                            .forget_peer(&room, &peer);
-                    }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return,
+        let _ = std::thread::Builder::new().name("meet-placement".into()).spawn(move || loop {
+            match rx.blocking_recv() {
+                Ok(Notification::PeerClosed { room, peer, .. }) => {
+                    let Some(inner) = weak.upgrade() else { return };
+                    inner.state.lock().expect("placement lock").forget_peer(&room, &peer);
                 }
-            });
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        });
         relay
     }
 
@@ -150,19 +131,14 @@ impl Relay {
             Request::CloseRoom { room } => {
                 let cores = {
                     let mut state = self.state();
-                    let placement = state
-                        .rooms
-                        .remove(&room)
-                        .ok_or_else(|| not_found("room", &room))?;
+                    let placement = state.rooms.remove(&room).ok_or_else(|| not_found("room", &room))?;
                     for core in placement.peers.values() {
                         state.load[*core] = state.load[*core].saturating_sub(1);
                     }
                     placement.cores
                 };
                 for core in cores {
-                    self.core(core)
-                        .request(Request::CloseRoom { room: room.clone() })
-                        .await?;
+                    self.core(core).request(Request::CloseRoom { room: room.clone() }).await?;
                 }
                 Ok(Response::Ok)
             }
@@ -170,10 +146,8 @@ impl Relay {
                 let cores = self.state().room(&room)?.cores.clone();
                 let mut merged: Option<RoomDump> = None;
                 for core in cores {
-                    if let Response::RoomDump(d) = self
-                        .core(core)
-                        .request(Request::DumpRoom { room: room.clone() })
-                        .await?
+                    if let Response::RoomDump(d) =
+                        self.core(core).request(Request::DumpRoom { room: room.clone() }).await?
                     {
                         match &mut merged {
                             Some(m) => m.peers.extend(d.peers),
@@ -185,13 +159,8 @@ impl Relay {
                 merged.peers.sort_by(|a, b| a.peer.cmp(&b.peer));
                 Ok(Response::RoomDump(merged))
             }
-            Request::CreatePeer { room, peer } => self.create_peer(room, peer).await,
-            Request::Produce {
-                ref room,
-                ref peer,
-                ref producer,
-                ..
-            } => {
+            Request::CreatePeer { room, peer, watcher } => self.create_peer(room, peer, watcher).await,
+            Request::Produce { ref room, ref peer, ref producer, .. } => {
                 let (room, peer, producer) = (room.clone(), peer.clone(), producer.clone());
                 let core = {
                     let mut state = self.state();
@@ -215,12 +184,7 @@ impl Relay {
                 }
                 Ok(response)
             }
-            Request::Consume {
-                ref room,
-                ref peer,
-                ref producer,
-                ..
-            } => {
+            Request::Consume { ref room, ref peer, ref producer, .. } => {
                 let (to, from) = {
                     let mut state = self.state();
                     let p = state.room(room)?;
@@ -233,24 +197,14 @@ impl Relay {
                 }
                 self.core(to).request(request).await
             }
-            Request::ConnectPeer {
-                ref room, ref peer, ..
-            }
-            | Request::CloseProducer {
-                ref room, ref peer, ..
-            }
-            | Request::CloseConsumer {
-                ref room, ref peer, ..
-            }
+            Request::ConnectPeer { ref room, ref peer, .. }
+            | Request::CloseProducer { ref room, ref peer, .. }
+            | Request::CloseConsumer { ref room, ref peer, .. }
             | Request::ClosePeer { ref room, ref peer } => {
                 let (room, peer) = (room.clone(), peer.clone());
                 let core = {
                     let mut state = self.state();
-                    *state
-                        .room(&room)?
-                        .peers
-                        .get(&peer)
-                        .ok_or_else(|| not_found("peer", &peer))?
+                    *state.room(&room)?.peers.get(&peer).ok_or_else(|| not_found("peer", &peer))?
                 };
                 let closing_peer = matches!(request, Request::ClosePeer { .. });
                 let closed_producer = match &request {
@@ -286,6 +240,7 @@ impl Relay {
                         limits,
                         peers: HashMap::new(),
                         producers: HashMap::new(),
+                        watchers: HashSet::new(),
                     };
                     state.rooms.insert(room.clone(), placement);
                     (vec![home], true)
@@ -293,13 +248,7 @@ impl Relay {
             }
         };
         for core in cores {
-            let result = self
-                .core(core)
-                .request(Request::CreateRoom {
-                    room: room.clone(),
-                    limits,
-                })
-                .await;
+            let result = self.core(core).request(Request::CreateRoom { room: room.clone(), limits }).await;
             if let (Err(e), true) = (&result, new) {
                 self.state().rooms.remove(&room);
                 return Err(e.clone());
@@ -309,7 +258,7 @@ impl Relay {
         Ok(Response::Ok)
     }
 
-    async fn create_peer(&self, room: String, peer: String) -> Result<Response, ErrorBody> {
+    async fn create_peer(&self, room: String, peer: String, watcher: bool) -> Result<Response, ErrorBody> {
         let (core, new_core, limits) = {
             let mut state = self.state();
             let peers_per_core = self.inner.peers_per_core;
@@ -321,18 +270,11 @@ impl Relay {
             let home_full = state.load[load_home] >= peers_per_core;
             let p = state.room(&room)?;
             if p.peers.contains_key(&peer) {
-                return Err(ErrorBody::new(
-                    ErrorCode::AlreadyExists,
-                    format!("peer {peer:?} is already in the room"),
-                ));
+                return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("peer {peer:?} is already in the room")));
             }
-            if p.limits.max_watchers > 0 {
-                let watchers = p.peers.len() - p.producing().len();
-                if watchers >= p.limits.max_watchers as usize {
-                    return Err(ErrorBody::new(
-                        ErrorCode::LimitExceeded,
-                        "The limit of maximum watchers is exceeded",
-                    ));
+            if watcher && p.limits.max_watchers > 0 {
+                if p.watchers.len() >= p.limits.max_watchers as usize {
+                    return Err(ErrorBody::new(ErrorCode::LimitExceeded, "The limit of maximum watchers is exceeded"));
                 }
             }
             let core = if home_full { least } else { p.home };
@@ -341,22 +283,15 @@ impl Relay {
         };
         if new_core {
             tracing::info!(room = %room, core, "room spreads to another core");
-            self.core(core)
-                .request(Request::CreateRoom {
-                    room: room.clone(),
-                    limits,
-                })
-                .await?;
+            self.core(core).request(Request::CreateRoom { room: room.clone(), limits }).await?;
         }
-        let response = self
-            .core(core)
-            .request(Request::CreatePeer {
-                room: room.clone(),
-                peer: peer.clone(),
-            })
-            .await?;
+        let response =
+            self.core(core).request(Request::CreatePeer { room: room.clone(), peer: peer.clone(), watcher }).await?;
         let mut state = self.state();
         if let Some(p) = state.rooms.get_mut(&room) {
+            if watcher {
+                p.watchers.insert(peer.clone());
+            }
             p.peers.insert(peer, core);
             state.load[core] += 1;
         }
@@ -364,22 +299,10 @@ impl Relay {
     }
 
     /// Makes `producer` (on core `from`) available to consumers on core `to`.
-    async fn ensure_pipe(
-        &self,
-        room: &str,
-        producer: &str,
-        from: usize,
-        to: usize,
-    ) -> Result<(), ErrorBody> {
-        let describe = InternalRequest::DescribeProducer {
-            room: room.to_string(),
-            producer: producer.to_string(),
-        };
+    async fn ensure_pipe(&self, room: &str, producer: &str, from: usize, to: usize) -> Result<(), ErrorBody> {
+        let describe = InternalRequest::DescribeProducer { room: room.to_string(), producer: producer.to_string() };
         let InternalResponse::Producer(info) = self.core(from).internal(describe).await? else {
-            return Err(ErrorBody::new(
-                ErrorCode::Internal,
-                "unexpected reply from a core",
-            ));
+            return Err(ErrorBody::new(ErrorCode::Internal, "unexpected reply from a core"));
         };
         let create = InternalRequest::CreateProxy {
             room: room.to_string(),
@@ -388,18 +311,10 @@ impl Relay {
             origin_core: from,
         };
         let InternalResponse::Proxy { key, created } = self.core(to).internal(create).await? else {
-            return Err(ErrorBody::new(
-                ErrorCode::Internal,
-                "unexpected reply from a core",
-            ));
+            return Err(ErrorBody::new(ErrorCode::Internal, "unexpected reply from a core"));
         };
         if created {
-            let open = InternalRequest::OpenPipe {
-                producer_key: info.key,
-                ssrc: info.ssrc,
-                core: to,
-                proxy: key,
-            };
+            let open = InternalRequest::OpenPipe { producer_key: info.key, ssrc: info.ssrc, core: to, proxy: key };
             self.core(from).internal(open).await?;
             tracing::debug!(room, producer, from, to, "stream piped between cores");
         }
@@ -418,12 +333,8 @@ impl Relay {
             for (name, value) in s.counters {
                 *total.counters.entry(name).or_default() += value;
             }
-            total
-                .counters
-                .insert(format!("core{}_peers", core.index), s.peers as u64);
-            total
-                .counters
-                .insert(format!("core{}_rooms", core.index), s.rooms as u64);
+            total.counters.insert(format!("core{}_peers", core.index), s.peers as u64);
+            total.counters.insert(format!("core{}_rooms", core.index), s.rooms as u64);
             total.counters.insert(
                 format!("core{}_io_uring", core.index),
                 u64::from(core.backend == super::socket::IoBackend::Uring),

@@ -35,13 +35,7 @@ impl MmsgDriver {
             recv_buffers: vec![0u8; BATCH * DATAGRAM],
             // SAFETY: all-zero is a valid value for these plain C structs.
             names: vec![unsafe { std::mem::zeroed() }; BATCH],
-            iovecs: vec![
-                libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0
-                };
-                BATCH
-            ],
+            iovecs: vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
             headers: vec![unsafe { std::mem::zeroed() }; BATCH],
             sending: Vec::with_capacity(BATCH),
         }
@@ -62,10 +56,7 @@ impl MmsgDriver {
             for i in 0..n {
                 let t = &mut self.sending[i];
                 let len = write_sockaddr(t.destination, &mut self.names[i]);
-                self.iovecs[i] = libc::iovec {
-                    iov_base: t.contents.as_mut_ptr() as *mut _,
-                    iov_len: t.contents.len(),
-                };
+                self.iovecs[i] = libc::iovec { iov_base: t.contents.as_mut_ptr() as *mut _, iov_len: t.contents.len() };
                 let h = &mut self.headers[i].msg_hdr;
                 h.msg_name = &mut self.names[i] as *mut _ as *mut libc::c_void;
                 h.msg_namelen = len;
@@ -76,14 +67,7 @@ impl MmsgDriver {
                 h.msg_flags = 0;
             }
             // SAFETY: headers[..n] point at live buffers owned by self for the duration of the call.
-            let sent = unsafe {
-                libc::sendmmsg(
-                    self.socket.as_raw_fd(),
-                    self.headers.as_mut_ptr(),
-                    n as u32,
-                    0,
-                )
-            };
+            let sent = unsafe { libc::sendmmsg(self.socket.as_raw_fd(), self.headers.as_mut_ptr(), n as u32, 0) };
             let sent = if sent < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::WouldBlock {
@@ -104,11 +88,7 @@ impl MmsgDriver {
     }
 
     fn wait_writable(&self) -> io::Result<()> {
-        let mut fds = [libc::pollfd {
-            fd: self.socket.as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        }];
+        let mut fds = [libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLOUT, revents: 0 }];
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(fds.as_mut_ptr(), 1, 100) };
         Ok(())
@@ -153,9 +133,7 @@ impl MmsgDriver {
                 let len = self.headers[i].msg_len as usize;
                 let name_len = self.headers[i].msg_hdr.msg_namelen as usize;
                 // SAFETY: the kernel wrote name_len bytes of address into names[i].
-                let name = unsafe {
-                    std::slice::from_raw_parts(&self.names[i] as *const _ as *const u8, name_len)
-                };
+                let name = unsafe { std::slice::from_raw_parts(&self.names[i] as *const _ as *const u8, name_len) };
                 let Some(source) = read_sockaddr(name) else {
                     continue;
                 };
@@ -164,11 +142,7 @@ impl MmsgDriver {
                     engine.counters.drop_truncated += 1;
                     continue;
                 }
-                engine.handle_datagram(
-                    now,
-                    source,
-                    &mut self.recv_buffers[i * DATAGRAM..i * DATAGRAM + len],
-                );
+                engine.handle_datagram(now, source, &mut self.recv_buffers[i * DATAGRAM..i * DATAGRAM + len]);
             }
             if (n as usize) < BATCH {
                 return Ok(());
@@ -181,29 +155,17 @@ impl Driver for MmsgDriver {
     fn run_once(&mut self, engine: &mut Engine, deadline: Instant) -> io::Result<()> {
         self.flush(engine)?;
         let timeout = deadline.saturating_duration_since(Instant::now());
-        let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32
-            + i32::from(timeout.subsec_micros() % 1000 > 0);
+        let timeout_ms =
+            timeout.as_millis().min(i32::MAX as u128) as i32 + i32::from(timeout.subsec_micros() % 1000 > 0);
         let mut fds = [
-            libc::pollfd {
-                fd: self.socket.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: self.waker.raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: self.waker.raw_fd(), events: libc::POLLIN, revents: 0 },
         ];
         // SAFETY: two valid pollfds.
         let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
         if ready < 0 {
             let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(())
-            } else {
-                Err(e)
-            };
+            return if e.kind() == io::ErrorKind::Interrupted { Ok(()) } else { Err(e) };
         }
         if fds[1].revents != 0 {
             self.waker.reset();

@@ -42,12 +42,7 @@ pub fn notify_to(socket: &std::ffi::OsStr, state: &str) -> io::Result<()> {
             sock.send_to_addr(state.as_bytes(), &addr)?
         }
         Some((b'/', _)) => sock.send_to(state.as_bytes(), socket)?,
-        _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "NOTIFY_SOCKET is neither a path nor @abstract",
-            ))
-        }
+        _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "NOTIFY_SOCKET is neither a path nor @abstract")),
     };
     if sent != state.len() {
         return Err(io::Error::new(io::ErrorKind::WriteZero, "short datagram"));

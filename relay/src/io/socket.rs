@@ -24,9 +24,7 @@ impl FromStr for IoBackend {
             "auto" => Ok(IoBackend::Auto),
             "uring" | "io_uring" => Ok(IoBackend::Uring),
             "mmsg" => Ok(IoBackend::Mmsg),
-            other => Err(format!(
-                "unknown IO backend {other:?} (auto, uring or mmsg)"
-            )),
+            other => Err(format!("unknown IO backend {other:?} (auto, uring or mmsg)")),
         }
     }
 }

@@ -14,9 +14,7 @@ pub fn write_sockaddr(addr: SocketAddr, storage: &mut libc::sockaddr_storage) ->
                 let sin = &mut *(storage as *mut _ as *mut libc::sockaddr_in);
                 sin.sin_family = libc::AF_INET as libc::sa_family_t;
                 sin.sin_port = a.port().to_be();
-                sin.sin_addr = libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                };
+                sin.sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) };
                 std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
             }
             SocketAddr::V6(a) => {
@@ -24,9 +22,7 @@ pub fn write_sockaddr(addr: SocketAddr, storage: &mut libc::sockaddr_storage) ->
                 sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
                 sin6.sin6_port = a.port().to_be();
                 sin6.sin6_flowinfo = a.flowinfo();
-                sin6.sin6_addr = libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                };
+                sin6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
                 sin6.sin6_scope_id = a.scope_id();
                 std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
             }
@@ -51,12 +47,7 @@ pub fn read_sockaddr(bytes: &[u8]) -> Option<SocketAddr> {
             let flow = u32::from_ne_bytes(bytes[4..8].try_into().ok()?);
             let ip: [u8; 16] = bytes[8..24].try_into().ok()?;
             let scope = u32::from_ne_bytes(bytes[24..28].try_into().ok()?);
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(ip),
-                port,
-                flow,
-                scope,
-            )))
+            Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), port, flow, scope)))
         }
         _ => None,
     }
@@ -76,34 +67,20 @@ impl Waker {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: fd is a fresh, valid descriptor we own.
-        Ok(Waker {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        Ok(Waker { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
     }
 
     pub fn wake(&self) {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a valid u64 to our eventfd. A full counter (EAGAIN) still wakes.
-        unsafe {
-            libc::write(
-                self.fd.as_raw_fd(),
-                &one as *const u64 as *const libc::c_void,
-                8,
-            )
-        };
+        unsafe { libc::write(self.fd.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
     }
 
     /// Clears pending wake-ups.
     pub fn reset(&self) {
         let mut value: u64 = 0;
         // SAFETY: reads 8 bytes into a valid u64; EAGAIN (nothing pending) is fine.
-        unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                &mut value as *mut u64 as *mut libc::c_void,
-                8,
-            )
-        };
+        unsafe { libc::read(self.fd.as_raw_fd(), &mut value as *mut u64 as *mut libc::c_void, 8) };
     }
 
     pub fn raw_fd(&self) -> RawFd {
@@ -121,8 +98,7 @@ mod tests {
             let addr: SocketAddr = addr.parse().unwrap();
             let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
             let len = write_sockaddr(addr, &mut storage) as usize;
-            let bytes =
-                unsafe { std::slice::from_raw_parts(&storage as *const _ as *const u8, len) };
+            let bytes = unsafe { std::slice::from_raw_parts(&storage as *const _ as *const u8, len) };
             assert_eq!(read_sockaddr(bytes), Some(addr));
         }
         assert_eq!(read_sockaddr(&[]), None);

@@ -68,29 +68,19 @@ impl UringDriver {
     /// Builds the ring and registers the receive buffers; fails (so the caller can fall back to mmsg)
     /// when the kernel or a seccomp filter refuses any of it.
     pub fn new(socket: UdpSocket, waker: Arc<Waker>) -> io::Result<Self> {
-        let ring = IoUring::builder()
-            .setup_single_issuer()
-            .setup_coop_taskrun()
-            .build(RING_ENTRIES)?;
+        let ring = IoUring::builder().setup_single_issuer().setup_coop_taskrun().build(RING_ENTRIES)?;
         let mut probe = io_uring::Probe::new();
         ring.submitter().register_probe(&mut probe)?;
-        for (code, name) in [
-            (opcode::RecvMsgMulti::CODE, "recvmsg"),
-            (opcode::SendMsg::CODE, "sendmsg"),
-            (opcode::Read::CODE, "read"),
-        ] {
+        for (code, name) in
+            [(opcode::RecvMsgMulti::CODE, "recvmsg"), (opcode::SendMsg::CODE, "sendmsg"), (opcode::Read::CODE, "read")]
+        {
             if !probe.is_supported(code) {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    format!("io_uring lacks {name}"),
-                ));
+                return Err(io::Error::new(io::ErrorKind::Unsupported, format!("io_uring lacks {name}")));
             }
         }
-        let buf_ring_layout = Layout::from_size_align(
-            RECV_BUFFERS as usize * std::mem::size_of::<types::BufRingEntry>(),
-            4096,
-        )
-        .map_err(io::Error::other)?;
+        let buf_ring_layout =
+            Layout::from_size_align(RECV_BUFFERS as usize * std::mem::size_of::<types::BufRingEntry>(), 4096)
+                .map_err(io::Error::other)?;
         // SAFETY: non-zero size; freed in Drop with the same layout.
         let buf_ring = unsafe { alloc_zeroed(buf_ring_layout) } as *mut types::BufRingEntry;
         if buf_ring.is_null() {
@@ -114,28 +104,19 @@ impl UringDriver {
                     transmit: None,
                     // SAFETY: all-zero is valid for these C structs.
                     name: unsafe { std::mem::zeroed() },
-                    iov: libc::iovec {
-                        iov_base: std::ptr::null_mut(),
-                        iov_len: 0,
-                    },
+                    iov: libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 },
                     msg: unsafe { std::mem::zeroed() },
                 })
                 .collect(),
             free_slots: (0..SEND_SLOTS).rev().collect(),
             in_flight: 0,
         };
-        driver.recv_msg.msg_namelen =
-            std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        driver.recv_msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         // SAFETY: the ring memory lives until Drop, which unregisters nothing explicitly but drops the
         // io_uring first (field order is irrelevant: Drop below frees the ring memory after `ring` is
         // closed by dropping it explicitly).
         unsafe {
-            driver.ring.submitter().register_buf_ring_with_flags(
-                buf_ring as u64,
-                RECV_BUFFERS,
-                BUFFER_GROUP,
-                0,
-            )?;
+            driver.ring.submitter().register_buf_ring_with_flags(buf_ring as u64, RECV_BUFFERS, BUFFER_GROUP, 0)?;
         }
         for bid in 0..RECV_BUFFERS {
             driver.provide(bid);
@@ -175,24 +156,16 @@ impl UringDriver {
 
     fn arm(&mut self) -> io::Result<()> {
         if !self.recv_armed {
-            let e = opcode::RecvMsgMulti::new(
-                types::Fd(self.socket.as_raw_fd()),
-                &*self.recv_msg,
-                BUFFER_GROUP,
-            )
-            .build()
-            .user_data(TAG_RECV);
+            let e = opcode::RecvMsgMulti::new(types::Fd(self.socket.as_raw_fd()), &*self.recv_msg, BUFFER_GROUP)
+                .build()
+                .user_data(TAG_RECV);
             self.push(e)?;
             self.recv_armed = true;
         }
         if !self.wake_armed {
-            let e = opcode::Read::new(
-                types::Fd(self.waker.raw_fd()),
-                &mut *self.wake_value as *mut u64 as *mut u8,
-                8,
-            )
-            .build()
-            .user_data(TAG_WAKE);
+            let e = opcode::Read::new(types::Fd(self.waker.raw_fd()), &mut *self.wake_value as *mut u64 as *mut u8, 8)
+                .build()
+                .user_data(TAG_WAKE);
             self.push(e)?;
             self.wake_armed = true;
         }
@@ -209,10 +182,7 @@ impl UringDriver {
             let name_len = write_sockaddr(transmit.destination, &mut slot.name);
             slot.transmit = Some(transmit);
             let contents = &mut slot.transmit.as_mut().expect("just set").contents;
-            slot.iov = libc::iovec {
-                iov_base: contents.as_mut_ptr() as *mut _,
-                iov_len: contents.len(),
-            };
+            slot.iov = libc::iovec { iov_base: contents.as_mut_ptr() as *mut _, iov_len: contents.len() };
             slot.msg.msg_name = &mut slot.name as *mut _ as *mut libc::c_void;
             slot.msg.msg_namelen = name_len;
             slot.msg.msg_iov = &mut slot.iov;
@@ -281,11 +251,7 @@ impl UringDriver {
             };
             let payload = out.payload_data();
             let start = payload.as_ptr() as usize - buffer.as_ptr() as usize;
-            (
-                read_sockaddr(out.name_data()),
-                start..start + payload.len(),
-                out.is_payload_truncated(),
-            )
+            (read_sockaddr(out.name_data()), start..start + payload.len(), out.is_payload_truncated())
         };
         let Some(source) = source else { return };
         if truncated {
@@ -301,16 +267,12 @@ impl Driver for UringDriver {
         self.arm()?;
         self.queue_sends(engine)?;
         let timeout = deadline.saturating_duration_since(Instant::now());
-        let ts = types::Timespec::new()
-            .sec(timeout.as_secs())
-            .nsec(timeout.subsec_nanos());
+        let ts = types::Timespec::new().sec(timeout.as_secs()).nsec(timeout.subsec_nanos());
         let args = types::SubmitArgs::new().timespec(&ts);
         // One system call submits every queued send and waits for the next completion.
         match self.ring.submitter().submit_with_args(1, &args) {
             Ok(_) => {}
-            Err(e)
-                if e.raw_os_error() == Some(libc::ETIME)
-                    || e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) || e.raw_os_error() == Some(libc::EINTR) => {}
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
             Err(e) => return Err(e),
         }
@@ -327,10 +289,7 @@ impl Driver for UringDriver {
 impl Drop for UringDriver {
     fn drop(&mut self) {
         // Close the ring first so the kernel lets go of the buffer ring before we free it.
-        let ring = std::mem::replace(
-            &mut self.ring,
-            IoUring::new(2).expect("a tiny ring to swap in"),
-        );
+        let ring = std::mem::replace(&mut self.ring, IoUring::new(2).expect("a tiny ring to swap in"));
         drop(ring);
         // SAFETY: allocated in new() with this layout.
         unsafe { dealloc(self.buf_ring as *mut u8, self.buf_ring_layout) };

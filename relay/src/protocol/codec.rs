@@ -17,9 +17,7 @@ pub enum CodecError {
 /// Reads one message; `Ok(None)` on a clean end of stream between frames.
 ///
 /// An oversized length is refused before any of its body is read, so a bad peer cannot make us allocate.
-pub async fn read_message<R: AsyncRead + Unpin>(
-    reader: &mut R,
-) -> Result<Option<Message>, CodecError> {
+pub async fn read_message<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Message>, CodecError> {
     let mut len = [0u8; 4];
     match reader.read_exact(&mut len).await {
         Ok(_) => {}
@@ -58,10 +56,7 @@ pub fn encode(message: &Message) -> Result<Vec<u8>, CodecError> {
     Ok(frame)
 }
 
-pub async fn write_message<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    message: &Message,
-) -> Result<(), CodecError> {
+pub async fn write_message<W: AsyncWrite + Unpin>(writer: &mut W, message: &Message) -> Result<(), CodecError> {
     writer.write_all(&encode(message)?).await?;
     writer.flush().await?;
     Ok(())
@@ -74,12 +69,7 @@ mod tests {
 
     #[tokio::test]
     async fn round_trip() {
-        let msg = Message::Request {
-            id: 7,
-            request: Request::Hello {
-                version: PROTOCOL_VERSION,
-            },
-        };
+        let msg = Message::Request { id: 7, request: Request::Hello { version: PROTOCOL_VERSION } };
         let frame = encode(&msg).unwrap();
         let mut r = &frame[..];
         assert_eq!(read_message(&mut r).await.unwrap(), Some(msg));
@@ -90,10 +80,7 @@ mod tests {
     async fn oversized_frame_is_refused_before_reading() {
         let frame = ((MAX_FRAME_LEN + 1) as u32).to_be_bytes();
         let mut r = &frame[..];
-        assert!(matches!(
-            read_message(&mut r).await,
-            Err(CodecError::FrameTooLarge(_))
-        ));
+        assert!(matches!(read_message(&mut r).await, Err(CodecError::FrameTooLarge(_))));
     }
 
     #[test]
@@ -110,14 +97,8 @@ mod tests {
     async fn garbage_and_truncation() {
         let mut frame = 5u32.to_be_bytes().to_vec();
         frame.extend_from_slice(b"{nope");
-        assert!(matches!(
-            read_message(&mut &frame[..]).await,
-            Err(CodecError::Malformed(_))
-        ));
+        assert!(matches!(read_message(&mut &frame[..]).await, Err(CodecError::Malformed(_))));
         let truncated = [0u8, 0, 0, 9, b'{'];
-        assert!(matches!(
-            read_message(&mut &truncated[..]).await,
-            Err(CodecError::Io(_))
-        ));
+        assert!(matches!(read_message(&mut &truncated[..]).await, Err(CodecError::Io(_))));
     }
 }

@@ -9,17 +9,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Message {
-    Request {
-        id: u64,
-        request: Request,
-    },
-    Response {
-        id: u64,
-        response: Result<Response, ErrorBody>,
-    },
-    Notification {
-        notification: Notification,
-    },
+    Request { id: u64, request: Request },
+    Response { id: u64, response: Result<Response, ErrorBody> },
+    Notification { notification: Notification },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -55,9 +47,12 @@ pub enum Request {
         room: String,
     },
     /// Allocates ICE credentials and a DTLS endpoint; answered with [`Response::PeerCreated`].
+    /// A `watcher` only receives (a webinar viewer) and counts against `max_watchers`.
     CreatePeer {
         room: String,
         peer: String,
+        #[serde(default)]
+        watcher: bool,
     },
     /// What the peer's SDP answer said about its transport.
     ConnectPeer {
@@ -112,17 +107,10 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Response {
-    Hello {
-        version: u32,
-        relay_version: String,
-    },
+    Hello { version: u32, relay_version: String },
     Ok,
     PeerCreated(TransportParams),
-    ConsumerCreated {
-        consumer: u64,
-        ssrc: u32,
-        cname: String,
-    },
+    ConsumerCreated { consumer: u64, ssrc: u32, cname: String },
     RoomDump(RoomDump),
     Stats(RelayStats),
 }
@@ -191,11 +179,7 @@ pub enum Notification {
     /// ICE and DTLS completed; media can flow.
     PeerConnected { room: String, peer: String },
     /// The relay dropped a peer on its own (consent expired, DTLS failed).
-    PeerClosed {
-        room: String,
-        peer: String,
-        reason: String,
-    },
+    PeerClosed { room: String, peer: String, reason: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,9 +204,6 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorBody {
-            code,
-            message: message.into(),
-        }
+        ErrorBody { code, message: message.into() }
     }
 }

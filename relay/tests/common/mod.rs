@@ -12,9 +12,7 @@ use meet_media::rtp::{self, HeaderFields, Ssrc};
 use meet_media::srtp::{split_keying_material, SrtpContext, SrtpProfile};
 use meet_media::{rtcp, stun};
 use meet_relay::engine::{Certificate, Engine, EngineConfig};
-use meet_relay::protocol::{
-    MediaKind, Notification, Request, Response, RoomLimits, TransportParams,
-};
+use meet_relay::protocol::{MediaKind, Notification, Request, Response, RoomLimits, TransportParams};
 
 pub const RELAY: &str = "10.0.0.1:10000";
 
@@ -142,12 +140,7 @@ impl Client {
         };
         let n = rtp::write_header(&h, &mut buf).unwrap();
         buf[n..n + payload.len()].copy_from_slice(payload);
-        let len = self
-            .srtp_out
-            .as_mut()
-            .unwrap()
-            .protect_rtp(&mut buf, n + payload.len())
-            .unwrap();
+        let len = self.srtp_out.as_mut().unwrap().protect_rtp(&mut buf, n + payload.len()).unwrap();
         buf.truncate(len);
         self.outbox.push_back(buf);
     }
@@ -156,12 +149,7 @@ impl Client {
     pub fn send_rtcp(&mut self, compound: &[u8]) {
         let mut buf = vec![0u8; compound.len() + 64];
         buf[..compound.len()].copy_from_slice(compound);
-        let len = self
-            .srtp_out
-            .as_mut()
-            .unwrap()
-            .protect_rtcp(&mut buf, compound.len())
-            .unwrap();
+        let len = self.srtp_out.as_mut().unwrap().protect_rtcp(&mut buf, compound.len()).unwrap();
         buf.truncate(len);
         self.outbox.push_back(buf);
     }
@@ -183,36 +171,21 @@ impl Net {
         let now = Instant::now();
         let config = EngineConfig::new(vec![RELAY.parse().unwrap()]);
         let engine = Engine::new(config, Certificate::generate().unwrap(), now);
-        Net {
-            now,
-            engine,
-            clients: Vec::new(),
-            events: Vec::new(),
-        }
+        Net { now, engine, clients: Vec::new(), events: Vec::new() }
     }
 
     pub fn request(&mut self, request: Request) -> Response {
-        self.engine
-            .handle_request(self.now, request)
-            .expect("request succeeds")
+        self.engine.handle_request(self.now, request).expect("request succeeds")
     }
 
     /// Adds a client to `room` (creating the room) and connects it: ICE, then DTLS.
     pub fn join(&mut self, room: &str, peer: &str, addr: &str) -> usize {
-        if self
-            .engine
-            .handle_request(self.now, Request::DumpRoom { room: room.into() })
-            .is_err()
-        {
-            self.request(Request::CreateRoom {
-                room: room.into(),
-                limits: RoomLimits::default(),
-            });
+        if self.engine.handle_request(self.now, Request::DumpRoom { room: room.into() }).is_err() {
+            self.request(Request::CreateRoom { room: room.into(), limits: RoomLimits::default() });
         }
-        let Response::PeerCreated(transport) = self.request(Request::CreatePeer {
-            room: room.into(),
-            peer: peer.into(),
-        }) else {
+        let Response::PeerCreated(transport) =
+            self.request(Request::CreatePeer { room: room.into(), peer: peer.into(), watcher: false })
+        else {
             panic!("expected PeerCreated")
         };
         let cert = Certificate::generate().unwrap();
@@ -223,14 +196,7 @@ impl Net {
             remote_fingerprint: Some(cert.fingerprint.clone()),
             remote_setup: Some("active".into()),
         });
-        self.clients.push(Client::new(
-            room,
-            peer,
-            addr.parse().unwrap(),
-            transport,
-            cert,
-            self.now,
-        ));
+        self.clients.push(Client::new(room, peer, addr.parse().unwrap(), transport, cert, self.now));
         let i = self.clients.len() - 1;
         self.ice_check(i, true);
         for _ in 0..50 {
@@ -296,19 +262,13 @@ impl Net {
     }
 
     pub fn produce(&mut self, from: usize, ssrc: u32) {
-        let (room, peer) = (
-            self.clients[from].room.clone(),
-            self.clients[from].peer.clone(),
-        );
+        let (room, peer) = (self.clients[from].room.clone(), self.clients[from].peer.clone());
         self.request(produce_request(&room, &peer, ssrc));
     }
 
     /// Client `to` consumes `from`'s video; returns the consumer's SSRC.
     pub fn consume(&mut self, to: usize, from: usize) -> u32 {
-        let (room, peer) = (
-            self.clients[from].room.clone(),
-            self.clients[from].peer.clone(),
-        );
+        let (room, peer) = (self.clients[from].room.clone(), self.clients[from].peer.clone());
         let Response::ConsumerCreated { ssrc, .. } =
             self.request(consume_request(&room, &self.clients[to].peer, &peer))
         else {
@@ -333,10 +293,5 @@ pub fn produce_request(room: &str, peer: &str, ssrc: u32) -> Request {
 
 /// `peer` consumes `from`'s video.
 pub fn consume_request(room: &str, peer: &str, from: &str) -> Request {
-    Request::Consume {
-        room: room.into(),
-        peer: peer.into(),
-        producer: format!("{from}/video"),
-        payload_type: 96,
-    }
+    Request::Consume { room: room.into(), peer: peer.into(), producer: format!("{from}/video"), payload_type: 96 }
 }

@@ -8,17 +8,15 @@ use crate::signalling::messages::{MediaSource, ModeratorAction, ServerMessage, W
 impl Room {
     pub(super) fn chat(&mut self, connection: u64, text: String) {
         let Some(i) = self.index_of(connection) else { return };
-        let text: String = text
-            .trim()
-            .chars()
-            .filter(|c| !c.is_control() || *c == '\n')
-            .take(MAX_CHAT_CHARS)
-            .collect();
+        let text: String = text.trim().chars().filter(|c| !c.is_control() || *c == '\n').take(MAX_CHAT_CHARS).collect();
         if text.is_empty() {
             return;
         }
         let p = &self.participants[i];
-        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         let message = ServerMessage::Chat { peer_id: p.id.clone(), display_name: p.display_name.clone(), text, at };
         for p in &self.participants {
             p.send(message.clone());
@@ -104,16 +102,22 @@ impl Room {
             ModeratorAction::Remove { peer_id } => match self.find(&peer_id) {
                 Some(i) => {
                     tracing::info!(peer = %peer_id, "removed by a moderator");
-                    self.participants[i].send(ServerMessage::closed("removed", "The moderator removed you from the room"));
+                    self.participants[i]
+                        .send(ServerMessage::closed("removed", "The moderator removed you from the room"));
                     self.remove(i, true).await;
                     true
                 }
                 None => false,
             },
             ModeratorAction::MuteAll | ModeratorAction::CamerasOffAll => {
-                let kind = if matches!(action, ModeratorAction::MuteAll) { MediaSource::Audio } else { MediaSource::Video };
-                let targets: Vec<String> =
-                    self.participants.iter().filter(|p| p.speaker && !p.grant.is_moderator()).map(|p| p.id.clone()).collect();
+                let kind =
+                    if matches!(action, ModeratorAction::MuteAll) { MediaSource::Audio } else { MediaSource::Video };
+                let targets: Vec<String> = self
+                    .participants
+                    .iter()
+                    .filter(|p| p.speaker && !p.grant.is_moderator())
+                    .map(|p| p.id.clone())
+                    .collect();
                 for t in targets {
                     self.turn_off(&t, kind).await;
                 }
