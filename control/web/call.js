@@ -867,6 +867,8 @@
         mode: mode
       };
       if (S.peerId) msg.peerId = S.peerId;
+      // A name from the room URL is fixed; one typed on the welcome screen may change later.
+      if (A.displayName) msg.displayNameFixed = true;
       // Integration attributes of the room URL (access check, webhooks); see docs/server-api.md.
       ['accessToken', 'accessUrl', 'authorizationAccess', 'apiEvent', 'authEvent', 'token'].forEach(function (k) {
         var v = A[k];

@@ -12,6 +12,10 @@ pub enum ClientMessage {
         room_id: String,
         #[serde(default)]
         display_name: String,
+        /// The name comes from the room URL's `displayName`, so the participant cannot change it; a name
+        /// typed on the welcome screen can be.
+        #[serde(default)]
+        display_name_fixed: bool,
         #[serde(default)]
         peer_id: Option<String>,
         #[serde(default)]
@@ -354,6 +358,7 @@ mod tests {
             ClientMessage::Join {
                 room_id: "serv0abc".into(),
                 display_name: String::new(),
+                display_name_fixed: false,
                 peer_id: None,
                 audio: false,
                 video: false,

@@ -48,6 +48,7 @@ async fn session(state: AppState, socket: WebSocket) {
         Ok(Some(ClientMessage::Join {
             room_id,
             display_name,
+            display_name_fixed,
             peer_id,
             audio,
             video,
@@ -65,7 +66,7 @@ async fn session(state: AppState, socket: WebSocket) {
                 return;
             }
             // The Client API JWT over the URL's attributes: the token's values win (issue 4).
-            options.display_name = Some(display_name);
+            options.display_name = display_name_fixed.then(|| display_name.clone());
             options.peer_id = peer_id;
             options.access_token = attributes.access_token.take();
             let grant = match state.call.auth.grant(attributes.token.as_deref(), &room_id, &options, unix_millis()) {
@@ -88,7 +89,7 @@ async fn session(state: AppState, socket: WebSocket) {
                 }
             };
             attributes.access_token = grant.access_token.clone();
-            let display_name = clean_display_name(grant.display_name.as_deref().unwrap_or(""));
+            let display_name = clean_display_name(grant.display_name.as_deref().unwrap_or(&display_name));
             let mut join =
                 JoinRequest { room_id, peer_id: grant.peer_id.clone(), display_name, audio, video, mode, grant };
             // The integrator's access check (and webhook targets from the room URL).
