@@ -120,6 +120,19 @@ def test_two_browsers_call(env):
                 arg=tile(other) + " video",
                 timeout=10_000,
             )
+        # The relay's REMB lets each browser's sender ramp up to the configured cap (2.5 Mbit/s) quickly.
+        for me in (alice, bob):
+            me.page.wait_for_function(
+                """async () => {
+                    const r = await window.meet.pc.getStats();
+                    let best = 0;
+                    r.forEach(s => { if (s.type === 'candidate-pair' && s.nominated)
+                        best = Math.max(best, s.availableOutgoingBitrate || 0); });
+                    return best >= 2000000;
+                }""",
+                timeout=10_000,
+                polling=500,
+            )
         env.screenshot(alice, "call-alice")
         env.screenshot(bob, "call-bob")
 
