@@ -183,6 +183,26 @@ fn render(rooms: usize, webhook_queue: Option<usize>, relay: Option<&meet_relay:
             })
             .collect();
         metric("meet_relay_drops_total", "counter", "Packets dropped, by reason.", &drops);
+        // Per-core load and IO backend, from the relay's `core<N>_peers|rooms|io_uring` counters.
+        for (suffix, name, help) in [
+            ("_peers", "meet_relay_core_peers", "Peers held by each media core."),
+            ("_rooms", "meet_relay_core_rooms", "Rooms (or room parts) held by each media core."),
+            (
+                "_io_uring",
+                "meet_relay_core_io_uring",
+                "1 when the media core runs on io_uring, 0 on recvmmsg/sendmmsg.",
+            ),
+        ] {
+            let per_core: Vec<(String, String)> = r
+                .counters
+                .iter()
+                .filter_map(|(k, v)| {
+                    let core = k.strip_prefix("core")?.strip_suffix(suffix)?;
+                    core.parse::<usize>().ok().map(|core| (format!("{{core=\"{core}\"}}"), v.to_string()))
+                })
+                .collect();
+            metric(name, "gauge", help, &per_core);
+        }
         let all: Vec<(String, String)> =
             r.counters.iter().map(|(k, v)| (format!("{{name=\"{}\"}}", escape(k)), v.to_string())).collect();
         metric("meet_relay_counter", "counter", "Every packet-path counter of the relay, by name.", &all);
@@ -232,12 +252,16 @@ mod tests {
         let mut stats = meet_relay::protocol::RelayStats { rooms: 2, peers: 5, counters: Default::default() };
         stats.counters.insert("datagrams_in".into(), 10);
         stats.counters.insert("drop_stun_integrity".into(), 3);
+        stats.counters.insert("core1_peers".into(), 4);
+        stats.counters.insert("core1_io_uring".into(), 1);
         let text = render(2, Some(1), Some(&stats));
         assert!(
             text.contains("# TYPE meet_relay_packets_in_total counter\nmeet_relay_packets_in_total 10\n"),
             "{text}"
         );
         assert!(text.contains("meet_relay_drops_total{reason=\"stun_integrity\"} 3\n"), "{text}");
+        assert!(text.contains("meet_relay_core_peers{core=\"1\"} 4\n"), "{text}");
+        assert!(text.contains("meet_relay_core_io_uring{core=\"1\"} 1\n"), "{text}");
         assert!(text.contains("meet_control_rooms 2\n"));
         assert!(text.contains("meet_control_webhook_queue_depth 1\n"));
         // Every sample line is `name{labels} value` or `name value`.
