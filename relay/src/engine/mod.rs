@@ -89,6 +89,8 @@ pub struct Engine {
     peers_by_addr: HashMap<SocketAddr, PeerKey>,
     next_consumer_id: u64,
     next_report: Instant,
+    /// Next check of per-peer timers.
+    next_tick: Instant,
     transmits: VecDeque<Transmit>,
     /// Messages for other cores (streams that cross cores, and their feedback).
     pipes_out: VecDeque<pipe::PipeOut>,
@@ -99,6 +101,9 @@ pub struct Engine {
     events: VecDeque<Notification>,
     pub counters: Counters,
 }
+
+/// Resolution of per-peer timers: DTLS retransmissions (seconds apart) and consent (30 s) need no finer.
+const TIMER_TICK: Duration = Duration::from_millis(50);
 
 /// Capacity of a transmit buffer: a full-size datagram plus SRTP's tag.
 const BUFFER_CAPACITY: usize = 1500 + 32;
@@ -116,6 +121,7 @@ impl Engine {
         Engine {
             core: config.core,
             next_report: now + config.report_interval,
+            next_tick: now + TIMER_TICK,
             config,
             certificate,
             dtls_config,
@@ -162,6 +168,14 @@ impl Engine {
 
     /// Timers: DTLS retransmissions, consent expiry, periodic RTCP.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.next_report {
+            self.next_report = now + self.config.report_interval;
+            self.send_reports(now);
+        }
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + TIMER_TICK;
         let keys: Vec<PeerKey> = self.peers.iter().map(|(k, _)| k).collect();
         for key in keys {
             let Some(peer) = self.peers.get_mut(key) else {
@@ -182,21 +196,13 @@ impl Engine {
                 self.drain_dtls(now, key);
             }
         }
-        if now >= self.next_report {
-            self.next_report = now + self.config.report_interval;
-            self.send_reports(now);
-        }
     }
 
+    /// When to call [`Engine::handle_timeout`] next. Constant time: per-peer timers (DTLS
+    /// retransmissions, consent) are checked on a coarse tick, so the IO loop does not walk every peer
+    /// before each wait.
     pub fn poll_timeout(&self) -> Instant {
-        let mut next = self.next_report;
-        for (_, peer) in &self.peers {
-            if let Some(t) = peer.dtls_timeout {
-                next = next.min(t);
-            }
-            next = next.min(peer.last_consent + self.config.consent_timeout);
-        }
-        next
+        self.next_report.min(self.next_tick)
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

@@ -164,7 +164,7 @@ fn run(
                 Err(std_mpsc::TryRecvError::Disconnected) => return Ok(()),
             }
         }
-        if engine.poll_timeout() <= now {
+        if deadline <= now {
             engine.handle_timeout(now);
         }
         while let Some(out) = engine.poll_pipe() {
