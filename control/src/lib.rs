@@ -38,11 +38,10 @@ use std::path::Path;
 use anyhow::Context;
 use axum::routing::get;
 use axum::Router;
-use meet_relay::protocol::Notification;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use relay_client::RelayClient;
+use relay_client::{RelayClient, RelayEvent};
 use rooms::Registry;
 
 #[derive(Clone)]
@@ -88,31 +87,37 @@ pub async fn run(
         .context("HTTP server failed")
 }
 
-/// Connects to the relay: the one at `socket`, or one started inside this process.
-pub async fn connect_relay(
+/// Starts the link to the relay: the one at `socket`, or one started inside this process. The link
+/// connects in the background and reconnects when the relay goes away (see [`relay_client`]).
+pub fn connect_relay(
     socket: Option<&Path>,
     embedded: &meet_relay::RelayConfig,
-) -> anyhow::Result<(RelayClient, mpsc::UnboundedReceiver<Notification>)> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let client = match socket {
+) -> anyhow::Result<(RelayClient, mpsc::UnboundedReceiver<RelayEvent>)> {
+    let connector: relay_client::Connector = match socket {
         Some(path) => {
-            let stream = tokio::net::UnixStream::connect(path)
-                .await
-                .with_context(|| format!("cannot connect to the relay at {}", path.display()))?;
-            RelayClient::connect(stream, tx).await.context("relay refused the handshake")?
+            let path = path.to_path_buf();
+            Box::new(move || {
+                let path = path.clone();
+                Box::pin(async move { tokio::net::UnixStream::connect(&path).await })
+            })
         }
         None => {
             let relay = meet_relay::start(embedded)
                 .with_context(|| format!("cannot start the embedded relay on UDP {}", embedded.bind))?;
             // The same protocol as a separate relay, over an in-process socket pair.
-            let (ours, theirs) = tokio::net::UnixStream::pair().context("socket pair")?;
-            tokio::spawn(async move {
-                if let Err(e) = meet_relay::io::control::serve_connection(theirs, relay).await {
-                    tracing::error!(error = %e, "embedded relay channel failed");
-                }
-            });
-            RelayClient::connect(ours, tx).await.context("embedded relay refused the handshake")?
+            Box::new(move || {
+                let relay = relay.clone();
+                Box::pin(async move {
+                    let (ours, theirs) = tokio::net::UnixStream::pair()?;
+                    tokio::spawn(async move {
+                        if let Err(e) = meet_relay::io::control::serve_connection(theirs, relay).await {
+                            tracing::error!(error = %e, "embedded relay channel failed");
+                        }
+                    });
+                    Ok(ours)
+                })
+            })
         }
     };
-    Ok((client, rx))
+    Ok(RelayClient::start(connector))
 }

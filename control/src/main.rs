@@ -7,6 +7,9 @@ use meet_control::rooms::Registry;
 use meet_control::AppState;
 use meet_relay::io::sd_notify;
 
+/// How long a start waits for the relay.
+const RELAY_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Flags, MEET_* variables, the TOML file, defaults; validated here, before anything starts.
@@ -32,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
     );
     embedded.cores = args.cores.unwrap_or_else(meet_relay::default_cores);
     embedded.io_backend = args.io_backend;
-    let (relay, notifications) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded).await?;
+    let (relay, relay_events) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded)?;
     let db = args.data_dir.join("meet.sqlite");
     let store = meet_control::store::SqliteStore::open(&db)
         .with_context(|| format!("cannot open the database {}", db.display()))?;
@@ -47,7 +50,16 @@ async fn main() -> anyhow::Result<()> {
     let (news, counted) = tokio::sync::mpsc::unbounded_channel();
     observers.push(news);
     tokio::spawn(meet_control::ops::observe(counted));
-    let state = AppState { rooms: Registry::new(relay, notifications, observers), services, call };
+    let rooms = Registry::new(relay, relay_events, observers);
+    // Ready only once the relay answers and the rooms it kept through a restart are taken back.
+    if !rooms.wait_for_relay(RELAY_START_TIMEOUT).await {
+        anyhow::bail!(
+            "the relay did not answer within {} s at {}; is meet-relay running?",
+            RELAY_START_TIMEOUT.as_secs(),
+            args.relay_socket.as_deref().map_or("(embedded)".into(), |p| p.display().to_string())
+        );
+    }
+    let state = AppState { rooms, services, call };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

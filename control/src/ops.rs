@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use meet_relay::protocol::{Request as RelayRequest, Response as RelayResponse};
 use tokio::sync::mpsc;
 
-use crate::rooms::{Removal, RoomNews};
+use crate::rooms::RoomNews;
 use crate::AppState;
 
 /// Upper bounds (seconds) of the API latency histogram buckets.
@@ -214,21 +214,14 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// The SIGTERM drain: refuse new joins, tell every participant to reconnect (`closed` with code
-/// `server-restart`), then wait up to `webhook_wait` for queued webhooks to be delivered (those left
-/// stay in the store for the next start).
+/// The SIGTERM drain: refuse new joins, hand every room over to the relay (pages get `closed` with code
+/// `server-restart`, reconnect, and resume with the next start; media keeps flowing meanwhile), then wait
+/// up to `webhook_wait` for queued webhooks to be delivered (those left stay in the store for the next
+/// start).
 pub async fn drain(state: &AppState, webhook_wait: Duration) {
     DRAINING.store(true, Ordering::Relaxed);
-    let rooms = state.rooms.room_ids();
-    let mut told = 0;
-    for room in &rooms {
-        let removal = Removal {
-            code: "server-restart",
-            message: "The server is restarting; reconnecting in a few seconds".into(),
-        };
-        told += state.rooms.close_room(room, removal).await.unwrap_or(0);
-    }
-    tracing::info!(rooms = rooms.len(), participants = told, "draining: participants told to reconnect");
+    let rooms = state.rooms.detach_all().await;
+    tracing::info!(rooms, "draining: rooms handed over to the relay, participants told to reconnect");
     let deadline = Instant::now() + webhook_wait;
     loop {
         let store = state.services.store.clone();

@@ -1,25 +1,57 @@
 //! The control side of the control channel: sends [`Request`]s to a relay and matches each reply to its
-//! caller by id; notifications go to one subscriber (the room registry).
+//! caller by id; notifications and the link's ups and downs go to one subscriber (the room registry).
 //!
-//! Calling contract: [`RelayClient::connect`] performs the version handshake before returning; a caller
-//! that gives up on a request (its future dropped) leaves no entry behind.
+//! The link reconnects by itself: when the relay goes away (a crash, an upgrade), every request waiting
+//! fails with "relay unavailable", [`RelayEvent::Down`] is sent, and a new connection is tried with
+//! backoff until one completes the version handshake, which sends [`RelayEvent::Up`]. What the relay
+//! still holds after an `Up` is for the subscriber to find out ([`Request::ListRooms`]).
+//!
+//! Calling contract: a caller that gives up on a request (its future dropped) leaves no entry behind;
+//! requests made while the link is down fail at once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use meet_relay::protocol::codec::{read_message, write_message};
 use meet_relay::protocol::{ErrorBody, ErrorCode, Message, Notification, Request, Response, PROTOCOL_VERSION};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Response, ErrorBody>>>>>;
 
+/// Opens a new stream to the relay (a Unix socket, or a socket pair to an embedded relay).
+pub type Connector = Box<dyn Fn() -> Pin<Box<dyn Future<Output = std::io::Result<UnixStream>> + Send>> + Send + Sync>;
+
+/// First and longest wait between connection attempts.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// What the link reports, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelayEvent {
+    /// A connection completed the handshake.
+    Up,
+    /// The connection was lost; requests fail until the next `Up`.
+    Down,
+    Notification(Notification),
+}
+
 #[derive(Clone)]
 pub struct RelayClient {
-    next_id: Arc<AtomicU64>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    next_id: AtomicU64,
     pending: Pending,
-    outgoing: mpsc::Sender<Message>,
+    /// The writer of the current connection; `None` while down.
+    outgoing: Mutex<Option<mpsc::Sender<Message>>>,
+    /// The current connection completed its handshake.
+    up: AtomicBool,
 }
 
 /// Removes a pending entry when the caller stops waiting.
@@ -34,16 +66,77 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
+fn unavailable() -> ErrorBody {
+    ErrorBody::new(ErrorCode::Internal, "relay unavailable")
+}
+
 impl RelayClient {
-    /// Takes a connected stream, greets the relay and starts the reader and writer tasks.
-    pub async fn connect<S>(stream: S, notifications: mpsc::UnboundedSender<Notification>) -> Result<Self, ErrorBody>
-    where
-        S: AsyncRead + AsyncWrite + Send + 'static,
-    {
-        let (mut reader, mut writer) = tokio::io::split(stream);
-        let pending: Pending = Arc::default();
+    /// Starts the link: connects with `connector`, greets the relay, and keeps doing so whenever the
+    /// connection ends. Events arrive on the returned receiver.
+    pub fn start(connector: Connector) -> (Self, mpsc::UnboundedReceiver<RelayEvent>) {
+        let (events, rx) = mpsc::unbounded_channel();
+        let client = RelayClient {
+            inner: Arc::new(Inner {
+                next_id: AtomicU64::new(1),
+                pending: Arc::default(),
+                outgoing: Mutex::new(None),
+                up: AtomicBool::new(false),
+            }),
+        };
+        tokio::spawn(client.clone().supervise(connector, events));
+        (client, rx)
+    }
+
+    /// True while a connection is up (handshake done).
+    pub fn is_up(&self) -> bool {
+        self.inner.up.load(Ordering::Relaxed)
+    }
+
+    pub async fn request(&self, request: Request) -> Result<Response, ErrorBody> {
+        let outgoing = self.inner.outgoing.lock().expect("outgoing lock").clone().ok_or_else(unavailable)?;
+        if !self.is_up() && !matches!(request, Request::Hello { .. }) {
+            return Err(unavailable());
+        }
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.inner.pending.lock().expect("pending lock").insert(id, tx);
+        let _guard = PendingGuard { pending: &self.inner.pending, id };
+        outgoing.send(Message::Request { id, request }).await.map_err(|_| unavailable())?;
+        rx.await.map_err(|_| unavailable())?
+    }
+
+    async fn supervise(self, connector: Connector, events: mpsc::UnboundedSender<RelayEvent>) {
+        let mut backoff = BACKOFF_MIN;
+        let mut failures = 0u32;
+        loop {
+            match connector().await {
+                Ok(stream) => {
+                    if self.serve(stream, &events).await {
+                        backoff = BACKOFF_MIN;
+                        failures = 0;
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    // Say it once, then every ~10 attempts, not at every retry.
+                    if failures == 1 || failures.is_multiple_of(10) {
+                        tracing::warn!(error = %e, attempts = failures, "cannot reach the relay; retrying");
+                    }
+                }
+            }
+            if events.is_closed() {
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// Runs one connection to its end; true if it got past the handshake.
+    async fn serve(&self, stream: UnixStream, events: &mpsc::UnboundedSender<RelayEvent>) -> bool {
+        let (mut reader, mut writer) = stream.into_split();
         let (outgoing, mut queue) = mpsc::channel::<Message>(256);
-        tokio::spawn(async move {
+        let writer_task = tokio::spawn(async move {
             while let Some(m) = queue.recv().await {
                 if let Err(e) = write_message(&mut writer, &m).await {
                     tracing::error!(error = %e, "relay control channel write failed");
@@ -51,44 +144,57 @@ impl RelayClient {
                 }
             }
         });
-        let reader_pending = pending.clone();
-        tokio::spawn(async move {
+        *self.inner.outgoing.lock().expect("outgoing lock") = Some(outgoing);
+        let pending = self.inner.pending.clone();
+        let notes = events.clone();
+        let mut reader_task = tokio::spawn(async move {
             loop {
                 match read_message(&mut reader).await {
                     Ok(Some(Message::Response { id, response })) => {
-                        if let Some(tx) = reader_pending.lock().expect("pending lock").remove(&id) {
+                        if let Some(tx) = pending.lock().expect("pending lock").remove(&id) {
                             let _ = tx.send(response);
                         }
                     }
                     Ok(Some(Message::Notification { notification })) => {
-                        let _ = notifications.send(notification);
+                        let _ = notes.send(RelayEvent::Notification(notification));
                     }
                     Ok(Some(Message::Request { .. })) => tracing::warn!("relay sent a request; ignored"),
-                    Ok(None) => {
-                        tracing::error!("relay closed the control channel");
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "relay control channel read failed");
-                        break;
-                    }
+                    Ok(None) => return tracing::error!("relay closed the control channel"),
+                    Err(e) => return tracing::error!(error = %e, "relay control channel read failed"),
                 }
             }
-            // Whoever still waits learns the relay is gone.
-            reader_pending.lock().expect("pending lock").clear();
         });
-        let client = RelayClient { next_id: Arc::new(AtomicU64::new(1)), pending, outgoing };
-        client.request(Request::Hello { version: PROTOCOL_VERSION }).await?;
-        Ok(client)
-    }
-
-    pub async fn request(&self, request: Request) -> Result<Response, ErrorBody> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().expect("pending lock").insert(id, tx);
-        let _guard = PendingGuard { pending: &self.pending, id };
-        let gone = || ErrorBody::new(ErrorCode::Internal, "relay unavailable");
-        self.outgoing.send(Message::Request { id, request }).await.map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
+        let greeted = tokio::select! {
+            hello = self.request(Request::Hello { version: PROTOCOL_VERSION }) => match hello {
+                Ok(Response::Hello { relay_version, .. }) => {
+                    tracing::info!(relay_version = %relay_version, "relay connected");
+                    true
+                }
+                Ok(other) => {
+                    tracing::error!(?other, "relay answered hello oddly");
+                    false
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "relay refused the handshake");
+                    false
+                }
+            },
+            _ = &mut reader_task => false,
+        };
+        if greeted {
+            self.inner.up.store(true, Ordering::Relaxed);
+            let _ = events.send(RelayEvent::Up);
+            let _ = (&mut reader_task).await;
+        }
+        reader_task.abort();
+        self.inner.up.store(false, Ordering::Relaxed);
+        *self.inner.outgoing.lock().expect("outgoing lock") = None;
+        writer_task.abort();
+        // Whoever still waits learns the relay is gone.
+        self.inner.pending.lock().expect("pending lock").clear();
+        if greeted {
+            let _ = events.send(RelayEvent::Down);
+        }
+        greeted
     }
 }

@@ -4,6 +4,10 @@
 //! order by that room's task, so a room's state needs no locks and its relay requests never interleave.
 //! A room's task creates the room on the relay with its first participant and closes it there, removing
 //! every trace, when the last one leaves.
+//!
+//! Each time the relay link comes up, the registry lists the relay's rooms: rooms it has no task for
+//! (the relay kept them through a `meet-control` restart) are taken back, rooms it has a task for are
+//! built on the relay again (see `room/restart.rs`). Joins wait until that is done.
 
 mod room;
 
@@ -11,10 +15,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use meet_relay::protocol::Notification;
-use tokio::sync::{mpsc, oneshot};
+use meet_relay::protocol::{Notification, Request, Response};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::relay_client::RelayClient;
+use crate::relay_client::{RelayClient, RelayEvent};
 use crate::signalling::messages::{Mode, ServerMessage};
 pub use room::new_peer_id;
 use room::{Room, RoomEvent};
@@ -54,6 +58,8 @@ pub struct JoinRequest {
     pub mode: Mode,
     /// Rights and settings from the token and the URL (role, webinar speaker, limits, ...).
     pub grant: crate::auth::Grant,
+    /// The page takes back its session after a `meet-control` restart.
+    pub resume: Option<Box<crate::signalling::messages::Resume>>,
 }
 
 #[derive(Clone)]
@@ -66,35 +72,104 @@ struct Inner {
     relay: RelayClient,
     next_connection: AtomicU64,
     observers: Vec<mpsc::UnboundedSender<RoomNews>>,
+    /// True once the rooms agree with the relay after the link came up; false while it is down.
+    synced: watch::Sender<bool>,
 }
 
+/// How long a join waits for the relay link before it is refused.
+const JOIN_WAITS_FOR_RELAY: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Registry {
-    /// `notifications` are the relay's; the registry routes each to its room.
+    /// `events` are the relay link's (see [`RelayClient::start`]); the registry routes notifications to
+    /// their rooms and takes rooms back or rebuilds them when the link comes up.
     ///
     /// `observers` each receive every [`RoomNews`]; an observer that must not lose news (webhooks,
     /// statistics) persists it before doing slow work.
     pub fn new(
         relay: RelayClient,
-        mut notifications: mpsc::UnboundedReceiver<Notification>,
+        mut events: mpsc::UnboundedReceiver<RelayEvent>,
         observers: Vec<mpsc::UnboundedSender<RoomNews>>,
     ) -> Self {
         let registry = Registry {
-            inner: Arc::new(Inner { rooms: Mutex::default(), relay, next_connection: AtomicU64::new(1), observers }),
+            inner: Arc::new(Inner {
+                rooms: Mutex::default(),
+                relay,
+                next_connection: AtomicU64::new(1),
+                observers,
+                synced: watch::Sender::new(false),
+            }),
         };
         let router = registry.clone();
         tokio::spawn(async move {
-            while let Some(n) = notifications.recv().await {
-                match n {
-                    Notification::PeerClosed { room, peer, reason } => {
+            while let Some(event) = events.recv().await {
+                match event {
+                    RelayEvent::Notification(Notification::PeerClosed { room, peer, reason }) => {
                         router.send_existing(&room, RoomEvent::RelayClosedPeer { peer_id: peer, reason });
                     }
-                    Notification::PeerConnected { room, peer } => {
+                    RelayEvent::Notification(Notification::PeerConnected { room, peer }) => {
                         tracing::debug!(room = %room, peer = %peer, "media connected");
                     }
+                    RelayEvent::Down => {
+                        router.inner.synced.send_replace(false);
+                        let rooms = router.inner.rooms.lock().expect("rooms lock");
+                        tracing::warn!(rooms = rooms.len(), "relay lost; rooms wait for it");
+                        for tx in rooms.values() {
+                            let _ = tx.send(RoomEvent::RelayLost);
+                        }
+                    }
+                    RelayEvent::Up => router.sync_with_relay().await,
                 }
             }
         });
         registry
+    }
+
+    /// The link just came up: takes back the rooms the relay kept and rebuilds the others there.
+    async fn sync_with_relay(&self) {
+        let dumps = match self.inner.relay.request(Request::ListRooms).await {
+            Ok(Response::Rooms { rooms }) => rooms,
+            Ok(other) => return tracing::error!(?other, "unexpected answer to ListRooms"),
+            // The link went down again; the next Up retries.
+            Err(e) => return tracing::warn!(error = %e, "cannot list the relay's rooms"),
+        };
+        let mut dumps: HashMap<String, meet_relay::protocol::RoomDump> =
+            dumps.into_iter().map(|d| (d.room.clone(), d)).collect();
+        {
+            let mut rooms = self.inner.rooms.lock().expect("rooms lock");
+            for (id, tx) in rooms.iter() {
+                let _ = tx.send(RoomEvent::RelayBack { dump: dumps.remove(id) });
+            }
+            for (id, dump) in dumps {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let room = Room::adopt(id.clone(), self.inner.relay.clone(), self.clone(), dump);
+                tokio::spawn(room.run(rx));
+                rooms.insert(id, tx);
+            }
+        }
+        self.inner.synced.send_replace(true);
+    }
+
+    /// Waits (a bounded time) until the rooms agree with the relay; false if they do not.
+    pub async fn wait_for_relay(&self, timeout: std::time::Duration) -> bool {
+        let mut synced = self.inner.synced.subscribe();
+        tokio::time::timeout(timeout, synced.wait_for(|s| *s)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    /// `meet-control` is stopping: every room tells its participants to reconnect and ends without
+    /// touching the relay, which keeps the rooms for the next start. Returns the number of rooms.
+    pub async fn detach_all(&self) -> usize {
+        let count = {
+            let rooms = self.inner.rooms.lock().expect("rooms lock");
+            for tx in rooms.values() {
+                let _ = tx.send(RoomEvent::Detach);
+            }
+            rooms.len()
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while self.room_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        count
     }
 
     pub fn relay(&self) -> &RelayClient {
@@ -112,6 +187,9 @@ impl Registry {
         request: JoinRequest,
         out: mpsc::UnboundedSender<ServerMessage>,
     ) -> Result<(String, RoomHandle), ServerMessage> {
+        if !self.wait_for_relay(JOIN_WAITS_FOR_RELAY).await {
+            return Err(ServerMessage::error("server-error", "The media server is unavailable; please try again"));
+        }
         let connection = self.inner.next_connection.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
         let room_id = request.room_id.clone();
@@ -180,6 +258,11 @@ impl Registry {
             Some(tx) => tx.send(event).is_ok(),
             None => false,
         }
+    }
+
+    /// Called by a room task that ends on its own (a detach).
+    fn forget(&self, room_id: &str) {
+        self.inner.rooms.lock().expect("rooms lock").remove(room_id);
     }
 
     /// Called by a room task whose last participant left. Returns false (stay alive) when events are

@@ -10,9 +10,11 @@
 //!
 //! Who receives what is decided in one place, [`Room::sync_from`]: a producer is forwarded when its
 //! owner may publish it (webinar role, moderator permission, not turned off by a moderator, and for the
-//! screen, sharing). Moderator commands, the waiting room, chat and hands are in [`moderation`].
+//! screen, sharing). Moderator commands, the waiting room, chat and hands are in [`moderation`]; taking
+//! rooms back after a restart of `meet-control` or of the relay is in [`restart`].
 
 mod moderation;
+mod restart;
 
 use std::collections::HashSet;
 use std::time::SystemTime;
@@ -91,6 +93,15 @@ pub(super) enum RoomEvent {
         removal: super::Removal,
         reply: oneshot::Sender<usize>,
     },
+    /// The relay connection was lost.
+    RelayLost,
+    /// The relay connection is back; `dump` is what the relay holds of this room (`None`: nothing).
+    RelayBack {
+        dump: Option<meet_relay::protocol::RoomDump>,
+    },
+    /// `meet-control` is stopping: tell everyone to reconnect and end this task without touching the
+    /// relay, which keeps the room for the next `meet-control` to take back.
+    Detach,
 }
 
 struct Consumed {
@@ -142,6 +153,12 @@ struct Participant {
     /// Something changed since the last offer.
     dirty: bool,
     transport_connected: bool,
+    /// `a=ice-ufrag` of the browser's latest answer, and that of its RTCPeerConnection before the last
+    /// media restart: an answer still carrying that one was made for the old connection and is dropped.
+    remote_ufrag: Option<String>,
+    stale_ufrag: Option<String>,
+    /// What the relay holds as this peer's record (see [`restart::PeerRecord`]).
+    saved: Option<restart::PeerRecord>,
 }
 
 impl Participant {
@@ -229,6 +246,12 @@ pub(super) struct Room {
     waiting_room: bool,
     video_url: Option<String>,
     created_at: SystemTime,
+    /// Peers the relay kept through a `meet-control` restart whose page has not resumed yet; each gets
+    /// until `orphans_until`.
+    orphans: Vec<restart::Orphan>,
+    orphans_until: Option<tokio::time::Instant>,
+    /// The relay connection is down: its objects for this room are gone or out of reach.
+    relay_lost: bool,
 }
 
 impl Room {
@@ -244,6 +267,9 @@ impl Room {
             waiting_room: false,
             video_url: None,
             created_at: SystemTime::now(),
+            orphans: Vec::new(),
+            orphans_until: None,
+            relay_lost: false,
         }
     }
 
@@ -253,15 +279,39 @@ impl Room {
     }
 
     async fn process(mut self, mut events: mpsc::UnboundedReceiver<RoomEvent>) {
-        while let Some(event) = events.recv().await {
-            self.handle(event).await;
-            if self.participants.is_empty() && self.on_relay {
+        loop {
+            let orphans_until = self.orphans_until;
+            let event = tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => Some(event),
+                    None => return,
+                },
+                _ = sleep_until(orphans_until) => {
+                    self.expire_orphans().await;
+                    None
+                }
+            };
+            match event {
+                Some(RoomEvent::Detach) => {
+                    self.detach();
+                    self.registry.forget(&self.id);
+                    return;
+                }
+                Some(event) => self.handle(event).await,
+                None => {}
+            }
+            self.save_records().await;
+            if self.participants.is_empty() && self.orphans.is_empty() && self.on_relay && !self.relay_lost {
                 if let Err(e) = self.relay.request(Request::CloseRoom { room: self.id.clone() }).await {
                     tracing::warn!(error = %e, "closing the room on the relay failed");
                 }
                 self.on_relay = false;
             }
-            if self.participants.is_empty() && self.waiting.is_empty() && self.registry.retire(&self.id, &events) {
+            if self.participants.is_empty()
+                && self.orphans.is_empty()
+                && self.waiting.is_empty()
+                && self.registry.retire(&self.id, &events)
+            {
                 tracing::info!("room closed");
                 self.registry.publish(RoomNews::RoomClosed { room_id: self.id.clone(), at: SystemTime::now() });
                 return;
@@ -305,7 +355,11 @@ impl Room {
                 }
             }
             RoomEvent::RelayClosedPeer { peer_id, reason } => {
-                if let Some(i) = self.participants.iter().position(|p| p.id == peer_id) {
+                if let Some(o) = self.orphans.iter().position(|o| o.dump.peer == peer_id) {
+                    tracing::info!(peer = %peer_id, reason = %reason, "the relay dropped a peer waiting to resume");
+                    self.orphans.remove(o);
+                    self.forget_peer(&peer_id, SystemTime::now());
+                } else if let Some(i) = self.participants.iter().position(|p| p.id == peer_id) {
                     self.participants[i]
                         .send(ServerMessage::closed("connection-lost", format!("Media connection lost: {reason}")));
                     // The relay already forgot the peer.
@@ -313,11 +367,8 @@ impl Room {
                 }
             }
             RoomEvent::Inspect { reply } => {
-                let info = super::RoomInfo {
-                    room_id: self.id.clone(),
-                    created_at: self.created_at,
-                    peers: self.participants.iter().map(Participant::info).collect(),
-                };
+                let info =
+                    super::RoomInfo { room_id: self.id.clone(), created_at: self.created_at, peers: self.peer_infos() };
                 let _ = reply.send(info);
             }
             RoomEvent::ClosePeer { peer_id, removal, reply } => {
@@ -327,10 +378,16 @@ impl Room {
                     self.participants[i].send(ServerMessage::closed(removal.code, removal.message));
                     self.remove(i, true).await;
                 }
-                let _ = reply.send(found.is_some());
+                let orphan = self.close_orphan(&peer_id).await;
+                let _ = reply.send(found.is_some() || orphan);
             }
             RoomEvent::CloseRoom { removal, reply } => {
-                let count = self.participants.len();
+                let mut count = self.orphans.len();
+                while let Some(o) = self.orphans.last() {
+                    let id = o.dump.peer.clone();
+                    self.close_orphan(&id).await;
+                }
+                count += self.participants.len();
                 tracing::info!(peers = count, code = removal.code, "room closed by the Server API");
                 while let Some(last) = self.participants.len().checked_sub(1) {
                     self.participants[last].send(ServerMessage::closed(removal.code, removal.message.clone()));
@@ -341,6 +398,9 @@ impl Room {
                 }
                 let _ = reply.send(count);
             }
+            RoomEvent::RelayLost => self.relay_lost(),
+            RoomEvent::RelayBack { dump } => self.relay_back(dump).await,
+            RoomEvent::Detach => unreachable!("handled by process"),
         }
     }
 
@@ -352,6 +412,18 @@ impl Room {
         out: mpsc::UnboundedSender<ServerMessage>,
     ) -> Result<String, ServerMessage> {
         let peer_id = request.peer_id.clone().unwrap_or_else(new_peer_id);
+        let (request, out) = match self.orphans.iter().position(|o| o.dump.peer == peer_id) {
+            Some(o) if request.resume.as_deref().is_some_and(|r| self.orphans[o].owned_by(r)) => {
+                match self.resume(connection, o, request, out).await {
+                    Ok(joined) => return joined,
+                    Err(given_back) => given_back,
+                }
+            }
+            _ => (request, out),
+        };
+        // Someone else with this peerId, or a page that cannot resume: a fresh session replaces the
+        // old one, as a second join with the same peerId does.
+        self.close_orphan(&peer_id).await;
         // One session per peerId: the newer connection takes over.
         if let Some(i) = self.participants.iter().position(|p| p.id == peer_id) {
             self.participants[i].send(ServerMessage::closed("replaced", "Someone joined into the room with your ID"));
@@ -412,30 +484,7 @@ impl Room {
             Err(e) => return Err(relay_error(e)),
         };
         tracing::info!(peer = %peer_id, name = %request.display_name, speaker, moderator = request.grant.is_moderator(), "joined");
-        let sections = if speaker {
-            vec![
-                Section {
-                    mid: "0".into(),
-                    kind: Kind::Audio,
-                    role: Role::Send { source: MediaSource::Audio, produced: false },
-                    freed_in: 0,
-                },
-                Section {
-                    mid: "1".into(),
-                    kind: Kind::Video,
-                    role: Role::Send { source: MediaSource::Video, produced: false },
-                    freed_in: 0,
-                },
-                Section {
-                    mid: "2".into(),
-                    kind: Kind::Video,
-                    role: Role::Send { source: MediaSource::Screen, produced: false },
-                    freed_in: 0,
-                },
-            ]
-        } else {
-            Vec::new()
-        };
+        let sections = initial_sections(speaker);
         if let Some(url) = &request.grant.video_url {
             if self.video_url.as_ref() != Some(url) {
                 self.video_url = Some(url.clone());
@@ -463,6 +512,9 @@ impl Room {
             answered: 0,
             dirty: speaker,
             transport_connected: false,
+            remote_ufrag: None,
+            stale_ufrag: None,
+            saved: None,
         };
         // What the others already send.
         let existing: Vec<(String, MediaSource)> = self
@@ -478,7 +530,7 @@ impl Room {
         for (from, source) in existing {
             self.consume(&mut participant, &from, source).await;
         }
-        let peers = self.participants.iter().map(Participant::info).collect();
+        let peers = self.peer_infos();
         let you = participant.self_info();
         participant.send(ServerMessage::Joined {
             room_id: self.id.clone(),
@@ -486,6 +538,7 @@ impl Room {
             peers,
             you,
             room: self.room_state(),
+            resumed: false,
         });
         let info = participant.info();
         self.broadcast_except(connection, ServerMessage::PeerJoined { peer: info });
@@ -555,42 +608,63 @@ impl Room {
 
     /// Makes every other participant receive exactly the streams of `from_id` that it forwards.
     async fn sync_from(&mut self, from_id: &str) {
-        let Some(from) = self.participants.iter().find(|p| p.id == from_id) else { return };
-        let wanted: Vec<(MediaSource, bool)> =
-            MediaSource::ALL.iter().filter(|s| from.produces(**s)).map(|s| (*s, from.forwards(*s))).collect();
-        for j in 0..self.participants.len() {
-            if self.participants[j].id == from_id {
-                continue;
-            }
-            for &(source, want) in &wanted {
-                let to = &mut self.participants[j];
-                let held = to.sections.iter().position(
-                    |s| matches!(&s.role, Role::Receive(Some(c)) if c.from_peer == from_id && c.source == source),
-                );
-                match (want, held) {
-                    (true, None) => {
-                        let mut to = std::mem::replace(&mut self.participants[j], placeholder());
-                        self.consume(&mut to, from_id, source).await;
-                        self.participants[j] = to;
-                    }
-                    (false, Some(s)) => {
-                        let Role::Receive(Some(c)) = std::mem::replace(&mut to.sections[s].role, Role::Receive(None))
-                        else {
-                            continue;
-                        };
-                        to.sections[s].freed_in = to.offered;
-                        to.dirty = true;
-                        let request =
-                            Request::CloseConsumer { room: self.id.clone(), peer: to.id.clone(), consumer: c.consumer };
-                        if let Err(e) = self.relay.request(request).await {
-                            tracing::warn!(error = %e, "closing a consumer failed");
-                        }
-                    }
-                    _ => {}
-                }
+        let Some(from) = self.participants.iter().position(|p| p.id == from_id) else { return };
+        for to in 0..self.participants.len() {
+            if to != from {
+                self.sync_pair(from, to).await;
             }
         }
         self.offer_where_needed();
+    }
+
+    /// Makes participant `to` receive exactly the streams the others forward.
+    async fn sync_to(&mut self, to: usize) {
+        for from in 0..self.participants.len() {
+            if from != to {
+                self.sync_pair(from, to).await;
+            }
+        }
+        self.offer_where_needed();
+    }
+
+    /// Makes participant `to` receive exactly the streams of participant `from` that it forwards.
+    async fn sync_pair(&mut self, from: usize, to: usize) {
+        let from_id = self.participants[from].id.clone();
+        let wanted: Vec<(MediaSource, bool)> = MediaSource::ALL
+            .iter()
+            .filter(|s| self.participants[from].produces(**s))
+            .map(|s| (*s, self.participants[from].forwards(*s)))
+            .collect();
+        for (source, want) in wanted {
+            let receiver = &mut self.participants[to];
+            let held = receiver.sections.iter().position(
+                |s| matches!(&s.role, Role::Receive(Some(c)) if c.from_peer == from_id && c.source == source),
+            );
+            match (want, held) {
+                (true, None) => {
+                    let mut receiver = std::mem::replace(&mut self.participants[to], placeholder());
+                    self.consume(&mut receiver, &from_id, source).await;
+                    self.participants[to] = receiver;
+                }
+                (false, Some(s)) => {
+                    let Role::Receive(Some(c)) = std::mem::replace(&mut receiver.sections[s].role, Role::Receive(None))
+                    else {
+                        continue;
+                    };
+                    receiver.sections[s].freed_in = receiver.offered;
+                    receiver.dirty = true;
+                    let request = Request::CloseConsumer {
+                        room: self.id.clone(),
+                        peer: receiver.id.clone(),
+                        consumer: c.consumer,
+                    };
+                    if let Err(e) = self.relay.request(request).await {
+                        tracing::warn!(error = %e, "closing a consumer failed");
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     async fn media_state(&mut self, connection: u64, audio: bool, video: bool) {
@@ -664,12 +738,17 @@ impl Room {
                     .send(ServerMessage::error("bad-answer", format!("Invalid SDP answer: {e}")))
             }
         };
+        let (ufrag, _) = answer.transport();
+        if ufrag.is_some() && ufrag == self.participants[i].stale_ufrag.as_deref() {
+            return tracing::debug!("answer from before the media restart dropped");
+        }
         if !self.participants[i].offer_pending() {
             return self.participants[i]
                 .send(ServerMessage::error("unexpected-answer", "No offer is waiting for an answer"));
         }
         let p = &mut self.participants[i];
         p.answered = p.offered;
+        p.remote_ufrag = ufrag.map(str::to_string);
         if !p.transport_connected {
             let (ufrag, fingerprint) = answer.transport();
             let request = Request::ConnectPeer {
@@ -732,26 +811,35 @@ impl Room {
             peer_id: p.id.clone(),
             at: SystemTime::now(),
         });
-        if on_relay {
+        if on_relay && !self.relay_lost {
             if let Err(e) = self.relay.request(Request::ClosePeer { room: self.id.clone(), peer: p.id.clone() }).await {
                 tracing::warn!(error = %e, peer = %p.id, "closing the peer on the relay failed");
             }
         }
-        // The relay dropped the consumers of its producers along with it; free their sections.
+        self.forget_streams_of(&p.id);
+        if !p.speaker {
+            self.broadcast_room_state();
+        }
+        self.offer_where_needed();
+    }
+
+    /// A peer is gone from the relay, and the consumers of its producers with it: frees the sections
+    /// that carried them and tells everyone.
+    fn forget_streams_of(&mut self, peer_id: &str) {
         for other in &mut self.participants {
             for section in &mut other.sections {
-                if matches!(&section.role, Role::Receive(Some(c)) if c.from_peer == p.id) {
+                if matches!(&section.role, Role::Receive(Some(c)) if c.from_peer == peer_id) {
                     section.role = Role::Receive(None);
                     section.freed_in = other.offered;
                     other.dirty = true;
                 }
             }
-            other.send(ServerMessage::PeerLeft { peer_id: p.id.clone() });
+            other.send(ServerMessage::PeerLeft { peer_id: peer_id.to_string() });
         }
-        if !p.speaker {
-            self.broadcast_room_state();
+        let prefix = format!("{peer_id}/");
+        for orphan in &mut self.orphans {
+            orphan.dump.consumers.retain(|c| !c.producer.starts_with(&prefix));
         }
-        self.offer_where_needed();
     }
 
     fn broadcast_except(&self, connection: u64, message: ServerMessage) {
@@ -769,6 +857,23 @@ impl Room {
             }
         }
     }
+}
+
+/// A participant who may publish starts with its three sending sections; a webinar viewer with none.
+fn initial_sections(speaker: bool) -> Vec<Section> {
+    if !speaker {
+        return Vec::new();
+    }
+    MediaSource::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, &source)| Section {
+            mid: i.to_string(),
+            kind: kind_of(source),
+            role: Role::Send { source, produced: false },
+            freed_in: 0,
+        })
+        .collect()
 }
 
 fn noun(source: MediaSource) -> &'static str {
@@ -849,6 +954,17 @@ fn placeholder() -> Participant {
         answered: 0,
         dirty: false,
         transport_connected: false,
+        remote_ufrag: None,
+        stale_ufrag: None,
+        saved: None,
+    }
+}
+
+/// Waits until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -31,6 +31,9 @@ pub enum ClientMessage {
         /// `maxBroadcasters`, `maxWatchers`, `videoUrl`, `tokenLifetime`).
         #[serde(flatten)]
         options: UrlOptions,
+        /// Takes back a session whose socket was lost (a `meet-control` restart).
+        #[serde(default)]
+        resume: Option<Box<Resume>>,
     },
     Answer {
         sdp: String,
@@ -58,6 +61,38 @@ pub enum ClientMessage {
     /// A moderator's command; refused for everyone else.
     Moderate(ModeratorAction),
     Leave,
+}
+
+/// What a page knows of its session, sent with `join` to take it back after `meet-control` restarted:
+/// the ICE credentials of the last offer it answered (they prove the page owns the relay's peer), that
+/// offer's `o=` line numbers and track list, and its own sharing and hand state.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resume {
+    pub ufrag: String,
+    pub pwd: String,
+    pub session_id: u64,
+    pub version: u64,
+    pub tracks: Vec<ResumeTrack>,
+    #[serde(default)]
+    pub screen: bool,
+    #[serde(default)]
+    pub hand: bool,
+}
+
+/// One [`TrackInfo`] as the page echoes it back.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeTrack {
+    pub mid: String,
+    pub kind: String,
+    #[serde(default)]
+    pub peer_id: Option<String>,
+    pub direction: String,
+    #[serde(default)]
+    pub active: bool,
+    #[serde(default)]
+    pub source: String,
 }
 
 /// Devices a moderator controls.
@@ -175,7 +210,14 @@ pub enum ServerMessage {
         peers: Vec<PeerInfo>,
         you: SelfInfo,
         room: RoomState,
+        /// The session went on from before the socket was lost (a `join` with `resume`).
+        resumed: bool,
     },
+    /// The relay went away: media stops until `mediaRestart`.
+    RelayLost,
+    /// The relay is back with a new transport for this participant: a fresh RTCPeerConnection answers
+    /// the next offer.
+    MediaRestart,
     Offer {
         sdp: String,
         tracks: Vec<TrackInfo>,
@@ -268,7 +310,7 @@ pub struct SelfInfo {
     pub allowed: Allowed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allowed {
     pub audio: bool,
     pub video: bool,
@@ -365,6 +407,7 @@ mod tests {
                 mode: Mode::Call,
                 attributes: JoinAttributes::default(),
                 options: UrlOptions::default(),
+                resume: None,
             }
         );
     }

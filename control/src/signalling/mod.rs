@@ -55,6 +55,7 @@ async fn session(state: AppState, socket: WebSocket) {
             mode,
             mut attributes,
             mut options,
+            resume,
         })) => {
             if !valid_id(&room_id) || peer_id.as_deref().is_some_and(|p| !valid_id(p)) {
                 let _ = out_tx.send(ServerMessage::closed(
@@ -90,8 +91,16 @@ async fn session(state: AppState, socket: WebSocket) {
             };
             attributes.access_token = grant.access_token.clone();
             let display_name = clean_display_name(grant.display_name.as_deref().unwrap_or(&display_name));
-            let mut join =
-                JoinRequest { room_id, peer_id: grant.peer_id.clone(), display_name, audio, video, mode, grant };
+            let mut join = JoinRequest {
+                room_id,
+                peer_id: grant.peer_id.clone(),
+                display_name,
+                audio,
+                video,
+                mode,
+                grant,
+                resume,
+            };
             // The integrator's access check (and webhook targets from the room URL).
             if let Err(refusal) = state.services.admit(&mut join, &attributes).await {
                 let _ = out_tx.send(refusal);

@@ -83,7 +83,7 @@ impl Server {
         let store = Arc::new(SqliteStore::open(db).unwrap());
         let (services, observers) = Services::start(store, &auth, &hooks, timings).await.unwrap();
         let relay_config = meet_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
-        let (relay, notifications) = meet_control::connect_relay(None, &relay_config).await.unwrap();
+        let (relay, notifications) = meet_control::connect_relay(None, &relay_config).unwrap();
         let state = AppState {
             rooms: Registry::new(relay, notifications, observers),
             services: services.clone(),

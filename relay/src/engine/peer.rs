@@ -38,6 +38,8 @@ pub(crate) struct Peer {
     pub rtcp_ssrc: u32,
     /// Only receives; counts against the room's `max_watchers`.
     pub watcher: bool,
+    /// The control plane's opaque record of this peer (`SetPeerData`).
+    pub data: String,
 }
 
 impl Peer {
@@ -63,6 +65,7 @@ impl Peer {
             consumers_by_ssrc: HashMap::new(),
             rtcp_ssrc: rand::random::<u32>() | 1,
             watcher: false,
+            data: String::new(),
         }
     }
 

@@ -8,7 +8,7 @@ use super::room::Room;
 use super::{Engine, PeerKey};
 use crate::protocol::{
     ConsumerDump, ErrorBody, ErrorCode, PeerDump, ProducerDump, RelayStats, Request, Response, RoomDump,
-    TransportParams, PROTOCOL_VERSION,
+    TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
 };
 
 fn not_found(what: &str, id: &str) -> ErrorBody {
@@ -21,6 +21,13 @@ fn ice_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Streams of one participant share a CNAME so the browser can lip-sync them; producer ids are
+/// "<peer>/<kind>" (a proxy's owner lives on another core, so the id is all there is to go by).
+fn cname_of(room: &str, producer: &str) -> String {
+    let owner = producer.rsplit_once('/').map_or(producer, |(peer, _)| peer);
+    format!("{room}-{owner}")
 }
 
 impl Engine {
@@ -140,11 +147,7 @@ impl Engine {
                 let p = &mut self.peers[key];
                 p.consumers.insert(id, ck);
                 p.consumers_by_ssrc.insert(ssrc, ck);
-                // Streams of one participant share a CNAME so the browser can lip-sync them; producer
-                // ids are "<peer>/<kind>", and a proxy's owner lives on another core.
-                let producer_id = &self.producers[pk].id;
-                let owner = producer_id.rsplit_once('/').map_or(producer_id.as_str(), |(peer, _)| peer);
-                let cname = format!("{room}-{owner}");
+                let cname = cname_of(&room, &self.producers[pk].id);
                 self.request_keyframe(now, pk);
                 Ok(Response::ConsumerCreated { consumer: id, ssrc, cname })
             }
@@ -157,7 +160,24 @@ impl Engine {
                 self.remove_consumer(ck);
                 Ok(Response::Ok)
             }
+            Request::SetPeerData { room, peer, data } => {
+                if data.len() > MAX_PEER_DATA {
+                    return Err(ErrorBody::new(
+                        ErrorCode::BadRequest,
+                        format!("peer data is {} bytes; at most {MAX_PEER_DATA}", data.len()),
+                    ));
+                }
+                let key = self.peer_key(&room, &peer)?;
+                self.peers[key].data = data;
+                Ok(Response::Ok)
+            }
             Request::DumpRoom { room } => Ok(Response::RoomDump(self.dump_room(&room)?)),
+            Request::ListRooms => {
+                let mut ids: Vec<&String> = self.rooms.keys().collect();
+                ids.sort();
+                let rooms = ids.into_iter().map(|r| self.dump_room(r)).collect::<Result<_, _>>()?;
+                Ok(Response::Rooms { rooms })
+            }
             Request::Stats => Ok(Response::Stats(RelayStats {
                 rooms: self.rooms.len(),
                 peers: self.peers.len(),
@@ -224,6 +244,15 @@ impl Engine {
                     peer: p.id.clone(),
                     connected: p.connected,
                     remote: p.selected,
+                    transport: TransportParams {
+                        ice_ufrag: p.ufrag.clone(),
+                        ice_pwd: p.pwd.clone(),
+                        fingerprint: self.certificate.fingerprint.clone(),
+                        candidates: self.config.candidates.clone(),
+                    },
+                    watcher: p.watcher,
+                    remote_known: p.remote_ufrag.is_some() || p.remote_fingerprint.is_some(),
+                    data: p.data.clone(),
                     producers: p
                         .producers
                         .values()
@@ -244,9 +273,11 @@ impl Engine {
                         .values()
                         .map(|ck| {
                             let c = &self.consumers[*ck];
+                            let producer = self.producers[c.producer].id.clone();
                             ConsumerDump {
                                 consumer: c.id,
-                                producer: self.producers[c.producer].id.clone(),
+                                cname: cname_of(room, &producer),
+                                producer,
                                 ssrc: c.ssrc,
                                 packets: c.packets,
                                 bytes: c.bytes,

@@ -142,22 +142,20 @@ impl Relay {
                 }
                 Ok(Response::Ok)
             }
-            Request::DumpRoom { room } => {
-                let cores = self.state().room(&room)?.cores.clone();
-                let mut merged: Option<RoomDump> = None;
-                for core in cores {
-                    if let Response::RoomDump(d) =
-                        self.core(core).request(Request::DumpRoom { room: room.clone() }).await?
-                    {
-                        match &mut merged {
-                            Some(m) => m.peers.extend(d.peers),
-                            None => merged = Some(d),
-                        }
+            Request::DumpRoom { room } => Ok(Response::RoomDump(self.dump_room(&room).await?)),
+            Request::ListRooms => {
+                let mut ids: Vec<String> = self.state().rooms.keys().cloned().collect();
+                ids.sort();
+                let mut rooms = Vec::with_capacity(ids.len());
+                for room in ids {
+                    match self.dump_room(&room).await {
+                        Ok(d) => rooms.push(d),
+                        // Closed while we were asking.
+                        Err(e) if e.code == ErrorCode::NotFound => {}
+                        Err(e) => return Err(e),
                     }
                 }
-                let mut merged = merged.ok_or_else(|| not_found("room", &room))?;
-                merged.peers.sort_by(|a, b| a.peer.cmp(&b.peer));
-                Ok(Response::RoomDump(merged))
+                Ok(Response::Rooms { rooms })
             }
             Request::CreatePeer { room, peer, watcher } => self.create_peer(room, peer, watcher).await,
             Request::Produce { ref room, ref peer, ref producer, .. } => {
@@ -198,6 +196,7 @@ impl Relay {
                 self.core(to).request(request).await
             }
             Request::ConnectPeer { ref room, ref peer, .. }
+            | Request::SetPeerData { ref room, ref peer, .. }
             | Request::CloseProducer { ref room, ref peer, .. }
             | Request::CloseConsumer { ref room, ref peer, .. }
             | Request::ClosePeer { ref room, ref peer } => {
@@ -222,6 +221,24 @@ impl Relay {
                 Ok(response)
             }
         }
+    }
+
+    /// One room, merged from every core it spans.
+    async fn dump_room(&self, room: &str) -> Result<RoomDump, ErrorBody> {
+        let cores = self.state().room(room)?.cores.clone();
+        let mut merged: Option<RoomDump> = None;
+        for core in cores {
+            if let Response::RoomDump(d) = self.core(core).request(Request::DumpRoom { room: room.to_string() }).await?
+            {
+                match &mut merged {
+                    Some(m) => m.peers.extend(d.peers),
+                    None => merged = Some(d),
+                }
+            }
+        }
+        let mut merged = merged.ok_or_else(|| not_found("room", room))?;
+        merged.peers.sort_by(|a, b| a.peer.cmp(&b.peer));
+        Ok(merged)
     }
 
     async fn create_room(&self, room: String, limits: RoomLimits) -> Result<Response, ErrorBody> {

@@ -97,10 +97,20 @@ pub enum Request {
         peer: String,
         consumer: u64,
     },
+    /// Stores `data`, opaque to the relay, with the peer; dumps return it. The control plane keeps there
+    /// what it needs to take a peer back after its own restart (at most [`MAX_PEER_DATA`] bytes).
+    SetPeerData {
+        room: String,
+        peer: String,
+        data: String,
+    },
     /// Everything the relay holds for a room; `NotFound` when it holds nothing.
     DumpRoom {
         room: String,
     },
+    /// Every room, as [`Request::DumpRoom`] gives it; answered with [`Response::Rooms`]. A control plane
+    /// that (re)connects asks this to take back the rooms the relay kept forwarding meanwhile.
+    ListRooms,
     Stats,
 }
 
@@ -112,8 +122,12 @@ pub enum Response {
     PeerCreated(TransportParams),
     ConsumerCreated { consumer: u64, ssrc: u32, cname: String },
     RoomDump(RoomDump),
+    Rooms { rooms: Vec<RoomDump> },
     Stats(RelayStats),
 }
+
+/// Upper bound of [`Request::SetPeerData`]'s `data`.
+pub const MAX_PEER_DATA: usize = 16 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -139,6 +153,13 @@ pub struct PeerDump {
     pub peer: String,
     pub connected: bool,
     pub remote: Option<SocketAddr>,
+    /// The credentials [`Request::CreatePeer`] gave out: a page proves it owns this peer with them.
+    pub transport: TransportParams,
+    pub watcher: bool,
+    /// [`Request::ConnectPeer`] has been received.
+    pub remote_known: bool,
+    /// What [`Request::SetPeerData`] stored last (empty if nothing).
+    pub data: String,
     pub producers: Vec<ProducerDump>,
     pub consumers: Vec<ConsumerDump>,
 }
@@ -160,6 +181,7 @@ pub struct ConsumerDump {
     pub consumer: u64,
     pub producer: String,
     pub ssrc: u32,
+    pub cname: String,
     pub packets: u64,
     pub bytes: u64,
 }

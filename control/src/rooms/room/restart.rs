@@ -1,0 +1,568 @@
+//! Restarts: the relay keeps a room's media going while `meet-control` restarts, and the room's state
+//! is taken back from it; when the relay itself restarts, the room is built there again.
+//!
+//! - `meet-control` restarts. The old process [`Room::detach`]es: pages are told `server-restart` and
+//!   nothing is closed on the relay. The new one lists the relay's rooms and makes each an adopted
+//!   [`Room`] whose peers are [`Orphan`]s: the relay's dump (ICE credentials, producers, consumers) plus
+//!   the [`PeerRecord`] control stored with each peer. A page that comes back with `join` + `resume`
+//!   and the peer's ICE credentials gets its participant rebuilt from both ([`Room::resume`]) and goes
+//!   on over the same RTCPeerConnection; orphans not claimed within [`RESUME_GRACE`] are closed.
+//! - The relay restarts. The link reports it lost ([`Room::relay_lost`]: pages are told `relayLost`)
+//!   and back ([`Room::relay_back`]): the room and every peer are created again and each page gets
+//!   `mediaRestart` and a fresh offer, which it answers on a new RTCPeerConnection.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use meet_relay::protocol::{PeerDump, Request, Response, RoomDump};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::{
+    initial_sections, kind_of, producer_id, relay_error, unexpected, Consumed, Participant, Role, Room, Section,
+};
+use crate::rooms::{JoinRequest, RoomNews};
+use crate::signalling::messages::{Allowed, MediaSource, Mode, PeerInfo, Resume, ServerMessage};
+
+/// How long a peer the relay kept waits for its page to resume after `meet-control` started.
+pub const RESUME_GRACE: Duration = Duration::from_secs(30);
+/// More sections than this in a `resume` is not a page of ours.
+const MAX_RESUME_TRACKS: usize = 4096;
+
+/// What control stores with each relay peer (`SetPeerData`): what the relay does not know but a new
+/// `meet-control` needs to show the participant before its page resumes and to keep a moderator's
+/// decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PeerRecord {
+    display_name: String,
+    audio: bool,
+    video: bool,
+    screen: bool,
+    hand: bool,
+    moderator: bool,
+    speaker: bool,
+    allowed: Allowed,
+    blocked: Vec<MediaSource>,
+    /// When the room's first participant joined (UNIX ms): the room's age survives a restart.
+    room_created_ms: u64,
+}
+
+impl Participant {
+    fn record(&self, room_created: SystemTime) -> PeerRecord {
+        let mut blocked: Vec<MediaSource> = self.blocked.iter().copied().collect();
+        blocked.sort_by_key(|s| s.as_str());
+        PeerRecord {
+            display_name: self.display_name.clone(),
+            audio: self.audio,
+            video: self.video,
+            screen: self.screen,
+            hand: self.hand,
+            moderator: self.grant.is_moderator(),
+            speaker: self.speaker,
+            allowed: self.allowed,
+            blocked,
+            room_created_ms: room_created.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        }
+    }
+}
+
+/// A peer the relay kept through a `meet-control` restart, waiting for its page.
+pub(crate) struct Orphan {
+    pub dump: PeerDump,
+    record: Option<PeerRecord>,
+}
+
+impl Orphan {
+    /// The page proves it owns the peer with the ICE credentials the relay gave it (and only the
+    /// page and the relay know the password).
+    pub fn owned_by(&self, resume: &Resume) -> bool {
+        let t = &self.dump.transport;
+        constant_time_eq(t.ice_ufrag.as_bytes(), resume.ufrag.as_bytes())
+            & constant_time_eq(t.ice_pwd.as_bytes(), resume.pwd.as_bytes())
+    }
+
+    fn info(&self) -> PeerInfo {
+        let r = self.record.as_ref();
+        PeerInfo {
+            peer_id: self.dump.peer.clone(),
+            display_name: r.map(|r| r.display_name.clone()).unwrap_or_default(),
+            audio: r.is_some_and(|r| r.audio),
+            video: r.is_some_and(|r| r.video),
+            screen: r.is_some_and(|r| r.screen),
+            hand: r.is_some_and(|r| r.hand),
+            moderator: r.is_some_and(|r| r.moderator),
+            viewer: self.dump.watcher,
+            allowed: r.map(|r| r.allowed).unwrap_or_default(),
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn source_of(name: &str) -> Option<MediaSource> {
+    MediaSource::ALL.into_iter().find(|s| s.as_str() == name)
+}
+
+/// The participant's sections as the page last answered them, matched with the relay's producers and
+/// consumers; `None` when the page's list cannot be a session of this peer.
+fn sections_from(dump: &PeerDump, resume: &Resume, speaker: bool) -> Option<Vec<Section>> {
+    if resume.version == 0 || resume.tracks.len() > MAX_RESUME_TRACKS {
+        return None;
+    }
+    let mut used = vec![false; dump.consumers.len()];
+    let mut sections = Vec::with_capacity(resume.tracks.len());
+    for (i, t) in resume.tracks.iter().enumerate() {
+        if t.mid != i.to_string() {
+            return None;
+        }
+        let role = match t.direction.as_str() {
+            "send" => {
+                let source = source_of(&t.source)?;
+                // The three sending sections come first, in order, and only a speaker has them.
+                if !speaker || MediaSource::ALL.get(i) != Some(&source) {
+                    return None;
+                }
+                let id = producer_id(&dump.peer, source);
+                Role::Send { source, produced: dump.producers.iter().any(|p| p.producer == id) }
+            }
+            "recv" if speaker && i < MediaSource::ALL.len() => return None,
+            "recv" => {
+                let held = match (t.active, t.peer_id.as_deref(), source_of(&t.source)) {
+                    (true, Some(from), Some(source)) => {
+                        let id = producer_id(from, source);
+                        dump.consumers.iter().enumerate().find(|(k, c)| !used[*k] && c.producer == id).map(|(k, c)| {
+                            used[k] = true;
+                            Consumed {
+                                consumer: c.consumer,
+                                ssrc: c.ssrc,
+                                cname: c.cname.clone(),
+                                from_peer: from.to_string(),
+                                source,
+                            }
+                        })
+                    }
+                    _ => None,
+                };
+                Role::Receive(held)
+            }
+            _ => return None,
+        };
+        let kind = match (&role, t.kind.as_str()) {
+            (Role::Send { source, .. }, _) => kind_of(*source),
+            (Role::Receive(Some(c)), _) => kind_of(c.source),
+            (Role::Receive(None), "audio") => meet_media::sdp::Kind::Audio,
+            (Role::Receive(None), "video") => meet_media::sdp::Kind::Video,
+            _ => return None,
+        };
+        // A slot whose stream the relay no longer has is free, but the browser learns that only from the
+        // next offer.
+        let freed_in = if t.active && matches!(role, Role::Receive(None)) { resume.version } else { 0 };
+        sections.push(Section { mid: t.mid.clone(), kind, role, freed_in });
+    }
+    if speaker && sections.len() < MediaSource::ALL.len() {
+        return None;
+    }
+    Some(sections)
+}
+
+impl Room {
+    /// A room the relay kept forwarding while no `meet-control` ran; its peers wait for their pages.
+    pub fn adopt(
+        id: String,
+        relay: crate::relay_client::RelayClient,
+        registry: crate::rooms::Registry,
+        dump: RoomDump,
+    ) -> Self {
+        let mut room = Room::new(id, relay, registry);
+        room.on_relay = true;
+        room.limits = dump.limits;
+        room.orphans = dump
+            .peers
+            .into_iter()
+            .map(|p| {
+                let record = serde_json::from_str::<PeerRecord>(&p.data).ok();
+                Orphan { dump: p, record }
+            })
+            .collect();
+        if let Some(ms) = room.orphans.iter().filter_map(|o| o.record.as_ref()).map(|r| r.room_created_ms).min() {
+            room.created_at = UNIX_EPOCH + Duration::from_millis(ms);
+        }
+        room.orphans_until = Some(tokio::time::Instant::now() + RESUME_GRACE);
+        tracing::info!(room = %room.id, peers = room.orphans.len(), "room taken back from the relay");
+        room
+    }
+
+    /// Everyone in the room, including peers still to resume.
+    pub(super) fn peer_infos(&self) -> Vec<PeerInfo> {
+        self.participants.iter().map(Participant::info).chain(self.orphans.iter().map(Orphan::info)).collect()
+    }
+
+    /// Stores each participant's record with its relay peer when it changed.
+    pub(super) async fn save_records(&mut self) {
+        if !self.on_relay || self.relay_lost {
+            return;
+        }
+        for i in 0..self.participants.len() {
+            let record = self.participants[i].record(self.created_at);
+            if self.participants[i].saved.as_ref() == Some(&record) {
+                continue;
+            }
+            let data = serde_json::to_string(&record).expect("records serialize");
+            let request = Request::SetPeerData { room: self.id.clone(), peer: self.participants[i].id.clone(), data };
+            match self.relay.request(request).await {
+                Ok(_) => self.participants[i].saved = Some(record),
+                Err(e) => tracing::warn!(error = %e, peer = %self.participants[i].id, "cannot store the peer's record"),
+            }
+        }
+    }
+
+    /// Closes a peer still to resume (on the relay too); false if there is none by that id.
+    pub(super) async fn close_orphan(&mut self, peer_id: &str) -> bool {
+        let Some(o) = self.orphans.iter().position(|o| o.dump.peer == peer_id) else { return false };
+        self.orphans.remove(o);
+        if !self.relay_lost {
+            let request = Request::ClosePeer { room: self.id.clone(), peer: peer_id.to_string() };
+            if let Err(e) = self.relay.request(request).await {
+                tracing::warn!(error = %e, peer = %peer_id, "closing a peer that did not resume failed");
+            }
+        }
+        self.forget_peer(peer_id, SystemTime::now());
+        true
+    }
+
+    /// A peer left for good: observers hear it, and the streams others received from it are freed.
+    pub(super) fn forget_peer(&mut self, peer_id: &str, at: SystemTime) {
+        self.registry.publish(RoomNews::PeerLeft { room_id: self.id.clone(), peer_id: peer_id.to_string(), at });
+        self.forget_streams_of(peer_id);
+        self.offer_where_needed();
+    }
+
+    /// The grace period is over: peers whose page did not come back are closed.
+    pub(super) async fn expire_orphans(&mut self) {
+        self.orphans_until = None;
+        let ids: Vec<String> = self.orphans.iter().map(|o| o.dump.peer.clone()).collect();
+        if !ids.is_empty() {
+            tracing::info!(peers = ids.len(), "peers did not resume in time; closing them");
+        }
+        for id in ids {
+            self.close_orphan(&id).await;
+        }
+    }
+
+    /// Takes back orphan `o` for a page that proved it owns it. Gives the request back when the page's
+    /// session does not fit the relay's peer; the caller then makes a fresh session.
+    pub(super) async fn resume(
+        &mut self,
+        connection: u64,
+        o: usize,
+        request: JoinRequest,
+        out: mpsc::UnboundedSender<ServerMessage>,
+    ) -> Result<Result<String, ServerMessage>, (JoinRequest, mpsc::UnboundedSender<ServerMessage>)> {
+        let speaker = request.mode == Mode::Call || request.grant.itisparticipant || request.grant.is_moderator();
+        let resume = request.resume.as_deref().expect("the caller checked the resume");
+        let orphan = &self.orphans[o];
+        let sections = match sections_from(&orphan.dump, resume, speaker) {
+            Some(s) if orphan.dump.watcher != speaker => s,
+            _ => {
+                tracing::info!(peer = %orphan.dump.peer, "the page's session does not fit the relay's peer");
+                return Err((request, out));
+            }
+        };
+        let orphan = self.orphans.remove(o);
+        let (session_id, version, screen, hand) = (resume.session_id, resume.version, resume.screen, resume.hand);
+        // Consumers the page does not know of (created for an offer it never answered) go.
+        for c in &orphan.dump.consumers {
+            let held = sections.iter().any(|s| matches!(&s.role, Role::Receive(Some(h)) if h.consumer == c.consumer));
+            if !held {
+                let request = Request::CloseConsumer {
+                    room: self.id.clone(),
+                    peer: orphan.dump.peer.clone(),
+                    consumer: c.consumer,
+                };
+                if let Err(e) = self.relay.request(request).await {
+                    tracing::warn!(error = %e, "closing a consumer the page does not know failed");
+                }
+            }
+        }
+        let record = orphan.record;
+        let peer_id = orphan.dump.peer;
+        let mut participant = Participant {
+            id: peer_id.clone(),
+            connection,
+            display_name: request.display_name,
+            audio: speaker && request.audio,
+            video: speaker && request.video,
+            screen: speaker && screen,
+            hand: hand && request.grant.hand_enabled,
+            speaker,
+            allowed: record.as_ref().map(|r| r.allowed).unwrap_or_default(),
+            blocked: record.as_ref().map(|r| r.blocked.iter().copied().collect()).unwrap_or_default(),
+            grant: request.grant,
+            out,
+            transport: orphan.dump.transport,
+            sections,
+            session_id,
+            offered: version,
+            answered: version,
+            // The next offer brings the page up to date with what changed while it was away.
+            dirty: true,
+            transport_connected: orphan.dump.remote_known,
+            remote_ufrag: None,
+            stale_ufrag: None,
+            saved: None,
+        };
+        if !participant.allowed.screen {
+            participant.screen = false;
+        }
+        tracing::info!(peer = %peer_id, speaker, "resumed after a restart");
+        if participant.grant.is_moderator() && participant.grant.waiting_room {
+            self.waiting_room = true;
+        }
+        if let Some(url) = participant.grant.video_url.clone() {
+            self.video_url = Some(url);
+        }
+        participant.send(ServerMessage::Joined {
+            room_id: self.id.clone(),
+            peer_id: peer_id.clone(),
+            peers: self.peer_infos(),
+            you: participant.self_info(),
+            room: self.room_state(),
+            resumed: true,
+        });
+        let info = participant.info();
+        self.broadcast_except(connection, ServerMessage::PeerJoined { peer: info });
+        let moderator = participant.grant.is_moderator();
+        self.participants.push(participant);
+        if moderator {
+            self.send_waiting_list();
+        }
+        if !speaker {
+            self.broadcast_room_state();
+        }
+        let me = self.participants.len() - 1;
+        self.sync_to(me).await;
+        self.sync_from(&peer_id).await;
+        Ok(Ok(peer_id))
+    }
+
+    /// The relay link is down: pages learn media stopped; nothing can be asked of the relay.
+    pub(super) fn relay_lost(&mut self) {
+        self.relay_lost = true;
+        for p in &self.participants {
+            p.send(ServerMessage::RelayLost);
+        }
+    }
+
+    /// The relay link is back. Whatever the relay still holds of this room may have missed changes
+    /// (its notifications went nowhere meanwhile), so the room is built there again from scratch and
+    /// every page restarts its media.
+    pub(super) async fn relay_back(&mut self, dump: Option<RoomDump>) {
+        self.relay_lost = false;
+        self.orphans_until = None;
+        let gone: Vec<String> = self.orphans.drain(..).map(|o| o.dump.peer).collect();
+        for id in gone {
+            self.forget_peer(&id, SystemTime::now());
+        }
+        if dump.is_some() {
+            if let Err(e) = self.relay.request(Request::CloseRoom { room: self.id.clone() }).await {
+                tracing::warn!(error = %e, "closing the stale room on the relay failed");
+            }
+        }
+        self.on_relay = false;
+        if self.participants.is_empty() {
+            return;
+        }
+        let create = Request::CreateRoom { room: self.id.clone(), limits: self.limits };
+        if let Err(e) = self.relay.request(create).await {
+            // The link went down again; the next `RelayBack` tries again.
+            return tracing::warn!(error = %e, "cannot create the room on the relay again");
+        }
+        self.on_relay = true;
+        tracing::info!(peers = self.participants.len(), "room created on the relay again; media restarts");
+        let mut i = 0;
+        while i < self.participants.len() {
+            let p = &self.participants[i];
+            let request = Request::CreatePeer { room: self.id.clone(), peer: p.id.clone(), watcher: !p.speaker };
+            let transport = match self.relay.request(request).await {
+                Ok(Response::PeerCreated(t)) => t,
+                other => {
+                    let refusal = match other {
+                        Ok(r) => unexpected(r),
+                        Err(e) => relay_error(e),
+                    };
+                    tracing::warn!(peer = %p.id, ?refusal, "cannot create the peer on the relay again");
+                    p.send(ServerMessage::closed("connection-lost", "The media server restarted; please rejoin"));
+                    let p = self.participants.remove(i);
+                    self.forget_peer(&p.id, SystemTime::now());
+                    continue;
+                }
+            };
+            let p = &mut self.participants[i];
+            p.transport = transport;
+            p.sections = initial_sections(p.speaker);
+            p.session_id = rand::random::<u32>() as u64;
+            p.offered = 0;
+            p.answered = 0;
+            p.dirty = p.speaker;
+            p.transport_connected = false;
+            p.stale_ufrag = p.remote_ufrag.take();
+            p.saved = None;
+            p.send(ServerMessage::MediaRestart);
+            i += 1;
+        }
+        self.offer_where_needed();
+    }
+
+    /// `meet-control` is stopping: every page is told to reconnect, and the relay keeps the room (its
+    /// peers, producers and consumers) for the next `meet-control` to take back.
+    pub(super) fn detach(&mut self) {
+        let message =
+            ServerMessage::closed("server-restart", "The server is restarting; reconnecting in a few seconds");
+        for p in self.participants.drain(..) {
+            p.send(message.clone());
+        }
+        for w in self.waiting.drain(..) {
+            let _ = w.out.send(message.clone());
+        }
+        tracing::info!("room handed over to the relay until the next start");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signalling::messages::ResumeTrack;
+    use meet_relay::protocol::{ConsumerDump, ProducerDump, TransportParams};
+
+    fn dump() -> PeerDump {
+        PeerDump {
+            peer: "me".into(),
+            connected: true,
+            remote: None,
+            transport: TransportParams {
+                ice_ufrag: "uf".into(),
+                ice_pwd: "secret-password".into(),
+                fingerprint: "sha-256 00".into(),
+                candidates: vec![],
+            },
+            watcher: false,
+            remote_known: true,
+            data: String::new(),
+            producers: vec![ProducerDump {
+                producer: "me/audio".into(),
+                kind: meet_relay::protocol::MediaKind::Audio,
+                ssrc: 1,
+                packets: 0,
+                bytes: 0,
+                consumers: 0,
+            }],
+            consumers: vec![ConsumerDump {
+                consumer: 7,
+                producer: "other/video".into(),
+                ssrc: 99,
+                cname: "r-other".into(),
+                packets: 0,
+                bytes: 0,
+            }],
+        }
+    }
+
+    fn track(mid: usize, kind: &str, peer: &str, direction: &str, active: bool, source: &str) -> ResumeTrack {
+        ResumeTrack {
+            mid: mid.to_string(),
+            kind: kind.into(),
+            peer_id: Some(peer.into()),
+            direction: direction.into(),
+            active,
+            source: source.into(),
+        }
+    }
+
+    fn resume(tracks: Vec<ResumeTrack>) -> Resume {
+        Resume {
+            ufrag: "uf".into(),
+            pwd: "secret-password".into(),
+            session_id: 5,
+            version: 3,
+            tracks,
+            screen: false,
+            hand: false,
+        }
+    }
+
+    fn speaker_tracks() -> Vec<ResumeTrack> {
+        vec![
+            track(0, "audio", "me", "send", true, "audio"),
+            track(1, "video", "me", "send", true, "video"),
+            track(2, "video", "me", "send", true, "screen"),
+            track(3, "video", "other", "recv", true, "video"),
+            track(4, "audio", "", "recv", false, ""),
+        ]
+    }
+
+    #[test]
+    fn sections_match_the_relay() {
+        let s = sections_from(&dump(), &resume(speaker_tracks()), true).unwrap();
+        assert_eq!(s.len(), 5);
+        assert!(matches!(s[0].role, Role::Send { source: MediaSource::Audio, produced: true }));
+        assert!(matches!(s[1].role, Role::Send { source: MediaSource::Video, produced: false }));
+        assert!(
+            matches!(&s[3].role, Role::Receive(Some(c)) if c.consumer == 7 && c.ssrc == 99 && c.from_peer == "other")
+        );
+        assert!(matches!(s[4].role, Role::Receive(None)) && s[4].freed_in == 0);
+    }
+
+    #[test]
+    fn a_stream_the_relay_lost_is_a_slot_freed_now() {
+        let mut tracks = speaker_tracks();
+        tracks[3] = track(3, "video", "gone", "recv", true, "video");
+        let s = sections_from(&dump(), &resume(tracks), true).unwrap();
+        assert!(matches!(s[3].role, Role::Receive(None)));
+        assert_eq!(s[3].freed_in, 3, "reusable only after the next answer");
+    }
+
+    #[test]
+    fn bad_resumes_are_refused() {
+        let base = speaker_tracks();
+        let mut gap = base.clone();
+        gap[3].mid = "7".into();
+        let mut reordered = base.clone();
+        reordered.swap(0, 1);
+        let mut unknown = base.clone();
+        unknown[4].direction = "sideways".into();
+        let mut bad_kind = base.clone();
+        bad_kind[4].kind = "smell".into();
+        for (name, tracks, speaker) in [
+            ("mid gap", gap, true),
+            ("send sections out of order", reordered, true),
+            ("unknown direction", unknown, true),
+            ("unknown kind", bad_kind, true),
+            ("viewer with send sections", base.clone(), false),
+            ("speaker without send sections", base[3..].to_vec(), true),
+        ] {
+            assert!(sections_from(&dump(), &resume(tracks), speaker).is_none(), "{name}");
+        }
+        let mut r = resume(base.clone());
+        r.version = 0;
+        assert!(sections_from(&dump(), &r, true).is_none(), "never answered");
+        let many: Vec<ResumeTrack> =
+            (0..MAX_RESUME_TRACKS + 1).map(|i| track(i, "audio", "x", "recv", false, "")).collect();
+        assert!(sections_from(&dump(), &resume(many), false).is_none(), "too many");
+    }
+
+    #[test]
+    fn ownership_needs_both_credentials() {
+        let o = Orphan { dump: dump(), record: None };
+        assert!(o.owned_by(&resume(vec![])));
+        let mut r = resume(vec![]);
+        r.pwd = "secret-passwore".into();
+        assert!(!o.owned_by(&r));
+        r.pwd = "secret-password".into();
+        r.ufrag = "ug".into();
+        assert!(!o.owned_by(&r));
+        r.ufrag = String::new();
+        assert!(!o.owned_by(&r));
+    }
+}
