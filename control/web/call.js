@@ -4,9 +4,15 @@
  * client only answers. One RTCPeerConnection per session, offers handled one
  * at a time through a promise queue.
  *
+ * Restarts (docs/signalling.md): when the socket drops or the server says
+ * `closed server-restart`, the page keeps its media, tiles and
+ * RTCPeerConnection, reconnects with backoff and sends `join` + `resume`;
+ * `mediaRestart` (the relay restarted) swaps in a new RTCPeerConnection.
+ *
  * Test hooks: window.meet = { pc, ws, peerId, roomId, state, ... } (live
- * getters) and document.body.dataset.state mirror the session state, one of
- * 'welcome', 'joining', 'in-call', 'left', 'closed'.
+ * getters), window.meetApp._pc() and document.body.dataset.state mirror the
+ * session state, one of 'welcome', 'joining', 'in-call', 'reconnecting',
+ * 'left', 'closed'.
  */
 (function () {
   'use strict';
@@ -16,6 +22,11 @@
   var $ = function (id) { return document.getElementById(id); };
 
   var JOIN_TIMEOUT_MS = 15000;
+  // Reconnecting after the socket was lost: 0.5 s, doubling to 5 s between attempts, for up to 60 s.
+  var RECONNECT_FIRST_MS = 500;
+  var RECONNECT_MAX_MS = 5000;
+  var RECONNECT_FOR_MS = 60000;
+  var RECONNECT_ATTEMPT_MS = 10000;  // an attempt whose socket opened but got no `joined` in time
   var NAME_MAX = 64;
   var ID_MAX = 256;
   var LS = { name: 'meet.displayName', cam: 'meet.cameraId', mic: 'meet.micId' };
@@ -70,7 +81,10 @@
     sendTr: { audio: null, video: null },
     offerQueue: Promise.resolve(),
     mediaQueue: Promise.resolve(),
-    audioBlocked: false
+    audioBlocked: false,
+    lastTracks: null,      // `tracks` of the last offer answered (sent back in `resume`)
+    reconnect: null,       // { since, delay, timer } while the socket is being reconnected
+    mediaLost: null        // { pc } from `relayLost` / `mediaRestart` until a new pc connects
   };
 
   window.meet = {
@@ -119,7 +133,8 @@
     tiles: $('tiles'), tMic: $('toggle-mic'), tCam: $('toggle-cam'), leave: $('leave'),
     standby: $('standby'), waiting: $('waiting'),
     rejoin: $('rejoin'), closedRejoin: $('closed-rejoin'), closedMsg: $('closed-message'), reconnect: $('reconnect'),
-    unmute: $('unmute-banner'), toasts: $('toasts'), tpl: $('tile-template')
+    unmute: $('unmute-banner'), toasts: $('toasts'), tpl: $('tile-template'),
+    reconnecting: $('reconnecting'), reconnectingText: $('reconnecting-text')
   };
 
   var SCREENS = ['welcome', 'call', 'left', 'closed', 'lost', 'roomError', 'standby', 'waiting'];
@@ -814,104 +829,242 @@
     return (location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host + '/ws';
   }
 
+  function dropSocket(ws) {
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    try { ws.close(1000); } catch (e) { /* ignore */ }
+  }
+
+  function dropPc(pc) {
+    if (!pc) return;
+    pc.onconnectionstatechange = null;
+    try { pc.close(); } catch (e) { /* ignore */ }
+  }
+
   function closeConnection() {
     clearTimeout(S.joinTimer);
+    stopReconnect();
     var ws = S.ws, pc = S.pc;
     S.ws = null;
     S.pc = null;
     S.joined = false;
     S.sendTr = { audio: null, video: null };
     S.offerQueue = Promise.resolve();
+    S.lastTracks = null;
+    S.mediaLost = null;
     lastSentMedia = null;
-    if (ws) {
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-      try { ws.close(1000); } catch (e) { /* ignore */ }
-    }
-    if (pc) {
-      pc.onconnectionstatechange = null;
-      try { pc.close(); } catch (e) { /* ignore */ }
-    }
+    dropSocket(ws);
+    dropPc(pc);
     clearPeers();
+    updateBanner();
   }
 
-  function connect() {
-    closeConnection();
-    S.closing = false;
+  // The RTCPeerConnection of a media session. A new one replaces it after `mediaRestart` (the relay
+  // restarted) or when the server starts a fresh session; it keeps these handlers.
+  function newPeerConnection() {
+    var pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+    pc.onconnectionstatechange = function () {
+      if (pc !== S.pc) return;
+      var st = pc.connectionState;
+      if (st === 'connected' && S.mediaLost && S.mediaLost.pc !== pc) {
+        S.mediaLost = null;
+        updateBanner();
+      } else if (st === 'failed') {
+        // While the relay is away (relayLost) the old pc is expected to fail: the server sends
+        // mediaRestart once it is back. While the socket reconnects, onResumed reports it.
+        if (S.reconnect || (S.mediaLost && S.mediaLost.pc === pc)) return;
+        S.mediaLost = null;
+        updateBanner();
+        mediaFailed();
+      }
+    };
+    return pc;
+  }
+
+  function mediaFailed() {
+    connectionError('media connection failed', 'mediaFailed');
+    toast(t('call.mediaFailed'), { type: 'error', duration: 12000, action: { label: t('lost.reconnect'), fn: reconnect } });
+  }
+
+  // Close the RTCPeerConnection and go on with a new one: local tracks and tiles stay, the next offer
+  // attaches them to the new transceivers.
+  function replacePeerConnection() {
+    dropPc(S.pc);
+    S.pc = newPeerConnection();
+    S.sendTr = { audio: null, video: null };
+    S.lastTracks = null;
+  }
+
+  function joinMessage() {
+    var msg = {
+      type: 'join',
+      roomId: S.roomId,
+      displayName: S.displayName,
+      audio: !!(S.mic.on && S.mic.track),
+      video: !!(S.cam.on && S.cam.track),
+      mode: mode
+    };
+    if (S.peerId) msg.peerId = S.peerId;
+    // A name from the room URL is fixed; one typed on the welcome screen may change later.
+    if (A.displayName) msg.displayNameFixed = true;
+    // Integration attributes of the room URL (access check, webhooks); see docs/server-api.md.
+    ['accessToken', 'accessUrl', 'authorizationAccess', 'apiEvent', 'authEvent', 'token'].forEach(function (k) {
+      var v = A[k];
+      if (v && msg[k] === undefined) msg[k] = String(v);
+    });
+    // Attributes that may also come from the token (the server lets the token's values win).
+    if (A.itisparticipant) msg.itisparticipant = true;
+    if (A.handEnabled) msg.handEnabled = true;
+    if (A.maxBroadcasters) msg.maxBroadcasters = A.maxBroadcasters;
+    if (A.maxWatchers) msg.maxWatchers = A.maxWatchers;
+    if (A.video) msg.videoUrl = A.video;
+    if (A.tokenLifetime) msg.tokenLifetime = A.tokenLifetime;
+    return msg;
+  }
+
+  // What `join` + `resume` carries: the ICE credentials and o= line of the offer this pc answered, its
+  // tracks, and this participant's sharing and hand. Null when there is no settled session to take back.
+  function resumeState() {
+    var pc = S.pc;
+    if (!pc || pc.signalingState !== 'stable' || !pc.remoteDescription || !pc.remoteDescription.sdp) return null;
+    var sdp = pc.remoteDescription.sdp;
+    var ufrag = /^a=ice-ufrag:(\S+)/m.exec(sdp);
+    var pwd = /^a=ice-pwd:(\S+)/m.exec(sdp);
+    var o = /^o=\S+ (\d+) (\d+) /m.exec(sdp);
+    if (!ufrag || !pwd || !o) return null;
+    return {
+      ufrag: ufrag[1], pwd: pwd[1], sessionId: Number(o[1]), version: Number(o[2]),
+      tracks: S.lastTracks || [], screen: !!api.share, hand: !!R.hand
+    };
+  }
+
+  // A signalling socket; `onOpen(ws)` sends the join.
+  function openSocket(onOpen) {
     var ws;
     try {
       ws = new WebSocket(wsUrl());
     } catch (e) {
-      joinFailed(t('join.connectFailed'));
-      return;
+      return null;
     }
-    var pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     S.ws = ws;
-    S.pc = pc;
-
-    pc.onconnectionstatechange = function () {
-      if (pc !== S.pc) return;
-      if (pc.connectionState === 'failed') {
-        connectionError('media connection failed', 'mediaFailed');
-        toast(t('call.mediaFailed'), { type: 'error', duration: 12000, action: { label: t('lost.reconnect'), fn: reconnect } });
-      }
-    };
-
     ws.onopen = function () {
-      if (ws !== S.ws) return;
-      var msg = {
-        type: 'join',
-        roomId: S.roomId,
-        displayName: S.displayName,
-        audio: !!(S.mic.on && S.mic.track),
-        video: !!(S.cam.on && S.cam.track),
-        mode: mode
-      };
-      if (S.peerId) msg.peerId = S.peerId;
-      // A name from the room URL is fixed; one typed on the welcome screen may change later.
-      if (A.displayName) msg.displayNameFixed = true;
-      // Integration attributes of the room URL (access check, webhooks); see docs/server-api.md.
-      ['accessToken', 'accessUrl', 'authorizationAccess', 'apiEvent', 'authEvent', 'token'].forEach(function (k) {
-        var v = A[k];
-        if (v && msg[k] === undefined) msg[k] = String(v);
-      });
-      // Attributes that may also come from the token (the server lets the token's values win).
-      if (A.itisparticipant) msg.itisparticipant = true;
-      if (A.handEnabled) msg.handEnabled = true;
-      if (A.maxBroadcasters) msg.maxBroadcasters = A.maxBroadcasters;
-      if (A.maxWatchers) msg.maxWatchers = A.maxWatchers;
-      if (A.video) msg.videoUrl = A.video;
-      if (A.tokenLifetime) msg.tokenLifetime = A.tokenLifetime;
-      ws.send(JSON.stringify(msg));
+      if (ws === S.ws) onOpen(ws);
     };
     ws.onmessage = function (ev) {
       if (ws !== S.ws) return;
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { console.warn('meet: bad message', ev.data); return; }
       if (!msg || typeof msg !== 'object') return;
-      handleMessage(ws, pc, msg);
+      handleMessage(ws, msg);
     };
     ws.onerror = function () { /* onclose follows */ };
     ws.onclose = function (ev) {
       if (ws !== S.ws) return;
       onSocketClosed(ev);
     };
+    return ws;
+  }
+
+  function connect() {
+    closeConnection();
+    S.closing = false;
+    S.pc = newPeerConnection();
+    var ws = openSocket(function (sock) { sock.send(JSON.stringify(joinMessage())); });
+    if (!ws) {
+      joinFailed(t('join.connectFailed'));
+      return;
+    }
     S.joinTimer = setTimeout(function () {
       if (ws === S.ws && !S.joined) joinFailed(t('join.connectFailed'));
     }, JOIN_TIMEOUT_MS);
   }
 
-  function handleMessage(ws, pc, msg) {
+  /* --- Reconnecting (meet-control restarted, or the network dropped) --- */
+
+  function startReconnect(code) {
+    if (S.reconnect) return;
+    clearTimeout(S.joinTimer);
+    dropSocket(S.ws);
+    S.ws = null;
+    S.reconnect = { since: Date.now(), delay: RECONNECT_FIRST_MS, timer: null };
+    setState('reconnecting');
+    updateBanner();
+    console.info('meet: connection to the server lost (' + code + '); reconnecting');
+    emit('disconnected', { peerId: S.peerId, code: code });
+    scheduleReconnect();
+  }
+
+  function stopReconnect() {
+    var rc = S.reconnect;
+    if (!rc) return;
+    clearTimeout(rc.timer);
+    S.reconnect = null;
+    updateBanner();
+  }
+
+  // The next attempt after the backoff delay; the "connection lost" screen once 60 s have passed.
+  function scheduleReconnect() {
+    var rc = S.reconnect;
+    if (!rc) return;
+    clearTimeout(rc.timer);
+    if (S.ws) { dropSocket(S.ws); S.ws = null; }
+    var left = rc.since + RECONNECT_FOR_MS - Date.now();
+    if (left <= 0) {
+      console.warn('meet: could not reconnect within ' + RECONNECT_FOR_MS / 1000 + ' s');
+      connectionLost(false);
+      return;
+    }
+    var wait = Math.min(rc.delay, left);
+    rc.delay = Math.min(rc.delay * 2, RECONNECT_MAX_MS);
+    rc.timer = setTimeout(reconnectAttempt, wait);
+  }
+
+  function reconnectAttempt() {
+    var rc = S.reconnect;
+    if (!rc) return;
+    var ws = openSocket(function (sock) {
+      // An offer being answered changes the remote description: read it once the queue is idle.
+      S.offerQueue.then(function () {
+        if (sock !== S.ws || sock.readyState !== WebSocket.OPEN) return;
+        var msg = joinMessage();
+        var resume = resumeState();
+        if (resume) msg.resume = resume;
+        sock.send(JSON.stringify(msg));
+      });
+    });
+    if (!ws) { scheduleReconnect(); return; }
+    rc.timer = setTimeout(function () {
+      if (S.reconnect === rc && ws === S.ws) scheduleReconnect();
+    }, RECONNECT_ATTEMPT_MS);
+  }
+
+  // The "connection lost" screen.
+  function connectionLost(announce) {
+    S.closing = true;
+    closeConnection();
+    stopLocalMedia();
+    setState('closed');
+    showScreen('lost');
+    el.reconnect.focus();
+    if (announce) emit('disconnected', { peerId: S.peerId });
+  }
+
+  // "Reconnecting…" while the socket is away (S.reconnect) or the relay is (S.mediaLost).
+  function updateBanner() {
+    var on = !!(S.reconnect || S.mediaLost) && !el.call.hidden;
+    el.reconnecting.hidden = !on;
+    document.body.classList.toggle('reconnecting', on);
+    if (on) el.reconnectingText.textContent = t(S.reconnect ? 'reconnect.server' : 'reconnect.media');
+  }
+
+  function handleMessage(ws, msg) {
     switch (msg.type) {
       case 'joined': onJoined(msg); break;
       case 'offer':
-        S.offerQueue = S.offerQueue
-          .then(function () { return handleOffer(ws, pc, msg); })
-          .catch(function (e) {
-            console.error('meet: offer handling failed', e);
-            if (pc === S.pc) connectionError((e && e.message) || String(e), 'negotiation');
-            if (pc === S.pc) toast(t('call.error', { message: (e && e.message) || String(e) }), { type: 'error' });
-          });
+        S.offerQueue = S.offerQueue.then(function () { return handleOffer(ws, msg); });
         break;
+      case 'relayLost': onRelayLost(); break;
+      case 'mediaRestart': onMediaRestart(); break;
       case 'peerJoined':
         if (msg.peer && S.joined) {
           var isNew = !S.peers.has(String(msg.peer.peerId));
@@ -934,9 +1087,51 @@
     }
   }
 
+  // The relay went away: media stops until mediaRestart; the pc failing meanwhile is no error.
+  function onRelayLost() {
+    if (!S.joined || !S.pc) return;
+    if (!S.mediaLost) S.mediaLost = { pc: S.pc };
+    updateBanner();
+  }
+
+  // The relay is back with a new transport: the offer that follows is answered on a new pc.
+  function onMediaRestart() {
+    if (!S.joined || !S.pc) return;
+    if (!S.mediaLost) S.mediaLost = { pc: S.pc };
+    updateBanner();
+    S.offerQueue = S.offerQueue.then(function () {
+      if (!S.pc) return;
+      replacePeerConnection();
+      console.info('meet: media restart: new RTCPeerConnection');
+    });
+  }
+
   function onJoined(msg) {
     clearTimeout(S.joinTimer);
+    var resuming = !!S.reconnect;
+    stopReconnect();
+    if (resuming && msg.resumed === true) {
+      onResumed(msg);
+      return;
+    }
     if (msg.peerId) S.peerId = String(msg.peerId);
+    var peers = Array.isArray(msg.peers) ? msg.peers : [];
+    // A fresh session where the page had one (the server could not resume it): new pc, and only the
+    // tiles of the participants listed now.
+    var fresh = !!(S.pc && (S.pc.remoteDescription || S.pc.signalingState !== 'stable'));
+    if (fresh) {
+      console.info('meet: the server started a fresh session');
+      S.mediaLost = null;
+      replacePeerConnection();
+      var listed = {};
+      peers.forEach(function (p) { if (p && p.peerId != null) listed[String(p.peerId)] = true; });
+      Array.from(S.peers.keys()).forEach(function (id) {
+        if (listed[id]) return;
+        var gone = removePeer(id);
+        if (gone) peerClosed(gone);
+      });
+      Array.from(R.viewers.keys()).forEach(function (id) { if (!listed[id]) R.viewers.delete(id); });
+    }
     S.joined = true;
     setState('in-call');
     setJoinBusy(false);
@@ -945,23 +1140,57 @@
     el.preview.srcObject = null;
 
     applyYou(msg.you);
-    if (R.speaker) {
+    if (R.speaker && !S.selfTile) {
       S.selfTile = makeTile(S.peerId, true);
       el.tiles.appendChild(S.selfTile);
+    } else if (!R.speaker && S.selfTile) {
+      Levels.unwatch('self');
+      if (S.selfTile.parentNode) S.selfTile.parentNode.removeChild(S.selfTile);
+      S.selfTile = null;
+    }
+    if (S.selfTile) {
+      S.selfTile.dataset.peerId = S.peerId;
       setTileInfo(S.selfTile, S.displayName, S.mic.on, S.cam.on, true);
     }
-    (Array.isArray(msg.peers) ? msg.peers : []).forEach(function (p) { ensurePeer(p); });
+    peers.forEach(function (p) { ensurePeer(p); });
     applyRoom(msg.room);
-    onJoinedFeatures();
+    onJoinedFeatures(!(resuming || fresh));
     lastSentMedia = S.mic.on + '/' + S.cam.on;
     updateMediaUI();
     updateCount();
+    updateBanner();
     requestAnimationFrame(layoutTiles);
+    // Still sharing from before the socket was lost: tell the new session.
+    if (api.share) applyScreenSender();
     emit('join', selfData());
   }
 
-  function handleOffer(ws, pc, msg) {
-    if (pc !== S.pc || pc.signalingState === 'closed') return Promise.resolve();
+  // `joined` with `resumed: true`: the session goes on over the same pc, with the same tiles. Peers
+  // missing from the list may still be resuming; the server sends peerLeft for those who do not.
+  function onResumed(msg) {
+    if (msg.peerId) S.peerId = String(msg.peerId);
+    console.info('meet: session resumed');
+    S.joined = true;
+    setState('in-call');
+    applyYou(msg.you);
+    (Array.isArray(msg.peers) ? msg.peers : []).forEach(function (info) {
+      var isNew = !!info && info.peerId != null && !S.peers.has(String(info.peerId));
+      var p = ensurePeer(info);
+      if (p && isNew) toast(t('call.peerJoined', { name: displayOf(p.displayName) }));
+    });
+    applyRoom(msg.room);
+    R.screenSent = !!api.share;     // `resume` told the server
+    lastSentMedia = S.mic.on + '/' + S.cam.on;
+    updateMediaUI();
+    updateCount();
+    updateBanner();
+    afterMediaChange();
+    if (S.pc && S.pc.connectionState === 'failed' && !S.mediaLost) mediaFailed();
+  }
+
+  function handleOffer(ws, msg) {
+    var pc = S.pc;
+    if (!pc || pc.signalingState === 'closed') return Promise.resolve();
     var tracks = Array.isArray(msg.tracks) ? msg.tracks : [];
     return pc.setRemoteDescription({ type: 'offer', sdp: String(msg.sdp || '') }).then(function () {
       var trs = pc.getTransceivers();
@@ -1001,13 +1230,27 @@
     }).then(function (answer) {
       return pc.setLocalDescription(answer).then(function () { return answer; });
     }).then(function (answer) {
-      if (ws === S.ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'answer', sdp: answer.sdp }));
+      if (pc === S.pc && ws === S.ws && ws.readyState === WebSocket.OPEN) {
+        ws.send(JSON.stringify({ type: 'answer', sdp: answer.sdp }));
+        S.lastTracks = tracks;
+      }
       if (api.maxBitrate) applyBitrate().catch(function (e) { console.warn('meet: setBitrate', e); });
+    }).catch(function (e) {
+      console.error('meet: offer handling failed', e);
+      if (pc !== S.pc) return;   // replaced meanwhile (mediaRestart, fresh session)
+      connectionError((e && e.message) || String(e), 'negotiation');
+      toast(t('call.error', { message: (e && e.message) || String(e) }), { type: 'error' });
     });
   }
 
   function onServerError(msg) {
     var text = msg.message || msg.code || 'error';
+    if (S.reconnect) {
+      // The join of a reconnection attempt was refused: try again until the deadline.
+      console.warn('meet: reconnecting: the server refused the join: ' + text);
+      scheduleReconnect();
+      return;
+    }
     if (!S.joined) {
       joinFailed(t('join.refused', { message: text }));
       return;
@@ -1017,6 +1260,11 @@
   }
 
   function onServerClosed(msg) {
+    if (msg.code === 'server-restart' && (S.reconnect || (S.state === 'in-call' && S.joined))) {
+      // meet-control restarts; the relay keeps the media going: reconnect and resume.
+      if (S.reconnect) scheduleReconnect(); else startReconnect('server-restart');
+      return;
+    }
     S.closing = true;
     closeConnection();
     stopLocalMedia();
@@ -1035,16 +1283,19 @@
 
   function onSocketClosed() {
     if (S.closing) return;
+    if (S.reconnect) {
+      scheduleReconnect();
+      return;
+    }
     if (!S.joined) {
       joinFailed(t('join.connectFailed'));
       return;
     }
-    closeConnection();
-    stopLocalMedia();
-    setState('closed');
-    showScreen('lost');
-    el.reconnect.focus();
-    emit('disconnected', { peerId: S.peerId });
+    if (S.state === 'in-call') {
+      startReconnect('connection-lost');
+      return;
+    }
+    connectionLost(true);
   }
 
   function joinFailed(text) {
@@ -1110,7 +1361,7 @@
   }
 
   function leave() {
-    if (S.state !== 'in-call' && S.state !== 'joining' && S.state !== 'waiting') return;
+    if (S.state !== 'in-call' && S.state !== 'joining' && S.state !== 'waiting' && S.state !== 'reconnecting') return;
     S.closing = true;
     send({ type: 'leave' });
     closeConnection();
@@ -1300,10 +1551,11 @@
     requestAnimationFrame(layoutTiles);
   }
 
-  function onJoinedFeatures() {
+  // resetPanels: false when a lost session restarts fresh: the chat read so far stays.
+  function onJoinedFeatures(resetPanels) {
     R.hand = false;
     R.screenSent = false;
-    R.panels.reset();
+    if (resetPanels) R.panels.reset();
     updateFeatureUI();
     if (A.startWithFS && !document.fullscreenElement) enterFullscreen();
   }
@@ -1317,6 +1569,7 @@
       case 'waitingList': R.panels.setWaiting(msg.peers); break;
       case 'waiting':
         clearTimeout(S.joinTimer);
+        stopReconnect();  // a reconnection that lands in the waiting room is a fresh session
         setJoinBusy(false);
         setState('waiting');
         showScreen('waiting');
@@ -1564,6 +1817,13 @@
     if (!S.roomId) return Promise.reject(apiError('noRoom', 'the room link has no valid roomId'));
     if (S.state === 'in-call') return Promise.reject(apiError('alreadyJoined', 'already in the room'));
     if (S.state === 'joining') return Promise.reject(apiError('busy', 'already joining'));
+    if (S.state === 'reconnecting') {
+      // The host asks for a join while the page reconnects by itself: stop that, start a new session.
+      S.closing = true;
+      closeConnection();
+      setState('closed');
+      showScreen('lost');
+    }
     c = c || {};
     ['audio', 'video'].forEach(function (kind) {
       var w = c[kind];
@@ -1819,6 +2079,7 @@
     setJoinBusy(S.state === 'joining');
     updateMediaUI();
     updateCount();
+    updateBanner();
     return Promise.resolve(I.lang);
   }
 
@@ -1855,6 +2116,8 @@
     get readyToJoin() { return api.readyToJoin; },
     get isModerator() { return !!(R.you && R.you.moderator); },
     get languages() { return (I.languages || []).slice(); },
+    // For tests: the current RTCPeerConnection (the same object after a resume, a new one after mediaRestart).
+    _pc: function () { return S.pc; },
     join: apiJoin,
     enableMic: function () { return apiSetDevice('audio', true); },
     disableMic: function () { return apiSetDevice('audio', false); },

@@ -2,6 +2,9 @@
 
 - `server`: the real `meet-control` release binary on free loopback ports, with its log in
   tests/e2e/artifacts/server.log.
+- `split`: a separate `meet-relay` (its own control socket and UDP ports) and a `meet-control` driving it
+  with `--relay-socket`, each restartable with the same arguments (SIGTERM, SIGKILL, start again), with
+  an `Env` of its own; logs in tests/e2e/artifacts/<test>-relay.log and <test>-control.log.
 - `browsers`: two headless Debian Chromium processes (each with its own fresh profile).
 - `env`: per-test helper that opens participants (one browser context each), records their console,
   page errors and signalling frames, and turns any failure into an AssertionError carrying both
@@ -9,6 +12,7 @@
 
 Environment:
   MEET_CONTROL_BIN   path of the binary (default: <repo>/target/release/meet-control)
+  MEET_RELAY_BIN     path of meet-relay (default: next to meet-control)
   MEET_CHROMIUM      path of Chromium (default: /usr/bin/chromium)
   MEET_E2E_HEADFUL=1 show the browsers (needs a display)
 """
@@ -25,6 +29,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import traceback
 import urllib.error
@@ -116,34 +121,50 @@ def tail(path: Path, lines: int = 80) -> str:
 
 
 class Server:
-    def __init__(self, binary: Path, data_dir: Path, log_path: Path):
+    """meet-control. With `relay_socket` it drives a separately running meet-relay (see `Relay`) instead of
+    its embedded one. `start()` picks free ports; `restart()` starts it again with the same arguments."""
+
+    def __init__(self, binary: Path, data_dir: Path, log_path: Path, relay_socket: Path | None = None):
         self.binary = binary
         self.data_dir = data_dir
         self.log_path = log_path
+        self.relay_socket = relay_socket
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.media_port = 0
         self.base = ""
+        self.cmd: list[str] = []
 
-    def start(self, attempts: int = 3) -> None:
+    def restart(self) -> None:
+        """Start again on the same ports with the same arguments (after stop() or kill())."""
+        assert self.proc is None or self.proc.poll() is not None, "meet-control is still running"
+        self.start(attempts=1, same_ports=True)
+
+    def start(self, attempts: int = 3, same_ports: bool = False) -> None:
         last = ""
         for attempt in range(1, attempts + 1):
-            self.port = free_port(socket.SOCK_STREAM)
-            self.media_port = free_udp_range(max(os.cpu_count() or 1, 1) + 2)
+            if not same_ports:
+                self.port = free_port(socket.SOCK_STREAM)
+                if self.relay_socket is None:
+                    self.media_port = free_udp_range(max(os.cpu_count() or 1, 1) + 2)
             self.base = f"http://127.0.0.1:{self.port}"
             cmd = [
                 str(self.binary),
                 "--listen", f"127.0.0.1:{self.port}",
-                "--media-port", str(self.media_port),
                 "--announced-ip", "127.0.0.1",
                 "--data-dir", str(self.data_dir),
             ]
+            if self.relay_socket is None:
+                cmd += ["--media-port", str(self.media_port)]
+            else:
+                cmd += ["--relay-socket", str(self.relay_socket)]
+            self.cmd = cmd
             # meet-control reads MEET_* variables as flags: keep the developer's out of the test server.
             env = {k: v for k, v in os.environ.items() if not k.startswith("MEET_")}
             env.setdefault("RUST_LOG", "info")
             env["NO_COLOR"] = "1"  # plain text log file
             env.setdefault("RUST_BACKTRACE", "1")
-            mode = "w" if attempt == 1 else "a"
+            mode = "w" if attempt == 1 and not same_ports else "a"
             with open(self.log_path, mode) as log:
                 log.write(f"### {now()} attempt {attempt}: {' '.join(cmd)}\n")
                 log.flush()
@@ -153,7 +174,8 @@ class Server:
                 )
             ok, why = self._wait_ready(30.0)
             if ok:
-                print(f"[e2e] meet-control pid {self.proc.pid} on {self.base}, media udp {self.media_port}")
+                media = f"relay {self.relay_socket}" if self.relay_socket else f"media udp {self.media_port}"
+                print(f"[e2e] meet-control pid {self.proc.pid} on {self.base}, {media}")
                 return
             last = why
             self.stop()
@@ -188,23 +210,123 @@ class Server:
         return "running" if rc is None else f"EXITED with code {rc}"
 
     def stop(self) -> None:
-        p, self.proc = self.proc, None
-        if p is None or p.poll() is not None:
-            return
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            print("[e2e] meet-control ignored SIGTERM for 10 s; killing")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=10)
+        """SIGTERM (the drain: pages are told `server-restart`), SIGKILL after 10 s."""
+        _stop_process(self.proc, "meet-control", self.log_path)
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: no drain."""
+        _kill_process(self.proc, self.log_path)
+        self.proc = None
 
     def relay_room(self, room_id: str) -> tuple[int, str]:
         return http_get(f"{self.base}/debug/relay/rooms/{room_id}")
+
+
+def _stop_process(p: subprocess.Popen | None, what: str, log_path: Path) -> None:
+    if p is None or p.poll() is not None:
+        return
+    with contextlib.suppress(OSError), open(log_path, "a") as log:
+        log.write(f"### {now()} test: SIGTERM\n")
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        print(f"[e2e] {what} ignored SIGTERM for 10 s; killing")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+
+
+def _kill_process(p: subprocess.Popen | None, log_path: Path) -> None:
+    if p is None or p.poll() is not None:
+        return
+    with contextlib.suppress(OSError), open(log_path, "a") as log:
+        log.write(f"### {now()} test: SIGKILL\n")
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(p.pid, signal.SIGKILL)
+    p.wait(timeout=10)
+
+
+class Relay:
+    """A separate meet-relay: control socket `socket_path`, UDP media on `media_port` + core. The ports are
+    chosen once, so start() after stop() or kill() runs it again with the same arguments."""
+
+    def __init__(self, binary: Path, socket_path: Path, log_path: Path):
+        self.binary = binary
+        self.socket_path = socket_path
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.media_port = 0
+        self.cmd: list[str] = []
+        self.starts = 0
+
+    def start(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "meet-relay is still running"
+        if not self.media_port:
+            self.media_port = free_udp_range(max(os.cpu_count() or 1, 1) + 2)
+        # A socket file left by a killed relay: the relay binds the path again.
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        self.cmd = [
+            str(self.binary),
+            "--control-socket", str(self.socket_path),
+            "--media-port", str(self.media_port),
+            "--announced-ip", "127.0.0.1",
+            "--media-bind-ip", "0.0.0.0",
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEET_")}
+        env.setdefault("RUST_LOG", "info")
+        env["NO_COLOR"] = "1"
+        env.setdefault("RUST_BACKTRACE", "1")
+        self.starts += 1
+        with open(self.log_path, "w" if self.starts == 1 else "a") as log:
+            log.write(f"### {now()} start {self.starts}: {' '.join(self.cmd)}\n")
+            log.flush()
+            self.proc = subprocess.Popen(
+                self.cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        deadline = time.monotonic() + 15
+        while not self._listening():
+            rc = self.proc.poll()
+            if rc is not None or time.monotonic() > deadline:
+                why = f"exited with code {rc}" if rc is not None else "no control socket within 15 s"
+                self.kill()
+                raise RuntimeError(
+                    f"meet-relay did not come up ({why}): {' '.join(self.cmd)}\n"
+                    f"--- relay log tail ({self.log_path}) ---\n{tail(self.log_path)}"
+                )
+            time.sleep(0.1)
+        print(f"[e2e] meet-relay pid {self.proc.pid} on {self.socket_path}, media udp {self.media_port}")
+
+    def _listening(self) -> bool:
+        # The socket file appears at bind(); it is connectable once the relay listens. This probe connects
+        # and closes without a word, which the relay takes as a controller that went away.
+        if not self.socket_path.exists():
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(1.0)
+            try:
+                s.connect(str(self.socket_path))
+                return True
+            except OSError:
+                return False
+
+    def alive(self) -> str:
+        if self.proc is None:
+            return "not started"
+        rc = self.proc.poll()
+        return "running" if rc is None else f"EXITED with code {rc}"
+
+    def stop(self) -> None:
+        _stop_process(self.proc, "meet-relay", self.log_path)
+
+    def kill(self) -> None:
+        _kill_process(self.proc, self.log_path)
 
 
 @pytest.fixture(scope="session")
@@ -217,15 +339,24 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def server(artifacts, tmp_path_factory):
-    binary = Path(os.environ.get("MEET_CONTROL_BIN", REPO / "target" / "release" / "meet-control"))
+def _binary(name: str, var: str, default: Path) -> Path:
+    binary = Path(os.environ.get(var, default))
     if not binary.is_file() or not os.access(binary, os.X_OK):
         pytest.fail(
             f"{binary} not found: build it first with `cargo build --release --workspace --bins` "
-            "(scripts/test.sh does), or point MEET_CONTROL_BIN at it",
+            f"(scripts/test.sh does), or point {var} at it",
             pytrace=False,
         )
+    return binary
+
+
+def control_binary() -> Path:
+    return _binary("meet-control", "MEET_CONTROL_BIN", REPO / "target" / "release" / "meet-control")
+
+
+@pytest.fixture(scope="session")
+def server(artifacts, tmp_path_factory):
+    binary = control_binary()
     srv = Server(binary, tmp_path_factory.mktemp("meet-data"), artifacts / "server.log")
     srv.start()
     try:
@@ -292,6 +423,8 @@ class Participant:
         self.base = base
         self.page = context.new_page()
         self.log: collections.deque[str] = collections.deque(maxlen=500)
+        # Every signalling message received, parsed (SDP bodies dropped), in order, across sockets.
+        self.received: list[dict] = []
         pg = self.page
         pg.on("console", lambda m: self._log(f"console.{m.type}: {m.text}"))
         pg.on("pageerror", lambda e: self._log(f"PAGE ERROR: {e}"))
@@ -306,9 +439,22 @@ class Participant:
     def _on_ws(self, ws) -> None:
         self._log(f"ws open {ws.url}")
         ws.on("framesent", lambda p: self._log(f"ws > {_short_frame(p)}"))
-        ws.on("framereceived", lambda p: self._log(f"ws < {_short_frame(p)}"))
+        ws.on("framereceived", self._on_frame)
         ws.on("socketerror", lambda e: self._log(f"ws error: {e}"))
         ws.on("close", lambda _: self._log("ws closed"))
+
+    def _on_frame(self, payload) -> None:
+        self._log(f"ws < {_short_frame(payload)}")
+        with contextlib.suppress(ValueError, TypeError):
+            msg = json.loads(payload)
+            if isinstance(msg, dict):
+                if isinstance(msg.get("sdp"), str):
+                    msg["sdp"] = f"<{len(msg['sdp'])} chars>"
+                self.received.append(msg)
+
+    def messages(self, type_: str, since: int = 0) -> list[dict]:
+        """Signalling messages of `type_` received from index `since` of `received` on."""
+        return [m for m in self.received[since:] if m.get("type") == type_]
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -391,9 +537,10 @@ SUMMARY_JS = """async () => {
 class Env:
     """Per-test helper: participants plus failure diagnostics."""
 
-    def __init__(self, request, server: Server, browsers, artifacts: Path):
+    def __init__(self, request, server: Server, browsers, artifacts: Path, relay: Relay | None = None):
         self.request = request
         self.server = server
+        self.relay = relay
         self.browsers = browsers
         self.artifacts = artifacts
         self.participants: list[Participant] = []
@@ -423,6 +570,9 @@ class Env:
             parts.append(f"===== {p.name}: page state =====\n{p.state_summary()}")
             parts.append(f"===== {p.name}: console / signalling (last {len(p.log)}) =====\n" + "\n".join(p.log))
         parts.append(f"===== server log tail ({self.server.log_path}) =====\n{tail(self.server.log_path, 100)}")
+        if self.relay is not None:
+            parts.insert(1, f"relay: {self.relay.alive()} on {self.relay.socket_path} (media udp {self.relay.media_port})")
+            parts.append(f"===== relay log tail ({self.relay.log_path}) =====\n{tail(self.relay.log_path, 60)}")
         text = "\n".join(parts)
         with contextlib.suppress(OSError):
             (self.artifacts / f"{test}-failure.txt").write_text(text)
@@ -456,3 +606,40 @@ def env(request, server, browsers, artifacts):
         yield e
     finally:
         e.close()
+
+
+class Split:
+    """meet-relay and a meet-control driving it over its control socket."""
+
+    def __init__(self, relay: Relay, control: Server):
+        self.relay = relay
+        self.control = control
+
+
+@pytest.fixture
+def split(request, browsers, artifacts, tmp_path):
+    """A separate meet-relay and meet-control (`--relay-socket`), both restartable, and an `Env` for them:
+    yields (Split, Env)."""
+    control_bin = control_binary()
+    relay_bin = _binary("meet-relay", "MEET_RELAY_BIN", control_bin.parent / "meet-relay")
+    test = request.node.name
+    # Unix socket paths are limited to 107 bytes: keep it short.
+    sock_dir = Path(tempfile.mkdtemp(prefix="meet-e2e-"))
+    relay = Relay(relay_bin, sock_dir / "relay.sock", artifacts / f"{test}-relay.log")
+    data = tmp_path / "data"
+    data.mkdir()
+    control = Server(control_bin, data, artifacts / f"{test}-control.log", relay_socket=relay.socket_path)
+    e = None
+    try:
+        relay.start()
+        control.start()
+        e = Env(request, control, browsers, artifacts, relay=relay)
+        yield Split(relay, control), e
+    finally:
+        if e is not None:
+            e.close()
+        states = f"meet-control {control.alive()}, meet-relay {relay.alive()}"
+        control.stop()
+        relay.stop()
+        shutil.rmtree(sock_dir, ignore_errors=True)
+        print(f"[e2e] at the end: {states}; logs: {control.log_path}, {relay.log_path}")
