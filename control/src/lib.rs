@@ -87,6 +87,17 @@ pub async fn run(
         .context("HTTP server failed")
 }
 
+/// Waits until the relay answers and the rooms it kept are taken back, then ends the statistics
+/// sessions of a previous run that are not live any more (queueing their `closePeer` webhooks).
+pub async fn take_back(
+    rooms: &Registry,
+    services: &services::Services,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(rooms.wait_for_relay(timeout).await, "the relay did not answer within {} s", timeout.as_secs());
+    services.recover_sessions(rooms.live_peers().await).await
+}
+
 /// Starts the link to the relay: the one at `socket`, or one started inside this process. The link
 /// connects in the background and reconnects when the relay goes away (see [`relay_client`]).
 pub fn connect_relay(

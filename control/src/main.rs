@@ -52,13 +52,10 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(meet_control::ops::observe(counted));
     let rooms = Registry::new(relay, relay_events, observers);
     // Ready only once the relay answers and the rooms it kept through a restart are taken back.
-    if !rooms.wait_for_relay(RELAY_START_TIMEOUT).await {
-        anyhow::bail!(
-            "the relay did not answer within {} s at {}; is meet-relay running?",
-            RELAY_START_TIMEOUT.as_secs(),
-            args.relay_socket.as_deref().map_or("(embedded)".into(), |p| p.display().to_string())
-        );
-    }
+    meet_control::take_back(&rooms, &services, RELAY_START_TIMEOUT).await.with_context(|| {
+        let at = args.relay_socket.as_deref().map_or("(embedded)".into(), |p| p.display().to_string());
+        format!("relay at {at}: is meet-relay running?")
+    })?;
     let state = AppState { rooms, services, call };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

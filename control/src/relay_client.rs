@@ -198,3 +198,65 @@ impl RelayClient {
         greeted
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::UnixListener;
+    use tokio::task::JoinHandle;
+
+    /// A relay serving control connections at `path` until the returned task is aborted (which drops
+    /// every connection, as a relay crash does).
+    fn relay_at(path: &std::path::Path, relay: meet_relay::io::dispatch::Relay) -> JoinHandle<()> {
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path).unwrap();
+        tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                connections.spawn(meet_relay::io::control::serve_connection(stream, relay.clone()));
+            }
+        })
+    }
+
+    async fn next(events: &mut mpsc::UnboundedReceiver<RelayEvent>) -> RelayEvent {
+        tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("an event in time").expect("open")
+    }
+
+    #[tokio::test]
+    async fn reconnects_after_the_relay_goes_away() {
+        let dir = std::env::temp_dir().join(format!("meet-relay-client-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("relay.sock");
+        let mut config = meet_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
+        config.cores = 1;
+        let relay = meet_relay::start(&config).unwrap();
+
+        // Nothing listens yet: the link keeps trying.
+        let connect_to = path.clone();
+        let (client, mut events) = RelayClient::start(Box::new(move || {
+            let p = connect_to.clone();
+            Box::pin(async move { UnixStream::connect(p).await })
+        }));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!client.is_up());
+        assert_eq!(client.request(Request::Stats).await.unwrap_err().message, "relay unavailable");
+
+        let serving = relay_at(&path, relay.clone());
+        assert_eq!(next(&mut events).await, RelayEvent::Up);
+        assert!(matches!(client.request(Request::Stats).await, Ok(Response::Stats(_))));
+
+        // The relay dies: waiting and new requests fail, the subscriber hears it.
+        serving.abort();
+        assert_eq!(next(&mut events).await, RelayEvent::Down);
+        assert!(!client.is_up());
+        assert!(client.request(Request::Stats).await.is_err());
+
+        // It comes back at the same path: the link is up again without anyone asking.
+        let serving = relay_at(&path, relay);
+        assert_eq!(next(&mut events).await, RelayEvent::Up);
+        assert!(matches!(client.request(Request::Stats).await, Ok(Response::Stats(_))));
+        serving.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -42,8 +42,9 @@ pub struct Services {
 }
 
 impl Services {
-    /// Checks the config, recovers what a previous run left (open sessions), and starts the
-    /// background tasks. The returned senders are the room registry's observers.
+    /// Checks the config and starts the background tasks (webhooks queued by a previous run are
+    /// delivered). The returned senders are the room registry's observers. Sessions a previous run left
+    /// open are for [`Self::recover_sessions`], once the relay's rooms are taken back.
     pub async fn start(
         store: SharedStore,
         auth: &AuthConfig,
@@ -74,15 +75,6 @@ impl Services {
             );
         }
         let webhooks = Arc::new(Webhooks::new(store.clone(), client.clone(), registered, timings.delivery));
-        let abandoned =
-            blocking(&store, |s| s.close_abandoned_sessions()).await.context("cannot recover peer sessions")?;
-        if !abandoned.is_empty() {
-            tracing::info!(
-                sessions = abandoned.len(),
-                "closed sessions the previous run left open at their last heartbeat"
-            );
-            webhooks.queue_abandoned(&abandoned).await;
-        }
         let pending = blocking(&store, |s| s.pending_webhooks()).await.context("cannot read the webhook queue")?;
         if pending > 0 {
             tracing::info!(pending, "webhooks queued by a previous run will be delivered");
@@ -104,6 +96,23 @@ impl Services {
             tasks: Mutex::new(tasks),
         };
         Ok((Arc::new(services), vec![stats_tx, hooks_tx]))
+    }
+
+    /// Ends the statistics sessions a previous run left open, except those of `live` (room, peer)
+    /// pairs (peers the relay kept through the restart), and queues their `closePeer` webhooks. Call it
+    /// once the rooms have been taken back from the relay.
+    pub async fn recover_sessions(&self, live: Vec<(String, String)>) -> anyhow::Result<()> {
+        let abandoned = blocking(&self.store, move |s| s.close_abandoned_sessions(&live))
+            .await
+            .context("cannot recover peer sessions")?;
+        if !abandoned.is_empty() {
+            tracing::info!(
+                sessions = abandoned.len(),
+                "closed sessions the previous run left open at their last heartbeat"
+            );
+            self.webhooks.queue_abandoned(&abandoned).await;
+        }
+        Ok(())
     }
 
     /// Services on a private in-memory database with the default config (no users, no hooks).

@@ -49,6 +49,17 @@ pub async fn record(store: SharedStore, mut news: mpsc::UnboundedReceiver<RoomNe
                         }
                     }
                 }
+                Some(RoomNews::PeerAdopted { room_id, peer_id, .. }) => {
+                    // The session a previous run opened goes on.
+                    let (r, p) = (room_id.clone(), peer_id.clone());
+                    match blocking(&store, move |s| s.open_session_of(&r, &p)).await {
+                        Ok(Some(id)) => {
+                            open.insert((room_id, peer_id), id);
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(room = %room_id, peer = %peer_id, error = %e, "cannot find a session"),
+                    }
+                }
                 Some(RoomNews::RoomClosed { .. }) => {}
             },
             _ = tick.tick() => {

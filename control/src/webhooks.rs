@@ -200,6 +200,10 @@ impl Webhooks {
                         }
                     }
                 }
+                RoomNews::PeerAdopted { room_id, peer_id, display_name } => {
+                    // Its `connected` went out from the previous run; its leave goes to the registered URL.
+                    present.insert((room_id, peer_id), (display_name, self.registered.iter().cloned().collect()));
+                }
                 RoomNews::RoomClosed { .. } => {}
             }
         }

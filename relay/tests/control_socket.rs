@@ -79,3 +79,89 @@ async fn one_reply_per_request_in_order() {
         assert_eq!(response.unwrap_err().code, ErrorCode::NotFound);
     }
 }
+
+/// What a control plane needs to take rooms back after its own restart: the relay keeps them when the
+/// connection ends, and a new connection lists them with each peer's credentials and stored record.
+#[tokio::test]
+async fn rooms_outlive_the_control_connection_and_are_listed_with_their_records() {
+    use meet_relay::protocol::{MediaKind, RoomLimits, MAX_PEER_DATA};
+    let mut config = RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
+    config.cores = 2;
+    let relay = meet_relay::start(&config).unwrap();
+    let open = |relay: meet_relay::io::dispatch::Relay| {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        tokio::spawn(meet_relay::io::control::serve_connection(theirs, relay));
+        ours
+    };
+    let mut s = open(relay.clone());
+    let mut id = 0;
+    let mut ask = async |s: &mut UnixStream, request: Request| {
+        id += 1;
+        send(s, id, request).await;
+        reply(s).await.1
+    };
+    ask(&mut s, Request::Hello { version: PROTOCOL_VERSION }).await.unwrap();
+    let limits = RoomLimits { max_broadcasters: 3, max_watchers: 9 };
+    ask(&mut s, Request::CreateRoom { room: "r".into(), limits }).await.unwrap();
+    let mut creds = Vec::new();
+    for peer in ["a", "b"] {
+        let Response::PeerCreated(t) =
+            ask(&mut s, Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: peer == "b" })
+                .await
+                .unwrap()
+        else {
+            panic!("no transport")
+        };
+        creds.push(t);
+    }
+    let data = r#"{"displayName":"Ann"}"#.to_string();
+    ask(&mut s, Request::SetPeerData { room: "r".into(), peer: "a".into(), data: data.clone() }).await.unwrap();
+    let too_big = "x".repeat(MAX_PEER_DATA + 1);
+    let refused = ask(&mut s, Request::SetPeerData { room: "r".into(), peer: "a".into(), data: too_big }).await;
+    assert_eq!(refused.unwrap_err().code, ErrorCode::BadRequest, "oversized records are refused");
+    let unknown = ask(&mut s, Request::SetPeerData { room: "r".into(), peer: "zz".into(), data: String::new() }).await;
+    assert_eq!(unknown.unwrap_err().code, ErrorCode::NotFound);
+    let produce = Request::Produce {
+        room: "r".into(),
+        peer: "a".into(),
+        producer: "a/audio".into(),
+        kind: MediaKind::Audio,
+        ssrc: 1234,
+        payload_type: 111,
+        clock_rate: 48_000,
+    };
+    ask(&mut s, produce).await.unwrap();
+    let Response::ConsumerCreated { consumer, ssrc, cname } = ask(
+        &mut s,
+        Request::Consume { room: "r".into(), peer: "b".into(), producer: "a/audio".into(), payload_type: 111 },
+    )
+    .await
+    .unwrap() else {
+        panic!("no consumer")
+    };
+    // The control plane goes away (a restart) ...
+    drop(s);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // ... and the next one finds everything.
+    let mut s = open(relay);
+    ask(&mut s, Request::Hello { version: PROTOCOL_VERSION }).await.unwrap();
+    let Response::Rooms { rooms } = ask(&mut s, Request::ListRooms).await.unwrap() else { panic!("no rooms") };
+    assert_eq!(rooms.len(), 1);
+    let room = &rooms[0];
+    assert_eq!((room.room.as_str(), room.limits), ("r", limits));
+    let (a, b) = (&room.peers[0], &room.peers[1]);
+    assert_eq!((a.peer.as_str(), b.peer.as_str()), ("a", "b"));
+    assert_eq!(a.transport, creds[0]);
+    assert_eq!(b.transport, creds[1]);
+    assert_eq!(a.data, data);
+    assert!(b.data.is_empty() && b.watcher && !a.watcher && !a.remote_known);
+    assert_eq!(a.producers[0].ssrc, 1234);
+    let c = &b.consumers[0];
+    assert_eq!(
+        (c.consumer, c.ssrc, c.cname.as_str(), c.producer.as_str()),
+        (consumer, ssrc, cname.as_str(), "a/audio")
+    );
+    ask(&mut s, Request::CloseRoom { room: "r".into() }).await.unwrap();
+    let Response::Rooms { rooms } = ask(&mut s, Request::ListRooms).await.unwrap() else { panic!("no rooms") };
+    assert!(rooms.is_empty());
+}

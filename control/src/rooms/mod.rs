@@ -26,9 +26,28 @@ use room::{Room, RoomEvent};
 /// What happens in rooms, for observers (statistics, webhooks). Sent in the order it happened, once each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomNews {
-    PeerJoined { room_id: String, peer_id: String, display_name: String, at: std::time::SystemTime },
-    PeerLeft { room_id: String, peer_id: String, at: std::time::SystemTime },
-    RoomClosed { room_id: String, at: std::time::SystemTime },
+    PeerJoined {
+        room_id: String,
+        peer_id: String,
+        display_name: String,
+        at: std::time::SystemTime,
+    },
+    PeerLeft {
+        room_id: String,
+        peer_id: String,
+        at: std::time::SystemTime,
+    },
+    /// A peer the relay kept through a `meet-control` restart: still in its session, which a previous
+    /// run reported joined (its leave is reported as usual).
+    PeerAdopted {
+        room_id: String,
+        peer_id: String,
+        display_name: String,
+    },
+    RoomClosed {
+        room_id: String,
+        at: std::time::SystemTime,
+    },
 }
 
 /// A live room as the Server API sees it.
@@ -215,6 +234,17 @@ impl Registry {
         let mut ids: Vec<String> = self.inner.rooms.lock().expect("rooms lock").keys().cloned().collect();
         ids.sort();
         ids
+    }
+
+    /// Every (room, peer) in a live room, including peers waiting to resume.
+    pub async fn live_peers(&self) -> Vec<(String, String)> {
+        let mut live = Vec::new();
+        for room in self.room_ids() {
+            if let Some(info) = self.room_info(&room).await {
+                live.extend(info.peers.into_iter().map(|p| (room.clone(), p.peer_id)));
+            }
+        }
+        live
     }
 
     /// The room's participants and age; `None` when no such room is live.

@@ -97,8 +97,10 @@ pub trait Store: Send + Sync + 'static {
     /// Marks these open sessions as still going at `now_ms`.
     fn heartbeat(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError>;
     /// Ends the sessions a previous run left open (it stopped without seeing them leave) at their last
-    /// heartbeat, and returns them.
-    fn close_abandoned_sessions(&self) -> Result<Vec<PeerSession>, StoreError>;
+    /// heartbeat, except those of `live` (room, peer) pairs (the relay kept them), and returns them.
+    fn close_abandoned_sessions(&self, live: &[(String, String)]) -> Result<Vec<PeerSession>, StoreError>;
+    /// The open session of this peer, if any (the newest).
+    fn open_session_of(&self, room_id: &str, peer_id: &str) -> Result<Option<i64>, StoreError>;
     /// Sessions of `room_id` overlapping `[from_ms, to_ms]`, by join time.
     fn sessions(&self, room_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<PeerSession>, StoreError>;
 

@@ -202,7 +202,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn close_abandoned_sessions(&self) -> Result<Vec<PeerSession>, StoreError> {
+    fn close_abandoned_sessions(&self, live: &[(String, String)]) -> Result<Vec<PeerSession>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let open: Vec<PeerSession> = {
@@ -212,9 +212,32 @@ impl Store for SqliteStore {
             let rows = stmt.query_map([], session_from_row)?.collect::<Result<_, _>>()?;
             rows
         };
-        tx.execute("UPDATE peer_sessions SET leave_time_ms = last_seen_ms WHERE leave_time_ms IS NULL", [])?;
+        let abandoned: Vec<PeerSession> = open
+            .into_iter()
+            .filter(|s| !live.iter().any(|(room, peer)| *room == s.room_id && *peer == s.peer_id))
+            .collect();
+        {
+            let mut close = tx.prepare(
+                "UPDATE peer_sessions SET leave_time_ms = last_seen_ms WHERE id = ?1 AND leave_time_ms IS NULL",
+            )?;
+            for s in &abandoned {
+                close.execute(params![s.id])?;
+            }
+        }
         tx.commit()?;
-        Ok(open.into_iter().map(|s| PeerSession { leave_time_ms: Some(s.last_seen_ms), ..s }).collect())
+        Ok(abandoned.into_iter().map(|s| PeerSession { leave_time_ms: Some(s.last_seen_ms), ..s }).collect())
+    }
+
+    fn open_session_of(&self, room_id: &str, peer_id: &str) -> Result<Option<i64>, StoreError> {
+        let conn = self.conn();
+        let id = conn
+            .query_row(
+                "SELECT id FROM peer_sessions WHERE room_id = ?1 AND peer_id = ?2 AND leave_time_ms IS NULL ORDER BY id DESC LIMIT 1",
+                params![room_id, peer_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(id)
     }
 
     fn sessions(&self, room_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<PeerSession>, StoreError> {
@@ -332,8 +355,12 @@ mod tests {
         assert_eq!(all[0].leave_time_ms, Some(5_000), "a closed session ignores heartbeats");
         assert_eq!(all[0].last_seen_ms, 5_000);
         assert_eq!(all[1].last_seen_ms, 30_000);
-        let abandoned = s.close_abandoned_sessions().unwrap();
-        assert_eq!(abandoned.len(), 1);
+        let c = s.open_session("r", "p3", "Cy", 3_000).unwrap();
+        assert_eq!(s.open_session_of("r", "p3").unwrap(), Some(c));
+        assert_eq!(s.open_session_of("r", "p1").unwrap(), None, "closed");
+        let abandoned = s.close_abandoned_sessions(&[("r".into(), "p3".into())]).unwrap();
+        assert_eq!(abandoned.len(), 1, "p3 is live on the relay: its session goes on");
+        assert_eq!(s.open_session_of("r", "p3").unwrap(), Some(c));
         assert_eq!(abandoned[0].leave_time_ms, Some(30_000));
         assert_eq!(s.sessions("r", 0, i64::MAX).unwrap()[1].leave_time_ms, Some(30_000));
         // Overlap: [6000, 7000] touches only p2's session.

@@ -84,11 +84,9 @@ impl Server {
         let (services, observers) = Services::start(store, &auth, &hooks, timings).await.unwrap();
         let relay_config = meet_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
         let (relay, notifications) = meet_control::connect_relay(None, &relay_config).unwrap();
-        let state = AppState {
-            rooms: Registry::new(relay, notifications, observers),
-            services: services.clone(),
-            call: Default::default(),
-        };
+        let rooms = Registry::new(relay, notifications, observers);
+        meet_control::take_back(&rooms, &services, std::time::Duration::from_secs(10)).await.unwrap();
+        let state = AppState { rooms, services: services.clone(), call: Default::default() };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

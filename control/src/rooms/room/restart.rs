@@ -190,6 +190,13 @@ impl Room {
             room.created_at = UNIX_EPOCH + Duration::from_millis(ms);
         }
         room.orphans_until = Some(tokio::time::Instant::now() + RESUME_GRACE);
+        for o in &room.orphans {
+            room.registry.publish(RoomNews::PeerAdopted {
+                room_id: room.id.clone(),
+                peer_id: o.dump.peer.clone(),
+                display_name: o.record.as_ref().map(|r| r.display_name.clone()).unwrap_or_default(),
+            });
+        }
         tracing::info!(room = %room.id, peers = room.orphans.len(), "room taken back from the relay");
         room
     }
