@@ -28,6 +28,7 @@ const RELAY_STATS_TIMEOUT: Duration = Duration::from_secs(2);
 static DRAINING: AtomicBool = AtomicBool::new(false);
 static JOINS: AtomicU64 = AtomicU64::new(0);
 static LEAVES: AtomicU64 = AtomicU64::new(0);
+static ADOPTED: AtomicU64 = AtomicU64::new(0);
 static JOINS_REFUSED_DRAINING: AtomicU64 = AtomicU64::new(0);
 static LATENCY: Mutex<BTreeMap<(String, String), Histogram>> = Mutex::new(BTreeMap::new());
 
@@ -54,6 +55,7 @@ pub async fn observe(mut news: mpsc::UnboundedReceiver<RoomNews>) {
         match n {
             RoomNews::PeerJoined { .. } => JOINS.fetch_add(1, Ordering::Relaxed),
             RoomNews::PeerLeft { .. } => LEAVES.fetch_add(1, Ordering::Relaxed),
+            RoomNews::PeerAdopted { .. } => ADOPTED.fetch_add(1, Ordering::Relaxed),
             _ => 0,
         };
     }
@@ -118,8 +120,20 @@ fn render(rooms: usize, webhook_queue: Option<usize>, relay: Option<&meet_relay:
     let one = |v: String| vec![(String::new(), v)];
     let joins = JOINS.load(Ordering::Relaxed);
     let leaves = LEAVES.load(Ordering::Relaxed);
+    let adopted = ADOPTED.load(Ordering::Relaxed);
     metric("meet_control_rooms", "gauge", "Rooms with participants.", &one(rooms.to_string()));
-    metric("meet_control_peers", "gauge", "Participants in rooms.", &one(joins.saturating_sub(leaves).to_string()));
+    metric(
+        "meet_control_peers",
+        "gauge",
+        "Participants in rooms.",
+        &one((joins + adopted).saturating_sub(leaves).to_string()),
+    );
+    metric(
+        "meet_control_peers_adopted_total",
+        "counter",
+        "Participants taken back from the relay after a restart of meet-control.",
+        &one(adopted.to_string()),
+    );
     metric("meet_control_joins_total", "counter", "Participants who joined a room.", &one(joins.to_string()));
     metric("meet_control_leaves_total", "counter", "Participants who left a room.", &one(leaves.to_string()));
     metric(
@@ -142,6 +156,17 @@ fn render(rooms: usize, webhook_queue: Option<usize>, relay: Option<&meet_relay:
             &one(q.to_string()),
         );
     }
+    let webhooks = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
+    metric(
+        "meet_control_webhooks_total",
+        "counter",
+        "Webhook delivery attempts by outcome (failed attempts are retried until abandoned).",
+        &[
+            ("{outcome=\"delivered\"}".to_string(), webhooks(&crate::webhooks::DELIVERED)),
+            ("{outcome=\"failed\"}".to_string(), webhooks(&crate::webhooks::FAILED_ATTEMPTS)),
+            ("{outcome=\"abandoned\"}".to_string(), webhooks(&crate::webhooks::ABANDONED)),
+        ],
+    );
     {
         let all = LATENCY.lock().expect("latency lock");
         let mut samples = Vec::new();
@@ -257,6 +282,7 @@ mod tests {
         assert!(text.contains("meet_relay_core_io_uring{core=\"1\"} 1\n"), "{text}");
         assert!(text.contains("meet_control_rooms 2\n"));
         assert!(text.contains("meet_control_webhook_queue_depth 1\n"));
+        assert!(text.contains("meet_control_webhooks_total{outcome=\"abandoned\"} "), "{text}");
         // Every sample line is `name{labels} value` or `name value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').unwrap();

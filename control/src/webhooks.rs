@@ -21,6 +21,12 @@ use tokio::sync::{mpsc, Notify};
 use crate::rooms::RoomNews;
 use crate::store::{blocking, now_ms, NewWebhook, QueuedWebhook, SharedStore};
 
+/// Deliveries that got a 2xx, attempts that failed (each retry counts), deliveries given up. For
+/// `/metrics`.
+pub static DELIVERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub static FAILED_ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub static ABANDONED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TargetError {
@@ -274,13 +280,16 @@ impl Webhooks {
         let id = w.id;
         let result = match failure {
             None => {
+                DELIVERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(room = %room, peer = %peer, host = %host, attempts = w.attempts + 1, "webhook delivered");
                 blocking(&self.store, move |s| s.remove_webhook(id)).await
             }
             Some(error) => {
+                FAILED_ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let attempts = w.attempts + 1;
                 let now = now_ms();
                 if now - w.created_at_ms > self.settings.give_up_after.as_millis() as i64 {
+                    ABANDONED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::error!(room = %room, peer = %peer, host = %host, attempts, error = %error, "webhook abandoned after retrying too long");
                     blocking(&self.store, move |s| s.remove_webhook(id)).await
                 } else {
