@@ -10,16 +10,18 @@
 //!
 //! Who receives what is decided in one place, [`Room::sync_from`]: a producer is forwarded when its
 //! owner may publish it (webinar role, moderator permission, not turned off by a moderator, and for the
-//! screen, sharing). Moderator commands, the waiting room, chat and hands are in [`moderation`]; taking
-//! rooms back after a restart of `meet-control` or of the relay is in [`restart`].
+//! screen, sharing); the consumers and offers that follow are in [`streams`]. Moderator commands, the
+//! waiting room, chat and hands are in [`moderation`]; taking rooms back after a restart of
+//! `meet-control` or of the relay is in [`restart`].
 
 mod moderation;
 mod restart;
+mod streams;
 
 use std::collections::HashSet;
 use std::time::SystemTime;
 
-use meet_media::sdp::{self, Direction, Kind, MediaSection, OutgoingStream};
+use meet_media::sdp::{self, Kind};
 use meet_relay::protocol::{MediaKind, Request, Response, RoomLimits, TransportParams};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -28,7 +30,7 @@ use super::{JoinRequest, Registry, RoomNews};
 use crate::auth::Grant;
 use crate::relay_client::RelayClient;
 use crate::signalling::messages::{
-    Allowed, MediaSource, Mode, ModeratorAction, PeerInfo, RoomState, SelfInfo, ServerMessage, TrackInfo,
+    Allowed, MediaSource, Mode, ModeratorAction, PeerInfo, RoomState, SelfInfo, ServerMessage,
 };
 
 /// Webinar defaults when neither the URL nor the token sets a limit.
@@ -575,98 +577,6 @@ impl Room {
         }
     }
 
-    /// Adds `from`'s `source` stream to `to`'s sections, reusing a free section when the browser knows
-    /// it is free.
-    async fn consume(&self, to: &mut Participant, from: &str, source: MediaSource) {
-        let kind = kind_of(source);
-        let request = Request::Consume {
-            room: self.id.clone(),
-            peer: to.id.clone(),
-            producer: producer_id(from, source),
-            payload_type: kind.payload_type(),
-        };
-        let (consumer, ssrc, cname) = match self.relay.request(request).await {
-            Ok(Response::ConsumerCreated { consumer, ssrc, cname }) => (consumer, ssrc, cname),
-            Ok(other) => return tracing::warn!(?other, "unexpected relay reply to consume"),
-            Err(e) => return tracing::warn!(error = %e, from, "cannot consume"),
-        };
-        let consumed = Consumed { consumer, ssrc, cname, from_peer: from.to_string(), source };
-        let answered = to.answered;
-        let free = to
-            .sections
-            .iter_mut()
-            .find(|s| s.kind == kind && matches!(s.role, Role::Receive(None)) && s.freed_in < answered);
-        match free {
-            Some(section) => section.role = Role::Receive(Some(consumed)),
-            None => {
-                let mid = to.sections.len().to_string();
-                to.sections.push(Section { mid, kind, role: Role::Receive(Some(consumed)), freed_in: 0 });
-            }
-        }
-        to.dirty = true;
-    }
-
-    /// Makes every other participant receive exactly the streams of `from_id` that it forwards.
-    async fn sync_from(&mut self, from_id: &str) {
-        let Some(from) = self.participants.iter().position(|p| p.id == from_id) else { return };
-        for to in 0..self.participants.len() {
-            if to != from {
-                self.sync_pair(from, to).await;
-            }
-        }
-        self.offer_where_needed();
-    }
-
-    /// Makes participant `to` receive exactly the streams the others forward.
-    async fn sync_to(&mut self, to: usize) {
-        for from in 0..self.participants.len() {
-            if from != to {
-                self.sync_pair(from, to).await;
-            }
-        }
-        self.offer_where_needed();
-    }
-
-    /// Makes participant `to` receive exactly the streams of participant `from` that it forwards.
-    async fn sync_pair(&mut self, from: usize, to: usize) {
-        let from_id = self.participants[from].id.clone();
-        let wanted: Vec<(MediaSource, bool)> = MediaSource::ALL
-            .iter()
-            .filter(|s| self.participants[from].produces(**s))
-            .map(|s| (*s, self.participants[from].forwards(*s)))
-            .collect();
-        for (source, want) in wanted {
-            let receiver = &mut self.participants[to];
-            let held = receiver.sections.iter().position(
-                |s| matches!(&s.role, Role::Receive(Some(c)) if c.from_peer == from_id && c.source == source),
-            );
-            match (want, held) {
-                (true, None) => {
-                    let mut receiver = std::mem::replace(&mut self.participants[to], placeholder());
-                    self.consume(&mut receiver, &from_id, source).await;
-                    self.participants[to] = receiver;
-                }
-                (false, Some(s)) => {
-                    let Role::Receive(Some(c)) = std::mem::replace(&mut receiver.sections[s].role, Role::Receive(None))
-                    else {
-                        continue;
-                    };
-                    receiver.sections[s].freed_in = receiver.offered;
-                    receiver.dirty = true;
-                    let request = Request::CloseConsumer {
-                        room: self.id.clone(),
-                        peer: receiver.id.clone(),
-                        consumer: c.consumer,
-                    };
-                    if let Err(e) = self.relay.request(request).await {
-                        tracing::warn!(error = %e, "closing a consumer failed");
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
     async fn media_state(&mut self, connection: u64, audio: bool, video: bool) {
         let Some(i) = self.index_of(connection) else { return };
         let p = &mut self.participants[i];
@@ -731,6 +641,10 @@ impl Room {
 
     async fn answer(&mut self, connection: u64, sdp_text: &str) {
         let Some(i) = self.index_of(connection) else { return };
+        if self.relay_lost {
+            // It answers an offer for a transport that is gone; `mediaRestart` and a new offer follow.
+            return tracing::debug!(peer = %self.participants[i].id, "answer while the relay is away dropped");
+        }
         let answer = match sdp::parse_answer(sdp_text) {
             Ok(a) => a,
             Err(e) => {
@@ -823,38 +737,9 @@ impl Room {
         self.offer_where_needed();
     }
 
-    /// A peer is gone from the relay, and the consumers of its producers with it: frees the sections
-    /// that carried them and tells everyone.
-    fn forget_streams_of(&mut self, peer_id: &str) {
-        for other in &mut self.participants {
-            for section in &mut other.sections {
-                if matches!(&section.role, Role::Receive(Some(c)) if c.from_peer == peer_id) {
-                    section.role = Role::Receive(None);
-                    section.freed_in = other.offered;
-                    other.dirty = true;
-                }
-            }
-            other.send(ServerMessage::PeerLeft { peer_id: peer_id.to_string() });
-        }
-        let prefix = format!("{peer_id}/");
-        for orphan in &mut self.orphans {
-            orphan.dump.consumers.retain(|c| !c.producer.starts_with(&prefix));
-        }
-    }
-
     fn broadcast_except(&self, connection: u64, message: ServerMessage) {
         for p in self.participants.iter().filter(|p| p.connection != connection) {
             p.send(message.clone());
-        }
-    }
-
-    /// Sends an offer to every participant with changes and no offer outstanding. A viewer who
-    /// receives nothing yet has no sections and gets no offer.
-    fn offer_where_needed(&mut self) {
-        for p in &mut self.participants {
-            if p.dirty && !p.offer_pending() && !p.sections.is_empty() {
-                send_offer(p);
-            }
         }
     }
 }
@@ -882,48 +767,6 @@ fn noun(source: MediaSource) -> &'static str {
         MediaSource::Video => "camera",
         MediaSource::Screen => "screen sharing",
     }
-}
-
-fn send_offer(p: &mut Participant) {
-    p.offered += 1;
-    p.dirty = false;
-    let mut sections = Vec::with_capacity(p.sections.len());
-    let mut tracks = Vec::with_capacity(p.sections.len());
-    for s in &p.sections {
-        let (direction, track) = match &s.role {
-            Role::Send { source, .. } => (Direction::RecvOnly, (p.id.clone(), "send", true, source.as_str())),
-            Role::Receive(Some(c)) => (
-                Direction::SendOnly(OutgoingStream {
-                    ssrc: c.ssrc,
-                    cname: c.cname.clone(),
-                    stream_id: format!("{}-{}", c.from_peer, c.source.as_str()),
-                    track_id: format!("{}-{}-{}", c.from_peer, c.source.as_str(), c.consumer),
-                }),
-                (c.from_peer.clone(), "recv", true, c.source.as_str()),
-            ),
-            Role::Receive(None) => (Direction::Inactive, (String::new(), "recv", false, "")),
-        };
-        sections.push(MediaSection { mid: s.mid.clone(), kind: s.kind, direction });
-        tracks.push(TrackInfo {
-            mid: s.mid.clone(),
-            kind: s.kind.as_str(),
-            peer_id: track.0,
-            direction: track.1,
-            active: track.2,
-            source: track.3,
-        });
-    }
-    let sdp = sdp::Offer {
-        session_id: p.session_id,
-        session_version: p.offered,
-        ice_ufrag: &p.transport.ice_ufrag,
-        ice_pwd: &p.transport.ice_pwd,
-        fingerprint: &p.transport.fingerprint,
-        candidates: &p.transport.candidates,
-        sections: &sections,
-    }
-    .to_sdp();
-    p.send(ServerMessage::Offer { sdp, tracks });
 }
 
 /// Stands in for a participant while it is borrowed out of the list for an async relay call.

@@ -1,0 +1,173 @@
+//! Who receives what: consumers on the relay and the m-sections that carry them, kept in step with the
+//! forwarding rules ([`Room::sync_from`], [`Room::sync_to`]), and the offers that tell browsers.
+
+use meet_media::sdp::{self, Direction, MediaSection, OutgoingStream};
+use meet_relay::protocol::{Request, Response};
+
+use super::{kind_of, placeholder, producer_id, Consumed, Participant, Role, Room, Section};
+use crate::signalling::messages::{MediaSource, ServerMessage, TrackInfo};
+
+impl Room {
+    /// Adds `from`'s `source` stream to `to`'s sections, reusing a free section when the browser knows
+    /// it is free.
+    pub(super) async fn consume(&self, to: &mut Participant, from: &str, source: MediaSource) {
+        let kind = kind_of(source);
+        let request = Request::Consume {
+            room: self.id.clone(),
+            peer: to.id.clone(),
+            producer: producer_id(from, source),
+            payload_type: kind.payload_type(),
+        };
+        let (consumer, ssrc, cname) = match self.relay.request(request).await {
+            Ok(Response::ConsumerCreated { consumer, ssrc, cname }) => (consumer, ssrc, cname),
+            Ok(other) => return tracing::warn!(?other, "unexpected relay reply to consume"),
+            Err(e) => return tracing::warn!(error = %e, from, "cannot consume"),
+        };
+        let consumed = Consumed { consumer, ssrc, cname, from_peer: from.to_string(), source };
+        let answered = to.answered;
+        let free = to
+            .sections
+            .iter_mut()
+            .find(|s| s.kind == kind && matches!(s.role, Role::Receive(None)) && s.freed_in < answered);
+        match free {
+            Some(section) => section.role = Role::Receive(Some(consumed)),
+            None => {
+                let mid = to.sections.len().to_string();
+                to.sections.push(Section { mid, kind, role: Role::Receive(Some(consumed)), freed_in: 0 });
+            }
+        }
+        to.dirty = true;
+    }
+
+    /// Makes every other participant receive exactly the streams of `from_id` that it forwards.
+    pub(super) async fn sync_from(&mut self, from_id: &str) {
+        let Some(from) = self.participants.iter().position(|p| p.id == from_id) else { return };
+        for to in 0..self.participants.len() {
+            if to != from {
+                self.sync_pair(from, to).await;
+            }
+        }
+        self.offer_where_needed();
+    }
+
+    /// Makes participant `to` receive exactly the streams the others forward.
+    pub(super) async fn sync_to(&mut self, to: usize) {
+        for from in 0..self.participants.len() {
+            if from != to {
+                self.sync_pair(from, to).await;
+            }
+        }
+        self.offer_where_needed();
+    }
+
+    /// Makes participant `to` receive exactly the streams of participant `from` that it forwards.
+    pub(super) async fn sync_pair(&mut self, from: usize, to: usize) {
+        let from_id = self.participants[from].id.clone();
+        let wanted: Vec<(MediaSource, bool)> = MediaSource::ALL
+            .iter()
+            .filter(|s| self.participants[from].produces(**s))
+            .map(|s| (*s, self.participants[from].forwards(*s)))
+            .collect();
+        for (source, want) in wanted {
+            let receiver = &mut self.participants[to];
+            let held = receiver.sections.iter().position(
+                |s| matches!(&s.role, Role::Receive(Some(c)) if c.from_peer == from_id && c.source == source),
+            );
+            match (want, held) {
+                (true, None) => {
+                    let mut receiver = std::mem::replace(&mut self.participants[to], placeholder());
+                    self.consume(&mut receiver, &from_id, source).await;
+                    self.participants[to] = receiver;
+                }
+                (false, Some(s)) => {
+                    let Role::Receive(Some(c)) = std::mem::replace(&mut receiver.sections[s].role, Role::Receive(None))
+                    else {
+                        continue;
+                    };
+                    receiver.sections[s].freed_in = receiver.offered;
+                    receiver.dirty = true;
+                    let request = Request::CloseConsumer {
+                        room: self.id.clone(),
+                        peer: receiver.id.clone(),
+                        consumer: c.consumer,
+                    };
+                    if let Err(e) = self.relay.request(request).await {
+                        tracing::warn!(error = %e, "closing a consumer failed");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A peer is gone from the relay, and the consumers of its producers with it: frees the sections
+    /// that carried them and tells everyone.
+    pub(super) fn forget_streams_of(&mut self, peer_id: &str) {
+        for other in &mut self.participants {
+            for section in &mut other.sections {
+                if matches!(&section.role, Role::Receive(Some(c)) if c.from_peer == peer_id) {
+                    section.role = Role::Receive(None);
+                    section.freed_in = other.offered;
+                    other.dirty = true;
+                }
+            }
+            other.send(ServerMessage::PeerLeft { peer_id: peer_id.to_string() });
+        }
+        let prefix = format!("{peer_id}/");
+        for orphan in &mut self.orphans {
+            orphan.dump.consumers.retain(|c| !c.producer.starts_with(&prefix));
+        }
+    }
+
+    /// Sends an offer to every participant with changes and no offer outstanding. A viewer who
+    /// receives nothing yet has no sections and gets no offer.
+    pub(super) fn offer_where_needed(&mut self) {
+        for p in &mut self.participants {
+            if p.dirty && !p.offer_pending() && !p.sections.is_empty() {
+                send_offer(p);
+            }
+        }
+    }
+}
+
+fn send_offer(p: &mut Participant) {
+    p.offered += 1;
+    p.dirty = false;
+    let mut sections = Vec::with_capacity(p.sections.len());
+    let mut tracks = Vec::with_capacity(p.sections.len());
+    for s in &p.sections {
+        let (direction, track) = match &s.role {
+            Role::Send { source, .. } => (Direction::RecvOnly, (p.id.clone(), "send", true, source.as_str())),
+            Role::Receive(Some(c)) => (
+                Direction::SendOnly(OutgoingStream {
+                    ssrc: c.ssrc,
+                    cname: c.cname.clone(),
+                    stream_id: format!("{}-{}", c.from_peer, c.source.as_str()),
+                    track_id: format!("{}-{}-{}", c.from_peer, c.source.as_str(), c.consumer),
+                }),
+                (c.from_peer.clone(), "recv", true, c.source.as_str()),
+            ),
+            Role::Receive(None) => (Direction::Inactive, (String::new(), "recv", false, "")),
+        };
+        sections.push(MediaSection { mid: s.mid.clone(), kind: s.kind, direction });
+        tracks.push(TrackInfo {
+            mid: s.mid.clone(),
+            kind: s.kind.as_str(),
+            peer_id: track.0,
+            direction: track.1,
+            active: track.2,
+            source: track.3,
+        });
+    }
+    let sdp = sdp::Offer {
+        session_id: p.session_id,
+        session_version: p.offered,
+        ice_ufrag: &p.transport.ice_ufrag,
+        ice_pwd: &p.transport.ice_pwd,
+        fingerprint: &p.transport.fingerprint,
+        candidates: &p.transport.candidates,
+        sections: &sections,
+    }
+    .to_sdp();
+    p.send(ServerMessage::Offer { sdp, tracks });
+}
