@@ -532,25 +532,29 @@ impl Room {
         for (from, source) in existing {
             self.consume(&mut participant, &from, source).await;
         }
-        let peers = self.peer_infos();
-        let you = participant.self_info();
-        participant.send(ServerMessage::Joined {
-            room_id: self.id.clone(),
-            peer_id: peer_id.clone(),
-            peers,
-            you,
-            room: self.room_state(),
-            resumed: false,
-        });
-        let info = participant.info();
-        self.broadcast_except(connection, ServerMessage::PeerJoined { peer: info });
         self.registry.publish(RoomNews::PeerJoined {
             room_id: self.id.clone(),
             peer_id: peer_id.clone(),
             display_name: participant.display_name.clone(),
             at: SystemTime::now(),
         });
-        let moderator = participant.grant.is_moderator();
+        self.seat(participant, false);
+        self.offer_where_needed();
+        Ok(peer_id)
+    }
+
+    /// Seats a participant: it learns who is here (`joined`), the others learn of it.
+    fn seat(&mut self, participant: Participant, resumed: bool) {
+        participant.send(ServerMessage::Joined {
+            room_id: self.id.clone(),
+            peer_id: participant.id.clone(),
+            peers: self.peer_infos(),
+            you: participant.self_info(),
+            room: self.room_state(),
+            resumed,
+        });
+        self.broadcast_except(participant.connection, ServerMessage::PeerJoined { peer: participant.info() });
+        let (moderator, speaker) = (participant.grant.is_moderator(), participant.speaker);
         self.participants.push(participant);
         if moderator {
             self.send_waiting_list();
@@ -558,8 +562,6 @@ impl Room {
         if !speaker {
             self.broadcast_room_state();
         }
-        self.offer_where_needed();
-        Ok(peer_id)
     }
 
     fn viewers(&self) -> usize {

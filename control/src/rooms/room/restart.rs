@@ -330,24 +330,7 @@ impl Room {
         if let Some(url) = participant.grant.video_url.clone() {
             self.video_url = Some(url);
         }
-        participant.send(ServerMessage::Joined {
-            room_id: self.id.clone(),
-            peer_id: peer_id.clone(),
-            peers: self.peer_infos(),
-            you: participant.self_info(),
-            room: self.room_state(),
-            resumed: true,
-        });
-        let info = participant.info();
-        self.broadcast_except(connection, ServerMessage::PeerJoined { peer: info });
-        let moderator = participant.grant.is_moderator();
-        self.participants.push(participant);
-        if moderator {
-            self.send_waiting_list();
-        }
-        if !speaker {
-            self.broadcast_room_state();
-        }
+        self.seat(participant, true);
         let me = self.participants.len() - 1;
         self.sync_to(me).await;
         self.sync_from(&peer_id).await;
