@@ -82,7 +82,7 @@
     offerQueue: Promise.resolve(),
     mediaQueue: Promise.resolve(),
     audioBlocked: false,
-    lastTracks: null,      // `tracks` of the last offer answered (sent back in `resume`)
+    lastTracks: null,      // `tracks` of the offer the pc last applied (sent back in `resume`)
     reconnect: null,       // { since, delay, timer } while the socket is being reconnected
     mediaLost: null        // { pc } from `relayLost` / `mediaRestart` until a new pc connects
   };
@@ -1228,11 +1228,15 @@
     }).then(function () {
       return pc.createAnswer();
     }).then(function (answer) {
-      return pc.setLocalDescription(answer).then(function () { return answer; });
+      return pc.setLocalDescription(answer).then(function () {
+        // The tracks that go with pc.remoteDescription from now on, whether or not the answer reaches the
+        // server: `resume` must describe what this pc has applied.
+        if (pc === S.pc) S.lastTracks = tracks;
+        return answer;
+      });
     }).then(function (answer) {
       if (pc === S.pc && ws === S.ws && ws.readyState === WebSocket.OPEN) {
         ws.send(JSON.stringify({ type: 'answer', sdp: answer.sdp }));
-        S.lastTracks = tracks;
       }
       if (api.maxBitrate) applyBitrate().catch(function (e) { console.warn('meet: setBitrate', e); });
     }).catch(function (e) {

@@ -414,12 +414,19 @@ impl Room {
         out: mpsc::UnboundedSender<ServerMessage>,
     ) -> Result<String, ServerMessage> {
         let peer_id = request.peer_id.clone().unwrap_or_else(new_peer_id);
-        let (request, out) = match self.orphans.iter().position(|o| o.dump.peer == peer_id) {
-            Some(o) if request.resume.as_deref().is_some_and(|r| self.orphans[o].owned_by(r)) => {
-                match self.resume(connection, o, request, out).await {
-                    Ok(joined) => return joined,
-                    Err(given_back) => given_back,
-                }
+        let orphan = self.orphans.iter().position(|o| o.dump.peer == peer_id);
+        let (request, out) = match (orphan, request.resume.as_deref()) {
+            (Some(o), Some(r)) if self.orphans[o].owned_by(r) => match self.resume(connection, o, request, out).await {
+                Ok(joined) => return joined,
+                Err(given_back) => given_back,
+            },
+            (Some(_), Some(_)) => {
+                tracing::info!(peer = %peer_id, "resume refused: ICE credentials do not match the relay's; a fresh session");
+                (request, out)
+            }
+            (None, Some(_)) => {
+                tracing::info!(peer = %peer_id, "resume refused: the relay does not hold this peer; a fresh session");
+                (request, out)
             }
             _ => (request, out),
         };
@@ -729,7 +736,12 @@ impl Room {
         });
         if on_relay && !self.relay_lost {
             if let Err(e) = self.relay.request(Request::ClosePeer { room: self.id.clone(), peer: p.id.clone() }).await {
-                tracing::warn!(error = %e, peer = %p.id, "closing the peer on the relay failed");
+                // NotFound: the relay closed it first (DTLS close, consent) and its notice is on the way.
+                if e.code == meet_relay::protocol::ErrorCode::NotFound {
+                    tracing::debug!(peer = %p.id, "the relay had already closed the peer");
+                } else {
+                    tracing::warn!(error = %e, peer = %p.id, "closing the peer on the relay failed");
+                }
             }
         }
         self.forget_streams_of(&p.id);

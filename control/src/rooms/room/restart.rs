@@ -273,7 +273,7 @@ impl Room {
         let sections = match sections_from(&orphan.dump, resume, speaker) {
             Some(s) if orphan.dump.watcher != speaker => s,
             _ => {
-                tracing::info!(peer = %orphan.dump.peer, "the page's session does not fit the relay's peer");
+                tracing::info!(peer = %orphan.dump.peer, tracks = resume.tracks.len(), version = resume.version, "resume refused: the page's sections do not fit the relay's peer; a fresh session");
                 return Err((request, out));
             }
         };
