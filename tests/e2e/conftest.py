@@ -159,19 +159,8 @@ class Server:
             else:
                 cmd += ["--relay-socket", str(self.relay_socket)]
             self.cmd = cmd
-            # meet-control reads MEET_* variables as flags: keep the developer's out of the test server.
-            env = {k: v for k, v in os.environ.items() if not k.startswith("MEET_")}
-            env.setdefault("RUST_LOG", "info")
-            env["NO_COLOR"] = "1"  # plain text log file
-            env.setdefault("RUST_BACKTRACE", "1")
-            mode = "w" if attempt == 1 and not same_ports else "a"
-            with open(self.log_path, mode) as log:
-                log.write(f"### {now()} attempt {attempt}: {' '.join(cmd)}\n")
-                log.flush()
-                self.proc = subprocess.Popen(
-                    cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, start_new_session=True,
-                )
+            fresh = attempt == 1 and not same_ports
+            self.proc = _spawn(cmd, self.log_path, f"attempt {attempt}", fresh)
             ok, why = self._wait_ready(30.0)
             if ok:
                 media = f"relay {self.relay_socket}" if self.relay_socket else f"media udp {self.media_port}"
@@ -204,10 +193,7 @@ class Server:
         return False, f"GET /new not 200 within {timeout:.0f} s (last: {why})"
 
     def alive(self) -> str:
-        if self.proc is None:
-            return "not started"
-        rc = self.proc.poll()
-        return "running" if rc is None else f"EXITED with code {rc}"
+        return _alive(self.proc)
 
     def stop(self) -> None:
         """SIGTERM (the drain: pages are told `server-restart`), SIGKILL after 10 s."""
@@ -221,6 +207,30 @@ class Server:
 
     def relay_room(self, room_id: str) -> tuple[int, str]:
         return http_get(f"{self.base}/debug/relay/rooms/{room_id}")
+
+
+def _spawn(cmd: list[str], log_path: Path, label: str, fresh: bool) -> subprocess.Popen:
+    """Starts a daemon in its own process group, its output appended to (or, when `fresh`, replacing)
+    `log_path` after a header line."""
+    # The daemons read MEET_* variables as flags: keep the developer's out of the test servers.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEET_")}
+    env.setdefault("RUST_LOG", "info")
+    env["NO_COLOR"] = "1"  # plain text log file
+    env.setdefault("RUST_BACKTRACE", "1")
+    with open(log_path, "w" if fresh else "a") as log:
+        log.write(f"### {now()} {label}: {' '.join(cmd)}\n")
+        log.flush()
+        return subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def _alive(p: subprocess.Popen | None) -> str:
+    if p is None:
+        return "not started"
+    rc = p.poll()
+    return "running" if rc is None else f"EXITED with code {rc}"
 
 
 def _stop_process(p: subprocess.Popen | None, what: str, log_path: Path) -> None:
@@ -278,18 +288,8 @@ class Relay:
             "--announced-ip", "127.0.0.1",
             "--media-bind-ip", "0.0.0.0",
         ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MEET_")}
-        env.setdefault("RUST_LOG", "info")
-        env["NO_COLOR"] = "1"
-        env.setdefault("RUST_BACKTRACE", "1")
         self.starts += 1
-        with open(self.log_path, "w" if self.starts == 1 else "a") as log:
-            log.write(f"### {now()} start {self.starts}: {' '.join(self.cmd)}\n")
-            log.flush()
-            self.proc = subprocess.Popen(
-                self.cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )
+        self.proc = _spawn(self.cmd, self.log_path, f"start {self.starts}", self.starts == 1)
         deadline = time.monotonic() + 15
         while not self._listening():
             rc = self.proc.poll()
@@ -317,10 +317,7 @@ class Relay:
                 return False
 
     def alive(self) -> str:
-        if self.proc is None:
-            return "not started"
-        rc = self.proc.poll()
-        return "running" if rc is None else f"EXITED with code {rc}"
+        return _alive(self.proc)
 
     def stop(self) -> None:
         _stop_process(self.proc, "meet-relay", self.log_path)

@@ -132,18 +132,23 @@ def banner_fits(p: Participant) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
+def in_call(room: str, alice: Participant, bob: Participant) -> tuple[str, str, dict[str, int]]:
+    """Both join `room` and see each other's video; the pages are marked (see mark_pages)."""
+    a_id = alice.join(room)
+    b_id = bob.join(room)
+    alice.page.wait_for_selector(tile(b_id), state="visible")
+    bob.page.wait_for_selector(tile(a_id), state="visible")
+    wait_video([(alice, b_id), (bob, a_id)], timeout=20)
+    return a_id, b_id, mark_pages([alice, bob])
+
+
 def test_control_restart_keeps_media(split):
     cluster, env = split
     room = room_name()
     alice = env.participant("Alice", browser=0)
     bob = env.participant("Bob", browser=1, **PHONE)
     with env.diagnose():
-        a_id = alice.join(room)
-        b_id = bob.join(room)
-        alice.page.wait_for_selector(tile(b_id), state="visible")
-        bob.page.wait_for_selector(tile(a_id), state="visible")
-        wait_video([(alice, b_id), (bob, a_id)], timeout=20)
-        marks = mark_pages([alice, bob])
+        a_id, b_id, marks = in_call(room, alice, bob)
 
         # meet-control goes away; the relay keeps forwarding.
         cluster.control.stop()
@@ -192,12 +197,7 @@ def test_relay_restart_rejoins(split):
     alice = env.participant("Alice", browser=0)
     bob = env.participant("Bob", browser=1)
     with env.diagnose():
-        a_id = alice.join(room)
-        b_id = bob.join(room)
-        alice.page.wait_for_selector(tile(b_id), state="visible")
-        bob.page.wait_for_selector(tile(a_id), state="visible")
-        wait_video([(alice, b_id), (bob, a_id)], timeout=20)
-        marks = mark_pages([alice, bob])
+        a_id, b_id, marks = in_call(room, alice, bob)
 
         # The relay dies; meet-control tells the pages and brings the media back once it is there again.
         cluster.relay.kill()
@@ -228,10 +228,7 @@ def test_both_restart_fresh_session(split):
     alice = env.participant("Alice", browser=0)
     bob = env.participant("Bob", browser=1)
     with env.diagnose():
-        a_id = alice.join(room)
-        b_id = bob.join(room)
-        wait_video([(alice, b_id), (bob, a_id)], timeout=20)
-        marks = mark_pages([alice, bob])
+        a_id, b_id, marks = in_call(room, alice, bob)
 
         cluster.control.stop()
         cluster.relay.kill()

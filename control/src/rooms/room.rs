@@ -661,7 +661,7 @@ impl Room {
                     .send(ServerMessage::error("bad-answer", format!("Invalid SDP answer: {e}")))
             }
         };
-        let (ufrag, _) = answer.transport();
+        let (ufrag, fingerprint) = answer.transport();
         if ufrag.is_some() && ufrag == self.participants[i].stale_ufrag.as_deref() {
             return tracing::debug!("answer from before the media restart dropped");
         }
@@ -673,7 +673,6 @@ impl Room {
         p.answered = p.offered;
         p.remote_ufrag = ufrag.map(str::to_string);
         if !p.transport_connected {
-            let (ufrag, fingerprint) = answer.transport();
             let request = Request::ConnectPeer {
                 room: self.id.clone(),
                 peer: p.id.clone(),
@@ -734,21 +733,30 @@ impl Room {
             peer_id: p.id.clone(),
             at: SystemTime::now(),
         });
-        if on_relay && !self.relay_lost {
-            if let Err(e) = self.relay.request(Request::ClosePeer { room: self.id.clone(), peer: p.id.clone() }).await {
-                // NotFound: the relay closed it first (DTLS close, consent) and its notice is on the way.
-                if e.code == meet_relay::protocol::ErrorCode::NotFound {
-                    tracing::debug!(peer = %p.id, "the relay had already closed the peer");
-                } else {
-                    tracing::warn!(error = %e, peer = %p.id, "closing the peer on the relay failed");
-                }
-            }
+        if on_relay {
+            self.close_relay_peer(&p.id).await;
         }
         self.forget_streams_of(&p.id);
         if !p.speaker {
             self.broadcast_room_state();
         }
         self.offer_where_needed();
+    }
+
+    /// Closes a peer on the relay (a no-op while the relay is away: its objects are gone with it).
+    async fn close_relay_peer(&self, peer_id: &str) {
+        if self.relay_lost {
+            return;
+        }
+        let request = Request::ClosePeer { room: self.id.clone(), peer: peer_id.to_string() };
+        match self.relay.request(request).await {
+            Ok(_) => {}
+            // The relay closed it first (DTLS close, consent expiry); its notice is on the way.
+            Err(e) if e.code == meet_relay::protocol::ErrorCode::NotFound => {
+                tracing::debug!(peer = %peer_id, "the relay had already closed the peer");
+            }
+            Err(e) => tracing::warn!(error = %e, peer = %peer_id, "closing the peer on the relay failed"),
+        }
     }
 
     fn broadcast_except(&self, connection: u64, message: ServerMessage) {

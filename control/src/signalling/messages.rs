@@ -429,6 +429,30 @@ mod tests {
     }
 
     #[test]
+    fn parses_resume_and_refuses_its_bad_forms() {
+        let m: ClientMessage = serde_json::from_str(
+            r#"{"type":"join","roomId":"r","peerId":"p","resume":{"ufrag":"u","pwd":"w","sessionId":7,"version":3,
+                "tracks":[{"mid":"0","kind":"audio","peerId":"p","direction":"send","active":true,"source":"audio"},
+                          {"mid":"3","kind":"video","peerId":"","direction":"recv","active":false,"source":""}],
+                "screen":true}}"#,
+        )
+        .unwrap();
+        let ClientMessage::Join { resume: Some(r), .. } = m else { panic!("no resume") };
+        assert_eq!((r.ufrag.as_str(), r.session_id, r.version, r.screen, r.hand), ("u", 7, 3, true, false));
+        assert_eq!(r.tracks[1].mid, "3");
+        for bad in [
+            r#""resume":{"ufrag":"u","pwd":"w","sessionId":7,"version":"3","tracks":[]}"#,
+            r#""resume":{"ufrag":"u","pwd":"w","sessionId":-1,"version":3,"tracks":[]}"#,
+            r#""resume":{"ufrag":"u","sessionId":7,"version":3,"tracks":[]}"#,
+            r#""resume":{"ufrag":"u","pwd":"w","sessionId":7,"version":3,"tracks":[{"mid":0}]}"#,
+            r#""resume":"yes""#,
+        ] {
+            let text = format!(r#"{{"type":"join","roomId":"r",{bad}}}"#);
+            assert!(serde_json::from_str::<ClientMessage>(&text).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn parses_url_options_and_moderator_actions() {
         let m: ClientMessage = serde_json::from_str(
             r#"{"type":"join","roomId":"r","video":true,"videoUrl":"https://v","maxWatchers":5,"handEnabled":true,"token":"t","role":"moderator"}"#,

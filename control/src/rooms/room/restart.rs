@@ -17,9 +17,7 @@ use meet_relay::protocol::{PeerDump, Request, Response, RoomDump};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{
-    initial_sections, kind_of, producer_id, relay_error, unexpected, Consumed, Participant, Role, Room, Section,
-};
+use super::{initial_sections, kind_of, producer_id, Consumed, Participant, Role, Room, Section};
 use crate::rooms::{JoinRequest, RoomNews};
 use crate::signalling::messages::{Allowed, MediaSource, Mode, PeerInfo, Resume, ServerMessage};
 
@@ -229,12 +227,7 @@ impl Room {
     pub(super) async fn close_orphan(&mut self, peer_id: &str) -> bool {
         let Some(o) = self.orphans.iter().position(|o| o.dump.peer == peer_id) else { return false };
         self.orphans.remove(o);
-        if !self.relay_lost {
-            let request = Request::ClosePeer { room: self.id.clone(), peer: peer_id.to_string() };
-            if let Err(e) = self.relay.request(request).await {
-                tracing::warn!(error = %e, peer = %peer_id, "closing a peer that did not resume failed");
-            }
-        }
+        self.close_relay_peer(peer_id).await;
         self.forget_peer(peer_id, SystemTime::now());
         true
     }
@@ -378,11 +371,7 @@ impl Room {
             let transport = match self.relay.request(request).await {
                 Ok(Response::PeerCreated(t)) => t,
                 other => {
-                    let refusal = match other {
-                        Ok(r) => unexpected(r),
-                        Err(e) => relay_error(e),
-                    };
-                    tracing::warn!(peer = %p.id, ?refusal, "cannot create the peer on the relay again");
+                    tracing::warn!(peer = %p.id, ?other, "cannot create the peer on the relay again");
                     p.send(ServerMessage::closed("connection-lost", "The media server restarted; please rejoin"));
                     let p = self.participants.remove(i);
                     self.forget_peer(&p.id, SystemTime::now());
