@@ -989,6 +989,8 @@
     S.reconnect = { since: Date.now(), delay: RECONNECT_FIRST_MS, timer: null };
     setState('reconnecting');
     updateBanner();
+    // Who waits is the server's to say again once it is back; acting on this list meanwhile would be lost.
+    if (R.panels) R.panels.setWaiting([]);
     console.info('meet: connection to the server lost (' + code + '); reconnecting');
     emit('disconnected', { peerId: S.peerId, code: code });
     scheduleReconnect();
@@ -1264,8 +1266,9 @@
   }
 
   function onServerClosed(msg) {
-    if (msg.code === 'server-restart' && (S.reconnect || (S.state === 'in-call' && S.joined))) {
-      // meet-control restarts; the relay keeps the media going: reconnect and resume.
+    if (msg.code === 'server-restart' && (S.reconnect || (S.state === 'in-call' && S.joined) || S.state === 'waiting')) {
+      // meet-control restarts; the relay keeps the media going: reconnect and resume (or, from the
+      // waiting room, wait again).
       if (S.reconnect) scheduleReconnect(); else startReconnect('server-restart');
       return;
     }
@@ -1291,12 +1294,12 @@
       scheduleReconnect();
       return;
     }
-    if (!S.joined) {
-      joinFailed(t('join.connectFailed'));
+    if ((S.joined && S.state === 'in-call') || S.state === 'waiting') {
+      startReconnect('connection-lost');
       return;
     }
-    if (S.state === 'in-call') {
-      startReconnect('connection-lost');
+    if (!S.joined) {
+      joinFailed(t('join.connectFailed'));
       return;
     }
     connectionLost(true);

@@ -129,6 +129,7 @@ class Server:
         self.data_dir = data_dir
         self.log_path = log_path
         self.relay_socket = relay_socket
+        self.config: Path | None = None  # a TOML file for --config, from the next start on
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.media_port = 0
@@ -154,6 +155,8 @@ class Server:
                 "--announced-ip", "127.0.0.1",
                 "--data-dir", str(self.data_dir),
             ]
+            if self.config is not None:
+                cmd += ["--config", str(self.config)]
             if self.relay_socket is None:
                 cmd += ["--media-port", str(self.media_port)]
             else:

@@ -250,3 +250,42 @@ def test_both_restart_fresh_session(split):
             assert p.page.evaluate("window.__pcBefore.connectionState") == "closed"
             assert p.page.locator(".tile:not(.self)").count() == 1
             assert p.page.locator(".tile.self").count() == 1
+
+
+def test_waiting_room_survives_control_restart(split, tmp_path):
+    """A waiting room a moderator turned on by a click, and the person waiting in it, come back after a
+    meet-control restart: the room's state rides in the records the relay keeps, and the waiting page
+    reconnects and waits again until the moderator admits it."""
+    from roomkit import DEFAULT_TOML, join_room, jwt_hs256
+
+    cluster, env = split
+    cfg = tmp_path / "meet.toml"
+    cfg.write_text(DEFAULT_TOML)
+    cluster.control.stop()
+    cluster.control.config = cfg
+    cluster.control.restart()
+    room = room_name()
+    mod = env.participant("Host", browser=0)
+    ann = env.participant("Ann", browser=1)
+    with env.diagnose():
+        join_room(mod, room, displayName="Host", token=jwt_hs256({"roomId": room, "role": "moderator"}))
+        mod.page.click("#participants")
+        mod.page.check("#waiting-toggle")
+        join_room(ann, room, displayName="Ann", wait="waiting")
+        mod.page.wait_for_selector("#waiting-list .waiting-person:has-text('Ann')")
+        marks = mark_pages([mod])
+
+        cluster.control.stop()
+        cluster.control.restart()
+        mod.page.wait_for_function(
+            "document.body.dataset.state === 'in-call' && document.getElementById('reconnecting').hidden",
+            timeout=20_000,
+        )
+        assert mod.messages("joined", marks[mod.name])[-1].get("resumed") is True
+        ann.page.wait_for_function("document.body.dataset.state === 'waiting'", timeout=20_000)
+        assert mod.page.is_checked("#waiting-toggle"), "the waiting room is still on"
+        mod.page.wait_for_selector("#waiting-list .waiting-person:has-text('Ann')", timeout=10_000)
+        mod.page.click("#waiting-list .waiting-person:has-text('Ann') .act-admit")
+        ann.page.wait_for_function("document.body.dataset.state === 'in-call'", timeout=15_000)
+        a_id = ann.page.evaluate("window.meet.peerId")
+        wait_video([(mod, a_id)], timeout=20)

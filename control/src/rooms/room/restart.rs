@@ -41,12 +41,18 @@ pub(crate) struct PeerRecord {
     speaker: bool,
     allowed: Allowed,
     blocked: Vec<MediaSource>,
-    /// When the room's first participant joined (UNIX ms): the room's age survives a restart.
+    /// What belongs to the room rather than the peer rides along in every record, so that any one peer
+    /// the relay kept brings it back: when the first participant joined (UNIX ms), whether the waiting
+    /// room is on, and the joint-viewing video.
     room_created_ms: u64,
+    #[serde(default)]
+    waiting_room: bool,
+    #[serde(default)]
+    video_url: Option<String>,
 }
 
 impl Participant {
-    fn record(&self, room_created: SystemTime) -> PeerRecord {
+    fn record(&self, room: &Room) -> PeerRecord {
         let mut blocked: Vec<MediaSource> = self.blocked.iter().copied().collect();
         blocked.sort_by_key(|s| s.as_str());
         PeerRecord {
@@ -59,7 +65,9 @@ impl Participant {
             speaker: self.speaker,
             allowed: self.allowed,
             blocked,
-            room_created_ms: room_created.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            room_created_ms: room.created_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            waiting_room: room.waiting_room,
+            video_url: room.video_url.clone(),
         }
     }
 }
@@ -184,9 +192,12 @@ impl Room {
                 Orphan { dump: p, record }
             })
             .collect();
-        if let Some(ms) = room.orphans.iter().filter_map(|o| o.record.as_ref()).map(|r| r.room_created_ms).min() {
+        let records = || room.orphans.iter().filter_map(|o| o.record.as_ref());
+        if let Some(ms) = records().map(|r| r.room_created_ms).min() {
             room.created_at = UNIX_EPOCH + Duration::from_millis(ms);
         }
+        room.waiting_room = records().any(|r| r.waiting_room);
+        room.video_url = records().find_map(|r| r.video_url.clone());
         room.orphans_until = Some(tokio::time::Instant::now() + RESUME_GRACE);
         for o in &room.orphans {
             room.registry.publish(RoomNews::PeerAdopted {
@@ -210,7 +221,7 @@ impl Room {
             return;
         }
         for i in 0..self.participants.len() {
-            let record = self.participants[i].record(self.created_at);
+            let record = self.participants[i].record(self);
             if self.participants[i].saved.as_ref() == Some(&record) {
                 continue;
             }
