@@ -165,3 +165,24 @@ async fn rooms_outlive_the_control_connection_and_are_listed_with_their_records(
     let Response::Rooms { rooms } = ask(&mut s, Request::ListRooms).await.unwrap() else { panic!("no rooms") };
     assert!(rooms.is_empty());
 }
+
+/// A takeover right after the browser closed its DTLS: the core has already dropped the peer and its
+/// notification may still be on its way when control closes the peer and creates it again under the
+/// same id. The second creation must succeed (it was refused as "already in the room").
+#[tokio::test]
+async fn a_peer_its_core_already_dropped_can_be_created_again() {
+    let mut config = RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
+    config.cores = 1;
+    let relay = meet_relay::start(&config).unwrap();
+    let limits = meet_relay::protocol::RoomLimits::default();
+    relay.request(Request::CreateRoom { room: "r".into(), limits }).await.unwrap();
+    let create = || Request::CreatePeer { room: "r".into(), peer: "p".into(), watcher: false };
+    relay.request(create()).await.unwrap();
+    // The core drops the peer on its own, behind the placement's back.
+    relay.cores()[0].request(Request::ClosePeer { room: "r".into(), peer: "p".into() }).await.unwrap();
+    let closed = relay.request(Request::ClosePeer { room: "r".into(), peer: "p".into() }).await;
+    assert_eq!(closed.unwrap_err().code, ErrorCode::NotFound);
+    assert!(matches!(relay.request(create()).await, Ok(Response::PeerCreated(_))));
+    let Response::Stats(stats) = relay.request(Request::Stats).await.unwrap() else { panic!("no stats") };
+    assert_eq!(stats.peers, 1);
+}

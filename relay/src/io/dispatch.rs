@@ -35,6 +35,10 @@ struct State {
     rooms: HashMap<String, Placement>,
     /// Peers held by each core.
     load: Vec<usize>,
+    /// (room, peer) a core closed on its own whose `PeerClosed` was still on its way when a `ClosePeer`
+    /// found it gone: the placement forgot it then, so the late notification must not forget a peer
+    /// created again under the same id meanwhile (a takeover).
+    closed_unannounced: HashSet<(String, String)>,
 }
 
 struct Placement {
@@ -64,15 +68,18 @@ impl State {
         self.rooms.get_mut(room).ok_or_else(|| not_found("room", room))
     }
 
-    fn forget_peer(&mut self, room: &str, peer: &str) {
+    /// Drops a peer from the placement; false if it was not there.
+    fn forget_peer(&mut self, room: &str, peer: &str) -> bool {
         let Some(p) = self.rooms.get_mut(room) else {
-            return;
+            return false;
         };
-        if let Some(core) = p.peers.remove(peer) {
-            self.load[core] = self.load[core].saturating_sub(1);
-        }
+        let Some(core) = p.peers.remove(peer) else {
+            return false;
+        };
+        self.load[core] = self.load[core].saturating_sub(1);
         p.producers.retain(|_, (owner, _)| owner != peer);
         p.watchers.remove(peer);
+        true
     }
 
     fn least_loaded(&self) -> usize {
@@ -82,7 +89,7 @@ impl State {
 
 impl Relay {
     pub fn new(cores: Vec<CoreHandle>, notifications: broadcast::Sender<Notification>, peers_per_core: usize) -> Self {
-        let state = State { rooms: HashMap::new(), load: vec![0; cores.len()] };
+        let state = State { rooms: HashMap::new(), load: vec![0; cores.len()], closed_unannounced: HashSet::new() };
         let relay = Relay {
             inner: Arc::new(Inner {
                 cores,
@@ -98,7 +105,10 @@ impl Relay {
             match rx.blocking_recv() {
                 Ok(Notification::PeerClosed { room, peer, .. }) => {
                     let Some(inner) = weak.upgrade() else { return };
-                    inner.state.lock().expect("placement lock").forget_peer(&room, &peer);
+                    let mut state = inner.state.lock().expect("placement lock");
+                    if !state.closed_unannounced.remove(&(room.clone(), peer.clone())) {
+                        state.forget_peer(&room, &peer);
+                    }
                 }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -132,6 +142,7 @@ impl Relay {
                 let cores = {
                     let mut state = self.state();
                     let placement = state.rooms.remove(&room).ok_or_else(|| not_found("room", &room))?;
+                    state.closed_unannounced.retain(|(r, _)| *r != room);
                     for core in placement.peers.values() {
                         state.load[*core] = state.load[*core].saturating_sub(1);
                     }
@@ -210,15 +221,30 @@ impl Relay {
                     Request::CloseProducer { producer, .. } => Some(producer.clone()),
                     _ => None,
                 };
-                let response = self.core(core).request(request).await?;
+                let response = self.core(core).request(request).await;
                 let mut state = self.state();
                 if closing_peer {
-                    state.forget_peer(&room, &peer);
+                    match &response {
+                        Ok(_) => {
+                            state.forget_peer(&room, &peer);
+                        }
+                        // The core closed it on its own (DTLS close, consent) and its notification is
+                        // still on the way: forget it now, or a peer created again under the same id (a
+                        // takeover) would be refused as already present; the notification is then
+                        // swallowed (see `closed_unannounced`).
+                        Err(e) if e.code == ErrorCode::NotFound => {
+                            if state.forget_peer(&room, &peer) {
+                                state.closed_unannounced.insert((room.clone(), peer.clone()));
+                            }
+                        }
+                        Err(_) => {}
+                    }
                 }
-                if let (Some(producer), Some(p)) = (closed_producer, state.rooms.get_mut(&room)) {
+                if let (Some(producer), Some(p), true) = (closed_producer, state.rooms.get_mut(&room), response.is_ok())
+                {
                     p.producers.remove(&producer);
                 }
-                Ok(response)
+                response
             }
         }
     }
