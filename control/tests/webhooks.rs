@@ -48,7 +48,7 @@ async fn fails_twice_then_succeeds_in_order() {
         json!({"event": "disconnected", "roomId": "serv0hooks", "peerId": "ann", "displayName": "Ann"})
     );
     assert!(got.iter().all(|r| r.authorization.as_deref() == Some("Bearer hook-secret") && r.path == "/api/events"));
-    assert_eq!(server.services.store.pending_webhooks().unwrap(), 0);
+    server.wait_webhooks_drained().await;
     server.stop().await;
 }
 
@@ -86,7 +86,7 @@ async fn a_pending_delivery_survives_a_restart() {
     assert_eq!(events_of("ann"), ["connected", "disconnected"], "order kept across the restart");
     assert_eq!(events_of("bob"), ["connected", "disconnected"]);
     assert!(got[before..].iter().all(|r| r.status == 200));
-    assert_eq!(server.services.store.pending_webhooks().unwrap(), 0);
+    server.wait_webhooks_drained().await;
     drop(bob);
     server.stop().await;
 }

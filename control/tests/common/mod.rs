@@ -104,6 +104,20 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Waits until the webhook queue is empty: the receiver sees a delivery before the worker, having read the
+    /// response, removes it from the queue.
+    pub async fn wait_webhooks_drained(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let pending = self.services.store.pending_webhooks().unwrap();
+            if pending == 0 {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{pending} webhooks still pending");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops serving and the background tasks, like a process exit (queued webhooks stay queued).
     pub async fn stop(mut self) {
         self.services.shutdown();
