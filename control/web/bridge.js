@@ -217,8 +217,8 @@
   // Events go to the parent once a bridge has said hello (earlier ones are summed up in the welcome).
   var EVENTS = ['readyToJoin', 'join', 'newPeer', 'peerClosed',
     'switchOnCamera', 'switchOffCamera', 'errorGetCamera', 'switchOnMic', 'switchOffMic', 'errorGetMic',
-    'switchOnShare', 'switchOffShare', 'errorGetShare', 'connectionFailed', 'disconnected', 'connectionClosed',
-    'connectionError', 'playingAudioPrevent', 'switchOnPin', 'switchOffPin', 'errorGetPin'];
+    'switchOnShare', 'switchOffShare', 'errorGetShare', 'connectionFailed', 'disconnected', 'reconnected',
+    'connectionClosed', 'connectionError', 'playingAudioPrevent', 'switchOnPin', 'switchOffPin', 'errorGetPin'];
   EVENTS.forEach(function (name) {
     app.on(name, function (data) {
       if (!greeted) return;

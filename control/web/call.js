@@ -1114,6 +1114,7 @@
     stopReconnect();
     if (resuming && msg.resumed === true) {
       onResumed(msg);
+      emit('reconnected', { peerId: S.peerId, resumed: true });
       return;
     }
     if (msg.peerId) S.peerId = String(msg.peerId);
@@ -1165,6 +1166,7 @@
     // Still sharing from before the socket was lost: tell the new session.
     if (api.share) applyScreenSender();
     emit('join', selfData());
+    if (resuming) emit('reconnected', { peerId: S.peerId, resumed: false });
   }
 
   // `joined` with `resumed: true`: the session goes on over the same pc, with the same tiles. Peers

@@ -372,7 +372,8 @@ def test_two_bridges_and_origin_checks(env, host_origin):
 
 
 def test_connection_loss_events(env, host_origin, tmp_path):
-    """The server stops under a joined room: disconnected; joining again while it is down: connectionFailed."""
+    """The server stops under a joined room: disconnected; it comes back: reconnected; it stops again and a
+    join while it is down: connectionFailed."""
     binary = Path(env.server.binary)
     own = Server(binary, tmp_path / "data", env.artifacts / "server-client-api-loss.log")
     (tmp_path / "data").mkdir()
@@ -386,6 +387,13 @@ def test_connection_loss_events(env, host_origin, tmp_path):
             own.stop()
             ev = h.wait_event("r", "disconnected", timeout=15)
             assert ev.get("peerId") == me, ev
+            # Back within the page's 60 s of reconnecting; the embedded relay restarted too, so the
+            # session is a fresh one.
+            own.restart()
+            ev = h.wait_event("r", "reconnected", timeout=30)
+            assert ev.get("resumed") is False and ev.get("peerId"), ev
+            own.stop()
+            h.page.wait_for_function("H.seen('r', 'disconnected').length >= 2", timeout=15_000)
             r = h.call("r", "join", {"constraints": {"video": False, "audio": False}})
             assert isinstance(r, dict) and r.get("code") == "connectionFailed", r
             assert h.wait_event("r", "connectionFailed")["message"]
