@@ -10,10 +10,13 @@
 //!
 //! Who receives what is decided in one place, [`Room::sync_from`]: a producer is forwarded when its
 //! owner may publish it (webinar role, moderator permission, not turned off by a moderator, and for the
-//! screen, sharing); the consumers and offers that follow are in [`streams`]. Moderator commands, the
-//! waiting room, chat and hands are in [`moderation`]; taking rooms back after a restart of
-//! `meet-control` or of the relay is in [`restart`].
+//! screen, sharing); the consumers and offers that follow are in [`streams`]. Joining (the waiting room,
+//! the relay peer, seating) is in [`join`]; devices, screen sharing and SDP answers in [`media`].
+//! Moderator commands, the waiting room, chat and hands are in [`moderation`]; taking rooms back after a
+//! restart of `meet-control` or of the relay is in [`restart`].
 
+mod join;
+mod media;
 mod moderation;
 mod restart;
 mod streams;
@@ -21,7 +24,7 @@ mod streams;
 use std::collections::HashSet;
 use std::time::SystemTime;
 
-use meet_media::sdp::{self, Kind};
+use meet_media::sdp::Kind;
 use meet_relay::protocol::{MediaKind, Request, Response, RoomLimits, TransportParams};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -30,7 +33,7 @@ use super::{JoinRequest, Registry, RoomNews};
 use crate::auth::Grant;
 use crate::relay_client::RelayClient;
 use crate::signalling::messages::{
-    Allowed, MediaSource, Mode, ModeratorAction, PeerInfo, RoomState, SelfInfo, ServerMessage,
+    Allowed, MediaSource, ModeratorAction, PeerInfo, RoomState, SelfInfo, ServerMessage,
 };
 
 /// Webinar defaults when neither the URL nor the token sets a limit.
@@ -406,171 +409,6 @@ impl Room {
         }
     }
 
-    /// A join: into the waiting room when it is on (moderators skip it), else into the room.
-    async fn request_join(
-        &mut self,
-        connection: u64,
-        request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
-    ) -> Result<String, ServerMessage> {
-        let peer_id = request.peer_id.clone().unwrap_or_else(new_peer_id);
-        let orphan = self.orphans.iter().position(|o| o.dump.peer == peer_id);
-        let (request, out) = match (orphan, request.resume.as_deref()) {
-            (Some(o), Some(r)) if self.orphans[o].owned_by(r) => match self.resume(connection, o, request, out).await {
-                Ok(joined) => return joined,
-                Err(given_back) => given_back,
-            },
-            (Some(_), Some(_)) => {
-                tracing::info!(peer = %peer_id, "resume refused: ICE credentials do not match the relay's; a fresh session");
-                (request, out)
-            }
-            (None, Some(_)) => {
-                tracing::info!(peer = %peer_id, "resume refused: the relay does not hold this peer; a fresh session");
-                (request, out)
-            }
-            _ => (request, out),
-        };
-        // Someone else with this peerId, or a page that cannot resume: a fresh session replaces the
-        // old one, as a second join with the same peerId does.
-        self.close_orphan(&peer_id).await;
-        // One session per peerId: the newer connection takes over.
-        if let Some(i) = self.participants.iter().position(|p| p.id == peer_id) {
-            self.participants[i].send(ServerMessage::closed("replaced", "Someone joined into the room with your ID"));
-            self.remove(i, true).await;
-        }
-        if let Some(w) = self.waiting.iter().position(|w| w.peer_id == peer_id) {
-            let old = self.waiting.remove(w);
-            let _ = old.out.send(ServerMessage::closed("replaced", "Someone joined into the room with your ID"));
-        }
-        if request.grant.is_moderator() && request.grant.waiting_room && !self.waiting_room {
-            self.waiting_room = true;
-            tracing::info!("waiting room turned on by the moderator's token");
-        }
-        if self.waiting_room && !request.grant.is_moderator() {
-            tracing::info!(peer = %peer_id, "waits for a moderator");
-            let _ = out.send(ServerMessage::Waiting);
-            self.waiting.push(Waiting { connection, peer_id: peer_id.clone(), request, out });
-            self.send_waiting_list();
-            return Ok(peer_id);
-        }
-        self.join(connection, peer_id, request, out).await
-    }
-
-    async fn join(
-        &mut self,
-        connection: u64,
-        peer_id: String,
-        request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
-    ) -> Result<String, ServerMessage> {
-        let speaker = request.mode == Mode::Call || request.grant.itisparticipant || request.grant.is_moderator();
-        if !self.on_relay {
-            let webinar = request.mode == Mode::Webinar;
-            let (b, w) = if webinar { (WEBINAR_MAX_BROADCASTERS, WEBINAR_MAX_WATCHERS) } else { (0, 0) };
-            self.limits = RoomLimits {
-                max_broadcasters: request.grant.max_broadcasters.unwrap_or(b),
-                max_watchers: request.grant.max_watchers.unwrap_or(w),
-            };
-            let create = Request::CreateRoom { room: self.id.clone(), limits: self.limits };
-            self.relay.request(create).await.map_err(relay_error)?;
-            self.on_relay = true;
-            tracing::info!(
-                max_broadcasters = self.limits.max_broadcasters,
-                max_watchers = self.limits.max_watchers,
-                "room created"
-            );
-        }
-        if !speaker && self.limits.max_watchers > 0 && self.viewers() >= self.limits.max_watchers as usize {
-            return Err(ServerMessage::error("limit-exceeded", "The limit of maximum watchers is exceeded"));
-        }
-        let transport = match self
-            .relay
-            .request(Request::CreatePeer { room: self.id.clone(), peer: peer_id.clone(), watcher: !speaker })
-            .await
-        {
-            Ok(Response::PeerCreated(t)) => t,
-            Ok(other) => return Err(unexpected(other)),
-            Err(e) => return Err(relay_error(e)),
-        };
-        tracing::info!(peer = %peer_id, name = %request.display_name, speaker, moderator = request.grant.is_moderator(), "joined");
-        let sections = initial_sections(speaker);
-        if let Some(url) = &request.grant.video_url {
-            if self.video_url.as_ref() != Some(url) {
-                self.video_url = Some(url.clone());
-                let room = self.room_state();
-                self.broadcast_except(connection, ServerMessage::RoomUpdated { room });
-            }
-        }
-        let mut participant = Participant {
-            id: peer_id.clone(),
-            connection,
-            display_name: request.display_name,
-            audio: speaker && request.audio,
-            video: speaker && request.video,
-            screen: false,
-            hand: false,
-            grant: request.grant,
-            speaker,
-            allowed: Allowed::default(),
-            blocked: HashSet::new(),
-            out,
-            transport,
-            sections,
-            session_id: rand::random::<u32>() as u64,
-            offered: 0,
-            answered: 0,
-            dirty: speaker,
-            transport_connected: false,
-            remote_ufrag: None,
-            stale_ufrag: None,
-            saved: None,
-        };
-        // What the others already send.
-        let existing: Vec<(String, MediaSource)> = self
-            .participants
-            .iter()
-            .flat_map(|p| {
-                MediaSource::ALL
-                    .into_iter()
-                    .filter(|s| p.produces(*s) && p.forwards(*s))
-                    .map(move |s| (p.id.clone(), s))
-            })
-            .collect();
-        for (from, source) in existing {
-            self.consume(&mut participant, &from, source).await;
-        }
-        self.registry.publish(RoomNews::PeerJoined {
-            room_id: self.id.clone(),
-            peer_id: peer_id.clone(),
-            display_name: participant.display_name.clone(),
-            at: SystemTime::now(),
-        });
-        self.seat(participant, false);
-        self.offer_where_needed();
-        Ok(peer_id)
-    }
-
-    /// Seats a participant: it learns who is here (`joined`), the others learn of it.
-    fn seat(&mut self, participant: Participant, resumed: bool) {
-        participant.send(ServerMessage::Joined {
-            room_id: self.id.clone(),
-            peer_id: participant.id.clone(),
-            peers: self.peer_infos(),
-            you: participant.self_info(),
-            room: self.room_state(),
-            resumed,
-        });
-        self.broadcast_except(participant.connection, ServerMessage::PeerJoined { peer: participant.info() });
-        let (moderator, speaker) = (participant.grant.is_moderator(), participant.speaker);
-        self.participants.push(participant);
-        if moderator {
-            self.send_waiting_list();
-        }
-        if !speaker {
-            self.broadcast_room_state();
-        }
-    }
-
     fn viewers(&self) -> usize {
         self.participants.iter().filter(|p| !p.speaker).count()
     }
@@ -584,144 +422,6 @@ impl Room {
         for p in &self.participants {
             p.send(ServerMessage::RoomUpdated { room: room.clone() });
         }
-    }
-
-    async fn media_state(&mut self, connection: u64, audio: bool, video: bool) {
-        let Some(i) = self.index_of(connection) else { return };
-        let p = &mut self.participants[i];
-        if !p.speaker {
-            return;
-        }
-        let mut refused = None;
-        let audio = if audio && !p.allowed.audio {
-            refused = Some(MediaSource::Audio);
-            false
-        } else {
-            audio
-        };
-        let video = if video && !p.allowed.video {
-            refused = Some(MediaSource::Video);
-            false
-        } else {
-            video
-        };
-        // Turning a device on again lifts a moderator's turn-off.
-        let mut lifted = false;
-        if audio && !p.audio {
-            lifted |= p.blocked.remove(&MediaSource::Audio);
-        }
-        if video && !p.video {
-            lifted |= p.blocked.remove(&MediaSource::Video);
-        }
-        p.audio = audio;
-        p.video = video;
-        let info = p.info();
-        let id = p.id.clone();
-        if let Some(source) = refused {
-            p.send(ServerMessage::error("not-allowed", format!("The moderator does not allow your {}", noun(source))));
-        }
-        self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
-        if lifted {
-            self.sync_from(&id).await;
-        }
-    }
-
-    async fn share(&mut self, connection: u64, on: bool) {
-        let Some(i) = self.index_of(connection) else { return };
-        let p = &mut self.participants[i];
-        if on && !p.speaker {
-            return p.send(ServerMessage::error("not-allowed", "Viewers cannot share their screen"));
-        }
-        if on && !p.allowed.screen {
-            return p.send(ServerMessage::error("not-allowed", "The moderator does not allow your screen sharing"));
-        }
-        if p.screen == on {
-            return;
-        }
-        p.screen = on;
-        if on {
-            p.blocked.remove(&MediaSource::Screen);
-        }
-        let info = p.info();
-        let id = p.id.clone();
-        self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
-        self.sync_from(&id).await;
-    }
-
-    async fn answer(&mut self, connection: u64, sdp_text: &str) {
-        let Some(i) = self.index_of(connection) else { return };
-        if self.relay_lost {
-            // It answers an offer for a transport that is gone; `mediaRestart` and a new offer follow.
-            return tracing::debug!(peer = %self.participants[i].id, "answer while the relay is away dropped");
-        }
-        let answer = match sdp::parse_answer(sdp_text) {
-            Ok(a) => a,
-            Err(e) => {
-                return self.participants[i]
-                    .send(ServerMessage::error("bad-answer", format!("Invalid SDP answer: {e}")))
-            }
-        };
-        let (ufrag, fingerprint) = answer.transport();
-        if ufrag.is_some() && ufrag == self.participants[i].stale_ufrag.as_deref() {
-            return tracing::debug!("answer from before the media restart dropped");
-        }
-        if !self.participants[i].offer_pending() {
-            return self.participants[i]
-                .send(ServerMessage::error("unexpected-answer", "No offer is waiting for an answer"));
-        }
-        let p = &mut self.participants[i];
-        p.answered = p.offered;
-        p.remote_ufrag = ufrag.map(str::to_string);
-        if !p.transport_connected {
-            let request = Request::ConnectPeer {
-                room: self.id.clone(),
-                peer: p.id.clone(),
-                remote_ufrag: ufrag.map(str::to_string),
-                remote_fingerprint: fingerprint.map(str::to_string),
-                remote_setup: answer.setup().map(str::to_string),
-            };
-            if let Err(e) = self.relay.request(request).await {
-                tracing::warn!(error = %e, "connect peer failed");
-            }
-            self.participants[i].transport_connected = true;
-        }
-        // Register what the browser now sends.
-        let mut produced_any = false;
-        for s in 0..self.participants[i].sections.len() {
-            let p = &self.participants[i];
-            let section = &p.sections[s];
-            let Role::Send { source, produced: false } = section.role else { continue };
-            let Some(ssrc) = answer.section(&section.mid).and_then(|m| m.ssrcs.first().copied()) else {
-                tracing::debug!(mid = %section.mid, "answer announces no SSRC for a sending section yet");
-                continue;
-            };
-            let kind = section.kind;
-            let request = Request::Produce {
-                room: self.id.clone(),
-                peer: p.id.clone(),
-                producer: producer_id(&p.id, source),
-                kind: media_kind(kind),
-                ssrc,
-                payload_type: kind.payload_type(),
-                clock_rate: kind.clock_rate(),
-            };
-            match self.relay.request(request).await {
-                Ok(_) => {
-                    self.participants[i].sections[s].role = Role::Send { source, produced: true };
-                    produced_any = true;
-                }
-                Err(e) => {
-                    tracing::info!(error = %e, "produce refused");
-                    self.participants[i].send(ServerMessage::error("produce-refused", e.message));
-                    break;
-                }
-            }
-        }
-        if produced_any {
-            let from = self.participants[i].id.clone();
-            self.sync_from(&from).await;
-        }
-        self.offer_where_needed();
     }
 
     /// Removes participant `i`; `on_relay` says whether the relay still holds its peer.

@@ -1,0 +1,182 @@
+//! Joining: the waiting room, a participant's relay peer and first streams, and seating it among the
+//! others. Resumes after a restart of `meet-control` start here too (see [`super::restart`]).
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use meet_relay::protocol::{Request, Response, RoomLimits};
+use tokio::sync::mpsc;
+
+use super::{
+    initial_sections, new_peer_id, relay_error, unexpected, Participant, Room, Waiting, WEBINAR_MAX_BROADCASTERS,
+    WEBINAR_MAX_WATCHERS,
+};
+use crate::rooms::{JoinRequest, RoomNews};
+use crate::signalling::messages::{Allowed, MediaSource, Mode, ServerMessage};
+
+impl Room {
+    /// A join: into the waiting room when it is on (moderators skip it), else into the room.
+    pub(super) async fn request_join(
+        &mut self,
+        connection: u64,
+        request: JoinRequest,
+        out: mpsc::UnboundedSender<ServerMessage>,
+    ) -> Result<String, ServerMessage> {
+        let peer_id = request.peer_id.clone().unwrap_or_else(new_peer_id);
+        let orphan = self.orphans.iter().position(|o| o.dump.peer == peer_id);
+        let (request, out) = match (orphan, request.resume.as_deref()) {
+            (Some(o), Some(r)) if self.orphans[o].owned_by(r) => match self.resume(connection, o, request, out).await {
+                Ok(joined) => return joined,
+                Err(given_back) => given_back,
+            },
+            (Some(_), Some(_)) => {
+                tracing::info!(peer = %peer_id, "resume refused: ICE credentials do not match the relay's; a fresh session");
+                (request, out)
+            }
+            (None, Some(_)) => {
+                tracing::info!(peer = %peer_id, "resume refused: the relay does not hold this peer; a fresh session");
+                (request, out)
+            }
+            _ => (request, out),
+        };
+        // Someone else with this peerId, or a page that cannot resume: a fresh session replaces the
+        // old one, as a second join with the same peerId does.
+        self.close_orphan(&peer_id).await;
+        // One session per peerId: the newer connection takes over.
+        if let Some(i) = self.participants.iter().position(|p| p.id == peer_id) {
+            self.participants[i].send(ServerMessage::closed("replaced", "Someone joined into the room with your ID"));
+            self.remove(i, true).await;
+        }
+        if let Some(w) = self.waiting.iter().position(|w| w.peer_id == peer_id) {
+            let old = self.waiting.remove(w);
+            let _ = old.out.send(ServerMessage::closed("replaced", "Someone joined into the room with your ID"));
+        }
+        if request.grant.is_moderator() && request.grant.waiting_room && !self.waiting_room {
+            self.waiting_room = true;
+            tracing::info!("waiting room turned on by the moderator's token");
+        }
+        if self.waiting_room && !request.grant.is_moderator() {
+            tracing::info!(peer = %peer_id, "waits for a moderator");
+            let _ = out.send(ServerMessage::Waiting);
+            self.waiting.push(Waiting { connection, peer_id: peer_id.clone(), request, out });
+            self.send_waiting_list();
+            return Ok(peer_id);
+        }
+        self.join(connection, peer_id, request, out).await
+    }
+
+    pub(super) async fn join(
+        &mut self,
+        connection: u64,
+        peer_id: String,
+        request: JoinRequest,
+        out: mpsc::UnboundedSender<ServerMessage>,
+    ) -> Result<String, ServerMessage> {
+        let speaker = request.mode == Mode::Call || request.grant.itisparticipant || request.grant.is_moderator();
+        if !self.on_relay {
+            let webinar = request.mode == Mode::Webinar;
+            let (b, w) = if webinar { (WEBINAR_MAX_BROADCASTERS, WEBINAR_MAX_WATCHERS) } else { (0, 0) };
+            self.limits = RoomLimits {
+                max_broadcasters: request.grant.max_broadcasters.unwrap_or(b),
+                max_watchers: request.grant.max_watchers.unwrap_or(w),
+            };
+            let create = Request::CreateRoom { room: self.id.clone(), limits: self.limits };
+            self.relay.request(create).await.map_err(relay_error)?;
+            self.on_relay = true;
+            tracing::info!(
+                max_broadcasters = self.limits.max_broadcasters,
+                max_watchers = self.limits.max_watchers,
+                "room created"
+            );
+        }
+        if !speaker && self.limits.max_watchers > 0 && self.viewers() >= self.limits.max_watchers as usize {
+            return Err(ServerMessage::error("limit-exceeded", "The limit of maximum watchers is exceeded"));
+        }
+        let transport = match self
+            .relay
+            .request(Request::CreatePeer { room: self.id.clone(), peer: peer_id.clone(), watcher: !speaker })
+            .await
+        {
+            Ok(Response::PeerCreated(t)) => t,
+            Ok(other) => return Err(unexpected(other)),
+            Err(e) => return Err(relay_error(e)),
+        };
+        tracing::info!(peer = %peer_id, name = %request.display_name, speaker, moderator = request.grant.is_moderator(), "joined");
+        let sections = initial_sections(speaker);
+        if let Some(url) = &request.grant.video_url {
+            if self.video_url.as_ref() != Some(url) {
+                self.video_url = Some(url.clone());
+                let room = self.room_state();
+                self.broadcast_except(connection, ServerMessage::RoomUpdated { room });
+            }
+        }
+        let mut participant = Participant {
+            id: peer_id.clone(),
+            connection,
+            display_name: request.display_name,
+            audio: speaker && request.audio,
+            video: speaker && request.video,
+            screen: false,
+            hand: false,
+            grant: request.grant,
+            speaker,
+            allowed: Allowed::default(),
+            blocked: HashSet::new(),
+            out,
+            transport,
+            sections,
+            session_id: rand::random::<u32>() as u64,
+            offered: 0,
+            answered: 0,
+            dirty: speaker,
+            transport_connected: false,
+            remote_ufrag: None,
+            stale_ufrag: None,
+            saved: None,
+        };
+        // What the others already send.
+        let existing: Vec<(String, MediaSource)> = self
+            .participants
+            .iter()
+            .flat_map(|p| {
+                MediaSource::ALL
+                    .into_iter()
+                    .filter(|s| p.produces(*s) && p.forwards(*s))
+                    .map(move |s| (p.id.clone(), s))
+            })
+            .collect();
+        for (from, source) in existing {
+            self.consume(&mut participant, &from, source).await;
+        }
+        self.registry.publish(RoomNews::PeerJoined {
+            room_id: self.id.clone(),
+            peer_id: peer_id.clone(),
+            display_name: participant.display_name.clone(),
+            at: SystemTime::now(),
+        });
+        self.seat(participant, false);
+        self.offer_where_needed();
+        Ok(peer_id)
+    }
+
+    /// Seats a participant: it learns who is here (`joined`), the others learn of it.
+    pub(super) fn seat(&mut self, participant: Participant, resumed: bool) {
+        participant.send(ServerMessage::Joined {
+            room_id: self.id.clone(),
+            peer_id: participant.id.clone(),
+            peers: self.peer_infos(),
+            you: participant.self_info(),
+            room: self.room_state(),
+            resumed,
+        });
+        self.broadcast_except(participant.connection, ServerMessage::PeerJoined { peer: participant.info() });
+        let (moderator, speaker) = (participant.grant.is_moderator(), participant.speaker);
+        self.participants.push(participant);
+        if moderator {
+            self.send_waiting_list();
+        }
+        if !speaker {
+            self.broadcast_room_state();
+        }
+    }
+}
