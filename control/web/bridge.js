@@ -4,7 +4,7 @@
  * embedding parent window (event.source === window.parent) and only from that window's origin
  * (location.ancestorOrigins, else the referrer's origin, else the origin of the parent's first hello);
  * it posts results and events only to that origin. Commands are checked here (method name, data type,
- * joined or not, moderator or not) and carried out by window.meetApp (call.js). Every call gets exactly
+ * joined or not, moderator or not) and carried out by window.meetApp (client-api.js). Every call gets exactly
  * one result: { ok: true, result } or { ok: false, error: { code, message } }.
  *
  * Messages (docs/client-api.md, "Wire protocol"):

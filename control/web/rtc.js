@@ -1,0 +1,197 @@
+/* meet — the media session: the RTCPeerConnection, offers answered one at a time (S.offerQueue), the
+ * transceivers and what they send, the state `resume` carries, and relay restarts (a new pc).
+ *
+ * Built by call.js with MeetRtc.create(ctx). S.pc is the current pc: the same object across a resume, a
+ * new one after `mediaRestart` or a fresh session (replacePeerConnection). Only pc events of S.pc count.
+ */
+(function () {
+  'use strict';
+
+  function create(ctx) {
+    var t = ctx.t, S = ctx.S, R = ctx.R, api = ctx.api;
+
+    function dropPc(pc) {
+      if (!pc) return;
+      pc.onconnectionstatechange = null;
+      try { pc.close(); } catch (e) { /* ignore */ }
+    }
+
+    // The RTCPeerConnection of a media session. A new one replaces it after `mediaRestart` (the relay
+    // restarted) or when the server starts a fresh session; it keeps these handlers.
+    function newPeerConnection() {
+      var pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+      pc.onconnectionstatechange = function () {
+        if (pc !== S.pc) return;
+        var st = pc.connectionState;
+        if (st === 'connected' && S.mediaLost && S.mediaLost.pc !== pc) {
+          S.mediaLost = null;
+          ctx.updateBanner();
+        } else if (st === 'failed') {
+          // While the relay is away (relayLost) the old pc is expected to fail: the server sends
+          // mediaRestart once it is back. While the socket reconnects, onResumed reports it.
+          if (S.reconnect || (S.mediaLost && S.mediaLost.pc === pc)) return;
+          S.mediaLost = null;
+          ctx.updateBanner();
+          mediaFailed();
+        }
+      };
+      return pc;
+    }
+
+    function mediaFailed() {
+      ctx.connectionError('media connection failed', 'mediaFailed');
+      ctx.toast(t('call.mediaFailed'), { type: 'error', duration: 12000, action: { label: t('lost.reconnect'), fn: ctx.reconnect } });
+    }
+
+    // Close the RTCPeerConnection and go on with a new one: local tracks and tiles stay, the next offer
+    // attaches them to the new transceivers.
+    function replacePeerConnection() {
+      dropPc(S.pc);
+      S.pc = newPeerConnection();
+      S.sendTr = { audio: null, video: null };
+      S.lastTracks = null;
+    }
+
+    // What `join` + `resume` carries: the ICE credentials and o= line of the offer this pc answered, its
+    // tracks, and this participant's sharing and hand. Null when there is no settled session to take back.
+    function resumeState() {
+      var pc = S.pc;
+      if (!pc || pc.signalingState !== 'stable' || !pc.remoteDescription || !pc.remoteDescription.sdp) return null;
+      var sdp = pc.remoteDescription.sdp;
+      var ufrag = /^a=ice-ufrag:(\S+)/m.exec(sdp);
+      var pwd = /^a=ice-pwd:(\S+)/m.exec(sdp);
+      var o = /^o=\S+ (\d+) (\d+) /m.exec(sdp);
+      if (!ufrag || !pwd || !o) return null;
+      return {
+        ufrag: ufrag[1], pwd: pwd[1], sessionId: Number(o[1]), version: Number(o[2]),
+        tracks: S.lastTracks || [], screen: !!api.share, hand: !!R.hand
+      };
+    }
+
+    // The relay went away: media stops until mediaRestart; the pc failing meanwhile is no error.
+    function onRelayLost() {
+      if (!S.joined || !S.pc) return;
+      if (!S.mediaLost) S.mediaLost = { pc: S.pc };
+      ctx.updateBanner();
+    }
+
+    // The relay is back with a new transport: the offer that follows is answered on a new pc.
+    function onMediaRestart() {
+      if (!S.joined || !S.pc) return;
+      if (!S.mediaLost) S.mediaLost = { pc: S.pc };
+      ctx.updateBanner();
+      S.offerQueue = S.offerQueue.then(function () {
+        if (!S.pc) return;
+        replacePeerConnection();
+        console.info('meet: media restart: new RTCPeerConnection');
+      });
+    }
+
+    function handleOffer(ws, msg) {
+      var pc = S.pc;
+      if (!pc || pc.signalingState === 'closed') return Promise.resolve();
+      var tracks = Array.isArray(msg.tracks) ? msg.tracks : [];
+      return pc.setRemoteDescription({ type: 'offer', sdp: String(msg.sdp || '') }).then(function () {
+        var trs = pc.getTransceivers();
+        var byPeer = new Map();
+        var screens = new Map();
+        var jobs = [];
+        tracks.forEach(function (tk) {
+          if (!tk) return;
+          var tr = trs.find(function (x) { return x.mid === String(tk.mid); });
+          if (!tr) { console.warn('meet: no transceiver for mid', tk.mid); return; }
+          if (tk.direction === 'send' && tk.source === 'screen') {
+            tr.direction = 'sendonly';
+            S.sendTr.screen = tr;
+            jobs.push(tr.sender.replaceTrack(api.share ? api.share.track : null));
+          } else if (tk.direction === 'recv' && tk.active && tk.source === 'screen' && tk.peerId != null) {
+            screens.set(String(tk.peerId), tr.receiver.track);
+          } else if (tk.direction === 'send') {
+            var kind = tk.kind === 'video' ? 'video' : 'audio';
+            tr.direction = 'sendonly';
+            S.sendTr[kind] = tr;
+            var d = ctx.dev(kind);
+            var local = d.on && d.track && d.track.readyState === 'live' ? d.track : null;
+            jobs.push(tr.sender.replaceTrack(local));
+          } else if (tk.direction === 'recv' && tk.active && tk.peerId != null && String(tk.peerId) !== S.peerId) {
+            var id = String(tk.peerId);
+            if (!byPeer.has(id)) byPeer.set(id, []);
+            byPeer.get(id).push(tr.receiver.track);
+          }
+        });
+        // Tracks of participants we have not heard about yet get a tile now; peerJoined fills in the name.
+        byPeer.forEach(function (list, id) { if (!S.peers.has(id)) ctx.ensurePeer({ peerId: id }); });
+        S.peers.forEach(function (p) { ctx.setPeerTracks(p, byPeer.get(p.peerId) || []); });
+        ctx.setScreenTracks(screens);
+        return Promise.all(jobs);
+      }).then(function () {
+        return pc.createAnswer();
+      }).then(function (answer) {
+        return pc.setLocalDescription(answer).then(function () {
+          // The tracks that go with pc.remoteDescription from now on, whether or not the answer reaches the
+          // server: `resume` must describe what this pc has applied.
+          if (pc === S.pc) S.lastTracks = tracks;
+          return answer;
+        });
+      }).then(function (answer) {
+        if (pc === S.pc && ws === S.ws && ws.readyState === WebSocket.OPEN) {
+          ws.send(JSON.stringify({ type: 'answer', sdp: answer.sdp }));
+        }
+        if (api.maxBitrate) applyBitrate().catch(function (e) { console.warn('meet: setBitrate', e); });
+      }).catch(function (e) {
+        console.error('meet: offer handling failed', e);
+        if (pc !== S.pc) return;   // replaced meanwhile (mediaRestart, fresh session)
+        ctx.connectionError((e && e.message) || String(e), 'negotiation');
+        ctx.toast(t('call.error', { message: (e && e.message) || String(e) }), { type: 'error' });
+      });
+    }
+
+    // --- what this pc sends -------------------------------------------------
+
+    function applySender(kind) {
+      var tr = S.sendTr[kind];
+      var d = ctx.dev(kind);
+      if (!tr || !S.pc || S.pc.signalingState === 'closed') return Promise.resolve();
+      var track = d.on && d.track && d.track.readyState === 'live' ? d.track : null;
+      if (kind === 'video') applyScreenSender();
+      if (kind === 'video' && api.share && !S.sendTr.screen) track = api.share.track;
+      if (tr.sender.track === track) return Promise.resolve();
+      return tr.sender.replaceTrack(track).catch(function (e) { console.warn('meet: replaceTrack failed', e); });
+    }
+
+    // The screen section: the shared screen's track goes there; the server is told when sharing starts
+    // or stops so it forwards (or stops forwarding) that stream.
+    function applyScreenSender() {
+      var tr = S.sendTr.screen;
+      var track = api.share ? api.share.track : null;
+      if (tr && S.pc && S.pc.signalingState !== 'closed' && tr.sender.track !== track) {
+        tr.sender.replaceTrack(track).catch(function (e) { console.warn('meet: screen replaceTrack failed', e); });
+      }
+      if (S.joined && R.screenSent !== !!track) {
+        R.screenSent = !!track;
+        ctx.send({ type: 'share', on: !!track });
+      }
+      ctx.updateFeatureUI();
+    }
+
+    function applyBitrate() {
+      var tr = S.sendTr.video;
+      if (!tr || !S.pc || S.pc.signalingState === 'closed') return Promise.resolve(false);
+      var p = tr.sender.getParameters();
+      if (!p.encodings || !p.encodings.length) return Promise.resolve(false);
+      p.encodings.forEach(function (e) {
+        if (api.maxBitrate > 0) e.maxBitrate = api.maxBitrate; else delete e.maxBitrate;
+      });
+      return tr.sender.setParameters(p).then(function () { return true; });
+    }
+
+    return {
+      applyBitrate: applyBitrate, applyScreenSender: applyScreenSender, applySender: applySender,
+      dropPc: dropPc, handleOffer: handleOffer, mediaFailed: mediaFailed,
+      newPeerConnection: newPeerConnection, onMediaRestart: onMediaRestart, onRelayLost: onRelayLost,
+      replacePeerConnection: replacePeerConnection, resumeState: resumeState
+    };
+  }
+
+  window.MeetRtc = { create: create };
+})();

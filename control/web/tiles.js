@@ -1,0 +1,278 @@
+/* meet — the stage: a tile per participant (own tile included) and per shared screen, their layout,
+ * remote playback (and the browser's autoplay block), pin and sorting.
+ *
+ * Built by call.js with MeetTiles.create(ctx). Remote participants live in S.peers (ensurePeer /
+ * removePeer), screen tiles in R.screenTiles; rtc.js hands the received tracks over (setPeerTracks,
+ * setScreenTracks) after each offer.
+ */
+(function () {
+  'use strict';
+
+  function create(ctx) {
+    var t = ctx.t, A = ctx.A, S = ctx.S, R = ctx.R, api = ctx.api, el = ctx.el;
+
+    function speakingCb(tile) {
+      return function (level, speaking) { tile.classList.toggle('speaking', !!speaking); };
+    }
+
+    function makeTile(peerId, self) {
+      var frag = el.tpl.content.cloneNode(true);
+      var tile = frag.querySelector('.tile');
+      tile.dataset.peerId = peerId || '';
+      var v = tile.querySelector('video');
+      if (self) {
+        tile.classList.add('self');
+        v.muted = true;
+        v.setAttribute('muted', '');
+      }
+      tile.querySelector('.tile-mic-off').setAttribute('aria-label', t('call.micMuted'));
+      var pin = tile.querySelector('.tile-pin');
+      pin.setAttribute('aria-label', t('call.pin'));
+      pin.title = t('call.pin');
+      pin.addEventListener('click', function () { togglePin(tile.dataset.peerId); });
+      return tile;
+    }
+
+    function setTileInfo(tile, name, audio, video, self) {
+      var label = self ? t('call.youSuffix', { name: ctx.displayOf(name) }) : ctx.displayOf(name);
+      tile.querySelector('.tile-name').textContent = label;
+      tile.title = label;
+      ctx.setAvatar(tile.querySelector('.avatar'), name, tile.dataset.peerId || name);
+      if (!self) {
+        tile.classList.toggle('cam-off', !video);
+        tile.classList.toggle('mic-off', !audio);
+      }
+      decorateTile(tile);
+    }
+
+    function ensurePeer(info) {
+      var id = info && info.peerId != null ? String(info.peerId) : '';
+      if (!id || id === S.peerId) return null;
+      if (info.viewer === true) {
+        // Webinar viewers have no tile; they are listed in the people panel.
+        R.viewers.set(id, info);
+        ctx.refreshPanels();
+        return null;
+      }
+      var p = S.peers.get(id);
+      if (!p) {
+        p = { peerId: id, displayName: '', audio: false, video: false, stream: new MediaStream(), tile: null, el: null };
+        p.tile = makeTile(id, false);
+        p.el = p.tile.querySelector('video');
+        p.el.srcObject = p.stream;
+        S.peers.set(id, p);
+        el.tiles.appendChild(p.tile);
+        updateCount();
+      }
+      var before = { audio: p.audio, video: p.video, hand: p.hand };
+      if (typeof info.displayName === 'string') p.displayName = info.displayName;
+      if (typeof info.audio === 'boolean') p.audio = info.audio;
+      if (typeof info.video === 'boolean') p.video = info.video;
+      ['screen', 'hand', 'moderator'].forEach(function (k) { if (typeof info[k] === 'boolean') p[k] = info[k]; });
+      if (info.allowed) p.allowed = info.allowed;
+      if (p.hand && !before.hand && S.joined) ctx.toast(t('hand.raised', { name: ctx.displayOf(p.displayName) }));
+      before.hand = p.hand;
+      setTileInfo(p.tile, p.displayName, p.audio, p.video, false);
+      ctx.refreshPanels();
+      ctx.announcePeer(p, info, before);
+      return p;
+    }
+
+    function removePeer(id) {
+      if (R.viewers.delete(String(id))) ctx.refreshPanels();
+      removeScreenTile(String(id));
+      var p = S.peers.get(String(id));
+      if (!p) return null;
+      ctx.Levels.unwatch('peer:' + p.peerId);
+      p.el.srcObject = null;
+      if (p.tile.parentNode) p.tile.parentNode.removeChild(p.tile);
+      S.peers.delete(p.peerId);
+      updateCount();
+      return p;
+    }
+
+    function clearPeers() {
+      Array.from(S.peers.keys()).forEach(removePeer);
+      if (S.selfTile && S.selfTile.parentNode) S.selfTile.parentNode.removeChild(S.selfTile);
+      S.selfTile = null;
+      el.tiles.textContent = '';
+      updateCount();
+    }
+
+    function updateCount() {
+      var n = S.peers.size + (S.selfTile ? 1 : 0);
+      el.count.textContent = String(n);
+      var label = t('call.participants', { n: n });
+      el.participants.setAttribute('aria-label', label);
+      el.participants.title = label;
+      el.tiles.dataset.count = String(n);
+      el.aloneHint.hidden = !(S.state === 'in-call' && S.peers.size === 0);
+      layoutTiles();
+    }
+
+    // Fit n tiles in the stage: as large as possible, 16:9 (up to 4:3 when there is room).
+    function layoutTiles() {
+      var box = el.tiles;
+      var n = api.pinned ? 1 : box.children.length;
+      if (!n || el.call.hidden) return;
+      var cs = getComputedStyle(box);
+      var W = box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+      var H = box.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
+      if (W <= 0 || H <= 0) return;
+      var narrow = W < 560;
+      var gap = n > 1 ? (narrow ? 8 : 12) : 0;
+      var w, h;
+      if (A.minimizeTiles && n > 1 && !api.pinned) {
+        // minimizeTiles: as many tiles as fit without scrolling, two columns at least on phones.
+        var fit = null;
+        for (var c = narrow ? 2 : 1; c <= n; c++) {
+          var r = Math.ceil(n / c);
+          var fw = Math.min((W - gap * (c - 1)) / c, ((H - gap * (r - 1)) / r) * 16 / 9);
+          if (!fit || fw > fit + 0.5) fit = fw;
+        }
+        w = fit;
+        h = w * 9 / 16;
+      } else if (narrow) {
+        // Phones: one column; 1-2 tiles share the height, more tiles scroll.
+        w = W;
+        h = (H - gap * (n - 1)) / n;
+        if (n > 2) h = Math.max(h, 160);
+      } else {
+        var best = null;
+        for (var cols = 1; cols <= n; cols++) {
+          var rows = Math.ceil(n / cols);
+          var cw = (W - gap * (cols - 1)) / cols;
+          var ch = (H - gap * (rows - 1)) / rows;
+          var tw = Math.min(cw, ch * 16 / 9);
+          if (!best || tw > best.tw + 0.5) best = { tw: tw, ch: ch };
+        }
+        w = best.tw;
+        h = Math.min(best.ch, w * 3 / 4);
+      }
+      box.style.setProperty('--gap', gap + 'px');
+      box.style.setProperty('--tile-w', Math.max(80, Math.floor(w)) + 'px');
+      box.style.setProperty('--tile-h', Math.max(60, Math.floor(h)) + 'px');
+    }
+
+    if (window.ResizeObserver) new ResizeObserver(layoutTiles).observe(el.tiles);
+    window.addEventListener('resize', layoutTiles);
+
+    function setPeerTracks(p, tracks) {
+      var cur = p.stream.getTracks();
+      var changed = false;
+      cur.forEach(function (tr) { if (tracks.indexOf(tr) < 0) { p.stream.removeTrack(tr); changed = true; } });
+      tracks.forEach(function (tr) { if (cur.indexOf(tr) < 0) { p.stream.addTrack(tr); changed = true; } });
+      if (!changed) return;
+      p.el.srcObject = p.stream;
+      playRemote(p.el);
+      var audio = p.stream.getAudioTracks()[0];
+      if (audio) ctx.Levels.watch('peer:' + p.peerId, audio, speakingCb(p.tile));
+      else ctx.Levels.unwatch('peer:' + p.peerId);
+    }
+
+    function playRemote(v) {
+      v.muted = S.audioBlocked || api.incomingMuted;
+      v.volume = api.volume;
+      var pr = v.play();
+      if (!pr || !pr.catch) return;
+      pr.catch(function (e) {
+        if (e && e.name === 'NotAllowedError') {
+          // Autoplay with sound refused: play muted and ask for a click.
+          if (!S.audioBlocked) ctx.emit('playingAudioPrevent', {});
+          S.audioBlocked = true;
+          v.muted = true;
+          v.play().catch(function () {});
+          if (S.state === 'in-call') el.unmute.hidden = false;
+        }
+      });
+    }
+
+    function unblockAudio() {
+      S.audioBlocked = false;
+      el.unmute.hidden = true;
+      ctx.resumeAudio();
+      S.peers.forEach(function (p) { playRemote(p.el); });
+    }
+
+    // Tile details that depend on the peer: raised hand, pin, order (sortPeers: cameras on first).
+    function decorateTile(tile) {
+      var id = tile.dataset.peerId;
+      var self = tile.classList.contains('self');
+      var p = self ? null : S.peers.get(id);
+      var hand = self ? R.hand : !!(p && p.hand);
+      var camOn = self ? !!(S.cam.on && S.cam.track) : !!(p && p.video);
+      tile.classList.toggle('hand-up', hand);
+      var order = 0;
+      if (A.sortPeers) order = camOn ? 1 : 2;
+      if (tile.classList.contains('screen-tile')) order = 0;
+      tile.style.order = String(order);
+    }
+
+    function togglePin(id) {
+      if (!id) return;
+      if (api.pinned === id) ctx.apiUnpin(); else ctx.apiPin(id).catch(function () {});
+    }
+
+    function setScreenTracks(screens) {
+      R.screenTiles.forEach(function (st, id) { if (!screens.has(id)) removeScreenTile(id); });
+      screens.forEach(function (track, id) {
+        var st = R.screenTiles.get(id);
+        if (!st) {
+          var tile = makeTile(id + ':screen', false);
+          tile.classList.add('screen-tile');
+          var p = S.peers.get(id);
+          var name = p ? ctx.displayOf(p.displayName) : t('call.guest');
+          st = { tile: tile, el: tile.querySelector('video'), stream: new MediaStream() };
+          st.el.muted = true;
+          st.el.srcObject = st.stream;
+          tile.querySelector('.tile-name').textContent = t('share.of', { name: name });
+          el.tiles.insertBefore(tile, el.tiles.firstChild);
+          R.screenTiles.set(id, st);
+          if (!api.pinned) setPin(id + ':screen');
+          updateCount();
+        }
+        if (st.stream.getVideoTracks()[0] !== track) {
+          st.stream.getTracks().forEach(function (x) { st.stream.removeTrack(x); });
+          st.stream.addTrack(track);
+          st.el.play().catch(function () {});
+        }
+      });
+    }
+
+    function removeScreenTile(id) {
+      var st = R.screenTiles.get(id);
+      if (!st) return;
+      R.screenTiles.delete(id);
+      if (api.pinned === id + ':screen') setPin(null);
+      st.el.srcObject = null;
+      if (st.tile.parentNode) st.tile.parentNode.removeChild(st.tile);
+      updateCount();
+    }
+
+    function tileOf(id) {
+      if (id === S.peerId) return S.selfTile;
+      var p = S.peers.get(id);
+      return p ? p.tile : null;
+    }
+
+    function setPin(id) {
+      var was = api.pinned;
+      api.pinned = id;
+      el.tiles.classList.toggle('has-pin', !!id);
+      Array.prototype.forEach.call(el.tiles.children, function (tile) {
+        tile.classList.toggle('pinned', !!id && tile.dataset.peerId === id);
+      });
+      layoutTiles();
+      if (was && !id) ctx.emit('switchOffPin', {});
+    }
+
+    return {
+      clearPeers: clearPeers, ensurePeer: ensurePeer, layoutTiles: layoutTiles, makeTile: makeTile,
+      removePeer: removePeer, setPeerTracks: setPeerTracks, setPin: setPin, setScreenTracks: setScreenTracks,
+      setTileInfo: setTileInfo, speakingCb: speakingCb, tileOf: tileOf, unblockAudio: unblockAudio,
+      updateCount: updateCount
+    };
+  }
+
+  window.MeetTiles = { create: create };
+})();

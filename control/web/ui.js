@@ -1,0 +1,113 @@
+/* meet — small DOM helpers of the call page: icons, toasts, avatars, copying to the clipboard.
+ *
+ * Built by call.js with MeetUI.create(ctx) (reads ctx.t and ctx.el.toasts); returns
+ * { svgUse, toast, setAvatar, displayOf, copyText }, also handed to panels.js.
+ */
+(function () {
+  'use strict';
+
+  function create(ctx) {
+    var t = ctx.t, el = ctx.el;
+
+    function svgUse(id, cls) {
+      var ns = 'http://www.w3.org/2000/svg';
+      var svg = document.createElementNS(ns, 'svg');
+      svg.setAttribute('class', 'icon' + (cls ? ' ' + cls : ''));
+      svg.setAttribute('aria-hidden', 'true');
+      var use = document.createElementNS(ns, 'use');
+      use.setAttribute('href', '#' + id);
+      svg.appendChild(use);
+      return svg;
+    }
+
+    function toast(message, opts) {
+      opts = opts || {};
+      var node = document.createElement('div');
+      node.className = 'toast' + (opts.type ? ' ' + opts.type : '');
+      node.setAttribute('role', opts.type === 'error' ? 'alert' : 'status');
+      var text = document.createElement('span');
+      text.textContent = message;
+      node.appendChild(text);
+      if (opts.action) {
+        var act = document.createElement('button');
+        act.type = 'button';
+        act.className = 'toast-action';
+        act.textContent = opts.action.label;
+        act.addEventListener('click', function () { dismiss(); opts.action.fn(); });
+        node.appendChild(act);
+      }
+      var close = document.createElement('button');
+      close.type = 'button';
+      close.setAttribute('aria-label', t('common.close'));
+      close.appendChild(svgUse('i-close'));
+      close.addEventListener('click', dismiss);
+      node.appendChild(close);
+      el.toasts.appendChild(node);
+      while (el.toasts.children.length > 4) el.toasts.removeChild(el.toasts.firstChild);
+      var timer = setTimeout(dismiss, opts.duration || (opts.type === 'error' ? 8000 : 4000));
+      function dismiss() {
+        clearTimeout(timer);
+        node.classList.add('leaving');
+        setTimeout(function () { if (node.parentNode) node.parentNode.removeChild(node); }, 220);
+      }
+      return node;
+    }
+
+    function initials(name) {
+      var words = String(name || '').trim().split(/\s+/).filter(Boolean);
+      if (!words.length) return '?';
+      var first = Array.from(words[0])[0] || '';
+      var last = words.length > 1 ? (Array.from(words[words.length - 1])[0] || '') : '';
+      return (first + last).toUpperCase();
+    }
+
+    var AVATAR_COLORS = ['#4f7cf0', '#8b5cf6', '#d9467a', '#e0683a', '#c7922a', '#2f9e6e', '#1f9bb4', '#6b74e8', '#b4549b', '#5e8f3a'];
+    function avatarColor(key) {
+      // FNV-1a: neighbouring ids (peer1, peer2) still get different colours.
+      var h = 0x811c9dc5;
+      var s = String(key || '');
+      for (var i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+      h ^= h >>> 13;
+      return AVATAR_COLORS[(h >>> 0) % AVATAR_COLORS.length];
+    }
+
+    // Initials on a coloured disc, or a person glyph when there is no name yet.
+    function setAvatar(node, name, colorKey) {
+      var ini = name && String(name).trim() ? initials(name) : '';
+      if (node.dataset.initials === ini && node.firstChild) return;
+      node.dataset.initials = ini;
+      node.textContent = '';
+      if (ini) node.textContent = ini;
+      else node.appendChild(svgUse('i-person', 'avatar-icon'));
+      node.style.setProperty('--avatar-bg', ini ? avatarColor(colorKey || name) : '#4a5263');
+    }
+
+    function displayOf(name) { return name && String(name).trim() ? String(name) : t('call.guest'); }
+
+    function copyText(text) {
+      if (navigator.clipboard && window.isSecureContext) {
+        return navigator.clipboard.writeText(text).catch(function () { return legacyCopy(text); });
+      }
+      return legacyCopy(text);
+    }
+    function legacyCopy(text) {
+      var ta = document.createElement('textarea');
+      ta.value = text;
+      ta.setAttribute('readonly', '');
+      ta.style.position = 'fixed';
+      ta.style.opacity = '0';
+      document.body.appendChild(ta);
+      ta.select();
+      var ok = false;
+      try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+      document.body.removeChild(ta);
+      return ok ? Promise.resolve() : Promise.reject(new Error('copy failed'));
+    }
+
+    return {
+      copyText: copyText, displayOf: displayOf, setAvatar: setAvatar, svgUse: svgUse, toast: toast
+    };
+  }
+
+  window.MeetUI = { create: create };
+})();
