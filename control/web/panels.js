@@ -7,6 +7,9 @@
  * ctx: { t, send(msg), toast(text, opts), svgUse(id), setAvatar(node, name, key), displayOf(name),
  *        people() -> [{ peerId, displayName, audio, video, screen, hand, moderator, viewer, self }],
  *        me() -> { peerId, moderator }, chatEnabled() -> bool, onVisibility(open, tab) }
+ *
+ * setOffline(true) while the signalling socket is away (reconnecting): what would be sent is lost, so
+ * the chat's send button and every moderator control are disabled until setOffline(false).
  */
 (function () {
   'use strict';
@@ -19,10 +22,11 @@
       panel: $('panel'), tabChat: $('tab-chat'), tabPeople: $('tab-people'), close: $('panel-close'),
       chatPane: $('chat-pane'), peoplePane: $('people-pane'),
       chatList: $('chat-list'), chatEmpty: $('chat-empty'), chatForm: $('chat-form'), chatInput: $('chat-input'),
+      chatSend: $('chat-send'),
       modTools: $('mod-tools'), waitingToggle: $('waiting-toggle'), muteAll: $('mute-all'), camsOffAll: $('cams-off-all'),
       waitingSection: $('waiting-section'), waitingList: $('waiting-list'), peopleList: $('people-list')
     };
-    var state = { open: false, tab: 'chat', unread: 0, waiting: [], waitingRoom: false, messages: [] };
+    var state = { open: false, tab: 'chat', unread: 0, waiting: [], waitingRoom: false, messages: [], offline: false };
 
     function show(tab) {
       if (tab === 'chat' && !ctx.chatEnabled()) tab = 'people';
@@ -229,6 +233,20 @@
         li.appendChild(acts);
         el.waitingList.appendChild(li);
       });
+      applyOffline();
+    }
+
+    function applyOffline() {
+      el.chatSend.disabled = state.offline;
+      [el.modTools, el.peopleList].forEach(function (root) {
+        root.querySelectorAll('button, input').forEach(function (c) { c.disabled = state.offline; });
+      });
+    }
+
+    function setOffline(on) {
+      if (state.offline === !!on) return;
+      state.offline = !!on;
+      applyOffline();
     }
 
     el.waitingToggle.addEventListener('change', function () { moderate('waitingRoom', { on: el.waitingToggle.checked }); });
@@ -262,7 +280,7 @@
 
     return {
       show: show, hide: hide, toggle: toggle, addChat: addChat, refresh: refresh, reset: reset,
-      setWaiting: setWaiting, setWaitingRoom: setWaitingRoom,
+      setWaiting: setWaiting, setWaitingRoom: setWaitingRoom, setOffline: setOffline,
       get open() { return state.open; }, get tab() { return state.tab; }, get waitingCount() { return state.waiting.length; }
     };
   }

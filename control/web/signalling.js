@@ -195,12 +195,14 @@
       if (announce) ctx.emit('disconnected', { peerId: S.peerId });
     }
 
-    // "Reconnecting…" while the socket is away (S.reconnect) or the relay is (S.mediaLost).
+    // "Reconnecting…" while the socket is away (S.reconnect) or the relay is (S.mediaLost). Only the
+    // former loses what the page sends meanwhile: the side panel's requests are disabled for that long.
     function updateBanner() {
       var on = !!(S.reconnect || S.mediaLost) && !el.call.hidden;
       el.reconnecting.hidden = !on;
       document.body.classList.toggle('reconnecting', on);
       if (on) el.reconnectingText.textContent = t(S.reconnect ? 'reconnect.server' : 'reconnect.media');
+      if (R.panels) R.panels.setOffline(!!S.reconnect);
     }
 
     function handleMessage(ws, msg) {

@@ -276,12 +276,19 @@ def test_waiting_room_survives_control_restart(split, tmp_path):
         marks = mark_pages([mod])
 
         cluster.control.stop()
+        # What the panel sends while the page reconnects would be lost: its controls are disabled meanwhile.
+        panel_controls = ("#waiting-toggle", "#mute-all", "#cams-off-all", "#chat-send")
+        mod.page.wait_for_selector("#reconnecting", state="visible", timeout=5_000)
+        for sel in panel_controls:
+            assert mod.page.is_disabled(sel), f"{sel} is enabled while reconnecting"
         cluster.control.restart()
         mod.page.wait_for_function(
             "document.body.dataset.state === 'in-call' && document.getElementById('reconnecting').hidden",
             timeout=20_000,
         )
         assert mod.messages("joined", marks[mod.name])[-1].get("resumed") is True
+        for sel in panel_controls:
+            assert mod.page.is_enabled(sel), f"{sel} is still disabled after the reconnection"
         ann.page.wait_for_function("document.body.dataset.state === 'waiting'", timeout=20_000)
         assert mod.page.is_checked("#waiting-toggle"), "the waiting room is still on"
         mod.page.wait_for_selector("#waiting-list .waiting-person:has-text('Ann')", timeout=10_000)
