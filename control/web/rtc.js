@@ -68,11 +68,21 @@
       };
     }
 
-    // The relay went away: media stops until mediaRestart; the pc failing meanwhile is no error.
+    // The link to the relay went away: media may stop until relayBack or mediaRestart; the pc failing
+    // meanwhile is no error.
     function onRelayLost() {
       if (!S.joined || !S.pc) return;
       if (!S.mediaLost) S.mediaLost = { pc: S.pc };
       ctx.updateBanner();
+    }
+
+    // The link to the relay is back and the relay kept this session: the same pc goes on. Should it have
+    // failed meanwhile (it is not expected to: the relay went on forwarding), that is an error now.
+    function onRelayBack() {
+      if (!S.mediaLost || S.mediaLost.pc !== S.pc) return;
+      S.mediaLost = null;
+      ctx.updateBanner();
+      if (S.pc.connectionState === 'failed' && !S.reconnect) mediaFailed();
     }
 
     // The relay is back with a new transport: the offer that follows is answered on a new pc.
@@ -188,7 +198,8 @@
     return {
       applyBitrate: applyBitrate, applyScreenSender: applyScreenSender, applySender: applySender,
       dropPc: dropPc, handleOffer: handleOffer, mediaFailed: mediaFailed,
-      newPeerConnection: newPeerConnection, onMediaRestart: onMediaRestart, onRelayLost: onRelayLost,
+      newPeerConnection: newPeerConnection, onMediaRestart: onMediaRestart, onRelayBack: onRelayBack,
+      onRelayLost: onRelayLost,
       replacePeerConnection: replacePeerConnection, resumeState: resumeState
     };
   }

@@ -212,6 +212,7 @@
           S.offerQueue = S.offerQueue.then(function () { return ctx.handleOffer(ws, msg); });
           break;
         case 'relayLost': ctx.onRelayLost(); break;
+        case 'relayBack': ctx.onRelayBack(); break;
         case 'mediaRestart': ctx.onMediaRestart(); break;
         case 'peerJoined':
           if (msg.peer && S.joined) {

@@ -30,6 +30,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
@@ -608,38 +609,114 @@ def env(request, server, browsers, artifacts):
         e.close()
 
 
-class Split:
-    """meet-relay and a meet-control driving it over its control socket."""
+class SocketProxy:
+    """A Unix socket forwarded to another, byte for byte, whose connections can be cut: the link between
+    meet-control and meet-relay dropping while both go on. `cut(hold)` closes every connection and refuses
+    new ones for `hold` seconds."""
 
-    def __init__(self, relay: Relay, control: Server):
+    def __init__(self, listen: Path, target: Path):
+        self.listen = listen
+        self.target = target
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.refuse_until = 0.0
+        self.accepted = 0
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(listen))
+        self.server.listen(8)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                down, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                if time.monotonic() < self.refuse_until:
+                    raise OSError("refusing while cut")
+                up.connect(str(self.target))
+            except OSError:
+                down.close()
+                up.close()
+                continue
+            self.accepted += 1
+            self.pairs.append((down, up))
+            threading.Thread(target=self._pump, args=(down, up), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, down), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self, hold: float = 0.0) -> None:
+        self.refuse_until = time.monotonic() + hold
+        pairs, self.pairs = self.pairs, []
+        for pair in pairs:
+            for s in pair:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+    def close(self) -> None:
+        self.server.close()
+        self.cut()
+
+
+class Split:
+    """meet-relay and a meet-control driving it over its control socket (through `proxy` if there is one)."""
+
+    def __init__(self, relay: Relay, control: Server, proxy: SocketProxy | None = None):
         self.relay = relay
         self.control = control
+        self.proxy = proxy
 
 
-@pytest.fixture
-def split(request, browsers, artifacts, tmp_path):
-    """A separate meet-relay and meet-control (`--relay-socket`), both restartable, and an `Env` for them:
-    yields (Split, Env)."""
+def _split(request, browsers, artifacts, tmp_path, proxied: bool):
     control_bin = control_binary()
     relay_bin = _binary("meet-relay", "MEET_RELAY_BIN", control_bin.parent / "meet-relay")
     test = request.node.name
     # Unix socket paths are limited to 107 bytes: keep it short.
     sock_dir = Path(tempfile.mkdtemp(prefix="meet-e2e-"))
     relay = Relay(relay_bin, sock_dir / "relay.sock", artifacts / f"{test}-relay.log")
+    proxy = SocketProxy(sock_dir / "proxy.sock", relay.socket_path) if proxied else None
     data = tmp_path / "data"
     data.mkdir()
-    control = Server(control_bin, data, artifacts / f"{test}-control.log", relay_socket=relay.socket_path)
+    socket_path = proxy.listen if proxy else relay.socket_path
+    control = Server(control_bin, data, artifacts / f"{test}-control.log", relay_socket=socket_path)
     e = None
     try:
         relay.start()
         control.start()
         e = Env(request, control, browsers, artifacts, relay=relay)
-        yield Split(relay, control), e
+        yield Split(relay, control, proxy), e
     finally:
         if e is not None:
             e.close()
         states = f"meet-control {control.alive()}, meet-relay {relay.alive()}"
         control.stop()
         relay.stop()
+        if proxy:
+            proxy.close()
         shutil.rmtree(sock_dir, ignore_errors=True)
         print(f"[e2e] at the end: {states}; logs: {control.log_path}, {relay.log_path}")
+
+
+@pytest.fixture
+def split(request, browsers, artifacts, tmp_path):
+    """A separate meet-relay and meet-control (`--relay-socket`), both restartable, and an `Env` for them:
+    yields (Split, Env)."""
+    yield from _split(request, browsers, artifacts, tmp_path, proxied=False)
+
+
+@pytest.fixture
+def split_proxied(request, browsers, artifacts, tmp_path):
+    """`split` with the control link going through a `SocketProxy` (`Split.proxy`) that can cut it."""
+    yield from _split(request, browsers, artifacts, tmp_path, proxied=True)

@@ -296,3 +296,41 @@ def test_waiting_room_survives_control_restart(split, tmp_path):
         ann.page.wait_for_function("document.body.dataset.state === 'in-call'", timeout=15_000)
         a_id = ann.page.evaluate("window.meet.peerId")
         wait_video([(mod, a_id)], timeout=20)
+
+
+def relay_peers(base: str) -> int:
+    """meet_relay_peers from meet-control's /metrics: the peers the relay holds."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("meet_relay_peers ")))
+
+
+def test_link_blip_keeps_media(split_proxied):
+    """The link between meet-control and meet-relay drops for 3 s while both go on (the control socket goes
+    through a proxy that cuts it). The relay keeps forwarding; when the link is back, control finds the room
+    as it left it on the relay: pages get `relayBack` and keep their RTCPeerConnection. What happened during
+    the cut is caught up: Bob, who left meanwhile, is closed on the relay; Carol, who joined meanwhile, gets
+    in once the link is back."""
+    cluster, env = split_proxied
+    room = room_name()
+    alice = env.participant("Alice", browser=0)
+    bob = env.participant("Bob", browser=1)
+    carol = env.participant("Carol", browser=1)
+    with env.diagnose():
+        a_id, b_id, marks = in_call(room, alice, bob)
+
+        cluster.proxy.cut(hold=3.0)
+        wait_messages(alice, "relayLost", marks[alice.name], timeout=5)
+        bob.page.click("#leave")
+        alice.page.wait_for_selector(tile(b_id), state="detached", timeout=5_000)
+        c_id = carol.join(room)  # waits for the link to be back (joins wait until rooms agree with the relay)
+
+        wait_messages(alice, "relayBack", marks[alice.name], timeout=15)
+        assert not alice.messages("mediaRestart", marks[alice.name]), "the room was rebuilt, not kept"
+        alice.page.wait_for_selector("#reconnecting", state="hidden", timeout=5_000)
+        wait_video([(alice, c_id), (carol, a_id)], timeout=20)
+        facts = page_facts(alice)
+        assert facts["noReload"] and facts["samePc"] and facts["state"] == "in-call", facts
+        # Bob's peer, which control could not close on the relay while the link was down, is gone there too.
+        assert relay_peers(cluster.control.base) == 2

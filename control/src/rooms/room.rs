@@ -162,6 +162,9 @@ struct Participant {
     /// media restart: an answer still carrying that one was made for the old connection and is dropped.
     remote_ufrag: Option<String>,
     stale_ufrag: Option<String>,
+    /// An answer arrived while the relay link was down and was dropped; if the relay kept the room, the
+    /// offer it answered counts as answered and the next one carries what it announced.
+    answer_dropped: bool,
     /// What the relay holds as this peer's record (see [`restart::PeerRecord`]).
     saved: Option<restart::PeerRecord>,
 }
@@ -521,6 +524,7 @@ fn placeholder() -> Participant {
         transport_connected: false,
         remote_ufrag: None,
         stale_ufrag: None,
+        answer_dropped: false,
         saved: None,
     }
 }

@@ -213,8 +213,10 @@ pub enum ServerMessage {
         /// The session went on from before the socket was lost (a `join` with `resume`).
         resumed: bool,
     },
-    /// The relay went away: media stops until `mediaRestart`.
+    /// The relay link went away: media may stop until `relayBack` or `mediaRestart`.
     RelayLost,
+    /// The relay link is back and the relay kept this room: the same RTCPeerConnection goes on.
+    RelayBack,
     /// The relay is back with a new transport for this participant: a fresh RTCPeerConnection answers
     /// the next offer.
     MediaRestart,

@@ -132,6 +132,7 @@ impl Room {
             transport_connected: false,
             remote_ufrag: None,
             stale_ufrag: None,
+            answer_dropped: false,
             saved: None,
         };
         // What the others already send.

@@ -73,7 +73,9 @@ impl Room {
     pub(super) async fn answer(&mut self, connection: u64, sdp_text: &str) {
         let Some(i) = self.index_of(connection) else { return };
         if self.relay_lost {
-            // It answers an offer for a transport that is gone; `mediaRestart` and a new offer follow.
+            // The relay's objects cannot be told now. If it comes back without this room, `mediaRestart`
+            // and a new offer follow; if it kept the room, the next offer asks again.
+            self.participants[i].answer_dropped = true;
             return tracing::debug!(peer = %self.participants[i].id, "answer while the relay is away dropped");
         }
         let answer = match sdp::parse_answer(sdp_text) {

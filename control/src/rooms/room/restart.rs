@@ -10,6 +10,8 @@
 //! - The relay restarts. The link reports it lost ([`Room::relay_lost`]: pages are told `relayLost`)
 //!   and back ([`Room::relay_back`]): the room and every peer are created again and each page gets
 //!   `mediaRestart` and a fresh offer, which it answers on a new RTCPeerConnection.
+//! - Only the link drops. If the relay still holds the room as this task left it, it goes on as it is
+//!   (pages are told `relayBack`) and what could not reach the relay meanwhile is done now.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -322,6 +324,7 @@ impl Room {
             transport_connected: orphan.dump.remote_known,
             remote_ufrag: None,
             stale_ufrag: None,
+            answer_dropped: false,
             saved: None,
         };
         if !participant.allowed.screen {
@@ -349,11 +352,15 @@ impl Room {
         }
     }
 
-    /// The relay link is back. Whatever the relay still holds of this room may have missed changes
-    /// (its notifications went nowhere meanwhile), so the room is built there again from scratch and
-    /// every page restarts its media.
+    /// The relay link is back. If the relay still holds this room exactly as this task left it (only
+    /// the link dropped; the relay went on forwarding), the room goes on as it is. Otherwise what the
+    /// relay holds may have missed changes (its notifications went nowhere meanwhile), so the room is
+    /// built there again from scratch and every page restarts its media.
     pub(super) async fn relay_back(&mut self, dump: Option<RoomDump>) {
         self.relay_lost = false;
+        if let Some(left) = dump.as_ref().filter(|_| self.on_relay).and_then(|d| self.relay_agrees(d)) {
+            return self.relay_kept(left).await;
+        }
         self.orphans_until = None;
         let gone: Vec<String> = self.orphans.drain(..).map(|o| o.dump.peer).collect();
         for id in gone {
@@ -398,11 +405,85 @@ impl Room {
             p.dirty = p.speaker;
             p.transport_connected = false;
             p.stale_ufrag = p.remote_ufrag.take();
+            p.answer_dropped = false;
             p.saved = None;
             p.send(ServerMessage::MediaRestart);
             i += 1;
         }
         self.offer_where_needed();
+    }
+
+    /// The relay's peers this room no longer has (they left while the link was down), if `dump` is
+    /// otherwise this room as this task left it: the same peers with the same ICE credentials, role,
+    /// remote side, producers and consumers. `None` for anything else (a peer the relay closed
+    /// meanwhile, a consumer that could not be closed, a relay that restarted): the room is built again.
+    fn relay_agrees(&self, dump: &RoomDump) -> Option<Vec<String>> {
+        let known =
+            |id: &str| self.participants.iter().any(|p| p.id == id) || self.orphans.iter().any(|o| o.dump.peer == id);
+        let left: Vec<String> = dump.peers.iter().filter(|d| !known(&d.peer)).map(|d| d.peer.clone()).collect();
+        let from_left =
+            |producer: &str| left.iter().any(|l| producer.strip_prefix(l.as_str()).is_some_and(|r| r.starts_with('/')));
+        if dump.limits != self.limits || dump.peers.len() - left.len() != self.participants.len() + self.orphans.len() {
+            return None;
+        }
+        let agrees = dump.peers.iter().filter(|d| known(&d.peer)).all(|d| {
+            if let Some(o) = self.orphans.iter().find(|o| o.dump.peer == d.peer) {
+                return o.dump.transport.ice_ufrag == d.transport.ice_ufrag;
+            }
+            let Some(p) = self.participants.iter().find(|p| p.id == d.peer) else { return false };
+            let mut produced: Vec<String> = p
+                .sections
+                .iter()
+                .filter_map(|s| match s.role {
+                    Role::Send { source, produced: true } => Some(producer_id(&p.id, source)),
+                    _ => None,
+                })
+                .collect();
+            let mut consumed: Vec<u64> = p
+                .sections
+                .iter()
+                .filter_map(|s| match &s.role {
+                    Role::Receive(Some(c)) => Some(c.consumer),
+                    _ => None,
+                })
+                .collect();
+            let mut held_producers: Vec<String> = d.producers.iter().map(|x| x.producer.clone()).collect();
+            // Consumers of a peer that left go with it when it is closed below.
+            let mut held_consumers: Vec<u64> =
+                d.consumers.iter().filter(|x| !from_left(&x.producer)).map(|x| x.consumer).collect();
+            produced.sort();
+            consumed.sort_unstable();
+            held_producers.sort();
+            held_consumers.sort_unstable();
+            d.transport.ice_ufrag == p.transport.ice_ufrag
+                && d.watcher != p.speaker
+                && d.remote_known == p.transport_connected
+                && produced == held_producers
+                && consumed == held_consumers
+        });
+        agrees.then_some(left)
+    }
+
+    /// Only the link dropped: media went on. Pages hear `relayBack`; what could not reach the relay
+    /// meanwhile is done now (peers that left, streams that changed, answers that were dropped, peer
+    /// records).
+    async fn relay_kept(&mut self, left: Vec<String>) {
+        tracing::info!(peers = self.participants.len(), "the relay kept the room while the link was down");
+        for id in left {
+            self.close_relay_peer(&id).await;
+        }
+        for p in &mut self.participants {
+            if std::mem::take(&mut p.answer_dropped) {
+                p.answered = p.offered;
+                p.dirty = true;
+            }
+            p.send(ServerMessage::RelayBack);
+        }
+        for to in 0..self.participants.len() {
+            self.sync_to(to).await;
+        }
+        self.offer_where_needed();
+        self.save_records().await;
     }
 
     /// `meet-control` is stopping: every page is told to reconnect, and the relay keeps the room (its
