@@ -242,6 +242,8 @@ pub struct ControlSection {
     pub listen: Option<SocketAddr>,
     /// Directory for state that outlives a restart (default `./data`).
     pub data_dir: Option<PathBuf>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>` (variable `MEET_METRICS_TOKEN`).
+    pub metrics_token: Option<Secret>,
 }
 
 /// `[tls]`.
@@ -297,6 +299,11 @@ pub fn load() -> anyhow::Result<(Args, FileConfig)> {
         if let Some(v) = file.log.format {
             args.log_format = v;
         }
+    }
+    let mut file = file;
+    // A secret: from the environment or the file, never a flag (flags show in `ps`).
+    if let Some(token) = std::env::var("MEET_METRICS_TOKEN").ok().filter(|t| !t.is_empty()) {
+        file.control.metrics_token = Some(Secret(token));
     }
     args.cores = args.cores.or(file.relay.cores);
     args.relay_socket = args.relay_socket.or_else(|| file.relay.socket.clone());

@@ -51,6 +51,8 @@ pub struct AppState {
     pub services: std::sync::Arc<services::Services>,
     /// Client API JWT keys, known servers, embedding origins.
     pub call: std::sync::Arc<call_config::CallConfig>,
+    /// `/metrics` answers only this bearer token when set.
+    pub metrics_token: Option<config::Secret>,
 }
 
 pub fn app(state: AppState) -> Router {

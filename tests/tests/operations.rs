@@ -145,9 +145,14 @@ fn free_udp_port() -> u16 {
 
 /// A plain HTTP/1.1 GET: status and body.
 fn get(port: u16, path: &str) -> (u16, String) {
+    get_with(port, path, "")
+}
+
+/// GET with extra header lines (each ending in `\r\n`).
+fn get_with(port: u16, path: &str, headers: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n").unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
@@ -228,7 +233,8 @@ async fn one_config_readiness_metrics_drain_and_takeover() {
     std::fs::write(
         &config,
         format!(
-            "# Both daemons read this file.\n[control]\nlisten = \"127.0.0.1:{http}\"\ndata_dir = \"{data}\"\n\n\
+            "# Both daemons read this file.\n[control]\nlisten = \"127.0.0.1:{http}\"\ndata_dir = \"{data}\"\n\
+             metrics_token = \"scrape-secret\"\n\n\
              [relay]\nsocket = \"{sock}\"\nmedia_port = {media}\nannounced_ip = \"127.0.0.1\"\ncores = 1\n\n[log]\nformat = \"json\"\n",
             data = dir.path("data").display(),
             sock = dir.path("relay.sock").display(),
@@ -251,7 +257,14 @@ async fn one_config_readiness_metrics_drain_and_takeover() {
     let (status, body) = get(http, "/healthz");
     assert_eq!((status, body.as_str()), (200, "ok\n"), "log:\n{}", control.log());
     assert_eq!(get(http, "/readyz").0, 200);
-    let (status, text) = get(http, "/metrics");
+    // /metrics wants the configured bearer token.
+    const SCRAPER: &str = "Authorization: Bearer scrape-secret\r\n";
+    for wrong in ["", "Authorization: Bearer scrape-secre\r\n", "Authorization: Basic c2NyYXBlLXNlY3JldA==\r\n"] {
+        let (status, text) = get_with(http, "/metrics", wrong);
+        assert_eq!(status, 401, "{wrong:?}: {text}");
+        assert!(text.contains("metrics_token") && !text.contains("scrape-secret"), "{text}");
+    }
+    let (status, text) = get_with(http, "/metrics", SCRAPER);
     assert_eq!(status, 200);
     assert_eq!(metric(&text, "meet_relay_up"), 1.0);
     assert_eq!(metric(&text, "meet_control_rooms"), 0.0);
@@ -262,7 +275,7 @@ async fn one_config_readiness_metrics_drain_and_takeover() {
     let join = json!({"type": "join", "roomId": "serv0drain", "peerId": "ann", "displayName": "Ann"});
     ws.send(Message::Text(join.to_string().into())).await.unwrap();
     assert_eq!(next_of(&mut ws, "joined").await["peerId"], "ann");
-    let text = get(http, "/metrics").1;
+    let text = get_with(http, "/metrics", SCRAPER).1;
     assert_eq!(metric(&text, "meet_control_rooms"), 1.0);
     assert_eq!(metric(&text, "meet_control_peers"), 1.0);
     assert!(metric(&text, "meet_control_joins_total") >= 1.0);

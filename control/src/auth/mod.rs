@@ -19,6 +19,11 @@ pub use jwt::{JwtError, JwtVerifier, TokenClaims};
 
 use crate::config::AuthConfig;
 
+/// Compares two secrets in time that depends on their length only, not on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Remembered first uses of tokens with a `tokenLifetime`; older entries are dropped past this many.
 const MAX_REMEMBERED_TOKENS: usize = 100_000;
 

@@ -86,7 +86,7 @@ impl Server {
         let (relay, notifications) = meet_control::connect_relay(None, &relay_config).unwrap();
         let rooms = Registry::new(relay, notifications, observers);
         meet_control::take_back(&rooms, &services, std::time::Duration::from_secs(10)).await.unwrap();
-        let state = AppState { rooms, services: services.clone(), call: Default::default() };
+        let state = AppState { rooms, services: services.clone(), call: Default::default(), metrics_token: None };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

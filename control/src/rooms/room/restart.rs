@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::{initial_sections, kind_of, producer_id, Consumed, Participant, Role, Room, Section};
+use crate::auth::constant_time_eq;
 use crate::rooms::{JoinRequest, RoomNews};
 use crate::signalling::messages::{Allowed, MediaSource, Mode, PeerInfo, Resume, ServerMessage};
 
@@ -103,10 +104,6 @@ impl Orphan {
             allowed: r.map(|r| r.allowed).unwrap_or_default(),
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn source_of(name: &str) -> Option<MediaSource> {
