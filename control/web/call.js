@@ -18,7 +18,8 @@
  * Restarts (docs/signalling.md): when the socket drops or the server says
  * `closed server-restart`, the page keeps its media, tiles and
  * RTCPeerConnection, reconnects with backoff and sends `join` + `resume`;
- * `mediaRestart` (the relay restarted) swaps in a new RTCPeerConnection.
+ * `mediaRestart` (the relay restarted) swaps in a new RTCPeerConnection;
+ * `relayBack` (only the link to the relay dropped) keeps it.
  *
  * Test hooks: window.meet = { pc, ws, peerId, roomId, state, ... } (live
  * getters), window.meetApp._pc() and document.body.dataset.state mirror the
@@ -33,7 +34,6 @@
   var $ = function (id) { return document.getElementById(id); };
 
   var NAME_MAX = 64;
-  var ID_MAX = 256;
   var LS = { name: 'meet.displayName', cam: 'meet.cameraId', mic: 'meet.micId' };
 
   /* ------------------------------------------------------------------ */

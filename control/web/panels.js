@@ -26,7 +26,7 @@
       modTools: $('mod-tools'), waitingToggle: $('waiting-toggle'), muteAll: $('mute-all'), camsOffAll: $('cams-off-all'),
       waitingSection: $('waiting-section'), waitingList: $('waiting-list'), peopleList: $('people-list')
     };
-    var state = { open: false, tab: 'chat', unread: 0, waiting: [], waitingRoom: false, messages: [], offline: false };
+    var state = { open: false, tab: 'chat', unread: 0, waiting: [], waitingRoom: false, offline: false };
 
     function show(tab) {
       if (tab === 'chat' && !ctx.chatEnabled()) tab = 'people';
