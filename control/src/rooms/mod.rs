@@ -122,8 +122,8 @@ impl Registry {
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 match event {
-                    RelayEvent::Notification(Notification::PeerClosed { room, peer, reason }) => {
-                        router.send_existing(&room, RoomEvent::RelayClosedPeer { peer_id: peer, reason });
+                    RelayEvent::Notification(Notification::PeerClosed { room, peer, reason, ice_ufrag }) => {
+                        router.send_existing(&room, RoomEvent::RelayClosedPeer { peer_id: peer, ice_ufrag, reason });
                     }
                     RelayEvent::Notification(Notification::PeerConnected { room, peer }) => {
                         tracing::debug!(room = %room, peer = %peer, "media connected");

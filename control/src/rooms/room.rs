@@ -81,6 +81,8 @@ pub(super) enum RoomEvent {
     },
     RelayClosedPeer {
         peer_id: String,
+        /// Which peer under that id (see `Notification::PeerClosed`); empty from an older relay.
+        ice_ufrag: String,
         reason: String,
     },
     /// Server API: who is here.
@@ -362,12 +364,18 @@ impl Room {
                     self.send_waiting_list();
                 }
             }
-            RoomEvent::RelayClosedPeer { peer_id, reason } => {
-                if let Some(o) = self.orphans.iter().position(|o| o.dump.peer == peer_id) {
+            RoomEvent::RelayClosedPeer { peer_id, ice_ufrag, reason } => {
+                // A notice about a peer this id had before a takeover is not about the one it has now.
+                let same = |ufrag: &str| ice_ufrag.is_empty() || ice_ufrag == ufrag;
+                if let Some(o) =
+                    self.orphans.iter().position(|o| o.dump.peer == peer_id && same(&o.dump.transport.ice_ufrag))
+                {
                     tracing::info!(peer = %peer_id, reason = %reason, "the relay dropped a peer waiting to resume");
                     self.orphans.remove(o);
                     self.forget_peer(&peer_id, SystemTime::now());
-                } else if let Some(i) = self.participants.iter().position(|p| p.id == peer_id) {
+                } else if let Some(i) =
+                    self.participants.iter().position(|p| p.id == peer_id && same(&p.transport.ice_ufrag))
+                {
                     self.participants[i]
                         .send(ServerMessage::closed("connection-lost", format!("Media connection lost: {reason}")));
                     // The relay already forgot the peer.

@@ -231,10 +231,10 @@ impl Engine {
     /// The relay's own decision to end a peer (consent, DTLS): forget it and tell control.
     fn drop_peer(&mut self, key: PeerKey, reason: &str) {
         let peer = &self.peers[key];
-        let (room, id) = (peer.room.clone(), peer.id.clone());
+        let (room, id, ice_ufrag) = (peer.room.clone(), peer.id.clone(), peer.ufrag.clone());
         tracing::info!(room = %room, peer = %id, reason, "peer closed by relay");
         self.remove_peer(key);
-        self.events.push_back(Notification::PeerClosed { room, peer: id, reason: reason.to_string() });
+        self.events.push_back(Notification::PeerClosed { room, peer: id, reason: reason.to_string(), ice_ufrag });
     }
 
     /// Removes a peer with its producers (and their consumers everywhere) and its consumers.

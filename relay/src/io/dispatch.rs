@@ -35,10 +35,6 @@ struct State {
     rooms: HashMap<String, Placement>,
     /// Peers held by each core.
     load: Vec<usize>,
-    /// (room, peer) a core closed on its own whose `PeerClosed` was still on its way when a `ClosePeer`
-    /// found it gone: the placement forgot it then, so the late notification must not forget a peer
-    /// created again under the same id meanwhile (a takeover).
-    closed_unannounced: HashSet<(String, String)>,
 }
 
 struct Placement {
@@ -47,6 +43,8 @@ struct Placement {
     limits: RoomLimits,
     /// Peer -> its core.
     peers: HashMap<String, usize>,
+    /// Peer -> its ICE ufrag, which tells this peer from an earlier one under the same id.
+    ufrags: HashMap<String, String>,
     /// Producer id -> (its peer, its core).
     producers: HashMap<String, (String, usize)>,
     /// Peers that only receive.
@@ -68,14 +66,19 @@ impl State {
         self.rooms.get_mut(room).ok_or_else(|| not_found("room", room))
     }
 
-    /// Drops a peer from the placement; false if it was not there.
-    fn forget_peer(&mut self, room: &str, peer: &str) -> bool {
+    /// Drops a peer from the placement; false if it was not there. With `ufrag`, only if the peer
+    /// under that id is the one created with it (not one created again since).
+    fn forget_peer(&mut self, room: &str, peer: &str, ufrag: Option<&str>) -> bool {
         let Some(p) = self.rooms.get_mut(room) else {
             return false;
         };
+        if ufrag.is_some_and(|u| p.ufrags.get(peer).map(String::as_str) != Some(u)) {
+            return false;
+        }
         let Some(core) = p.peers.remove(peer) else {
             return false;
         };
+        p.ufrags.remove(peer);
         self.load[core] = self.load[core].saturating_sub(1);
         p.producers.retain(|_, (owner, _)| owner != peer);
         p.watchers.remove(peer);
@@ -89,7 +92,7 @@ impl State {
 
 impl Relay {
     pub fn new(cores: Vec<CoreHandle>, notifications: broadcast::Sender<Notification>, peers_per_core: usize) -> Self {
-        let state = State { rooms: HashMap::new(), load: vec![0; cores.len()], closed_unannounced: HashSet::new() };
+        let state = State { rooms: HashMap::new(), load: vec![0; cores.len()] };
         let relay = Relay {
             inner: Arc::new(Inner {
                 cores,
@@ -103,12 +106,11 @@ impl Relay {
         let weak = Arc::downgrade(&relay.inner);
         let _ = std::thread::Builder::new().name("meet-placement".into()).spawn(move || loop {
             match rx.blocking_recv() {
-                Ok(Notification::PeerClosed { room, peer, .. }) => {
+                Ok(Notification::PeerClosed { room, peer, ice_ufrag, .. }) => {
                     let Some(inner) = weak.upgrade() else { return };
                     let mut state = inner.state.lock().expect("placement lock");
-                    if !state.closed_unannounced.remove(&(room.clone(), peer.clone())) {
-                        state.forget_peer(&room, &peer);
-                    }
+                    // Late (after a `ClosePeer` forgot it and the id was created again): not this peer.
+                    state.forget_peer(&room, &peer, Some(ice_ufrag.as_str()).filter(|u| !u.is_empty()));
                 }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -142,7 +144,6 @@ impl Relay {
                 let cores = {
                     let mut state = self.state();
                     let placement = state.rooms.remove(&room).ok_or_else(|| not_found("room", &room))?;
-                    state.closed_unannounced.retain(|(r, _)| *r != room);
                     for core in placement.peers.values() {
                         state.load[*core] = state.load[*core].saturating_sub(1);
                     }
@@ -226,16 +227,14 @@ impl Relay {
                 if closing_peer {
                     match &response {
                         Ok(_) => {
-                            state.forget_peer(&room, &peer);
+                            state.forget_peer(&room, &peer, None);
                         }
                         // The core closed it on its own (DTLS close, consent) and its notification is
                         // still on the way: forget it now, or a peer created again under the same id (a
-                        // takeover) would be refused as already present; the notification is then
-                        // swallowed (see `closed_unannounced`).
+                        // takeover) would be refused as already present. The notification names the old
+                        // ICE ufrag and leaves the new peer alone.
                         Err(e) if e.code == ErrorCode::NotFound => {
-                            if state.forget_peer(&room, &peer) {
-                                state.closed_unannounced.insert((room.clone(), peer.clone()));
-                            }
+                            state.forget_peer(&room, &peer, None);
                         }
                         Err(_) => {}
                     }
@@ -282,6 +281,7 @@ impl Relay {
                         cores: BTreeSet::from([home]),
                         limits,
                         peers: HashMap::new(),
+                        ufrags: HashMap::new(),
                         producers: HashMap::new(),
                         watchers: HashSet::new(),
                     };
@@ -335,6 +335,9 @@ impl Relay {
             if watcher {
                 p.watchers.insert(peer.clone());
             }
+            if let Response::PeerCreated(t) = &response {
+                p.ufrags.insert(peer.clone(), t.ice_ufrag.clone());
+            }
             p.peers.insert(peer, core);
             state.load[core] += 1;
         }
@@ -385,5 +388,32 @@ impl Relay {
         }
         total.rooms = rooms;
         Ok(Response::Stats(total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A takeover: the placement forgot the old peer when `ClosePeer` found it gone, the id was created
+    /// again, and then the core's notice about the old one arrives.
+    #[test]
+    fn a_late_close_notice_leaves_a_peer_created_again_alone() {
+        let placement = Placement {
+            home: 0,
+            cores: BTreeSet::from([0]),
+            limits: RoomLimits::default(),
+            peers: HashMap::from([("p".to_string(), 0)]),
+            ufrags: HashMap::from([("p".to_string(), "new".to_string())]),
+            producers: HashMap::new(),
+            watchers: HashSet::new(),
+        };
+        let mut state = State { rooms: HashMap::from([("r".to_string(), placement)]), load: vec![1] };
+        assert!(!state.forget_peer("r", "p", Some("old")), "a notice about the old peer");
+        assert_eq!((state.load[0], state.rooms["r"].peers.len()), (1, 1));
+        assert!(state.forget_peer("r", "p", Some("new")));
+        assert_eq!((state.load[0], state.rooms["r"].peers.len(), state.rooms["r"].ufrags.len()), (0, 0, 0));
+        assert!(!state.forget_peer("r", "p", None));
+        assert!(!state.forget_peer("nowhere", "p", None));
     }
 }

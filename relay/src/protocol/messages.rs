@@ -200,8 +200,16 @@ pub struct RelayStats {
 pub enum Notification {
     /// ICE and DTLS completed; media can flow.
     PeerConnected { room: String, peer: String },
-    /// The relay dropped a peer on its own (consent expired, DTLS failed).
-    PeerClosed { room: String, peer: String, reason: String },
+    /// The relay dropped a peer on its own (consent expired, DTLS failed). `ice_ufrag` is the one
+    /// [`Request::CreatePeer`] gave it: a notice that arrives after the peer id was closed and created
+    /// again (a takeover) names the old one and is not about the new peer.
+    PeerClosed {
+        room: String,
+        peer: String,
+        reason: String,
+        #[serde(default)]
+        ice_ufrag: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
