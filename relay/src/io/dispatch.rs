@@ -315,10 +315,8 @@ impl Relay {
             if p.peers.contains_key(&peer) {
                 return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("peer {peer:?} is already in the room")));
             }
-            if watcher && p.limits.max_watchers > 0 {
-                if p.watchers.len() >= p.limits.max_watchers as usize {
-                    return Err(ErrorBody::new(ErrorCode::LimitExceeded, "The limit of maximum watchers is exceeded"));
-                }
+            if watcher && p.limits.max_watchers > 0 && p.watchers.len() >= p.limits.max_watchers as usize {
+                return Err(ErrorBody::new(ErrorCode::LimitExceeded, "The limit of maximum watchers is exceeded"));
             }
             let core = if home_full { least } else { p.home };
             let new_core = p.cores.insert(core);
