@@ -302,8 +302,15 @@ pub fn load() -> anyhow::Result<(Args, FileConfig)> {
     }
     let mut file = file;
     // A secret: from the environment or the file, never a flag (flags show in `ps`).
-    if let Some(token) = std::env::var("MEET_METRICS_TOKEN").ok().filter(|t| !t.is_empty()) {
+    if let Ok(token) = std::env::var("MEET_METRICS_TOKEN") {
         file.control.metrics_token = Some(Secret(token));
+    }
+    if let Some(token) = &mut file.control.metrics_token {
+        token.0 = token.0.trim().to_string();
+        anyhow::ensure!(
+            !token.0.is_empty(),
+            "[control] metrics_token (or MEET_METRICS_TOKEN) is empty: set a token or remove it"
+        );
     }
     args.cores = args.cores.or(file.relay.cores);
     args.relay_socket = args.relay_socket.or_else(|| file.relay.socket.clone());

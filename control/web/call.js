@@ -448,13 +448,16 @@
       case 'youUpdated': applyYou(msg.you); break;
       case 'moderation': onModeration(msg); break;
       case 'waitingList': R.panels.setWaiting(msg.peers); break;
-      case 'waiting':
+      case 'waiting': {
         clearTimeout(S.joinTimer);
+        var reconnecting = !!S.reconnect;
         ctx.stopReconnect();  // a reconnection that lands in the waiting room is a fresh session
         setJoinBusy(false);
         setState('waiting');
         showScreen('waiting');
+        if (reconnecting) ctx.emit('reconnected', { peerId: S.peerId, resumed: false });
         break;
+      }
       default: break;
     }
   }

@@ -620,6 +620,7 @@ class SocketProxy:
         self.pairs: list[tuple[socket.socket, socket.socket]] = []
         self.refuse_until = 0.0
         self.accepted = 0
+        self.lock = threading.Lock()  # pairs and refuse_until: a connection accepted during cut() is cut too
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(str(listen))
         self.server.listen(8)
@@ -632,16 +633,17 @@ class SocketProxy:
             except OSError:
                 return  # closed
             up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                if time.monotonic() < self.refuse_until:
-                    raise OSError("refusing while cut")
-                up.connect(str(self.target))
-            except OSError:
-                down.close()
-                up.close()
-                continue
-            self.accepted += 1
-            self.pairs.append((down, up))
+            with self.lock:
+                try:
+                    if time.monotonic() < self.refuse_until:
+                        raise OSError("refusing while cut")
+                    up.connect(str(self.target))
+                except OSError:
+                    down.close()
+                    up.close()
+                    continue
+                self.accepted += 1
+                self.pairs.append((down, up))
             threading.Thread(target=self._pump, args=(down, up), daemon=True).start()
             threading.Thread(target=self._pump, args=(up, down), daemon=True).start()
 
@@ -657,8 +659,9 @@ class SocketProxy:
                 s.shutdown(socket.SHUT_RDWR)
 
     def cut(self, hold: float = 0.0) -> None:
-        self.refuse_until = time.monotonic() + hold
-        pairs, self.pairs = self.pairs, []
+        with self.lock:
+            self.refuse_until = time.monotonic() + hold
+            pairs, self.pairs = self.pairs, []
         for pair in pairs:
             for s in pair:
                 with contextlib.suppress(OSError):
@@ -666,6 +669,9 @@ class SocketProxy:
                 s.close()
 
     def close(self) -> None:
+        # shutdown() wakes the thread blocked in accept(); close() alone would not.
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
         self.cut()
 

@@ -317,9 +317,12 @@ impl Room {
                 }
                 self.on_relay = false;
             }
+            // An empty room whose relay link is down stays until the link is back, to close what the
+            // relay still holds of it; else the next start of the link would adopt it as a new room.
             if self.participants.is_empty()
                 && self.orphans.is_empty()
                 && self.waiting.is_empty()
+                && !(self.on_relay && self.relay_lost)
                 && self.registry.retire(&self.id, &events)
             {
                 tracing::info!("room closed");

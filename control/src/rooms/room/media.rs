@@ -72,12 +72,6 @@ impl Room {
 
     pub(super) async fn answer(&mut self, connection: u64, sdp_text: &str) {
         let Some(i) = self.index_of(connection) else { return };
-        if self.relay_lost {
-            // The relay's objects cannot be told now. If it comes back without this room, `mediaRestart`
-            // and a new offer follow; if it kept the room, the next offer asks again.
-            self.participants[i].answer_dropped = true;
-            return tracing::debug!(peer = %self.participants[i].id, "answer while the relay is away dropped");
-        }
         let answer = match sdp::parse_answer(sdp_text) {
             Ok(a) => a,
             Err(e) => {
@@ -93,6 +87,12 @@ impl Room {
             return self.participants[i]
                 .send(ServerMessage::error("unexpected-answer", "No offer is waiting for an answer"));
         }
+        if self.relay_lost {
+            // The relay's objects cannot be told now. If it comes back without this room, `mediaRestart`
+            // and a new offer follow; if it kept the room, the next offer asks again.
+            self.participants[i].answer_dropped = true;
+            return tracing::debug!(peer = %self.participants[i].id, "answer while the relay is away dropped");
+        }
         let p = &mut self.participants[i];
         p.answered = p.offered;
         p.remote_ufrag = ufrag.map(str::to_string);
@@ -105,6 +105,11 @@ impl Room {
                 remote_setup: answer.setup().map(str::to_string),
             };
             if let Err(e) = self.relay.request(request).await {
+                if !self.relay.is_up() {
+                    // The link dropped before the room heard: as if the answer came while it was away.
+                    self.participants[i].answer_dropped = true;
+                    return tracing::debug!("answer not delivered: the relay link dropped");
+                }
                 tracing::warn!(error = %e, "connect peer failed");
             }
             self.participants[i].transport_connected = true;
@@ -133,6 +138,11 @@ impl Room {
                 Ok(_) => {
                     self.participants[i].sections[s].role = Role::Send { source, produced: true };
                     produced_any = true;
+                }
+                Err(_) if !self.relay.is_up() => {
+                    self.participants[i].answer_dropped = true;
+                    tracing::debug!("producer not registered: the relay link dropped");
+                    break;
                 }
                 Err(e) => {
                     tracing::info!(error = %e, "produce refused");
