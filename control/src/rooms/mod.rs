@@ -81,6 +81,13 @@ pub struct JoinRequest {
     pub resume: Option<Box<crate::signalling::messages::Resume>>,
 }
 
+impl JoinRequest {
+    /// May publish: everyone in a call; in a webinar, speakers (`itisparticipant`) and moderators.
+    pub fn speaker(&self) -> bool {
+        self.mode == Mode::Call || self.grant.itisparticipant || self.grant.is_moderator()
+    }
+}
+
 #[derive(Clone)]
 pub struct Registry {
     inner: Arc<Inner>,

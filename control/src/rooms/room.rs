@@ -172,6 +172,44 @@ struct Participant {
 }
 
 impl Participant {
+    /// A participant at the start of a session: nothing offered yet, nothing shared, no moderator
+    /// decisions. A resumed one is then brought to where its page is.
+    fn new(
+        id: String,
+        connection: u64,
+        request: JoinRequest,
+        out: mpsc::UnboundedSender<ServerMessage>,
+        transport: TransportParams,
+        sections: Vec<Section>,
+    ) -> Self {
+        let speaker = request.speaker();
+        Participant {
+            id,
+            connection,
+            display_name: request.display_name,
+            audio: speaker && request.audio,
+            video: speaker && request.video,
+            screen: false,
+            hand: false,
+            grant: request.grant,
+            speaker,
+            allowed: Allowed::default(),
+            blocked: HashSet::new(),
+            out,
+            transport,
+            sections,
+            session_id: rand::random::<u32>() as u64,
+            offered: 0,
+            answered: 0,
+            dirty: speaker,
+            transport_connected: false,
+            remote_ufrag: None,
+            stale_ufrag: None,
+            answer_dropped: false,
+            saved: None,
+        }
+    }
+
     fn info(&self) -> PeerInfo {
         PeerInfo {
             peer_id: self.id.clone(),

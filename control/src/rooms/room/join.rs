@@ -1,7 +1,6 @@
 //! Joining: the waiting room, a participant's relay peer and first streams, and seating it among the
 //! others. Resumes after a restart of `meet-control` start here too (see [`super::restart`]).
 
-use std::collections::HashSet;
 use std::time::SystemTime;
 
 use meet_relay::protocol::{Request, Response, RoomLimits};
@@ -12,7 +11,7 @@ use super::{
     WEBINAR_MAX_WATCHERS,
 };
 use crate::rooms::{JoinRequest, RoomNews};
-use crate::signalling::messages::{Allowed, MediaSource, Mode, ServerMessage};
+use crate::signalling::messages::{MediaSource, Mode, ServerMessage};
 
 impl Room {
     /// A join: into the waiting room when it is on (moderators skip it), else into the room.
@@ -72,7 +71,7 @@ impl Room {
         request: JoinRequest,
         out: mpsc::UnboundedSender<ServerMessage>,
     ) -> Result<String, ServerMessage> {
-        let speaker = request.mode == Mode::Call || request.grant.itisparticipant || request.grant.is_moderator();
+        let speaker = request.speaker();
         if !self.on_relay {
             let webinar = request.mode == Mode::Webinar;
             let (b, w) = if webinar { (WEBINAR_MAX_BROADCASTERS, WEBINAR_MAX_WATCHERS) } else { (0, 0) };
@@ -110,31 +109,7 @@ impl Room {
                 self.broadcast_except(connection, ServerMessage::RoomUpdated { room });
             }
         }
-        let mut participant = Participant {
-            id: peer_id.clone(),
-            connection,
-            display_name: request.display_name,
-            audio: speaker && request.audio,
-            video: speaker && request.video,
-            screen: false,
-            hand: false,
-            grant: request.grant,
-            speaker,
-            allowed: Allowed::default(),
-            blocked: HashSet::new(),
-            out,
-            transport,
-            sections,
-            session_id: rand::random::<u32>() as u64,
-            offered: 0,
-            answered: 0,
-            dirty: speaker,
-            transport_connected: false,
-            remote_ufrag: None,
-            stale_ufrag: None,
-            answer_dropped: false,
-            saved: None,
-        };
+        let mut participant = Participant::new(peer_id.clone(), connection, request, out, transport, sections);
         // What the others already send.
         let existing: Vec<(String, MediaSource)> = self
             .participants

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use super::{initial_sections, kind_of, producer_id, Consumed, Participant, Role, Room, Section};
 use crate::auth::constant_time_eq;
 use crate::rooms::{JoinRequest, RoomNews};
-use crate::signalling::messages::{Allowed, MediaSource, Mode, PeerInfo, Resume, ServerMessage};
+use crate::signalling::messages::{Allowed, MediaSource, PeerInfo, Resume, ServerMessage};
 
 /// How long a peer the relay kept waits for its page to resume after `meet-control` started.
 pub const RESUME_GRACE: Duration = Duration::from_secs(30);
@@ -270,7 +270,7 @@ impl Room {
         request: JoinRequest,
         out: mpsc::UnboundedSender<ServerMessage>,
     ) -> Result<Result<String, ServerMessage>, (JoinRequest, mpsc::UnboundedSender<ServerMessage>)> {
-        let speaker = request.mode == Mode::Call || request.grant.itisparticipant || request.grant.is_moderator();
+        let speaker = request.speaker();
         let resume = request.resume.as_deref().expect("the caller checked the resume");
         let orphan = &self.orphans[o];
         let sections = match sections_from(&orphan.dump, resume, speaker) {
@@ -298,32 +298,19 @@ impl Room {
         }
         let record = orphan.record;
         let peer_id = orphan.dump.peer;
-        let mut participant = Participant {
-            id: peer_id.clone(),
-            connection,
-            display_name: request.display_name,
-            audio: speaker && request.audio,
-            video: speaker && request.video,
-            screen: speaker && screen,
-            hand: hand && request.grant.hand_enabled,
-            speaker,
-            allowed: record.as_ref().map(|r| r.allowed).unwrap_or_default(),
-            blocked: record.as_ref().map(|r| r.blocked.iter().copied().collect()).unwrap_or_default(),
-            grant: request.grant,
-            out,
-            transport: orphan.dump.transport,
-            sections,
-            session_id,
-            offered: version,
-            answered: version,
-            // The next offer brings the page up to date with what changed while it was away.
-            dirty: true,
-            transport_connected: orphan.dump.remote_known,
-            remote_ufrag: None,
-            stale_ufrag: None,
-            answer_dropped: false,
-            saved: None,
-        };
+        let mut participant =
+            Participant::new(peer_id.clone(), connection, request, out, orphan.dump.transport, sections);
+        // Where the page is: its offer version, its sharing and hand, and the moderator's decisions.
+        participant.screen = speaker && screen;
+        participant.hand = hand && participant.grant.hand_enabled;
+        participant.allowed = record.as_ref().map(|r| r.allowed).unwrap_or_default();
+        participant.blocked = record.as_ref().map(|r| r.blocked.iter().copied().collect()).unwrap_or_default();
+        participant.session_id = session_id;
+        participant.offered = version;
+        participant.answered = version;
+        // The next offer brings the page up to date with what changed while it was away.
+        participant.dirty = true;
+        participant.transport_connected = orphan.dump.remote_known;
         if !participant.allowed.screen {
             participant.screen = false;
         }
