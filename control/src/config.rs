@@ -265,7 +265,7 @@ pub fn load() -> anyhow::Result<(Args, FileConfig)> {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Args::command().get_matches();
     let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let file = match &args.config {
+    let mut file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
@@ -300,7 +300,6 @@ pub fn load() -> anyhow::Result<(Args, FileConfig)> {
             args.log_format = v;
         }
     }
-    let mut file = file;
     // A secret: from the environment or the file, never a flag (flags show in `ps`).
     if let Ok(token) = std::env::var("MEET_METRICS_TOKEN") {
         file.control.metrics_token = Some(Secret(token));

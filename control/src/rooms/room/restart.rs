@@ -13,6 +13,7 @@
 //! - Only the link drops. If the relay still holds the room as this task left it, it goes on as it is
 //!   (pages are told `relayBack`) and what could not reach the relay meanwhile is done now.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use meet_relay::protocol::{PeerDump, Request, Response, RoomDump};
@@ -405,8 +406,9 @@ impl Room {
         let known =
             |id: &str| self.participants.iter().any(|p| p.id == id) || self.orphans.iter().any(|o| o.dump.peer == id);
         let left: Vec<String> = dump.peers.iter().filter(|d| !known(&d.peer)).map(|d| d.peer.clone()).collect();
+        // Producer ids are "<peer>/<source>"; consumers of a peer that left go with it when it is closed.
         let from_left =
-            |producer: &str| left.iter().any(|l| producer.strip_prefix(l.as_str()).is_some_and(|r| r.starts_with('/')));
+            |producer: &str| producer.rsplit_once('/').is_some_and(|(owner, _)| left.iter().any(|l| l == owner));
         if dump.limits != self.limits || dump.peers.len() - left.len() != self.participants.len() + self.orphans.len() {
             return None;
         }
@@ -415,30 +417,18 @@ impl Room {
                 return o.dump.transport.ice_ufrag == d.transport.ice_ufrag;
             }
             let Some(p) = self.participants.iter().find(|p| p.id == d.peer) else { return false };
-            let mut produced: Vec<String> = p
-                .sections
-                .iter()
-                .filter_map(|s| match s.role {
-                    Role::Send { source, produced: true } => Some(producer_id(&p.id, source)),
-                    _ => None,
-                })
-                .collect();
-            let mut consumed: Vec<u64> = p
-                .sections
-                .iter()
-                .filter_map(|s| match &s.role {
-                    Role::Receive(Some(c)) => Some(c.consumer),
-                    _ => None,
-                })
-                .collect();
-            let mut held_producers: Vec<String> = d.producers.iter().map(|x| x.producer.clone()).collect();
-            // Consumers of a peer that left go with it when it is closed below.
-            let mut held_consumers: Vec<u64> =
+            let mut produced = BTreeSet::new();
+            let mut consumed = BTreeSet::new();
+            for s in &p.sections {
+                match &s.role {
+                    Role::Send { source, produced: true } => _ = produced.insert(producer_id(&p.id, *source)),
+                    Role::Receive(Some(c)) => _ = consumed.insert(c.consumer),
+                    _ => {}
+                }
+            }
+            let held_producers: BTreeSet<String> = d.producers.iter().map(|x| x.producer.clone()).collect();
+            let held_consumers: BTreeSet<u64> =
                 d.consumers.iter().filter(|x| !from_left(&x.producer)).map(|x| x.consumer).collect();
-            produced.sort();
-            consumed.sort_unstable();
-            held_producers.sort();
-            held_consumers.sort_unstable();
             d.transport.ice_ufrag == p.transport.ice_ufrag
                 && d.watcher != p.speaker
                 && d.remote_known == p.transport_connected
