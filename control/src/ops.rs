@@ -14,7 +14,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use meet_relay::protocol::{Request as RelayRequest, Response as RelayResponse};
+use meet_relay::protocol::{PeerFeedback, Request as RelayRequest, Response as RelayResponse};
 use tokio::sync::mpsc;
 
 use crate::rooms::RoomNews;
@@ -247,6 +247,32 @@ fn render(rooms: usize, webhook_queue: Option<usize>, relay: Option<&meet_relay:
         let all: Vec<(String, String)> =
             r.counters.iter().map(|(k, v)| (format!("{{name=\"{}\"}}", escape(k)), v.to_string())).collect();
         metric("meet_relay_counter", "counter", "Every packet-path counter of the relay, by name.", &all);
+        // Loss recovery per peer: who loses (NACKs in), whose uplink loses (NACKs out), who freezes (PLIs).
+        for (name, help, field) in [
+            (
+                "meet_relay_peer_nacks_received_total",
+                "NACK packets received from the peer (it lost packets sent to it).",
+                (|f| f.nacks_in) as fn(&PeerFeedback) -> u64,
+            ),
+            ("meet_relay_peer_plis_received_total", "Keyframe requests (PLI, FIR) received from the peer.", |f| f.plis_in),
+            ("meet_relay_peer_retransmissions_sent_total", "Packets the relay retransmitted to the peer.", |f| f.rtx_out),
+            (
+                "meet_relay_peer_nacks_sent_total",
+                "NACK packets the relay sent the peer (packets from it were lost, or its receivers asked).",
+                |f| f.nacks_out,
+            ),
+            ("meet_relay_peer_plis_sent_total", "Keyframe requests the relay sent the peer.", |f| f.plis_out),
+        ] {
+            let samples: Vec<(String, String)> = r
+                .peers_feedback
+                .iter()
+                .map(|e| {
+                    let labels = format!("{{room=\"{}\",peer=\"{}\"}}", escape(&e.room), escape(&e.peer));
+                    (labels, field(&e.feedback).to_string())
+                })
+                .collect();
+            metric(name, "counter", help, &samples);
+        }
     }
     out
 }
@@ -283,7 +309,12 @@ mod tests {
 
     #[test]
     fn text_format() {
-        let mut stats = meet_relay::protocol::RelayStats { rooms: 2, peers: 5, counters: Default::default() };
+        let mut stats = meet_relay::protocol::RelayStats { rooms: 2, peers: 5, ..Default::default() };
+        stats.peers_feedback.push(meet_relay::protocol::PeerFeedbackEntry {
+            room: "r\"1".into(),
+            peer: "p".into(),
+            feedback: PeerFeedback { nacks_in: 7, plis_out: 2, ..Default::default() },
+        });
         stats.counters.insert("datagrams_in".into(), 10);
         stats.counters.insert("drop_stun_integrity".into(), 3);
         stats.counters.insert("core1_peers".into(), 4);
@@ -297,6 +328,8 @@ mod tests {
         assert!(text.contains("meet_relay_core_peers{core=\"1\"} 4\n"), "{text}");
         assert!(text.contains("meet_relay_core_io_uring{core=\"1\"} 1\n"), "{text}");
         assert!(text.contains("meet_control_rooms 2\n"));
+        assert!(text.contains("meet_relay_peer_nacks_received_total{room=\"r\\\"1\",peer=\"p\"} 7\n"), "{text}");
+        assert!(text.contains("meet_relay_peer_plis_sent_total{room=\"r\\\"1\",peer=\"p\"} 2\n"), "{text}");
         assert!(text.contains("meet_control_webhook_queue_depth 1\n"));
         assert!(text.contains("meet_control_webhooks_total{outcome=\"abandoned\"} "), "{text}");
         // Every sample line is `name{labels} value` or `name value`.

@@ -3,7 +3,9 @@
 //! meet is always the offerer, so this module writes offers and parses answers; it does not try to be a
 //! general SDP library. Offers are ICE-lite, BUNDLE all m-sections on one transport, `setup:actpass` (the
 //! browser answers `active`, so the relay is the DTLS server), and one codec per kind:
-//! Opus for audio, VP8 for video.
+//! Opus for audio, VP8 for video, the latter with RTX (RFC 4588) for retransmissions. Every section
+//! carries the `transport-cc` header extension, so browsers estimate their uplink from the relay's
+//! transport-wide feedback.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -14,6 +16,11 @@ pub const OPUS_PT: u8 = 111;
 pub const OPUS_CLOCK_RATE: u32 = 48_000;
 pub const VP8_PT: u8 = 96;
 pub const VP8_CLOCK_RATE: u32 = 90_000;
+/// Retransmissions of VP8 (`rtx/90000`, `apt=96`).
+pub const VP8_RTX_PT: u8 = 97;
+/// The header extension id meet gives `transport-cc` (the offerer chooses; browsers keep it).
+pub const TRANSPORT_CC_EXT_ID: u8 = 3;
+pub const TRANSPORT_CC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -59,6 +66,8 @@ pub enum Direction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingStream {
     pub ssrc: u32,
+    /// The SSRC meet retransmits this stream with (video), announced as `ssrc-group:FID`.
+    pub rtx_ssrc: Option<u32>,
     pub cname: String,
     /// Groups a participant's audio and video in the browser (`MediaStream.id`).
     pub stream_id: String,
@@ -104,9 +113,13 @@ impl Offer<'_> {
 
     fn write_section(&self, s: &mut String, m: &MediaSection) {
         let pt = m.kind.payload_type();
+        let formats = match m.kind {
+            Kind::Audio => format!("{pt}"),
+            Kind::Video => format!("{pt} {VP8_RTX_PT}"),
+        };
         let _ = write!(
             s,
-            "m={} 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n",
+            "m={} 9 UDP/TLS/RTP/SAVPF {formats}\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n",
             m.kind.as_str()
         );
         let _ = write!(
@@ -122,20 +135,33 @@ impl Offer<'_> {
         if let Direction::SendOnly(o) = &m.direction {
             let _ = write!(s, "a=msid:{} {}\r\n", o.stream_id, o.track_id);
         }
+        let _ = write!(s, "a=extmap:{TRANSPORT_CC_EXT_ID} {TRANSPORT_CC_URI}\r\n");
         s.push_str("a=rtcp-mux\r\na=rtcp-rsize\r\n");
         match m.kind {
             Kind::Audio => {
-                let _ = write!(s, "a=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} minptime=10;useinbandfec=1\r\n");
+                let _ = write!(
+                    s,
+                    "a=rtpmap:{pt} opus/48000/2\r\na=rtcp-fb:{pt} transport-cc\r\n\
+                     a=fmtp:{pt} minptime=10;useinbandfec=1\r\n"
+                );
             }
             Kind::Video => {
                 let _ = write!(
                     s,
-                    "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} goog-remb\r\na=rtcp-fb:{pt} ccm fir\r\n\
-                     a=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\n"
+                    "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} goog-remb\r\na=rtcp-fb:{pt} transport-cc\r\n\
+                     a=rtcp-fb:{pt} ccm fir\r\na=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\n\
+                     a=rtpmap:{VP8_RTX_PT} rtx/90000\r\na=fmtp:{VP8_RTX_PT} apt={pt}\r\n"
                 );
             }
         }
         if let Direction::SendOnly(o) = &m.direction {
+            if let Some(rtx) = o.rtx_ssrc {
+                let _ = write!(
+                    s,
+                    "a=ssrc-group:FID {} {rtx}\r\na=ssrc:{rtx} cname:{}\r\na=ssrc:{rtx} msid:{} {}\r\n",
+                    o.ssrc, o.cname, o.stream_id, o.track_id
+                );
+            }
             let _ = write!(
                 s,
                 "a=ssrc:{} cname:{}\r\na=ssrc:{} msid:{} {}\r\n",
@@ -184,6 +210,18 @@ pub struct AnswerMedia {
     /// Media SSRCs the browser will send, in order of first appearance; RTX SSRCs (second of an
     /// `ssrc-group:FID`) are left out.
     pub ssrcs: Vec<u32>,
+    /// `(media, rtx)` SSRC pairs of `ssrc-group:FID` lines.
+    pub rtx_ssrcs: Vec<(u32, u32)>,
+}
+
+impl AnswerMedia {
+    /// The SSRC the browser retransmits `ssrc` with, if it said one and kept RTX's payload type.
+    pub fn rtx_of(&self, ssrc: u32) -> Option<u32> {
+        if !self.payload_types.contains(&VP8_RTX_PT) {
+            return None;
+        }
+        self.rtx_ssrcs.iter().find(|(media, _)| *media == ssrc).map(|(_, rtx)| *rtx)
+    }
 }
 
 /// Answers bigger than this are refused unread (a browser's answer for 100 m-sections is ~60 KB).
@@ -245,8 +283,10 @@ pub fn parse_answer(sdp: &str) -> Result<Answer, SdpError> {
                     "ssrc-group" => {
                         let mut parts = arg.split_whitespace();
                         if parts.next() == Some("FID") {
-                            if let Some(r) = parts.nth(1).and_then(|s| s.parse().ok()) {
+                            let media = parts.next().and_then(|s| s.parse().ok());
+                            if let (Some(media), Some(r)) = (media, parts.next().and_then(|s| s.parse().ok())) {
                                 rtx.push(r);
+                                target.rtx_ssrcs.push((media, r));
                             }
                         }
                     }
@@ -296,6 +336,7 @@ mod tests {
                 kind: Kind::Video,
                 direction: Direction::SendOnly(OutgoingStream {
                     ssrc: 42,
+                    rtx_ssrc: Some(43),
                     cname: "c".into(),
                     stream_id: "s".into(),
                     track_id: "t".into(),
@@ -324,6 +365,12 @@ mod tests {
         assert!(sdp.contains("a=ice-lite\r\n"));
         assert_eq!(sdp.matches("m=").count(), 4);
         assert!(sdp.contains("a=ssrc:42 msid:s t\r\n"));
+        assert!(sdp.contains("a=ssrc-group:FID 42 43\r\na=ssrc:43 cname:c\r\n"));
+        assert!(sdp.contains("m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"));
+        assert!(sdp.contains("a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"));
+        assert!(sdp.contains("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"));
+        assert_eq!(sdp.matches("a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc").count(), 4);
+        assert_eq!(sdp.matches("a=rtcp-fb:111 transport-cc\r\n").count(), 2);
         assert!(sdp.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 10000 typ host\r\n"));
         assert!(sdp.lines().all(|l| !l.is_empty()));
     }
@@ -342,6 +389,9 @@ mod tests {
         assert_eq!(a.transport(), (Some("abcd"), Some("sha-256 01:02")));
         assert_eq!(a.section("0").unwrap().ssrcs, vec![1111]);
         assert_eq!(a.section("1").unwrap().ssrcs, vec![2222]);
+        assert_eq!(a.section("1").unwrap().rtx_of(2222), Some(3333));
+        assert_eq!(a.section("1").unwrap().rtx_of(3333), None);
+        assert_eq!(a.section("0").unwrap().rtx_of(1111), None);
         assert_eq!(a.section("1").unwrap().direction, "sendonly");
         assert_eq!(a.section("2").unwrap().port, 0);
     }

@@ -129,11 +129,18 @@ async fn rooms_outlive_the_control_connection_and_are_listed_with_their_records(
         ssrc: 1234,
         payload_type: 111,
         clock_rate: 48_000,
+        rtx: None,
     };
     ask(&mut s, produce).await.unwrap();
-    let Response::ConsumerCreated { consumer, ssrc, cname } = ask(
+    let Response::ConsumerCreated { consumer, ssrc, cname, .. } = ask(
         &mut s,
-        Request::Consume { room: "r".into(), peer: "b".into(), producer: "a/audio".into(), payload_type: 111 },
+        Request::Consume {
+            room: "r".into(),
+            peer: "b".into(),
+            producer: "a/audio".into(),
+            payload_type: 111,
+            rtx_payload_type: None,
+        },
     )
     .await
     .unwrap() else {

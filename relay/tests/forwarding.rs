@@ -147,6 +147,7 @@ fn max_broadcasters_is_enforced() {
                 ssrc,
                 payload_type: 111,
                 clock_rate: 48_000,
+                rtx: None,
             },
         )
     };

@@ -114,6 +114,8 @@ pub(super) enum RoomEvent {
 struct Consumed {
     consumer: u64,
     ssrc: u32,
+    /// Where the relay retransmits this stream (video).
+    rtx_ssrc: Option<u32>,
     cname: String,
     from_peer: String,
     source: MediaSource,

@@ -1,7 +1,8 @@
 //! RTCP compound packets (RFC 3550 §6): walk them with [`iter`], and write the messages the relay
 //! sends. One file per message: [`sr`] and [`rr`] (with the shared [`ReportBlock`]), [`pli`],
-//! [`fir`], [`nack`], [`remb`], [`sdes`] (a CNAME chunk), [`bye`]. Transport-wide congestion
-//! control feedback, APP, XR and unknown feedback messages pass through as raw bytes.
+//! [`fir`], [`nack`], [`remb`], [`sdes`] (a CNAME chunk), [`bye`], [`twcc`] (transport-wide congestion
+//! control feedback, kept raw by [`iter`] and read with [`transport_cc_statuses`]). APP, XR and unknown
+//! feedback messages pass through as raw bytes.
 //!
 //! Calling contract: hand [`iter`] a decrypted compound packet (the SRTCP index and tag already
 //! stripped). It yields `Result<RtcpPacket, RtcpError>` and stops after the first malformed
@@ -22,6 +23,7 @@ pub mod remb;
 pub mod rr;
 pub mod sdes;
 pub mod sr;
+pub mod twcc;
 
 pub use bye::{write_bye, Bye};
 pub use fir::{write_fir, Fir, FirEntries, FirEntry};
@@ -31,6 +33,7 @@ pub use remb::{write_remb, Remb};
 pub use rr::{write_rr, ReceiverReport, ReportBlock, ReportBlocks};
 pub use sdes::write_sdes_cname;
 pub use sr::{write_sr, SenderReport};
+pub use twcc::{transport_cc_statuses, write_transport_cc, TransportCcHeader};
 
 use crate::rtp::Ssrc;
 
@@ -167,7 +170,7 @@ fn parse_one(buf: &[u8]) -> Result<(RtcpPacket<'_>, usize), RtcpError> {
         (BYE, _) => RtcpPacket::Bye(bye::parse(count, body, raw).ok_or(truncated)?),
         (RTPFB | PSFB, _) if body.len() < 8 => return Err(truncated),
         (RTPFB, nack::FMT) => RtcpPacket::Nack(nack::parse(body).ok_or(truncated)?),
-        (RTPFB, 15) => RtcpPacket::TransportCc { raw },
+        (RTPFB, twcc::FMT) => RtcpPacket::TransportCc { raw },
         (PSFB, pli::FMT) => RtcpPacket::Pli(pli::parse(body).ok_or(truncated)?),
         (PSFB, fir::FMT) => RtcpPacket::Fir(fir::parse(body).ok_or(truncated)?),
         (PSFB, remb::FMT) => match remb::parse(body) {

@@ -63,7 +63,34 @@ counters! {
     pli_forwarded,
     fir_forwarded,
     keyframe_request_rate_limited,
+    /// NACK packets written to producers (a consumer's passed on, or the relay's own).
     nack_forwarded,
+    /// NACK packets received from consumers.
+    nack_received,
+    /// Retransmissions sent to consumers from the cache.
+    rtx_sent,
+    /// NACKed packets neither cached nor awaited (too old, or lost before the relay).
+    rtx_missed,
+    /// NACKed packets the relay is itself asking the producer for.
+    rtx_awaited,
+    /// NACKed packets not sent because the consumer used up its retransmission budget.
+    rtx_over_budget,
+    /// NACK packets the relay wrote to producers for its own losses.
+    nack_sent,
+    /// Lost packets the relay stopped asking for (too old or asked too often).
+    nack_given_up,
+    /// Packets received on producers' RTX streams.
+    rtx_received,
+    /// RTX packets without a packet inside (bandwidth probes).
+    rtx_padding,
+    /// Missing packets that arrived (retransmitted, or reordered).
+    rtp_recovered,
+    /// Packets already received (a retransmission nobody needed).
+    drop_rtp_duplicate,
+    /// Keyframes asked for because a gap was too large to fill.
+    keyframe_for_gap,
+    /// Transport-wide congestion control feedback packets sent to producers.
+    transport_feedback_sent,
     sr_translated,
     rr_sent,
     remb_sent,

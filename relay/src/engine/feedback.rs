@@ -1,14 +1,14 @@
 //! RTCP in both directions.
 //!
 //! From producers: sender reports, translated for each consumer (its SSRC and its own counts), so
-//! receivers can sync audio with video. From consumers: keyframe requests (PLI/FIR) and NACKs, mapped to
-//! the producer's SSRC and sent to the producer; keyframe requests are rate limited per producer because
-//! every new consumer asks for one. Every report interval: a receiver report and a REMB estimate to each
-//! producer, which keep browsers sending at full quality.
+//! receivers can sync audio with video. From consumers: keyframe requests (PLI/FIR), mapped to the
+//! producer's SSRC and sent to the producer, rate limited per producer because every new consumer asks for
+//! one; NACKs go to [`super::retransmit`]. Every report interval: a receiver report and a REMB estimate to
+//! each producer, which cap what browsers send.
 
 use std::time::Instant;
 
-use meet_media::rtcp::{self, Nack, NackPair, ReceiverReport, ReportBlock, ReportBlocks, RtcpPacket, SenderReport};
+use meet_media::rtcp::{self, NackPair, ReceiverReport, ReportBlock, ReportBlocks, RtcpPacket, SenderReport};
 use meet_media::rtp::Ssrc;
 
 use super::pipe::{PipeMessage, PipeOut};
@@ -20,6 +20,7 @@ const RTCP_BUF: usize = 1200;
 
 impl Engine {
     pub(super) fn handle_rtcp(&mut self, now: Instant, from: PeerKey, packet: &[u8]) {
+        let mut keyframe_requests = 0;
         for item in rtcp::iter(packet) {
             let Ok(item) = item else {
                 self.counters.drop_rtcp_malformed += 1;
@@ -28,6 +29,7 @@ impl Engine {
             match item {
                 RtcpPacket::SenderReport(sr) => self.translate_sender_report(now, from, &sr),
                 RtcpPacket::Pli(pli) => {
+                    keyframe_requests += 1;
                     if let Some(pk) = self.producer_of_consumer(from, pli.media_ssrc.0) {
                         self.request_keyframe(now, pk);
                     }
@@ -35,21 +37,19 @@ impl Engine {
                 RtcpPacket::Fir(fir) => {
                     // A FIR names the media sender in its entries; each entry for one of our consumers
                     // becomes a keyframe request to that consumer's producer.
+                    keyframe_requests += 1;
                     for entry in fir.entries.iter() {
                         if let Some(pk) = self.producer_of_consumer(from, entry.ssrc.0) {
                             self.request_keyframe(now, pk);
                         }
                     }
                 }
-                RtcpPacket::Nack(nack) => {
-                    if let Some(pk) = self.producer_of_consumer(from, nack.media_ssrc.0) {
-                        self.forward_nack(pk, &nack);
-                    }
-                }
+                RtcpPacket::Nack(nack) => self.handle_consumer_nack(now, from, &nack),
                 // Reports about our streams, and browsers' own estimates: the relay sets the rate.
                 _ => {}
             }
         }
+        self.peers[from].feedback.plis_in += keyframe_requests;
     }
 
     fn producer_of_consumer(&self, peer: PeerKey, consumer_ssrc: u32) -> Option<ProducerKey> {
@@ -87,13 +87,9 @@ impl Engine {
         let mut buf = [0u8; RTCP_BUF];
         if let Ok(n) = rtcp::write_pli(Ssrc(sender_ssrc), Ssrc(media_ssrc), &mut buf) {
             self.counters.pli_forwarded += 1;
+            self.peers[peer].feedback.plis_out += 1;
             self.send_rtcp(peer, &buf[..n]);
         }
-    }
-
-    fn forward_nack(&mut self, pk: ProducerKey, nack: &Nack<'_>) {
-        let pairs: Vec<_> = nack.pairs.iter().collect();
-        self.send_nack(pk, &pairs);
     }
 
     /// Asks a producer (through its origin core for a proxy) to resend packets.
@@ -108,6 +104,7 @@ impl Engine {
         let mut buf = [0u8; RTCP_BUF];
         if let Ok(n) = rtcp::write_nack(Ssrc(self.peers[peer].rtcp_ssrc), Ssrc(producer.ssrc), pairs, &mut buf) {
             self.counters.nack_forwarded += 1;
+            self.peers[peer].feedback.nacks_out += 1;
             self.send_rtcp(peer, &buf[..n]);
         }
     }
@@ -153,6 +150,11 @@ impl Engine {
     /// Every report interval: to each producing peer, one compound with a receiver report for its
     /// streams and a REMB for its video.
     pub(super) fn send_reports(&mut self, now: Instant) {
+        for (_, consumer) in self.consumers.iter_mut() {
+            if let Some(rtx) = consumer.rtx.as_mut() {
+                rtx.budget = super::retransmit::RTX_BUDGET;
+            }
+        }
         let producing: Vec<PeerKey> =
             self.peers.iter().filter(|(_, p)| p.connected && !p.producers.is_empty()).map(|(k, _)| k).collect();
         for key in producing {
@@ -206,7 +208,7 @@ impl Engine {
     }
 
     /// Protects and queues an RTCP compound for a connected peer.
-    fn send_rtcp(&mut self, key: PeerKey, compound: &[u8]) {
+    pub(super) fn send_rtcp(&mut self, key: PeerKey, compound: &[u8]) {
         let peer = &mut self.peers[key];
         let (Some(destination), Some(srtp)) = (peer.selected, peer.srtp_out.as_mut()) else {
             return;

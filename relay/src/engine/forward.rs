@@ -7,11 +7,12 @@ use std::time::Instant;
 use meet_media::rtp::{self, ReceiveStats};
 
 use super::pipe::{PipeMessage, PipeOut};
+use super::retransmit::{Arrival, LossTracker, PacketCache, RtxOut};
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
-use crate::protocol::MediaKind;
+use crate::protocol::{MediaKind, RtxStream};
 
 /// The longest authentication tag of the SRTP profiles we support (AES-GCM).
-const SRTP_MAX_TAG: usize = 16;
+pub(super) const SRTP_MAX_TAG: usize = 16;
 
 /// `Producer::peer` of a proxy: its sender lives on another core.
 pub(crate) const NO_PEER: PeerKey = usize::MAX;
@@ -24,6 +25,12 @@ pub(crate) struct Producer {
     pub ssrc: u32,
     pub payload_type: u8,
     pub clock_rate: u32,
+    /// The producer's retransmission stream, if it has one.
+    pub rtx: Option<RtxStream>,
+    /// Recent packets, for consumers' NACKs (video only).
+    pub cache: PacketCache,
+    /// What the producer's stream is missing (video, real producers only; a proxy's pipe loses nothing).
+    pub loss: LossTracker,
     pub consumers: Vec<ConsumerKey>,
     pub stats: ReceiveStats,
     /// The producer's last sender report: (NTP time, RTP time, when it arrived).
@@ -46,6 +53,9 @@ impl Producer {
             ssrc,
             payload_type,
             clock_rate,
+            rtx: None,
+            cache: PacketCache::default(),
+            loss: LossTracker::default(),
             consumers: Vec::new(),
             stats: ReceiveStats::default(),
             last_sr: None,
@@ -65,6 +75,8 @@ pub(crate) struct Consumer {
     pub producer: ProducerKey,
     pub ssrc: u32,
     pub payload_type: u8,
+    /// Where the relay answers this consumer's NACKs; without it they go to the producer.
+    pub rtx: Option<RtxOut>,
     pub packets: u64,
     pub bytes: u64,
 }
@@ -90,7 +102,7 @@ impl Engine {
             self.counters.drop_srtp_auth += 1;
             return;
         };
-        let plain = &datagram[..len];
+        let plain = &mut datagram[..len];
         if is_rtcp {
             self.handle_rtcp(now, key, plain);
         } else {
@@ -98,22 +110,51 @@ impl Engine {
         }
     }
 
-    fn forward_rtp(&mut self, now: Instant, key: PeerKey, packet: &[u8]) {
-        let Ok(header) = rtp::parse(packet) else {
+    fn forward_rtp(&mut self, now: Instant, key: PeerKey, packet: &mut [u8]) {
+        let Ok(mut header) = rtp::parse(packet) else {
             self.counters.drop_rtp_malformed += 1;
             return;
         };
+        let micros = self.micros_since_epoch(now);
+        if header.has_extension {
+            self.record_transport_seq(key, packet, &header, micros);
+        }
         let Some(&producer_key) = self.peers[key].producers_by_ssrc.get(&header.ssrc.0) else {
             self.counters.drop_rtp_unknown_ssrc += 1;
             return;
         };
-        let micros = self.micros_since_epoch(now);
-        let producer = &mut self.producers[producer_key];
-        if header.payload_type != producer.payload_type {
+        let mut packet = packet;
+        if header.ssrc.0 != self.producers[producer_key].ssrc {
+            // The producer's RTX stream: from here on, the packet it carries.
+            let Some(len) = self.unwrap_rtx(producer_key, &header, packet) else { return };
+            packet = &mut packet[..len];
+            let Ok(h) = rtp::parse(packet) else { return };
+            header = h;
+        } else if header.payload_type != self.producers[producer_key].payload_type {
             // Other payload types on this SSRC (e.g. comfort noise) are not negotiated with consumers.
             self.counters.drop_rtp_unknown_ssrc += 1;
             return;
         }
+        let packet = &*packet;
+        let producer = &mut self.producers[producer_key];
+        let seq = header.sequence_number;
+        if producer.kind == MediaKind::Video {
+            if producer.cache.get(now, seq).is_some() {
+                self.counters.drop_rtp_duplicate += 1;
+                return;
+            }
+            match producer.loss.handle_packet(now, seq) {
+                Arrival::New { gap: false } | Arrival::Late => {}
+                Arrival::New { gap: true } => self.nack_producer(now, producer_key),
+                Arrival::Recovered => self.counters.rtp_recovered += 1,
+                Arrival::Jump => {
+                    self.counters.keyframe_for_gap += 1;
+                    self.request_keyframe(now, producer_key);
+                }
+            }
+            self.producers[producer_key].cache.insert(now, seq, packet);
+        }
+        let producer = &mut self.producers[producer_key];
         let arrival = (micros as u128 * producer.clock_rate as u128 / 1_000_000) as u32;
         producer.stats.update(header.sequence_number, header.timestamp, arrival);
         producer.packets += 1;
@@ -178,6 +219,9 @@ impl Engine {
         if let Some(peer) = self.peers.get_mut(producer.peer) {
             peer.producers.remove(&producer.id);
             peer.producers_by_ssrc.remove(&producer.ssrc);
+            if let Some(rtx) = producer.rtx {
+                peer.producers_by_ssrc.remove(&rtx.ssrc);
+            }
         }
         for consumer in producer.consumers {
             self.remove_consumer(consumer);
@@ -191,6 +235,9 @@ impl Engine {
         if let Some(peer) = self.peers.get_mut(consumer.peer) {
             peer.consumers.remove(&consumer.id);
             peer.consumers_by_ssrc.remove(&consumer.ssrc);
+            if let Some(rtx) = &consumer.rtx {
+                peer.consumers_by_ssrc.remove(&rtx.ssrc);
+            }
         }
         if let Some(producer) = self.producers.get_mut(consumer.producer) {
             producer.consumers.retain(|c| *c != key);

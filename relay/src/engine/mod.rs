@@ -8,15 +8,18 @@
 //!
 //! Layout: [`peer`] (ICE-lite, DTLS, SRTP state of one browser), [`room`] (membership and limits),
 //! [`forward`] (RTP from producers to consumers), [`feedback`] (RTCP in both directions),
+//! [`retransmit`] (NACK and RTX both ways), [`congestion`] (transport-wide feedback to producers),
 //! [`requests`] (the control channel's requests), [`cert`], [`counters`].
 
 pub mod cert;
+mod congestion;
 pub mod counters;
 mod feedback;
 mod forward;
 mod peer;
 pub mod pipe;
 mod requests;
+mod retransmit;
 mod room;
 
 use std::collections::{HashMap, VecDeque};
@@ -176,6 +179,8 @@ impl Engine {
             return;
         }
         self.next_tick = now + TIMER_TICK;
+        self.poll_losses(now);
+        self.send_transport_feedback();
         let keys: Vec<PeerKey> = self.peers.iter().map(|(k, _)| k).collect();
         for key in keys {
             let Some(peer) = self.peers.get_mut(key) else {

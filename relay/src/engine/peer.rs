@@ -10,7 +10,8 @@ use meet_media::stun;
 
 use super::cert::fingerprint_matches;
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
-use crate::protocol::Notification;
+use super::congestion::TransportFeedback;
+use crate::protocol::{Notification, PeerFeedback};
 
 pub(crate) struct Peer {
     pub room: String,
@@ -40,6 +41,10 @@ pub(crate) struct Peer {
     pub watcher: bool,
     /// The control plane's opaque record of this peer (`SetPeerData`).
     pub data: String,
+    /// NACKs, keyframe requests and retransmissions, for `/metrics`.
+    pub feedback: PeerFeedback,
+    /// Arrivals of its packets, for transport-wide feedback.
+    pub transport_feedback: TransportFeedback,
 }
 
 impl Peer {
@@ -66,6 +71,8 @@ impl Peer {
             rtcp_ssrc: rand::random::<u32>() | 1,
             watcher: false,
             data: String::new(),
+            feedback: PeerFeedback::default(),
+            transport_feedback: TransportFeedback::default(),
         }
     }
 

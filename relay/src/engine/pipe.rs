@@ -148,6 +148,10 @@ impl Engine {
                     let p = &mut self.producers[proxy];
                     p.packets += 1;
                     p.bytes += packet.len() as u64;
+                    if p.kind == MediaKind::Video && packet.len() >= 4 {
+                        // Consumers here NACK the proxy: it keeps the history they are answered from.
+                        p.cache.insert(now, u16::from_be_bytes([packet[2], packet[3]]), &packet);
+                    }
                     self.fan_out(proxy, &packet);
                 }
                 self.recycle(packet);

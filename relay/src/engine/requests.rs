@@ -4,11 +4,12 @@ use std::time::Instant;
 
 use super::forward::{Consumer, Producer};
 use super::peer::Peer;
+use super::retransmit::RtxOut;
 use super::room::Room;
 use super::{Engine, PeerKey};
 use crate::protocol::{
-    ConsumerDump, ErrorBody, ErrorCode, PeerDump, ProducerDump, RelayStats, Request, Response, RoomDump,
-    TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
+    ConsumerDump, ErrorBody, ErrorCode, MediaKind, PeerDump, PeerFeedbackEntry, ProducerDump, RelayStats, Request,
+    Response, RoomDump, TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
 };
 
 fn not_found(what: &str, id: &str) -> ErrorBody {
@@ -83,11 +84,15 @@ impl Engine {
                 self.remove_peer(key);
                 Ok(Response::Ok)
             }
-            Request::Produce { room, peer, producer, kind, ssrc, payload_type, clock_rate } => {
+            Request::Produce { room, peer, producer, kind, ssrc, payload_type, clock_rate, rtx } => {
                 let key = self.peer_key(&room, &peer)?;
                 let p = &self.peers[key];
-                if p.producers.contains_key(&producer) || p.producers_by_ssrc.contains_key(&ssrc) {
+                let rtx_taken = rtx.is_some_and(|r| r.ssrc == ssrc || p.producers_by_ssrc.contains_key(&r.ssrc));
+                if p.producers.contains_key(&producer) || p.producers_by_ssrc.contains_key(&ssrc) || rtx_taken {
                     return Err(ErrorBody::new(ErrorCode::AlreadyExists, "producer or SSRC already in use"));
+                }
+                if rtx.is_some() && kind != MediaKind::Video {
+                    return Err(ErrorBody::new(ErrorCode::BadRequest, "RTX is for video"));
                 }
                 if clock_rate == 0 {
                     return Err(ErrorBody::new(ErrorCode::BadRequest, "clock rate must be positive"));
@@ -102,11 +107,15 @@ impl Engine {
                         ));
                     }
                 }
-                let pk =
-                    self.producers.insert(Producer::new(producer.clone(), key, kind, ssrc, payload_type, clock_rate));
+                let mut new_producer = Producer::new(producer.clone(), key, kind, ssrc, payload_type, clock_rate);
+                new_producer.rtx = rtx;
+                let pk = self.producers.insert(new_producer);
                 let p = &mut self.peers[key];
                 p.producers.insert(producer, pk);
                 p.producers_by_ssrc.insert(ssrc, pk);
+                if let Some(rtx) = rtx {
+                    p.producers_by_ssrc.insert(rtx.ssrc, pk);
+                }
                 Ok(Response::Ok)
             }
             Request::CloseProducer { room, peer, producer } => {
@@ -115,7 +124,7 @@ impl Engine {
                 self.remove_producer(pk);
                 Ok(Response::Ok)
             }
-            Request::Consume { room, peer, producer, payload_type } => {
+            Request::Consume { room, peer, producer, payload_type, rtx_payload_type } => {
                 let key = self.peer_key(&room, &peer)?;
                 let pk = self
                     .room_peers(&room)
@@ -125,13 +134,14 @@ impl Engine {
                 if self.producers[pk].peer == key {
                     return Err(ErrorBody::new(ErrorCode::BadRequest, "a peer cannot consume its own producer"));
                 }
-                let ssrc = loop {
-                    let s = rand::random::<u32>();
-                    let p = &self.peers[key];
-                    if s != 0 && !p.consumers_by_ssrc.contains_key(&s) && !p.producers_by_ssrc.contains_key(&s) {
-                        break s;
+                let ssrc = self.new_consumer_ssrc(key, None);
+                let rtx = match rtx_payload_type {
+                    Some(pt) if self.producers[pk].kind == MediaKind::Video => {
+                        Some(RtxOut::new(self.new_consumer_ssrc(key, Some(ssrc)), pt))
                     }
+                    _ => None,
                 };
+                let rtx_ssrc = rtx.as_ref().map(|r| r.ssrc);
                 let id = self.next_consumer_id;
                 self.next_consumer_id += 1;
                 let ck = self.consumers.insert(Consumer {
@@ -140,6 +150,7 @@ impl Engine {
                     producer: pk,
                     ssrc,
                     payload_type,
+                    rtx,
                     packets: 0,
                     bytes: 0,
                 });
@@ -147,9 +158,12 @@ impl Engine {
                 let p = &mut self.peers[key];
                 p.consumers.insert(id, ck);
                 p.consumers_by_ssrc.insert(ssrc, ck);
+                if let Some(r) = rtx_ssrc {
+                    p.consumers_by_ssrc.insert(r, ck);
+                }
                 let cname = cname_of(&room, &self.producers[pk].id);
                 self.request_keyframe(now, pk);
-                Ok(Response::ConsumerCreated { consumer: id, ssrc, cname })
+                Ok(Response::ConsumerCreated { consumer: id, ssrc, cname, rtx_ssrc })
             }
             Request::CloseConsumer { room, peer, consumer } => {
                 let key = self.peer_key(&room, &peer)?;
@@ -182,6 +196,12 @@ impl Engine {
                 rooms: self.rooms.len(),
                 peers: self.peers.len(),
                 counters: self.counters.to_map(),
+                peers_feedback: self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| !p.feedback.is_empty())
+                    .map(|(_, p)| PeerFeedbackEntry { room: p.room.clone(), peer: p.id.clone(), feedback: p.feedback })
+                    .collect(),
             })),
         }
     }
@@ -224,6 +244,21 @@ impl Engine {
         }))
     }
 
+    /// A random SSRC this peer neither sends nor receives yet (nor `also_not`, one just chosen).
+    fn new_consumer_ssrc(&self, key: PeerKey, also_not: Option<u32>) -> u32 {
+        loop {
+            let s = rand::random::<u32>();
+            let p = &self.peers[key];
+            if s != 0
+                && Some(s) != also_not
+                && !p.consumers_by_ssrc.contains_key(&s)
+                && !p.producers_by_ssrc.contains_key(&s)
+            {
+                return s;
+            }
+        }
+    }
+
     fn peer_key(&self, room: &str, peer: &str) -> Result<PeerKey, ErrorBody> {
         let r = self.rooms.get(room).ok_or_else(|| not_found("room", room))?;
         r.peers.get(peer).copied().ok_or_else(|| not_found("peer", peer))
@@ -262,6 +297,7 @@ impl Engine {
                                 producer: pr.id.clone(),
                                 kind: pr.kind,
                                 ssrc: pr.ssrc,
+                                rtx: pr.rtx,
                                 packets: pr.packets,
                                 bytes: pr.bytes,
                                 consumers: pr.consumers.len(),
@@ -279,6 +315,7 @@ impl Engine {
                                 cname: cname_of(room, &producer),
                                 producer,
                                 ssrc: c.ssrc,
+                                rtx_ssrc: c.rtx.as_ref().map(|r| r.ssrc),
                                 packets: c.packets,
                                 bytes: c.bytes,
                             }

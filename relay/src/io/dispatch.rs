@@ -374,6 +374,7 @@ impl Relay {
                 continue;
             };
             total.peers += s.peers;
+            total.peers_feedback.extend(s.peers_feedback);
             for (name, value) in s.counters {
                 *total.counters.entry(name).or_default() += value;
             }

@@ -21,6 +21,14 @@ pub enum MediaKind {
     Video,
 }
 
+/// The retransmission (RTX, RFC 4588) stream that goes with a video stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RtxStream {
+    pub ssrc: u32,
+    pub payload_type: u8,
+}
+
 /// Per-room limits; 0 means unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +86,10 @@ pub enum Request {
         ssrc: u32,
         payload_type: u8,
         clock_rate: u32,
+        /// The stream the peer retransmits with, when its answer gave one: the relay then asks the
+        /// peer itself for what it lost and takes the answers from there.
+        #[serde(default)]
+        rtx: Option<RtxStream>,
     },
     CloseProducer {
         room: String,
@@ -85,12 +97,15 @@ pub enum Request {
         producer: String,
     },
     /// `peer` receives `producer`'s stream, with `payload_type` as its SDP agreed. Answered with
-    /// [`Response::ConsumerCreated`] carrying the SSRC the relay will send it with.
+    /// [`Response::ConsumerCreated`] carrying the SSRC the relay will send it with. With
+    /// `rtx_payload_type` (video) the relay answers the peer's NACKs itself with RTX on an SSRC of its own.
     Consume {
         room: String,
         peer: String,
         producer: String,
         payload_type: u8,
+        #[serde(default)]
+        rtx_payload_type: Option<u8>,
     },
     CloseConsumer {
         room: String,
@@ -120,7 +135,14 @@ pub enum Response {
     Hello { version: u32, relay_version: String },
     Ok,
     PeerCreated(TransportParams),
-    ConsumerCreated { consumer: u64, ssrc: u32, cname: String },
+    ConsumerCreated {
+        consumer: u64,
+        ssrc: u32,
+        cname: String,
+        /// Where retransmissions come from, when the consumer asked for RTX.
+        #[serde(default)]
+        rtx_ssrc: Option<u32>,
+    },
     RoomDump(RoomDump),
     Rooms { rooms: Vec<RoomDump> },
     Stats(RelayStats),
@@ -170,6 +192,8 @@ pub struct ProducerDump {
     pub producer: String,
     pub kind: MediaKind,
     pub ssrc: u32,
+    #[serde(default)]
+    pub rtx: Option<RtxStream>,
     pub packets: u64,
     pub bytes: u64,
     pub consumers: usize,
@@ -181,6 +205,8 @@ pub struct ConsumerDump {
     pub consumer: u64,
     pub producer: String,
     pub ssrc: u32,
+    #[serde(default)]
+    pub rtx_ssrc: Option<u32>,
     pub cname: String,
     pub packets: u64,
     pub bytes: u64,
@@ -193,6 +219,47 @@ pub struct RelayStats {
     pub peers: usize,
     /// Packet-path counters by name (`rtp_in`, `drop_stun_integrity`, ...).
     pub counters: BTreeMap<String, u64>,
+    /// Loss recovery and keyframe requests of each peer with any.
+    #[serde(default)]
+    pub peers_feedback: Vec<PeerFeedbackEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerFeedbackEntry {
+    pub room: String,
+    pub peer: String,
+    pub feedback: PeerFeedback,
+}
+
+/// What one peer asked of the relay, and the relay of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerFeedback {
+    /// NACKs received from the peer (as a consumer).
+    pub nacks_in: u64,
+    /// PLIs and FIRs received from the peer.
+    pub plis_in: u64,
+    /// Packets the relay retransmitted to the peer.
+    pub rtx_out: u64,
+    /// NACKs the relay sent the peer (as a producer).
+    pub nacks_out: u64,
+    /// Keyframe requests the relay sent the peer.
+    pub plis_out: u64,
+}
+
+impl PeerFeedback {
+    pub fn add(&mut self, other: &PeerFeedback) {
+        self.nacks_in += other.nacks_in;
+        self.plis_in += other.plis_in;
+        self.rtx_out += other.rtx_out;
+        self.nacks_out += other.nacks_out;
+        self.plis_out += other.plis_out;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == PeerFeedback::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

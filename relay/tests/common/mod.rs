@@ -30,7 +30,8 @@ pub struct Client {
     /// Decrypted RTCP compounds received.
     pub rtcp: Vec<Vec<u8>>,
     pub outbox: VecDeque<Vec<u8>>,
-    seq: u16,
+    /// Sequence number of the last packet [`Client::send_rtp`] sent.
+    pub seq: u16,
 }
 
 impl Client {
@@ -128,15 +129,20 @@ impl Client {
     /// Protects one RTP packet with `ssrc`/`pt` and a payload, and queues it.
     pub fn send_rtp(&mut self, ssrc: u32, pt: u8, payload: &[u8]) {
         self.seq = self.seq.wrapping_add(1);
+        self.send_rtp_with(ssrc, pt, self.seq, payload, &[]);
+    }
+
+    /// Like [`Client::send_rtp`] with a given sequence number and header extensions.
+    pub fn send_rtp_with(&mut self, ssrc: u32, pt: u8, seq: u16, payload: &[u8], extensions: &[rtp::Extension<'_>]) {
         let mut buf = vec![0u8; 1600];
         let h = HeaderFields {
             marker: false,
             payload_type: pt,
-            sequence_number: self.seq,
-            timestamp: self.seq as u32 * 3000,
+            sequence_number: seq,
+            timestamp: seq as u32 * 3000,
             ssrc: Ssrc(ssrc),
             csrcs: &[],
-            extensions: &[],
+            extensions,
         };
         let n = rtp::write_header(&h, &mut buf).unwrap();
         buf[n..n + payload.len()].copy_from_slice(payload);
@@ -266,6 +272,39 @@ impl Net {
         self.request(produce_request(&room, &peer, ssrc));
     }
 
+    /// Client `from` produces video with `ssrc`, retransmitting with `rtx_ssrc` (payload type 97).
+    pub fn produce_with_rtx(&mut self, from: usize, ssrc: u32, rtx_ssrc: u32) {
+        let (room, peer) = (self.clients[from].room.clone(), self.clients[from].peer.clone());
+        let mut request = produce_request(&room, &peer, ssrc);
+        if let Request::Produce { rtx, .. } = &mut request {
+            *rtx = Some(meet_relay::protocol::RtxStream { ssrc: rtx_ssrc, payload_type: 97 });
+        }
+        self.request(request);
+    }
+
+    /// Client `to` consumes `from`'s video with RTX (payload type 97); returns the consumer's SSRC and
+    /// its RTX SSRC.
+    pub fn consume_with_rtx(&mut self, to: usize, from: usize) -> (u32, u32) {
+        let (room, peer) = (self.clients[from].room.clone(), self.clients[from].peer.clone());
+        let mut request = consume_request(&room, &self.clients[to].peer, &peer);
+        if let Request::Consume { rtx_payload_type, .. } = &mut request {
+            *rtx_payload_type = Some(97);
+        }
+        let Response::ConsumerCreated { ssrc, rtx_ssrc: Some(rtx), .. } = self.request(request) else {
+            panic!("expected ConsumerCreated with an RTX SSRC")
+        };
+        (ssrc, rtx)
+    }
+
+    /// Every RTCP packet client `i` received since index `from` of its log, parsed by `f`.
+    pub fn rtcp_of<T>(&self, i: usize, from: usize, mut f: impl FnMut(&rtcp::RtcpPacket<'_>) -> Option<T>) -> Vec<T> {
+        let mut out = Vec::new();
+        for compound in &self.clients[i].rtcp[from..] {
+            out.extend(rtcp::iter(compound).filter_map(Result::ok).filter_map(|p| f(&p)));
+        }
+        out
+    }
+
     /// Client `to` consumes `from`'s video; returns the consumer's SSRC.
     pub fn consume(&mut self, to: usize, from: usize) -> u32 {
         let (room, peer) = (self.clients[from].room.clone(), self.clients[from].peer.clone());
@@ -288,10 +327,17 @@ pub fn produce_request(room: &str, peer: &str, ssrc: u32) -> Request {
         ssrc,
         payload_type: 96,
         clock_rate: 90_000,
+        rtx: None,
     }
 }
 
 /// `peer` consumes `from`'s video.
 pub fn consume_request(room: &str, peer: &str, from: &str) -> Request {
-    Request::Consume { room: room.into(), peer: peer.into(), producer: format!("{from}/video"), payload_type: 96 }
+    Request::Consume {
+        room: room.into(),
+        peer: peer.into(),
+        producer: format!("{from}/video"),
+        payload_type: 96,
+        rtx_payload_type: None,
+    }
 }

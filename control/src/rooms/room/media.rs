@@ -2,7 +2,7 @@
 //! which connect its relay peer and register what it now sends.
 
 use meet_media::sdp;
-use meet_relay::protocol::Request;
+use meet_relay::protocol::{Request, RtxStream};
 
 use super::{media_kind, noun, producer_id, Role, Room};
 use crate::signalling::messages::{MediaSource, ServerMessage};
@@ -120,10 +120,12 @@ impl Room {
             let p = &self.participants[i];
             let section = &p.sections[s];
             let Role::Send { source, produced: false } = section.role else { continue };
-            let Some(ssrc) = answer.section(&section.mid).and_then(|m| m.ssrcs.first().copied()) else {
+            let Some(answered) = answer.section(&section.mid) else { continue };
+            let Some(ssrc) = answered.ssrcs.first().copied() else {
                 tracing::debug!(mid = %section.mid, "answer announces no SSRC for a sending section yet");
                 continue;
             };
+            let rtx = answered.rtx_of(ssrc).map(|ssrc| RtxStream { ssrc, payload_type: sdp::VP8_RTX_PT });
             let kind = section.kind;
             let request = Request::Produce {
                 room: self.id.clone(),
@@ -133,6 +135,7 @@ impl Room {
                 ssrc,
                 payload_type: kind.payload_type(),
                 clock_rate: kind.clock_rate(),
+                rtx,
             };
             match self.relay.request(request).await {
                 Ok(_) => {

@@ -143,6 +143,7 @@ fn sections_from(dump: &PeerDump, resume: &Resume, speaker: bool) -> Option<Vec<
                             Consumed {
                                 consumer: c.consumer,
                                 ssrc: c.ssrc,
+                                rtx_ssrc: c.rtx_ssrc,
                                 cname: c.cname.clone(),
                                 from_peer: from.to_string(),
                                 source,
@@ -499,6 +500,7 @@ mod tests {
                 producer: "me/audio".into(),
                 kind: meet_relay::protocol::MediaKind::Audio,
                 ssrc: 1,
+                rtx: None,
                 packets: 0,
                 bytes: 0,
                 consumers: 0,
@@ -507,6 +509,7 @@ mod tests {
                 consumer: 7,
                 producer: "other/video".into(),
                 ssrc: 99,
+                rtx_ssrc: Some(100),
                 cname: "r-other".into(),
                 packets: 0,
                 bytes: 0,

@@ -17,13 +17,15 @@ impl Room {
             peer: to.id.clone(),
             producer: producer_id(from, source),
             payload_type: kind.payload_type(),
+            // Browsers accept the RTX meet offers with video; the relay then answers their NACKs itself.
+            rtx_payload_type: (kind == sdp::Kind::Video).then_some(sdp::VP8_RTX_PT),
         };
-        let (consumer, ssrc, cname) = match self.relay.request(request).await {
-            Ok(Response::ConsumerCreated { consumer, ssrc, cname }) => (consumer, ssrc, cname),
+        let (consumer, ssrc, cname, rtx_ssrc) = match self.relay.request(request).await {
+            Ok(Response::ConsumerCreated { consumer, ssrc, cname, rtx_ssrc }) => (consumer, ssrc, cname, rtx_ssrc),
             Ok(other) => return tracing::warn!(?other, "unexpected relay reply to consume"),
             Err(e) => return tracing::warn!(error = %e, from, "cannot consume"),
         };
-        let consumed = Consumed { consumer, ssrc, cname, from_peer: from.to_string(), source };
+        let consumed = Consumed { consumer, ssrc, rtx_ssrc, cname, from_peer: from.to_string(), source };
         let answered = to.answered;
         let free = to
             .sections
@@ -141,6 +143,7 @@ fn send_offer(p: &mut Participant) {
             Role::Receive(Some(c)) => (
                 Direction::SendOnly(OutgoingStream {
                     ssrc: c.ssrc,
+                    rtx_ssrc: c.rtx_ssrc,
                     cname: c.cname.clone(),
                     stream_id: format!("{}-{}", c.from_peer, c.source.as_str()),
                     track_id: format!("{}-{}-{}", c.from_peer, c.source.as_str(), c.consumer),
