@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every test of meet, from a fresh Debian 12 machine:
-#   1. install what the tests need, if missing (Debian chromium; pinned Python packages from
-#      tests/e2e/requirements.txt) -- idempotent, prints what it does;
+#   1. install what the tests need, if missing (Debian chromium, nftables, iproute2; pinned Python packages
+#      from tests/e2e/requirements.txt) -- idempotent, prints what it does;
 #   2. cargo build --release --workspace --bins   (the browser tests use the release binaries);
 #   3. cargo nextest run --workspace --release     (or cargo test when nextest is absent);
 #   4. python3 -m pytest tests/e2e -x -v           (two headless Chromiums against meet-control).
@@ -49,17 +49,23 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 if [ "${MEET_SKIP_INSTALL:-0}" != 1 ] && [ "${MEET_SKIP_E2E:-0}" != 1 ]; then
-    step "install: Chromium (Debian package) and Python test packages"
-    if [ -x "$CHROMIUM" ]; then
-        say "$CHROMIUM present"
+    step "install: Debian packages (chromium; nftables, iproute2 for the network lab) and Python test packages"
+    # The lab of tests/e2e/test_network.py drops packets with nft and limits rates with tc.
+    debs=()
+    [ -x "$CHROMIUM" ] || debs+=(chromium)
+    for pkg in nftables iproute2; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || debs+=("$pkg")
+    done
+    if [ ${#debs[@]} -eq 0 ]; then
+        say "$CHROMIUM, nftables and iproute2 present"
     else
-        say "$CHROMIUM missing: apt-get update && apt-get install -y chromium"
+        say "missing: apt-get update && apt-get install -y ${debs[*]}"
         export DEBIAN_FRONTEND=noninteractive
         # Wait for a concurrent apt/dpkg (unattended upgrades, another shell) instead of failing.
         "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=300 update -q \
             || die "apt-get update failed"
-        "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q chromium \
-            || die "apt-get install chromium failed"
+        "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q "${debs[@]}" \
+            || die "apt-get install ${debs[*]} failed"
         [ -x "$CHROMIUM" ] || die "chromium installed but $CHROMIUM is missing"
     fi
     say "$("$CHROMIUM" --version 2>/dev/null || echo 'chromium --version failed')"
@@ -123,8 +129,9 @@ else
     export MEET_CONTROL_BIN="${MEET_CONTROL_BIN:-$TARGET_DIR/release/meet-control}"
     [ -x "$MEET_CONTROL_BIN" ] || die "$MEET_CONTROL_BIN was not built (is the binary named meet-control?)"
     say "server binary: $MEET_CONTROL_BIN; artifacts (server log, screenshots): tests/e2e/artifacts/"
-    # pytest-timeout (tests/e2e/pytest.ini) limits each test; this limits the whole run.
-    timeout --kill-after=30 900 "$PYTHON" -m pytest tests/e2e -x -v \
+    # pytest-timeout (tests/e2e/pytest.ini) limits each test; this limits the whole run (the network
+    # tests of test_network.py hold calls of 45-60 s).
+    timeout --kill-after=30 1200 "$PYTHON" -m pytest tests/e2e -x -v \
         || die "browser tests failed (server log and screenshots in tests/e2e/artifacts/)"
 fi
 

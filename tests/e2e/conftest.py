@@ -125,8 +125,11 @@ class Server:
     """meet-control. With `relay_socket` it drives a separately running meet-relay (see `Relay`) instead of
     its embedded one. `start()` picks free ports; `restart()` starts it again with the same arguments."""
 
-    def __init__(self, binary: Path, data_dir: Path, log_path: Path, relay_socket: Path | None = None):
+    def __init__(
+        self, binary: Path, data_dir: Path, log_path: Path, relay_socket: Path | None = None, host: str = "127.0.0.1"
+    ):
         self.binary = binary
+        self.host = host  # listens and announces its media here
         self.data_dir = data_dir
         self.log_path = log_path
         self.relay_socket = relay_socket
@@ -149,11 +152,11 @@ class Server:
                 self.port = free_port(socket.SOCK_STREAM)
                 if self.relay_socket is None:
                     self.media_port = free_udp_range(max(os.cpu_count() or 1, 1) + 2)
-            self.base = f"http://127.0.0.1:{self.port}"
+            self.base = f"http://{self.host}:{self.port}"
             cmd = [
                 str(self.binary),
-                "--listen", f"127.0.0.1:{self.port}",
-                "--announced-ip", "127.0.0.1",
+                "--listen", f"{self.host}:{self.port}",
+                "--announced-ip", self.host,
                 "--data-dir", str(self.data_dir),
             ]
             if self.config is not None:
@@ -380,11 +383,11 @@ def playwright_instance():
         yield p
 
 
-def _launch(pw):
+def _launch(pw, executable: Path | str = CHROMIUM, extra_args: tuple[str, ...] = ()):
     return pw.chromium.launch(
-        executable_path=CHROMIUM,
+        executable_path=executable,
         headless=os.environ.get("MEET_E2E_HEADFUL") != "1",
-        args=CHROMIUM_ARGS,
+        args=CHROMIUM_ARGS + list(extra_args),
         timeout=30_000,
     )
 
@@ -493,9 +496,12 @@ STATS_JS = """async () => {
     if (s.type === 'inbound-rtp') inbound.push({id: s.id, kind, mid: s.mid, ssrc: s.ssrc,
       framesDecoded: s.framesDecoded || 0, packetsReceived: s.packetsReceived || 0,
       totalSamplesReceived: s.totalSamplesReceived || 0, bytesReceived: s.bytesReceived || 0,
-      frameWidth: s.frameWidth, packetsLost: s.packetsLost});
+      frameWidth: s.frameWidth, frameHeight: s.frameHeight, packetsLost: s.packetsLost,
+      trackIdentifier: s.trackIdentifier, freezeCount: s.freezeCount || 0,
+      totalFreezesDuration: s.totalFreezesDuration || 0, nackCount: s.nackCount || 0, pliCount: s.pliCount || 0});
     if (s.type === 'outbound-rtp') outbound.push({id: s.id, kind, mid: s.mid, ssrc: s.ssrc,
-      packetsSent: s.packetsSent || 0, framesEncoded: s.framesEncoded, frameWidth: s.frameWidth});
+      packetsSent: s.packetsSent || 0, framesEncoded: s.framesEncoded, frameWidth: s.frameWidth,
+      frameHeight: s.frameHeight, qualityLimitationReason: s.qualityLimitationReason});
   });
   return {connectionState: m.pc.connectionState, iceConnectionState: m.pc.iceConnectionState,
           signalingState: m.pc.signalingState, inbound, outbound};

@@ -1,0 +1,153 @@
+"""A lab of network namespaces for browser tests on imperfect links (issue 11). Needs root.
+
+    hub (meetlab-hub): bridge br0 198.18.0.1/24, where meet-control and its relay run
+     ├── veth ── meetlab-<name> (eth0 198.18.0.11/24): one participant's Chromium
+     └── veth ── meetlab-<name> (eth0 198.18.0.12/24) ...
+
+Each participant's link can lose a share of its UDP packets each way (nftables `numgen random`, on input
+and output of the participant's namespace: this kernel has no netem) and be limited in rate both ways (tc
+tbf on the participant's eth0 and on the hub's end of the veth). Only UDP is dropped, so pages and the
+signalling WebSocket load reliably; media suffers. Participants reach each other through the bridge, so a
+direct browser-to-browser call crosses the same links as one through meet.
+
+Addresses are in 198.18.0.0/15 (benchmarking) and exist only inside the lab. Namespaces left by a crashed
+run are removed (with what still runs in them) when the next lab is made.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import CHROMIUM
+
+PREFIX = "meetlab-"
+HUB = PREFIX + "hub"
+HUB_IP = "198.18.0.1"
+_CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass
+class Link:
+    loss_percent: float = 0.0  # random UDP loss, each way
+    rate_kbit: int | None = None  # both ways
+
+
+def _run(*cmd: str, input: str | None = None) -> None:
+    r = subprocess.run(cmd, input=input, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: {r.stderr.strip()}")
+
+
+def _lab_namespaces() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.startswith(PREFIX)]
+
+
+def _delete(ns: str) -> None:
+    # A namespace lives on while a process holds it: end what runs in it first (only lab processes can).
+    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+    subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, _CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+@contextlib.contextmanager
+def inside(ns: str):
+    """Runs this thread in namespace `ns`: processes it starts are born there, and its sockets are
+    made there (Python 3.11 has no os.setns)."""
+    with open("/proc/thread-self/ns/net") as home, open(f"/run/netns/{ns}") as there:
+        _setns(there.fileno())
+        try:
+            yield
+        finally:
+            _setns(home.fileno())
+
+
+class Lab:
+    """The hub and one namespace per participant, with the given links. A context manager; removed also
+    at interpreter exit (ctrl-C)."""
+
+    def __init__(self, links: dict[str, Link], workdir: Path):
+        if os.geteuid() != 0:
+            raise RuntimeError("the network lab needs root (namespaces, nftables, tc)")
+        self.links = links
+        self.workdir = workdir
+        self.addresses = {name: f"198.18.0.{11 + i}" for i, name in enumerate(links)}
+        for ns in _lab_namespaces():
+            _delete(ns)
+        atexit.register(self.remove)
+        try:
+            self._make()
+        except BaseException:
+            self.remove()
+            raise
+
+    def _make(self) -> None:
+        _run("ip", "netns", "add", HUB)
+        _run("ip", "-n", HUB, "link", "set", "lo", "up")
+        _run("ip", "-n", HUB, "link", "add", "br0", "type", "bridge")
+        _run("ip", "-n", HUB, "addr", "add", f"{HUB_IP}/24", "dev", "br0")
+        _run("ip", "-n", HUB, "link", "set", "br0", "up")
+        for name, link in self.links.items():
+            ns, hub_end = PREFIX + name, f"v-{name}"
+            _run("ip", "netns", "add", ns)
+            _run("ip", "-n", ns, "link", "set", "lo", "up")
+            _run("ip", "-n", HUB, "link", "add", hub_end, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            _run("ip", "-n", HUB, "link", "set", hub_end, "master", "br0", "up")
+            _run("ip", "-n", ns, "addr", "add", f"{self.addresses[name]}/24", "dev", "eth0")
+            _run("ip", "-n", ns, "link", "set", "eth0", "up")
+            if link.loss_percent:
+                # Dropped where packets arrive (the ingress of each end of the veth), never on the way out of
+                # a sender: a drop in an output hook fails the sender's sendto() with EPERM, which no real
+                # network does.
+                rule = f"meta l4proto udp numgen random mod 1000 < {round(link.loss_percent * 10)} drop"
+                for where, dev in ((ns, "eth0"), (HUB, hub_end)):
+                    _run("ip", "netns", "exec", where, "nft", "-f", "-", input=(
+                        f"table netdev meetlab-{name} {{\n"
+                        f"  chain in {{ type filter hook ingress device {dev} priority 0; {rule}; }}\n"
+                        "}\n"))
+            if link.rate_kbit:
+                # A 100 ms queue, as a home router's would be (no fq_codel here to keep it short).
+                tbf = ["root", "tbf", "rate", f"{link.rate_kbit}kbit", "burst", "8kb", "latency", "100ms"]
+                _run("tc", "-n", ns, "qdisc", "add", "dev", "eth0", *tbf)
+                _run("tc", "-n", HUB, "qdisc", "add", "dev", hub_end, *tbf)
+
+    def chromium(self, name: str) -> Path:
+        """An executable for Playwright's `executable_path` that runs Chromium in `name`'s namespace."""
+        path = self.workdir / f"chromium-{name}"
+        path.write_text(f'#!/bin/sh\nexec ip netns exec {PREFIX}{name} {CHROMIUM} "$@"\n')
+        path.chmod(0o755)
+        return path
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"{name} {self.addresses[name]}: {link.loss_percent:g}% UDP loss each way"
+            + (f", {link.rate_kbit} kbit/s each way" if link.rate_kbit else "")
+            for name, link in self.links.items()
+        )
+
+    def remove(self) -> None:
+        for ns in [PREFIX + name for name in self.links] + [HUB]:
+            _delete(ns)
+        atexit.unregister(self.remove)
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()

@@ -1,0 +1,265 @@
+"""Calls on imperfect links (issue 11): Chromiums in network namespaces (netlab.py) with random UDP loss or
+a rate limit on one participant's link, meet-control in the hub. Needs root.
+
+What each receiver got over the measured window is printed as a table, pass or fail, and written to
+artifacts/<test>-figures.txt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from conftest import Env, Participant, Server, _launch, control_binary
+from netlab import HUB, HUB_IP, Lab, Link, inside
+from test_call import tile, wait_media_flowing
+
+CALL_SECONDS = 45
+SAMPLE_EVERY = 5.0
+# What control/web/media.js asks of the camera, so that a direct call sends what a call through meet does.
+CAMERA = {"width": {"ideal": 1280}, "height": {"ideal": 720}, "frameRate": {"ideal": 30}}
+# The lowest layer of the usual simulcast ladder (1/4, 1/2, 1 of 720p).
+LOWEST_LAYER_HEIGHT = 720 // 4
+
+
+@pytest.fixture
+def lab_env(request, playwright_instance, artifacts, tmp_path):
+    """make(**links) -> Env: a lab with one namespace per participant (named as the keywords), meet-control
+    in its hub, and one Chromium per participant in its namespace (Env browser index = keyword order)."""
+    with contextlib.ExitStack() as stack:
+        def make(**links: Link) -> Env:
+            lab = stack.enter_context(Lab(links, tmp_path))
+            print(f"[netlab] {lab.describe()}")
+            data = tmp_path / "data"
+            data.mkdir()
+            server = Server(control_binary(), data, artifacts / f"{request.node.name}-server.log", host=HUB_IP)
+            with inside(HUB):
+                server.start()
+            stack.callback(server.stop)
+            origin = f"--unsafely-treat-insecure-origin-as-secure={server.base}"
+            browsers = []
+            for name in links:
+                browsers.append(_launch(playwright_instance, lab.chromium(name), (origin,)))
+                stack.callback(browsers[-1].close)
+            env = Env(request, server, browsers, artifacts)
+            stack.callback(env.close)
+            return env
+
+        yield make
+
+
+@dataclass
+class Reception:
+    """One receiver's inbound video from one sender over a window."""
+
+    fps: float
+    frozen: float  # seconds (totalFreezesDuration delta)
+    # Seconds of sampling intervals without a decoded frame: a picture stuck to the end of the window is
+    # not in totalFreezesDuration, which counts a freeze once the next frame comes.
+    stalled: float
+    freezes: int
+    nacks: int
+    plis: int
+    heights: list[int]  # frameHeight at each sample
+
+    @classmethod
+    def of(cls, samples: list[tuple[float, dict]]) -> Reception:
+        (t0, first), (t1, last) = samples[0], samples[-1]
+
+        def d(key):
+            return last[key] - first[key]
+        stalled = sum(tb - ta for (ta, a), (tb, b) in zip(samples, samples[1:])
+                      if b["framesDecoded"] == a["framesDecoded"])
+        return cls(d("framesDecoded") / (t1 - t0), d("totalFreezesDuration"), stalled, d("freezeCount"),
+                   d("nackCount"), d("pliCount"), [s.get("frameHeight") or 0 for _, s in samples[1:]])
+
+    @property
+    def stuck(self) -> float:
+        """Seconds the picture did not move, by either count."""
+        return max(self.frozen, self.stalled)
+
+    def row(self, label: str) -> str:
+        h = f"{min(self.heights)}-{max(self.heights)}" if self.heights else "-"
+        return (f"{label:<34} {self.fps:6.1f} {self.frozen:9.1f} {self.stalled:8.0f} {self.freezes:8d} "
+                f"{self.nacks:7d} {self.plis:5d}  {h}")
+
+
+HEADER = (f"{'receiver <- sender, call':<34} {'fps':>6} {'frozen s':>9} {'stalled':>8} {'freezes':>8} "
+          f"{'NACKs':>7} {'PLIs':>5}  height")
+
+TRACKS_JS = """() => Object.fromEntries(Array.from(document.querySelectorAll('.tile:not(.self)')).map(t => {
+  const v = t.querySelector('video'), track = v && v.srcObject && v.srcObject.getVideoTracks()[0];
+  return [t.dataset.peerId, track ? track.id : null];
+}))"""
+
+
+def inbound_video(p: Participant, track: str | None) -> dict:
+    """The inbound-rtp video stats of `track` (or of the only video received when None)."""
+    videos = [s for s in p.stats()["inbound"] if s["kind"] == "video" and track in (None, s["trackIdentifier"])]
+    assert len(videos) == 1, f"{p.name}: {len(videos)} inbound videos for track {track}: {videos}"
+    return videos[0]
+
+
+def measure(streams: dict[str, tuple[Participant, str | None]], seconds: float) -> dict[str, Reception]:
+    """Samples each (viewer, track) every SAMPLE_EVERY seconds for `seconds`."""
+    clock = streams[next(iter(streams))][0].page
+    end = time.monotonic() + seconds
+    samples: dict[str, list[tuple[float, dict]]] = {k: [] for k in streams}
+    while True:
+        for k, (p, track) in streams.items():
+            samples[k].append((time.monotonic(), inbound_video(p, track)))
+        if (left := end - time.monotonic()) <= 0:
+            return {k: Reception.of(v) for k, v in samples.items()}
+        clock.wait_for_timeout(min(SAMPLE_EVERY, left) * 1000)  # lets Playwright deliver events meanwhile
+
+
+def sending(p: Participant) -> str:
+    """What `p` sends of its camera and why not more (WebRTC's qualityLimitationReason)."""
+    out = max((s for s in p.stats()["outbound"] if s["kind"] == "video"), key=lambda s: s["framesEncoded"] or 0)
+    return f"{p.name} sends {out['frameWidth']}x{out['frameHeight']}, limited by {out['qualityLimitationReason']}"
+
+
+def report(env: Env, title: str, rows: list[tuple[str, Reception]], notes: list[str], capsys) -> str:
+    text = "\n".join([title, HEADER] + [r.row(label) for label, r in rows] + notes)
+    (env.artifacts / f"{env.request.node.name}-figures.txt").write_text(text + "\n")
+    with capsys.disabled():
+        print(f"\n{text}")
+    return text
+
+
+def room_name() -> str:
+    return "serv0net" + secrets.token_hex(4)
+
+
+def join_all(parts: list[Participant]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Every participant joins one room. Returns each one's peerId, and per name the video track id of each
+    other's tile."""
+    room = room_name()
+    ids = {p.name: p.join(room) for p in parts}
+    for p in parts:
+        for q in parts:
+            if q is not p:
+                p.page.wait_for_selector(tile(ids[q.name]) + " video", state="attached")
+    tracks = {p.name: p.page.evaluate(TRACKS_JS) for p in parts}
+    return ids, {p.name: {q.name: tracks[p.name][ids[q.name]] for q in parts if q is not p} for p in parts}
+
+
+DIRECT_JS = """async (camera) => {
+  const stream = await navigator.mediaDevices.getUserMedia({audio: true, video: camera});
+  const pc = new RTCPeerConnection();
+  stream.getTracks().forEach(t => pc.addTrack(t, stream));
+  // VP8, as meet forwards, with what Chromium offers beside it (RTX, RED, FEC): a direct call as people have it.
+  const codecs = RTCRtpReceiver.getCapabilities('video').codecs.filter(c => !/VP9|AV1|H26[45]/.test(c.mimeType));
+  pc.getTransceivers().forEach(t => { if (t.sender.track.kind === 'video') t.setCodecPreferences(codecs); });
+  pc.ontrack = e => {
+    if (document.querySelector('video')) return;
+    const v = document.createElement('video');
+    Object.assign(v, {autoplay: true, muted: true, srcObject: e.streams[0]});
+    document.body.append(v);
+  };
+  window.meet = {pc};  // where conftest's STATS_JS reads stats
+}"""
+
+# Without trickle: the description once gathering is complete carries every candidate.
+DESCRIBE_JS = """async (remote) => {
+  const pc = window.meet.pc;
+  if (remote) await pc.setRemoteDescription(remote);
+  await pc.setLocalDescription();
+  if (pc.iceGatheringState !== 'complete')
+    await new Promise(r => pc.addEventListener('icegatheringstatechange',
+                                              () => pc.iceGatheringState === 'complete' && r()));
+  return pc.localDescription.toJSON();
+}"""
+
+
+def direct_call(caller: Participant, callee: Participant) -> None:
+    """A plain RTCPeerConnection between two pages on meet's origin (so getUserMedia is allowed), the SDP
+    passed by the test."""
+    for p in (caller, callee):
+        url = f"{p.base}/netlab-direct-call"
+        p.page.route(url, lambda r: r.fulfill(content_type="text/html", body="<!doctype html><title>direct</title>"))
+        p.page.goto(url)
+        p.page.evaluate(DIRECT_JS, CAMERA)
+    offer = caller.page.evaluate(DESCRIBE_JS, None)
+    answer = callee.page.evaluate(DESCRIBE_JS, offer)
+    caller.page.evaluate("answer => window.meet.pc.setRemoteDescription(answer)", answer)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.flaky(reruns=0)  # two 45 s calls: a second run would blow the time budget
+def test_lossy_link_matches_a_direct_call(lab_env, capsys):
+    env = lab_env(a=Link(), b=Link(loss_percent=3))
+    rows: list[tuple[str, Reception]] = []
+    notes: list[str] = []
+    with env.diagnose():
+        try:
+            a, b = env.participant("A", browser=0), env.participant("B", browser=1)
+            _, tracks = join_all([a, b])
+            wait_media_flowing([a, b], timeout=30.0)
+            meet = measure({"b": (b, tracks["B"]["A"]), "a": (a, tracks["A"]["B"])}, CALL_SECONDS)
+            rows += [("B (lossy) <- A, through meet", meet["b"]), ("A (clean) <- B, through meet", meet["a"])]
+            notes.append(f"through meet: {sending(a)}; {sending(b)}")
+            for p in (a, b):
+                p.context.close()
+
+            a, b = env.participant("A-direct", browser=0), env.participant("B-direct", browser=1)
+            direct_call(a, b)
+            wait_media_flowing([a, b], timeout=30.0)
+            direct = measure({"b": (b, None), "a": (a, None)}, CALL_SECONDS)
+            rows += [("B (lossy) <- A, direct", direct["b"]), ("A (clean) <- B, direct", direct["a"])]
+            notes.append(f"direct: {sending(a)}; {sending(b)}")
+        finally:
+            title = f"3% random UDP loss each way on B's link, {CALL_SECONDS} s per call"
+            table = report(env, title, rows, notes, capsys)
+
+        # Frozen time: at most 1.5x the direct call's, and never held to less than 1 s per 45 s.
+        allowed = max(1.5 * direct["b"].stuck, CALL_SECONDS / 45)
+        assert meet["b"].stuck <= allowed, f"B frozen {meet['b'].stuck:.1f} s through meet > {allowed:.1f} s\n{table}"
+        assert meet["b"].fps >= 0.8 * direct["b"].fps, (
+            f"B decodes {meet['b'].fps:.1f} fps through meet < 0.8 x {direct['b'].fps:.1f} direct\n{table}"
+        )
+
+
+@pytest.mark.timeout(200)
+@pytest.mark.flaky(reruns=0)  # a one-minute call: a second run would blow the time budget
+@pytest.mark.skipif(os.environ.get("MEET_E2E_SIMULCAST") != "1",
+                    reason="simulcast is not built yet (issue 11); MEET_E2E_SIMULCAST=1 runs it")
+def test_mixed_bandwidth(lab_env, capsys):
+    minute = 60
+    env = lab_env(a=Link(), b=Link(), c=Link(rate_kbit=500))
+    with env.diagnose():
+        a, b, c = (env.participant(n, browser=i) for i, n in enumerate("ABC"))
+        ids, tracks = join_all([a, b, c])
+        # A and B look at each other in a large tile, so tile size alone never asks for a low layer.
+        for p, other in ((a, b), (b, a)):
+            p.page.eval_on_selector(tile(ids[other.name]) + " .tile-pin", "e => e.click()")
+        wait_media_flowing([a, b], timeout=30.0)
+        a.page.wait_for_timeout(10_000)  # the senders' bandwidth estimates ramp up
+        streams = {f"{v.name}<-{s}": (v, tracks[v.name][s]) for v in (a, b, c) for s in "ABC" if s != v.name}
+        got = measure(streams, minute)
+        audio_only = {s: c.page.eval_on_selector(tile(ids[s]), "t => t.hasAttribute('data-audio-only')") for s in "AB"}
+        table = report(env, f"C behind 500 kbit/s each way, {minute} s", [
+            (k + (" (audio only)" if k[0] == "C" and audio_only[k[-1]] else ""), r) for k, r in got.items()
+        ], [sending(p) for p in (a, b, c)], capsys)
+
+        # One narrow link must not degrade the rest of the room.
+        for k in ("A<-B", "B<-A"):
+            assert min(got[k].heights) >= 540, f"{k}: frameHeight {got[k].heights} (< 540p)\n{table}"
+            assert got[k].stuck <= 1.0, f"{k}: {got[k].stuck:.1f} s frozen in {minute} s (> 1 s)\n{table}"
+        for s in "AB":
+            r = got[f"C<-{s}"]
+            if audio_only[s]:
+                continue
+            assert r.stuck <= 1.0, f"C<-{s}: {r.stuck:.1f} s frozen in {minute} s (> 1 s)\n{table}"
+            assert max(r.heights) <= LOWEST_LAYER_HEIGHT, (
+                f"C<-{s}: frameHeight {r.heights}: not the lowest layer (<= {LOWEST_LAYER_HEIGHT}p), and its "
+                f"tile is not marked data-audio-only\n{table}"
+            )
