@@ -155,18 +155,13 @@ impl Offer<'_> {
             }
         }
         if let Direction::SendOnly(o) = &m.direction {
+            // The media SSRC's lines come first: browsers take the first `a=ssrc` as the stream's own.
             if let Some(rtx) = o.rtx_ssrc {
-                let _ = write!(
-                    s,
-                    "a=ssrc-group:FID {} {rtx}\r\na=ssrc:{rtx} cname:{}\r\na=ssrc:{rtx} msid:{} {}\r\n",
-                    o.ssrc, o.cname, o.stream_id, o.track_id
-                );
+                let _ = write!(s, "a=ssrc-group:FID {} {rtx}\r\n", o.ssrc);
             }
-            let _ = write!(
-                s,
-                "a=ssrc:{} cname:{}\r\na=ssrc:{} msid:{} {}\r\n",
-                o.ssrc, o.cname, o.ssrc, o.stream_id, o.track_id
-            );
+            for ssrc in std::iter::once(o.ssrc).chain(o.rtx_ssrc) {
+                let _ = write!(s, "a=ssrc:{ssrc} cname:{}\r\na=ssrc:{ssrc} msid:{} {}\r\n", o.cname, o.stream_id, o.track_id);
+            }
         }
         for (i, c) in self.candidates.iter().enumerate() {
             // Host candidates, highest priority first (RFC 8445 §5.1.2 with type preference 126).
@@ -365,7 +360,7 @@ mod tests {
         assert!(sdp.contains("a=ice-lite\r\n"));
         assert_eq!(sdp.matches("m=").count(), 4);
         assert!(sdp.contains("a=ssrc:42 msid:s t\r\n"));
-        assert!(sdp.contains("a=ssrc-group:FID 42 43\r\na=ssrc:43 cname:c\r\n"));
+        assert!(sdp.contains("a=ssrc-group:FID 42 43\r\na=ssrc:42 cname:c\r\na=ssrc:42 msid:s t\r\na=ssrc:43 cname:c\r\n"));
         assert!(sdp.contains("m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"));
         assert!(sdp.contains("a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"));
         assert!(sdp.contains("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"));
