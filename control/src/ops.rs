@@ -254,8 +254,12 @@ fn render(rooms: usize, webhook_queue: Option<usize>, relay: Option<&meet_relay:
                 "NACK packets received from the peer (it lost packets sent to it).",
                 (|f| f.nacks_in) as fn(&PeerFeedback) -> u64,
             ),
-            ("meet_relay_peer_plis_received_total", "Keyframe requests (PLI, FIR) received from the peer.", |f| f.plis_in),
-            ("meet_relay_peer_retransmissions_sent_total", "Packets the relay retransmitted to the peer.", |f| f.rtx_out),
+            ("meet_relay_peer_plis_received_total", "Keyframe requests (PLI, FIR) received from the peer.", |f| {
+                f.plis_in
+            }),
+            ("meet_relay_peer_retransmissions_sent_total", "Packets the relay retransmitted to the peer.", |f| {
+                f.rtx_out
+            }),
             (
                 "meet_relay_peer_nacks_sent_total",
                 "NACK packets the relay sent the peer (packets from it were lost, or its receivers asked).",

@@ -160,7 +160,11 @@ impl Offer<'_> {
                 let _ = write!(s, "a=ssrc-group:FID {} {rtx}\r\n", o.ssrc);
             }
             for ssrc in std::iter::once(o.ssrc).chain(o.rtx_ssrc) {
-                let _ = write!(s, "a=ssrc:{ssrc} cname:{}\r\na=ssrc:{ssrc} msid:{} {}\r\n", o.cname, o.stream_id, o.track_id);
+                let _ = write!(
+                    s,
+                    "a=ssrc:{ssrc} cname:{}\r\na=ssrc:{ssrc} msid:{} {}\r\n",
+                    o.cname, o.stream_id, o.track_id
+                );
             }
         }
         for (i, c) in self.candidates.iter().enumerate() {
@@ -360,7 +364,9 @@ mod tests {
         assert!(sdp.contains("a=ice-lite\r\n"));
         assert_eq!(sdp.matches("m=").count(), 4);
         assert!(sdp.contains("a=ssrc:42 msid:s t\r\n"));
-        assert!(sdp.contains("a=ssrc-group:FID 42 43\r\na=ssrc:42 cname:c\r\na=ssrc:42 msid:s t\r\na=ssrc:43 cname:c\r\n"));
+        assert!(
+            sdp.contains("a=ssrc-group:FID 42 43\r\na=ssrc:42 cname:c\r\na=ssrc:42 msid:s t\r\na=ssrc:43 cname:c\r\n")
+        );
         assert!(sdp.contains("m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"));
         assert!(sdp.contains("a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"));
         assert!(sdp.contains("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"));

@@ -28,7 +28,13 @@ fuzz_target!(|data: &[u8]| {
             RtcpPacket::Sdes(raw) => {
                 let _ = rtcp::sdes::first_cname(raw);
             }
-            RtcpPacket::Pli(_) | RtcpPacket::TransportCc { .. } | RtcpPacket::Other { .. } => {}
+            RtcpPacket::TransportCc { raw } => {
+                let mut statuses = 0usize;
+                if let Ok(h) = rtcp::transport_cc_statuses(raw, |_, _| statuses += 1) {
+                    assert_eq!(statuses, usize::from(h.status_count));
+                }
+            }
+            RtcpPacket::Pli(_) | RtcpPacket::Other { .. } => {}
         }
     }
 });

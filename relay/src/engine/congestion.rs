@@ -103,8 +103,12 @@ impl Engine {
 
     /// Every tick: feedback to each peer with arrivals not yet reported.
     pub(super) fn send_transport_feedback(&mut self) {
-        let pending: Vec<PeerKey> =
-            self.peers.iter().filter(|(_, p)| p.connected && p.transport_feedback.is_pending()).map(|(k, _)| k).collect();
+        let pending: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.connected && p.transport_feedback.is_pending())
+            .map(|(k, _)| k)
+            .collect();
         let mut buf = [0u8; FEEDBACK_BUF];
         for key in pending {
             let peer = &mut self.peers[key];

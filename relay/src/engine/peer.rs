@@ -9,8 +9,8 @@ use meet_media::srtp::{split_keying_material, SrtpContext, SrtpProfile};
 use meet_media::stun;
 
 use super::cert::fingerprint_matches;
-use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
 use super::congestion::TransportFeedback;
+use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
 use crate::protocol::{Notification, PeerFeedback};
 
 pub(crate) struct Peer {

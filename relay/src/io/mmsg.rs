@@ -122,11 +122,11 @@ impl MmsgDriver {
             };
             if n < 0 {
                 let e = io::Error::last_os_error();
-                return match e.kind() {
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(()),
+                if !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) {
                     // ICMP errors of a peer that left; they concern no one else.
-                    _ => Ok(tracing::debug!(error = %e, "recvmmsg error")),
-                };
+                    tracing::debug!(error = %e, "recvmmsg error");
+                }
+                return Ok(());
             }
             let now = Instant::now();
             for i in 0..n as usize {
@@ -156,7 +156,7 @@ impl Driver for MmsgDriver {
         self.flush(engine)?;
         let timeout = deadline.saturating_duration_since(Instant::now());
         let timeout_ms =
-            timeout.as_millis().min(i32::MAX as u128) as i32 + i32::from(timeout.subsec_micros() % 1000 > 0);
+            timeout.as_millis().min(i32::MAX as u128) as i32 + i32::from(!timeout.subsec_micros().is_multiple_of(1000));
         let mut fds = [
             libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: self.waker.raw_fd(), events: libc::POLLIN, revents: 0 },

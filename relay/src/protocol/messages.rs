@@ -132,7 +132,10 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Response {
-    Hello { version: u32, relay_version: String },
+    Hello {
+        version: u32,
+        relay_version: String,
+    },
     Ok,
     PeerCreated(TransportParams),
     ConsumerCreated {
@@ -144,7 +147,9 @@ pub enum Response {
         rtx_ssrc: Option<u32>,
     },
     RoomDump(RoomDump),
-    Rooms { rooms: Vec<RoomDump> },
+    Rooms {
+        rooms: Vec<RoomDump>,
+    },
     Stats(RelayStats),
 }
 
