@@ -85,6 +85,12 @@ pub(super) enum RoomEvent {
         ice_ufrag: String,
         reason: String,
     },
+    /// The relay stopped or resumed forwarding `producer`'s video to `peer_id` (its link cannot carry it).
+    ConsumerPaused {
+        peer_id: String,
+        producer: String,
+        paused: bool,
+    },
     /// Server API: who is here.
     Inspect {
         reply: oneshot::Sender<super::RoomInfo>,
@@ -405,6 +411,14 @@ impl Room {
                 } else if let Some(w) = self.waiting.iter().position(|w| w.connection == connection) {
                     self.waiting.remove(w);
                     self.send_waiting_list();
+                }
+            }
+            RoomEvent::ConsumerPaused { peer_id, producer, paused } => {
+                let from =
+                    producer.rsplit_once('/').and_then(|(from, source)| Some((from, restart::source_of(source)?)));
+                let to = self.participants.iter().find(|p| p.id == peer_id);
+                if let (Some((from, source)), Some(to)) = (from, to) {
+                    to.send(ServerMessage::BandwidthPaused { peer_id: from.to_string(), source, paused });
                 }
             }
             RoomEvent::RelayClosedPeer { peer_id, ice_ufrag, reason } => {

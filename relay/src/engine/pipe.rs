@@ -152,7 +152,8 @@ impl Engine {
                         // Consumers here NACK the proxy: it keeps the history they are answered from.
                         p.cache.insert(now, u16::from_be_bytes([packet[2], packet[3]]), &packet);
                     }
-                    self.fan_out(proxy, &packet);
+                    let micros = self.micros_since_epoch(now);
+                    self.fan_out(micros, proxy, &packet);
                 }
                 self.recycle(packet);
             }

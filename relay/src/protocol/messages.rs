@@ -282,6 +282,9 @@ pub enum Notification {
         #[serde(default)]
         ice_ufrag: String,
     },
+    /// The relay stopped (or resumed) forwarding `producer`'s video to `peer`, whose link cannot carry
+    /// it: the peer still gets the producer's audio, and its page should say the tile is audio only.
+    ConsumerPaused { room: String, peer: String, consumer: u64, producer: String, paused: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -107,7 +107,7 @@ impl Orphan {
     }
 }
 
-fn source_of(name: &str) -> Option<MediaSource> {
+pub(super) fn source_of(name: &str) -> Option<MediaSource> {
     MediaSource::ALL.into_iter().find(|s| s.as_str() == name)
 }
 
