@@ -3,8 +3,8 @@
 
 use std::time::SystemTime;
 
+use crate::signalling::outbox::Outbox;
 use meet_relay::protocol::{Request, Response, RoomLimits};
-use tokio::sync::mpsc;
 
 use super::{
     initial_sections, new_peer_id, relay_error, unexpected, Participant, Room, Waiting, WEBINAR_MAX_BROADCASTERS,
@@ -20,7 +20,7 @@ impl Room {
         &mut self,
         connection: u64,
         request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
+        out: Outbox,
     ) -> Result<String, ServerMessage> {
         let peer_id = request.peer_id.clone().unwrap_or_else(new_peer_id);
         let orphan = self.orphans.iter().position(|o| o.dump.peer == peer_id);
@@ -100,7 +100,7 @@ impl Room {
         connection: u64,
         peer_id: String,
         request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
+        out: Outbox,
     ) -> Result<String, ServerMessage> {
         let speaker = request.speaker();
         if !self.on_relay {

@@ -18,12 +18,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use meet_relay::protocol::{PeerDump, Request, Response, RoomDump};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 use super::{initial_sections, kind_of, producer_id, Consumed, Participant, Role, Room, Section};
 use crate::auth::{constant_time_eq, SeatHolder};
 use crate::rooms::{JoinRequest, RoomNews};
 use crate::signalling::messages::{Allowed, MediaSource, PeerInfo, Resume, ServerMessage};
+use crate::signalling::outbox::Outbox;
 
 /// How long a peer the relay kept waits for its page to resume after `meet-control` started.
 pub const RESUME_GRACE: Duration = Duration::from_secs(30);
@@ -279,8 +279,8 @@ impl Room {
         connection: u64,
         o: usize,
         request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
-    ) -> Result<Result<String, ServerMessage>, (JoinRequest, mpsc::UnboundedSender<ServerMessage>)> {
+        out: Outbox,
+    ) -> Result<Result<String, ServerMessage>, (JoinRequest, Outbox)> {
         let speaker = request.speaker();
         let resume = request.resume.as_deref().expect("the caller checked the resume");
         let orphan = &self.orphans[o];
