@@ -35,6 +35,7 @@ use crate::relay_client::RelayClient;
 use crate::signalling::messages::{
     Allowed, MediaSource, ModeratorAction, PeerInfo, RoomState, SelfInfo, ServerMessage,
 };
+use crate::signalling::outbox::Outbox;
 
 /// Webinar defaults when neither the URL nor the token sets a limit.
 pub const WEBINAR_MAX_BROADCASTERS: u32 = 20;
@@ -44,7 +45,7 @@ pub(super) enum RoomEvent {
     Join {
         connection: u64,
         request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
+        out: Outbox,
         reply: oneshot::Sender<Result<String, ServerMessage>>,
     },
     Answer {
@@ -158,7 +159,7 @@ struct Participant {
     allowed: Allowed,
     /// Sources a moderator turned off: not forwarded until the participant turns them on again.
     blocked: HashSet<MediaSource>,
-    out: mpsc::UnboundedSender<ServerMessage>,
+    out: Outbox,
     transport: TransportParams,
     sections: Vec<Section>,
     session_id: u64,
@@ -186,7 +187,7 @@ impl Participant {
         id: String,
         connection: u64,
         request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
+        out: Outbox,
         transport: TransportParams,
         sections: Vec<Section>,
     ) -> Self {
@@ -288,7 +289,7 @@ struct Waiting {
     connection: u64,
     peer_id: String,
     request: JoinRequest,
-    out: mpsc::UnboundedSender<ServerMessage>,
+    out: Outbox,
 }
 
 pub(super) struct Room {
@@ -561,7 +562,7 @@ fn noun(source: MediaSource) -> &'static str {
 
 /// Stands in for a participant while it is borrowed out of the list for an async relay call.
 fn placeholder() -> Participant {
-    let (out, _) = mpsc::unbounded_channel();
+    let (out, _) = Outbox::with_capacity(1);
     Participant {
         id: String::new(),
         connection: 0,
