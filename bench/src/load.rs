@@ -27,6 +27,11 @@ pub const MAGIC: [u8; 4] = *b"MTB1";
 pub const BARE_REGISTER: [u8; 4] = *b"BFRG";
 pub const BARE_ACK: [u8; 4] = *b"BFOK";
 pub const MAX_STEPS: usize = 32;
+/// Payload types of the simulated video and of the relay's retransmissions of it.
+const VIDEO_PT: u8 = 96;
+const RTX_PT: u8 = 97;
+/// Dropped packets remembered per peer for matching retransmissions.
+const DROPPED_KEPT: usize = 1024;
 
 pub const STATE_IDLE: u8 = 0;
 pub const STATE_ICE: u8 = 1;
@@ -43,11 +48,14 @@ pub struct Shared {
     pub sending: AtomicBool,
     /// Per peer: one of the STATE_* values.
     pub states: Vec<AtomicU8>,
+    /// Lossy mode: received video packets dropped (and NACKed), per million.
+    pub drop_per_million: u32,
 }
 
 impl Shared {
-    pub fn new(peers: usize) -> Arc<Self> {
+    pub fn new(peers: usize, loss: f64) -> Arc<Self> {
         Arc::new(Shared {
+            drop_per_million: (loss.clamp(0.0, 1.0) * 1e6) as u32,
             step: AtomicU32::new(0),
             rate_milli: AtomicU32::new(1000),
             sending: AtomicBool::new(false),
@@ -104,6 +112,9 @@ pub struct StepStats {
     pub expected: u64,
     pub received: u64,
     pub received_bytes: u64,
+    /// Lossy mode: packets dropped on receipt (and NACKed), and retransmissions that filled them.
+    pub dropped: u64,
+    pub recovered: u64,
     pub latency_us: Histogram<u64>,
 }
 
@@ -114,6 +125,8 @@ impl StepStats {
             expected: 0,
             received: 0,
             received_bytes: 0,
+            dropped: 0,
+            recovered: 0,
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
         }
     }
@@ -123,6 +136,8 @@ impl StepStats {
         self.expected += o.expected;
         self.received += o.received;
         self.received_bytes += o.received_bytes;
+        self.dropped += o.dropped;
+        self.recovered += o.recovered;
         let _ = self.latency_us.add(&o.latency_us);
     }
 }
@@ -187,6 +202,9 @@ struct SimPeer {
     tracks: Vec<Track>,
     /// Sends whose time passed long ago are skipped, not sent late in a burst.
     skipped: u64,
+    /// Lossy mode: sequence numbers dropped and NACKed, not yet retransmitted (bounded).
+    dropped: std::collections::VecDeque<u16>,
+    rtcp_ssrc: u32,
 }
 
 /// The DTLS identity all simulated peers share (the relay checks each peer's fingerprint against its
@@ -323,6 +341,8 @@ impl Worker {
             srtp_rx: None,
             tracks,
             skipped: 0,
+            dropped: std::collections::VecDeque::with_capacity(DROPPED_KEPT),
+            rtcp_ssrc: rand::random::<u32>() | 1,
         });
     }
 
@@ -540,7 +560,15 @@ impl Worker {
         };
         let packet = &self.buf[..plain_len];
         let Ok(header) = rtp::parse(packet) else { return };
-        let Ok(payload) = rtp::payload(packet, &header) else { return };
+        let Ok(mut payload) = rtp::payload(packet, &header) else { return };
+        // A retransmission (RFC 4588): the original sequence number, then the original payload.
+        let retransmitted = if header.payload_type == RTX_PT && payload.len() >= 2 {
+            let osn = u16::from_be_bytes([payload[0], payload[1]]);
+            payload = &payload[2..];
+            Some(osn)
+        } else {
+            None
+        };
         let Some(at) = payload.windows(4).take(8).position(|w| w == MAGIC) else { return };
         let body = &payload[at + 4..];
         if body.len() < 12 {
@@ -549,10 +577,42 @@ impl Worker {
         let step = u32::from_be_bytes(body[0..4].try_into().unwrap());
         let sent_ns = u64::from_be_bytes(body[4..12].try_into().unwrap());
         let latency_us = arrival_ns.saturating_sub(sent_ns) / 1000;
+        let (seq, media_ssrc) = (header.sequence_number, header.ssrc);
+        if let Some(osn) = retransmitted {
+            // Only retransmissions of what this peer dropped count; others (a duplicate) are ignored.
+            let Some(i) = p.dropped.iter().position(|s| *s == osn) else { return };
+            p.dropped.remove(i);
+            let s = self.stats.step(step);
+            s.recovered += 1;
+            s.received += 1;
+            s.received_bytes += len as u64;
+            return;
+        }
+        let lossy = self.shared.drop_per_million;
+        if lossy > 0 && header.payload_type == VIDEO_PT && rand::random::<u32>() % 1_000_000 < lossy {
+            self.stats.step(step).dropped += 1;
+            return self.nack(local, media_ssrc, seq);
+        }
         let s = self.stats.step(step);
         s.received += 1;
         s.received_bytes += len as u64;
         let _ = s.latency_us.record(latency_us.max(1));
+    }
+
+    /// Lossy mode: asks for a packet this peer dropped, as a browser would.
+    fn nack(&mut self, local: usize, media_ssrc: rtp::Ssrc, seq: u16) {
+        let p = &mut self.peers[local];
+        if p.dropped.len() == DROPPED_KEPT {
+            p.dropped.pop_front();
+        }
+        p.dropped.push_back(seq);
+        let pair = [meet_media::rtcp::NackPair { pid: seq, blp: 0 }];
+        let Ok(n) = meet_media::rtcp::write_nack(rtp::Ssrc(p.rtcp_ssrc), media_ssrc, &pair, &mut self.out) else {
+            return;
+        };
+        let Some(srtp) = p.srtp_tx.as_mut() else { return };
+        let Ok(len) = srtp.protect_rtcp(&mut self.out, n) else { return };
+        self.send_to(local, len);
     }
 
     /// Due sends and timers of every peer.

@@ -65,6 +65,10 @@ pub struct LoadOptions {
     /// Skip the ramp (no failure point).
     #[arg(long)]
     pub no_ramp: bool,
+    /// Lossy mode: the share (0 to 1) of received video packets each simulated peer drops and NACKs;
+    /// the retransmissions that fill them are counted as recovered (the bare forwarder has none).
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +78,8 @@ pub struct Scenario {
     pub subscribers: usize,
     pub audio: Option<(f64, usize)>,
     pub video: Option<(f64, usize)>,
+    /// Share of received video packets dropped and NACKed by each receiver.
+    pub loss: f64,
 }
 
 impl Scenario {
@@ -90,6 +96,7 @@ impl Scenario {
             subscribers: o.subscribers.unwrap_or(s),
             audio: Some((o.audio_pps, o.audio_bytes)),
             video,
+            loss: o.loss.clamp(0.0, 1.0),
         }
     }
 
@@ -185,7 +192,7 @@ impl Generator {
         bind_ip: std::net::Ipv4Addr,
     ) -> anyhow::Result<Self> {
         let total = scenario.peers() + if split { scenario.publishers } else { 0 };
-        let shared = Shared::new(total);
+        let shared = Shared::new(total, scenario.loss);
         let identity = Identity::generate()?;
         let mut senders = Vec::new();
         let mut handles = Vec::new();
@@ -318,6 +325,9 @@ fn step_json(s: &StepStats, w: &StepWindow) -> Value {
         "packets_per_cpu_second": s.received as f64 / w.system_cpu,
         "cpu_seconds_per_million_packets": w.system_cpu * 1e6 / s.received as f64,
         "loss": loss,
+        "receiver_drops": s.dropped,
+        "recovered_by_retransmission": s.recovered,
+        "recovered_share": if s.dropped > 0 { s.recovered as f64 / s.dropped as f64 } else { f64::NAN },
         "latency_ms": {
             "p50": percentile_ms(s, 0.5),
             "p99": percentile_ms(s, 0.99),
