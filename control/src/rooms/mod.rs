@@ -132,6 +132,9 @@ impl Registry {
                     RelayEvent::Notification(Notification::PeerClosed { room, peer, reason, ice_ufrag }) => {
                         router.send_existing(&room, RoomEvent::RelayClosedPeer { peer_id: peer, ice_ufrag, reason });
                     }
+                    RelayEvent::Notification(Notification::ActiveSpeaker { room, producer }) => {
+                        router.send_existing(&room, RoomEvent::ActiveSpeaker { producer });
+                    }
                     RelayEvent::Notification(Notification::PeerConnected { room, peer }) => {
                         tracing::debug!(room = %room, peer = %peer, "media connected");
                     }

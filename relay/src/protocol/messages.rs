@@ -282,6 +282,9 @@ pub enum Notification {
         #[serde(default)]
         ice_ufrag: String,
     },
+    /// The room's dominant speaker changed: `producer` (an audio producer's id) has been clearly the
+    /// loudest for a while. Silence changes nothing; a speaker's producer that closes is simply gone.
+    ActiveSpeaker { room: String, producer: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
