@@ -78,10 +78,9 @@ def test_the_mark_follows_who_speaks(env):
 def test_the_webinar_speaker_gets_the_large_tile(env):
     room = room_name()
     with env.diagnose():
-        s1 = env.participant("s1")
-        join_room(s1, room, path="webinar", displayName="One", itisparticipant=True)
-        s2 = env.participant("s2", browser=1)
-        join_room(s2, room, path="webinar", displayName="Two", itisparticipant=True)
+        s1, s2 = env.participant("s1"), env.participant("s2", browser=1)
+        for p, name in ((s1, "One"), (s2, "Two")):
+            join_room(p, room, path="webinar", displayName=name, itisparticipant=True)
         set_mic(s2, False)
         viewer = env.participant("viewer", browser=1)
         join_room(viewer, room, path="webinar", displayName="Viewer", autoplayWithoutAudioTrack=True)
