@@ -218,7 +218,8 @@
   var EVENTS = ['readyToJoin', 'join', 'newPeer', 'peerClosed',
     'switchOnCamera', 'switchOffCamera', 'errorGetCamera', 'switchOnMic', 'switchOffMic', 'errorGetMic',
     'switchOnShare', 'switchOffShare', 'errorGetShare', 'connectionFailed', 'disconnected', 'reconnected',
-    'connectionClosed', 'connectionError', 'playingAudioPrevent', 'switchOnPin', 'switchOffPin', 'errorGetPin'];
+    'connectionClosed', 'connectionError', 'playingAudioPrevent', 'switchOnPin', 'switchOffPin', 'errorGetPin',
+    'activeSpeakerChanged'];
   EVENTS.forEach(function (name) {
     app.on(name, function (data) {
       if (!greeted) return;

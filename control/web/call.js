@@ -90,7 +90,8 @@
     lastTracks: null,      // `tracks` of the offer the pc last applied (sent back in `resume`)
     reconnect: null,       // { since, delay, timer } while the socket is being reconnected
     mediaLost: null,       // { pc } from `relayLost` / `mediaRestart` until a new pc connects
-    lastSentMedia: null    // 'audio/video' of the last `mediaState` sent, so a repeat is not sent
+    lastSentMedia: null,   // 'audio/video' of the last `mediaState` sent, so a repeat is not sent
+    activeSpeaker: null    // peerId the relay last named as the speaker (tiles.js)
   };
 
   // Room features (issue 4): roles and rights, webinar viewers, chat, raised hands, screen tiles,
@@ -131,6 +132,7 @@
     get displayName() { return S.displayName; },
     get audio() { return S.mic.on; },
     get video() { return S.cam.on; },
+    get activeSpeaker() { return S.activeSpeaker; },
     get peers() {
       return Array.from(S.peers.values()).map(function (p) {
         return { peerId: p.peerId, displayName: p.displayName, audio: p.audio, video: p.video };
@@ -446,6 +448,7 @@
       case 'chat': if (S.joined) R.panels.addChat(msg); break;
       case 'bandwidthPaused': ctx.setBandwidthPaused(msg.peerId, msg.source, msg.paused); break;
       case 'roomUpdated': applyRoom(msg.room); break;
+      case 'activeSpeaker': if (S.joined) ctx.setActiveSpeaker(msg.peerId); break;
       case 'youUpdated': applyYou(msg.you); break;
       case 'moderation': onModeration(msg); break;
       case 'waitingList': R.panels.setWaiting(msg.peers); break;

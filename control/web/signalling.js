@@ -246,6 +246,7 @@
         return;
       }
       if (msg.peerId) S.peerId = String(msg.peerId);
+      S.activeSpeaker = null;  // a new session: the server says who speaks next
       var peers = Array.isArray(msg.peers) ? msg.peers : [];
       // A fresh session where the page had one (the server could not resume it): new pc, and only the
       // tiles of the participants listed now.

@@ -1,5 +1,7 @@
 /* meet — the stage: a tile per participant (own tile included) and per shared screen, their layout,
- * remote playback (and the browser's autoplay block), pin and sorting.
+ * remote playback (and the browser's autoplay block), pin, sorting and the active speaker (the relay's
+ * `activeSpeaker`: a ring, `data-active-speaker`, the tile's accessible name, sortPeers' order and the
+ * webinar's large tile).
  *
  * Built by call.js with MeetTiles.create(ctx). Remote participants live in S.peers (ensurePeer /
  * removePeer), screen tiles in R.screenTiles; rtc.js hands the received tracks over (setPeerTracks,
@@ -19,6 +21,7 @@
       var frag = el.tpl.content.cloneNode(true);
       var tile = frag.querySelector('.tile');
       tile.dataset.peerId = peerId || '';
+      tile.setAttribute('role', 'group');
       var v = tile.querySelector('video');
       if (self) {
         tile.classList.add('self');
@@ -37,6 +40,7 @@
       var label = self ? t('call.youSuffix', { name: ctx.displayOf(name) }) : ctx.displayOf(name);
       tile.querySelector('.tile-name').textContent = label;
       tile.title = label;
+      tile.dataset.label = label;
       ctx.setAvatar(tile.querySelector('.avatar'), name, tile.dataset.peerId || name);
       if (!self) {
         tile.classList.toggle('cam-off', !video);
@@ -84,6 +88,7 @@
       var p = S.peers.get(String(id));
       if (!p) return null;
       ctx.Levels.unwatch('peer:' + p.peerId);
+      if (S.activeSpeaker === p.peerId) S.activeSpeaker = null;
       p.el.srcObject = null;
       if (p.tile.parentNode) p.tile.parentNode.removeChild(p.tile);
       S.peers.delete(p.peerId);
@@ -110,10 +115,14 @@
       layoutTiles();
     }
 
-    // Fit n tiles in the stage: as large as possible, 16:9 (up to 4:3 when there is room).
+    // Fit n tiles in the stage: as large as possible, 16:9 (up to 4:3 when there is room). In a webinar the
+    // active speaker's tile is the large one, the others a row below.
     function layoutTiles() {
       var box = el.tiles;
       var n = api.pinned ? 1 : box.children.length;
+      var speakerTile = S.activeSpeaker ? tileOf(S.activeSpeaker) : null;
+      var stage = ctx.mode === 'webinar' && !api.pinned && n > 1 && !!speakerTile && speakerTile.parentNode === box;
+      box.classList.toggle('speaker-stage', stage);
       if (!n || el.call.hidden) return;
       var cs = getComputedStyle(box);
       var W = box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
@@ -122,7 +131,14 @@
       var narrow = W < 560;
       var gap = n > 1 ? (narrow ? 8 : 12) : 0;
       var w, h;
-      if (A.minimizeTiles && n > 1 && !api.pinned) {
+      if (stage) {
+        var rowH = Math.max(60, (H - gap) * 0.26);
+        var sw = Math.min(W, (H - gap - rowH) * 16 / 9);
+        box.style.setProperty('--stage-w', Math.floor(sw) + 'px');
+        box.style.setProperty('--stage-h', Math.floor(Math.min(H - gap - rowH, sw * 3 / 4)) + 'px');
+        w = Math.min(rowH * 16 / 9, (W - gap * (n - 2)) / (n - 1));
+        h = Math.min(rowH, w * 3 / 4);
+      } else if (A.minimizeTiles && n > 1 && !api.pinned) {
         // minimizeTiles: as many tiles as fit without scrolling, two columns at least on phones.
         var fit = null;
         for (var c = narrow ? 2 : 1; c <= n; c++) {
@@ -201,11 +217,30 @@
       var p = self ? null : S.peers.get(id);
       var hand = self ? R.hand : !!(p && p.hand);
       var camOn = self ? !!(S.cam.on && S.cam.track) : !!(p && p.video);
+      var speaking = !!id && id === S.activeSpeaker;
       tile.classList.toggle('hand-up', hand);
+      tile.classList.toggle('active-speaker', speaking);
+      if (speaking) tile.dataset.activeSpeaker = ''; else delete tile.dataset.activeSpeaker;
+      // The speaker is said in the tile's name, not announced: a live region would talk at every turn.
+      if (tile.dataset.label) {
+        tile.setAttribute('aria-label', speaking ? t('call.speaking', { name: tile.dataset.label }) : tile.dataset.label);
+      }
+      // sortPeers: cameras on first (as documented), and within each group the active speaker first.
       var order = 0;
-      if (A.sortPeers) order = camOn ? 1 : 2;
+      if (A.sortPeers) order = (camOn ? 2 : 4) - (speaking ? 1 : 0);
       if (tile.classList.contains('screen-tile')) order = 0;
       tile.style.order = String(order);
+    }
+
+    // The relay's dominant speaker (signalling `activeSpeaker`); null when the speaker left.
+    function setActiveSpeaker(id) {
+      id = id == null ? null : String(id);
+      if (id === S.activeSpeaker) return;
+      var was = S.activeSpeaker;
+      S.activeSpeaker = id;
+      [was, id].forEach(function (x) { var tile = x && tileOf(x); if (tile) decorateTile(tile); });
+      layoutTiles();
+      if (id) ctx.emit('activeSpeakerChanged', { peerId: id, isLocal: id === S.peerId });
     }
 
     function togglePin(id) {
@@ -280,7 +315,8 @@
 
     return {
       clearPeers: clearPeers, ensurePeer: ensurePeer, layoutTiles: layoutTiles, makeTile: makeTile,
-      removePeer: removePeer, setBandwidthPaused: setBandwidthPaused, setPeerTracks: setPeerTracks, setPin: setPin, setScreenTracks: setScreenTracks,
+      removePeer: removePeer, setActiveSpeaker: setActiveSpeaker, setBandwidthPaused: setBandwidthPaused,
+      setPeerTracks: setPeerTracks, setPin: setPin, setScreenTracks: setScreenTracks,
       setTileInfo: setTileInfo, speakingCb: speakingCb, tileOf: tileOf, unblockAudio: unblockAudio,
       updateCount: updateCount
     };

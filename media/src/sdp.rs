@@ -5,7 +5,8 @@
 //! browser answers `active`, so the relay is the DTLS server), and one codec per kind:
 //! Opus for audio, VP8 for video, the latter with RTX (RFC 4588) for retransmissions. Every section
 //! carries the `transport-cc` header extension, so browsers estimate their uplink from the relay's
-//! transport-wide feedback.
+//! transport-wide feedback; audio sections also carry `ssrc-audio-level` (RFC 6464), from which the
+//! relay tells who speaks.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -21,6 +22,9 @@ pub const VP8_RTX_PT: u8 = 97;
 /// The header extension id meet gives `transport-cc` (the offerer chooses; browsers keep it).
 pub const TRANSPORT_CC_EXT_ID: u8 = 3;
 pub const TRANSPORT_CC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+/// The header extension id meet gives `ssrc-audio-level` in audio sections (browsers keep it too).
+pub const AUDIO_LEVEL_EXT_ID: u8 = 1;
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -134,6 +138,9 @@ impl Offer<'_> {
         }
         if let Direction::SendOnly(o) = &m.direction {
             let _ = write!(s, "a=msid:{} {}\r\n", o.stream_id, o.track_id);
+        }
+        if m.kind == Kind::Audio {
+            let _ = write!(s, "a=extmap:{AUDIO_LEVEL_EXT_ID} {AUDIO_LEVEL_URI}\r\n");
         }
         let _ = write!(s, "a=extmap:{TRANSPORT_CC_EXT_ID} {TRANSPORT_CC_URI}\r\n");
         s.push_str("a=rtcp-mux\r\na=rtcp-rsize\r\n");
@@ -372,6 +379,7 @@ mod tests {
         assert!(sdp.contains("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"));
         assert_eq!(sdp.matches("a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc").count(), 4);
         assert_eq!(sdp.matches("a=rtcp-fb:111 transport-cc\r\n").count(), 2);
+        assert_eq!(sdp.matches("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n").count(), 2);
         assert!(sdp.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 10000 typ host\r\n"));
         assert!(sdp.lines().all(|l| !l.is_empty()));
     }

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use common::{consume_request, produce_request, Client};
 use meet_media::rtcp::{self, RtcpPacket};
-use meet_media::rtp::{self, Ssrc};
+use meet_media::rtp::{self, Extension, Ssrc};
+use meet_media::sdp::AUDIO_LEVEL_EXT_ID;
 use meet_relay::engine::Certificate;
-use meet_relay::protocol::{Request, Response, RoomLimits};
+use meet_relay::protocol::{MediaKind, Notification, Request, Response, RoomLimits};
 use meet_relay::{IoBackend, RelayConfig};
 
 struct UdpClient {
@@ -36,8 +37,8 @@ impl UdpClient {
     }
 }
 
-#[test]
-fn a_webinar_spreads_over_cores_and_media_crosses() {
+/// Two cores; peers `names` of room "web", connected (two per core, the first two on the room's home).
+fn spread_room(names: &[&str]) -> (meet_relay::Relay, tokio::runtime::Runtime, Vec<UdpClient>) {
     let mut config = RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
     config.cores = 2;
     config.peers_per_core = 2;
@@ -47,7 +48,7 @@ fn a_webinar_spreads_over_cores_and_media_crosses() {
     let req = |r: Request| rt.block_on(relay.request(r)).expect("request succeeds");
     req(Request::CreateRoom { room: "web".into(), limits: RoomLimits::default() });
     let mut clients = Vec::new();
-    for name in ["speaker", "v1", "v2", "v3", "v4"] {
+    for &name in names {
         let Response::PeerCreated(t) =
             req(Request::CreatePeer { room: "web".into(), peer: name.into(), watcher: false })
         else {
@@ -78,6 +79,13 @@ fn a_webinar_spreads_over_cores_and_media_crosses() {
             c.pump(Duration::from_millis(5));
         }
     }
+    (relay, rt, clients)
+}
+
+#[test]
+fn a_webinar_spreads_over_cores_and_media_crosses() {
+    let (relay, rt, mut clients) = spread_room(&["speaker", "v1", "v2", "v3", "v4"]);
+    let req = |r: Request| rt.block_on(relay.request(r)).expect("request succeeds");
     req(produce_request("web", "speaker", 777));
     let mut consumer_ssrcs = Vec::new();
     for v in ["v1", "v2", "v3", "v4"] {
@@ -127,4 +135,53 @@ fn a_webinar_spreads_over_cores_and_media_crosses() {
     let Response::Stats(stats) = req(Request::Stats) else { panic!() };
     assert_eq!((stats.rooms, stats.peers), (0, 0));
     assert_eq!((stats.counters["core0_rooms"], stats.counters["core1_rooms"]), (0, 0));
+}
+
+/// A speaker on the far core, heard on both: the room's home core alone announces it, once.
+#[test]
+fn the_home_core_alone_announces_the_speaker() {
+    let (relay, rt, mut clients) = spread_room(&["h1", "h2", "far", "f2"]);
+    let req = |r: Request| rt.block_on(relay.request(r)).expect("request succeeds");
+    let mut notes = relay.subscribe();
+    let far = clients.iter().position(|c| c.client.peer == "far").unwrap();
+    assert_ne!(clients[far].relay, clients[0].relay, "far is on the other core");
+    req(Request::Produce {
+        room: "web".into(),
+        peer: "far".into(),
+        producer: "far/audio".into(),
+        kind: MediaKind::Audio,
+        ssrc: 4242,
+        payload_type: 111,
+        clock_rate: 48_000,
+        rtx: None,
+    });
+    for to in ["h1", "f2"] {
+        let consume = Request::Consume {
+            room: "web".into(),
+            peer: to.into(),
+            producer: "far/audio".into(),
+            payload_type: 111,
+            rtx_payload_type: None,
+        };
+        req(consume);
+    }
+    let start = Instant::now();
+    let mut seq = 0u16;
+    while start.elapsed() < Duration::from_millis(2500) {
+        seq += 1;
+        let ext = [Extension { id: AUDIO_LEVEL_EXT_ID, data: &[30] }];
+        clients[far].client.send_rtp_with(4242, 111, seq, &[0xfc; 60], &ext);
+        for c in &mut clients {
+            c.pump(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    let mut speakers = Vec::new();
+    while let Ok(n) = notes.try_recv() {
+        if let Notification::ActiveSpeaker { room, producer } = n {
+            speakers.push((room, producer));
+        }
+    }
+    assert_eq!(speakers, [("web".to_string(), "far/audio".to_string())]);
+    assert!(!clients[0].client.rtp.is_empty(), "h1 hears far across cores");
 }

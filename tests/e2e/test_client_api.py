@@ -205,6 +205,10 @@ def test_client_api_methods_and_events(env, host_origin):
         assert a.ok("a", "enableMic") is True
         a.wait_event("a", "switchOnMic")
         b.wait_event("b", "switchOnMic", f"d.peerId === {json.dumps(alice)}")
+        # Both fake microphones beep: the relay names one of them the speaker (meet extension).
+        for host, key, me in ((a, "a", alice), (b, "b", bob)):
+            ev = host.wait_event(key, "activeSpeakerChanged")
+            assert ev["peerId"] in (alice, bob) and ev["isLocal"] == (ev["peerId"] == me), ev
 
         # Devices: another microphone by label; a camera that does not exist.
         mics = a.frame("a").evaluate(

@@ -136,6 +136,9 @@ impl Registry {
                     RelayEvent::Notification(Notification::ConsumerPaused { room, peer, producer, paused, .. }) => {
                         router.send_existing(&room, RoomEvent::ConsumerPaused { peer_id: peer, producer, paused });
                     }
+                    RelayEvent::Notification(Notification::ActiveSpeaker { room, producer }) => {
+                        router.send_existing(&room, RoomEvent::ActiveSpeaker { producer });
+                    }
                     RelayEvent::Notification(Notification::PeerConnected { room, peer }) => {
                         tracing::debug!(room = %room, peer = %peer, "media connected");
                     }

@@ -13,12 +13,13 @@
 //! screen, sharing); the consumers and offers that follow are in [`streams`]. Joining (the waiting room,
 //! the relay peer, seating) is in [`join`]; devices, screen sharing and SDP answers in [`media`].
 //! Moderator commands, the waiting room, chat and hands are in [`moderation`]; taking rooms back after a
-//! restart of `meet-control` or of the relay is in [`restart`].
+//! restart of `meet-control` or of the relay is in [`restart`]; the relay's active speaker in [`speaker`].
 
 mod join;
 mod media;
 mod moderation;
 mod restart;
+mod speaker;
 mod streams;
 
 use std::collections::HashSet;
@@ -79,6 +80,10 @@ pub(super) enum RoomEvent {
     },
     Leave {
         connection: u64,
+    },
+    /// The relay's dominant speaker changed to the owner of this audio producer.
+    ActiveSpeaker {
+        producer: String,
     },
     RelayClosedPeer {
         peer_id: String,
@@ -309,6 +314,8 @@ pub(super) struct Room {
     orphans_until: Option<tokio::time::Instant>,
     /// The relay connection is down: its objects for this room are gone or out of reach.
     relay_lost: bool,
+    /// Peer id of the participant the relay last named as the speaker (until that one leaves).
+    active_speaker: Option<String>,
 }
 
 impl Room {
@@ -327,6 +334,7 @@ impl Room {
             orphans: Vec::new(),
             orphans_until: None,
             relay_lost: false,
+            active_speaker: None,
         }
     }
 
@@ -422,6 +430,7 @@ impl Room {
                     to.send(ServerMessage::BandwidthPaused { peer_id: from.to_string(), source, paused });
                 }
             }
+            RoomEvent::ActiveSpeaker { producer } => self.active_speaker_changed(&producer),
             RoomEvent::RelayClosedPeer { peer_id, ice_ufrag, reason } => {
                 // A notice about a peer this id had before a takeover is not about the one it has now.
                 let same = |ufrag: &str| ice_ufrag.is_empty() || ice_ufrag == ufrag;
@@ -497,6 +506,7 @@ impl Room {
     async fn remove(&mut self, i: usize, on_relay: bool) {
         let p = self.participants.remove(i);
         tracing::info!(peer = %p.id, "left");
+        self.forget_speaker(&p.id);
         self.registry.publish(RoomNews::PeerLeft {
             room_id: self.id.clone(),
             peer_id: p.id.clone(),

@@ -242,6 +242,11 @@ pub enum ServerMessage {
         source: MediaSource,
         paused: bool,
     },
+    /// The relay's dominant speaker changed (sent on each change, and after `joined` when there is one).
+    #[serde(rename_all = "camelCase")]
+    ActiveSpeaker {
+        peer_id: String,
+    },
     /// Room-wide settings changed (waiting room, joint-viewing video, viewer count).
     RoomUpdated {
         room: RoomState,

@@ -167,6 +167,9 @@ impl Engine {
         producer.stats.update(header.sequence_number, header.timestamp, arrival);
         producer.packets += 1;
         producer.bytes += packet.len() as u64;
+        if producer.kind == MediaKind::Audio {
+            self.record_audio_level(producer_key, packet, &header);
+        }
 
         for p in 0..self.producers[producer_key].pipes.len() {
             let (core, proxy) = self.producers[producer_key].pipes[p];

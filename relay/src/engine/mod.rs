@@ -10,6 +10,7 @@
 //! [`forward`] (RTP from producers to consumers), [`feedback`] (RTCP in both directions),
 //! [`retransmit`] (NACK and RTX both ways), [`congestion`] (transport-wide feedback to producers),
 //! [`downlink`] (each receiver's link estimate, and pausing the video that does not fit it),
+//! [`speaker`] (the dominant speaker of each room, from audio levels),
 //! [`requests`] (the control channel's requests), [`cert`], [`counters`].
 
 pub mod cert;
@@ -23,6 +24,7 @@ pub mod pipe;
 mod requests;
 mod retransmit;
 mod room;
+mod speaker;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -104,6 +106,8 @@ pub struct Engine {
     /// Spent transmit buffers, reused so that forwarding does not allocate.
     pool: Vec<Vec<u8>>,
     events: VecDeque<Notification>,
+    /// Audio levels heard since the last tick, by producer (see [`speaker`]).
+    audio_levels: HashMap<ProducerKey, speaker::PendingLevel>,
     pub counters: Counters,
 }
 
@@ -142,6 +146,7 @@ impl Engine {
             pipes_out: VecDeque::new(),
             pool: Vec::with_capacity(POOL_LIMIT),
             events: VecDeque::new(),
+            audio_levels: HashMap::new(),
             counters: Counters::default(),
         }
     }
@@ -171,7 +176,7 @@ impl Engine {
         }
     }
 
-    /// Timers: DTLS retransmissions, consent expiry, periodic RTCP.
+    /// Timers: DTLS retransmissions, consent expiry, periodic RTCP, the active speaker.
     pub fn handle_timeout(&mut self, now: Instant) {
         if now >= self.next_report {
             self.next_report = now + self.config.report_interval;
@@ -183,6 +188,7 @@ impl Engine {
         self.next_tick = now + TIMER_TICK;
         self.poll_losses(now);
         self.send_transport_feedback();
+        self.poll_speakers(now);
         let keys: Vec<PeerKey> = self.peers.iter().map(|(k, _)| k).collect();
         for key in keys {
             let Some(peer) = self.peers.get_mut(key) else {

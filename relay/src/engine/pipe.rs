@@ -10,6 +10,7 @@
 use std::time::Instant;
 
 use meet_media::rtcp::NackPair;
+use meet_media::rtp;
 
 use super::forward::{Producer, NO_PEER};
 use super::{Engine, ProducerKey};
@@ -65,6 +66,9 @@ pub enum InternalRequest {
     CreateProxy { room: String, producer: String, info: ProducerInfo, origin_core: usize },
     /// The producer `producer_key` feeds `proxy` on `core`.
     OpenPipe { producer_key: ProducerKey, ssrc: u32, core: usize, proxy: ProducerKey },
+    /// This core holds part of `room`, whose home is another core: it leaves the room's active-speaker
+    /// decision to the home core.
+    SpreadRoom { room: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +141,14 @@ impl Engine {
                 }
                 Ok(InternalResponse::Ok)
             }
+            InternalRequest::SpreadRoom { room } => {
+                let r = self
+                    .rooms
+                    .get_mut(&room)
+                    .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, format!("no room {room:?}")))?;
+                r.home = false;
+                Ok(InternalResponse::Ok)
+            }
         }
     }
 
@@ -151,6 +163,10 @@ impl Engine {
                     if p.kind == MediaKind::Video && packet.len() >= 4 {
                         // Consumers here NACK the proxy: it keeps the history they are answered from.
                         p.cache.insert(now, u16::from_be_bytes([packet[2], packet[3]]), &packet);
+                    } else if p.kind == MediaKind::Audio {
+                        if let Ok(header) = rtp::parse(&packet) {
+                            self.record_audio_level(proxy, &packet, &header);
+                        }
                     }
                     let micros = self.micros_since_epoch(now);
                     self.fan_out(micros, proxy, &packet);

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::speaker::DominantSpeaker;
 use super::{PeerKey, ProducerKey};
 use crate::protocol::RoomLimits;
 
@@ -10,10 +11,14 @@ pub(crate) struct Room {
     pub peers: HashMap<String, PeerKey>,
     /// Producers of this room that live on other cores, by producer id.
     pub proxies: HashMap<String, ProducerKey>,
+    /// Who speaks, decided here only on the room's home core ([`Room::home`]).
+    pub speaker: DominantSpeaker,
+    /// False on the other cores of a room spread over several (see [`super::speaker`]).
+    pub home: bool,
 }
 
 impl Room {
     pub fn new(limits: RoomLimits) -> Self {
-        Room { limits, peers: HashMap::new(), proxies: HashMap::new() }
+        Room { limits, peers: HashMap::new(), proxies: HashMap::new(), speaker: DominantSpeaker::default(), home: true }
     }
 }

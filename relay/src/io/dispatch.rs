@@ -325,6 +325,8 @@ impl Relay {
         if new_core {
             tracing::info!(room = %room, core, "room spreads to another core");
             self.core(core).request(Request::CreateRoom { room: room.clone(), limits }).await?;
+            // The home core (always among the room's cores) decides its active speaker alone.
+            self.core(core).internal(InternalRequest::SpreadRoom { room: room.clone() }).await?;
         }
         let response =
             self.core(core).request(Request::CreatePeer { room: room.clone(), peer: peer.clone(), watcher }).await?;

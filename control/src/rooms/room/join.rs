@@ -176,6 +176,7 @@ impl Room {
             room: self.room_state(),
             resumed,
         });
+        self.tell_speaker(&participant);
         self.broadcast_except(participant.connection, ServerMessage::PeerJoined { peer: participant.info() });
         let (moderator, speaker) = (participant.grant.is_moderator(), participant.speaker);
         self.participants.push(participant);
