@@ -138,9 +138,12 @@ def test_layout_attributes(env):
         b_id = b.page.evaluate("window.meet.peerId")
         a.page.evaluate(f"window.meetApp.enablePin('{b_id}')")
         a.page.wait_for_selector(f'.tile.pinned[data-peer-id="{b_id}"]')
-        # Camera off sorts the tile after camera-on tiles.
+        # Camera off sorts the tile after camera-on tiles (a's own, camera on).
         b.page.click("#toggle-cam")
-        a.page.wait_for_function(f"""getComputedStyle(document.querySelector('.tile[data-peer-id="{b_id}"]')).order === '2'""")
+        a.page.wait_for_function(
+            f"""Number(getComputedStyle(document.querySelector('.tile[data-peer-id="{b_id}"]')).order)
+                > Number(getComputedStyle(document.querySelector('.tile.self')).order)"""
+        )
 
 
 def test_screen_sharing_and_joint_viewing(env):
