@@ -9,7 +9,8 @@
 //! Layout: [`peer`] (ICE-lite, DTLS, SRTP state of one browser), [`room`] (membership and limits),
 //! [`forward`] (RTP from producers to consumers), [`feedback`] (RTCP in both directions),
 //! [`retransmit`] (NACK and RTX both ways), [`congestion`] (transport-wide feedback to producers),
-//! [`speaker`] (the dominant speaker of each room, from audio levels), [`requests`] (the control channel's requests), [`cert`], [`counters`].
+//! [`speaker`] (each room's dominant speaker, from audio levels), [`requests`] (the control channel's
+//! requests), [`cert`], [`counters`].
 
 pub mod cert;
 mod congestion;
