@@ -25,6 +25,7 @@ pub enum TokenCommand {
     #[command(after_help = "\
 Examples:
   meetctl token mint --key jwt.key --room serv0standup --role moderator --can-record
+  meetctl token mint --key jwt.key --room serv0standup --peer-id user-4711 --claim displayName=Ann
   meetctl token mint --secret-file jwt.secret --room serv0class --waiting-room \\
       --start-time 2025-09-01T09:00:00Z --ttl 8h --claim displayName=Teacher --claim maxWatchers=100
   meetctl url --room serv0standup --token \"$(meetctl token mint --room serv0standup --role moderator)\"
@@ -54,6 +55,10 @@ pub struct MintArgs {
     /// Turn on the waiting room (claim waitingRoom).
     #[arg(long)]
     waiting_room: bool,
+    /// The participant's peer ID (claim peerId): its seat can then be taken over only by a token with
+    /// the same claim, and with require_jwt only such a token takes over a seat in use.
+    #[arg(long, value_name = "ID")]
+    peer_id: Option<String>,
     /// Planned start of the event, RFC 3339 (claim startTime); joins before it are refused.
     #[arg(long, value_name = "TIME")]
     start_time: Option<String>,
@@ -124,6 +129,9 @@ pub fn build_claims(args: &MintArgs, now: u64) -> anyhow::Result<Map<String, Val
     }
     if args.waiting_room {
         claims.insert("waitingRoom".into(), Value::Bool(true));
+    }
+    if let Some(peer) = &args.peer_id {
+        claims.insert("peerId".into(), Value::String(peer.clone()));
     }
     if let Some(start) = &args.start_time {
         time::parse_rfc3339(start).map_err(|e| fail(Exit::Usage, format!("--start-time: {e}")))?;
@@ -316,6 +324,8 @@ mod tests {
             "maxWatchers=100",
             "--claim",
             "displayName=Ann Lee",
+            "--peer-id",
+            "user-4711",
         ]);
         let c = build_claims(&a, 1000).unwrap();
         assert_eq!(c["roomId"], "serv0_test1");
@@ -327,6 +337,7 @@ mod tests {
         assert_eq!(c["exp"], 4600);
         assert_eq!(c["maxWatchers"], 100);
         assert_eq!(c["displayName"], "Ann Lee");
+        assert_eq!(c["peerId"], "user-4711");
         let never = build_claims(&args(&["--room", "r", "--ttl", "never"]), 5).unwrap();
         assert!(!never.contains_key("exp") && !never.contains_key("role"));
     }

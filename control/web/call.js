@@ -446,6 +446,7 @@
   function onRoomMessage(msg) {
     switch (msg.type) {
       case 'chat': if (S.joined) R.panels.addChat(msg); break;
+      case 'bandwidthPaused': ctx.setBandwidthPaused(msg.peerId, msg.source, msg.paused); break;
       case 'roomUpdated': applyRoom(msg.room); break;
       case 'activeSpeaker': if (S.joined) ctx.setActiveSpeaker(msg.peerId); break;
       case 'youUpdated': applyYou(msg.you); break;

@@ -284,6 +284,18 @@
       updateCount();
     }
 
+    // The relay stopped (or resumed) a video for this page's weak link: the tile says "audio only".
+    function setBandwidthPaused(peerId, source, paused) {
+      var st = source === 'screen' ? R.screenTiles.get(String(peerId)) : null;
+      var tile = st ? st.tile : (source === 'video' ? tileOf(String(peerId)) : null);
+      if (!tile) return;
+      tile.classList.toggle('audio-only', !!paused);
+      tile.toggleAttribute('data-audio-only', !!paused);
+      var note = tile.querySelector('.tile-note');
+      note.textContent = paused ? t('call.audioOnly') : '';
+      note.hidden = !paused;
+    }
+
     function tileOf(id) {
       if (id === S.peerId) return S.selfTile;
       var p = S.peers.get(id);
@@ -303,8 +315,8 @@
 
     return {
       clearPeers: clearPeers, ensurePeer: ensurePeer, layoutTiles: layoutTiles, makeTile: makeTile,
-      removePeer: removePeer, setActiveSpeaker: setActiveSpeaker, setPeerTracks: setPeerTracks, setPin: setPin,
-      setScreenTracks: setScreenTracks,
+      removePeer: removePeer, setActiveSpeaker: setActiveSpeaker, setBandwidthPaused: setBandwidthPaused,
+      setPeerTracks: setPeerTracks, setPin: setPin, setScreenTracks: setScreenTracks,
       setTileInfo: setTileInfo, speakingCb: speakingCb, tileOf: tileOf, unblockAudio: unblockAudio,
       updateCount: updateCount
     };

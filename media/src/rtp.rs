@@ -184,6 +184,14 @@ pub fn extensions<'a>(buf: &'a [u8], h: &RtpHeader) -> Extensions<'a> {
     Extensions { data, two_byte }
 }
 
+/// Where the data of header extension `id` sits in `buf`: (offset, length). For rewriting a value in
+/// place, e.g. a transport-wide sequence number per receiver.
+pub fn find_extension(buf: &[u8], h: &RtpHeader, id: u8) -> Option<(usize, usize)> {
+    let e = extensions(buf, h).find(|e| e.id == id)?;
+    // `data` is a sub-slice of `buf`, so the difference of their starts is its offset.
+    Some((e.data.as_ptr() as usize - buf.as_ptr() as usize, e.data.len()))
+}
+
 /// Iterator returned by [`extensions`].
 #[derive(Debug, Clone)]
 pub struct Extensions<'a> {
@@ -456,6 +464,9 @@ mod tests {
         assert_eq!((h.timestamp, h.ssrc, h.header_len), (u32::MAX, Ssrc(42), 32));
         assert_eq!(csrcs(&out[..n], &h).collect::<Vec<_>>(), [Ssrc(1), Ssrc(2)]);
         assert_eq!(extensions(&out[..n], &h).collect::<Vec<_>>(), [mid, twcc]);
+        let (at, len) = find_extension(&out[..n], &h, twcc.id).unwrap();
+        assert_eq!(&out[at..at + len], twcc.data);
+        assert_eq!(find_extension(&out[..n], &h, 9), None);
         for short in 0..n {
             assert_eq!(write_header(&fields, &mut out[..short]), Err(RtpError::BufferTooSmall));
         }

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use argon2::password_hash::PasswordHash;
-use argon2::{Argon2, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -18,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use super::passwords::PasswordCheckers;
 use super::ratelimit::RateLimiter;
 use crate::config::AuthConfig;
 use crate::store::{blocking, SharedStore};
@@ -81,6 +81,9 @@ pub struct Auth {
     config_tokens: HashMap<[u8; 32], usize>,
     signing_key: Vec<u8>,
     pub limiter: RateLimiter,
+    /// Requests whose credentials fail, per client address: each unknown key costs a database lookup.
+    failures: RateLimiter,
+    passwords: PasswordCheckers,
 }
 
 impl Auth {
@@ -103,24 +106,40 @@ impl Auth {
         }
         // Kept in the store so access tokens stay valid across restarts.
         let signing_key = store.secret("server-api-jwt-hs256", 32)?;
-        Ok(Auth { store, users, config_tokens, signing_key, limiter: RateLimiter::new(requests_per_second) })
+        Ok(Auth {
+            store,
+            users,
+            config_tokens,
+            signing_key,
+            limiter: RateLimiter::new(requests_per_second),
+            failures: RateLimiter::new(requests_per_second),
+            passwords: PasswordCheckers::start(),
+        })
     }
 
     /// Checks a user's password (slow on purpose: argon2). Unknown users take as long as known ones.
-    pub async fn check_password(&self, username: &str, password: &str) -> bool {
-        let known = self.users.get(username).cloned();
-        let password = password.to_string();
-        tokio::task::spawn_blocking(move || {
-            let (hash, known) = match known {
-                Some(h) => (h, true),
-                None => (DUMMY_HASH.to_string(), false),
-            };
-            let ok = PasswordHash::new(&hash)
-                .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
-            ok && known
-        })
-        .await
-        .unwrap_or(false)
+    /// `Err` (503) at once when too many checks are running.
+    pub async fn check_password(&self, username: &str, password: &str) -> Result<bool, ApiError> {
+        let (hash, known) = match self.users.get(username) {
+            Some(h) => (h.clone(), true),
+            None => (DUMMY_HASH.to_string(), false),
+        };
+        let ok = self
+            .passwords
+            .verify(hash, password.to_string())
+            .await
+            .map_err(|_| ApiError::Busy { what: "Too many logins in progress", retry_after_secs: 1 })?;
+        Ok(ok && known)
+    }
+
+    /// Refuses (429) a client address whose recent requests failed authentication too often.
+    pub fn refuse_failing_address(&self, client: &str) -> Result<(), ApiError> {
+        self.failures.peek(&format!("failed:{client}"))
+    }
+
+    /// Counts a failed authentication against the client's address.
+    pub fn count_failure(&self, client: &str) {
+        let _ = self.failures.check(&format!("failed:{client}"));
     }
 
     /// A fresh access and refresh token for `user`.
@@ -215,7 +234,9 @@ impl FromRequestParts<AppState> for Caller {
             None => None,
         };
         let auth = &state.services.auth;
-        let credential = auth.authenticate(header).await?;
+        let client = super::client_address(&parts.extensions);
+        auth.refuse_failing_address(&client)?;
+        let credential = auth.authenticate(header).await.inspect_err(|_| auth.count_failure(&client))?;
         auth.limiter.check(&credential.limit_key())?;
         Ok(Caller(credential))
     }
@@ -254,15 +275,15 @@ mod tests {
     pub fn test_hash(password: &str) -> String {
         use argon2::password_hash::{PasswordHasher, SaltString};
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
-        Argon2::default().hash_password(password.as_bytes(), &salt).unwrap().to_string()
+        argon2::Argon2::default().hash_password(password.as_bytes(), &salt).unwrap().to_string()
     }
 
     #[tokio::test]
     async fn passwords() {
         let a = auth();
-        assert!(a.check_password("admin", "secret").await);
-        assert!(!a.check_password("admin", "wrong").await);
-        assert!(!a.check_password("nobody", "secret").await);
+        assert!(a.check_password("admin", "secret").await.unwrap());
+        assert!(!a.check_password("admin", "wrong").await.unwrap());
+        assert!(!a.check_password("nobody", "secret").await.unwrap());
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
     }
 

@@ -29,6 +29,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("Too many requests: at most {per_second} per second per credential")]
     TooManyRequests { per_second: u32, retry_after_secs: u64 },
+    /// A bounded resource is in use (password checks): refused at once rather than queued.
+    #[error("{what}; retry in {retry_after_secs} s")]
+    Busy { what: &'static str, retry_after_secs: u64 },
     /// A real server fault; the detail is logged, the client sees a generic message.
     #[error("Internal server error")]
     Internal(String),
@@ -43,6 +46,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -57,7 +61,7 @@ impl ApiError {
             ApiError::Unauthorized => {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer, APIKey"));
             }
-            ApiError::TooManyRequests { retry_after_secs, .. } => {
+            ApiError::TooManyRequests { retry_after_secs, .. } | ApiError::Busy { retry_after_secs, .. } => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             ApiError::Internal(detail) => tracing::error!(error = %detail, "API request failed"),

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod openapi;
+pub mod passwords;
 pub mod ratelimit;
 
 use std::net::SocketAddr;
@@ -206,28 +207,40 @@ struct RefreshBody {
 }
 
 async fn login(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
-    // Login attempts are limited per client address, like requests per credential.
-    let client =
-        request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+    // Login attempts are limited per client address and per account (behind a proxy every user has
+    // the proxy's address), and the password checks themselves are few at once (see `passwords`).
+    let client = client_address(request.extensions());
     let auth = &state.services.auth;
     auth.limiter.check(&format!("login:{client}"))?;
     let ApiJson(body) = ApiJson::<LoginBody>::from_request(request, &state).await?;
-    if !auth.check_password(&body.username, &body.password).await {
-        tracing::info!(user = %body.username.chars().take(64).collect::<String>(), "login refused");
+    let account: String = body.username.chars().take(64).collect();
+    auth.limiter.check(&format!("login-user:{account}"))?;
+    if !auth.check_password(&body.username, &body.password).await? {
+        tracing::info!(user = %account, "login refused");
         return Err(ApiError::LoginFailed("Invalid username or password"));
     }
     let (access, refresh) = auth.issue(&body.username, auth::unix_secs());
     Ok(Json(json!({"access": access, "refresh": refresh})))
 }
 
-async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> Result<Json<Value>, ApiError> {
+async fn refresh(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
+    let client = client_address(request.extensions());
     let auth = &state.services.auth;
+    auth.refuse_failing_address(&client)?;
+    let ApiJson(body) = ApiJson::<RefreshBody>::from_request(request, &state).await?;
     let now = auth::unix_secs();
-    let user =
-        auth.verify(&body.refresh, "refresh", now).ok_or(ApiError::LoginFailed("Invalid or expired refresh token"))?;
+    let Some(user) = auth.verify(&body.refresh, "refresh", now) else {
+        auth.count_failure(&client);
+        return Err(ApiError::LoginFailed("Invalid or expired refresh token"));
+    };
     auth.limiter.check(&format!("user:{user}"))?;
     let (access, refresh) = auth.issue(&user, now);
     Ok(Json(json!({"access": access, "refresh": refresh})))
+}
+
+/// The TCP peer's address (the proxy's, behind one); empty when unknown (tests without a socket).
+pub(crate) fn client_address(extensions: &axum::http::Extensions) -> String {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default()
 }
 
 #[derive(Deserialize)]

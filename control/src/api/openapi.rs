@@ -130,8 +130,9 @@ pub fn spec() -> Value {
                     "400": error_response("Malformed request"),
                     "401": error_response("Wrong user name or password"),
                     "413": too_large(),
-                    "429": error_response("More than 4 attempts per second from this address"),
-                    "500": error_response("Server fault")
+                    "429": error_response("More than 4 attempts per second from this address or for this account"),
+                    "500": error_response("Server fault"),
+                    "503": error_response("Too many password checks in progress; retry after Retry-After seconds")
                 }
             }},
             "/auth/jwt/refresh": {"post": {
@@ -143,7 +144,7 @@ pub fn spec() -> Value {
                     "400": error_response("Malformed request"),
                     "401": error_response("Invalid or expired refresh token"),
                     "413": too_large(),
-                    "429": error_response("Too many requests"),
+                    "429": error_response("Too many failed refreshes from this address"),
                     "500": error_response("Server fault")
                 }
             }},

@@ -24,11 +24,22 @@ impl RateLimiter {
         RateLimiter { per_second, buckets: Mutex::default() }
     }
 
+    /// Takes one request from `key`'s bucket, or refuses (429).
     pub fn check(&self, key: &str) -> Result<(), ApiError> {
-        self.check_at(key, Instant::now())
+        self.take_at(key, Instant::now(), true)
     }
 
+    /// Refuses (429) when `key`'s bucket is empty, without taking from it.
+    pub fn peek(&self, key: &str) -> Result<(), ApiError> {
+        self.take_at(key, Instant::now(), false)
+    }
+
+    #[cfg(test)]
     fn check_at(&self, key: &str, now: Instant) -> Result<(), ApiError> {
+        self.take_at(key, now, true)
+    }
+
+    fn take_at(&self, key: &str, now: Instant, take: bool) -> Result<(), ApiError> {
         let rate = f64::from(self.per_second);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= PRUNE_AT {
@@ -38,7 +49,9 @@ impl RateLimiter {
         bucket.tokens = (bucket.tokens + now.saturating_duration_since(bucket.updated).as_secs_f64() * rate).min(rate);
         bucket.updated = now;
         if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+            if take {
+                bucket.tokens -= 1.0;
+            }
             return Ok(());
         }
         let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);

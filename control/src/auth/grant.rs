@@ -62,6 +62,39 @@ pub struct Grant {
     pub video_url: Option<String>,
     /// The participant came with a valid token.
     pub verified: bool,
+    /// `peer_id` is the valid token's `peerId` claim (not the URL's, not generated).
+    pub peer_id_claimed: bool,
+    /// The server requires a token (`[auth] require_jwt`): a peerId the token does not name is then
+    /// nobody's proven identity.
+    pub jwt_required: bool,
+}
+
+/// How a seat (a peerId in use, in the room, the waiting room or waiting to resume) was taken: what a
+/// newcomer under the same peerId must at least bring to take it over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct SeatHolder {
+    pub moderator: bool,
+    pub verified: bool,
+    pub peer_id_claimed: bool,
+}
+
+/// Why a newcomer may not take over a seat; `Display` is the message shown to the newcomer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TakeoverRefused {
+    #[error("This peerId is in use; a token whose peerId claim names it is needed to take over its session")]
+    NotInToken,
+    #[error(
+        "This peerId is in use by a participant with more rights; a token with the same rights and peerId is needed"
+    )]
+    FewerRights,
+}
+
+impl TakeoverRefused {
+    /// The `code` of the `closed` message.
+    pub fn code(&self) -> &'static str {
+        "peer-id-in-use"
+    }
 }
 
 impl Grant {
@@ -72,6 +105,7 @@ impl Grant {
             _ => Role::Participant,
         };
         let video_url = c.video.or_else(|| url.video_url.clone()).filter(|v| valid_player_url(v));
+        let peer_id_claimed = claims.is_some() && c.peer_id.is_some();
         Grant {
             role,
             can_record: role == Role::Moderator && c.can_record.unwrap_or(false),
@@ -86,11 +120,30 @@ impl Grant {
             access_token: c.access_token.or_else(|| if require_jwt { None } else { url.access_token.clone() }),
             video_url,
             verified: claims.is_some(),
+            peer_id_claimed,
+            jwt_required: require_jwt,
         }
     }
 
     pub fn is_moderator(&self) -> bool {
         self.role == Role::Moderator
+    }
+
+    pub fn seat_holder(&self) -> SeatHolder {
+        SeatHolder { moderator: self.is_moderator(), verified: self.verified, peer_id_claimed: self.peer_id_claimed }
+    }
+
+    /// May this newcomer end the session of `holder`, who uses the same peerId? The reference's takeover
+    /// is for the same person on another tab or device, so the newcomer must prove at least what the
+    /// holder proved: peer IDs are public (every participant sees them), so a bare peerId proves nothing.
+    pub fn may_take_over(&self, holder: SeatHolder) -> Result<(), TakeoverRefused> {
+        if (self.jwt_required || holder.peer_id_claimed) && !self.peer_id_claimed {
+            return Err(TakeoverRefused::NotInToken);
+        }
+        if (holder.moderator && !self.is_moderator()) || (holder.verified && !self.verified) {
+            return Err(TakeoverRefused::FewerRights);
+        }
+        Ok(())
     }
 }
 
@@ -131,6 +184,37 @@ mod tests {
         let without = Grant::combine(None, &url, false);
         assert!(!without.is_moderator() && !without.hand_enabled && !without.verified);
         assert_eq!(Grant::combine(None, &url, true).access_token, None, "require_jwt: URL accessToken unusable");
+    }
+
+    #[test]
+    fn takeover_needs_the_same_proof_and_rights() {
+        let guest = Grant::combine(None, &UrlOptions { peer_id: Some("p".into()), ..Default::default() }, false);
+        let claims = |role: &str, peer: Option<&str>| TokenClaims {
+            role: Some(role.into()),
+            peer_id: peer.map(Into::into),
+            ..TokenClaims::default()
+        };
+        let url = UrlOptions { peer_id: Some("p".into()), ..Default::default() };
+        let moderator = Grant::combine(Some(&claims("moderator", None)), &url, false);
+        let participant = Grant::combine(Some(&claims("participant", None)), &url, false);
+        let claimed = Grant::combine(Some(&claims("participant", Some("p"))), &url, false);
+        let claimed_moderator = Grant::combine(Some(&claims("moderator", Some("p"))), &url, false);
+        assert!(claimed.peer_id_claimed && !participant.peer_id_claimed && !guest.peer_id_claimed);
+        // The reference's takeover between guests (no JWT in use).
+        assert_eq!(guest.may_take_over(guest.seat_holder()), Ok(()));
+        assert_eq!(guest.may_take_over(moderator.seat_holder()), Err(TakeoverRefused::FewerRights));
+        assert_eq!(participant.may_take_over(moderator.seat_holder()), Err(TakeoverRefused::FewerRights));
+        assert_eq!(guest.may_take_over(participant.seat_holder()), Err(TakeoverRefused::FewerRights));
+        assert_eq!(moderator.may_take_over(moderator.seat_holder()), Ok(()));
+        assert_eq!(participant.may_take_over(claimed.seat_holder()), Err(TakeoverRefused::NotInToken));
+        assert_eq!(claimed.may_take_over(claimed.seat_holder()), Ok(()));
+        assert_eq!(claimed.may_take_over(claimed_moderator.seat_holder()), Err(TakeoverRefused::FewerRights));
+        assert_eq!(claimed_moderator.may_take_over(claimed.seat_holder()), Ok(()));
+        // require_jwt: a peerId the token does not name takes no seat.
+        let required = Grant::combine(Some(&claims("participant", None)), &url, true);
+        assert_eq!(required.may_take_over(SeatHolder::default()), Err(TakeoverRefused::NotInToken));
+        let required_claimed = Grant::combine(Some(&claims("participant", Some("p"))), &url, true);
+        assert_eq!(required_claimed.may_take_over(claimed.seat_holder()), Ok(()));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-pub use grant::{Grant, Role, UrlOptions};
+pub use grant::{Grant, Role, SeatHolder, TakeoverRefused, UrlOptions};
 pub use jwt::{JwtError, JwtVerifier, TokenClaims};
 
 use crate::config::AuthConfig;

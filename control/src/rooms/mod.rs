@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::relay_client::{RelayClient, RelayEvent};
 use crate::signalling::messages::{Mode, ServerMessage};
+use crate::signalling::outbox::Outbox;
 pub use room::new_peer_id;
 use room::{Room, RoomEvent};
 
@@ -135,6 +136,9 @@ impl Registry {
                     RelayEvent::Notification(Notification::ActiveSpeaker { room, producer }) => {
                         router.send_existing(&room, RoomEvent::ActiveSpeaker { producer });
                     }
+                    RelayEvent::Notification(Notification::ConsumerPaused { room, peer, producer, paused, .. }) => {
+                        router.send_existing(&room, RoomEvent::ConsumerPaused { peer_id: peer, producer, paused });
+                    }
                     RelayEvent::Notification(Notification::PeerConnected { room, peer }) => {
                         tracing::debug!(room = %room, peer = %peer, "media connected");
                     }
@@ -211,11 +215,7 @@ impl Registry {
     }
 
     /// Joins a room, creating its task if needed. Messages for the participant arrive on `out`.
-    pub async fn join(
-        &self,
-        request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
-    ) -> Result<(String, RoomHandle), ServerMessage> {
+    pub async fn join(&self, request: JoinRequest, out: Outbox) -> Result<(String, RoomHandle), ServerMessage> {
         if !self.wait_for_relay(JOIN_WAITS_FOR_RELAY).await {
             return Err(ServerMessage::error("server-error", "The media server is unavailable; please try again"));
         }

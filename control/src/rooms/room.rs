@@ -36,6 +36,7 @@ use crate::relay_client::RelayClient;
 use crate::signalling::messages::{
     Allowed, MediaSource, ModeratorAction, PeerInfo, RoomState, SelfInfo, ServerMessage,
 };
+use crate::signalling::outbox::Outbox;
 
 /// Webinar defaults when neither the URL nor the token sets a limit.
 pub const WEBINAR_MAX_BROADCASTERS: u32 = 20;
@@ -45,7 +46,7 @@ pub(super) enum RoomEvent {
     Join {
         connection: u64,
         request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
+        out: Outbox,
         reply: oneshot::Sender<Result<String, ServerMessage>>,
     },
     Answer {
@@ -89,6 +90,12 @@ pub(super) enum RoomEvent {
         /// Which peer under that id (see `Notification::PeerClosed`); empty from an older relay.
         ice_ufrag: String,
         reason: String,
+    },
+    /// The relay stopped or resumed forwarding `producer`'s video to `peer_id` (its link cannot carry it).
+    ConsumerPaused {
+        peer_id: String,
+        producer: String,
+        paused: bool,
     },
     /// Server API: who is here.
     Inspect {
@@ -157,7 +164,7 @@ struct Participant {
     allowed: Allowed,
     /// Sources a moderator turned off: not forwarded until the participant turns them on again.
     blocked: HashSet<MediaSource>,
-    out: mpsc::UnboundedSender<ServerMessage>,
+    out: Outbox,
     transport: TransportParams,
     sections: Vec<Section>,
     session_id: u64,
@@ -185,7 +192,7 @@ impl Participant {
         id: String,
         connection: u64,
         request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
+        out: Outbox,
         transport: TransportParams,
         sections: Vec<Section>,
     ) -> Self {
@@ -287,7 +294,7 @@ struct Waiting {
     connection: u64,
     peer_id: String,
     request: JoinRequest,
-    out: mpsc::UnboundedSender<ServerMessage>,
+    out: Outbox,
 }
 
 pub(super) struct Room {
@@ -416,6 +423,14 @@ impl Room {
                 }
             }
             RoomEvent::ActiveSpeaker { producer } => self.active_speaker_changed(&producer),
+            RoomEvent::ConsumerPaused { peer_id, producer, paused } => {
+                let from =
+                    producer.rsplit_once('/').and_then(|(from, source)| Some((from, restart::source_of(source)?)));
+                let to = self.participants.iter().find(|p| p.id == peer_id);
+                if let (Some((from, source)), Some(to)) = (from, to) {
+                    to.send(ServerMessage::BandwidthPaused { peer_id: from.to_string(), source, paused });
+                }
+            }
             RoomEvent::RelayClosedPeer { peer_id, ice_ufrag, reason } => {
                 // A notice about a peer this id had before a takeover is not about the one it has now.
                 let same = |ufrag: &str| ice_ufrag.is_empty() || ice_ufrag == ufrag;
@@ -557,7 +572,7 @@ fn noun(source: MediaSource) -> &'static str {
 
 /// Stands in for a participant while it is borrowed out of the list for an async relay call.
 fn placeholder() -> Participant {
-    let (out, _) = mpsc::unbounded_channel();
+    let (out, _) = Outbox::with_capacity(1);
     Participant {
         id: String::new(),
         connection: 0,

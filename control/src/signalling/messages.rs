@@ -239,6 +239,14 @@ pub enum ServerMessage {
     ActiveSpeaker {
         peer_id: String,
     },
+    /// The relay stopped (`paused`) or resumed sending this page `peer_id`'s `source` video because the
+    /// page's link cannot carry it; its audio keeps coming. The tile says "audio only".
+    #[serde(rename_all = "camelCase")]
+    BandwidthPaused {
+        peer_id: String,
+        source: MediaSource,
+        paused: bool,
+    },
     /// Room-wide settings changed (waiting room, joint-viewing video, viewer count).
     RoomUpdated {
         room: RoomState,

@@ -4,6 +4,7 @@
 //! offers and room news out. Closing the socket leaves the room.
 
 pub mod messages;
+pub mod outbox;
 
 use std::time::Duration;
 
@@ -11,40 +12,111 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 
 use crate::rooms::JoinRequest;
 use crate::AppState;
 use messages::{clean_display_name, valid_id, ClientMessage, ServerMessage};
+use outbox::{Outbox, OutboxReceiver};
 
 /// A browser that opens the socket but says nothing is cut off after this long.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
-/// Larger messages are refused (an SDP answer with many sections is well below this).
+/// Larger messages are refused (an SDP answer with many sections is well below this). Frames are
+/// held to the same limit: without it a 16 MB frame was buffered before the message was refused.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Frames a connection may send per second on average, and in a burst. A page sends a few per
+/// second at most (answers, device changes, chat typed by a person); beyond this it is a flood and the
+/// connection is closed (`too-many-messages`).
+const MESSAGES_PER_SECOND: f64 = 20.0;
+const MESSAGE_BURST: f64 = 60.0;
+/// How long a leaving connection's last messages may take to write.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn ws_handler(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_MESSAGE_BYTES).on_upgrade(move |socket| session(state, socket))
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        // What the socket cannot take yet is buffered up to this, then the writer waits (and the outbox
+        // fills, see `outbox`).
+        .max_write_buffer_size(2 * MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| session(state, socket))
+}
+
+/// Writes the outbox to the socket until it closes, a `closed` message is sent, or the outbox
+/// overflows: the page does not read, so the socket is dropped rather than buffered for (even while a
+/// write is blocked on it).
+async fn write(sink: futures_util::stream::SplitSink<WebSocket, Message>, outbox: OutboxReceiver) {
+    let OutboxReceiver { messages, overflow } = outbox;
+    tokio::select! {
+        _ = pump(sink, messages) => {}
+        _ = overflow.notified() => {
+            tracing::warn!("a participant does not read its messages; its connection is dropped");
+        }
+    }
+}
+
+async fn pump(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut messages: tokio::sync::mpsc::Receiver<ServerMessage>,
+) {
+    while let Some(message) = messages.recv().await {
+        let closing = matches!(message, ServerMessage::Closed { .. });
+        let text = serde_json::to_string(&message).expect("server messages serialize");
+        if sink.send(Message::Text(text.into())).await.is_err() {
+            return;
+        }
+        if closing {
+            let _ = sink.send(Message::Close(None)).await;
+            return;
+        }
+    }
+}
+
+/// A token bucket over a connection's incoming frames.
+struct InboundRate {
+    tokens: f64,
+    updated: tokio::time::Instant,
+}
+
+impl InboundRate {
+    fn new() -> Self {
+        InboundRate { tokens: MESSAGE_BURST, updated: tokio::time::Instant::now() }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let refill = now.saturating_duration_since(self.updated).as_secs_f64() * MESSAGES_PER_SECOND;
+        self.tokens = (self.tokens + refill).min(MESSAGE_BURST);
+        self.updated = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
+/// What the socket brought.
+enum Incoming {
+    /// Boxed: `join` is much larger than the other messages.
+    Message(Box<ClientMessage>),
+    /// The socket closed (or failed).
+    Closed,
+    /// More frames than [`InboundRate`] allows.
+    Flood,
 }
 
 async fn session(state: AppState, socket: WebSocket) {
-    let (mut sink, mut stream) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ServerMessage>();
+    let (sink, mut stream) = socket.split();
+    let (out_tx, outbox) = Outbox::new();
     // Writer: everything for this participant goes through one queue.
-    let writer = tokio::spawn(async move {
-        while let Some(message) = out_rx.recv().await {
-            let closing = matches!(message, ServerMessage::Closed { .. });
-            let text = serde_json::to_string(&message).expect("server messages serialize");
-            if sink.send(Message::Text(text.into())).await.is_err() {
-                break;
-            }
-            if closing {
-                let _ = sink.send(Message::Close(None)).await;
-                break;
-            }
-        }
-    });
+    let mut writer = tokio::spawn(write(sink, outbox));
+    let mut rate = InboundRate::new();
 
-    let join = match tokio::time::timeout(JOIN_TIMEOUT, next_message(&mut stream, &out_tx)).await {
+    let first = tokio::time::timeout(JOIN_TIMEOUT, next_message(&mut stream, &out_tx, &mut rate)).await;
+    let first = first.map(|incoming| match incoming {
+        Incoming::Message(m) => Some(*m),
+        Incoming::Closed | Incoming::Flood => None,
+    });
+    let join = match first {
         Ok(Some(ClientMessage::Join {
             room_id,
             display_name,
@@ -147,7 +219,24 @@ async fn session(state: AppState, socket: WebSocket) {
         }
     };
     tracing::debug!(peer = %peer_id, "signalling session started");
-    while let Some(message) = next_message(&mut stream, &out_tx).await {
+    let mut writer_ended = false;
+    loop {
+        let message = tokio::select! {
+            incoming = next_message(&mut stream, &out_tx, &mut rate) => match incoming {
+                Incoming::Message(m) => *m,
+                Incoming::Closed => break,
+                Incoming::Flood => {
+                    tracing::warn!(peer = %peer_id, "too many messages; the connection is closed");
+                    let _ = out_tx.send(ServerMessage::closed("too-many-messages", "Too many messages; the connection was closed"));
+                    break;
+                }
+            },
+            // The writer ended (socket gone, or dropped for not reading): so does the session.
+            _ = &mut writer => {
+                writer_ended = true;
+                break;
+            }
+        };
         match message {
             ClientMessage::Answer { sdp } => handle.answer(sdp),
             ClientMessage::MediaState { audio, video } => handle.media_state(audio, video),
@@ -161,37 +250,41 @@ async fn session(state: AppState, socket: WebSocket) {
                 let _ = out_tx.send(ServerMessage::error("bad-request", "Already joined"));
             }
         }
-        if writer.is_finished() {
-            break;
-        }
     }
     drop(handle);
     drop(out_tx);
-    let _ = writer.await;
+    // The last messages (a `closed`) get a moment; a page that does not read gets no more.
+    if !writer_ended && tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await.is_err() {
+        writer.abort();
+    }
 }
 
 fn unix_millis() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// The next well-formed client message; malformed ones get an `error` reply and are skipped.
-/// `None` when the socket closes.
+/// The next well-formed client message; malformed ones get an `error` reply and are skipped. Every
+/// frame counts against `rate`.
 async fn next_message(
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    out: &mpsc::UnboundedSender<ServerMessage>,
-) -> Option<ClientMessage> {
+    out: &Outbox,
+    rate: &mut InboundRate,
+) -> Incoming {
     while let Some(frame) = stream.next().await {
+        if !rate.allow() {
+            return Incoming::Flood;
+        }
         let text = match frame {
             Ok(Message::Text(t)) => t,
-            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(Message::Close(_)) | Err(_) => return Incoming::Closed,
             Ok(_) => continue,
         };
         match serde_json::from_str::<ClientMessage>(&text) {
-            Ok(m) => return Some(m),
+            Ok(m) => return Incoming::Message(Box::new(m)),
             Err(e) => {
                 let _ = out.send(ServerMessage::error("bad-request", format!("Malformed message: {e}")));
             }
         }
     }
-    None
+    Incoming::Closed
 }

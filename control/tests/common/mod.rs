@@ -2,6 +2,8 @@
 //! a programmable HTTP server standing in for an integrator's back end.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,6 +13,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use futures_util::{SinkExt, StreamExt};
+use meet_control::call_config::CallConfig;
 use meet_control::config::{AuthConfig, HooksConfig, UserConfig};
 use meet_control::rooms::Registry;
 use meet_control::services::{Services, Timings};
@@ -80,13 +83,29 @@ impl Server {
     }
 
     pub async fn start_with(db: &Path, auth: AuthConfig, hooks: HooksConfig, timings: Timings) -> Server {
+        Self::start_full(db, auth, hooks, timings, CallConfig::default()).await
+    }
+
+    /// With the call page's configuration (Client API JWT keys, `require_jwt`, ...).
+    pub async fn start_call(db: &Path, call: CallConfig) -> Server {
+        Self::start_full(db, auth_config(), HooksConfig::default(), fast_timings(), call).await
+    }
+
+    pub async fn start_full(
+        db: &Path,
+        auth: AuthConfig,
+        hooks: HooksConfig,
+        timings: Timings,
+        call: CallConfig,
+    ) -> Server {
+        let call = Arc::new(call);
         let store = Arc::new(SqliteStore::open(db).unwrap());
         let (services, observers) = Services::start(store, &auth, &hooks, timings).await.unwrap();
         let relay_config = meet_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
         let (relay, notifications) = meet_control::connect_relay(None, &relay_config).unwrap();
         let rooms = Registry::new(relay, notifications, observers);
         meet_control::take_back(&rooms, &services, std::time::Duration::from_secs(10)).await.unwrap();
-        let state = AppState { rooms, services: services.clone(), call: Default::default(), metrics_token: None };
+        let state = AppState { rooms, services: services.clone(), call, metrics_token: None };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -173,6 +192,14 @@ pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 /// A participant: opens `/ws`, sends `join` (with `extra` fields) and returns the socket and the
 /// first `joined` or `closed` message.
 pub async fn join(server: &Server, room: &str, peer: Option<&str>, extra: Value) -> (Ws, Value) {
+    let mut ws = open_join(server, room, peer, extra).await;
+    let first = next_of(&mut ws, &["joined", "closed"]).await;
+    (ws, first)
+}
+
+/// Opens `/ws` and sends `join` without waiting for the answer (a join into the waiting room gets
+/// `waiting` first).
+pub async fn open_join(server: &Server, room: &str, peer: Option<&str>, extra: Value) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr)).await.unwrap();
     let mut msg = json!({"type": "join", "roomId": room, "displayName": format!("name-{}", peer.unwrap_or("anon"))});
     if let Some(p) = peer {
@@ -182,8 +209,7 @@ pub async fn join(server: &Server, room: &str, peer: Option<&str>, extra: Value)
         msg[k] = v;
     }
     ws.send(Message::Text(msg.to_string().into())).await.unwrap();
-    let first = next_of(&mut ws, &["joined", "closed"]).await;
-    (ws, first)
+    ws
 }
 
 /// The next message of one of these types (others skipped).
@@ -297,4 +323,50 @@ async fn handle(
     state.received.lock().unwrap().push(r);
     tokio::time::sleep(delay).await;
     (StatusCode::from_u16(status).unwrap(), text)
+}
+
+/// The HS256 secret of [`jwt_call_config`].
+pub const JWT_SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
+
+/// Client API JWTs checked with [`JWT_SECRET`]; `require_jwt` as given.
+pub fn jwt_call_config(require_jwt: bool) -> CallConfig {
+    let auth = AuthConfig {
+        jwt_hs256_secret: Some(meet_control::config::Secret(JWT_SECRET.into())),
+        require_jwt,
+        ..Default::default()
+    };
+    CallConfig { auth: meet_control::auth::ClientAuth::from_config(&auth).unwrap(), ..Default::default() }
+}
+
+/// A Client API JWT signed with [`JWT_SECRET`] carrying `claims`.
+pub fn jwt(claims: Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
+}
+
+/// Sends one client message.
+pub async fn send(ws: &mut Ws, message: Value) {
+    ws.send(Message::Text(message.to_string().into())).await.unwrap();
+}
+
+/// Asserts that `ws` is still in its room: a chat it sends comes back to it.
+pub async fn assert_still_in(ws: &mut Ws, what: &str) {
+    let text = format!("still here {}", rand::random::<u32>());
+    send(ws, json!({"type": "chat", "text": text})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame =
+            tokio::time::timeout_at(deadline, ws.next()).await.unwrap_or_else(|_| panic!("{what}: no echo in time"));
+        match frame {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                assert_ne!(v["type"], "closed", "{what}: closed: {v}");
+                if v["type"] == "chat" && v["text"] == text {
+                    return;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("{what}: socket ended: {other:?}"),
+        }
+    }
 }

@@ -91,6 +91,11 @@ counters! {
     keyframe_for_gap,
     /// Transport-wide congestion control feedback packets sent to producers.
     transport_feedback_sent,
+    /// Transport-wide feedback packets from receivers that could not be read.
+    drop_transport_feedback_malformed,
+    /// Video consumers paused because their receiver's link could not carry them, and resumed.
+    consumers_paused,
+    consumers_resumed,
     sr_translated,
     rr_sent,
     remb_sent,

@@ -45,6 +45,12 @@ impl Engine {
                     }
                 }
                 RtcpPacket::Nack(nack) => self.handle_consumer_nack(now, from, &nack),
+                RtcpPacket::TransportCc { raw } => {
+                    let micros = self.micros_since_epoch(now);
+                    if self.peers[from].downlink.handle_feedback(micros, raw).is_err() {
+                        self.counters.drop_transport_feedback_malformed += 1;
+                    }
+                }
                 // Reports about our streams, and browsers' own estimates: the relay sets the rate.
                 _ => {}
             }
@@ -52,9 +58,11 @@ impl Engine {
         self.peers[from].feedback.plis_in += keyframe_requests;
     }
 
+    /// The producer a keyframe request of `peer` is about; none while that consumer is paused.
     fn producer_of_consumer(&self, peer: PeerKey, consumer_ssrc: u32) -> Option<ProducerKey> {
         let ck = self.peers.get(peer)?.consumers_by_ssrc.get(&consumer_ssrc)?;
-        Some(self.consumers[*ck].producer)
+        let consumer = &self.consumers[*ck];
+        (!consumer.pause.paused).then_some(consumer.producer)
     }
 
     /// Asks a producer for a keyframe, at most once per `keyframe_request_interval`. Uses PLI: every
@@ -155,6 +163,12 @@ impl Engine {
                 rtx.budget = super::retransmit::RTX_BUDGET;
             }
         }
+        let interval = self.config.report_interval.as_secs_f64().max(0.001);
+        for (_, producer) in self.producers.iter_mut() {
+            producer.bitrate_bps = ((producer.bytes - producer.bytes_at_report) as f64 * 8.0 / interval) as u64;
+            producer.bytes_at_report = producer.bytes;
+        }
+        self.fit_downlinks(now);
         let producing: Vec<PeerKey> =
             self.peers.iter().filter(|(_, p)| p.connected && !p.producers.is_empty()).map(|(k, _)| k).collect();
         for key in producing {

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use meet_media::rtp::{self, ReceiveStats};
 
+use super::downlink::Pause;
 use super::pipe::{PipeMessage, PipeOut};
 use super::retransmit::{Arrival, LossTracker, PacketCache, RtxOut};
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
@@ -38,6 +39,9 @@ pub(crate) struct Producer {
     pub last_keyframe_request: Option<Instant>,
     pub packets: u64,
     pub bytes: u64,
+    /// Bitrate over the last report interval, and `bytes` when it was measured.
+    pub bitrate_bps: u64,
+    pub bytes_at_report: u64,
     /// Other cores that receive this stream: (core, proxy producer key there).
     pub pipes: Vec<(usize, ProducerKey)>,
     /// For a proxy: the core and key of the real producer.
@@ -62,6 +66,8 @@ impl Producer {
             last_keyframe_request: None,
             packets: 0,
             bytes: 0,
+            bitrate_bps: 0,
+            bytes_at_report: 0,
             pipes: Vec::new(),
             origin: None,
         }
@@ -77,6 +83,8 @@ pub(crate) struct Consumer {
     pub payload_type: u8,
     /// Where the relay answers this consumer's NACKs; without it they go to the producer.
     pub rtx: Option<RtxOut>,
+    /// Video paused because the receiver's link cannot carry it.
+    pub pause: Pause,
     pub packets: u64,
     pub bytes: u64,
 }
@@ -171,20 +179,28 @@ impl Engine {
             self.counters.rtp_piped += 1;
             self.pipes_out.push_back(PipeOut { core, message: PipeMessage::Rtp { proxy, ssrc, packet: copy } });
         }
-        self.fan_out(producer_key, packet);
+        self.fan_out(micros, producer_key, packet);
     }
 
     /// Sends a plain RTP packet of a producer (or proxy) to each of its consumers on this core.
-    pub(super) fn fan_out(&mut self, producer_key: ProducerKey, packet: &[u8]) {
+    pub(super) fn fan_out(&mut self, micros: u64, producer_key: ProducerKey, packet: &[u8]) {
+        let transport_seq_at = transport_seq_offset(packet);
         for i in 0..self.producers[producer_key].consumers.len() {
             let consumer_key = self.producers[producer_key].consumers[i];
             let consumer = &mut self.consumers[consumer_key];
+            if consumer.pause.paused {
+                continue;
+            }
             let peer = &mut self.peers[consumer.peer];
             let (Some(destination), Some(srtp)) = (peer.selected, peer.srtp_out.as_mut()) else {
                 continue;
             };
             let mut out = super::take_buffer(&mut self.pool);
             out.extend_from_slice(packet);
+            if let Some(at) = transport_seq_at {
+                let seq = peer.downlink.on_send(micros, packet.len());
+                out[at..at + 2].copy_from_slice(&seq.to_be_bytes());
+            }
             out.resize(packet.len() + SRTP_MAX_TAG, 0);
             rtp::set_ssrc(&mut out, rtp::Ssrc(consumer.ssrc));
             rtp::set_payload_type(&mut out, consumer.payload_type);
@@ -245,5 +261,15 @@ impl Engine {
         if let Some(producer) = self.producers.get_mut(consumer.producer) {
             producer.consumers.retain(|c| *c != key);
         }
+    }
+}
+
+/// Where a packet's transport-wide sequence number sits, if it carries one; each receiver gets its own
+/// there ([`super::downlink`]).
+pub(super) fn transport_seq_offset(packet: &[u8]) -> Option<usize> {
+    let header = rtp::parse(packet).ok()?;
+    match rtp::find_extension(packet, &header, meet_media::sdp::TRANSPORT_CC_EXT_ID) {
+        Some((at, 2)) => Some(at),
+        _ => None,
     }
 }

@@ -9,12 +9,14 @@
 //! Layout: [`peer`] (ICE-lite, DTLS, SRTP state of one browser), [`room`] (membership and limits),
 //! [`forward`] (RTP from producers to consumers), [`feedback`] (RTCP in both directions),
 //! [`retransmit`] (NACK and RTX both ways), [`congestion`] (transport-wide feedback to producers),
+//! [`downlink`] (each receiver's link estimate, and pausing the video that does not fit it),
 //! [`speaker`] (each room's dominant speaker, from audio levels), [`requests`] (the control channel's
 //! requests), [`cert`], [`counters`].
 
 pub mod cert;
 mod congestion;
 pub mod counters;
+mod downlink;
 mod feedback;
 mod forward;
 mod peer;

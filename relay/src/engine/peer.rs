@@ -10,6 +10,7 @@ use meet_media::stun;
 
 use super::cert::fingerprint_matches;
 use super::congestion::TransportFeedback;
+use super::downlink::Downlink;
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
 use crate::protocol::{Notification, PeerFeedback};
 
@@ -45,6 +46,8 @@ pub(crate) struct Peer {
     pub feedback: PeerFeedback,
     /// Arrivals of its packets, for transport-wide feedback.
     pub transport_feedback: TransportFeedback,
+    /// Sequence numbers of what the relay sends it, and the estimate of its link.
+    pub downlink: Downlink,
 }
 
 impl Peer {
@@ -73,6 +76,7 @@ impl Peer {
             data: String::new(),
             feedback: PeerFeedback::default(),
             transport_feedback: TransportFeedback::default(),
+            downlink: Downlink::default(),
         }
     }
 

@@ -168,7 +168,8 @@ impl Engine {
                             self.record_audio_level(proxy, &packet, &header);
                         }
                     }
-                    self.fan_out(proxy, &packet);
+                    let micros = self.micros_since_epoch(now);
+                    self.fan_out(micros, proxy, &packet);
                 }
                 self.recycle(packet);
             }

@@ -151,6 +151,7 @@ impl Engine {
                     ssrc,
                     payload_type,
                     rtx,
+                    pause: Default::default(),
                     packets: 0,
                     bytes: 0,
                 });

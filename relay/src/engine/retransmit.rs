@@ -198,6 +198,9 @@ impl Engine {
     /// Sends packet `seq` of the consumer's producer again, as RTX.
     fn retransmit(&mut self, now: Instant, ck: ConsumerKey, seq: u16) {
         let consumer = &mut self.consumers[ck];
+        if consumer.pause.paused {
+            return;
+        }
         let Some(rtx) = consumer.rtx.as_mut() else { return };
         if rtx.budget == 0 {
             self.counters.rtx_over_budget += 1;
@@ -230,6 +233,10 @@ impl Engine {
         rtp::set_sequence_number(&mut out, rtx.next_seq);
         rtx.next_seq = rtx.next_seq.wrapping_add(1);
         rtx.budget -= 1;
+        if let Some(at) = super::forward::transport_seq_offset(&out) {
+            let micros = now.saturating_duration_since(self.epoch).as_micros() as u64;
+            out[at..at + 2].copy_from_slice(&peer.downlink.on_send(micros, plain).to_be_bytes());
+        }
         out.resize(plain + SRTP_MAX_TAG, 0);
         let Ok(n) = srtp.protect_rtp(&mut out, plain) else {
             self.pool.push(out);

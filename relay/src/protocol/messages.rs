@@ -285,6 +285,9 @@ pub enum Notification {
     /// The room's dominant speaker changed: `producer` (an audio producer's id) has been clearly the
     /// loudest for a while. Silence changes nothing; a speaker's producer that closes is simply gone.
     ActiveSpeaker { room: String, producer: String },
+    /// The relay stopped (or resumed) forwarding `producer`'s video to `peer`, whose link cannot carry
+    /// it: the peer still gets the producer's audio, and its page should say the tile is audio only.
+    ConsumerPaused { room: String, peer: String, consumer: u64, producer: String, paused: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

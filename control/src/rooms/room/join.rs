@@ -3,13 +3,14 @@
 
 use std::time::SystemTime;
 
+use crate::signalling::outbox::Outbox;
 use meet_relay::protocol::{Request, Response, RoomLimits};
-use tokio::sync::mpsc;
 
 use super::{
     initial_sections, new_peer_id, relay_error, unexpected, Participant, Room, Waiting, WEBINAR_MAX_BROADCASTERS,
     WEBINAR_MAX_WATCHERS,
 };
+use crate::auth::{Grant, TakeoverRefused};
 use crate::rooms::{JoinRequest, RoomNews};
 use crate::signalling::messages::{MediaSource, Mode, ServerMessage};
 
@@ -19,7 +20,7 @@ impl Room {
         &mut self,
         connection: u64,
         request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
+        out: Outbox,
     ) -> Result<String, ServerMessage> {
         let peer_id = request.peer_id.clone().unwrap_or_else(new_peer_id);
         let orphan = self.orphans.iter().position(|o| o.dump.peer == peer_id);
@@ -38,17 +39,12 @@ impl Room {
             }
             _ => (request, out),
         };
-        // Someone else with this peerId, or a page that cannot resume: a fresh session replaces the
-        // old one, as a second join with the same peerId does.
-        self.close_orphan(&peer_id).await;
-        // One session per peerId: the newer connection takes over.
-        if let Some(i) = self.participants.iter().position(|p| p.id == peer_id) {
-            self.participants[i].send(ServerMessage::closed("replaced", "Someone joined into the room with your ID"));
-            self.remove(i, true).await;
-        }
-        if let Some(w) = self.waiting.iter().position(|w| w.peer_id == peer_id) {
-            let old = self.waiting.remove(w);
-            let _ = old.out.send(ServerMessage::closed("replaced", "Someone joined into the room with your ID"));
+        // The seat may be in use: only the same identity takes it over (peer IDs are public), and only
+        // once past the JWT, the access check (both done before the room sees the join) and the
+        // waiting room. Anyone else is refused and the holder keeps its session.
+        if let Err(refused) = self.may_take_seat(&peer_id, &request.grant, true) {
+            tracing::warn!(peer = %peer_id, reason = %refused, "join refused: the peerId is in use");
+            return Err(ServerMessage::error(refused.code(), refused.to_string()));
         }
         if request.grant.is_moderator() && request.grant.waiting_room && !self.waiting_room {
             self.waiting_room = true;
@@ -56,12 +52,47 @@ impl Room {
         }
         if self.waiting_room && !request.grant.is_moderator() {
             tracing::info!(peer = %peer_id, "waits for a moderator");
+            // An earlier wait under this peerId is the same identity's (checked above): the newer one waits.
+            self.end_wait(&peer_id);
             let _ = out.send(ServerMessage::Waiting);
             self.waiting.push(Waiting { connection, peer_id: peer_id.clone(), request, out });
             self.send_waiting_list();
             return Ok(peer_id);
         }
+        self.take_seat(&peer_id).await;
         self.join(connection, peer_id, request, out).await
+    }
+
+    /// Whether `grant` may take over whoever uses `peer_id` now (in the room, waiting to resume, and
+    /// with `waiting`, in the waiting room).
+    pub(super) fn may_take_seat(&self, peer_id: &str, grant: &Grant, waiting: bool) -> Result<(), TakeoverRefused> {
+        let seated = self.participants.iter().filter(|p| p.id == peer_id).map(|p| p.grant.seat_holder());
+        let orphans = self.orphans.iter().filter(|o| o.dump.peer == peer_id).map(|o| o.holder());
+        let waits =
+            self.waiting.iter().filter(|w| waiting && w.peer_id == peer_id).map(|w| w.request.grant.seat_holder());
+        seated.chain(orphans).chain(waits).try_for_each(|holder| grant.may_take_over(holder))
+    }
+
+    /// Ends the session that holds `peer_id` (a takeover already allowed by [`Room::may_take_seat`]):
+    /// in the room, waiting to resume, or in the waiting room.
+    pub(super) async fn take_seat(&mut self, peer_id: &str) {
+        self.close_orphan(peer_id).await;
+        if let Some(i) = self.participants.iter().position(|p| p.id == peer_id) {
+            tracing::info!(peer = %peer_id, "taken over by a newer connection of the same identity");
+            self.participants[i].send(ServerMessage::closed("replaced", "Someone joined into the room with your ID"));
+            self.remove(i, true).await;
+        }
+        if self.end_wait(peer_id) {
+            self.send_waiting_list();
+        }
+    }
+
+    /// Ends the wait of `peer_id` in the waiting room, if any, as replaced.
+    fn end_wait(&mut self, peer_id: &str) -> bool {
+        let Some(w) = self.waiting.iter().position(|w| w.peer_id == peer_id) else { return false };
+        let old = self.waiting.remove(w);
+        let _ = old.out.send(ServerMessage::closed("replaced", "Someone joined into the room with your ID"));
+        true
     }
 
     pub(super) async fn join(
@@ -69,7 +100,7 @@ impl Room {
         connection: u64,
         peer_id: String,
         request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
+        out: Outbox,
     ) -> Result<String, ServerMessage> {
         let speaker = request.speaker();
         if !self.on_relay {

@@ -54,6 +54,12 @@ impl Room {
         let w = self.waiting.remove(w);
         tracing::info!(peer = %w.peer_id, "admitted from the waiting room");
         let out = w.out.clone();
+        // Whoever took this peerId meanwhile is checked again now that the takeover happens.
+        if let Err(refused) = self.may_take_seat(&w.peer_id, &w.request.grant, false) {
+            let _ = out.send(ServerMessage::closed(refused.code(), refused.to_string()));
+            return true;
+        }
+        self.take_seat(&w.peer_id).await;
         if let Err(refusal) = self.join(w.connection, w.peer_id, w.request, w.out).await {
             let (code, message) = match refusal {
                 ServerMessage::Error { code, message } => (code, message),

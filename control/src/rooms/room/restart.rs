@@ -18,12 +18,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use meet_relay::protocol::{PeerDump, Request, Response, RoomDump};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 use super::{initial_sections, kind_of, producer_id, Consumed, Participant, Role, Room, Section};
-use crate::auth::constant_time_eq;
+use crate::auth::{constant_time_eq, SeatHolder};
 use crate::rooms::{JoinRequest, RoomNews};
 use crate::signalling::messages::{Allowed, MediaSource, PeerInfo, Resume, ServerMessage};
+use crate::signalling::outbox::Outbox;
 
 /// How long a peer the relay kept waits for its page to resume after `meet-control` started.
 pub const RESUME_GRACE: Duration = Duration::from_secs(30);
@@ -53,6 +53,9 @@ pub(crate) struct PeerRecord {
     waiting_room: bool,
     #[serde(default)]
     video_url: Option<String>,
+    /// What the peer proved when it joined: who may take its seat before its page resumes.
+    #[serde(default)]
+    holder: SeatHolder,
 }
 
 impl Participant {
@@ -72,6 +75,7 @@ impl Participant {
             room_created_ms: room.created_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
             waiting_room: room.waiting_room,
             video_url: room.video_url.clone(),
+            holder: self.grant.seat_holder(),
         }
     }
 }
@@ -91,6 +95,12 @@ impl Orphan {
             & constant_time_eq(t.ice_pwd.as_bytes(), resume.pwd.as_bytes())
     }
 
+    /// A record the relay lost (or one from an older `meet-control`) proves nothing beyond the moderator flag.
+    pub fn holder(&self) -> SeatHolder {
+        let r = self.record.as_ref();
+        r.map(|r| SeatHolder { moderator: r.moderator || r.holder.moderator, ..r.holder }).unwrap_or_default()
+    }
+
     fn info(&self) -> PeerInfo {
         let r = self.record.as_ref();
         PeerInfo {
@@ -107,7 +117,7 @@ impl Orphan {
     }
 }
 
-fn source_of(name: &str) -> Option<MediaSource> {
+pub(super) fn source_of(name: &str) -> Option<MediaSource> {
     MediaSource::ALL.into_iter().find(|s| s.as_str() == name)
 }
 
@@ -270,8 +280,8 @@ impl Room {
         connection: u64,
         o: usize,
         request: JoinRequest,
-        out: mpsc::UnboundedSender<ServerMessage>,
-    ) -> Result<Result<String, ServerMessage>, (JoinRequest, mpsc::UnboundedSender<ServerMessage>)> {
+        out: Outbox,
+    ) -> Result<Result<String, ServerMessage>, (JoinRequest, Outbox)> {
         let speaker = request.speaker();
         let resume = request.resume.as_deref().expect("the caller checked the resume");
         let orphan = &self.orphans[o];

@@ -1,0 +1,338 @@
+//! What each receiver's link carries, and what is forwarded to it.
+//!
+//! Every packet the relay sends a peer gets that peer's own transport-wide sequence number, written into
+//! the `transport-cc` extension the producer's packet already carries, and its send time and size are
+//! kept. The peer's transport-wide feedback then says what arrived when; [`Downlink`] turns that into an
+//! estimate of the link: unknown (no limit) until the link shows congestion (loss, or a queue building
+//! up), then what it delivered while congested, growing again while it stays clear.
+//!
+//! When the video a peer receives does not fit its estimate, the relay pauses its video consumers,
+//! largest stream first: the peer still hears everyone, and its page shows those tiles as audio only
+//! ([`Notification::ConsumerPaused`]). A paused consumer is tried again later; each try that ends in
+//! congestion doubles the wait. A link that never congests is never touched.
+
+use std::time::{Duration, Instant};
+
+use meet_media::rtcp;
+
+use super::{ConsumerKey, Engine, PeerKey};
+use crate::protocol::{MediaKind, Notification};
+
+/// Packets remembered per peer for matching feedback: a second at 4,000 packets/s.
+const HISTORY: usize = 4096;
+/// Feedback is judged over windows this long.
+const WINDOW_MICROS: u64 = 200_000;
+/// Loss above this share of a window is congestion.
+const CONGESTED_LOSS: f64 = 0.08;
+/// A queue (one-way delay above the least seen) longer than this is congestion.
+const CONGESTED_QUEUE_MICROS: i64 = 80_000;
+/// Two congested windows in a row make a verdict: one late burst is not a narrow link.
+const CONGESTED_WINDOWS: u8 = 2;
+/// A link clear this long is unlimited again.
+const FORGET_AFTER_MICROS: u64 = 30_000_000;
+/// The least-delay baseline is the minimum over the current and previous period of this length.
+const BASE_DELAY_PERIOD_MICROS: u64 = 5_000_000;
+
+/// First wait before a paused consumer is tried again; doubled after each failed try, up to the max.
+const FIRST_RETRY: Duration = Duration::from_secs(8);
+const MAX_RETRY: Duration = Duration::from_secs(64);
+/// A resumed consumer that causes congestion within this long is paused again as a failed try.
+const PROBATION: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Copy, Default)]
+struct Sent {
+    seq: u16,
+    at: u64,
+    size: u16,
+    pending: bool,
+}
+
+/// One peer's downlink: the sequence numbers the relay gives its packets, and the estimate of its link.
+#[derive(Default)]
+pub(crate) struct Downlink {
+    next_seq: u16,
+    history: Vec<Sent>,
+    window: Window,
+    base_delay: [Option<i64>; 2],
+    base_period_start: u64,
+    congested_windows: u8,
+    /// Bits per second the link carries; `None` while it has never been congested (no limit known).
+    pub estimate_bps: Option<u64>,
+    /// When (µs) the link was last judged congested.
+    pub congested_at: Option<u64>,
+}
+
+#[derive(Default)]
+struct Window {
+    start: Option<u64>,
+    lost: u32,
+    received: u32,
+    bytes: u64,
+    first_arrival: Option<i64>,
+    last_arrival: i64,
+    queue_sum: i64,
+}
+
+impl Downlink {
+    /// The transport-wide sequence number of a packet of `size` bytes sent now.
+    pub fn on_send(&mut self, micros: u64, size: usize) -> u16 {
+        if self.history.is_empty() {
+            self.history.resize(HISTORY, Sent::default());
+        }
+        let seq = self.next_seq;
+        self.next_seq = seq.wrapping_add(1);
+        self.history[usize::from(seq) % HISTORY] =
+            Sent { seq, at: micros, size: size.min(usize::from(u16::MAX)) as u16, pending: true };
+        seq
+    }
+
+    /// A transport-wide feedback packet from the peer, received at `micros`.
+    pub fn handle_feedback(&mut self, micros: u64, raw: &[u8]) -> Result<(), rtcp::RtcpError> {
+        let history = &mut self.history;
+        let window = &mut self.window;
+        let base = &mut self.base_delay;
+        if micros.saturating_sub(self.base_period_start) >= BASE_DELAY_PERIOD_MICROS {
+            self.base_period_start = micros;
+            base[1] = base[0].take();
+        }
+        window.start.get_or_insert(micros);
+        rtcp::transport_cc_statuses(raw, |seq, arrival| {
+            let Some(sent) = history.get_mut(usize::from(seq) % HISTORY) else { return };
+            if sent.seq != seq || !sent.pending {
+                return;
+            }
+            match arrival {
+                None => window.lost += 1,
+                Some(at) => {
+                    sent.pending = false;
+                    window.received += 1;
+                    window.bytes += u64::from(sent.size);
+                    window.first_arrival = Some(window.first_arrival.map_or(at, |f| f.min(at)));
+                    window.last_arrival = window.last_arrival.max(at);
+                    // Sender and receiver clocks differ by a constant; the least delay seen stands for
+                    // an empty queue.
+                    let delay = at - sent.at as i64;
+                    base[0] = Some(base[0].map_or(delay, |b| b.min(delay)));
+                    let floor = base.iter().flatten().min().copied().unwrap_or(delay);
+                    window.queue_sum += delay - floor;
+                }
+            }
+        })?;
+        if micros.saturating_sub(self.window.start.unwrap_or(micros)) >= WINDOW_MICROS {
+            self.judge_window(micros);
+        }
+        Ok(())
+    }
+
+    fn judge_window(&mut self, micros: u64) {
+        let w = std::mem::take(&mut self.window);
+        let total = w.lost + w.received;
+        if total == 0 {
+            return;
+        }
+        let loss = f64::from(w.lost) / f64::from(total);
+        let queue = if w.received > 0 { w.queue_sum / i64::from(w.received) } else { 0 };
+        let span = w.first_arrival.map_or(0, |f| w.last_arrival - f);
+        let delivered_bps = (span >= 20_000).then(|| w.bytes * 8 * 1_000_000 / span as u64);
+        if loss > CONGESTED_LOSS || queue > CONGESTED_QUEUE_MICROS {
+            self.congested_windows = self.congested_windows.saturating_add(1);
+            if self.congested_windows >= CONGESTED_WINDOWS {
+                self.congested_at = Some(micros);
+                if let Some(delivered) = delivered_bps {
+                    self.estimate_bps = Some((delivered * 85 / 100).max(30_000));
+                }
+            }
+            return;
+        }
+        self.congested_windows = 0;
+        if self.congested_at.is_some_and(|at| micros.saturating_sub(at) >= FORGET_AFTER_MICROS) {
+            self.estimate_bps = None;
+            self.congested_at = None;
+        } else if loss < 0.02 && queue < CONGESTED_QUEUE_MICROS / 3 {
+            self.estimate_bps = self.estimate_bps.map(|e| e * 105 / 100);
+        }
+    }
+
+    /// Whether the link was judged congested within `within` of `micros`.
+    pub fn congested_within(&self, micros: u64, within: Duration) -> bool {
+        self.congested_at.is_some_and(|at| micros.saturating_sub(at) <= within.as_micros() as u64)
+    }
+}
+
+/// A video consumer's pause for bandwidth.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pause {
+    pub paused: bool,
+    /// When a paused consumer is tried again.
+    pub retry_at: Option<Instant>,
+    pub wait: Duration,
+    /// Until when a resumed consumer is on trial.
+    pub probation_until: Option<Instant>,
+}
+
+impl Default for Pause {
+    fn default() -> Self {
+        Pause { paused: false, retry_at: None, wait: FIRST_RETRY, probation_until: None }
+    }
+}
+
+impl Engine {
+    /// Every report interval: pauses and resumes each peer's video consumers to fit its downlink.
+    pub(super) fn fit_downlinks(&mut self, now: Instant) {
+        let micros = self.micros_since_epoch(now);
+        let limited: Vec<PeerKey> =
+            self.peers.iter().filter(|(_, p)| p.downlink.estimate_bps.is_some()).map(|(k, _)| k).collect();
+        for key in limited {
+            let peer = &self.peers[key];
+            let estimate = peer.downlink.estimate_bps.unwrap_or(u64::MAX);
+            let congested = peer.downlink.congested_within(micros, Duration::from_secs(2));
+            let mut audio = 0;
+            let mut active: Vec<(ConsumerKey, u64)> = Vec::new();
+            let mut paused: Vec<ConsumerKey> = Vec::new();
+            for &ck in peer.consumers.values() {
+                let c = &self.consumers[ck];
+                let producer = &self.producers[c.producer];
+                match (producer.kind, c.pause.paused) {
+                    (MediaKind::Audio, _) => audio += producer.bitrate_bps,
+                    (MediaKind::Video, false) => active.push((ck, producer.bitrate_bps)),
+                    (MediaKind::Video, true) => paused.push(ck),
+                }
+            }
+            let budget = estimate.saturating_sub(audio);
+            let mut need: u64 = active.iter().map(|a| a.1).sum();
+            if congested && need > budget {
+                active.sort_by_key(|a| std::cmp::Reverse(a.1));
+                for (ck, rate) in active {
+                    if need <= budget {
+                        break;
+                    }
+                    need -= rate;
+                    self.set_paused(now, ck, true);
+                }
+                continue;
+            }
+            for (ck, _) in &active {
+                // A consumer that came through its trial is trusted again: the next pause waits briefly.
+                let pause = &mut self.consumers[*ck].pause;
+                if pause.probation_until.is_some_and(|t| now >= t) {
+                    pause.probation_until = None;
+                    pause.wait = FIRST_RETRY;
+                }
+            }
+            if congested {
+                continue;
+            }
+            // One try at a time: the smallest stream first.
+            let due = paused.into_iter().filter(|ck| self.consumers[*ck].pause.retry_at.is_some_and(|t| now >= t));
+            if let Some(ck) = due.min_by_key(|ck| self.producers[self.consumers[*ck].producer].bitrate_bps) {
+                self.set_paused(now, ck, false);
+            }
+        }
+    }
+
+    fn set_paused(&mut self, now: Instant, ck: ConsumerKey, paused: bool) {
+        let consumer = &mut self.consumers[ck];
+        let pause = &mut consumer.pause;
+        if paused {
+            // Paused again while on trial: the try failed, wait longer next time.
+            if pause.probation_until.take().is_some() {
+                pause.wait = (pause.wait * 2).min(MAX_RETRY);
+            }
+            pause.retry_at = Some(now + pause.wait);
+            self.counters.consumers_paused += 1;
+        } else {
+            pause.retry_at = None;
+            pause.probation_until = Some(now + PROBATION);
+            self.counters.consumers_resumed += 1;
+        }
+        pause.paused = paused;
+        let (producer, peer, id) = (consumer.producer, consumer.peer, consumer.id);
+        let p = &self.peers[peer];
+        tracing::info!(room = %p.room, peer = %p.id, producer = %self.producers[producer].id, paused,
+            estimate_bps = ?p.downlink.estimate_bps, "video consumer paused for bandwidth");
+        self.events.push_back(Notification::ConsumerPaused {
+            room: p.room.clone(),
+            peer: p.id.clone(),
+            consumer: id,
+            producer: self.producers[producer].id.clone(),
+            paused,
+        });
+        if !paused {
+            self.request_keyframe(now, producer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meet_media::rtp::Ssrc;
+
+    /// Sends `n` packets of `size` bytes `gap` µs apart from `start`, delivering those `deliver` keeps
+    /// with `delay(i)` µs of one-way delay; returns the feedback the peer would send.
+    fn feedback(
+        d: &mut Downlink,
+        start: u64,
+        n: u64,
+        gap: u64,
+        deliver: impl Fn(u64) -> bool,
+        delay: impl Fn(u64) -> u64,
+    ) -> Vec<u8> {
+        let mut arrivals = Vec::new();
+        let mut base = None;
+        for i in 0..n {
+            let seq = d.on_send(start + i * gap, 1000);
+            base.get_or_insert(seq);
+            arrivals.push(deliver(i).then(|| start + i * gap + delay(i)));
+        }
+        let mut buf = [0u8; 1200];
+        let (len, count) = rtcp::write_transport_cc(Ssrc(1), Ssrc(2), base.unwrap(), 0, &arrivals, &mut buf).unwrap();
+        assert_eq!(count, arrivals.len());
+        buf[..len].to_vec()
+    }
+
+    #[test]
+    fn a_clear_link_has_no_limit() {
+        let mut d = Downlink::default();
+        for w in 0..20u64 {
+            let fb = feedback(&mut d, w * 250_000, 50, 5_000, |_| true, |i| 20_000 + (i % 3) * 1_000);
+            d.handle_feedback(w * 250_000 + 250_000, &fb).unwrap();
+        }
+        assert_eq!(d.estimate_bps, None);
+        assert!(!d.congested_within(5_000_000, Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_narrow_link_is_measured_by_what_it_delivers() {
+        let mut d = Downlink::default();
+        // 2 Mbit/s offered (1000 bytes every 4 ms) into a link that delivers a quarter of it.
+        for w in 0..10u64 {
+            let fb = feedback(&mut d, w * 200_000, 50, 4_000, |i| i % 4 == 0, |i| 30_000 + i * 3_000);
+            d.handle_feedback(w * 200_000 + 200_000, &fb).unwrap();
+        }
+        let estimate = d.estimate_bps.expect("congestion was seen");
+        assert!((200_000..=600_000).contains(&estimate), "{estimate}");
+        assert!(d.congested_within(2_000_000, Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_growing_queue_is_congestion_even_without_loss() {
+        let mut d = Downlink::default();
+        for w in 0..10u64 {
+            let fb = feedback(&mut d, w * 200_000, 50, 4_000, |_| true, |i| 20_000 + (w * 50 + i) * 2_000);
+            d.handle_feedback(w * 200_000 + 200_000, &fb).unwrap();
+        }
+        assert!(d.estimate_bps.is_some());
+    }
+
+    #[test]
+    fn feedback_for_unknown_packets_and_garbage_is_harmless() {
+        let mut d = Downlink::default();
+        let mut other = Downlink::default();
+        let fb = feedback(&mut other, 0, 10, 1_000, |i| i == 0, |_| 0);
+        d.handle_feedback(300_000, &fb).unwrap();
+        let _ = d.handle_feedback(300_000, &fb[..fb.len() - 4]);
+        assert!(d.handle_feedback(300_000, &[0u8; 8]).is_err());
+        assert_eq!(d.estimate_bps, None);
+    }
+}
