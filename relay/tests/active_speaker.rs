@@ -49,16 +49,11 @@ fn talk(net: &mut Net, d: Duration, voices: &[(usize, u32, u8)]) {
 }
 
 fn speakers(net: &Net) -> Vec<String> {
-    net.events
-        .iter()
-        .filter_map(|e| match e {
-            Notification::ActiveSpeaker { room, producer } => {
-                assert_eq!(room, "room1");
-                Some(producer.clone())
-            }
-            _ => None,
-        })
-        .collect()
+    net.notifications(|e| match e {
+        Notification::ActiveSpeaker { room, producer } if room == "room1" => Some(producer.clone()),
+        Notification::ActiveSpeaker { room, .. } => panic!("a speaker in {room}"),
+        _ => None,
+    })
 }
 
 #[test]

@@ -169,7 +169,9 @@ impl Engine {
                 room.speaker.forget(&pending.id);
                 return false;
             }
-            room.speaker.handle_energy(&pending.id, pending.energy);
+            if room.home {
+                room.speaker.handle_energy(&pending.id, pending.energy);
+            }
             pending.energy = 0.0;
             true
         });

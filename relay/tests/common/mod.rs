@@ -257,6 +257,11 @@ impl Net {
         self.clients[i].send_rtcp(compound);
     }
 
+    /// The notifications received so far that `f` picks.
+    pub fn notifications<T>(&self, f: impl FnMut(&Notification) -> Option<T>) -> Vec<T> {
+        self.events.iter().filter_map(f).collect()
+    }
+
     pub fn advance(&mut self, by: Duration) {
         self.now += by;
     }
