@@ -56,7 +56,13 @@ async fn main() -> anyhow::Result<()> {
         let at = args.relay_socket.as_deref().map_or("(embedded)".into(), |p| p.display().to_string());
         format!("relay at {at}: is meet-relay running?")
     })?;
-    let state = AppState { rooms, services, call, metrics_token: file.control.metrics_token.clone() };
+    let state = AppState {
+        rooms,
+        services,
+        call,
+        metrics_token: file.control.metrics_token.clone(),
+        debug_token: file.control.debug_token.clone(),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
