@@ -87,6 +87,10 @@ pub struct ServerConfig {
     /// `["https://app.example.com"]`. Empty: any origin may embed it.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Hosts the joint-viewing player (`video`) may come from, e.g. `["www.youtube.com",
+    /// "*.vimeo.com"]`. Empty: any `http(s)` URL (shown in a sandboxed iframe).
+    #[serde(default)]
+    pub player_hosts: Vec<String>,
 }
 
 /// One `[[servers]]` entry: rooms whose ID starts with `id` (e.g. `serv1`) are served at `url`.
