@@ -133,6 +133,9 @@ pub struct AuthConfig {
     /// Refuse joins without a valid `token` ("Access denied"); the URL's `accessToken` is then ignored.
     #[serde(default)]
     pub require_jwt: bool,
+    /// Refuse tokens without a `roomId` claim: such a token (a moderator's too) works in every room.
+    #[serde(default)]
+    pub require_room_claim: bool,
 }
 
 #[derive(Clone, Deserialize)]

@@ -170,7 +170,8 @@ async fn session(state: AppState, socket: WebSocket) {
             let display_name = clean_display_name(grant.display_name.as_deref().unwrap_or(&display_name));
             let mut join = JoinRequest {
                 room_id,
-                peer_id: grant.peer_id.clone(),
+                // The access check and the room see the ID this session will have.
+                peer_id: Some(grant.peer_id.clone().unwrap_or_else(crate::rooms::new_peer_id)),
                 display_name,
                 audio,
                 video,
