@@ -15,6 +15,8 @@ pub struct CallConfig {
     pub servers: Vec<ServerEntry>,
     /// The `Content-Security-Policy` value for the call page, when embedding is restricted.
     pub csp: Option<String>,
+    /// `[server] player_hosts`: where a joint-viewing player may come from (empty: anywhere).
+    pub player_hosts: Vec<String>,
 }
 
 impl CallConfig {
@@ -38,7 +40,41 @@ impl CallConfig {
             sources.push(origin.clone());
         }
         let csp = (!sources.is_empty()).then(|| format!("frame-ancestors 'self' {}", sources.join(" ")));
-        Ok(CallConfig { auth, this_server: file.rooms.default_server.clone(), servers: file.servers.clone(), csp })
+        for host in &file.server.player_hosts {
+            let bare = host.strip_prefix("*.").unwrap_or(host);
+            if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == ':') {
+                anyhow::bail!("[server] player_hosts: {host:?} is not a host such as www.youtube.com or *.vimeo.com");
+            }
+        }
+        Ok(CallConfig {
+            auth,
+            this_server: file.rooms.default_server.clone(),
+            servers: file.servers.clone(),
+            csp,
+            player_hosts: file.server.player_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        })
+    }
+
+    /// Whether a joint-viewing player URL (already a valid `http(s)` URL) is from an allowed host.
+    pub fn player_allowed(&self, url: &str) -> bool {
+        if self.player_hosts.is_empty() {
+            return true;
+        }
+        let rest = url.split_once("://").map_or("", |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        // user:password@host is refused rather than parsed.
+        if authority.contains('@') {
+            return false;
+        }
+        let host = authority.to_ascii_lowercase();
+        let without_port = host
+            .rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host.as_str(), |(h, _)| h);
+        self.player_hosts.iter().any(|allowed| match allowed.strip_prefix("*.") {
+            Some(domain) => without_port.ends_with(&format!(".{domain}")),
+            None => *allowed == host || *allowed == without_port,
+        })
     }
 
     /// The other server that hosts `room_id`, if its `servN` prefix names one; rooms without a
@@ -82,6 +118,22 @@ mod tests {
         assert!(c.other_server("serv7abc").is_none(), "unknown prefix: default server");
         assert!(c.other_server("abc").is_none(), "no prefix: default server");
         assert!(c.csp.is_none());
+    }
+
+    #[test]
+    fn player_hosts() {
+        let open = config("");
+        assert!(open.player_allowed("https://anything.example/x"));
+        let c = config("[server]\nplayer_hosts = [\"www.youtube.com\", \"*.vimeo.com\", \"127.0.0.1:8080\"]\n");
+        assert!(c.player_allowed("https://www.youtube.com/embed/XBPjVzSoepo"));
+        assert!(c.player_allowed("https://WWW.YouTube.com:443/embed/x"));
+        assert!(c.player_allowed("https://player.vimeo.com/video/1"));
+        assert!(c.player_allowed("http://127.0.0.1:8080/new"));
+        assert!(!c.player_allowed("http://127.0.0.1:9090/new"));
+        assert!(!c.player_allowed("https://vimeo.com.evil.example/x"));
+        assert!(!c.player_allowed("https://www.youtube.com@evil.example/x"));
+        assert!(!c.player_allowed("https://evil.example/?www.youtube.com"));
+        assert!(CallConfig::from_file(&toml::from_str("[server]\nplayer_hosts = [\"a b\"]\n").unwrap()).is_err());
     }
 
     #[test]

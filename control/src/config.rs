@@ -87,6 +87,10 @@ pub struct ServerConfig {
     /// `["https://app.example.com"]`. Empty: any origin may embed it.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Hosts the joint-viewing player (`video`) may come from, e.g. `["www.youtube.com",
+    /// "*.vimeo.com"]`. Empty: any `http(s)` URL (shown in a sandboxed iframe).
+    #[serde(default)]
+    pub player_hosts: Vec<String>,
 }
 
 /// One `[[servers]]` entry: rooms whose ID starts with `id` (e.g. `serv1`) are served at `url`.
@@ -129,6 +133,9 @@ pub struct AuthConfig {
     /// Refuse joins without a valid `token` ("Access denied"); the URL's `accessToken` is then ignored.
     #[serde(default)]
     pub require_jwt: bool,
+    /// Refuse tokens without a `roomId` claim: such a token (a moderator's too) works in every room.
+    #[serde(default)]
+    pub require_room_claim: bool,
 }
 
 #[derive(Clone, Deserialize)]
@@ -244,6 +251,9 @@ pub struct ControlSection {
     pub data_dir: Option<PathBuf>,
     /// When set, `/metrics` answers only `Authorization: Bearer <this>` (variable `MEET_METRICS_TOKEN`).
     pub metrics_token: Option<Secret>,
+    /// When set, `/debug/*` answers only `Authorization: Bearer <this>` (variable `MEET_DEBUG_TOKEN`);
+    /// unset, the diagnostics are off (404).
+    pub debug_token: Option<Secret>,
 }
 
 /// `[tls]`.
@@ -300,16 +310,18 @@ pub fn load() -> anyhow::Result<(Args, FileConfig)> {
             args.log_format = v;
         }
     }
-    // A secret: from the environment or the file, never a flag (flags show in `ps`).
-    if let Ok(token) = std::env::var("MEET_METRICS_TOKEN") {
-        file.control.metrics_token = Some(Secret(token));
-    }
-    if let Some(token) = &mut file.control.metrics_token {
-        token.0 = token.0.trim().to_string();
-        anyhow::ensure!(
-            !token.0.is_empty(),
-            "[control] metrics_token (or MEET_METRICS_TOKEN) is empty: set a token or remove it"
-        );
+    // Secrets: from the environment or the file, never a flag (flags show in `ps`).
+    for (variable, key, token) in [
+        ("MEET_METRICS_TOKEN", "metrics_token", &mut file.control.metrics_token),
+        ("MEET_DEBUG_TOKEN", "debug_token", &mut file.control.debug_token),
+    ] {
+        if let Ok(value) = std::env::var(variable) {
+            *token = Some(Secret(value));
+        }
+        if let Some(token) = token {
+            token.0 = token.0.trim().to_string();
+            anyhow::ensure!(!token.0.is_empty(), "[control] {key} (or {variable}) is empty: set a token or remove it");
+        }
     }
     args.cores = args.cores.or(file.relay.cores);
     args.relay_socket = args.relay_socket.or_else(|| file.relay.socket.clone());

@@ -53,6 +53,8 @@ pub struct AppState {
     pub call: std::sync::Arc<call_config::CallConfig>,
     /// `/metrics` answers only this bearer token when set.
     pub metrics_token: Option<config::Secret>,
+    /// `/debug/*` answers only this bearer token; unset, it is off.
+    pub debug_token: Option<config::Secret>,
 }
 
 pub fn app(state: AppState) -> Router {

@@ -27,12 +27,22 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
-    let mut embedded = meet_relay::RelayConfig::new(
-        SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), args.media_port),
-        args.announced_ip,
-    );
+    // The database holds the Server API signing key and queued webhook credentials: owner only.
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&args.data_dir)
+            .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+        let mode = std::fs::metadata(&args.data_dir).map(|m| m.permissions().mode()).unwrap_or(0);
+        if mode & 0o007 != 0 {
+            tracing::warn!(dir = %args.data_dir.display(), mode = format!("{mode:o}"), "the data directory is open to other users; chmod o-rwx it");
+        }
+    }
+    // [relay] bind_ip applies to the embedded relay too (default: every address).
+    let bind_ip = file.relay.bind_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+    let mut embedded = meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, args.media_port), args.announced_ip);
     embedded.cores = args.cores.unwrap_or_else(meet_relay::default_cores);
     embedded.io_backend = args.io_backend;
     let (relay, relay_events) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded)?;
@@ -56,7 +66,13 @@ async fn main() -> anyhow::Result<()> {
         let at = args.relay_socket.as_deref().map_or("(embedded)".into(), |p| p.display().to_string());
         format!("relay at {at}: is meet-relay running?")
     })?;
-    let state = AppState { rooms, services, call, metrics_token: file.control.metrics_token.clone() };
+    let state = AppState {
+        rooms,
+        services,
+        call,
+        metrics_token: file.control.metrics_token.clone(),
+        debug_token: file.control.debug_token.clone(),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -95,15 +95,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Whether the request carries `Authorization: Bearer <secret>` (compared in constant time).
+pub(crate) fn bearer_is(headers: &HeaderMap, secret: &crate::config::Secret) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    given.is_some_and(|t| crate::auth::constant_time_eq(t.as_bytes(), secret.0.as_bytes()))
+}
+
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.metrics_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim());
-        if !given.is_some_and(|t| crate::auth::constant_time_eq(t.as_bytes(), token.0.as_bytes())) {
+        if !bearer_is(&headers, token) {
             return (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer")],

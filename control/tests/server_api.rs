@@ -334,3 +334,25 @@ async fn openapi_documents_every_operation() {
     assert_eq!(r.status(), 405);
     server.stop().await;
 }
+
+/// Issue 18, item 7: a refresh token works once; its reuse (a stolen copy) revokes the whole login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_refresh_token_revokes_its_login() {
+    let dir = TempDir::new();
+    let server = Server::start(&dir.0.join("meet.sqlite"), HooksConfig::default()).await;
+    let refresh = |token: String| {
+        let url = server.url("/auth/jwt/refresh");
+        async move { http().post(url).json_body(&json!({"refresh": token})).send().await.unwrap() }
+    };
+    let (_, first) = login(&server).await;
+    let r = refresh(first.clone()).await;
+    assert_eq!(r.status(), 200);
+    let second = r.json_value().await["refresh"].as_str().unwrap().to_string();
+    // The thief (or the owner) uses the old token again.
+    assert_eq!(refresh(first).await.status(), 401);
+    assert_eq!(refresh(second).await.status(), 401, "the whole family is revoked");
+    // A new login starts a new family.
+    let (_, fresh) = login(&server).await;
+    assert_eq!(refresh(fresh).await.status(), 200);
+    server.stop().await;
+}

@@ -69,10 +69,14 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
 
 
-def http_get(url: str, timeout: float = 3.0) -> tuple[int, str]:
+# `[control] debug_token` of the test servers: `/debug/*` needs it.
+DEBUG_TOKEN = "e2e-debug-token"
+
+
+def http_get(url: str, timeout: float = 3.0, headers: dict | None = None) -> tuple[int, str]:
     """GET url; returns (status, body). Connection errors raise."""
     try:
-        with _HTTP.open(url, timeout=timeout) as r:
+        with _HTTP.open(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as r:
             return r.status, r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
@@ -213,7 +217,8 @@ class Server:
         self.proc = None
 
     def relay_room(self, room_id: str) -> tuple[int, str]:
-        return http_get(f"{self.base}/debug/relay/rooms/{room_id}")
+        return http_get(f"{self.base}/debug/relay/rooms/{room_id}",
+                        headers={"Authorization": f"Bearer {DEBUG_TOKEN}"})
 
 
 def _spawn(cmd: list[str], log_path: Path, label: str, fresh: bool) -> subprocess.Popen:
@@ -223,6 +228,7 @@ def _spawn(cmd: list[str], log_path: Path, label: str, fresh: bool) -> subproces
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEET_")}
     env.setdefault("RUST_LOG", "info")
     env["NO_COLOR"] = "1"  # plain text log file
+    env["MEET_DEBUG_TOKEN"] = DEBUG_TOKEN
     env.setdefault("RUST_BACKTRACE", "1")
     with open(log_path, "w" if fresh else "a") as log:
         log.write(f"### {now()} {label}: {' '.join(cmd)}\n")

@@ -111,6 +111,7 @@ impl Server {
             .arg(dir.join("data"))
             .env("RUST_LOG", std::env::var("MEET_E2E_RUST_LOG").unwrap_or_else(|_| "info".into()))
             .env("NO_COLOR", "1")
+            .env("MEET_DEBUG_TOKEN", DEBUG_TOKEN)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
@@ -163,10 +164,15 @@ impl Drop for Server {
 }
 
 /// A minimal HTTP/1.1 GET (`Connection: close`): status and body.
+/// `[control] debug_token` of the test servers: `/debug/*` needs it.
+const DEBUG_TOKEN: &str = "e2e-debug-token";
+
 async fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
     let exchange = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {DEBUG_TOKEN}\r\nConnection: close\r\n\r\n"
+        );
         stream.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await?;

@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::passwords::PasswordCheckers;
 use super::ratelimit::RateLimiter;
 use crate::config::AuthConfig;
-use crate::store::{blocking, SharedStore};
+use crate::store::{blocking, RefreshUse, SharedStore};
 use crate::AppState;
 
 pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -71,6 +71,9 @@ struct Claims {
     typ: String,
     iat: u64,
     exp: u64,
+    /// Refresh tokens: the token's ID, recorded in the store so that it is used once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
 }
 
 pub struct Auth {
@@ -142,14 +145,49 @@ impl Auth {
         let _ = self.failures.check(&format!("failed:{client}"));
     }
 
-    /// A fresh access and refresh token for `user`.
-    pub fn issue(&self, user: &str, now_secs: u64) -> (String, String) {
-        (self.sign(user, "access", now_secs, ACCESS_TOKEN_TTL), self.sign(user, "refresh", now_secs, REFRESH_TOKEN_TTL))
+    /// A fresh access and refresh token for `user`; `family` is the login's chain of refresh tokens
+    /// (`None`: a login, which starts one).
+    pub async fn issue(&self, user: &str, now_secs: u64, family: Option<String>) -> Result<(String, String), ApiError> {
+        let family = family.unwrap_or_else(random_id);
+        let token_id = random_id();
+        let (id, fam) = (token_id.clone(), family);
+        let now_ms = now_secs.saturating_mul(1000) as i64;
+        blocking(&self.store, move |s| s.issue_refresh(&id, &fam, now_ms)).await?;
+        let access = self.sign(user, "access", now_secs, ACCESS_TOKEN_TTL, None);
+        let refresh = self.sign(user, "refresh", now_secs, REFRESH_TOKEN_TTL, Some(token_id));
+        Ok((access, refresh))
     }
 
-    fn sign(&self, user: &str, typ: &str, now_secs: u64, ttl: Duration) -> String {
-        let claims =
-            Claims { sub: user.to_string(), typ: typ.to_string(), iat: now_secs, exp: now_secs + ttl.as_secs() };
+    /// Trades a refresh token for a new pair. Each refresh token works once: a second use means two
+    /// holders (a stolen token), and revokes every token of its login (401 for both from then on).
+    pub async fn rotate(&self, refresh: &str, now_secs: u64) -> Result<(String, String), ApiError> {
+        let invalid = ApiError::LoginFailed("Invalid or expired refresh token");
+        let (user, token_id) = self.verify_claims(refresh, "refresh", now_secs).ok_or(invalid)?;
+        let token_id = token_id.ok_or(ApiError::LoginFailed("Invalid or expired refresh token"))?;
+        let now_ms = now_secs.saturating_mul(1000) as i64;
+        match blocking(&self.store, move |s| s.use_refresh(&token_id, now_ms)).await? {
+            RefreshUse::Fresh { family } => {
+                self.limiter.check(&format!("user:{user}"))?;
+                self.issue(&user, now_secs, Some(family)).await
+            }
+            RefreshUse::Reused { family } => {
+                tracing::warn!(user = %user, family = %family, "a refresh token was used twice; its login is revoked");
+                Err(ApiError::LoginFailed("Invalid or expired refresh token"))
+            }
+            RefreshUse::Revoked { .. } | RefreshUse::Unknown => {
+                Err(ApiError::LoginFailed("Invalid or expired refresh token"))
+            }
+        }
+    }
+
+    fn sign(&self, user: &str, typ: &str, now_secs: u64, ttl: Duration, jti: Option<String>) -> String {
+        let claims = Claims {
+            sub: user.to_string(),
+            typ: typ.to_string(),
+            iat: now_secs,
+            exp: now_secs.saturating_add(ttl.as_secs()),
+            jti,
+        };
         let header = URL_SAFE_NO_PAD.encode(JWT_HEADER);
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
         let signing_input = format!("{header}.{payload}");
@@ -161,6 +199,11 @@ impl Auth {
 
     /// The user a valid, unexpired token of type `typ` names, if that user still exists.
     pub fn verify(&self, token: &str, typ: &str, now_secs: u64) -> Option<String> {
+        self.verify_claims(token, typ, now_secs).map(|(user, _)| user)
+    }
+
+    /// [`Auth::verify`], with the token's ID.
+    fn verify_claims(&self, token: &str, typ: &str, now_secs: u64) -> Option<(String, Option<String>)> {
         let mut parts = token.split('.');
         let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() || URL_SAFE_NO_PAD.decode(header).ok()? != JWT_HEADER.as_bytes() {
@@ -172,7 +215,8 @@ impl Auth {
         mac.update(payload.as_bytes());
         mac.verify_slice(&URL_SAFE_NO_PAD.decode(signature).ok()?).ok()?;
         let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        (claims.typ == typ && claims.exp > now_secs && self.users.contains_key(&claims.sub)).then_some(claims.sub)
+        (claims.typ == typ && claims.exp > now_secs && self.users.contains_key(&claims.sub))
+            .then_some((claims.sub, claims.jti))
     }
 
     /// Checks an `Authorization` header value.
@@ -207,6 +251,11 @@ pub fn new_api_token() -> (String, [u8; 32]) {
     let token = format!("{API_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
     let hash = hash_token(&token);
     (token, hash)
+}
+
+/// 128 random bits, URL-safe.
+fn random_id() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
 }
 
 /// API tokens carry 256 random bits, so one SHA-256 is enough to store them safely.
@@ -287,10 +336,10 @@ mod tests {
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
     }
 
-    #[test]
-    fn jwt_round_trip_and_tampering() {
+    #[tokio::test]
+    async fn jwt_round_trip_and_tampering() {
         let a = auth();
-        let (access, refresh) = a.issue("admin", 1000);
+        let (access, refresh) = a.issue("admin", 1000, None).await.unwrap();
         assert_eq!(a.verify(&access, "access", 1001).as_deref(), Some("admin"));
         assert_eq!(a.verify(&refresh, "access", 1001), None, "a refresh token is not an access token");
         assert_eq!(a.verify(&refresh, "refresh", 1001).as_deref(), Some("admin"));
@@ -302,6 +351,7 @@ mod tests {
         // Another server's key.
         let other = auth();
         assert_eq!(other.verify(&access, "access", 1001), None);
+        assert!(access.len() < refresh.len(), "only refresh tokens carry an ID");
         // alg=none is not accepted.
         let parts: Vec<&str> = access.split('.').collect();
         let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
@@ -326,8 +376,23 @@ mod tests {
         );
         a.store.revoke_api_token(stored.id, 1).unwrap();
         assert!(matches!(a.authenticate(Some(&format!("APIKey {token}"))).await, Err(ApiError::Forbidden(_))));
-        let (access, _) = a.issue("admin", unix_secs());
+        let (access, _) = a.issue("admin", unix_secs(), None).await.unwrap();
         assert_eq!(a.authenticate(Some(&format!("Bearer {access}"))).await.unwrap(), Credential::User("admin".into()));
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_rotate_and_a_reuse_revokes_the_login() {
+        let a = auth();
+        let now = unix_secs();
+        let (_, first) = a.issue("admin", now, None).await.unwrap();
+        let (_, second) = a.rotate(&first, now).await.unwrap();
+        // The first one again: someone else holds it (or held the second).
+        assert!(matches!(a.rotate(&first, now).await, Err(ApiError::LoginFailed(_))));
+        assert!(matches!(a.rotate(&second, now).await, Err(ApiError::LoginFailed(_))), "the family is revoked");
+        // Another login is unaffected.
+        let (_, other) = a.issue("admin", now, None).await.unwrap();
+        let (_, next) = a.rotate(&other, now).await.unwrap();
+        a.rotate(&next, now).await.unwrap();
     }
 
     #[test]

@@ -219,7 +219,7 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Json<V
         tracing::info!(user = %account, "login refused");
         return Err(ApiError::LoginFailed("Invalid username or password"));
     }
-    let (access, refresh) = auth.issue(&body.username, auth::unix_secs());
+    let (access, refresh) = auth.issue(&body.username, auth::unix_secs(), None).await?;
     Ok(Json(json!({"access": access, "refresh": refresh})))
 }
 
@@ -228,13 +228,11 @@ async fn refresh(State(state): State<AppState>, request: Request) -> Result<Json
     let auth = &state.services.auth;
     auth.refuse_failing_address(&client)?;
     let ApiJson(body) = ApiJson::<RefreshBody>::from_request(request, &state).await?;
-    let now = auth::unix_secs();
-    let Some(user) = auth.verify(&body.refresh, "refresh", now) else {
-        auth.count_failure(&client);
-        return Err(ApiError::LoginFailed("Invalid or expired refresh token"));
-    };
-    auth.limiter.check(&format!("user:{user}"))?;
-    let (access, refresh) = auth.issue(&user, now);
+    let (access, refresh) = auth.rotate(&body.refresh, auth::unix_secs()).await.inspect_err(|e| {
+        if matches!(e, ApiError::LoginFailed(_)) {
+            auth.count_failure(&client);
+        }
+    })?;
     Ok(Json(json!({"access": access, "refresh": refresh})))
 }
 

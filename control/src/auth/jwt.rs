@@ -42,6 +42,8 @@ pub enum JwtError {
     NotYetValid,
     #[error("Access denied: the token is for another room")]
     WrongRoom,
+    #[error("Access denied: the token names no roomId")]
+    NoRoomClaim,
     #[error("The event has not started yet. Start: {0}")]
     NotStarted(String),
     #[error("Access denied: the token's lifetime is over")]
@@ -54,7 +56,7 @@ impl JwtError {
         match self {
             JwtError::NotStarted(_) => "not-started",
             JwtError::Expired | JwtError::LifetimeOver => "token-expired",
-            JwtError::WrongRoom => "invalid-room",
+            JwtError::WrongRoom | JwtError::NoRoomClaim => "invalid-room",
             JwtError::Required => "access-denied",
             _ => "invalid-token",
         }
@@ -176,13 +178,14 @@ impl JwtVerifier {
         let claims = TokenClaims::from_map(&data.claims)?;
         let now = now as i64;
         let leeway = LEEWAY_SECS as i64;
-        if claims.exp.is_some_and(|exp| exp + leeway <= now) {
+        // Saturating: an `exp` near the 64-bit limit must not overflow (a debug build panicked).
+        if claims.exp.is_some_and(|exp| exp.saturating_add(leeway) <= now) {
             return Err(JwtError::Expired);
         }
-        if time_claim(&data.claims, "nbf")?.is_some_and(|nbf| nbf > now + leeway) {
+        if time_claim(&data.claims, "nbf")?.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
             return Err(JwtError::NotYetValid);
         }
-        if claims.iat.is_some_and(|iat| iat > now + leeway) {
+        if claims.iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
             return Err(JwtError::NotYetValid);
         }
         if let Some(start) = claims.start_time.filter(|s| *s > now) {
@@ -348,6 +351,14 @@ mod tests {
         assert!(JwtVerifier::with_keys(Some(b"short"), None).is_err());
         // A token signed by another key pair.
         assert_eq!(v.verify(&rs(&json!({"roomId": "r"}), OTHER_PRIVATE), NOW), Err(JwtError::BadSignature));
+    }
+
+    #[test]
+    fn time_claims_near_the_64_bit_limit_do_not_overflow() {
+        let v = verifier(None);
+        assert!(v.verify(&hs(&json!({"roomId": "r", "exp": i64::MAX})), NOW).is_ok());
+        assert!(v.verify(&hs(&json!({"roomId": "r", "exp": i64::MAX - 1, "nbf": 0, "iat": 0})), NOW).is_ok());
+        assert_eq!(v.verify(&hs(&json!({"roomId": "r", "nbf": i64::MAX})), NOW), Err(JwtError::NotYetValid));
     }
 
     #[test]

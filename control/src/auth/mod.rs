@@ -32,13 +32,19 @@ const MAX_REMEMBERED_TOKENS: usize = 100_000;
 pub struct ClientAuth {
     verifier: JwtVerifier,
     require_jwt: bool,
+    require_room_claim: bool,
     /// SHA-256 of the token -> UNIX milliseconds of its first successful use.
     first_use: Mutex<HashMap<[u8; 32], u64>>,
 }
 
 impl Default for ClientAuth {
     fn default() -> Self {
-        ClientAuth { verifier: JwtVerifier::none(), require_jwt: false, first_use: Mutex::default() }
+        ClientAuth {
+            verifier: JwtVerifier::none(),
+            require_jwt: false,
+            require_room_claim: false,
+            first_use: Mutex::default(),
+        }
     }
 }
 
@@ -49,7 +55,12 @@ impl ClientAuth {
         if config.require_jwt && !verifier.has_keys() {
             anyhow::bail!("[auth] require_jwt = true needs jwt_hs256_secret or jwt_rs256_public_key");
         }
-        Ok(ClientAuth { verifier, require_jwt: config.require_jwt, first_use: Mutex::default() })
+        Ok(ClientAuth {
+            verifier,
+            require_jwt: config.require_jwt,
+            require_room_claim: config.require_room_claim,
+            first_use: Mutex::default(),
+        })
     }
 
     pub fn require_jwt(&self) -> bool {
@@ -68,10 +79,10 @@ impl ClientAuth {
             Some(_) if !self.verifier.has_keys() => None,
             Some(t) => {
                 let claims = self.verifier.verify(t, now_ms / 1000)?;
-                if let Some(room) = &claims.room_id {
-                    if room != room_id {
-                        return Err(JwtError::WrongRoom);
-                    }
+                match &claims.room_id {
+                    Some(room) if room != room_id => return Err(JwtError::WrongRoom),
+                    None if self.require_room_claim => return Err(JwtError::NoRoomClaim),
+                    _ => {}
                 }
                 self.check_lifetime(t, claims.token_lifetime_ms.or(url.token_lifetime_ms), now_ms)?;
                 Some(claims)
@@ -119,6 +130,24 @@ mod tests {
         let auth = ClientAuth::default();
         let g = auth.grant(Some("x.y.z"), "r", &UrlOptions::default(), 0).unwrap();
         assert!(!g.verified && !g.is_moderator());
+    }
+
+    #[test]
+    fn room_claim_required_when_configured() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let config = AuthConfig {
+            jwt_hs256_secret: Some(crate::config::Secret(secret.into())),
+            require_room_claim: true,
+            ..AuthConfig::default()
+        };
+        let auth = ClientAuth::from_config(&config).unwrap();
+        let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap();
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        let any_room = jsonwebtoken::encode(&header, &serde_json::json!({"role": "moderator"}), &key).unwrap();
+        let err = auth.grant(Some(&any_room), "serv0a", &UrlOptions::default(), 0).unwrap_err();
+        assert_eq!((err.code(), err), ("invalid-room", JwtError::NoRoomClaim));
+        let this_room = jsonwebtoken::encode(&header, &serde_json::json!({"roomId": "serv0a"}), &key).unwrap();
+        assert!(auth.grant(Some(&this_room), "serv0a", &UrlOptions::default(), 0).is_ok());
     }
 
     #[test]

@@ -443,8 +443,10 @@ impl Room {
                 } else if let Some(i) =
                     self.participants.iter().position(|p| p.id == peer_id && same(&p.transport.ice_ufrag))
                 {
+                    // The relay's reason (e.g. a DTLS failure) is for the log; the page gets the code.
+                    tracing::info!(peer = %peer_id, reason = %reason, "the relay closed the peer");
                     self.participants[i]
-                        .send(ServerMessage::closed("connection-lost", format!("Media connection lost: {reason}")));
+                        .send(ServerMessage::closed("connection-lost", "The media connection was lost"));
                     // The relay already forgot the peer.
                     self.remove(i, false).await;
                 }

@@ -161,11 +161,17 @@ async fn session(state: AppState, socket: WebSocket) {
                     return;
                 }
             };
+            let mut grant = grant;
+            if grant.video_url.as_deref().is_some_and(|u| !state.call.player_allowed(u)) {
+                tracing::info!(room = %room_id, "joint-viewing player from a host not in [server] player_hosts ignored");
+                grant.video_url = None;
+            }
             attributes.access_token = grant.access_token.clone();
             let display_name = clean_display_name(grant.display_name.as_deref().unwrap_or(&display_name));
             let mut join = JoinRequest {
                 room_id,
-                peer_id: grant.peer_id.clone(),
+                // The access check and the room see the ID this session will have.
+                peer_id: Some(grant.peer_id.clone().unwrap_or_else(crate::rooms::new_peer_id)),
                 display_name,
                 audio,
                 video,

@@ -73,6 +73,19 @@ pub struct QueuedWebhook {
     pub created_at_ms: i64,
 }
 
+/// What using a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// First use: a new token may be issued in `family`.
+    Fresh { family: String },
+    /// Used before: `family` is now revoked.
+    Reused { family: String },
+    /// Its family was revoked earlier.
+    Revoked { family: String },
+    /// Not issued here (or issued before refresh tokens were recorded).
+    Unknown,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// A random secret of `len` bytes named `name`, created on first use and the same afterwards.
     fn secret(&self, name: &str, len: usize) -> Result<Vec<u8>, StoreError>;
@@ -90,6 +103,12 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_api_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
     /// The unrevoked token with this hash.
     fn find_api_token(&self, token_hash: &[u8]) -> Result<Option<ApiToken>, StoreError>;
+
+    /// Records a refresh token issued in `family` (a login's chain of rotations).
+    fn issue_refresh(&self, token_id: &str, family: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// Marks a refresh token used, once: a second use revokes its whole family (it was stolen, or the
+    /// thief used it first).
+    fn use_refresh(&self, token_id: &str, now_ms: i64) -> Result<RefreshUse, StoreError>;
 
     /// Records a join; returns the session's ID.
     fn open_session(&self, room_id: &str, peer_id: &str, display_name: &str, join_ms: i64) -> Result<i64, StoreError>;

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{ApiToken, NewWebhook, PeerSession, QueuedWebhook, Store, StoreError};
+use super::{ApiToken, NewWebhook, PeerSession, QueuedWebhook, RefreshUse, Store, StoreError};
 
 /// Each entry upgrades the schema by one version (`PRAGMA user_version`). Append, never edit.
 const MIGRATIONS: &[&str] = &[
@@ -46,6 +46,18 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX webhook_queue_by_key ON webhook_queue (ordering_key, id);
      CREATE INDEX webhook_queue_by_due ON webhook_queue (next_attempt_ms);",
+    // 2: refresh tokens, one row per token issued; a family is one login's chain of rotations.
+    "CREATE TABLE refresh_tokens (
+         token_id TEXT PRIMARY KEY,
+         family TEXT NOT NULL,
+         issued_at_ms INTEGER NOT NULL,
+         used_at_ms INTEGER
+     );
+     CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family);
+     CREATE TABLE refresh_families (
+         family TEXT PRIMARY KEY,
+         revoked_at_ms INTEGER
+     );",
 ];
 
 pub struct SqliteStore {
@@ -55,6 +67,12 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // Created owner-only before SQLite opens it (SQLite gives its -wal and -shm files the same mode):
+        // it holds the Server API signing key and queued webhook credentials.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+        }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         Self::init(conn)
@@ -149,6 +167,46 @@ impl Store for SqliteStore {
             conn.prepare("SELECT id, name, created_by, created_at_ms, revoked_at_ms FROM api_tokens ORDER BY id")?;
         let rows = stmt.query_map([], token_from_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
+    }
+
+    fn issue_refresh(&self, token_id: &str, family: &str, now_ms: i64) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute("INSERT OR IGNORE INTO refresh_families (family) VALUES (?1)", params![family])?;
+        conn.execute(
+            "INSERT INTO refresh_tokens (token_id, family, issued_at_ms) VALUES (?1, ?2, ?3)",
+            params![token_id, family, now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn use_refresh(&self, token_id: &str, now_ms: i64) -> Result<RefreshUse, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let row: Option<(String, Option<i64>, Option<i64>)> = tx
+            .query_row(
+                "SELECT t.family, t.used_at_ms, f.revoked_at_ms FROM refresh_tokens t
+                 JOIN refresh_families f ON f.family = t.family WHERE t.token_id = ?1",
+                params![token_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let outcome = match row {
+            None => RefreshUse::Unknown,
+            Some((family, _, Some(_))) => RefreshUse::Revoked { family },
+            Some((family, Some(_), None)) => {
+                tx.execute(
+                    "UPDATE refresh_families SET revoked_at_ms = ?2 WHERE family = ?1",
+                    params![family, now_ms],
+                )?;
+                RefreshUse::Reused { family }
+            }
+            Some((family, None, None)) => {
+                tx.execute("UPDATE refresh_tokens SET used_at_ms = ?2 WHERE token_id = ?1", params![token_id, now_ms])?;
+                RefreshUse::Fresh { family }
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
     }
 
     fn revoke_api_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {

@@ -26,6 +26,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 pub const CONFIG_TOKEN: &str = "config-token-for-automation-0001";
+/// `[control] debug_token` of the test servers.
+pub const DEBUG_TOKEN: &str = "debug-token-for-operators-0001";
 
 pub struct TempDir(pub PathBuf);
 
@@ -105,7 +107,8 @@ impl Server {
         let (relay, notifications) = meet_control::connect_relay(None, &relay_config).unwrap();
         let rooms = Registry::new(relay, notifications, observers);
         meet_control::take_back(&rooms, &services, std::time::Duration::from_secs(10)).await.unwrap();
-        let state = AppState { rooms, services: services.clone(), call, metrics_token: None };
+        let debug_token = Some(meet_control::config::Secret(DEBUG_TOKEN.into()));
+        let state = AppState { rooms, services: services.clone(), call, metrics_token: None, debug_token };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -103,6 +103,8 @@ impl Room {
         out: Outbox,
     ) -> Result<String, ServerMessage> {
         let speaker = request.speaker();
+        // The first participant creates the room; only it and moderators set the joint-viewing video.
+        let creates_room = self.participants.is_empty() && self.orphans.is_empty() && self.video_url.is_none();
         if !self.on_relay {
             let webinar = request.mode == Mode::Webinar;
             let (b, w) = if webinar { (WEBINAR_MAX_BROADCASTERS, WEBINAR_MAX_WATCHERS) } else { (0, 0) };
@@ -133,7 +135,7 @@ impl Room {
         };
         tracing::info!(peer = %peer_id, name = %request.display_name, speaker, moderator = request.grant.is_moderator(), "joined");
         let sections = initial_sections(speaker);
-        if let Some(url) = &request.grant.video_url {
+        if let Some(url) = request.grant.video_url.as_ref().filter(|_| creates_room || request.grant.is_moderator()) {
             if self.video_url.as_ref() != Some(url) {
                 self.video_url = Some(url.clone());
                 let room = self.room_state();

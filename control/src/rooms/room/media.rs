@@ -149,7 +149,13 @@ impl Room {
                 }
                 Err(e) => {
                     tracing::info!(error = %e, "produce refused");
-                    self.participants[i].send(ServerMessage::error("produce-refused", e.message));
+                    // The relay's limits are the reference's messages; anything else stays in the log.
+                    let message = if e.code == meet_relay::protocol::ErrorCode::LimitExceeded {
+                        e.message
+                    } else {
+                        "The media server refused this stream".to_string()
+                    };
+                    self.participants[i].send(ServerMessage::error("produce-refused", message));
                     break;
                 }
             }
