@@ -5,8 +5,7 @@
 //! still caps that estimate at the relay's configured bitrate.
 
 use meet_media::rtcp;
-use meet_media::rtp::{self, Ssrc};
-use meet_media::sdp::TRANSPORT_CC_EXT_ID;
+use meet_media::rtp::Ssrc;
 
 use super::{Engine, PeerKey};
 
@@ -93,14 +92,6 @@ impl TransportFeedback {
 }
 
 impl Engine {
-    /// Notes the transport-wide sequence number of a packet from `key`, if it carries one.
-    pub(super) fn record_transport_seq(&mut self, key: PeerKey, packet: &[u8], header: &rtp::RtpHeader, micros: u64) {
-        let ext = rtp::extensions(packet, header).find(|e| e.id == TRANSPORT_CC_EXT_ID);
-        if let Some(&[a, b]) = ext.map(|e| e.data) {
-            self.peers[key].transport_feedback.handle_packet(u16::from_be_bytes([a, b]), micros);
-        }
-    }
-
     /// Every tick: feedback to each peer with arrivals not yet reported.
     pub(super) fn send_transport_feedback(&mut self) {
         let pending: Vec<PeerKey> = self

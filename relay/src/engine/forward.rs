@@ -124,8 +124,12 @@ impl Engine {
             return;
         };
         let micros = self.micros_since_epoch(now);
-        if header.has_extension {
-            self.record_transport_seq(key, packet, &header, micros);
+        // Found once: its value is recorded for the sender's feedback, and its place rewritten for each
+        // receiver (an RTX packet unwrapped below keeps its header, so the place stays).
+        let transport_seq_at = transport_seq_at(packet, &header);
+        if let Some(at) = transport_seq_at {
+            let seq = u16::from_be_bytes([packet[at], packet[at + 1]]);
+            self.peers[key].transport_feedback.handle_packet(seq, micros);
         }
         let Some(&producer_key) = self.peers[key].producers_by_ssrc.get(&header.ssrc.0) else {
             self.counters.drop_rtp_unknown_ssrc += 1;
@@ -179,12 +183,18 @@ impl Engine {
             self.counters.rtp_piped += 1;
             self.pipes_out.push_back(PipeOut { core, message: PipeMessage::Rtp { proxy, ssrc, packet: copy } });
         }
-        self.fan_out(micros, producer_key, packet);
+        self.fan_out(micros, producer_key, packet, transport_seq_at);
     }
 
     /// Sends a plain RTP packet of a producer (or proxy) to each of its consumers on this core.
-    pub(super) fn fan_out(&mut self, micros: u64, producer_key: ProducerKey, packet: &[u8]) {
-        let transport_seq_at = transport_seq_offset(packet);
+    /// `transport_seq_at`: where the packet's transport-wide sequence number sits, if it has one.
+    pub(super) fn fan_out(
+        &mut self,
+        micros: u64,
+        producer_key: ProducerKey,
+        packet: &[u8],
+        transport_seq_at: Option<usize>,
+    ) {
         for i in 0..self.producers[producer_key].consumers.len() {
             let consumer_key = self.producers[producer_key].consumers[i];
             let consumer = &mut self.consumers[consumer_key];
@@ -266,9 +276,11 @@ impl Engine {
 
 /// Where a packet's transport-wide sequence number sits, if it carries one; each receiver gets its own
 /// there ([`super::downlink`]).
-pub(super) fn transport_seq_offset(packet: &[u8]) -> Option<usize> {
-    let header = rtp::parse(packet).ok()?;
-    match rtp::find_extension(packet, &header, meet_media::sdp::TRANSPORT_CC_EXT_ID) {
+pub(super) fn transport_seq_at(packet: &[u8], header: &rtp::RtpHeader) -> Option<usize> {
+    if !header.has_extension {
+        return None;
+    }
+    match rtp::find_extension(packet, header, meet_media::sdp::TRANSPORT_CC_EXT_ID) {
         Some((at, 2)) => Some(at),
         _ => None,
     }

@@ -169,7 +169,8 @@ impl Engine {
                         }
                     }
                     let micros = self.micros_since_epoch(now);
-                    self.fan_out(micros, proxy, &packet);
+                    let at = rtp::parse(&packet).ok().and_then(|h| super::forward::transport_seq_at(&packet, &h));
+                    self.fan_out(micros, proxy, &packet, at);
                 }
                 self.recycle(packet);
             }

@@ -233,7 +233,7 @@ impl Engine {
         rtp::set_sequence_number(&mut out, rtx.next_seq);
         rtx.next_seq = rtx.next_seq.wrapping_add(1);
         rtx.budget -= 1;
-        if let Some(at) = super::forward::transport_seq_offset(&out) {
+        if let Some(at) = super::forward::transport_seq_at(&out, &header) {
             let micros = now.saturating_duration_since(self.epoch).as_micros() as u64;
             out[at..at + 2].copy_from_slice(&peer.downlink.on_send(micros, plain).to_be_bytes());
         }

@@ -254,14 +254,6 @@ pub struct PeerFeedback {
 }
 
 impl PeerFeedback {
-    pub fn add(&mut self, other: &PeerFeedback) {
-        self.nacks_in += other.nacks_in;
-        self.plis_in += other.plis_in;
-        self.rtx_out += other.rtx_out;
-        self.nacks_out += other.nacks_out;
-        self.plis_out += other.plis_out;
-    }
-
     pub fn is_empty(&self) -> bool {
         *self == PeerFeedback::default()
     }
