@@ -22,8 +22,12 @@ use crate::protocol::{MediaKind, Notification};
 const HISTORY: usize = 4096;
 /// Feedback is judged over windows this long.
 const WINDOW_MICROS: u64 = 200_000;
-/// Loss above this share of a window is congestion.
-const CONGESTED_LOSS: f64 = 0.08;
+/// Loss above this share of a window is congestion. Random loss of a few percent (a lossy Wi-Fi link)
+/// is repaired by retransmissions and must not cost a receiver its video, so the bar is well above it.
+const CONGESTED_LOSS: f64 = 0.15;
+/// A window is judged only once it holds this many packets: a handful of packets (the start of a call)
+/// says little about loss.
+const MIN_WINDOW_PACKETS: u32 = 50;
 /// A queue (one-way delay above the least seen) longer than this is congestion.
 const CONGESTED_QUEUE_MICROS: i64 = 80_000;
 /// Two congested windows in a row make a verdict: one late burst is not a narrow link.
@@ -118,7 +122,10 @@ impl Downlink {
                 }
             }
         })?;
-        if micros.saturating_sub(self.window.start.unwrap_or(micros)) >= WINDOW_MICROS {
+        let w = &self.window;
+        if micros.saturating_sub(w.start.unwrap_or(micros)) >= WINDOW_MICROS
+            && w.lost + w.received >= MIN_WINDOW_PACKETS
+        {
             self.judge_window(micros);
         }
         Ok(())
