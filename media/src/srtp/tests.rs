@@ -3,8 +3,10 @@
 
 use aes::cipher::KeyInit;
 use aes::Aes128;
+use aes_gcm::aead::AeadInOut;
+use aes_gcm::{Aes128Gcm, Aes256Gcm};
 
-use super::kdf::{self, SessionKeys};
+use super::kdf::{self, SessionKeys, GCM_TAG_LEN};
 use super::*;
 
 const CM: SrtpProfile = SrtpProfile::Aes128CmSha1_80;
@@ -28,11 +30,16 @@ fn gcm_session_context(key: &str, salt: &str) -> SrtpContext {
     SrtpContext::from_session_keys(profile, keys(), keys())
 }
 
-/// A sender/receiver pair on one random-looking master key.
-fn pair(profile: SrtpProfile) -> (SrtpContext, SrtpContext) {
+/// A random-looking master key.
+fn test_master(profile: SrtpProfile) -> MasterKey {
     let key: Vec<u8> = (0..profile.master_key_len() as u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
     let salt: Vec<u8> = (0..profile.master_salt_len() as u8).map(|i| i.wrapping_mul(11) ^ 0xc3).collect();
-    let master = MasterKey::new(&key, &salt).unwrap();
+    MasterKey::new(&key, &salt).unwrap()
+}
+
+/// A sender/receiver pair on [`test_master`].
+fn pair(profile: SrtpProfile) -> (SrtpContext, SrtpContext) {
+    let master = test_master(profile);
     (SrtpContext::new(profile, &master).unwrap(), SrtpContext::new(profile, &master).unwrap())
 }
 
@@ -81,6 +88,16 @@ fn rtcp(ssrc: u32) -> Vec<u8> {
     p.extend_from_slice(&ssrc.to_be_bytes());
     p.extend((0..44).map(|i| i as u8));
     p
+}
+
+/// A xorshift64 stream: random-looking test input that is the same on every run.
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
 }
 
 // ---- Key derivation ----
@@ -261,6 +278,168 @@ fn captured_browser_srtcp() {
     let mut tx = SrtpContext::new(CM, &local).unwrap();
     tx.rtcp_sent.insert(0x3cd7_cc13, 1);
     assert_eq!(protect_rtcp(&mut tx, &plain), srtcp);
+}
+
+// ---- ring against RustCrypto's aes-gcm, the back end it replaced ----
+
+/// RustCrypto's `aes-gcm` used as the SRTP AES-GCM back end, as it was before ring: the reference
+/// that ring's output must equal byte for byte.
+pub(super) enum RustCryptoGcm {
+    Aes128(Aes128Gcm),
+    Aes256(Aes256Gcm),
+}
+
+impl RustCryptoGcm {
+    fn new(key: &[u8]) -> Self {
+        match key.len() {
+            16 => Self::Aes128(Aes128Gcm::new_from_slice(key).unwrap()),
+            _ => Self::Aes256(Aes256Gcm::new_from_slice(key).unwrap()),
+        }
+    }
+
+    pub(super) fn seal(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8]) -> Result<[u8; GCM_TAG_LEN], SrtpError> {
+        let nonce = nonce.into();
+        let tag = match self {
+            Self::Aes128(aead) => aead.encrypt_inout_detached(nonce, aad, data.into()),
+            Self::Aes256(aead) => aead.encrypt_inout_detached(nonce, aad, data.into()),
+        };
+        tag.map(Into::into).map_err(|_| SrtpError::TooLong)
+    }
+
+    pub(super) fn open(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &[u8]) -> Result<(), SrtpError> {
+        let nonce = nonce.into();
+        let tag = tag.try_into().map_err(|_| SrtpError::TooShort)?;
+        let result = match self {
+            Self::Aes128(aead) => aead.decrypt_inout_detached(nonce, aad, data.into(), tag),
+            Self::Aes256(aead) => aead.decrypt_inout_detached(nonce, aad, data.into(), tag),
+        };
+        result.map_err(|_| SrtpError::AuthFailed)
+    }
+}
+
+/// The RTP (or RTCP) session key and salt of an AEAD master key: RFC 3711 §4.3.1 labels 0 and 2
+/// (3 and 5), computed apart from [`SessionKeys::derive`] so that a mix-up there shows.
+fn gcm_session_key(master: &MasterKey, rtcp: bool) -> (Vec<u8>, [u8; 12]) {
+    let label = if rtcp { 3 } else { 0 };
+    let mut key = vec![0; master.key().len()];
+    kdf::prf_for_test(master.key(), master.salt(), label, &mut key);
+    let mut salt = [0; 12];
+    kdf::prf_for_test(master.key(), master.salt(), label + 2, &mut salt);
+    (key, salt)
+}
+
+/// A context on `master` whose AES-GCM is the RustCrypto reference.
+fn reference_context(profile: SrtpProfile, master: &MasterKey) -> SrtpContext {
+    let keys = |rtcp| {
+        let (key, salt) = gcm_session_key(master, rtcp);
+        SessionKeys::Gcm { aead: kdf::Gcm::Reference(RustCryptoGcm::new(&key)), salt }
+    };
+    SrtpContext::from_session_keys(profile, keys(false), keys(true))
+}
+
+/// An RTP packet with up to three CSRCs, maybe a header extension, and up to 1400 bytes of payload.
+fn random_rtp(next: &mut impl FnMut() -> u64, seq: u16, ssrc: u32) -> Vec<u8> {
+    let csrcs = (next() % 4) as u8;
+    let extension_words = (next() % 4) as u8;
+    let has_extension = next() & 1 == 0;
+    let payload_len = (next() % 1401) as usize;
+    let mut p = rtp(seq, ssrc, 0);
+    p[0] |= csrcs | if has_extension { 0x10 } else { 0 };
+    p.extend((0..4 * csrcs).map(|_| next() as u8));
+    if has_extension {
+        p.extend_from_slice(&[0xbe, 0xde, 0, extension_words]);
+        p.extend((0..4 * extension_words).map(|_| next() as u8));
+    }
+    p.extend((0..payload_len).map(|_| next() as u8));
+    p
+}
+
+/// An RTCP packet of one to 64 words after the sender SSRC, of any feedback or report type.
+fn random_rtcp(next: &mut impl FnMut() -> u64, ssrc: u32) -> Vec<u8> {
+    let words = (next() % 64) as u16 + 1;
+    let mut p = vec![0x80 | (next() % 32) as u8, 200 + (next() % 7) as u8];
+    p.extend_from_slice(&words.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend((0..4 * words).map(|_| next() as u8));
+    p
+}
+
+/// Two senders and two receivers on one master key, one pair on ring and one on the reference.
+struct BothBackEnds {
+    ring_tx: SrtpContext,
+    ring_rx: SrtpContext,
+    ref_tx: SrtpContext,
+    ref_rx: SrtpContext,
+}
+
+type Protect = fn(&mut SrtpContext, &[u8]) -> Vec<u8>;
+type Unprotect = fn(&mut SrtpContext, &[u8]) -> Result<Vec<u8>, SrtpError>;
+
+impl BothBackEnds {
+    fn new(profile: SrtpProfile, master: &MasterKey) -> Self {
+        Self {
+            ring_tx: SrtpContext::new(profile, master).unwrap(),
+            ring_rx: SrtpContext::new(profile, master).unwrap(),
+            ref_tx: reference_context(profile, master),
+            ref_rx: reference_context(profile, master),
+        }
+    }
+
+    /// Both senders protect `plain` to the same bytes; both receivers refuse it with one random
+    /// bit flipped, for the same reason, then accept it as sent.
+    fn check(&mut self, next: &mut impl FnMut() -> u64, plain: &[u8], protect: Protect, unprotect: Unprotect) {
+        let sent = protect(&mut self.ring_tx, plain);
+        assert_eq!(sent, protect(&mut self.ref_tx, plain), "{:?} {plain:02x?}", self.ring_tx.profile());
+        let mut bad = sent.clone();
+        let at = (next() % sent.len() as u64) as usize;
+        bad[at] ^= 1 << (next() % 8);
+        let refused = unprotect(&mut self.ring_rx, &bad);
+        assert!(refused.is_err());
+        assert_eq!(refused, unprotect(&mut self.ref_rx, &bad));
+        assert_eq!(unprotect(&mut self.ring_rx, &sent).unwrap(), plain);
+        assert_eq!(unprotect(&mut self.ref_rx, &sent).unwrap(), plain);
+    }
+}
+
+/// Random RTP and SRTCP packets under random master keys of both sizes: ring protects to the same
+/// bytes as the RustCrypto back end, both unprotect them, and both refuse a packet with any one
+/// bit flipped, for the same reason.
+#[test]
+fn ring_matches_the_rustcrypto_back_end() {
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+    for profile in [GCM128, GCM256] {
+        for _ in 0..20 {
+            let key: Vec<u8> = (0..profile.master_key_len()).map(|_| next() as u8).collect();
+            let salt: Vec<u8> = (0..profile.master_salt_len()).map(|_| next() as u8).collect();
+            let master = MasterKey::new(&key, &salt).unwrap();
+            let mut both = BothBackEnds::new(profile, &master);
+            // One stream starts just before a sequence wrap, so the rollover counter is in the IV.
+            let mut seqs = [65_530u16, next() as u16, next() as u16, next() as u16];
+            for round in 0..60 {
+                let stream = round % seqs.len();
+                let ssrc = 0x1000 + stream as u32;
+                seqs[stream] = seqs[stream].wrapping_add(1 + (next() % 3) as u16);
+                let plain = random_rtp(&mut next, seqs[stream], ssrc);
+                both.check(&mut next, &plain, protect_rtp, unprotect_rtp);
+                let plain = random_rtcp(&mut next, ssrc);
+                both.check(&mut next, &plain, protect_rtcp, unprotect_rtcp);
+            }
+
+            // Authenticated-only SRTCP (E flag clear), which we accept but never send, so the
+            // reference makes it: RFC 7714 §9, the packet and the index word as associated data.
+            let (key, salt) = gcm_session_key(&master, true);
+            let reference = RustCryptoGcm::new(&key);
+            for index in 0..10u32 {
+                let plain = random_rtcp(&mut next, 0x2000);
+                let word = index.to_be_bytes();
+                let aad = [&plain[..], &word].concat();
+                let tag = reference.seal(&kdf::gcm_nonce(&salt, 0x2000, index.into()), &aad, &mut []).unwrap();
+                let srtcp = [&plain[..], &tag, &word].concat();
+                assert_eq!(unprotect_rtcp(&mut both.ring_rx, &srtcp).unwrap(), plain, "{profile:?} index {index}");
+                assert_eq!(unprotect_rtcp(&mut both.ref_rx, &srtcp).unwrap(), plain);
+            }
+        }
+    }
 }
 
 // ---- Round trips ----
@@ -579,16 +758,33 @@ fn wrong_key_lengths_are_refused() {
     }
 }
 
+/// A receiver whose master key, or only whose master salt (for GCM only in the IV), differs in
+/// one bit refuses every packet and remembers none of their SSRCs.
+#[test]
+fn wrong_key_fails_authentication() {
+    for profile in ALL {
+        let (mut tx, _) = pair(profile);
+        let srtp = protect_rtp(&mut tx, &rtp(1, 7, 100));
+        let srtcp = protect_rtcp(&mut tx, &rtcp(7));
+        let master = test_master(profile);
+        let (mut key, mut salt) = (master.key().to_vec(), master.salt().to_vec());
+        key[0] ^= 1;
+        let other_key = MasterKey::new(&key, master.salt()).unwrap();
+        salt[0] ^= 1;
+        let other_salt = MasterKey::new(master.key(), &salt).unwrap();
+        for wrong in [other_key, other_salt] {
+            let mut rx = SrtpContext::new(profile, &wrong).unwrap();
+            assert_eq!(unprotect_rtp(&mut rx, &srtp), Err(SrtpError::AuthFailed), "{profile:?}");
+            assert_eq!(unprotect_rtcp(&mut rx, &srtcp), Err(SrtpError::AuthFailed), "{profile:?}");
+            assert!(rx.rtp_seen.is_empty() && rx.rtcp_seen.is_empty());
+        }
+    }
+}
+
 /// Random bytes, and random bytes behind a plausible first byte, never panic and never pass.
 #[test]
 fn garbage_never_panics() {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     for profile in ALL {
         let (mut tx, mut rx) = pair(profile);
         // Give the receiver some state so that the known-SSRC paths are exercised too.
