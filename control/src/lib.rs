@@ -77,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(api::router())
         .route_layer(axum::middleware::from_fn(ops::track))
+        .layer(axum::middleware::map_response(routes::security_headers))
         .with_state(state)
 }
 
