@@ -188,6 +188,10 @@ pub struct HooksConfig {
     /// `Authorization` header value sent with webhooks.
     #[serde(default)]
     pub auth_event: Option<String>,
+    /// When set (32 bytes or more), webhooks to `api_event` carry `Meet-Signature: t=<unix>,v1=<hex
+    /// HMAC-SHA256 of "<unix>.<body>">` so the receiver can refuse forgeries and replays.
+    #[serde(default)]
+    pub signing_secret: Option<Secret>,
     /// Registered URL that checks a participant's `accessToken`.
     #[serde(default)]
     pub access_url: Option<String>,
@@ -211,6 +215,7 @@ impl Default for HooksConfig {
         HooksConfig {
             api_event: None,
             auth_event: None,
+            signing_secret: None,
             access_url: None,
             authorization_access: None,
             allow_debug_url_attributes: false,
