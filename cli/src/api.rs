@@ -150,6 +150,12 @@ impl Client {
             Credentials::Access(t) => return Ok(Some(format!("Bearer {t}"))),
             Credentials::Login { username, password } => (username.clone(), password.clone()),
         };
+        if let Some(host) = remote_plain_http_host(&self.base) {
+            eprintln!(
+                "meetctl: warning: the password of {username:?} is sent to {host} over plain http://, readable by \
+                 anyone on the way; use https://"
+            );
+        }
         let url = format!("{}/auth/jwt/login", self.base);
         let response =
             self.raw("POST", &url, None, Some(&serde_json::json!({ "username": username, "password": password })))?;
@@ -251,6 +257,21 @@ fn transport_failure(base: &str, e: ureq::Error) -> Failure {
     }
 }
 
+/// The host of `base` when it is a plain `http://` URL to a host other than this machine (`localhost`,
+/// `127.0.0.0/8`, `::1`): what is sent there crosses a network unencrypted.
+fn remote_plain_http_host(base: &str) -> Option<&str> {
+    let rest = base.get(..7).filter(|s| s.eq_ignore_ascii_case("http://")).map(|_| &base[7..])?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback());
+    (!local).then_some(host)
+}
+
 /// Escapes a path segment (room and peer IDs are URL-safe already; this guards the rest).
 pub fn segment(s: &str) -> String {
     s.bytes()
@@ -271,5 +292,25 @@ mod tests {
         assert_eq!(server_message(r#"{"data":null,"errors":["bad from"]}"#), "bad from");
         assert_eq!(server_message("plain"), "plain");
         assert_eq!(segment("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn plain_http_beyond_this_machine() {
+        assert_eq!(remote_plain_http_host("http://meet.example.com"), Some("meet.example.com"));
+        assert_eq!(remote_plain_http_host("HTTP://10.0.0.5:8080/base"), Some("10.0.0.5"));
+        assert_eq!(remote_plain_http_host("http://[2001:db8::1]:8080"), Some("2001:db8::1"));
+        assert_eq!(remote_plain_http_host("http://user@meet.example.com"), Some("meet.example.com"));
+        assert_eq!(remote_plain_http_host("http://localhost.evil.example"), Some("localhost.evil.example"));
+        for local in [
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://127.0.0.1:8080",
+            "http://127.8.9.10",
+            "http://[::1]:8080",
+            "http://[::ffff:127.0.0.1]",
+        ] {
+            assert_eq!(remote_plain_http_host(local), None, "{local}");
+        }
+        assert_eq!(remote_plain_http_host("https://meet.example.com"), None);
     }
 }

@@ -33,7 +33,9 @@ Examples:
 
 Settings come from flags, then MEET_* environment variables, then the config file
 (~/.config/meet/meetctl.toml or --config): server, api_token, username, password, ca_cert,
-insecure, jwt_key, jwt_secret.
+insecure, jwt_key, jwt_secret. Flags show in `ps` to every user of the machine: give the API
+token with MEET_API_TOKEN or --api-token-file (MEET_API_TOKEN_FILE) rather than --api-token, and
+keep files holding secrets mode 600 (meetctl warns otherwise).
 
 Exit codes:
   0 success            4 authentication refused (401/403)   7 token invalid (inspect)

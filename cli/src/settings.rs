@@ -15,9 +15,13 @@ pub struct Global {
     /// Base URL of meet-control, e.g. https://meet.example.com.
     #[arg(long, global = true, env = "MEET_SERVER_URL")]
     pub server: Option<String>,
-    /// Permanent Server API token (see `meetctl api-tokens create`).
+    /// Permanent Server API token (see `meetctl api-tokens create`). As a flag it is visible to every
+    /// user of this machine (`ps`): prefer MEET_API_TOKEN or --api-token-file.
     #[arg(long, global = true, env = "MEET_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// File holding the Server API token (its text, surrounding white space ignored); keep it mode 600.
+    #[arg(long, global = true, env = "MEET_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
     /// Log in with a user name instead of an API token (password from MEET_PASSWORD or the config file).
     #[arg(long, global = true, env = "MEET_USERNAME")]
     pub username: Option<String>,
@@ -85,6 +89,21 @@ impl Settings {
         };
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        let token_file = g.api_token_file.as_ref().filter(|p| !p.as_os_str().is_empty());
+        let api_token = match (nonempty(&g.api_token), token_file) {
+            // Two tokens that may differ: refuse rather than pick one silently.
+            (Some(_), Some(_)) => {
+                return Err(Failure::new(
+                    Exit::Usage,
+                    "an API token is given twice: by --api-token / MEET_API_TOKEN and by --api-token-file / MEET_API_TOKEN_FILE",
+                )
+                .hint("keep one of them")
+                .into())
+            }
+            (Some(token), None) => Some(token),
+            (None, Some(path)) => Some(read_token_file(path)?),
+            (None, None) => file.api_token,
+        };
         let username = nonempty(&g.username).or(file.username);
         let password = env("MEET_PASSWORD").or(file.password);
         let login = match (username, password) {
@@ -112,7 +131,7 @@ impl Settings {
         };
         Ok(Settings {
             server: nonempty(&g.server).or(file.server),
-            api_token: nonempty(&g.api_token).or(file.api_token),
+            api_token,
             login,
             ca_cert: g.ca_cert.clone().or(file.ca_cert),
             insecure: g.insecure || file.insecure,
@@ -141,7 +160,56 @@ fn default_path() -> Option<PathBuf> {
 fn load(path: &Path) -> anyhow::Result<FileSettings> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail(Exit::Config, format!("cannot read the config file {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| fail(Exit::Config, format!("invalid config file {}: {e}", path.display())))
+    let file: FileSettings = toml::from_str(&text)
+        .map_err(|e| fail(Exit::Config, format!("invalid config file {}: {e}", path.display())))?;
+    let secrets: Vec<&str> = [
+        (file.password.is_some(), "a password"),
+        (file.api_token.is_some(), "an API token"),
+        (file.jwt_secret.is_some(), "a JWT secret"),
+    ]
+    .into_iter()
+    .filter_map(|(held, what)| held.then_some(what))
+    .collect();
+    if !secrets.is_empty() {
+        warn_if_open(path, &secrets.join(" and "));
+    }
+    Ok(file)
+}
+
+/// The token in `path`: its text without surrounding white space.
+fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the API token file {}", path.display()))
+        .map_err(|e| config_error(e, "check --api-token-file / MEET_API_TOKEN_FILE"))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Failure::new(Exit::Config, format!("the API token file {} is empty", path.display()))
+            .hint("write the token made by `meetctl api-tokens create` into it")
+            .into());
+    }
+    warn_if_open(path, "an API token");
+    Ok(token.to_string())
+}
+
+/// Warns on stderr when `path`, which holds `what`, is open to other users of this machine (any
+/// permission bit for group or others, as ssh judges private keys): they could read the secret, or
+/// change where it is sent.
+fn warn_if_open(path: &Path, what: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else { return };
+    if let Some(mode) = open_mode(meta.permissions().mode()) {
+        eprintln!(
+            "meetctl: warning: {} holds {what} and is open to other users (mode {mode:o}); run: chmod 600 {}",
+            path.display(),
+            path.display()
+        );
+    }
+}
+
+/// The permission bits of `mode` when group or others have any.
+fn open_mode(mode: u32) -> Option<u32> {
+    let bits = mode & 0o777;
+    (bits & 0o077 != 0).then_some(bits)
 }
 
 fn config_error(e: anyhow::Error, hint: &str) -> anyhow::Error {
@@ -158,5 +226,14 @@ mod tests {
         assert!(err.to_string().contains("sever"), "{err}");
         let ok: FileSettings = toml::from_str("server = \"https://m\"\njwt_key = \"/k\"\n").unwrap();
         assert_eq!(ok.server.as_deref(), Some("https://m"));
+    }
+
+    #[test]
+    fn files_open_to_other_users() {
+        assert_eq!(open_mode(0o100600), None);
+        assert_eq!(open_mode(0o100400), None);
+        assert_eq!(open_mode(0o100644), Some(0o644));
+        assert_eq!(open_mode(0o100640), Some(0o640));
+        assert_eq!(open_mode(0o100602), Some(0o602), "writable by others: they could change the server");
     }
 }

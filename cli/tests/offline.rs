@@ -296,3 +296,74 @@ fn help_and_completions() {
     let loaded = Command::new("bash").arg("-n").arg("-c").arg(&bash).status().unwrap();
     assert!(loaded.success());
 }
+
+#[test]
+fn secrets_in_files_open_to_other_users_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Scratch::new("modes");
+    let chmod = |path: &Path, mode: u32| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    let config = dir.path("meetctl.toml");
+    let with_config = || meetctl(&["--config", config.to_str().unwrap(), "url", "--room", "serv0x"]);
+    std::fs::write(&config, "server = \"https://meet.example.com\"\nusername = \"admin\"\npassword = \"hunter2\"\n")
+        .unwrap();
+    for mode in [0o644, 0o640, 0o604] {
+        chmod(&config, mode);
+        let o = with_config();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let warning = stderr(&o);
+        assert!(
+            warning.contains("meetctl: warning:")
+                && warning.contains("holds a password")
+                && warning.contains(&format!("chmod 600 {}", config.display())),
+            "mode {mode:o}: {warning}"
+        );
+    }
+    chmod(&config, 0o600);
+    assert_eq!(stderr(&with_config()), "", "owner only: no warning");
+    // Without secrets the mode does not matter.
+    std::fs::write(&config, "server = \"https://meet.example.com\"\n").unwrap();
+    chmod(&config, 0o644);
+    assert_eq!(stderr(&with_config()), "");
+
+    // The API token file, likewise.
+    let token = dir.path("token");
+    std::fs::write(&token, "meet_0123456789abcdef\n").unwrap();
+    chmod(&token, 0o644);
+    let o = meetctl(&["--api-token-file", token.to_str().unwrap(), "url", "--room", "serv0x"]);
+    assert!(o.status.success() && stderr(&o).contains("holds an API token"), "{}", stderr(&o));
+    chmod(&token, 0o600);
+    let o = meetctl_env(&["url", "--room", "serv0x"], &[("MEET_API_TOKEN_FILE", token.to_str().unwrap())]);
+    assert_eq!(stderr(&o), "");
+    // An empty file is a configuration error; two tokens are a usage error.
+    std::fs::write(&token, " \n").unwrap();
+    assert_eq!(meetctl(&["--api-token-file", token.to_str().unwrap(), "url"]).status.code(), Some(3));
+    std::fs::write(&token, "meet_0123456789abcdef\n").unwrap();
+    let o = meetctl_env(&["--api-token-file", token.to_str().unwrap(), "url"], &[("MEET_API_TOKEN", "meet_x")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("given twice"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_password_sent_over_plain_http_beyond_this_machine_is_warned_about() {
+    // meetctl runs in a network namespace of its own (`unshare -rn`): no address is reachable there, so
+    // the login fails at once and nothing leaves this machine; the warning comes before the attempt.
+    let o = Command::new("unshare")
+        .arg("-rn")
+        .arg(env!("CARGO_BIN_EXE_meetctl"))
+        .args(["--server", "http://203.0.113.7:8080", "--username", "admin", "rooms", "list"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", "/nonexistent")
+        .env("MEET_PASSWORD", "hunter2")
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare (util-linux) must be installed for this test");
+    assert_eq!(o.status.code(), Some(6), "unreachable: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "meetctl: warning: the password of \"admin\" is sent to 203.0.113.7 over plain http://, readable by anyone"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -274,3 +274,32 @@ fn api_tokens_and_credentials() {
     assert_eq!(s.meetctl(&["rooms", "list"], &with_token).status.code(), Some(4));
     assert_eq!(s.meetctl(&["api-tokens", "revoke", &id], &login).status.code(), Some(5));
 }
+
+#[test]
+fn the_api_token_from_a_file_or_the_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Server::start();
+    let file = s.dir.join("api-token");
+    std::fs::write(&file, format!("{API_TOKEN}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = file.to_str().unwrap();
+    let no_env_token = ("MEET_API_TOKEN", "");
+
+    for (args, env) in [
+        (vec!["--api-token-file", path, "rooms", "list"], vec![no_env_token]),
+        (vec!["rooms", "list"], vec![no_env_token, ("MEET_API_TOKEN_FILE", path)]),
+        (vec!["rooms", "list"], vec![("MEET_API_TOKEN", API_TOKEN)]),
+    ] {
+        let o = s.meetctl(&args, &env);
+        assert!(o.status.success(), "{args:?} {env:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stderr), "", "{args:?} {env:?}");
+    }
+    // A wrong token in the file is refused like any other.
+    std::fs::write(&file, "meet_wrong-token-wrong-token\n").unwrap();
+    assert_eq!(s.meetctl(&["--api-token-file", path, "rooms", "list"], &[no_env_token]).status.code(), Some(4));
+
+    // A password login to this machine over http:// is not warned about.
+    let o = s.meetctl(&["rooms", "list"], &[("MEET_USERNAME", "admin"), ("MEET_PASSWORD", PASSWORD)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+}

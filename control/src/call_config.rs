@@ -7,13 +7,18 @@ use anyhow::Context;
 use crate::auth::ClientAuth;
 use crate::config::{FileConfig, ServerEntry};
 
+/// Who may embed the call pages when `[server] allowed_origins` is empty: any web page (http or https),
+/// since embedding them is what integrators do. Sent rather than left out so that the policy is stated.
+pub const EMBED_ANYWHERE: &str = "frame-ancestors *";
+
 #[derive(Default)]
 pub struct CallConfig {
     pub auth: ClientAuth,
     /// This server's prefix (`[rooms] default_server`).
     pub this_server: String,
     pub servers: Vec<ServerEntry>,
-    /// The `Content-Security-Policy` value for the call page, when embedding is restricted.
+    /// The `Content-Security-Policy` value for the call page when `[server] allowed_origins` restricts
+    /// embedding; else [`EMBED_ANYWHERE`] (see [`Self::call_page_csp`]).
     pub csp: Option<String>,
     /// `[server] player_hosts`: where a joint-viewing player may come from (empty: anywhere).
     pub player_hosts: Vec<String>,
@@ -77,6 +82,11 @@ impl CallConfig {
         })
     }
 
+    /// The call pages' `Content-Security-Policy`: which sites may embed them.
+    pub fn call_page_csp(&self) -> &str {
+        self.csp.as_deref().unwrap_or(EMBED_ANYWHERE)
+    }
+
     /// The other server that hosts `room_id`, if its `servN` prefix names one; rooms without a
     /// prefix, with an unknown one or with ours stay here.
     pub fn other_server(&self, room_id: &str) -> Option<&ServerEntry> {
@@ -117,7 +127,7 @@ mod tests {
         assert!(c.other_server("serv0abc").is_none(), "ours");
         assert!(c.other_server("serv7abc").is_none(), "unknown prefix: default server");
         assert!(c.other_server("abc").is_none(), "no prefix: default server");
-        assert!(c.csp.is_none());
+        assert_eq!(c.call_page_csp(), "frame-ancestors *", "no allowed_origins: any page may embed the room");
     }
 
     #[test]
@@ -139,7 +149,7 @@ mod tests {
     #[test]
     fn frame_ancestors() {
         let c = config("[server]\nallowed_origins = [\"https://app.example.com\", \"https://*.example.org\"]\n");
-        assert_eq!(c.csp.as_deref(), Some("frame-ancestors 'self' https://app.example.com https://*.example.org"));
+        assert_eq!(c.call_page_csp(), "frame-ancestors 'self' https://app.example.com https://*.example.org");
         assert!(CallConfig::from_file(&toml::from_str("[server]\nallowed_origins = [\"x; script-src *\"]\n").unwrap())
             .is_err());
     }

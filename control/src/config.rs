@@ -79,8 +79,8 @@ pub struct FileConfig {
     pub log: meet_relay::config::LogSection,
 }
 
-/// `[server]`: how the call page may be embedded.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[server]`: how the call page may be embedded, and how long HTTP connections may wait.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Origins allowed to embed the call page in an iframe (`frame-ancestors`), e.g.
@@ -91,6 +91,32 @@ pub struct ServerConfig {
     /// "*.vimeo.com"]`. Empty: any `http(s)` URL (shown in a sandboxed iframe).
     #[serde(default)]
     pub player_hosts: Vec<String>,
+    /// Seconds a client has to send a whole request head, from the connection opening (after the TLS
+    /// handshake) or from the head's first byte (see [`crate::http`]).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may go without a byte read or written (WebSockets excepted).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            allowed_origins: Vec::new(),
+            player_hosts: Vec::new(),
+            header_read_timeout_secs: default_header_read_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+        }
+    }
+}
+
+fn default_header_read_timeout() -> u64 {
+    20
+}
+
+fn default_idle_timeout() -> u64 {
+    60
 }
 
 /// One `[[servers]]` entry: rooms whose ID starts with `id` (e.g. `serv1`) are served at `url`.
@@ -162,6 +188,10 @@ pub struct HooksConfig {
     /// `Authorization` header value sent with webhooks.
     #[serde(default)]
     pub auth_event: Option<String>,
+    /// When set (32 bytes or more), webhooks to `api_event` carry `Meet-Signature: t=<unix>,v1=<hex
+    /// HMAC-SHA256 of "<unix>.<body>">` so the receiver can refuse forgeries and replays.
+    #[serde(default)]
+    pub signing_secret: Option<Secret>,
     /// Registered URL that checks a participant's `accessToken`.
     #[serde(default)]
     pub access_url: Option<String>,
@@ -185,6 +215,7 @@ impl Default for HooksConfig {
         HooksConfig {
             api_event: None,
             auth_event: None,
+            signing_secret: None,
             access_url: None,
             authorization_access: None,
             allow_debug_url_attributes: false,
@@ -229,6 +260,14 @@ impl FileConfig {
     /// What serde cannot check; each message names its key.
     pub fn validate(&self) -> Result<(), String> {
         self.relay.validate()?;
+        for (key, secs) in [
+            ("header_read_timeout_secs", self.server.header_read_timeout_secs),
+            ("idle_timeout_secs", self.server.idle_timeout_secs),
+        ] {
+            if secs == 0 {
+                return Err(format!("[server] {key}: must be at least 1"));
+            }
+        }
         match (&self.tls.cert, &self.tls.key) {
             (Some(_), None) => return Err("[tls] cert is set but key is not".into()),
             (None, Some(_)) => return Err("[tls] key is set but cert is not".into()),
@@ -376,6 +415,9 @@ mod tests {
         assert!(c.auth.users.is_empty());
         assert!(!c.hooks.allow_debug_url_attributes);
         assert_eq!(c.hooks.access_timeout_ms, 5000);
+        assert_eq!((c.server.header_read_timeout_secs, c.server.idle_timeout_secs), (20, 60));
+        let zero: FileConfig = toml::from_str("[server]\nidle_timeout_secs = 0\n").unwrap();
+        assert_eq!(zero.validate().unwrap_err(), "[server] idle_timeout_secs: must be at least 1");
     }
 
     #[test]

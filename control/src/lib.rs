@@ -6,7 +6,8 @@
 //! - [`rooms`]: the room registry; one task per room drives its participants' SDP and the relay.
 //! - [`signalling`]: the call page's WebSocket and its messages.
 //! - [`routes`]: pages, assets and diagnostics.
-//! - [`ops`]: `/healthz`, `/readyz`, `/metrics` and the SIGTERM drain; [`tls`]: HTTPS (files or self-signed).
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics` and the SIGTERM drain; [`tls`]: HTTPS (files or self-signed);
+//!   [`http`]: serving connections (HTTP and HTTPS) with header-read and idle timeouts.
 //! - [`auth`]: Client API JWTs and how they combine with URL attributes; [`call_config`]: JWT keys,
 //!   known servers and embedding origins for the call page.
 //! - [`api`]: the Server API (rooms, login, API tokens, OpenAPI); [`stats`]: session statistics;
@@ -20,6 +21,7 @@ pub mod api;
 pub mod auth;
 pub mod call_config;
 pub mod config;
+pub mod http;
 pub mod ops;
 pub mod relay_client;
 pub mod rooms;
@@ -32,7 +34,6 @@ pub mod tls;
 pub mod webhooks;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
@@ -76,19 +77,17 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(api::router())
         .route_layer(axum::middleware::from_fn(ops::track))
+        .layer(axum::middleware::map_response(routes::security_headers))
         .with_state(state)
 }
 
-/// Serves until `shutdown` completes.
+/// Serves plain HTTP with the default timeouts until `shutdown` completes ([`http::serve`] chooses).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")
+    http::serve(listener, app(state), None, http::Timeouts::default(), shutdown).await
 }
 
 /// Waits until the relay answers and the rooms it kept are taken back, then ends the statistics

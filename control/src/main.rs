@@ -91,16 +91,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let addr = listener.local_addr()?;
     sd_notify::ready();
-    match tls {
-        Some(config) => {
-            tracing::info!("meet is ready: open {}", meet_control::tls::https_url(addr));
-            meet_control::tls::serve(listener, meet_control::app(state), config, shutdown).await
-        }
-        None => {
-            tracing::info!("meet is ready: open http://{addr}/new");
-            meet_control::run(listener, state, shutdown).await
-        }
+    match &tls {
+        Some(_) => tracing::info!("meet is ready: open {}", meet_control::tls::https_url(addr)),
+        None => tracing::info!("meet is ready: open http://{addr}/new"),
     }
+    let timeouts = meet_control::http::Timeouts::from_config(&file.server);
+    meet_control::http::serve(listener, meet_control::app(state), tls, timeouts, shutdown).await
 }
 
 async fn shutdown_signal() {

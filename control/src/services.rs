@@ -74,7 +74,13 @@ impl Services {
                 "[hooks] allow_debug_url_attributes is on: participants can make this server call URLs of their choice"
             );
         }
-        let webhooks = Arc::new(Webhooks::new(store.clone(), client.clone(), registered, timings.delivery));
+        let signing = match &hooks.signing_secret {
+            Some(secret) => {
+                Some(crate::webhooks::Signing::new(secret.0.as_bytes()).context("invalid [hooks] signing_secret")?)
+            }
+            None => None,
+        };
+        let webhooks = Arc::new(Webhooks::new(store.clone(), client.clone(), registered, signing, timings.delivery));
         let pending = blocking(&store, |s| s.pending_webhooks()).await.context("cannot read the webhook queue")?;
         if pending > 0 {
             tracing::info!(pending, "webhooks queued by a previous run will be delivered");

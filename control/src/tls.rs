@@ -1,25 +1,16 @@
 //! HTTPS for meet-control: a certificate chain and key from PEM files (`--tls-cert`/`--tls-key`), or a
 //! self-signed certificate kept in the data directory (`--tls-self-signed`) for trying meet on a LAN,
 //! since browsers give camera access only to HTTPS pages (and localhost). rustls with the ring provider,
-//! the one provider of this process.
+//! the one provider of this process. Connections are served by [`crate::http::serve`].
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::ConnectInfo;
-use axum::Router;
-use tokio::net::TcpListener;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::TlsAcceptor;
-
-/// A client that connects but does not finish the handshake is dropped after this long.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Makes ring the process-wide rustls provider. Call once at start-up, before any TLS is used; it is
 /// harmless when a provider is already installed.
@@ -90,69 +81,6 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(contents)?;
-    Ok(())
-}
-
-/// Serves `router` over TLS until `shutdown` completes, then waits for open connections to finish.
-/// Handlers see the client address as `ConnectInfo<SocketAddr>`, as with plain HTTP.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    config: Arc<ServerConfig>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let acceptor = TlsAcceptor::from(config);
-    let (closing, closing_rx) = tokio::sync::watch::channel(false);
-    let mut connections = tokio::task::JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, addr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            _ = &mut shutdown => break,
-        };
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        let mut closing = closing_rx.clone();
-        connections.spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
-                Err(_) => return tracing::debug!("TLS handshake timed out"),
-            };
-            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(addr));
-                let mut router = router.clone();
-                async move { tower_service::Service::call(&mut router, request).await }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                r = connection.as_mut() => r,
-                _ = async { let _ = closing.wait_for(|c| *c).await; } => {
-                    // Finish the request in flight, then close.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "HTTPS connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    let _ = closing.send(true);
-    while connections.join_next().await.is_some() {}
     Ok(())
 }
 

@@ -8,11 +8,15 @@
 //! Targets: the registered URL (`[hooks] api_event`, header `auth_event`) gets every event; with
 //! `[hooks] allow_debug_url_attributes` a participant's `apiEvent` / `authEvent` room-URL attributes add
 //! a target for that participant's events.
+//!
+//! With `[hooks] signing_secret`, deliveries to the registered URL are signed ([`Signing`]), each
+//! attempt anew, so that a retry hours later still passes a receiver's replay window.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
 use serde::Serialize;
@@ -36,6 +40,49 @@ pub enum TargetError {
     NotHttps,
     #[error("the header value contains characters not allowed in HTTP headers")]
     BadHeader,
+}
+
+/// The signature header of webhooks (a meet extension, documented in `docs/server-api.md`).
+pub const SIGNATURE_HEADER: &str = "Meet-Signature";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SigningError {
+    #[error("the secret is {0} bytes; use 32 or more (e.g. `openssl rand -hex 32`)")]
+    TooShort(usize),
+}
+
+/// Signs webhook bodies with `[hooks] signing_secret`, as Stripe-style receivers expect:
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. The timestamp is inside the MAC, so a
+/// receiver that also refuses old timestamps refuses replays, not only forgeries.
+#[derive(Clone)]
+pub struct Signing {
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for Signing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signing(<redacted>)")
+    }
+}
+
+impl Signing {
+    pub fn new(secret: &[u8]) -> Result<Self, SigningError> {
+        // As for HS256 JWT secrets: shorter ones can be guessed offline from one signed delivery.
+        if secret.len() < 32 {
+            return Err(SigningError::TooShort(secret.len()));
+        }
+        Ok(Signing { secret: secret.to_vec() })
+    }
+
+    /// The `Meet-Signature` value for `body` sent at `unix` seconds.
+    pub fn header(&self, unix: i64, body: &str) -> String {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        mac.update(format!("{unix}.").as_bytes());
+        mac.update(body.as_bytes());
+        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!("t={unix},v1={hex}")
+    }
 }
 
 /// Where an integrator's endpoint is and how to authenticate to it.
@@ -143,6 +190,9 @@ pub struct Webhooks {
     store: SharedStore,
     client: reqwest::Client,
     registered: Option<HookTarget>,
+    /// Signs deliveries to `registered` only: debug targets are chosen by participants, who are not to
+    /// collect signatures made with the integrator's secret.
+    signing: Option<Signing>,
     settings: DeliverySettings,
     /// Debug targets of joins in progress, by (room, peer); taken when the join is reported.
     joining: Mutex<HashMap<(String, String), HookTarget>>,
@@ -154,9 +204,10 @@ impl Webhooks {
         store: SharedStore,
         client: reqwest::Client,
         registered: Option<HookTarget>,
+        signing: Option<Signing>,
         settings: DeliverySettings,
     ) -> Self {
-        Webhooks { store, client, registered, settings, joining: Mutex::default(), wake: Notify::new() }
+        Webhooks { store, client, registered, signing, settings, joining: Mutex::default(), wake: Notify::new() }
     }
 
     /// The participant joining `room` as `peer` asked for its events to go to `target` too.
@@ -267,6 +318,13 @@ impl Webhooks {
         if let Some(a) = &w.authorization {
             request = request.header(AUTHORIZATION, a);
         }
+        // The queue keeps no "signed" flag: what goes to the registered URL is signed when sent, so a
+        // secret configured after an event was queued still applies to it.
+        if let Some(signing) =
+            self.signing.as_ref().filter(|_| self.registered.as_ref().is_some_and(|r| r.url.as_str() == w.url))
+        {
+            request = request.header(SIGNATURE_HEADER, signing.header(now_ms() / 1000, &w.body));
+        }
         let failure = match request.send().await {
             Ok(r) if r.status().is_success() => None,
             Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
@@ -340,6 +398,19 @@ mod tests {
         assert!(within(s.backoff(3), 4));
         assert!(within(s.backoff(10), 60));
         assert!(within(s.backoff(u32::MAX), 60));
+    }
+
+    #[test]
+    fn signatures_cover_the_timestamp_and_the_body() {
+        assert_eq!(Signing::new(b"short").unwrap_err(), SigningError::TooShort(5));
+        let s = Signing::new(b"0123456789abcdef0123456789abcdef").unwrap();
+        // HMAC-SHA256(key, "1767225600.{}") as `openssl dgst -sha256 -hmac <key>` computes it.
+        assert_eq!(
+            s.header(1767225600, "{}"),
+            "t=1767225600,v1=b7be7938951cd5456a1e6101d62f960010ae1a7b79450661c6af410ba2d5f546"
+        );
+        assert_ne!(s.header(1767225601, "{}"), s.header(1767225600, "{}"));
+        assert!(!format!("{s:?}").contains("0123"));
     }
 
     #[test]

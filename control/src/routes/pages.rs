@@ -31,26 +31,28 @@ pub async fn new_page() -> Response {
 /// `/call/` and `/webinar/` serve the same page; it reads its mode from the path.
 ///
 /// A room whose `servN` prefix names another known server is served there (a redirect keeping the
-/// path and query). With `[server] allowed_origins`, a `frame-ancestors` policy limits embedding.
+/// path and query). Both carry the call page's `frame-ancestors` policy (`[server] allowed_origins`, else
+/// any page), which also spares them the frame protection of every other response.
 pub async fn call_page(
     State(state): State<AppState>,
     uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let room = query.iter().find(|(k, _)| k.eq_ignore_ascii_case("roomId")).map(|(_, v)| v.trim());
-    if let Some(server) = room.and_then(|r| state.call.other_server(r)) {
-        let target = format!(
-            "{}{}",
-            server.url.trim_end_matches('/'),
-            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/call/")
-        );
-        return Redirect::temporary(&target).into_response();
-    }
-    let mut response = asset("call.html");
-    if let Some(csp) = &state.call.csp {
-        if let Ok(value) = HeaderValue::from_str(csp) {
-            response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    let mut response = match room.and_then(|r| state.call.other_server(r)) {
+        Some(server) => {
+            let target = format!(
+                "{}{}",
+                server.url.trim_end_matches('/'),
+                uri.path_and_query().map(|p| p.as_str()).unwrap_or("/call/")
+            );
+            Redirect::temporary(&target).into_response()
         }
+        None => asset("call.html"),
+    };
+    // Checked when the config was read (origins without spaces, quotes or semicolons).
+    if let Ok(value) = HeaderValue::from_str(state.call.call_page_csp()) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
     }
     response
 }

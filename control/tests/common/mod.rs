@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod raw;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -244,6 +245,9 @@ pub struct Received {
     pub path: String,
     pub authorization: Option<String>,
     pub body: Value,
+    /// The body as it came, and every header (for signatures).
+    pub raw_body: Bytes,
+    pub headers: HeaderMap,
     /// The status it answered.
     pub status: u16,
 }
@@ -318,6 +322,8 @@ async fn handle(
         path: uri.path().to_string(),
         authorization: headers.get("authorization").map(|v| v.to_str().unwrap().to_string()),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        raw_body: body.clone(),
+        headers: headers.clone(),
         status: 0,
     };
     let index = state.received.lock().unwrap().len();
