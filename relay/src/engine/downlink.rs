@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use meet_media::rtcp;
 
-use super::{ConsumerKey, Engine, PeerKey};
+use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
 use crate::protocol::{MediaKind, Notification};
 
 /// Packets remembered per peer for matching feedback: a second at 4,000 packets/s.
@@ -184,41 +184,52 @@ impl Default for Pause {
 }
 
 impl Engine {
-    /// Every report interval: pauses and resumes each peer's video consumers to fit its downlink.
+    /// Every report interval: lowers, pauses, raises and resumes each peer's video consumers to fit its
+    /// downlink. A simulcast consumer steps down a layer before it is paused, and a camera before a
+    /// screen share: a shared screen is what a room looks at, and it is sent as one layer.
     pub(super) fn fit_downlinks(&mut self, now: Instant) {
         let micros = self.micros_since_epoch(now);
-        let limited: Vec<PeerKey> =
-            self.peers.iter().filter(|(_, p)| p.downlink.estimate_bps.is_some()).map(|(k, _)| k).collect();
-        for key in limited {
+        let keys: Vec<PeerKey> = self.peers.iter().map(|(k, _)| k).collect();
+        for key in keys {
             let peer = &self.peers[key];
-            let estimate = peer.downlink.estimate_bps.unwrap_or(u64::MAX);
+            let Some(estimate) = peer.downlink.estimate_bps else {
+                // No limit known (or no longer): whatever was held back comes back.
+                self.unlimit(now, key);
+                continue;
+            };
             let congested = peer.downlink.congested_within(micros, Duration::from_secs(2));
             let mut audio = 0;
-            let mut active: Vec<(ConsumerKey, u64)> = Vec::new();
+            let mut active: Vec<(ConsumerKey, u64, bool)> = Vec::new();
             let mut paused: Vec<ConsumerKey> = Vec::new();
             for &ck in peer.consumers.values() {
                 let c = &self.consumers[ck];
-                let producer = &self.producers[c.producer];
+                let producer = &self.producers[self.forwarded_producer(ck)];
+                let screen = self.producers[c.producer].id.ends_with("/screen");
                 match (producer.kind, c.pause.paused) {
                     (MediaKind::Audio, _) => audio += producer.bitrate_bps,
-                    (MediaKind::Video, false) => active.push((ck, producer.bitrate_bps)),
+                    (MediaKind::Video, false) => active.push((ck, producer.bitrate_bps, screen)),
                     (MediaKind::Video, true) => paused.push(ck),
                 }
             }
             let budget = estimate.saturating_sub(audio);
             let mut need: u64 = active.iter().map(|a| a.1).sum();
             if congested && need > budget {
-                active.sort_by_key(|a| std::cmp::Reverse(a.1));
-                for (ck, rate) in active {
+                // Cameras before screens; within each, the largest stream first.
+                active.sort_by_key(|a| (a.2, std::cmp::Reverse(a.1)));
+                for (ck, rate) in active.iter().map(|a| (a.0, a.1)) {
                     if need <= budget {
                         break;
+                    }
+                    if let Some(lower) = self.lower_layer(now, ck) {
+                        need = need - rate + lower;
+                        continue;
                     }
                     need -= rate;
                     self.set_paused(now, ck, true);
                 }
                 continue;
             }
-            for (ck, _) in &active {
+            for (ck, _, _) in &active {
                 // A consumer that came through its trial is trusted again: the next pause waits briefly.
                 let pause = &mut self.consumers[*ck].pause;
                 if pause.probation_until.is_some_and(|t| now >= t) {
@@ -229,10 +240,82 @@ impl Engine {
             if congested {
                 continue;
             }
-            // One try at a time: the smallest stream first.
-            let due = paused.into_iter().filter(|ck| self.consumers[*ck].pause.retry_at.is_some_and(|t| now >= t));
-            if let Some(ck) = due.min_by_key(|ck| self.producers[self.consumers[*ck].producer].bitrate_bps) {
+            // One try at a time: the smallest stream first, a paused one before a lowered one.
+            let due = |ck: &ConsumerKey| self.consumers[*ck].pause.retry_at.is_some_and(|t| now >= t);
+            if let Some(ck) = paused.iter().copied().filter(due).min_by_key(|ck| {
+                self.producers[self.consumers[*ck].producer].bitrate_bps
+            }) {
                 self.set_paused(now, ck, false);
+                continue;
+            }
+            let lowered = active.iter().filter(|a| due(&a.0) && self.is_lowered(a.0)).min_by_key(|a| a.1);
+            if let Some(&(ck, _, _)) = lowered {
+                self.raise_layer(now, ck);
+            }
+        }
+    }
+
+    /// The producer whose packets a consumer is sent: for simulcast, the layer forwarded now.
+    pub(super) fn forwarded_producer(&self, ck: ConsumerKey) -> ProducerKey {
+        let c = &self.consumers[ck];
+        c.simulcast
+            .as_ref()
+            .and_then(|s| s.current.and_then(|l| s.layers.get(usize::from(l))))
+            .copied()
+            .unwrap_or(c.producer)
+    }
+
+    fn is_lowered(&self, ck: ConsumerKey) -> bool {
+        self.consumers[ck].simulcast.as_ref().is_some_and(|s| s.bandwidth_cap < s.top())
+    }
+
+    /// Steps a simulcast consumer down one layer for its receiver's link; returns the bitrate of the
+    /// layer it gets then, or `None` when it is at its lowest already (or not simulcast).
+    fn lower_layer(&mut self, now: Instant, ck: ConsumerKey) -> Option<u64> {
+        let consumer = &mut self.consumers[ck];
+        let sc = consumer.simulcast.as_mut()?;
+        let level = sc.bandwidth_cap.min(sc.current.unwrap_or(sc.top()));
+        if level == 0 {
+            return None;
+        }
+        sc.bandwidth_cap = level - 1;
+        let lower = sc.layers[usize::from(level - 1)];
+        let pause = &mut consumer.pause;
+        if pause.probation_until.take().is_some() {
+            pause.wait = (pause.wait * 2).min(MAX_RETRY);
+        }
+        pause.retry_at = Some(now + pause.wait);
+        self.counters.layers_lowered += 1;
+        let p = &self.peers[consumer.peer];
+        tracing::debug!(room = %p.room, peer = %p.id, producer = %self.producers[consumer.producer].id,
+            layer = level - 1, estimate_bps = ?p.downlink.estimate_bps, "simulcast layer lowered for bandwidth");
+        Some(self.producers[lower].bitrate_bps)
+    }
+
+    /// Gives a lowered simulcast consumer one layer more, on trial.
+    fn raise_layer(&mut self, now: Instant, ck: ConsumerKey) {
+        let consumer = &mut self.consumers[ck];
+        let Some(sc) = consumer.simulcast.as_mut() else { return };
+        sc.bandwidth_cap = (sc.bandwidth_cap + 1).min(sc.top());
+        consumer.pause.retry_at = (sc.bandwidth_cap < sc.top()).then_some(now + consumer.pause.wait);
+        consumer.pause.probation_until = Some(now + PROBATION);
+        self.counters.layers_raised += 1;
+    }
+
+    /// A peer whose link has no known limit: its paused consumers resume and its simulcast consumers may
+    /// have every layer again.
+    fn unlimit(&mut self, now: Instant, key: PeerKey) {
+        let consumers: Vec<ConsumerKey> = self.peers[key].consumers.values().copied().collect();
+        for ck in consumers {
+            if self.consumers[ck].pause.paused {
+                self.set_paused(now, ck, false);
+            }
+            let consumer = &mut self.consumers[ck];
+            if let Some(sc) = consumer.simulcast.as_mut() {
+                if sc.bandwidth_cap < sc.top() {
+                    sc.bandwidth_cap = sc.top();
+                    consumer.pause.retry_at = None;
+                }
             }
         }
     }
@@ -253,6 +336,10 @@ impl Engine {
             self.counters.consumers_resumed += 1;
         }
         pause.paused = paused;
+        if let Some(sc) = consumer.simulcast.as_mut().filter(|_| paused) {
+            // Resumed, it starts again at a keyframe.
+            sc.current = None;
+        }
         let (producer, peer, id) = (consumer.producer, consumer.peer, consumer.id);
         let p = &self.peers[peer];
         tracing::info!(room = %p.room, peer = %p.id, producer = %self.producers[producer].id, paused,
@@ -265,7 +352,13 @@ impl Engine {
             paused,
         });
         if !paused {
-            self.request_keyframe(now, producer);
+            let wanted = match &self.consumers[ck].simulcast {
+                Some(sc) => sc.producer(),
+                None => Some(producer),
+            };
+            if let Some(pk) = wanted {
+                self.request_keyframe(now, pk);
+            }
         }
     }
 }
