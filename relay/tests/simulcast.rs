@@ -26,7 +26,12 @@ struct Sender {
 
 impl Sender {
     fn new() -> Self {
-        Sender { seq: [1000, 30_000, 65_530], timestamp: [7, 1 << 31, u32::MAX - 5000], picture_id: [5, 3000, 32_760], sent: [0; 3] }
+        Sender {
+            seq: [1000, 30_000, 65_530],
+            timestamp: [7, 1 << 31, u32::MAX - 5000],
+            picture_id: [5, 3000, 32_760],
+            sent: [0; 3],
+        }
     }
 
     /// One single-packet frame of `layer`.
@@ -143,11 +148,10 @@ fn layers_follow_the_tile_and_switch_at_keyframes() {
     assert_eq!(net.engine.counters.simulcast_ssrcs_learned, 3);
     let Response::RoomDump(dump) = net.request(Request::DumpRoom { room: "r".into() }) else { panic!() };
     let layers = &dump.peers.iter().find(|p| p.peer == "alice").unwrap().producers[0].layers;
-    assert_eq!(layers.iter().map(|l| (l.rid.as_str(), l.ssrc, l.height)).collect::<Vec<_>>(), vec![
-        ("q", 100, 180),
-        ("h", 200, 360),
-        ("f", 300, 720)
-    ]);
+    assert_eq!(
+        layers.iter().map(|l| (l.rid.as_str(), l.ssrc, l.height)).collect::<Vec<_>>(),
+        vec![("q", 100, 180), ("h", 200, 360), ("f", 300, 720)]
+    );
 
     // A small tile: the lowest layer is asked for a keyframe, and the switch waits for it.
     let rtcp_from = net.clients[a].rtcp.len();
@@ -183,10 +187,10 @@ fn layers_follow_the_tile_and_switch_at_keyframes() {
             (osn, h.timestamp, vp8::parse(&payload[2..]).unwrap().picture_id.unwrap().value)
         })
         .collect();
-    assert_eq!(resent, vec![
-        (before_switch.0, before_switch.1, before_switch.2),
-        (after_switch.0, after_switch.1, after_switch.2)
-    ]);
+    assert_eq!(
+        resent,
+        vec![(before_switch.0, before_switch.1, before_switch.2), (after_switch.0, after_switch.1, after_switch.2)]
+    );
 
     // Tile hidden: no video at all; shown large again: the top layer, from its next keyframe.
     net.request(Request::SetConsumerView { room: "r".into(), peer: "bob".into(), consumer, height: 0 });

@@ -6,10 +6,15 @@
 //! estimate of the link: unknown (no limit) until the link shows congestion (loss, or a queue building
 //! up), then what it delivered while congested, growing again while it stays clear.
 //!
-//! When the video a peer receives does not fit its estimate, the relay pauses its video consumers,
-//! largest stream first: the peer still hears everyone, and its page shows those tiles as audio only
-//! ([`Notification::ConsumerPaused`]). A paused consumer is tried again later; each try that ends in
-//! congestion doubles the wait. A link that never congests is never touched.
+//! When the video a peer receives does not fit its estimate, the relay lowers its simulcast consumers'
+//! layers, then pauses video consumers, largest stream first: the peer still hears everyone, and its page
+//! shows those tiles as audio only ([`Notification::ConsumerPaused`]). A lowered or paused consumer is
+//! tried again later, but only once the estimate has room for it; each try that ends in congestion
+//! doubles the wait. The estimate grows while the link stays clear, at most to 1.5 times what the link
+//! was seen to deliver, and by a quarter after each minute without congestion (waiting twice as long after a raise that failed): a link that got wider is
+//! found again step by step, without sending it the full rate at once (each step up that fails costs the
+//! receiver a moment of frozen video on a narrow link, so they are rare). A link that never congests is
+//! never touched.
 
 use std::time::{Duration, Instant};
 
@@ -32,8 +37,11 @@ const MIN_WINDOW_PACKETS: u32 = 50;
 const CONGESTED_QUEUE_MICROS: i64 = 80_000;
 /// Two congested windows in a row make a verdict: one late burst is not a narrow link.
 const CONGESTED_WINDOWS: u8 = 2;
-/// A link clear this long is unlimited again.
-const FORGET_AFTER_MICROS: u64 = 30_000_000;
+/// A link clear this long has its estimate raised by a quarter (and the clock starts again). A raise
+/// followed by congestion within [`RAISE_TRIAL_MICROS`] doubles the wait for the next, up to the max.
+const FORGET_AFTER_MICROS: u64 = 60_000_000;
+const MAX_FORGET_AFTER_MICROS: u64 = 240_000_000;
+const RAISE_TRIAL_MICROS: u64 = 10_000_000;
 /// The least-delay baseline is the minimum over the current and previous period of this length.
 const BASE_DELAY_PERIOD_MICROS: u64 = 5_000_000;
 
@@ -64,6 +72,10 @@ pub(crate) struct Downlink {
     pub estimate_bps: Option<u64>,
     /// When (µs) the link was last judged congested.
     pub congested_at: Option<u64>,
+    /// When the estimate was last raised for a clear spell, and the clear spell the next raise waits for
+    /// (0: [`FORGET_AFTER_MICROS`]).
+    raised_at: Option<u64>,
+    raise_after: u64,
 }
 
 #[derive(Default)]
@@ -145,6 +157,10 @@ impl Downlink {
             self.congested_windows = self.congested_windows.saturating_add(1);
             if self.congested_windows >= CONGESTED_WINDOWS {
                 self.congested_at = Some(micros);
+                if self.raised_at.take().is_some_and(|at| micros.saturating_sub(at) <= RAISE_TRIAL_MICROS) {
+                    // The wider link was not there: try again later.
+                    self.raise_after = (self.raise_after.max(FORGET_AFTER_MICROS) * 2).min(MAX_FORGET_AFTER_MICROS);
+                }
                 if let Some(delivered) = delivered_bps {
                     self.estimate_bps = Some((delivered * 85 / 100).max(30_000));
                 }
@@ -152,11 +168,15 @@ impl Downlink {
             return;
         }
         self.congested_windows = 0;
-        if self.congested_at.is_some_and(|at| micros.saturating_sub(at) >= FORGET_AFTER_MICROS) {
-            self.estimate_bps = None;
-            self.congested_at = None;
+        let raise_after = self.raise_after.max(FORGET_AFTER_MICROS);
+        if self.congested_at.is_some_and(|at| micros.saturating_sub(at) >= raise_after) {
+            self.estimate_bps = self.estimate_bps.map(|e| e.saturating_add(e / 4));
+            self.congested_at = Some(micros);
+            self.raised_at = Some(micros);
         } else if loss < 0.02 && queue < CONGESTED_QUEUE_MICROS / 3 {
-            self.estimate_bps = self.estimate_bps.map(|e| e * 105 / 100);
+            // Grow, but not past what the link has shown it carries: a rate never sent is not known.
+            let seen = delivered_bps.map_or(u64::MAX, |d| d * 3 / 2);
+            self.estimate_bps = self.estimate_bps.map(|e| (e * 105 / 100).min(e.max(seen)));
         }
     }
 
@@ -188,14 +208,21 @@ impl Engine {
     /// downlink. A simulcast consumer steps down a layer before it is paused, and a camera before a
     /// screen share: a shared screen is what a room looks at, and it is sent as one layer.
     pub(super) fn fit_downlinks(&mut self, now: Instant) {
-        let micros = self.micros_since_epoch(now);
         let keys: Vec<PeerKey> = self.peers.iter().map(|(k, _)| k).collect();
         for key in keys {
+            self.fit_downlink(now, key);
+        }
+    }
+
+    /// Fits one peer's video to its downlink: every report interval, and at once when its feedback
+    /// shows congestion (a second of queueing on a narrow link is a second of frozen video).
+    pub(super) fn fit_downlink(&mut self, now: Instant, key: PeerKey) {
+        let micros = self.micros_since_epoch(now);
+        {
             let peer = &self.peers[key];
             let Some(estimate) = peer.downlink.estimate_bps else {
-                // No limit known (or no longer): whatever was held back comes back.
-                self.unlimit(now, key);
-                continue;
+                // No limit known: whatever was held back comes back.
+                return self.unlimit(now, key);
             };
             let congested = peer.downlink.congested_within(micros, Duration::from_secs(2));
             let mut audio = 0;
@@ -227,7 +254,7 @@ impl Engine {
                     need -= rate;
                     self.set_paused(now, ck, true);
                 }
-                continue;
+                return;
             }
             for (ck, _, _) in &active {
                 // A consumer that came through its trial is trusted again: the next pause waits briefly.
@@ -238,35 +265,56 @@ impl Engine {
                 }
             }
             if congested {
-                continue;
+                return;
             }
-            // One try at a time: the smallest stream first, a paused one before a lowered one.
+            // One try at a time, when it is due and the estimate has room for it: the smallest stream
+            // first, a paused one before a lowered one.
             let due = |ck: &ConsumerKey| self.consumers[*ck].pause.retry_at.is_some_and(|t| now >= t);
-            if let Some(ck) = paused.iter().copied().filter(due).min_by_key(|ck| {
-                self.producers[self.consumers[*ck].producer].bitrate_bps
-            }) {
+            let resume = paused
+                .iter()
+                .copied()
+                .filter(due)
+                .map(|ck| (ck, self.rate_when_resumed(ck)))
+                .min_by_key(|(_, rate)| *rate)
+                .filter(|(_, rate)| need + rate <= budget);
+            if let Some((ck, _)) = resume {
                 self.set_paused(now, ck, false);
-                continue;
+                return;
             }
-            let lowered = active.iter().filter(|a| due(&a.0) && self.is_lowered(a.0)).min_by_key(|a| a.1);
-            if let Some(&(ck, _, _)) = lowered {
+            let raise = active
+                .iter()
+                .filter(|a| due(&a.0))
+                .filter_map(|a| Some((a.0, self.rate_when_raised(a.0)?.saturating_sub(a.1))))
+                .min_by_key(|(_, more)| *more)
+                .filter(|(_, more)| need + more <= budget);
+            if let Some((ck, _)) = raise {
                 self.raise_layer(now, ck);
             }
         }
     }
 
-    /// The producer whose packets a consumer is sent: for simulcast, the layer forwarded now.
+    /// The producer whose packets a consumer is sent, as far as its link is concerned: for simulcast,
+    /// the layer forwarded now, or the lower one its link was just given and it switches to at the next
+    /// keyframe (counting the old one until then would lower it again).
     pub(super) fn forwarded_producer(&self, ck: ConsumerKey) -> ProducerKey {
         let c = &self.consumers[ck];
-        c.simulcast
-            .as_ref()
-            .and_then(|s| s.current.and_then(|l| s.layers.get(usize::from(l))))
-            .copied()
-            .unwrap_or(c.producer)
+        let Some(sc) = c.simulcast.as_ref() else { return c.producer };
+        let layer = sc.bandwidth_cap.min(sc.current.unwrap_or(sc.top()));
+        sc.layers.get(usize::from(layer)).copied().unwrap_or(c.producer)
     }
 
-    fn is_lowered(&self, ck: ConsumerKey) -> bool {
-        self.consumers[ck].simulcast.as_ref().is_some_and(|s| s.bandwidth_cap < s.top())
+    /// The bitrate a paused consumer would take: its stream's, or a simulcast consumer's lowest layer's.
+    fn rate_when_resumed(&self, ck: ConsumerKey) -> u64 {
+        let c = &self.consumers[ck];
+        let pk = c.simulcast.as_ref().and_then(|s| s.layers.first().copied()).unwrap_or(c.producer);
+        self.producers[pk].bitrate_bps
+    }
+
+    /// The bitrate of the layer above the one a lowered simulcast consumer may have now.
+    fn rate_when_raised(&self, ck: ConsumerKey) -> Option<u64> {
+        let sc = self.consumers[ck].simulcast.as_ref().filter(|s| s.bandwidth_cap < s.top())?;
+        let next = sc.layers[usize::from(sc.bandwidth_cap) + 1];
+        Some(self.producers[next].bitrate_bps)
     }
 
     /// Steps a simulcast consumer down one layer for its receiver's link; returns the bitrate of the
@@ -413,6 +461,48 @@ mod tests {
         let estimate = d.estimate_bps.expect("congestion was seen");
         assert!((200_000..=600_000).contains(&estimate), "{estimate}");
         assert!(d.congested_within(2_000_000, Duration::from_secs(2)));
+    }
+
+    /// A narrow link (a quarter of 2 Mbit/s delivered) judged congested, from `start` µs.
+    fn congest(d: &mut Downlink, start: u64) -> u64 {
+        for w in 0..10u64 {
+            let t = start + w * 200_000;
+            let fb = feedback(d, t, 50, 4_000, |i| i % 4 == 0, |i| 30_000 + i * 3_000);
+            d.handle_feedback(t + 200_000, &fb).unwrap();
+        }
+        start + 2_000_000
+    }
+
+    /// Clear one-second windows of 400 kbit/s (1000-byte packets 20 ms apart) from `start` µs.
+    fn clear(d: &mut Downlink, start: u64, seconds: u64) -> u64 {
+        for w in 0..seconds {
+            let t = start + w * 1_000_000;
+            let fb = feedback(d, t, 50, 20_000, |_| true, |_| 20_000);
+            d.handle_feedback(t + 1_000_000, &fb).unwrap();
+        }
+        start + seconds * 1_000_000
+    }
+
+    #[test]
+    fn the_estimate_grows_only_as_far_as_the_link_has_shown_then_a_quarter_a_minute() {
+        let mut d = Downlink::default();
+        let t = congest(&mut d, 0);
+        let low = d.estimate_bps.unwrap();
+        assert!(low < 600_000, "{low}");
+        // 400 kbit/s delivered without trouble: never more than 1.5 times that, whatever the time.
+        let t = clear(&mut d, t, 50);
+        let grown = d.estimate_bps.unwrap();
+        assert!(grown <= low.max(620_000), "{grown}");
+        // A minute clear: a quarter more.
+        let t = clear(&mut d, t, 12);
+        assert_eq!(d.estimate_bps, Some(grown + grown / 4));
+        // That raise ends in congestion: the next waits two minutes.
+        let t = congest(&mut d, t);
+        let after = d.estimate_bps.unwrap();
+        let t = clear(&mut d, t, 70);
+        assert!(d.estimate_bps.unwrap() <= after.max(620_000), "no raise after one minute");
+        clear(&mut d, t, 55);
+        assert!(d.estimate_bps.unwrap() > after.max(620_000), "a raise after two");
     }
 
     #[test]

@@ -47,8 +47,13 @@ impl Engine {
                 RtcpPacket::Nack(nack) => self.handle_consumer_nack(now, from, &nack),
                 RtcpPacket::TransportCc { raw } => {
                     let micros = self.micros_since_epoch(now);
-                    if self.peers[from].downlink.handle_feedback(micros, raw).is_err() {
+                    let downlink = &mut self.peers[from].downlink;
+                    let before = downlink.congested_at;
+                    if downlink.handle_feedback(micros, raw).is_err() {
                         self.counters.drop_transport_feedback_malformed += 1;
+                    }
+                    if self.peers[from].downlink.congested_at != before {
+                        self.fit_downlink(now, from);
                     }
                 }
                 // Reports about our streams, and browsers' own estimates: the relay sets the rate.

@@ -124,10 +124,13 @@ const POOL_LIMIT: usize = 4096;
 /// A cleared buffer from the pool (or a new one while the pool warms up).
 fn take_buffer(pool: &mut Vec<Vec<u8>>) -> Vec<u8> {
     // Cleared here, not only in `recycle`: error paths give buffers back as they are.
-    pool.pop().map_or_else(|| Vec::with_capacity(BUFFER_CAPACITY), |mut b| {
-        b.clear();
-        b
-    })
+    pool.pop().map_or_else(
+        || Vec::with_capacity(BUFFER_CAPACITY),
+        |mut b| {
+            b.clear();
+            b
+        },
+    )
 }
 
 impl Engine {

@@ -291,10 +291,15 @@ impl Engine {
                         .is_some_and(|t| now.saturating_duration_since(t) < LAYER_IDLE)
                 })
                 .collect();
-            let heights: Vec<u16> =
-                sc.layers.iter().map(|k| self.producers.get(*k).map_or(0, |p| p.height)).collect();
+            let heights: Vec<u16> = sc.layers.iter().map(|k| self.producers.get(*k).map_or(0, |p| p.height)).collect();
             let target = choose_layer(consumer.view_height, sc.bandwidth_cap, &active, &heights, sc.target);
             if target == sc.target {
+                // A switch still waiting: ask again (requests are rate limited per producer, and one made
+                // for another consumer a moment ago may have been the one that was dropped).
+                let waiting = target.is_some() && sc.current != target && !consumer.pause.paused;
+                if let Some(pk) = sc.producer().filter(|_| waiting) {
+                    self.request_keyframe(now, pk);
+                }
                 continue;
             }
             let wanted = target.and_then(|t| sc.layers.get(usize::from(t)).copied());
