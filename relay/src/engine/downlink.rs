@@ -86,6 +86,9 @@ struct Window {
     bytes: u64,
     first_arrival: Option<i64>,
     last_arrival: i64,
+    /// Send times (µs) of the first and last packet acknowledged in the window.
+    first_sent: Option<u64>,
+    last_sent: u64,
     queue_sum: i64,
 }
 
@@ -125,6 +128,8 @@ impl Downlink {
                     window.bytes += u64::from(sent.size);
                     window.first_arrival = Some(window.first_arrival.map_or(at, |f| f.min(at)));
                     window.last_arrival = window.last_arrival.max(at);
+                    window.first_sent = Some(window.first_sent.map_or(sent.at, |f| f.min(sent.at)));
+                    window.last_sent = window.last_sent.max(sent.at);
                     // Sender and receiver clocks differ by a constant; the least delay seen stands for
                     // an empty queue.
                     let delay = at - sent.at as i64;
@@ -175,7 +180,10 @@ impl Downlink {
             self.raised_at = Some(micros);
         } else if loss < 0.02 && queue < CONGESTED_QUEUE_MICROS / 3 {
             // Grow, but not past what the link has shown it carries: a rate never sent is not known.
-            let seen = delivered_bps.map_or(u64::MAX, |d| d * 3 / 2);
+            // Measured over the time the window's packets were sent in: a keyframe arriving in a burst
+            // is not a rate.
+            let length = w.first_sent.map_or(0, |f| w.last_sent - f).max(WINDOW_MICROS / 2);
+            let seen = w.bytes * 8 * 1_000_000 / length * 3 / 2;
             self.estimate_bps = self.estimate_bps.map(|e| (e * 105 / 100).min(e.max(seen)));
         }
     }
@@ -241,17 +249,29 @@ impl Engine {
             let budget = estimate.saturating_sub(audio);
             let mut need: u64 = active.iter().map(|a| a.1).sum();
             if congested && need > budget {
-                // Cameras before screens; within each, the largest stream first.
+                // Every camera down to its lowest layer, a layer at a time and the largest first, before
+                // any is paused (a small picture beats none); then pauses, cameras before screens.
                 active.sort_by_key(|a| (a.2, std::cmp::Reverse(a.1)));
-                for (ck, rate) in active.iter().map(|a| (a.0, a.1)) {
+                let mut lowered = true;
+                while need > budget && lowered {
+                    lowered = false;
+                    for a in active.iter_mut() {
+                        if need <= budget {
+                            break;
+                        }
+                        if let Some(lower) = self.lower_layer(now, a.0) {
+                            need = need.saturating_sub(a.1) + lower;
+                            a.1 = lower;
+                            lowered = true;
+                        }
+                    }
+                }
+                active.sort_by_key(|a| (a.2, std::cmp::Reverse(a.1)));
+                for &(ck, rate, _) in &active {
                     if need <= budget {
                         break;
                     }
-                    if let Some(lower) = self.lower_layer(now, ck) {
-                        need = need - rate + lower;
-                        continue;
-                    }
-                    need -= rate;
+                    need = need.saturating_sub(rate);
                     self.set_paused(now, ck, true);
                 }
                 return;
