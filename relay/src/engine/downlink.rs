@@ -45,6 +45,11 @@ const RAISE_TRIAL_MICROS: u64 = 10_000_000;
 /// The least-delay baseline is the minimum over the current and previous period of this length.
 const BASE_DELAY_PERIOD_MICROS: u64 = 5_000_000;
 
+/// A paused or lowered consumer is tried again only if everything would take at most this share of the
+/// budget: a stream's rate swings (keyframes, the sender's own estimate), and a try that does not fit
+/// freezes the receiver's other pictures too.
+const RETRY_HEADROOM: f64 = 0.8;
+
 /// First wait before a paused consumer is tried again; doubled after each failed try, up to the max.
 const FIRST_RETRY: Duration = Duration::from_secs(8);
 const MAX_RETRY: Duration = Duration::from_secs(64);
@@ -289,6 +294,7 @@ impl Engine {
             }
             // One try at a time, when it is due and the estimate has room for it: the smallest stream
             // first, a paused one before a lowered one.
+            let budget = (budget as f64 * RETRY_HEADROOM) as u64;
             let due = |ck: &ConsumerKey| self.consumers[*ck].pause.retry_at.is_some_and(|t| now >= t);
             let resume = paused
                 .iter()
