@@ -148,6 +148,8 @@
           ws.send(JSON.stringify({ type: 'answer', sdp: answer.sdp }));
         }
         if (api.maxBitrate) applyBitrate().catch(function (e) { console.warn('meet: setBitrate', e); });
+        applyScreenPolicy();
+        ctx.scheduleView();
       }).catch(function (e) {
         console.error('meet: offer handling failed', e);
         if (pc !== S.pc) return;   // replaced meanwhile (mediaRestart, fresh session)
@@ -175,13 +177,26 @@
       var tr = S.sendTr.screen;
       var track = api.share ? api.share.track : null;
       if (tr && S.pc && S.pc.signalingState !== 'closed' && tr.sender.track !== track) {
-        tr.sender.replaceTrack(track).catch(function (e) { console.warn('meet: screen replaceTrack failed', e); });
+        tr.sender.replaceTrack(track).then(applyScreenPolicy)
+          .catch(function (e) { console.warn('meet: screen replaceTrack failed', e); });
       }
       if (S.joined && R.screenSent !== !!track) {
         R.screenSent = !!track;
         ctx.send({ type: 'share', on: !!track });
       }
       ctx.updateFeatureUI();
+    }
+
+    // A shared screen keeps its resolution and gives up frame rate when the link is short: text must stay
+    // readable. (The camera is sent in simulcast layers, lowest first, which the relay picks from.)
+    function applyScreenPolicy() {
+      var tr = S.sendTr.screen;
+      if (!tr || !S.pc || S.pc.signalingState === 'closed') return;
+      if (tr.sender.track && 'contentHint' in tr.sender.track) tr.sender.track.contentHint = 'detail';
+      var p = tr.sender.getParameters();
+      if (p.degradationPreference === 'maintain-resolution') return;
+      p.degradationPreference = 'maintain-resolution';
+      tr.sender.setParameters(p).catch(function (e) { console.warn('meet: screen degradation preference', e); });
     }
 
     function applyBitrate() {

@@ -123,6 +123,7 @@
       var speakerTile = S.activeSpeaker ? tileOf(S.activeSpeaker) : null;
       var stage = ctx.mode === 'webinar' && !api.pinned && n > 1 && !!speakerTile && speakerTile.parentNode === box;
       box.classList.toggle('speaker-stage', stage);
+      scheduleView();
       if (!n || el.call.hidden) return;
       var cs = getComputedStyle(box);
       var W = box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
@@ -170,6 +171,27 @@
       box.style.setProperty('--tile-h', Math.max(60, Math.floor(h)) + 'px');
     }
 
+    // How tall each remote tile is shown (device pixels; 0 when hidden, e.g. behind a pinned tile), so
+    // the relay sends each camera's simulcast layer that fills its tile, and no video no one sees.
+    // Debounced: a layout change resizes every tile at once.
+    var viewTimer = null;
+    function scheduleView() {
+      if (viewTimer) return;
+      viewTimer = setTimeout(function () {
+        viewTimer = null;
+        if (!S.joined) return;
+        var dpr = window.devicePixelRatio || 1;
+        var height = function (tile) {
+          if (!tile || !tile.offsetParent) return 0;
+          return Math.round(tile.getBoundingClientRect().height * dpr);
+        };
+        var tiles = [];
+        S.peers.forEach(function (p) { tiles.push({ peerId: p.peerId, source: 'video', height: height(p.tile) }); });
+        R.screenTiles.forEach(function (st, id) { tiles.push({ peerId: id, source: 'screen', height: height(st.tile) }); });
+        if (tiles.length) ctx.send({ type: 'view', tiles: tiles });
+      }, 250);
+    }
+
     if (window.ResizeObserver) new ResizeObserver(layoutTiles).observe(el.tiles);
     window.addEventListener('resize', layoutTiles);
 
@@ -179,6 +201,7 @@
       cur.forEach(function (tr) { if (tracks.indexOf(tr) < 0) { p.stream.removeTrack(tr); changed = true; } });
       tracks.forEach(function (tr) { if (cur.indexOf(tr) < 0) { p.stream.addTrack(tr); changed = true; } });
       if (!changed) return;
+      scheduleView();
       p.el.srcObject = p.stream;
       playRemote(p.el);
       var audio = p.stream.getAudioTracks()[0];
@@ -266,6 +289,7 @@
           if (!api.pinned) setPin(id + ':screen');
           updateCount();
         }
+        scheduleView();
         if (st.stream.getVideoTracks()[0] !== track) {
           st.stream.getTracks().forEach(function (x) { st.stream.removeTrack(x); });
           st.stream.addTrack(track);
@@ -316,7 +340,7 @@
     return {
       clearPeers: clearPeers, ensurePeer: ensurePeer, layoutTiles: layoutTiles, makeTile: makeTile,
       removePeer: removePeer, setActiveSpeaker: setActiveSpeaker, setBandwidthPaused: setBandwidthPaused,
-      setPeerTracks: setPeerTracks, setPin: setPin, setScreenTracks: setScreenTracks,
+      scheduleView: scheduleView, setPeerTracks: setPeerTracks, setPin: setPin, setScreenTracks: setScreenTracks,
       setTileInfo: setTileInfo, speakingCb: speakingCb, tileOf: tileOf, unblockAudio: unblockAudio,
       updateCount: updateCount
     };

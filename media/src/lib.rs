@@ -8,6 +8,7 @@
 //! - [`rtp`]: the RTP header: parse and rewrite in place.
 //! - [`rtcp`]: RTCP compound packets: one module per message we read or write.
 //! - [`sdp`]: the SDP the control plane offers and the answers it reads back.
+//! - [`vp8`]: the VP8 payload descriptor, for switching simulcast layers at keyframes.
 //!
 //! Errors are small `Copy` enums so the packet path never allocates to report a bad packet.
 
@@ -17,3 +18,4 @@ pub mod rtp;
 pub mod sdp;
 pub mod srtp;
 pub mod stun;
+pub mod vp8;

@@ -192,6 +192,28 @@ pub fn find_extension(buf: &[u8], h: &RtpHeader, id: u8) -> Option<(usize, usize
     Some((e.data.as_ptr() as usize - buf.as_ptr() as usize, e.data.len()))
 }
 
+/// Turns the header extension elements with one of `ids` into padding bytes, in place; returns how many
+/// it blanked. The header keeps its length, so nothing else moves.
+pub fn blank_extensions(buf: &mut [u8], h: &RtpHeader, ids: &[u8]) -> usize {
+    let two_byte = extensions(buf, h).two_byte;
+    // Offsets first (at most a handful of elements match), then the writes.
+    let mut found = [(0usize, 0usize); 4];
+    let mut n = 0;
+    for e in extensions(buf, h).filter(|e| ids.contains(&e.id)) {
+        if n == found.len() {
+            break;
+        }
+        let at = e.data.as_ptr() as usize - buf.as_ptr() as usize;
+        let head = if two_byte { 2 } else { 1 };
+        found[n] = (at - head, at + e.data.len());
+        n += 1;
+    }
+    for &(start, end) in &found[..n] {
+        buf[start..end].fill(0);
+    }
+    n
+}
+
 /// Iterator returned by [`extensions`].
 #[derive(Debug, Clone)]
 pub struct Extensions<'a> {
@@ -502,6 +524,27 @@ mod tests {
         set_sequence_number(&mut short, 1);
         set_timestamp(&mut short, 1);
         assert_eq!(short, [0x80; 11]);
+    }
+
+    #[test]
+    fn blanked_extensions_become_padding() {
+        let exts = [
+            Extension { id: 3, data: &[0x12, 0x34] },
+            Extension { id: 4, data: b"1" },
+            Extension { id: 5, data: b"f" },
+        ];
+        let f = HeaderFields { payload_type: 96, ssrc: Ssrc(1), extensions: &exts, ..Default::default() };
+        let mut p = [0u8; 64];
+        let len = write_header(&f, &mut p).unwrap();
+        let h = parse(&p[..len]).unwrap();
+        assert_eq!(blank_extensions(&mut p[..len], &h, &[4, 5, 6]), 2);
+        let left: Vec<_> = extensions(&p[..len], &h).collect();
+        assert_eq!(left, vec![Extension { id: 3, data: &[0x12, 0x34] }]);
+        assert_eq!(blank_extensions(&mut p[..len], &h, &[4, 5, 6]), 0);
+        let mut plain = PACKET;
+        plain[0] &= !0x10;
+        let h = parse(&plain).unwrap();
+        assert_eq!(blank_extensions(&mut plain, &h, &[1]), 0);
     }
 
     #[test]

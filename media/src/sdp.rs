@@ -7,6 +7,11 @@
 //! carries the `transport-cc` header extension, so browsers estimate their uplink from the relay's
 //! transport-wide feedback; audio sections also carry `ssrc-audio-level` (RFC 6464), from which the
 //! relay tells who speaks.
+//!
+//! Simulcast (RFC 8853): a camera's section may ask for three layers by `rid` ([`SIMULCAST_RIDS`], lowest
+//! first). The browser then announces no SSRCs; its packets name their layer with the `rtp-stream-id`
+//! extension (and their retransmissions with `repaired-rtp-stream-id`), from which the relay learns the
+//! SSRCs. Those extensions, and `sdes:mid`, are offered in that section only.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -25,6 +30,16 @@ pub const TRANSPORT_CC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-tr
 /// The header extension id meet gives `ssrc-audio-level` in audio sections (browsers keep it too).
 pub const AUDIO_LEVEL_EXT_ID: u8 = 1;
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+/// Header extensions of simulcast sections. A relay must not forward them: a receiver would route a
+/// packet by the sender's `mid` instead of the SSRC announced to it.
+pub const MID_EXT_ID: u8 = 4;
+pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+pub const RID_EXT_ID: u8 = 5;
+pub const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
+pub const REPAIRED_RID_EXT_ID: u8 = 6;
+pub const REPAIRED_RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
+/// The layers a simulcast section asks for, lowest resolution first (a quarter, half and full size).
+pub const SIMULCAST_RIDS: [&str; 3] = ["q", "h", "f"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -83,6 +98,8 @@ pub struct MediaSection {
     pub mid: String,
     pub kind: Kind,
     pub direction: Direction,
+    /// A video section the browser sends in: ask for [`SIMULCAST_RIDS`].
+    pub simulcast: bool,
 }
 
 /// Everything an offer says; the transport part comes from the relay.
@@ -143,6 +160,14 @@ impl Offer<'_> {
             let _ = write!(s, "a=extmap:{AUDIO_LEVEL_EXT_ID} {AUDIO_LEVEL_URI}\r\n");
         }
         let _ = write!(s, "a=extmap:{TRANSPORT_CC_EXT_ID} {TRANSPORT_CC_URI}\r\n");
+        let simulcast = m.simulcast && m.kind == Kind::Video && m.direction == Direction::RecvOnly;
+        if simulcast {
+            let _ = write!(
+                s,
+                "a=extmap:{MID_EXT_ID} {MID_URI}\r\na=extmap:{RID_EXT_ID} {RID_URI}\r\n\
+                 a=extmap:{REPAIRED_RID_EXT_ID} {REPAIRED_RID_URI}\r\n"
+            );
+        }
         s.push_str("a=rtcp-mux\r\na=rtcp-rsize\r\n");
         match m.kind {
             Kind::Audio => {
@@ -160,6 +185,12 @@ impl Offer<'_> {
                      a=rtpmap:{VP8_RTX_PT} rtx/90000\r\na=fmtp:{VP8_RTX_PT} apt={pt}\r\n"
                 );
             }
+        }
+        if simulcast {
+            for rid in SIMULCAST_RIDS {
+                let _ = write!(s, "a=rid:{rid} recv\r\n");
+            }
+            let _ = write!(s, "a=simulcast:recv {}\r\n", SIMULCAST_RIDS.join(";"));
         }
         if let Direction::SendOnly(o) = &m.direction {
             // The media SSRC's lines come first: browsers take the first `a=ssrc` as the stream's own.
@@ -218,6 +249,8 @@ pub struct AnswerMedia {
     pub ssrcs: Vec<u32>,
     /// `(media, rtx)` SSRC pairs of `ssrc-group:FID` lines.
     pub rtx_ssrcs: Vec<(u32, u32)>,
+    /// The layers of `a=simulcast:send`, in its order (lowest first, as offered); empty without simulcast.
+    pub simulcast: Vec<String>,
 }
 
 impl AnswerMedia {
@@ -279,6 +312,7 @@ pub fn parse_answer(sdp: &str) -> Result<Answer, SdpError> {
                     "fingerprint" => target.fingerprint = Some(arg.to_string()),
                     "setup" => target.setup = Some(arg.to_string()),
                     "sendrecv" | "sendonly" | "recvonly" | "inactive" => target.direction = name.to_string(),
+                    "simulcast" => target.simulcast = parse_simulcast_send(arg)?,
                     "ssrc" => {
                         let ssrc =
                             arg.split_whitespace().next().and_then(|s| s.parse().ok()).ok_or(SdpError::Malformed)?;
@@ -311,6 +345,24 @@ pub fn parse_answer(sdp: &str) -> Result<Answer, SdpError> {
     Ok(Answer { media })
 }
 
+/// The layers of `a=simulcast:send <list>` (RFC 8853 §5.1): `;` separates layers, `,` alternatives (the
+/// first is taken), `~` marks a layer paused for now (still a layer). Only rids meet offered are kept.
+fn parse_simulcast_send(arg: &str) -> Result<Vec<String>, SdpError> {
+    let mut parts = arg.split_whitespace();
+    if parts.next() != Some("send") {
+        return Ok(Vec::new());
+    }
+    let list = parts.next().ok_or(SdpError::Malformed)?;
+    let mut rids = Vec::new();
+    for layer in list.split(';') {
+        let rid = layer.split(',').next().unwrap_or("").trim_start_matches('~');
+        if SIMULCAST_RIDS.contains(&rid) && !rids.iter().any(|r| r == rid) {
+            rids.push(rid.to_string());
+        }
+    }
+    Ok(rids)
+}
+
 impl Answer {
     pub fn section(&self, mid: &str) -> Option<&AnswerMedia> {
         self.media.iter().find(|m| m.mid.as_deref() == Some(mid))
@@ -335,8 +387,8 @@ mod tests {
 
     fn sample_offer() -> String {
         let sections = vec![
-            MediaSection { mid: "0".into(), kind: Kind::Audio, direction: Direction::RecvOnly },
-            MediaSection { mid: "1".into(), kind: Kind::Video, direction: Direction::RecvOnly },
+            MediaSection { mid: "0".into(), kind: Kind::Audio, direction: Direction::RecvOnly, simulcast: false },
+            MediaSection { mid: "1".into(), kind: Kind::Video, direction: Direction::RecvOnly, simulcast: true },
             MediaSection {
                 mid: "2".into(),
                 kind: Kind::Video,
@@ -347,8 +399,9 @@ mod tests {
                     stream_id: "s".into(),
                     track_id: "t".into(),
                 }),
+                simulcast: false,
             },
-            MediaSection { mid: "3".into(), kind: Kind::Audio, direction: Direction::Inactive },
+            MediaSection { mid: "3".into(), kind: Kind::Audio, direction: Direction::Inactive, simulcast: false },
         ];
         let candidates = ["127.0.0.1:10000".parse().unwrap()];
         Offer {
@@ -382,6 +435,25 @@ mod tests {
         assert_eq!(sdp.matches("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n").count(), 2);
         assert!(sdp.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 10000 typ host\r\n"));
         assert!(sdp.lines().all(|l| !l.is_empty()));
+        // Simulcast in the camera section only, with the extensions that name layers.
+        assert_eq!(sdp.matches("a=simulcast:recv q;h;f\r\n").count(), 1);
+        assert_eq!(sdp.matches("a=rid:").count(), 3);
+        assert_eq!(sdp.matches("a=extmap:5 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n").count(), 1);
+        let video = &sdp[sdp.find("a=mid:1\r\n").unwrap()..sdp.find("a=mid:2\r\n").unwrap()];
+        assert!(video.contains("a=rid:q recv\r\na=rid:h recv\r\na=rid:f recv\r\na=simulcast:recv q;h;f\r\n"));
+        assert!(video.contains("a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"));
+    }
+
+    #[test]
+    fn simulcast_layers_of_an_answer() {
+        let answer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=mid:1\r\na=sendonly\r\n\
+            a=rid:q send\r\na=rid:h send\r\na=rid:f send\r\na=simulcast:send q;~h,x;f;zz;q\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=simulcast:recv q\r\n";
+        let a = parse_answer(answer).unwrap();
+        assert_eq!(a.section("1").unwrap().simulcast, vec!["q", "h", "f"]);
+        assert!(a.section("1").unwrap().ssrcs.is_empty());
+        assert!(a.section("2").unwrap().simulcast.is_empty());
+        assert_eq!(parse_answer("m=video 9 RTP 96\r\na=simulcast:send\r\n"), Err(SdpError::Malformed));
     }
 
     #[test]

@@ -148,6 +148,7 @@ fn max_broadcasters_is_enforced() {
                 payload_type: 111,
                 clock_rate: 48_000,
                 rtx: None,
+                simulcast: Vec::new(),
             },
         )
     };

@@ -154,6 +154,7 @@ fn the_home_core_alone_announces_the_speaker() {
         payload_type: 111,
         clock_rate: 48_000,
         rtx: None,
+        simulcast: Vec::new(),
     });
     for to in ["h1", "f2"] {
         let consume = Request::Consume {

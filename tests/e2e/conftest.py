@@ -505,7 +505,7 @@ STATS_JS = """async () => {
       frameWidth: s.frameWidth, frameHeight: s.frameHeight, packetsLost: s.packetsLost,
       trackIdentifier: s.trackIdentifier, freezeCount: s.freezeCount || 0,
       totalFreezesDuration: s.totalFreezesDuration || 0, nackCount: s.nackCount || 0, pliCount: s.pliCount || 0});
-    if (s.type === 'outbound-rtp') outbound.push({id: s.id, kind, mid: s.mid, ssrc: s.ssrc,
+    if (s.type === 'outbound-rtp') outbound.push({id: s.id, kind, mid: s.mid, ssrc: s.ssrc, rid: s.rid,
       packetsSent: s.packetsSent || 0, framesEncoded: s.framesEncoded, frameWidth: s.frameWidth,
       frameHeight: s.frameHeight, qualityLimitationReason: s.qualityLimitationReason});
   });

@@ -65,17 +65,22 @@ class Reception:
     nacks: int
     plis: int
     heights: list[int]  # frameHeight at each sample
+    # Seconds the receiver's page showed the tile as audio only (the relay paused that video for its link):
+    # frozen and stalled time is not counted there, as the page says what happens.
+    paused: float = 0.0
 
     @classmethod
-    def of(cls, samples: list[tuple[float, dict]]) -> Reception:
-        (t0, first), (t1, last) = samples[0], samples[-1]
+    def of(cls, samples: list[tuple[float, dict, bool]]) -> Reception:
+        (t0, first, _), (t1, last, _) = samples[0], samples[-1]
 
         def d(key):
             return last[key] - first[key]
-        stalled = sum(tb - ta for (ta, a), (tb, b) in zip(samples, samples[1:])
-                      if b["framesDecoded"] == a["framesDecoded"])
-        return cls(d("framesDecoded") / (t1 - t0), d("totalFreezesDuration"), stalled, d("freezeCount"),
-                   d("nackCount"), d("pliCount"), [s.get("frameHeight") or 0 for _, s in samples[1:]])
+        shown = [(ta, a, tb, b) for (ta, a, pa), (tb, b, pb) in zip(samples, samples[1:]) if not (pa or pb)]
+        paused = (t1 - t0) - sum(tb - ta for ta, _, tb, _ in shown)
+        stalled = sum(tb - ta for ta, a, tb, b in shown if b["framesDecoded"] == a["framesDecoded"])
+        frozen = sum(b["totalFreezesDuration"] - a["totalFreezesDuration"] for _, a, _, b in shown)
+        return cls(d("framesDecoded") / (t1 - t0), frozen, stalled, d("freezeCount"),
+                   d("nackCount"), d("pliCount"), [s.get("frameHeight") or 0 for _, s, _ in samples[1:]], paused)
 
     @property
     def stuck(self) -> float:
@@ -84,12 +89,12 @@ class Reception:
 
     def row(self, label: str) -> str:
         h = f"{min(self.heights)}-{max(self.heights)}" if self.heights else "-"
-        return (f"{label:<34} {self.fps:6.1f} {self.frozen:9.1f} {self.stalled:8.0f} {self.freezes:8d} "
-                f"{self.nacks:7d} {self.plis:5d}  {h}")
+        return (f"{label:<34} {self.fps:6.1f} {self.frozen:9.1f} {self.stalled:8.0f} {self.paused:7.0f} "
+                f"{self.freezes:8d} {self.nacks:7d} {self.plis:5d}  {h}")
 
 
-HEADER = (f"{'receiver <- sender, call':<34} {'fps':>6} {'frozen s':>9} {'stalled':>8} {'freezes':>8} "
-          f"{'NACKs':>7} {'PLIs':>5}  height")
+HEADER = (f"{'receiver <- sender, call':<34} {'fps':>6} {'frozen s':>9} {'stalled':>8} {'paused':>7} "
+          f"{'freezes':>8} {'NACKs':>7} {'PLIs':>5}  height")
 
 TRACKS_JS = """() => Object.fromEntries(Array.from(document.querySelectorAll('.tile:not(.self)')).map(t => {
   const v = t.querySelector('video'), track = v && v.srcObject && v.srcObject.getVideoTracks()[0];
@@ -104,23 +109,32 @@ def inbound_video(p: Participant, track: str | None) -> dict:
     return videos[0]
 
 
-def measure(streams: dict[str, tuple[Participant, str | None]], seconds: float) -> dict[str, Reception]:
-    """Samples each (viewer, track) every SAMPLE_EVERY seconds for `seconds`."""
+def measure(streams: dict[str, tuple[Participant, str | None]], seconds: float,
+            paused: dict[str, str] | None = None) -> dict[str, Reception]:
+    """Samples each (viewer, track) every SAMPLE_EVERY seconds for `seconds`. `paused` names, for some
+    streams, the selector of the sender's tile on the viewer's page: marked audio only, it is paused."""
     clock = streams[next(iter(streams))][0].page
     end = time.monotonic() + seconds
-    samples: dict[str, list[tuple[float, dict]]] = {k: [] for k in streams}
+    samples: dict[str, list[tuple[float, dict, bool]]] = {k: [] for k in streams}
     while True:
         for k, (p, track) in streams.items():
-            samples[k].append((time.monotonic(), inbound_video(p, track)))
+            marked = bool(paused and k in paused and p.page.eval_on_selector(
+                paused[k], "t => t.hasAttribute('data-audio-only')"))
+            samples[k].append((time.monotonic(), inbound_video(p, track), marked))
         if (left := end - time.monotonic()) <= 0:
             return {k: Reception.of(v) for k, v in samples.items()}
         clock.wait_for_timeout(min(SAMPLE_EVERY, left) * 1000)  # lets Playwright deliver events meanwhile
 
 
 def sending(p: Participant) -> str:
-    """What `p` sends of its camera and why not more (WebRTC's qualityLimitationReason)."""
-    out = max((s for s in p.stats()["outbound"] if s["kind"] == "video"), key=lambda s: s["framesEncoded"] or 0)
-    return f"{p.name} sends {out['frameWidth']}x{out['frameHeight']}, limited by {out['qualityLimitationReason']}"
+    """What `p` sends of its camera (each simulcast layer) and why not more (qualityLimitationReason)."""
+    camera = sorted((s for s in p.stats()["outbound"] if s["kind"] == "video" and s.get("rid")), key=lambda s: s["rid"])
+    if not camera:
+        camera = [max((s for s in p.stats()["outbound"] if s["kind"] == "video"), key=lambda s: s["framesEncoded"] or 0)]
+    layers = ", ".join(
+        f"{s.get('rid') or 'one layer'} {s.get('frameWidth') or 0}x{s.get('frameHeight') or 0}" for s in camera
+    )
+    return f"{p.name} sends {layers}, limited by {camera[-1]['qualityLimitationReason']}"
 
 
 def report(env: Env, title: str, rows: list[tuple[str, Reception]], notes: list[str], capsys) -> str:
@@ -240,8 +254,17 @@ def test_mixed_bandwidth(lab_env, capsys):
             p.page.eval_on_selector(tile(ids[other.name]) + " .tile-pin", "e => e.click()")
         wait_media_flowing([a, b], timeout=30.0)
         a.page.wait_for_timeout(10_000)  # the senders' bandwidth estimates ramp up
-        streams = {f"{v.name}<-{s}": (v, tracks[v.name][s]) for v in (a, b, c) for s in "ABC" if s != v.name}
-        got = measure(streams, minute)
+        # A and B do not see C's tile (each pinned the other): the relay sends them no video of C.
+        streams = {f"{v.name}<-{s}": (v, tracks[v.name][s]) for v, s in ((a, "B"), (b, "A"), (c, "A"), (c, "B"))}
+        def decoded_of_c(v: Participant) -> int:
+            seen = [s for s in v.stats()["inbound"] if s["kind"] == "video" and s["trackIdentifier"] == tracks[v.name]["C"]]
+            return seen[0]["framesDecoded"] if seen else 0
+
+        hidden_before = {v.name: decoded_of_c(v) for v in (a, b)}
+        got = measure(streams, minute, paused={f"C<-{s}": tile(ids[s]) for s in "AB"})
+        for v in (a, b):
+            assert decoded_of_c(v) == hidden_before[v.name], f"{v.name} kept decoding C's hidden video"
+
         audio_only = {s: c.page.eval_on_selector(tile(ids[s]), "t => t.hasAttribute('data-audio-only')") for s in "AB"}
         table = report(env, f"C behind 500 kbit/s each way, {minute} s", [
             (k + (" (audio only)" if k[0] == "C" and audio_only[k[-1]] else ""), r) for k, r in got.items()
@@ -251,12 +274,13 @@ def test_mixed_bandwidth(lab_env, capsys):
         for k in ("A<-B", "B<-A"):
             assert min(got[k].heights) >= 540, f"{k}: frameHeight {got[k].heights} (< 540p)\n{table}"
             assert got[k].stuck <= 1.0, f"{k}: {got[k].stuck:.1f} s frozen in {minute} s (> 1 s)\n{table}"
+        # The narrow link gets the lowest layer, or audio only while its tile says so; the relay may try a
+        # higher layer now and then (and step back), but not for long, and nothing freezes.
         for s in "AB":
             r = got[f"C<-{s}"]
-            if audio_only[s]:
-                continue
-            assert r.stuck <= 1.0, f"C<-{s}: {r.stuck:.1f} s frozen in {minute} s (> 1 s)\n{table}"
-            assert max(r.heights) <= LOWEST_LAYER_HEIGHT, (
-                f"C<-{s}: frameHeight {r.heights}: not the lowest layer (<= {LOWEST_LAYER_HEIGHT}p), and its "
-                f"tile is not marked data-audio-only\n{table}"
+            assert r.stuck <= 1.0, f"C<-{s}: {r.stuck:.1f} s frozen in {minute} s (> 1 s) outside pauses\n{table}"
+            lowest = sum(h <= LOWEST_LAYER_HEIGHT for h in r.heights) / max(1, len(r.heights))
+            assert lowest >= 0.8, (
+                f"C<-{s}: frameHeight {r.heights}: not the lowest layer (<= {LOWEST_LAYER_HEIGHT}p) most of the "
+                f"time\n{table}"
             )

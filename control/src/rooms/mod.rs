@@ -348,6 +348,10 @@ impl RoomHandle {
         let _ = self.tx.send(RoomEvent::Hand { connection: self.connection, raised });
     }
 
+    pub fn view(&self, tiles: Vec<crate::signalling::messages::TileView>) {
+        let _ = self.tx.send(RoomEvent::View { connection: self.connection, tiles });
+    }
+
     /// A moderator command; the room refuses it unless this participant is a moderator.
     pub fn moderate(&self, action: crate::signalling::messages::ModeratorAction) {
         let _ = self.tx.send(RoomEvent::Moderate { connection: self.connection, action });

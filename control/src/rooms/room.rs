@@ -74,6 +74,10 @@ pub(super) enum RoomEvent {
         connection: u64,
         raised: bool,
     },
+    View {
+        connection: u64,
+        tiles: Vec<crate::signalling::messages::TileView>,
+    },
     Moderate {
         connection: u64,
         action: ModeratorAction,
@@ -131,6 +135,8 @@ struct Consumed {
     cname: String,
     from_peer: String,
     source: MediaSource,
+    /// The tile height last told to the relay (`view`).
+    view_height: Option<u32>,
 }
 
 enum Role {
@@ -413,6 +419,7 @@ impl Room {
             RoomEvent::Share { connection, on } => self.share(connection, on).await,
             RoomEvent::Chat { connection, text } => self.chat(connection, text),
             RoomEvent::Hand { connection, raised } => self.hand(connection, raised),
+            RoomEvent::View { connection, tiles } => self.view(connection, tiles).await,
             RoomEvent::Moderate { connection, action } => self.moderate(connection, action).await,
             RoomEvent::Leave { connection } => {
                 if let Some(i) = self.index_of(connection) {

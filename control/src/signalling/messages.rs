@@ -60,8 +60,25 @@ pub enum ClientMessage {
     },
     /// A moderator's command; refused for everyone else.
     Moderate(ModeratorAction),
+    /// How tall the page shows other participants' video (device pixels; 0: not visible), so the relay
+    /// sends each the simulcast layer that fills its tile, and no video to tiles no one sees.
+    View {
+        tiles: Vec<TileView>,
+    },
     Leave,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TileView {
+    pub peer_id: String,
+    /// `video` or `screen`; audio has no size.
+    pub source: MediaSource,
+    pub height: u32,
+}
+
+/// Tiles a `view` message may describe; more are ignored.
+pub const MAX_TILE_VIEWS: usize = 256;
 
 /// What a page knows of its session, sent with `join` to take it back after `meet-control` restarted:
 /// the ICE credentials of the last offer it answered (they prove the page owns the relay's peer), that

@@ -250,6 +250,10 @@ async fn session(state: AppState, socket: WebSocket) {
             ClientMessage::Share { on } => handle.share(on),
             ClientMessage::Chat { text } => handle.chat(text),
             ClientMessage::Hand { raised } => handle.hand(raised),
+            ClientMessage::View { mut tiles } => {
+                tiles.truncate(messages::MAX_TILE_VIEWS);
+                handle.view(tiles)
+            }
             ClientMessage::Moderate(action) => handle.moderate(action),
             ClientMessage::Leave => break,
             ClientMessage::Join { .. } => {

@@ -96,6 +96,12 @@ counters! {
     /// Video consumers paused because their receiver's link could not carry them, and resumed.
     consumers_paused,
     consumers_resumed,
+    /// Simulcast: layer SSRCs learned from `rtp-stream-id`; consumers switched to another layer; steps
+    /// down and up of a consumer's layer for its receiver's link.
+    simulcast_ssrcs_learned,
+    layer_switches,
+    layers_lowered,
+    layers_raised,
     sr_translated,
     rr_sent,
     remb_sent,

@@ -6,16 +6,21 @@
 //! estimate of the link: unknown (no limit) until the link shows congestion (loss, or a queue building
 //! up), then what it delivered while congested, growing again while it stays clear.
 //!
-//! When the video a peer receives does not fit its estimate, the relay pauses its video consumers,
-//! largest stream first: the peer still hears everyone, and its page shows those tiles as audio only
-//! ([`Notification::ConsumerPaused`]). A paused consumer is tried again later; each try that ends in
-//! congestion doubles the wait. A link that never congests is never touched.
+//! When the video a peer receives does not fit its estimate, the relay lowers its simulcast consumers'
+//! layers, then pauses video consumers, largest stream first: the peer still hears everyone, and its page
+//! shows those tiles as audio only ([`Notification::ConsumerPaused`]). A lowered or paused consumer is
+//! tried again later, but only once the estimate has room for it; each try that ends in congestion
+//! doubles the wait. The estimate grows while the link stays clear, at most to 1.5 times what the link
+//! was seen to deliver, and by a quarter after each minute without congestion (waiting twice as long after a raise that failed): a link that got wider is
+//! found again step by step, without sending it the full rate at once (each step up that fails costs the
+//! receiver a moment of frozen video on a narrow link, so they are rare). A link that never congests is
+//! never touched.
 
 use std::time::{Duration, Instant};
 
 use meet_media::rtcp;
 
-use super::{ConsumerKey, Engine, PeerKey};
+use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
 use crate::protocol::{MediaKind, Notification};
 
 /// Packets remembered per peer for matching feedback: a second at 4,000 packets/s.
@@ -32,10 +37,18 @@ const MIN_WINDOW_PACKETS: u32 = 50;
 const CONGESTED_QUEUE_MICROS: i64 = 80_000;
 /// Two congested windows in a row make a verdict: one late burst is not a narrow link.
 const CONGESTED_WINDOWS: u8 = 2;
-/// A link clear this long is unlimited again.
-const FORGET_AFTER_MICROS: u64 = 30_000_000;
+/// A link clear this long has its estimate raised by a quarter (and the clock starts again). A raise
+/// followed by congestion within [`RAISE_TRIAL_MICROS`] doubles the wait for the next, up to the max.
+const FORGET_AFTER_MICROS: u64 = 60_000_000;
+const MAX_FORGET_AFTER_MICROS: u64 = 240_000_000;
+const RAISE_TRIAL_MICROS: u64 = 10_000_000;
 /// The least-delay baseline is the minimum over the current and previous period of this length.
 const BASE_DELAY_PERIOD_MICROS: u64 = 5_000_000;
+
+/// A paused or lowered consumer is tried again only if everything would take at most this share of the
+/// budget: a stream's rate swings (keyframes, the sender's own estimate), and a try that does not fit
+/// freezes the receiver's other pictures too.
+const RETRY_HEADROOM: f64 = 0.8;
 
 /// First wait before a paused consumer is tried again; doubled after each failed try, up to the max.
 const FIRST_RETRY: Duration = Duration::from_secs(8);
@@ -64,6 +77,10 @@ pub(crate) struct Downlink {
     pub estimate_bps: Option<u64>,
     /// When (µs) the link was last judged congested.
     pub congested_at: Option<u64>,
+    /// When the estimate was last raised for a clear spell, and the clear spell the next raise waits for
+    /// (0: [`FORGET_AFTER_MICROS`]).
+    raised_at: Option<u64>,
+    raise_after: u64,
 }
 
 #[derive(Default)]
@@ -74,6 +91,9 @@ struct Window {
     bytes: u64,
     first_arrival: Option<i64>,
     last_arrival: i64,
+    /// Send times (µs) of the first and last packet acknowledged in the window.
+    first_sent: Option<u64>,
+    last_sent: u64,
     queue_sum: i64,
 }
 
@@ -113,6 +133,8 @@ impl Downlink {
                     window.bytes += u64::from(sent.size);
                     window.first_arrival = Some(window.first_arrival.map_or(at, |f| f.min(at)));
                     window.last_arrival = window.last_arrival.max(at);
+                    window.first_sent = Some(window.first_sent.map_or(sent.at, |f| f.min(sent.at)));
+                    window.last_sent = window.last_sent.max(sent.at);
                     // Sender and receiver clocks differ by a constant; the least delay seen stands for
                     // an empty queue.
                     let delay = at - sent.at as i64;
@@ -145,6 +167,10 @@ impl Downlink {
             self.congested_windows = self.congested_windows.saturating_add(1);
             if self.congested_windows >= CONGESTED_WINDOWS {
                 self.congested_at = Some(micros);
+                if self.raised_at.take().is_some_and(|at| micros.saturating_sub(at) <= RAISE_TRIAL_MICROS) {
+                    // The wider link was not there: try again later.
+                    self.raise_after = (self.raise_after.max(FORGET_AFTER_MICROS) * 2).min(MAX_FORGET_AFTER_MICROS);
+                }
                 if let Some(delivered) = delivered_bps {
                     self.estimate_bps = Some((delivered * 85 / 100).max(30_000));
                 }
@@ -152,11 +178,18 @@ impl Downlink {
             return;
         }
         self.congested_windows = 0;
-        if self.congested_at.is_some_and(|at| micros.saturating_sub(at) >= FORGET_AFTER_MICROS) {
-            self.estimate_bps = None;
-            self.congested_at = None;
+        let raise_after = self.raise_after.max(FORGET_AFTER_MICROS);
+        if self.congested_at.is_some_and(|at| micros.saturating_sub(at) >= raise_after) {
+            self.estimate_bps = self.estimate_bps.map(|e| e.saturating_add(e / 4));
+            self.congested_at = Some(micros);
+            self.raised_at = Some(micros);
         } else if loss < 0.02 && queue < CONGESTED_QUEUE_MICROS / 3 {
-            self.estimate_bps = self.estimate_bps.map(|e| e * 105 / 100);
+            // Grow, but not past what the link has shown it carries: a rate never sent is not known.
+            // Measured over the time the window's packets were sent in: a keyframe arriving in a burst
+            // is not a rate.
+            let length = w.first_sent.map_or(0, |f| w.last_sent - f).max(WINDOW_MICROS / 2);
+            let seen = w.bytes * 8 * 1_000_000 / length * 3 / 2;
+            self.estimate_bps = self.estimate_bps.map(|e| (e * 105 / 100).min(e.max(seen)));
         }
     }
 
@@ -184,41 +217,71 @@ impl Default for Pause {
 }
 
 impl Engine {
-    /// Every report interval: pauses and resumes each peer's video consumers to fit its downlink.
+    /// Every report interval: lowers, pauses, raises and resumes each peer's video consumers to fit its
+    /// downlink. A simulcast consumer steps down a layer before it is paused, and a camera before a
+    /// screen share: a shared screen is what a room looks at, and it is sent as one layer.
     pub(super) fn fit_downlinks(&mut self, now: Instant) {
+        let keys: Vec<PeerKey> = self.peers.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.fit_downlink(now, key);
+        }
+    }
+
+    /// Fits one peer's video to its downlink: every report interval, and at once when its feedback
+    /// shows congestion (a second of queueing on a narrow link is a second of frozen video).
+    pub(super) fn fit_downlink(&mut self, now: Instant, key: PeerKey) {
         let micros = self.micros_since_epoch(now);
-        let limited: Vec<PeerKey> =
-            self.peers.iter().filter(|(_, p)| p.downlink.estimate_bps.is_some()).map(|(k, _)| k).collect();
-        for key in limited {
+        {
             let peer = &self.peers[key];
-            let estimate = peer.downlink.estimate_bps.unwrap_or(u64::MAX);
+            let Some(estimate) = peer.downlink.estimate_bps else {
+                // No limit known: whatever was held back comes back.
+                return self.unlimit(now, key);
+            };
             let congested = peer.downlink.congested_within(micros, Duration::from_secs(2));
             let mut audio = 0;
-            let mut active: Vec<(ConsumerKey, u64)> = Vec::new();
+            let mut active: Vec<(ConsumerKey, u64, bool)> = Vec::new();
             let mut paused: Vec<ConsumerKey> = Vec::new();
             for &ck in peer.consumers.values() {
                 let c = &self.consumers[ck];
-                let producer = &self.producers[c.producer];
+                let producer = &self.producers[self.forwarded_producer(ck)];
+                let screen = self.producers[c.producer].id.ends_with("/screen");
                 match (producer.kind, c.pause.paused) {
                     (MediaKind::Audio, _) => audio += producer.bitrate_bps,
-                    (MediaKind::Video, false) => active.push((ck, producer.bitrate_bps)),
+                    (MediaKind::Video, false) => active.push((ck, producer.bitrate_bps, screen)),
                     (MediaKind::Video, true) => paused.push(ck),
                 }
             }
             let budget = estimate.saturating_sub(audio);
             let mut need: u64 = active.iter().map(|a| a.1).sum();
             if congested && need > budget {
-                active.sort_by_key(|a| std::cmp::Reverse(a.1));
-                for (ck, rate) in active {
+                // Every camera down to its lowest layer, a layer at a time and the largest first, before
+                // any is paused (a small picture beats none); then pauses, cameras before screens.
+                active.sort_by_key(|a| (a.2, std::cmp::Reverse(a.1)));
+                let mut lowered = true;
+                while need > budget && lowered {
+                    lowered = false;
+                    for a in active.iter_mut() {
+                        if need <= budget {
+                            break;
+                        }
+                        if let Some(lower) = self.lower_layer(now, a.0) {
+                            need = need.saturating_sub(a.1) + lower;
+                            a.1 = lower;
+                            lowered = true;
+                        }
+                    }
+                }
+                active.sort_by_key(|a| (a.2, std::cmp::Reverse(a.1)));
+                for &(ck, rate, _) in &active {
                     if need <= budget {
                         break;
                     }
-                    need -= rate;
+                    need = need.saturating_sub(rate);
                     self.set_paused(now, ck, true);
                 }
-                continue;
+                return;
             }
-            for (ck, _) in &active {
+            for (ck, _, _) in &active {
                 // A consumer that came through its trial is trusted again: the next pause waits briefly.
                 let pause = &mut self.consumers[*ck].pause;
                 if pause.probation_until.is_some_and(|t| now >= t) {
@@ -227,12 +290,106 @@ impl Engine {
                 }
             }
             if congested {
-                continue;
+                return;
             }
-            // One try at a time: the smallest stream first.
-            let due = paused.into_iter().filter(|ck| self.consumers[*ck].pause.retry_at.is_some_and(|t| now >= t));
-            if let Some(ck) = due.min_by_key(|ck| self.producers[self.consumers[*ck].producer].bitrate_bps) {
+            // One try at a time, when it is due and the estimate has room for it: the smallest stream
+            // first, a paused one before a lowered one.
+            let budget = (budget as f64 * RETRY_HEADROOM) as u64;
+            let due = |ck: &ConsumerKey| self.consumers[*ck].pause.retry_at.is_some_and(|t| now >= t);
+            let resume = paused
+                .iter()
+                .copied()
+                .filter(due)
+                .map(|ck| (ck, self.rate_when_resumed(ck)))
+                .min_by_key(|(_, rate)| *rate)
+                .filter(|(_, rate)| need + rate <= budget);
+            if let Some((ck, _)) = resume {
                 self.set_paused(now, ck, false);
+                return;
+            }
+            let raise = active
+                .iter()
+                .filter(|a| due(&a.0))
+                .filter_map(|a| Some((a.0, self.rate_when_raised(a.0)?.saturating_sub(a.1))))
+                .min_by_key(|(_, more)| *more)
+                .filter(|(_, more)| need + more <= budget);
+            if let Some((ck, _)) = raise {
+                self.raise_layer(now, ck);
+            }
+        }
+    }
+
+    /// The producer whose packets a consumer is sent, as far as its link is concerned: for simulcast,
+    /// the layer forwarded now, or the lower one its link was just given and it switches to at the next
+    /// keyframe (counting the old one until then would lower it again).
+    pub(super) fn forwarded_producer(&self, ck: ConsumerKey) -> ProducerKey {
+        let c = &self.consumers[ck];
+        let Some(sc) = c.simulcast.as_ref() else { return c.producer };
+        let layer = sc.bandwidth_cap.min(sc.current.unwrap_or(sc.top()));
+        sc.layers.get(usize::from(layer)).copied().unwrap_or(c.producer)
+    }
+
+    /// The bitrate a paused consumer would take: its stream's, or a simulcast consumer's lowest layer's.
+    fn rate_when_resumed(&self, ck: ConsumerKey) -> u64 {
+        let c = &self.consumers[ck];
+        let pk = c.simulcast.as_ref().and_then(|s| s.layers.first().copied()).unwrap_or(c.producer);
+        self.producers[pk].bitrate_bps
+    }
+
+    /// The bitrate of the layer above the one a lowered simulcast consumer may have now.
+    fn rate_when_raised(&self, ck: ConsumerKey) -> Option<u64> {
+        let sc = self.consumers[ck].simulcast.as_ref().filter(|s| s.bandwidth_cap < s.top())?;
+        let next = sc.layers[usize::from(sc.bandwidth_cap) + 1];
+        Some(self.producers[next].bitrate_bps)
+    }
+
+    /// Steps a simulcast consumer down one layer for its receiver's link; returns the bitrate of the
+    /// layer it gets then, or `None` when it is at its lowest already (or not simulcast).
+    fn lower_layer(&mut self, now: Instant, ck: ConsumerKey) -> Option<u64> {
+        let consumer = &mut self.consumers[ck];
+        let sc = consumer.simulcast.as_mut()?;
+        let level = sc.bandwidth_cap.min(sc.current.unwrap_or(sc.top()));
+        if level == 0 {
+            return None;
+        }
+        sc.bandwidth_cap = level - 1;
+        let lower = sc.layers[usize::from(level - 1)];
+        let pause = &mut consumer.pause;
+        if pause.probation_until.take().is_some() {
+            pause.wait = (pause.wait * 2).min(MAX_RETRY);
+        }
+        pause.retry_at = Some(now + pause.wait);
+        self.counters.layers_lowered += 1;
+        let p = &self.peers[consumer.peer];
+        tracing::debug!(room = %p.room, peer = %p.id, producer = %self.producers[consumer.producer].id,
+            layer = level - 1, estimate_bps = ?p.downlink.estimate_bps, "simulcast layer lowered for bandwidth");
+        Some(self.producers[lower].bitrate_bps)
+    }
+
+    /// Gives a lowered simulcast consumer one layer more, on trial.
+    fn raise_layer(&mut self, now: Instant, ck: ConsumerKey) {
+        let consumer = &mut self.consumers[ck];
+        let Some(sc) = consumer.simulcast.as_mut() else { return };
+        sc.bandwidth_cap = (sc.bandwidth_cap + 1).min(sc.top());
+        consumer.pause.retry_at = (sc.bandwidth_cap < sc.top()).then_some(now + consumer.pause.wait);
+        consumer.pause.probation_until = Some(now + PROBATION);
+        self.counters.layers_raised += 1;
+    }
+
+    /// A peer whose link has no known limit: its paused consumers resume and its simulcast consumers may
+    /// have every layer again.
+    fn unlimit(&mut self, now: Instant, key: PeerKey) {
+        let consumers: Vec<ConsumerKey> = self.peers[key].consumers.values().copied().collect();
+        for ck in consumers {
+            if self.consumers[ck].pause.paused {
+                self.set_paused(now, ck, false);
+            }
+            let consumer = &mut self.consumers[ck];
+            if let Some(sc) = consumer.simulcast.as_mut() {
+                if sc.bandwidth_cap < sc.top() {
+                    sc.bandwidth_cap = sc.top();
+                    consumer.pause.retry_at = None;
+                }
             }
         }
     }
@@ -253,6 +410,10 @@ impl Engine {
             self.counters.consumers_resumed += 1;
         }
         pause.paused = paused;
+        if let Some(sc) = consumer.simulcast.as_mut().filter(|_| paused) {
+            // Resumed, it starts again at a keyframe.
+            sc.current = None;
+        }
         let (producer, peer, id) = (consumer.producer, consumer.peer, consumer.id);
         let p = &self.peers[peer];
         tracing::info!(room = %p.room, peer = %p.id, producer = %self.producers[producer].id, paused,
@@ -265,7 +426,13 @@ impl Engine {
             paused,
         });
         if !paused {
-            self.request_keyframe(now, producer);
+            let wanted = match &self.consumers[ck].simulcast {
+                Some(sc) => sc.producer(),
+                None => Some(producer),
+            };
+            if let Some(pk) = wanted {
+                self.request_keyframe(now, pk);
+            }
         }
     }
 }
@@ -320,6 +487,48 @@ mod tests {
         let estimate = d.estimate_bps.expect("congestion was seen");
         assert!((200_000..=600_000).contains(&estimate), "{estimate}");
         assert!(d.congested_within(2_000_000, Duration::from_secs(2)));
+    }
+
+    /// A narrow link (a quarter of 2 Mbit/s delivered) judged congested, from `start` µs.
+    fn congest(d: &mut Downlink, start: u64) -> u64 {
+        for w in 0..10u64 {
+            let t = start + w * 200_000;
+            let fb = feedback(d, t, 50, 4_000, |i| i % 4 == 0, |i| 30_000 + i * 3_000);
+            d.handle_feedback(t + 200_000, &fb).unwrap();
+        }
+        start + 2_000_000
+    }
+
+    /// Clear one-second windows of 400 kbit/s (1000-byte packets 20 ms apart) from `start` µs.
+    fn clear(d: &mut Downlink, start: u64, seconds: u64) -> u64 {
+        for w in 0..seconds {
+            let t = start + w * 1_000_000;
+            let fb = feedback(d, t, 50, 20_000, |_| true, |_| 20_000);
+            d.handle_feedback(t + 1_000_000, &fb).unwrap();
+        }
+        start + seconds * 1_000_000
+    }
+
+    #[test]
+    fn the_estimate_grows_only_as_far_as_the_link_has_shown_then_a_quarter_a_minute() {
+        let mut d = Downlink::default();
+        let t = congest(&mut d, 0);
+        let low = d.estimate_bps.unwrap();
+        assert!(low < 600_000, "{low}");
+        // 400 kbit/s delivered without trouble: never more than 1.5 times that, whatever the time.
+        let t = clear(&mut d, t, 50);
+        let grown = d.estimate_bps.unwrap();
+        assert!(grown <= low.max(620_000), "{grown}");
+        // A minute clear: a quarter more.
+        let t = clear(&mut d, t, 12);
+        assert_eq!(d.estimate_bps, Some(grown + grown / 4));
+        // That raise ends in congestion: the next waits two minutes.
+        let t = congest(&mut d, t);
+        let after = d.estimate_bps.unwrap();
+        let t = clear(&mut d, t, 70);
+        assert!(d.estimate_bps.unwrap() <= after.max(620_000), "no raise after one minute");
+        clear(&mut d, t, 55);
+        assert!(d.estimate_bps.unwrap() > after.max(620_000), "a raise after two");
     }
 
     #[test]

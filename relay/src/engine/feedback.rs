@@ -47,8 +47,13 @@ impl Engine {
                 RtcpPacket::Nack(nack) => self.handle_consumer_nack(now, from, &nack),
                 RtcpPacket::TransportCc { raw } => {
                     let micros = self.micros_since_epoch(now);
-                    if self.peers[from].downlink.handle_feedback(micros, raw).is_err() {
+                    let downlink = &mut self.peers[from].downlink;
+                    let before = downlink.congested_at;
+                    if downlink.handle_feedback(micros, raw).is_err() {
                         self.counters.drop_transport_feedback_malformed += 1;
+                    }
+                    if self.peers[from].downlink.congested_at != before {
+                        self.fit_downlink(now, from);
                     }
                 }
                 // Reports about our streams, and browsers' own estimates: the relay sets the rate.
@@ -62,7 +67,13 @@ impl Engine {
     fn producer_of_consumer(&self, peer: PeerKey, consumer_ssrc: u32) -> Option<ProducerKey> {
         let ck = self.peers.get(peer)?.consumers_by_ssrc.get(&consumer_ssrc)?;
         let consumer = &self.consumers[*ck];
-        (!consumer.pause.paused).then_some(consumer.producer)
+        if consumer.pause.paused {
+            return None;
+        }
+        match &consumer.simulcast {
+            Some(sc) => sc.producer(),
+            None => Some(consumer.producer),
+        }
     }
 
     /// Asks a producer for a keyframe, at most once per `keyframe_request_interval`. Uses PLI: every
@@ -133,11 +144,18 @@ impl Engine {
         self.translate_sender_report_of(now, pk, sr.ntp_time, sr.rtp_time);
     }
 
-    /// Sends each consumer of `pk` on this core the producer's timestamp pair with its own counts.
+    /// Sends each consumer of `pk` on this core the producer's timestamp pair with its own counts. A
+    /// simulcast consumer takes the reports of the layer it is forwarded, in its own timestamps.
     pub(super) fn translate_sender_report_of(&mut self, _now: Instant, pk: ProducerKey, ntp_time: u64, rtp_time: u32) {
+        let layer = self.producers[pk].layer;
         for i in 0..self.producers[pk].consumers.len() {
             let ck = self.producers[pk].consumers[i];
             let consumer = &self.consumers[ck];
+            let rtp_time = match &consumer.simulcast {
+                Some(sc) if sc.current == Some(layer) => rtp_time.wrapping_add(sc.rewrite.mapping().timestamp),
+                Some(_) => continue,
+                None => rtp_time,
+            };
             let translated = SenderReport {
                 ssrc: Ssrc(consumer.ssrc),
                 ntp_time,
@@ -174,7 +192,15 @@ impl Engine {
         for key in producing {
             let mut blocks = Vec::with_capacity(2);
             let mut video = Vec::with_capacity(1);
-            let producer_keys: Vec<ProducerKey> = self.peers[key].producers.values().copied().collect();
+            // A simulcast group is reported layer by layer.
+            let producer_keys: Vec<ProducerKey> = self.peers[key]
+                .producers
+                .values()
+                .flat_map(|pk| match self.producers[*pk].layers.as_slice() {
+                    [] => vec![*pk],
+                    layers => layers.to_vec(),
+                })
+                .collect();
             for pk in producer_keys {
                 let producer = &mut self.producers[pk];
                 if producer.stats.received() == 0 {

@@ -9,6 +9,7 @@ use meet_media::rtp::{self, ReceiveStats};
 use super::downlink::Pause;
 use super::pipe::{PipeMessage, PipeOut};
 use super::retransmit::{Arrival, LossTracker, PacketCache, RtxOut};
+use super::simulcast::{PacketInfo, Simulcast};
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
 use crate::protocol::{MediaKind, RtxStream};
 
@@ -46,6 +47,15 @@ pub(crate) struct Producer {
     pub pipes: Vec<(usize, ProducerKey)>,
     /// For a proxy: the core and key of the real producer.
     pub origin: Option<(usize, ProducerKey)>,
+    /// Simulcast ([`super::simulcast`]): this layer's `rid` and index; `None` and 0 without simulcast.
+    pub rid: Option<String>,
+    pub layer: u8,
+    /// On a simulcast group's primary (layer 0): every layer's producer, lowest first.
+    pub layers: Vec<ProducerKey>,
+    /// A layer's height, from its last keyframe (0 until one is seen).
+    pub height: u16,
+    /// When the last packet arrived.
+    pub last_packet: Option<Instant>,
 }
 
 impl Producer {
@@ -70,6 +80,11 @@ impl Producer {
             bytes_at_report: 0,
             pipes: Vec::new(),
             origin: None,
+            rid: None,
+            layer: 0,
+            layers: Vec::new(),
+            height: 0,
+            last_packet: None,
         }
     }
 }
@@ -83,8 +98,13 @@ pub(crate) struct Consumer {
     pub payload_type: u8,
     /// Where the relay answers this consumer's NACKs; without it they go to the producer.
     pub rtx: Option<RtxOut>,
-    /// Video paused because the receiver's link cannot carry it.
+    /// Video paused because the receiver's link cannot carry it (or, for simulcast, its layer lowered).
     pub pause: Pause,
+    /// How tall the page shows this stream (device pixels); `Some(0)`: not shown, no video is sent;
+    /// `None`: not told, no limit.
+    pub view_height: Option<u32>,
+    /// Which layer of a simulcast producer it gets; `producer` is then the group's primary.
+    pub simulcast: Option<Box<Simulcast>>,
     pub packets: u64,
     pub bytes: u64,
 }
@@ -131,7 +151,8 @@ impl Engine {
             let seq = u16::from_be_bytes([packet[at], packet[at + 1]]);
             self.peers[key].transport_feedback.handle_packet(seq, micros);
         }
-        let Some(&producer_key) = self.peers[key].producers_by_ssrc.get(&header.ssrc.0) else {
+        let known = self.peers[key].producers_by_ssrc.get(&header.ssrc.0).copied();
+        let Some(producer_key) = known.or_else(|| self.learn_layer_ssrc(key, packet, &header)) else {
             self.counters.drop_rtp_unknown_ssrc += 1;
             return;
         };
@@ -147,8 +168,12 @@ impl Engine {
             self.counters.drop_rtp_unknown_ssrc += 1;
             return;
         }
+        if self.producers[producer_key].rid.is_some() {
+            Self::blank_layer_extensions(packet, &header);
+        }
         let packet = &*packet;
         let producer = &mut self.producers[producer_key];
+        producer.last_packet = Some(now);
         let seq = header.sequence_number;
         if producer.kind == MediaKind::Video {
             if producer.cache.get(now, seq).is_some() {
@@ -195,18 +220,46 @@ impl Engine {
         packet: &[u8],
         transport_seq_at: Option<usize>,
     ) {
+        // A simulcast layer's packets are read once for the switches of all its consumers.
+        let layer = self.producers[producer_key].layer;
+        let info = match self.producers[producer_key].rid {
+            Some(_) => match rtp::parse(packet) {
+                Ok(header) => Some(PacketInfo::read(packet, &header)),
+                Err(_) => return,
+            },
+            None => None,
+        };
+        if let Some(height) = info.and_then(|i| i.height) {
+            self.producers[producer_key].height = height;
+        }
         for i in 0..self.producers[producer_key].consumers.len() {
             let consumer_key = self.producers[producer_key].consumers[i];
             let consumer = &mut self.consumers[consumer_key];
             if consumer.pause.paused {
                 continue;
             }
+            let mapping = match (consumer.simulcast.as_mut(), info.as_ref()) {
+                (Some(sc), Some(info)) => {
+                    let before = sc.current;
+                    let Some(mapping) = sc.admit(layer, info, micros) else { continue };
+                    if before.is_some() && before != sc.current {
+                        self.counters.layer_switches += 1;
+                    }
+                    Some((mapping, info))
+                }
+                (Some(_), None) => continue,
+                (None, _) if consumer.view_height == Some(0) => continue,
+                (None, _) => None,
+            };
             let peer = &mut self.peers[consumer.peer];
             let (Some(destination), Some(srtp)) = (peer.selected, peer.srtp_out.as_mut()) else {
                 continue;
             };
             let mut out = super::take_buffer(&mut self.pool);
             out.extend_from_slice(packet);
+            if let Some((mapping, info)) = mapping {
+                mapping.apply(&mut out, info);
+            }
             if let Some(at) = transport_seq_at {
                 let seq = peer.downlink.on_send(micros, packet.len());
                 out[at..at + 2].copy_from_slice(&seq.to_be_bytes());
@@ -246,14 +299,23 @@ impl Engine {
             }
         }
         if let Some(peer) = self.peers.get_mut(producer.peer) {
-            peer.producers.remove(&producer.id);
-            peer.producers_by_ssrc.remove(&producer.ssrc);
+            if peer.producers.get(&producer.id) == Some(&key) {
+                peer.producers.remove(&producer.id);
+            }
+            if producer.ssrc != 0 && peer.producers_by_ssrc.get(&producer.ssrc) == Some(&key) {
+                peer.producers_by_ssrc.remove(&producer.ssrc);
+            }
             if let Some(rtx) = producer.rtx {
                 peer.producers_by_ssrc.remove(&rtx.ssrc);
             }
+            peer.producers_by_rid.retain(|(_, k)| *k != key);
         }
         for consumer in producer.consumers {
             self.remove_consumer(consumer);
+        }
+        // A simulcast group goes with its primary.
+        for layer in producer.layers.into_iter().filter(|k| *k != key) {
+            self.remove_producer(layer);
         }
     }
 
@@ -268,8 +330,11 @@ impl Engine {
                 peer.consumers_by_ssrc.remove(&rtx.ssrc);
             }
         }
-        if let Some(producer) = self.producers.get_mut(consumer.producer) {
-            producer.consumers.retain(|c| *c != key);
+        let layers = consumer.simulcast.as_ref().map(|s| s.layers.as_slice()).unwrap_or(&[]);
+        for pk in std::iter::once(&consumer.producer).chain(layers) {
+            if let Some(producer) = self.producers.get_mut(*pk) {
+                producer.consumers.retain(|c| *c != key);
+            }
         }
     }
 }

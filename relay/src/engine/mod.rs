@@ -10,6 +10,7 @@
 //! [`forward`] (RTP from producers to consumers), [`feedback`] (RTCP in both directions),
 //! [`retransmit`] (NACK and RTX both ways), [`congestion`] (transport-wide feedback to producers),
 //! [`downlink`] (each receiver's link estimate, and pausing the video that does not fit it),
+//! [`simulcast`] (layers of a camera, and which one each consumer gets),
 //! [`speaker`] (the dominant speaker of each room, from audio levels),
 //! [`requests`] (the control channel's requests), [`cert`], [`counters`].
 
@@ -24,6 +25,7 @@ pub mod pipe;
 mod requests;
 mod retransmit;
 mod room;
+mod simulcast;
 mod speaker;
 
 use std::collections::{HashMap, VecDeque};
@@ -121,7 +123,14 @@ const POOL_LIMIT: usize = 4096;
 
 /// A cleared buffer from the pool (or a new one while the pool warms up).
 fn take_buffer(pool: &mut Vec<Vec<u8>>) -> Vec<u8> {
-    pool.pop().unwrap_or_else(|| Vec::with_capacity(BUFFER_CAPACITY))
+    // Cleared here, not only in `recycle`: error paths give buffers back as they are.
+    pool.pop().map_or_else(
+        || Vec::with_capacity(BUFFER_CAPACITY),
+        |mut b| {
+            b.clear();
+            b
+        },
+    )
 }
 
 impl Engine {
@@ -189,6 +198,7 @@ impl Engine {
         self.poll_losses(now);
         self.send_transport_feedback();
         self.poll_speakers(now);
+        self.update_layer_targets(now);
         let keys: Vec<PeerKey> = self.peers.iter().map(|(k, _)| k).collect();
         for key in keys {
             let Some(peer) = self.peers.get_mut(key) else {

@@ -34,6 +34,8 @@ pub(crate) struct Peer {
     pub srtp_out: Option<SrtpContext>,
     pub producers: HashMap<String, ProducerKey>,
     pub producers_by_ssrc: HashMap<u32, ProducerKey>,
+    /// Simulcast layers whose SSRC is learned from their `rid` ([`super::simulcast`]).
+    pub producers_by_rid: Vec<(String, ProducerKey)>,
     pub consumers: HashMap<u64, ConsumerKey>,
     pub consumers_by_ssrc: HashMap<u32, ConsumerKey>,
     /// Sender SSRC of the RTCP the relay itself writes to this peer.
@@ -69,6 +71,7 @@ impl Peer {
             srtp_out: None,
             producers: HashMap::new(),
             producers_by_ssrc: HashMap::new(),
+            producers_by_rid: Vec::new(),
             consumers: HashMap::new(),
             consumers_by_ssrc: HashMap::new(),
             rtcp_ssrc: rand::random::<u32>() | 1,

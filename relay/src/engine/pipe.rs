@@ -207,8 +207,12 @@ impl Engine {
         }
     }
 
-    /// Whether `key` still names the stream `ssrc` (a proxy when `proxy`, a real producer otherwise).
+    /// Whether `key` still names the stream `ssrc` (a proxy when `proxy`, a real producer otherwise). A
+    /// proxy made before its simulcast origin learned its SSRC (0) takes the first one its pipe brings.
     fn is_live(&mut self, key: ProducerKey, ssrc: u32, proxy: bool) -> bool {
+        if let Some(p) = self.producers.get_mut(key).filter(|p| proxy && p.origin.is_some() && p.ssrc == 0) {
+            p.ssrc = ssrc;
+        }
         let live = self.producers.get(key).is_some_and(|p| p.ssrc == ssrc && p.origin.is_some() == proxy);
         if !live {
             self.counters.drop_pipe_stale += 1;

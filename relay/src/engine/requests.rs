@@ -6,11 +6,16 @@ use super::forward::{Consumer, Producer};
 use super::peer::Peer;
 use super::retransmit::RtxOut;
 use super::room::Room;
+use super::simulcast::Simulcast;
 use super::{Engine, PeerKey};
 use crate::protocol::{
-    ConsumerDump, ErrorBody, ErrorCode, MediaKind, PeerDump, PeerFeedbackEntry, ProducerDump, RelayStats, Request,
-    Response, RoomDump, TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
+    ConsumerDump, ErrorBody, ErrorCode, LayerDump, MediaKind, PeerDump, PeerFeedbackEntry, ProducerDump, RelayStats,
+    Request, Response, RoomDump, TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
 };
+
+/// Simulcast layers a producer may have, and the longest `rid` (RFC 8851 allows more; browsers use 1-2).
+const MAX_LAYERS: usize = 3;
+const MAX_RID_LEN: usize = 16;
 
 fn not_found(what: &str, id: &str) -> ErrorBody {
     ErrorBody::new(ErrorCode::NotFound, format!("no {what} {id:?}"))
@@ -84,12 +89,17 @@ impl Engine {
                 self.remove_peer(key);
                 Ok(Response::Ok)
             }
-            Request::Produce { room, peer, producer, kind, ssrc, payload_type, clock_rate, rtx } => {
+            Request::Produce { room, peer, producer, kind, ssrc, payload_type, clock_rate, rtx, simulcast } => {
                 let key = self.peer_key(&room, &peer)?;
                 let p = &self.peers[key];
+                if !simulcast.is_empty() {
+                    check_layers(&simulcast, kind, ssrc, rtx.is_some())?;
+                }
                 let rtx_taken = rtx.is_some_and(|r| r.ssrc == ssrc || p.producers_by_ssrc.contains_key(&r.ssrc));
-                if p.producers.contains_key(&producer) || p.producers_by_ssrc.contains_key(&ssrc) || rtx_taken {
-                    return Err(ErrorBody::new(ErrorCode::AlreadyExists, "producer or SSRC already in use"));
+                let ssrc_taken = simulcast.is_empty() && p.producers_by_ssrc.contains_key(&ssrc);
+                let rid_taken = simulcast.iter().any(|r| p.producers_by_rid.iter().any(|(x, _)| x == r));
+                if p.producers.contains_key(&producer) || ssrc_taken || rtx_taken || rid_taken {
+                    return Err(ErrorBody::new(ErrorCode::AlreadyExists, "producer, SSRC or rid already in use"));
                 }
                 if rtx.is_some() && kind != MediaKind::Video {
                     return Err(ErrorBody::new(ErrorCode::BadRequest, "RTX is for video"));
@@ -106,6 +116,24 @@ impl Engine {
                             "The limit of maximum active attendees is exceeded",
                         ));
                     }
+                }
+                if !simulcast.is_empty() {
+                    // One producer per layer; the first (lowest) is the one requests name.
+                    let layers: Vec<_> = simulcast
+                        .iter()
+                        .enumerate()
+                        .map(|(i, rid)| {
+                            let mut layer = Producer::new(producer.clone(), key, kind, 0, payload_type, clock_rate);
+                            layer.rid = Some(rid.clone());
+                            layer.layer = i as u8;
+                            self.producers.insert(layer)
+                        })
+                        .collect();
+                    self.producers[layers[0]].layers = layers.clone();
+                    let p = &mut self.peers[key];
+                    p.producers.insert(producer, layers[0]);
+                    p.producers_by_rid.extend(simulcast.into_iter().zip(layers));
+                    return Ok(Response::Ok);
                 }
                 let mut new_producer = Producer::new(producer.clone(), key, kind, ssrc, payload_type, clock_rate);
                 new_producer.rtx = rtx;
@@ -144,6 +172,9 @@ impl Engine {
                 let rtx_ssrc = rtx.as_ref().map(|r| r.ssrc);
                 let id = self.next_consumer_id;
                 self.next_consumer_id += 1;
+                let layers = self.producers[pk].layers.clone();
+                let simulcast = (!layers.is_empty()).then(|| Box::new(Simulcast::new(layers.clone())));
+                let first_wanted = simulcast.as_ref().and_then(|s| s.producer()).unwrap_or(pk);
                 let ck = self.consumers.insert(Consumer {
                     id,
                     peer: key,
@@ -152,10 +183,17 @@ impl Engine {
                     payload_type,
                     rtx,
                     pause: Default::default(),
+                    view_height: None,
+                    simulcast,
                     packets: 0,
                     bytes: 0,
                 });
-                self.producers[pk].consumers.push(ck);
+                if layers.is_empty() {
+                    self.producers[pk].consumers.push(ck);
+                }
+                for layer in layers {
+                    self.producers[layer].consumers.push(ck);
+                }
                 let p = &mut self.peers[key];
                 p.consumers.insert(id, ck);
                 p.consumers_by_ssrc.insert(ssrc, ck);
@@ -163,7 +201,7 @@ impl Engine {
                     p.consumers_by_ssrc.insert(r, ck);
                 }
                 let cname = cname_of(&room, &self.producers[pk].id);
-                self.request_keyframe(now, pk);
+                self.request_keyframe(now, first_wanted);
                 Ok(Response::ConsumerCreated { consumer: id, ssrc, cname, rtx_ssrc })
             }
             Request::CloseConsumer { room, peer, consumer } => {
@@ -173,6 +211,23 @@ impl Engine {
                     .get(&consumer)
                     .ok_or_else(|| not_found("consumer", &consumer.to_string()))?;
                 self.remove_consumer(ck);
+                Ok(Response::Ok)
+            }
+            Request::SetConsumerView { room, peer, consumer, height } => {
+                let key = self.peer_key(&room, &peer)?;
+                let ck = *self.peers[key]
+                    .consumers
+                    .get(&consumer)
+                    .ok_or_else(|| not_found("consumer", &consumer.to_string()))?;
+                let c = &mut self.consumers[ck];
+                let was_hidden = c.view_height == Some(0);
+                c.view_height = Some(height);
+                // A simulcast consumer's layer follows on the next tick; a single stream shown again needs
+                // a keyframe to start from.
+                if was_hidden && height > 0 && c.simulcast.is_none() {
+                    let pk = c.producer;
+                    self.request_keyframe(now, pk);
+                }
                 Ok(Response::Ok)
             }
             Request::SetPeerData { room, peer, data } => {
@@ -302,6 +357,19 @@ impl Engine {
                                 packets: pr.packets,
                                 bytes: pr.bytes,
                                 consumers: pr.consumers.len(),
+                                layers: pr
+                                    .layers
+                                    .iter()
+                                    .map(|k| {
+                                        let l = &self.producers[*k];
+                                        LayerDump {
+                                            rid: l.rid.clone().unwrap_or_default(),
+                                            ssrc: l.ssrc,
+                                            height: l.height,
+                                            packets: l.packets,
+                                        }
+                                    })
+                                    .collect(),
                             }
                         })
                         .collect(),
@@ -319,6 +387,8 @@ impl Engine {
                                 rtx_ssrc: c.rtx.as_ref().map(|r| r.ssrc),
                                 packets: c.packets,
                                 bytes: c.bytes,
+                                layer: c.simulcast.as_ref().and_then(|s| s.current),
+                                target_layer: c.simulcast.as_ref().and_then(|s| s.target),
                             }
                         })
                         .collect(),
@@ -328,4 +398,25 @@ impl Engine {
         peers.sort_by(|a, b| a.peer.cmp(&b.peer));
         Ok(RoomDump { room: room.to_string(), limits: r.limits, peers })
     }
+}
+
+/// What a simulcast `Produce` must be: video, 1 to 3 distinct short rids, SSRCs left to be learned.
+fn check_layers(rids: &[String], kind: MediaKind, ssrc: u32, has_rtx: bool) -> Result<(), ErrorBody> {
+    let bad = |why: &str| Err(ErrorBody::new(ErrorCode::BadRequest, why.to_string()));
+    if kind != MediaKind::Video {
+        return bad("simulcast is for video");
+    }
+    if rids.len() > MAX_LAYERS {
+        return bad("at most 3 simulcast layers");
+    }
+    if ssrc != 0 || has_rtx {
+        return bad("a simulcast producer's SSRCs are learned from its packets");
+    }
+    if rids.iter().any(|r| r.is_empty() || r.len() > MAX_RID_LEN || !r.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        return bad("a rid is 1 to 16 letters or digits");
+    }
+    if rids.iter().enumerate().any(|(i, r)| rids[..i].contains(r)) {
+        return bad("simulcast rids must differ");
+    }
+    Ok(())
 }

@@ -15,6 +15,7 @@ use meet_media::rtcp::{pack_nack_pairs, Nack, NackPair};
 use meet_media::rtp::{self, Ssrc};
 
 use super::forward::SRTP_MAX_TAG;
+use super::simulcast::PacketInfo;
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
 
 /// Packets kept per video producer: a second of video at 4 Mbit/s.
@@ -186,6 +187,11 @@ impl Engine {
         self.peers[from].feedback.nacks_in += 1;
         let pk = self.consumers[ck].producer;
         if self.consumers[ck].rtx.is_none() {
+            if self.consumers[ck].simulcast.is_some() {
+                // Its numbers are not the producer's; browsers always take RTX, so this does not happen.
+                self.counters.rtx_missed += 1;
+                return;
+            }
             let mut pairs = [NackPair::default(); NACK_PAIRS];
             let n = nack.pairs.iter().zip(pairs.iter_mut()).map(|(p, slot)| *slot = p).count();
             return self.send_nack(pk, &pairs[..n]);
@@ -195,20 +201,28 @@ impl Engine {
         }
     }
 
-    /// Sends packet `seq` of the consumer's producer again, as RTX.
+    /// Sends packet `seq` (as the consumer numbers it) of the consumer's producer again, as RTX. A
+    /// simulcast consumer's packet is found in the layer it was sent from, and numbered as it was sent.
     fn retransmit(&mut self, now: Instant, ck: ConsumerKey, seq: u16) {
         let consumer = &mut self.consumers[ck];
         if consumer.pause.paused {
             return;
         }
+        let (source, source_seq, mapping) = match &consumer.simulcast {
+            None => (consumer.producer, seq, None),
+            Some(sc) => match sc.rewrite.source_of(seq) {
+                Some((m, s)) => (sc.layers[usize::from(m.layer)], s, Some(m)),
+                None => return,
+            },
+        };
         let Some(rtx) = consumer.rtx.as_mut() else { return };
         if rtx.budget == 0 {
             self.counters.rtx_over_budget += 1;
             return;
         }
-        let producer = &self.producers[consumer.producer];
-        let Some(cached) = producer.cache.get(now, seq) else {
-            if producer.loss.is_missing(seq) {
+        let producer = &self.producers[source];
+        let Some(cached) = producer.cache.get(now, source_seq) else {
+            if producer.loss.is_missing(source_seq) {
                 // The relay is asking the producer already; the packet goes out to everyone when it comes.
                 self.counters.rtx_awaited += 1;
             } else {
@@ -222,11 +236,24 @@ impl Engine {
         };
         let Ok(header) = rtp::parse(cached) else { return };
         // RFC 4588 §4: the original header with the RTX stream's SSRC, type and sequence number, and
-        // the original sequence number in front of the payload.
+        // the original sequence number in front of the payload. "Original" is the packet as the consumer
+        // got it: a simulcast layer's numbers rewritten.
         let mut out = super::take_buffer(&mut self.pool);
-        out.extend_from_slice(&cached[..header.header_len]);
-        out.extend_from_slice(&seq.to_be_bytes());
-        out.extend_from_slice(&cached[header.header_len..]);
+        let split = |packet: &[u8], out: &mut Vec<u8>| {
+            out.extend_from_slice(&packet[..header.header_len]);
+            out.extend_from_slice(&seq.to_be_bytes());
+            out.extend_from_slice(&packet[header.header_len..]);
+        };
+        match mapping {
+            None => split(cached, &mut out),
+            Some(m) => {
+                let mut original = super::take_buffer(&mut self.pool);
+                original.extend_from_slice(cached);
+                m.apply(&mut original, &PacketInfo::read(cached, &header));
+                split(&original, &mut out);
+                self.pool.push(original);
+            }
+        }
         let plain = out.len();
         rtp::set_ssrc(&mut out, Ssrc(rtx.ssrc));
         rtp::set_payload_type(&mut out, rtx.payload_type);

@@ -211,6 +211,7 @@ impl Relay {
             | Request::SetPeerData { ref room, ref peer, .. }
             | Request::CloseProducer { ref room, ref peer, .. }
             | Request::CloseConsumer { ref room, ref peer, .. }
+            | Request::SetConsumerView { ref room, ref peer, .. }
             | Request::ClosePeer { ref room, ref peer } => {
                 let (room, peer) = (room.clone(), peer.clone());
                 let core = {

@@ -90,6 +90,10 @@ pub enum Request {
         /// peer itself for what it lost and takes the answers from there.
         #[serde(default)]
         rtx: Option<RtxStream>,
+        /// Simulcast: the `rid`s of the layers, lowest first. The SSRCs (`ssrc` is then 0, `rtx` none)
+        /// are learned from the packets, which name their layer.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        simulcast: Vec<String>,
     },
     CloseProducer {
         room: String,
@@ -111,6 +115,14 @@ pub enum Request {
         room: String,
         peer: String,
         consumer: u64,
+    },
+    /// How tall the page shows a video consumer's stream, in device pixels: a simulcast consumer gets the
+    /// smallest layer that fills it. 0: not shown, no video is sent.
+    SetConsumerView {
+        room: String,
+        peer: String,
+        consumer: u64,
+        height: u32,
     },
     /// Stores `data`, opaque to the relay, with the peer; dumps return it. The control plane keeps there
     /// what it needs to take a peer back after its own restart (at most [`MAX_PEER_DATA`] bytes).
@@ -202,6 +214,20 @@ pub struct ProducerDump {
     pub packets: u64,
     pub bytes: u64,
     pub consumers: usize,
+    /// Simulcast layers, lowest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerDump>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerDump {
+    pub rid: String,
+    /// 0 until the first packet of the layer named it.
+    pub ssrc: u32,
+    /// From the layer's last keyframe; 0 until one is seen.
+    pub height: u16,
+    pub packets: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,6 +241,11 @@ pub struct ConsumerDump {
     pub cname: String,
     pub packets: u64,
     pub bytes: u64,
+    /// Simulcast: the layer forwarded now, and the one it switches to at the next keyframe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_layer: Option<u8>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

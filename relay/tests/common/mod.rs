@@ -134,12 +134,25 @@ impl Client {
 
     /// Like [`Client::send_rtp`] with a given sequence number and header extensions.
     pub fn send_rtp_with(&mut self, ssrc: u32, pt: u8, seq: u16, payload: &[u8], extensions: &[rtp::Extension<'_>]) {
+        self.send_rtp_at(ssrc, pt, seq, seq as u32 * 3000, payload, extensions);
+    }
+
+    /// Like [`Client::send_rtp_with`] with a given timestamp.
+    pub fn send_rtp_at(
+        &mut self,
+        ssrc: u32,
+        pt: u8,
+        seq: u16,
+        timestamp: u32,
+        payload: &[u8],
+        extensions: &[rtp::Extension<'_>],
+    ) {
         let mut buf = vec![0u8; 1600];
         let h = HeaderFields {
             marker: false,
             payload_type: pt,
             sequence_number: seq,
-            timestamp: seq as u32 * 3000,
+            timestamp,
             ssrc: Ssrc(ssrc),
             csrcs: &[],
             extensions,
@@ -333,6 +346,7 @@ pub fn produce_request(room: &str, peer: &str, ssrc: u32) -> Request {
         payload_type: 96,
         clock_rate: 90_000,
         rtx: None,
+        simulcast: Vec::new(),
     }
 }
 

@@ -5,7 +5,7 @@ use meet_media::sdp;
 use meet_relay::protocol::{Request, RtxStream};
 
 use super::{media_kind, noun, producer_id, Role, Room};
-use crate::signalling::messages::{MediaSource, ServerMessage};
+use crate::signalling::messages::{MediaSource, ServerMessage, TileView};
 
 impl Room {
     pub(super) async fn media_state(&mut self, connection: u64, audio: bool, video: bool) {
@@ -121,11 +121,20 @@ impl Room {
             let section = &p.sections[s];
             let Role::Send { source, produced: false } = section.role else { continue };
             let Some(answered) = answer.section(&section.mid) else { continue };
-            let Some(ssrc) = answered.ssrcs.first().copied() else {
-                tracing::debug!(mid = %section.mid, "answer announces no SSRC for a sending section yet");
-                continue;
+            // Simulcast layers announce no SSRCs: the relay learns them from the packets' rids.
+            let simulcast = answered.simulcast.clone();
+            let ssrc = match answered.ssrcs.first() {
+                _ if !simulcast.is_empty() => 0,
+                Some(ssrc) => *ssrc,
+                None => {
+                    tracing::debug!(mid = %section.mid, "answer announces no SSRC for a sending section yet");
+                    continue;
+                }
             };
-            let rtx = answered.rtx_of(ssrc).map(|ssrc| RtxStream { ssrc, payload_type: sdp::VP8_RTX_PT });
+            let rtx = answered
+                .rtx_of(ssrc)
+                .filter(|_| simulcast.is_empty())
+                .map(|ssrc| RtxStream { ssrc, payload_type: sdp::VP8_RTX_PT });
             let kind = section.kind;
             let request = Request::Produce {
                 room: self.id.clone(),
@@ -136,6 +145,7 @@ impl Room {
                 payload_type: kind.payload_type(),
                 clock_rate: kind.clock_rate(),
                 rtx,
+                simulcast,
             };
             match self.relay.request(request).await {
                 Ok(_) => {
@@ -165,5 +175,34 @@ impl Room {
             self.sync_from(&from).await;
         }
         self.offer_where_needed();
+    }
+
+    /// The page's tile sizes: each video consumer whose tile changed is told to the relay.
+    pub(super) async fn view(&mut self, connection: u64, tiles: Vec<TileView>) {
+        let Some(i) = self.index_of(connection) else { return };
+        if self.relay_lost {
+            return;
+        }
+        let mut changes = Vec::new();
+        for section in &mut self.participants[i].sections {
+            let Role::Receive(Some(c)) = &mut section.role else { continue };
+            if c.source == MediaSource::Audio {
+                continue;
+            }
+            let Some(tile) = tiles.iter().find(|t| t.peer_id == c.from_peer && t.source == c.source) else {
+                continue;
+            };
+            if c.view_height != Some(tile.height) {
+                c.view_height = Some(tile.height);
+                changes.push((c.consumer, tile.height));
+            }
+        }
+        let peer = self.participants[i].id.clone();
+        for (consumer, height) in changes {
+            let request = Request::SetConsumerView { room: self.id.clone(), peer: peer.clone(), consumer, height };
+            if let Err(e) = self.relay.request(request).await {
+                tracing::debug!(error = %e, consumer, "tile size not told to the relay");
+            }
+        }
     }
 }

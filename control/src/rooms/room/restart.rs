@@ -157,6 +157,7 @@ fn sections_from(dump: &PeerDump, resume: &Resume, speaker: bool) -> Option<Vec<
                                 cname: c.cname.clone(),
                                 from_peer: from.to_string(),
                                 source,
+                                view_height: None,
                             }
                         })
                     }

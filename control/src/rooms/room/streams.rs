@@ -25,7 +25,8 @@ impl Room {
             Ok(other) => return tracing::warn!(?other, "unexpected relay reply to consume"),
             Err(e) => return tracing::warn!(error = %e, from, "cannot consume"),
         };
-        let consumed = Consumed { consumer, ssrc, rtx_ssrc, cname, from_peer: from.to_string(), source };
+        let consumed =
+            Consumed { consumer, ssrc, rtx_ssrc, cname, from_peer: from.to_string(), source, view_height: None };
         let answered = to.answered;
         let free = to
             .sections
@@ -152,7 +153,9 @@ fn send_offer(p: &mut Participant) {
             ),
             Role::Receive(None) => (Direction::Inactive, (String::new(), "recv", false, "")),
         };
-        sections.push(MediaSection { mid: s.mid.clone(), kind: s.kind, direction });
+        // The camera is sent in simulcast layers; a shared screen in one, at full resolution.
+        let simulcast = matches!(s.role, Role::Send { source: MediaSource::Video, .. });
+        sections.push(MediaSection { mid: s.mid.clone(), kind: s.kind, direction, simulcast });
         tracks.push(TrackInfo {
             mid: s.mid.clone(),
             kind: s.kind.as_str(),
