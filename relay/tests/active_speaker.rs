@@ -24,6 +24,7 @@ fn produce_audio(net: &mut Net, i: usize, ssrc: u32) {
         payload_type: 111,
         clock_rate: 48_000,
         rtx: None,
+        paused: false,
     });
 }
 

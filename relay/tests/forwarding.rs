@@ -125,39 +125,6 @@ fn closing_the_room_leaves_nothing() {
 }
 
 #[test]
-fn max_broadcasters_is_enforced() {
-    let mut net = Net::new();
-    net.engine
-        .handle_request(
-            net.now,
-            Request::CreateRoom { room: "r".into(), limits: RoomLimits { max_broadcasters: 1, max_watchers: 0 } },
-        )
-        .unwrap();
-    let a = net.join("r", "alice", "10.0.0.2:5000");
-    let b = net.join("r", "bob", "10.0.0.3:5000");
-    let produce = |net: &mut Net, i: usize, ssrc| {
-        let peer = net.clients[i].peer.clone();
-        net.engine.handle_request(
-            net.now,
-            Request::Produce {
-                room: "r".into(),
-                peer: peer.clone(),
-                producer: format!("{peer}/audio"),
-                kind: meet_relay::protocol::MediaKind::Audio,
-                ssrc,
-                payload_type: 111,
-                clock_rate: 48_000,
-                rtx: None,
-            },
-        )
-    };
-    assert!(matches!(produce(&mut net, a, 1), Ok(Response::Ok)));
-    let refused = produce(&mut net, b, 2).unwrap_err();
-    assert_eq!(refused.code, ErrorCode::LimitExceeded);
-    assert_eq!(refused.message, "The limit of maximum active attendees is exceeded");
-}
-
-#[test]
 fn max_watchers_counts_only_watchers() {
     let mut net = Net::new();
     let limits = RoomLimits { max_broadcasters: 0, max_watchers: 1 };

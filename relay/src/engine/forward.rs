@@ -46,6 +46,8 @@ pub(crate) struct Producer {
     pub pipes: Vec<(usize, ProducerKey)>,
     /// For a proxy: the core and key of the real producer.
     pub origin: Option<(usize, ProducerKey)>,
+    /// Not sending (see [`super::seats`]): its packets are dropped.
+    pub paused: bool,
 }
 
 impl Producer {
@@ -70,6 +72,7 @@ impl Producer {
             bytes_at_report: 0,
             pipes: Vec::new(),
             origin: None,
+            paused: false,
         }
     }
 }
@@ -135,6 +138,10 @@ impl Engine {
             self.counters.drop_rtp_unknown_ssrc += 1;
             return;
         };
+        if self.producers[producer_key].paused {
+            self.counters.drop_rtp_paused += 1;
+            return;
+        }
         let mut packet = packet;
         if header.ssrc.0 != self.producers[producer_key].ssrc {
             // The producer's RTX stream: from here on, the packet it carries.

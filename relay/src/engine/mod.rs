@@ -10,7 +10,8 @@
 //! [`forward`] (RTP from producers to consumers), [`feedback`] (RTCP in both directions),
 //! [`retransmit`] (NACK and RTX both ways), [`congestion`] (transport-wide feedback to producers),
 //! [`downlink`] (each receiver's link estimate, and pausing the video that does not fit it),
-//! [`speaker`] (the dominant speaker of each room, from audio levels),
+//! [`speaker`] (the dominant speaker of each room, from audio levels), [`seats`] (who may send:
+//! `maxBroadcasters`),
 //! [`requests`] (the control channel's requests), [`cert`], [`counters`].
 
 pub mod cert;
@@ -24,6 +25,7 @@ pub mod pipe;
 mod requests;
 mod retransmit;
 mod room;
+pub mod seats;
 mod speaker;
 
 use std::collections::{HashMap, VecDeque};
@@ -252,6 +254,7 @@ impl Engine {
 
     /// Removes a peer with its producers (and their consumers everywhere) and its consumers.
     fn remove_peer(&mut self, key: PeerKey) {
+        let sending = self.is_sending(key);
         let peer = self.peers.remove(key);
         self.peers_by_ufrag.remove(&peer.ufrag);
         for addr in &peer.addresses {
@@ -267,6 +270,9 @@ impl Engine {
         }
         if let Some(room) = self.rooms.get_mut(&peer.room) {
             room.peers.remove(&peer.id);
+        }
+        if sending {
+            self.release_seat(&peer.room, &peer.id, &peer.ufrag);
         }
     }
 

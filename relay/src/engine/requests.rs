@@ -84,7 +84,7 @@ impl Engine {
                 self.remove_peer(key);
                 Ok(Response::Ok)
             }
-            Request::Produce { room, peer, producer, kind, ssrc, payload_type, clock_rate, rtx } => {
+            Request::Produce { room, peer, producer, kind, ssrc, payload_type, clock_rate, rtx, paused } => {
                 let key = self.peer_key(&room, &peer)?;
                 let p = &self.peers[key];
                 let rtx_taken = rtx.is_some_and(|r| r.ssrc == ssrc || p.producers_by_ssrc.contains_key(&r.ssrc));
@@ -97,18 +97,12 @@ impl Engine {
                 if clock_rate == 0 {
                     return Err(ErrorBody::new(ErrorCode::BadRequest, "clock rate must be positive"));
                 }
-                let limits = self.rooms[&room].limits;
-                if !p.is_producing() && limits.max_broadcasters > 0 {
-                    let broadcasters = self.room_peers(&room).filter(|k| self.peers[*k].is_producing()).count();
-                    if broadcasters >= limits.max_broadcasters as usize {
-                        return Err(ErrorBody::new(
-                            ErrorCode::LimitExceeded,
-                            "The limit of maximum active attendees is exceeded",
-                        ));
-                    }
+                if !paused {
+                    self.claim_seat(key)?;
                 }
                 let mut new_producer = Producer::new(producer.clone(), key, kind, ssrc, payload_type, clock_rate);
                 new_producer.rtx = rtx;
+                new_producer.paused = paused;
                 let pk = self.producers.insert(new_producer);
                 let p = &mut self.peers[key];
                 p.producers.insert(producer, pk);
@@ -118,10 +112,31 @@ impl Engine {
                 }
                 Ok(Response::Ok)
             }
+            Request::PauseProducer { room, peer, producer, paused } => {
+                let key = self.peer_key(&room, &peer)?;
+                let pk = *self.peers[key].producers.get(&producer).ok_or_else(|| not_found("producer", &producer))?;
+                if self.producers[pk].paused == paused {
+                    return Ok(Response::Ok);
+                }
+                if paused {
+                    self.producers[pk].paused = true;
+                    self.release_seat_if_idle(key);
+                } else {
+                    self.claim_seat(key)?;
+                    self.producers[pk].paused = false;
+                    // Its receivers have had nothing to decode; the sender may not start with a keyframe.
+                    self.request_keyframe(now, pk);
+                }
+                Ok(Response::Ok)
+            }
             Request::CloseProducer { room, peer, producer } => {
                 let key = self.peer_key(&room, &peer)?;
                 let pk = *self.peers[key].producers.get(&producer).ok_or_else(|| not_found("producer", &producer))?;
+                let sent = !self.producers[pk].paused;
                 self.remove_producer(pk);
+                if sent {
+                    self.release_seat_if_idle(key);
+                }
                 Ok(Response::Ok)
             }
             Request::Consume { room, peer, producer, payload_type, rtx_payload_type } => {
@@ -299,6 +314,7 @@ impl Engine {
                                 kind: pr.kind,
                                 ssrc: pr.ssrc,
                                 rtx: pr.rtx,
+                                paused: pr.paused,
                                 packets: pr.packets,
                                 bytes: pr.bytes,
                                 consumers: pr.consumers.len(),
@@ -326,6 +342,7 @@ impl Engine {
             })
             .collect();
         peers.sort_by(|a, b| a.peer.cmp(&b.peer));
-        Ok(RoomDump { room: room.to_string(), limits: r.limits, peers })
+        // Only the home core keeps the seats; the dispatcher merges the cores' dumps.
+        Ok(RoomDump { room: room.to_string(), limits: r.limits, peers, broadcasters: r.seats.holders() })
     }
 }

@@ -333,6 +333,7 @@ pub fn produce_request(room: &str, peer: &str, ssrc: u32) -> Request {
         payload_type: 96,
         clock_rate: 90_000,
         rtx: None,
+        paused: false,
     }
 }
 

@@ -136,6 +136,7 @@ impl Room {
                 payload_type: kind.payload_type(),
                 clock_rate: kind.clock_rate(),
                 rtx,
+                paused: false,
             };
             match self.relay.request(request).await {
                 Ok(_) => {

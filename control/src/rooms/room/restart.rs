@@ -511,6 +511,7 @@ mod tests {
                 kind: meet_relay::protocol::MediaKind::Audio,
                 ssrc: 1,
                 rtx: None,
+                paused: false,
                 packets: 0,
                 bytes: 0,
                 consumers: 0,
