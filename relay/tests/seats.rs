@@ -274,12 +274,16 @@ fn a_room_spread_over_cores_has_its_seats_decided_by_its_home_core() {
     assert_eq!(cores.seated(), ["near"]);
     // A far request that fails for another reason gives back the seat it was given.
     cores.home.handle_request(now, pause("r", "near", "audio", true)).unwrap();
-    let bad = Request::PauseProducer { room: "r".into(), peer: "far".into(), producer: "far/none".into(), paused: false };
+    let bad =
+        Request::PauseProducer { room: "r".into(), peer: "far".into(), producer: "far/none".into(), paused: false };
     assert_eq!(cores.far_asks("far", &far, bad).unwrap_err().code, ErrorCode::NotFound);
     assert!(cores.seated().is_empty());
     cores.far_asks("far", &far, pause("r", "far", "audio", false)).unwrap();
     assert_eq!(cores.seated(), ["far"]);
-    assert!(refused(cores.home.handle_request(now, pause("r", "near", "audio", false))), "the home core counts far peers");
+    assert!(
+        refused(cores.home.handle_request(now, pause("r", "near", "audio", false))),
+        "the home core counts far peers"
+    );
     // The far peer stops sending: its core tells the home core, and the seat is free again.
     cores.far.handle_request(now, pause("r", "far", "audio", true)).unwrap();
     cores.deliver();

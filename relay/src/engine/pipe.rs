@@ -77,7 +77,8 @@ pub enum InternalRequest {
     /// and seat decisions to the home core.
     SpreadRoom { room: String, home: usize },
     /// To the home core of `room`: a peer of another core asks to send; answered with
-    /// [`InternalResponse::Seat`] or refused with `LimitExceeded` (see [`super::seats`]).
+    /// [`InternalResponse::Seat`] (`taken`: by this request, the peer held none) or refused with
+    /// `LimitExceeded` (see [`super::seats`]).
     TakeSeat { room: String, peer: String, ufrag: String },
     /// To the home core: gives back a seat [`InternalRequest::TakeSeat`] took for a request that then
     /// failed on the peer's core.
@@ -97,7 +98,6 @@ pub struct ProducerInfo {
 pub enum InternalResponse {
     Producer(ProducerInfo),
     Proxy { key: ProducerKey, created: bool },
-    /// The seat is held; `taken`: taken by this request (the peer held none).
     Seat { taken: bool },
     Ok,
 }

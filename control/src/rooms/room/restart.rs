@@ -195,6 +195,7 @@ impl Room {
         let mut room = Room::new(id, relay, registry);
         room.on_relay = true;
         room.limits = dump.limits;
+        room.named_limits = super::limits::NamedLimits::in_force(dump.limits);
         room.orphans = dump
             .peers
             .into_iter()
@@ -326,6 +327,14 @@ impl Room {
         if !participant.allowed.screen {
             participant.screen = false;
         }
+        // What the relay sends of it now; brought in line with what the page has on once it is seated.
+        participant.sending = orphan
+            .dump
+            .producers
+            .iter()
+            .filter(|p| !p.paused)
+            .filter_map(|p| p.producer.rsplit_once('/').and_then(|(_, source)| source_of(source)))
+            .collect();
         tracing::info!(peer = %peer_id, speaker, "resumed after a restart");
         if participant.grant.is_moderator() && participant.grant.waiting_room {
             self.waiting_room = true;
@@ -335,6 +344,7 @@ impl Room {
         }
         self.seat(participant, true);
         let me = self.participants.len() - 1;
+        self.sync_sending(me).await;
         self.sync_to(me).await;
         self.sync_from(&peer_id).await;
         Ok(Ok(peer_id))
@@ -403,6 +413,7 @@ impl Room {
             p.stale_ufrag = p.remote_ufrag.take();
             p.answer_dropped = false;
             p.saved = None;
+            p.sending.clear();
             p.send(ServerMessage::MediaRestart);
             i += 1;
         }
@@ -463,6 +474,9 @@ impl Room {
                 p.dirty = true;
             }
             p.send(ServerMessage::RelayBack);
+        }
+        for i in 0..self.participants.len() {
+            self.sync_sending(i).await;
         }
         for to in 0..self.participants.len() {
             self.sync_to(to).await;
