@@ -705,4 +705,18 @@ mod tests {
         p.speaker = false;
         assert!(!p.forwards(MediaSource::Screen), "viewers publish nothing");
     }
+
+    #[test]
+    fn what_a_participant_asks_to_send() {
+        let mut p = placeholder();
+        p.speaker = true;
+        for source in MediaSource::ALL {
+            assert!(!p.wants(source));
+            p.set_wants(source, true);
+            assert!(p.wants(source), "{source:?}");
+        }
+        assert!((p.audio, p.video, p.screen) == (true, true, true));
+        p.speaker = false;
+        assert!(MediaSource::ALL.iter().all(|s| !p.wants(*s)), "a viewer sends nothing, whatever its page says");
+    }
 }
