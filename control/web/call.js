@@ -91,6 +91,10 @@
     reconnect: null,       // { since, delay, timer } while the socket is being reconnected
     mediaLost: null,       // { pc } from `relayLost` / `mediaRestart` until a new pc connects
     lastSentMedia: null,   // 'audio/video' of the last `mediaState` sent, so a repeat is not sent
+    asks: new Map(),       // id -> resolve of a `mediaState` / `share` waiting for its `mediaResult`
+    lastAskId: 0,
+    answered: null,        // resolves once the session's first offer is answered (signalling.js)
+    onAnswered: null,
     activeSpeaker: null    // peerId the relay last named as the speaker (tiles.js)
   };
 
@@ -118,7 +122,9 @@
     maxBitrate: 0,           // bits/s for the camera sender, 0 = no limit
     share: null,             // { track } while this participant shares the screen
     pinned: null,            // peerId shown alone on the stage
-    mediaError: { audio: null, video: null }
+    mediaError: { audio: null, video: null },
+    refused: { audio: null, video: null, screen: null },  // the room's last refusal of each source
+    lastRefusal: null                                      // { text, at } of its last toast
   };
 
   window.meet = {

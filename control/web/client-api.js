@@ -84,6 +84,34 @@
         selfData({ error: (e && e.name) || 'Error', message: (e && e.message) || '' }));
     }
 
+    // The room refused a source: `r` is a refusal of `mediaResult` ({ source, code, message }), or the
+    // page's own for a webinar viewer. The method that asked fails with `notAllowed` and r.message;
+    // errorGetMic / errorGetCamera / errorGetShare say why, and a toast in the room's language.
+    // `turnOff`: the server turned the source off on its own (refused at join), so it stops here too.
+    function mediaRefused(r, turnOff) {
+      var source = r && r.source;
+      var event = { audio: 'errorGetMic', video: 'errorGetCamera', screen: 'errorGetShare' }[source];
+      if (!event) return;
+      console.warn('meet: the room refused ' + source + ': ' + r.code + ': ' + r.message);
+      api.refused[source] = r;
+      if (turnOff && source === 'screen') {
+        if (api.share) apiShare(false);
+      } else if (turnOff && ctx.dev(source).on) {
+        ctx.setMedia(source, false);
+      }
+      var errors = { 'limit-exceeded': 'limitExceeded', 'not-allowed': 'notAllowed' };
+      emit(event, selfData({ error: errors[r.code] || 'refused', message: String(r.message || '') }));
+      var what = t('kind.' + source);
+      var text = r.code === 'limit-exceeded' ? t('media.limitExceeded')
+        : r.code !== 'not-allowed' ? t('media.refused', { what: what })
+          : R.speaker ? t('mod.youDisallowed', { what: what }) : t('media.viewerNoSend');
+      // Microphone and camera refused at once (a full room at join) say it once.
+      var now = Date.now();
+      if (api.lastRefusal && api.lastRefusal.text === text && now - api.lastRefusal.at < 2000) return;
+      api.lastRefusal = { text: text, at: now };
+      ctx.toast(text, { type: 'error', duration: 8000 });
+    }
+
     function connectionError(message, code) {
       emit('connectionError', { peerId: S.peerId, error: String(message), code: code || 'error' });
     }
@@ -116,6 +144,9 @@
       ['audio', 'video'].forEach(function (kind) {
         var w = c[kind];
         if (w === undefined) return;
+        // A webinar viewer joins without devices, as from the welcome screen; enableMic / enableWebcam
+        // are refused to it.
+        if (w && !R.speaker) return;
         if (!w) { ctx.setMedia(kind, false); return; }
         if (typeof w !== 'object') { ctx.setMedia(kind, true); return; }
         S.mediaQueue = S.mediaQueue.then(function () { return findDevice(kind, w); }).then(function (info) {
@@ -139,9 +170,11 @@
 
     function apiSetDevice(kind, on) {
       api.mediaError[kind] = null;
+      api.refused[kind] = null;
       return ctx.setMedia(kind, on).then(function () {
         var now = localState()[kind];
         if (on && !now) {
+          if (api.refused[kind]) throw apiError('notAllowed', String(api.refused[kind].message));
           var e = api.mediaError[kind];
           throw apiError(e && e.name === 'NotAllowedError' ? 'notAllowed' : 'deviceError',
             (kind === 'audio' ? 'cannot start the microphone' : 'cannot start the camera') + (e && e.name ? ' (' + e.name + ')' : ''));
@@ -202,16 +235,31 @@
         emit('errorGetShare', selfData({ error: (e && e.name) || 'Error', message: (e && e.message) || '' }));
         return apiError(e && e.name === 'NotAllowedError' ? 'notAllowed' : 'deviceError', 'screen sharing failed: ' + ((e && e.message) || (e && e.name) || e));
       };
+      var refuse = function (r) { mediaRefused(r, false); return apiError('notAllowed', String(r.message)); };
+      if (!R.speaker) {
+        return Promise.reject(refuse({ source: 'screen', code: 'not-allowed', message: 'Webinar viewers do not share their screen' }));
+      }
       if (!md || !md.getDisplayMedia) return Promise.reject(fail({ name: 'NotSupportedError', message: 'this browser cannot share the screen' }));
-      return md.getDisplayMedia({ video: true, audio: false }).then(function (stream) {
-        var track = stream.getVideoTracks()[0];
-        stream.getTracks().forEach(function (x) { if (x !== track) x.stop(); });
-        if (!S.joined) { track.stop(); throw apiError('notJoined', 'left the room while sharing started'); }
-        api.share = { track: track };
-        // The browser's own "Stop sharing" button.
-        track.addEventListener('ended', function () { if (api.share && api.share.track === track) apiShare(false); });
-        return ctx.applySender('video').then(function () { ctx.afterMediaChange(); return true; });
-      }, function (e) { throw fail(e); });
+      // The room decides first (maxBroadcasters, a moderator), so a refused share shows no screen picker.
+      return ctx.ask({ type: 'share', on: true }).then(function (result) {
+        if (result && !result.screen) {
+          var refused = (Array.isArray(result.refused) ? result.refused : []).filter(function (r) { return r.source === 'screen'; })[0];
+          throw refuse(refused || { source: 'screen', code: 'not-allowed', message: 'the server keeps it off' });
+        }
+        if (result) R.screenSent = true;
+        return md.getDisplayMedia({ video: true, audio: false }).then(function (stream) {
+          var track = stream.getVideoTracks()[0];
+          stream.getTracks().forEach(function (x) { if (x !== track) x.stop(); });
+          if (!S.joined) { track.stop(); throw apiError('notJoined', 'left the room while sharing started'); }
+          api.share = { track: track };
+          // The browser's own "Stop sharing" button.
+          track.addEventListener('ended', function () { if (api.share && api.share.track === track) apiShare(false); });
+          return ctx.applySender('video').then(function () { ctx.afterMediaChange(); return true; });
+        }, function (e) {
+          ctx.applyScreenSender();   // the server had it on: off again
+          throw fail(e);
+        });
+      });
     }
 
     function stopShare() {
@@ -410,7 +458,7 @@
       announcePeer: announcePeer, apiControlsVisible: apiControlsVisible, apiError: apiError,
       apiFullscreen: apiFullscreen, apiPin: apiPin, apiSetLocale: apiSetLocale, apiShare: apiShare,
       apiUnpin: apiUnpin, connectionError: connectionError, emit: emit, emitLocalMedia: emitLocalMedia,
-      markReadyToJoin: markReadyToJoin, mediaFailure: mediaFailure, peerClosed: peerClosed,
+      markReadyToJoin: markReadyToJoin, mediaFailure: mediaFailure, mediaRefused: mediaRefused, peerClosed: peerClosed,
       selfData: selfData, stopShare: stopShare
     };
   }

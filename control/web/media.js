@@ -199,12 +199,45 @@
 
     function doSetMedia(kind, on, restart) {
       var d = ctx.dev(kind);
-      var btns = kind === 'audio' ? [el.tMic, el.pMic] : [el.tCam, el.pCam];
       if (!on) {
         d.on = false;
         adoptTrack(kind, null);       // stops the track: the camera light goes off
         return ctx.applySender(kind).then(afterMediaChange);
       }
+      // Turning a device on is the room's to allow (a webinar viewer sends nothing; maxBroadcasters):
+      // asked before the device starts, so a refused one never lights up. One that is on (a device
+      // switch) is not asked again.
+      return (d.on ? Promise.resolve(null) : mayTurnOn(kind)).then(function (refusal) {
+        if (!refusal) return turnOn(kind, restart);
+        d.on = false;
+        adoptTrack(kind, null);
+        ctx.mediaRefused(refusal, false);
+        return ctx.applySender(kind).then(afterMediaChange);
+      });
+    }
+
+    // Null if `kind` may go on, else the refusal ({ source, code, message }). In the room the server
+    // decides; before joining only the role is known (the join carries the state for the server to decide).
+    function mayTurnOn(kind) {
+      if (!R.speaker) {
+        return Promise.resolve({ source: kind, code: 'not-allowed', message: 'Webinar viewers do not send a camera or microphone' });
+      }
+      if (S.state !== 'in-call' || !S.joined) return Promise.resolve(null);
+      var want = { audio: S.mic.on, video: S.cam.on || !!api.share };
+      want[kind] = true;
+      S.lastSentMedia = want.audio + '/' + want.video;
+      return ctx.ask({ type: 'mediaState', audio: want.audio, video: want.video }).then(function (result) {
+        if (!result) return null;
+        S.lastSentMedia = !!result.audio + '/' + !!result.video;
+        if (result[kind]) return null;
+        var refused = (Array.isArray(result.refused) ? result.refused : []).filter(function (r) { return r.source === kind; })[0];
+        return refused || { source: kind, code: 'not-allowed', message: 'the server keeps it off' };
+      });
+    }
+
+    function turnOn(kind, restart) {
+      var d = ctx.dev(kind);
+      var btns = kind === 'audio' ? [el.tMic, el.pMic] : [el.tCam, el.pCam];
       if (d.track && d.track.readyState === 'live' && !restart) {
         d.on = true;
         return ctx.applySender(kind).then(afterMediaChange);

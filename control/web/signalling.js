@@ -27,6 +27,45 @@
       return false;
     }
 
+    // A device change the server answers (`mediaState` / `share` with an `id`, answered by `mediaResult`):
+    // resolves with that answer, or with null if there is none to wait for (no socket, or none in 10 s);
+    // the change then stands until the server says otherwise. Sent once the first offer of the session is
+    // answered, so that the server knows the page's streams when it decides.
+    var ASK_TIMEOUT_MS = 10000;
+    function ask(msg) {
+      return new Promise(function (resolve) {
+        var ws = S.ws;
+        var answered = S.answered || Promise.resolve();
+        var late = new Promise(function (r) { setTimeout(r, ASK_TIMEOUT_MS / 2); });
+        Promise.race([answered, late]).then(function () {
+          if (ws !== S.ws || !ws || ws.readyState !== WebSocket.OPEN) { resolve(null); return; }
+          var id = ++S.lastAskId;
+          var timer = setTimeout(function () { if (S.asks.delete(id)) resolve(null); }, ASK_TIMEOUT_MS);
+          S.asks.set(id, function (result) { clearTimeout(timer); resolve(result); });
+          msg.id = id;
+          ws.send(JSON.stringify(msg));
+        });
+      });
+    }
+
+    // Questions of a socket that is gone get no answer.
+    function dropAsks() {
+      var pending = Array.from(S.asks.values());
+      S.asks.clear();
+      pending.forEach(function (resolve) { resolve(null); });
+    }
+
+    function onMediaResult(msg) {
+      var resolve = msg.id != null ? S.asks.get(msg.id) : null;
+      if (resolve) {
+        S.asks.delete(msg.id);
+        resolve(msg);
+        return;
+      }
+      // Nobody asked: the server turned sources off on its own (refused at join, at a resume).
+      (Array.isArray(msg.refused) ? msg.refused : []).forEach(function (r) { ctx.mediaRefused(r, true); });
+    }
+
     function wsUrl() {
       return (location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host + '/ws';
     }
@@ -49,6 +88,7 @@
       S.lastTracks = null;
       S.mediaLost = null;
       S.lastSentMedia = null;
+      dropAsks();
       dropSocket(ws);
       ctx.dropPc(pc);
       ctx.clearPeers();
@@ -128,6 +168,7 @@
     function startReconnect(code) {
       if (S.reconnect) return;
       clearTimeout(S.joinTimer);
+      dropAsks();
       dropSocket(S.ws);
       S.ws = null;
       S.reconnect = { since: Date.now(), delay: RECONNECT_FIRST_MS, timer: null };
@@ -209,8 +250,11 @@
       switch (msg.type) {
         case 'joined': onJoined(msg); break;
         case 'offer':
-          S.offerQueue = S.offerQueue.then(function () { return ctx.handleOffer(ws, msg); });
+          S.offerQueue = S.offerQueue.then(function () { return ctx.handleOffer(ws, msg); }).then(function () {
+            if (S.onAnswered) S.onAnswered();
+          });
           break;
+        case 'mediaResult': onMediaResult(msg); break;
         case 'relayLost': ctx.onRelayLost(); break;
         case 'relayBack': ctx.onRelayBack(); break;
         case 'mediaRestart': ctx.onMediaRestart(); break;
@@ -247,6 +291,7 @@
       }
       if (msg.peerId) S.peerId = String(msg.peerId);
       S.activeSpeaker = null;  // a new session: the server says who speaks next
+      S.answered = new Promise(function (resolve) { S.onAnswered = resolve; });
       var peers = Array.isArray(msg.peers) ? msg.peers : [];
       // A fresh session where the page had one (the server could not resume it): new pc, and only the
       // tiles of the participants listed now.
@@ -411,7 +456,7 @@
     }
 
     return {
-      closeConnection: closeConnection, connect: connect, send: send, stopReconnect: stopReconnect,
+      ask: ask, closeConnection: closeConnection, connect: connect, send: send, stopReconnect: stopReconnect,
       updateBanner: updateBanner
     };
   }

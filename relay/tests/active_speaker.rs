@@ -25,6 +25,7 @@ fn produce_audio(net: &mut Net, i: usize, ssrc: u32) {
         clock_rate: 48_000,
         rtx: None,
         simulcast: Vec::new(),
+        paused: false,
     });
 }
 

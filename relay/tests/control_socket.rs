@@ -131,6 +131,7 @@ async fn rooms_outlive_the_control_connection_and_are_listed_with_their_records(
         clock_rate: 48_000,
         rtx: None,
         simulcast: Vec::new(),
+        paused: false,
     };
     ask(&mut s, produce).await.unwrap();
     let Response::ConsumerCreated { consumer, ssrc, cname, .. } = ask(

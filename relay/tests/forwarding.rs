@@ -9,7 +9,7 @@ use common::Net;
 use meet_media::rtcp::{self, RtcpPacket};
 use meet_media::rtp;
 use meet_media::rtp::Ssrc;
-use meet_relay::protocol::{ErrorCode, Notification, Request, Response, RoomLimits};
+use meet_relay::protocol::{ErrorCode, Notification, Request, RoomLimits};
 
 #[test]
 fn rtp_reaches_the_consumer_with_its_ssrc() {
@@ -122,40 +122,6 @@ fn closing_the_room_leaves_nothing() {
     net.send_rtp(a, 4444, 96, &[0; 10]);
     net.progress();
     assert!(net.engine.counters.drop_srtp_unknown_addr > 0);
-}
-
-#[test]
-fn max_broadcasters_is_enforced() {
-    let mut net = Net::new();
-    net.engine
-        .handle_request(
-            net.now,
-            Request::CreateRoom { room: "r".into(), limits: RoomLimits { max_broadcasters: 1, max_watchers: 0 } },
-        )
-        .unwrap();
-    let a = net.join("r", "alice", "10.0.0.2:5000");
-    let b = net.join("r", "bob", "10.0.0.3:5000");
-    let produce = |net: &mut Net, i: usize, ssrc| {
-        let peer = net.clients[i].peer.clone();
-        net.engine.handle_request(
-            net.now,
-            Request::Produce {
-                room: "r".into(),
-                peer: peer.clone(),
-                producer: format!("{peer}/audio"),
-                kind: meet_relay::protocol::MediaKind::Audio,
-                ssrc,
-                payload_type: 111,
-                clock_rate: 48_000,
-                rtx: None,
-                simulcast: Vec::new(),
-            },
-        )
-    };
-    assert!(matches!(produce(&mut net, a, 1), Ok(Response::Ok)));
-    let refused = produce(&mut net, b, 2).unwrap_err();
-    assert_eq!(refused.code, ErrorCode::LimitExceeded);
-    assert_eq!(refused.message, "The limit of maximum active attendees is exceeded");
 }
 
 #[test]

@@ -123,6 +123,7 @@ fn setup() -> (Net, usize, usize, u32, u32, u64) {
         clock_rate: 90_000,
         rtx: None,
         simulcast: vec!["q".into(), "h".into(), "f".into()],
+        paused: false,
     });
     let (ssrc, rtx) = net.consume_with_rtx(b, a);
     let Response::RoomDump(dump) = net.request(Request::DumpRoom { room: "r".into() }) else { panic!() };
@@ -248,6 +249,7 @@ fn bad_simulcast_requests_are_refused() {
         clock_rate: 90_000,
         rtx: None,
         simulcast: simulcast.into_iter().map(String::from).collect(),
+        paused: false,
     };
     for bad in [
         produce(vec!["q", "h", "f", "x"], MediaKind::Video, 0),

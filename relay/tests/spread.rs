@@ -12,7 +12,7 @@ use meet_media::rtcp::{self, RtcpPacket};
 use meet_media::rtp::{self, Extension, Ssrc};
 use meet_media::sdp::AUDIO_LEVEL_EXT_ID;
 use meet_relay::engine::Certificate;
-use meet_relay::protocol::{MediaKind, Notification, Request, Response, RoomLimits};
+use meet_relay::protocol::{ErrorCode, MediaKind, Notification, Request, Response, RoomLimits};
 use meet_relay::{IoBackend, RelayConfig};
 
 struct UdpClient {
@@ -155,6 +155,7 @@ fn the_home_core_alone_announces_the_speaker() {
         clock_rate: 48_000,
         rtx: None,
         simulcast: Vec::new(),
+        paused: false,
     });
     for to in ["h1", "f2"] {
         let consume = Request::Consume {
@@ -185,4 +186,58 @@ fn the_home_core_alone_announces_the_speaker() {
     }
     assert_eq!(speakers, [("web".to_string(), "far/audio".to_string())]);
     assert!(!clients[0].client.rtp.is_empty(), "h1 hears far across cores");
+}
+
+/// One seat left and two peers on two cores asking for it at once, through the dispatcher: exactly one
+/// gets it, every time (the home core decides for both).
+#[test]
+fn two_cores_racing_for_the_last_seat_give_it_to_one_peer() {
+    let mut config = RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
+    config.cores = 2;
+    config.peers_per_core = 1;
+    config.io_backend = IoBackend::Mmsg;
+    let relay = meet_relay::start(&config).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let req = |r: Request| rt.block_on(relay.request(r));
+    let limits = RoomLimits { max_broadcasters: 1, max_watchers: 0 };
+    req(Request::CreateRoom { room: "r".into(), limits }).unwrap();
+    let mut ports = std::collections::BTreeSet::new();
+    for peer in ["near", "far"] {
+        let Ok(Response::PeerCreated(t)) =
+            req(Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: false })
+        else {
+            panic!()
+        };
+        ports.insert(t.candidates[0].port());
+        let mut produce = common::produce_request("r", peer, if peer == "near" { 10 } else { 20 });
+        if let Request::Produce { paused, .. } = &mut produce {
+            *paused = true;
+        }
+        req(produce).unwrap();
+    }
+    assert_eq!(ports.len(), 2, "one peer on each core");
+    let resume = |peer: &str, paused| Request::PauseProducer {
+        room: "r".into(),
+        peer: peer.into(),
+        producer: format!("{peer}/video"),
+        paused,
+    };
+    for round in 0..50 {
+        let (near, far) = rt.block_on(async {
+            let (a, b) = (relay.clone(), relay.clone());
+            let near = tokio::spawn(async move { a.request(resume("near", false)).await });
+            let far = tokio::spawn(async move { b.request(resume("far", false)).await });
+            (near.await.unwrap(), far.await.unwrap())
+        });
+        let winner = match (&near, &far) {
+            (Ok(_), Err(e)) if e.code == ErrorCode::LimitExceeded => "near",
+            (Err(e), Ok(_)) if e.code == ErrorCode::LimitExceeded => "far",
+            other => panic!("round {round}: {other:?}"),
+        };
+        let Ok(Response::RoomDump(d)) = req(Request::DumpRoom { room: "r".into() }) else { panic!() };
+        assert_eq!(d.broadcasters, [winner], "round {round}");
+        req(resume(winner, true)).unwrap();
+    }
+    let Ok(Response::RoomDump(d)) = req(Request::DumpRoom { room: "r".into() }) else { panic!() };
+    assert!(d.broadcasters.is_empty(), "every seat went back: {:?}", d.broadcasters);
 }

@@ -328,16 +328,16 @@ impl RoomHandle {
         let _ = self.tx.send(RoomEvent::Answer { connection: self.connection, sdp });
     }
 
-    pub fn media_state(&self, audio: bool, video: bool) {
-        let _ = self.tx.send(RoomEvent::MediaState { connection: self.connection, audio, video });
+    pub fn media_state(&self, audio: bool, video: bool, id: Option<u64>) {
+        let _ = self.tx.send(RoomEvent::MediaState { connection: self.connection, audio, video, id });
     }
 
     pub fn set_name(&self, display_name: String) {
         let _ = self.tx.send(RoomEvent::SetName { connection: self.connection, display_name });
     }
 
-    pub fn share(&self, on: bool) {
-        let _ = self.tx.send(RoomEvent::Share { connection: self.connection, on });
+    pub fn share(&self, on: bool, id: Option<u64>) {
+        let _ = self.tx.send(RoomEvent::Share { connection: self.connection, on, id });
     }
 
     pub fn chat(&self, text: String) {

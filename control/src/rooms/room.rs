@@ -11,11 +11,14 @@
 //! Who receives what is decided in one place, [`Room::sync_from`]: a producer is forwarded when its
 //! owner may publish it (webinar role, moderator permission, not turned off by a moderator, and for the
 //! screen, sharing); the consumers and offers that follow are in [`streams`]. Joining (the waiting room,
-//! the relay peer, seating) is in [`join`]; devices, screen sharing and SDP answers in [`media`].
+//! the relay peer, seating) is in [`join`], with the room's limits in [`limits`]; devices, screen sharing
+//! and SDP answers in [`media`], which also asks the relay for each source the participant turns on (a
+//! broadcaster seat, `maxBroadcasters`).
 //! Moderator commands, the waiting room, chat and hands are in [`moderation`]; taking rooms back after a
 //! restart of `meet-control` or of the relay is in [`restart`]; the relay's active speaker in [`speaker`].
 
 mod join;
+mod limits;
 mod media;
 mod moderation;
 mod restart;
@@ -57,6 +60,7 @@ pub(super) enum RoomEvent {
         connection: u64,
         audio: bool,
         video: bool,
+        id: Option<u64>,
     },
     SetName {
         connection: u64,
@@ -65,6 +69,7 @@ pub(super) enum RoomEvent {
     Share {
         connection: u64,
         on: bool,
+        id: Option<u64>,
     },
     Chat {
         connection: u64,
@@ -170,6 +175,10 @@ struct Participant {
     allowed: Allowed,
     /// Sources a moderator turned off: not forwarded until the participant turns them on again.
     blocked: HashSet<MediaSource>,
+    /// Sources whose relay producer sends (is not paused): while any does, the participant holds one of
+    /// the room's broadcaster seats. Brought in line with `audio`, `video` and `screen` by
+    /// [`Room::apply_sending`].
+    sending: HashSet<MediaSource>,
     out: Outbox,
     transport: TransportParams,
     sections: Vec<Section>,
@@ -215,6 +224,7 @@ impl Participant {
             speaker,
             allowed: Allowed::default(),
             blocked: HashSet::new(),
+            sending: HashSet::new(),
             out,
             transport,
             sections,
@@ -264,6 +274,24 @@ impl Participant {
             && (source != MediaSource::Screen || self.screen)
     }
 
+    /// Whether the participant has `source` on (what it asks to send).
+    fn wants(&self, source: MediaSource) -> bool {
+        self.speaker
+            && match source {
+                MediaSource::Audio => self.audio,
+                MediaSource::Video => self.video,
+                MediaSource::Screen => self.screen,
+            }
+    }
+
+    fn set_wants(&mut self, source: MediaSource, on: bool) {
+        match source {
+            MediaSource::Audio => self.audio = on,
+            MediaSource::Video => self.video = on,
+            MediaSource::Screen => self.screen = on,
+        }
+    }
+
     fn produces(&self, source: MediaSource) -> bool {
         self.sections.iter().any(|s| matches!(s.role, Role::Send { source: s2, produced: true } if s2 == source))
     }
@@ -308,7 +336,10 @@ pub(super) struct Room {
     relay: RelayClient,
     registry: Registry,
     on_relay: bool,
+    /// What the relay enforces: [`Room::named_limits`]' limits once the relay has them.
     limits: RoomLimits,
+    /// The strictest limits the joiners' tokens (or URLs) named, and the room's defaults.
+    named_limits: limits::NamedLimits,
     participants: Vec<Participant>,
     waiting: Vec<Waiting>,
     waiting_room: bool,
@@ -332,6 +363,7 @@ impl Room {
             registry,
             on_relay: false,
             limits: RoomLimits::default(),
+            named_limits: limits::NamedLimits::default(),
             participants: Vec::new(),
             waiting: Vec::new(),
             waiting_room: false,
@@ -404,7 +436,9 @@ impl Room {
                 let _ = reply.send(result);
             }
             RoomEvent::Answer { connection, sdp } => self.answer(connection, &sdp).await,
-            RoomEvent::MediaState { connection, audio, video } => self.media_state(connection, audio, video).await,
+            RoomEvent::MediaState { connection, audio, video, id } => {
+                self.media_state(connection, audio, video, id).await
+            }
             RoomEvent::SetName { connection, display_name } => {
                 if let Some(i) = self.index_of(connection) {
                     if self.participants[i].grant.display_name.is_some() {
@@ -416,7 +450,7 @@ impl Room {
                     self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
                 }
             }
-            RoomEvent::Share { connection, on } => self.share(connection, on).await,
+            RoomEvent::Share { connection, on, id } => self.share(connection, on, id).await,
             RoomEvent::Chat { connection, text } => self.chat(connection, text),
             RoomEvent::Hand { connection, raised } => self.hand(connection, raised),
             RoomEvent::View { connection, tiles } => self.view(connection, tiles).await,
@@ -594,6 +628,7 @@ fn placeholder() -> Participant {
         speaker: false,
         allowed: Allowed::default(),
         blocked: HashSet::new(),
+        sending: HashSet::new(),
         out,
         transport: TransportParams {
             ice_ufrag: String::new(),
@@ -676,5 +711,19 @@ mod tests {
         assert!(!p.forwards(MediaSource::Video));
         p.speaker = false;
         assert!(!p.forwards(MediaSource::Screen), "viewers publish nothing");
+    }
+
+    #[test]
+    fn what_a_participant_asks_to_send() {
+        let mut p = placeholder();
+        p.speaker = true;
+        for source in MediaSource::ALL {
+            assert!(!p.wants(source));
+            p.set_wants(source, true);
+            assert!(p.wants(source), "{source:?}");
+        }
+        assert!((p.audio, p.video, p.screen) == (true, true, true));
+        p.speaker = false;
+        assert!(MediaSource::ALL.iter().all(|s| !p.wants(*s)), "a viewer sends nothing, whatever its page says");
     }
 }

@@ -38,17 +38,23 @@ pub enum ClientMessage {
     Answer {
         sdp: String,
     },
+    /// The microphone and camera as the page wants them. With an `id`, the server answers with
+    /// [`ServerMessage::MediaResult`] once it decided (turning a device on may be refused).
     MediaState {
         audio: bool,
         video: bool,
+        #[serde(default)]
+        id: Option<u64>,
     },
     #[serde(rename_all = "camelCase")]
     SetName {
         display_name: String,
     },
-    /// Start or stop sharing the screen (the third sending section).
+    /// Start or stop sharing the screen (the third sending section); `id` as with `MediaState`.
     Share {
         on: bool,
+        #[serde(default)]
+        id: Option<u64>,
     },
     /// A chat message to everyone.
     Chat {
@@ -290,6 +296,16 @@ pub enum ServerMessage {
     WaitingList {
         peers: Vec<WaitingPeer>,
     },
+    /// What the server forwards of yours now, after a `mediaState` or `share` with an `id` (echoed), or
+    /// on its own when it turned one of your sources off because the room refused it (`refused`).
+    MediaResult {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        audio: bool,
+        video: bool,
+        screen: bool,
+        refused: Vec<Refusal>,
+    },
     Error {
         code: String,
         message: String,
@@ -308,6 +324,16 @@ impl ServerMessage {
     pub fn closed(code: &str, message: impl Into<String>) -> Self {
         ServerMessage::Closed { code: code.to_string(), message: message.into() }
     }
+}
+
+/// A source the server would not turn on, and why: `code` is `limit-exceeded` (`maxBroadcasters`: every
+/// seat is taken), `not-allowed` (a webinar viewer, or a moderator's decision) or `produce-refused` (the
+/// media server refused the stream); `message` is for people (the reference's words for the limit).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refusal {
+    pub source: MediaSource,
+    pub code: &'static str,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

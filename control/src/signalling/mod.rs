@@ -245,9 +245,9 @@ async fn session(state: AppState, socket: WebSocket) {
         };
         match message {
             ClientMessage::Answer { sdp } => handle.answer(sdp),
-            ClientMessage::MediaState { audio, video } => handle.media_state(audio, video),
+            ClientMessage::MediaState { audio, video, id } => handle.media_state(audio, video, id),
             ClientMessage::SetName { display_name } => handle.set_name(clean_display_name(&display_name)),
-            ClientMessage::Share { on } => handle.share(on),
+            ClientMessage::Share { on, id } => handle.share(on, id),
             ClientMessage::Chat { text } => handle.chat(text),
             ClientMessage::Hand { raised } => handle.hand(raised),
             ClientMessage::View { mut tiles } => {

@@ -59,6 +59,8 @@ counters! {
     drop_srtp_auth,
     drop_rtp_malformed,
     drop_rtp_unknown_ssrc,
+    /// RTP of a paused producer (a device the peer turned off, or a stream refused a seat).
+    drop_rtp_paused,
     drop_rtcp_malformed,
     pli_forwarded,
     fir_forwarded,

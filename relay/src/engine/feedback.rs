@@ -80,7 +80,8 @@ impl Engine {
     /// browser supports it, while FIR needs its own sequence numbering per sender.
     pub(super) fn request_keyframe(&mut self, now: Instant, pk: ProducerKey) {
         let producer = &mut self.producers[pk];
-        if producer.kind != MediaKind::Video {
+        // A simulcast layer whose SSRC is not known yet cannot be named in a PLI.
+        if producer.kind != MediaKind::Video || producer.ssrc == 0 {
             return;
         }
         if let Some((core, origin)) = producer.origin {
@@ -196,10 +197,7 @@ impl Engine {
             let producer_keys: Vec<ProducerKey> = self.peers[key]
                 .producers
                 .values()
-                .flat_map(|pk| match self.producers[*pk].layers.as_slice() {
-                    [] => vec![*pk],
-                    layers => layers.to_vec(),
-                })
+                .flat_map(|pk| self.producer_group(*pk))
                 .collect();
             for pk in producer_keys {
                 let producer = &mut self.producers[pk];

@@ -56,6 +56,8 @@ pub(crate) struct Producer {
     pub height: u16,
     /// When the last packet arrived.
     pub last_packet: Option<Instant>,
+    /// Not sending (see [`super::seats`]): its packets are dropped.
+    pub paused: bool,
 }
 
 impl Producer {
@@ -85,6 +87,7 @@ impl Producer {
             layers: Vec::new(),
             height: 0,
             last_packet: None,
+            paused: false,
         }
     }
 }
@@ -156,6 +159,10 @@ impl Engine {
             self.counters.drop_rtp_unknown_ssrc += 1;
             return;
         };
+        if self.producers[producer_key].paused {
+            self.counters.drop_rtp_paused += 1;
+            return;
+        }
         let mut packet = packet;
         if header.ssrc.0 != self.producers[producer_key].ssrc {
             // The producer's RTX stream: from here on, the packet it carries.

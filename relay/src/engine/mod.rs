@@ -11,7 +11,8 @@
 //! [`retransmit`] (NACK and RTX both ways), [`congestion`] (transport-wide feedback to producers),
 //! [`downlink`] (each receiver's link estimate, and pausing the video that does not fit it),
 //! [`simulcast`] (layers of a camera, and which one each consumer gets),
-//! [`speaker`] (the dominant speaker of each room, from audio levels),
+//! [`speaker`] (the dominant speaker of each room, from audio levels), [`seats`] (who may send:
+//! `maxBroadcasters`),
 //! [`requests`] (the control channel's requests), [`cert`], [`counters`].
 
 pub mod cert;
@@ -26,6 +27,7 @@ mod requests;
 mod retransmit;
 mod room;
 mod simulcast;
+pub mod seats;
 mod speaker;
 
 use std::collections::{HashMap, VecDeque};
@@ -262,6 +264,7 @@ impl Engine {
 
     /// Removes a peer with its producers (and their consumers everywhere) and its consumers.
     fn remove_peer(&mut self, key: PeerKey) {
+        let sending = self.is_sending(key);
         let peer = self.peers.remove(key);
         self.peers_by_ufrag.remove(&peer.ufrag);
         for addr in &peer.addresses {
@@ -277,6 +280,9 @@ impl Engine {
         }
         if let Some(room) = self.rooms.get_mut(&peer.room) {
             room.peers.remove(&peer.id);
+        }
+        if sending {
+            self.release_seat(&peer.room, &peer.id, &peer.ufrag);
         }
     }
 

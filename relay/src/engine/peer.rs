@@ -92,10 +92,6 @@ impl Peer {
         guard_dtls(|| self.dtls.handle_timeout(now))?;
         guard_dtls(|| self.dtls.handle_packet(datagram))
     }
-
-    pub fn is_producing(&self) -> bool {
-        !self.producers.is_empty()
-    }
 }
 
 /// Runs a DTLS endpoint call so that a bug in the DTLS library reached by a hostile datagram costs that

@@ -49,6 +49,13 @@ pub enum PipeMessage {
         ssrc: u32,
         core: usize,
     },
+    /// To a room's home core: a peer of this core (created with `ufrag`) stopped sending (see
+    /// [`super::seats`]).
+    SeatReleased {
+        room: String,
+        peer: String,
+        ufrag: String,
+    },
 }
 
 #[derive(Debug)]
@@ -66,9 +73,16 @@ pub enum InternalRequest {
     CreateProxy { room: String, producer: String, info: ProducerInfo, origin_core: usize },
     /// The producer `producer_key` feeds `proxy` on `core`.
     OpenPipe { producer_key: ProducerKey, ssrc: u32, core: usize, proxy: ProducerKey },
-    /// This core holds part of `room`, whose home is another core: it leaves the room's active-speaker
-    /// decision to the home core.
-    SpreadRoom { room: String },
+    /// This core holds part of `room`, whose home is core `home`: it leaves the room's active-speaker
+    /// and seat decisions to the home core.
+    SpreadRoom { room: String, home: usize },
+    /// To the home core of `room`: a peer of another core asks to send; answered with
+    /// [`InternalResponse::Seat`] (`taken`: by this request, the peer held none) or refused with
+    /// `LimitExceeded` (see [`super::seats`]).
+    TakeSeat { room: String, peer: String, ufrag: String },
+    /// To the home core: gives back a seat [`InternalRequest::TakeSeat`] took for a request that then
+    /// failed on the peer's core.
+    ReleaseSeat { room: String, peer: String, ufrag: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +98,7 @@ pub struct ProducerInfo {
 pub enum InternalResponse {
     Producer(ProducerInfo),
     Proxy { key: ProducerKey, created: bool },
+    Seat { taken: bool },
     Ok,
 }
 
@@ -141,14 +156,34 @@ impl Engine {
                 }
                 Ok(InternalResponse::Ok)
             }
-            InternalRequest::SpreadRoom { room } => {
+            InternalRequest::SpreadRoom { room, home } => {
                 let r = self
                     .rooms
                     .get_mut(&room)
                     .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, format!("no room {room:?}")))?;
                 r.home = false;
+                r.home_core = home;
                 Ok(InternalResponse::Ok)
             }
+            InternalRequest::TakeSeat { room, peer, ufrag } => {
+                let r = self.home_room(&room)?;
+                let limit = r.limits.max_broadcasters;
+                let taken = r.seats.take(&peer, &ufrag, limit)?;
+                Ok(InternalResponse::Seat { taken })
+            }
+            InternalRequest::ReleaseSeat { room, peer, ufrag } => {
+                self.home_room(&room)?.seats.release(&peer, &ufrag);
+                Ok(InternalResponse::Ok)
+            }
+        }
+    }
+
+    /// A room this core is the home of.
+    fn home_room(&mut self, room: &str) -> Result<&mut super::room::Room, ErrorBody> {
+        match self.rooms.get_mut(room) {
+            Some(r) if r.home => Ok(r),
+            Some(_) => Err(ErrorBody::new(ErrorCode::Internal, format!("room {room:?} has another home core"))),
+            None => Err(ErrorBody::new(ErrorCode::NotFound, format!("no room {room:?}"))),
         }
     }
 
@@ -202,6 +237,11 @@ impl Engine {
             PipeMessage::ProxyClosed { producer, ssrc, core } => {
                 if self.is_live(producer, ssrc, false) {
                     self.producers[producer].pipes.retain(|(c, _)| *c != core);
+                }
+            }
+            PipeMessage::SeatReleased { room, peer, ufrag } => {
+                if let Some(r) = self.rooms.get_mut(&room).filter(|r| r.home) {
+                    r.seats.release(&peer, &ufrag);
                 }
             }
         }

@@ -89,7 +89,7 @@ impl Engine {
                 self.remove_peer(key);
                 Ok(Response::Ok)
             }
-            Request::Produce { room, peer, producer, kind, ssrc, payload_type, clock_rate, rtx, simulcast } => {
+            Request::Produce { room, peer, producer, kind, ssrc, payload_type, clock_rate, rtx, simulcast, paused } => {
                 let key = self.peer_key(&room, &peer)?;
                 let p = &self.peers[key];
                 if !simulcast.is_empty() {
@@ -107,15 +107,8 @@ impl Engine {
                 if clock_rate == 0 {
                     return Err(ErrorBody::new(ErrorCode::BadRequest, "clock rate must be positive"));
                 }
-                let limits = self.rooms[&room].limits;
-                if !p.is_producing() && limits.max_broadcasters > 0 {
-                    let broadcasters = self.room_peers(&room).filter(|k| self.peers[*k].is_producing()).count();
-                    if broadcasters >= limits.max_broadcasters as usize {
-                        return Err(ErrorBody::new(
-                            ErrorCode::LimitExceeded,
-                            "The limit of maximum active attendees is exceeded",
-                        ));
-                    }
+                if !paused {
+                    self.claim_seat(key)?;
                 }
                 if !simulcast.is_empty() {
                     // One producer per layer; the first (lowest) is the one requests name.
@@ -126,6 +119,7 @@ impl Engine {
                             let mut layer = Producer::new(producer.clone(), key, kind, 0, payload_type, clock_rate);
                             layer.rid = Some(rid.clone());
                             layer.layer = i as u8;
+                            layer.paused = paused;
                             self.producers.insert(layer)
                         })
                         .collect();
@@ -137,6 +131,7 @@ impl Engine {
                 }
                 let mut new_producer = Producer::new(producer.clone(), key, kind, ssrc, payload_type, clock_rate);
                 new_producer.rtx = rtx;
+                new_producer.paused = paused;
                 let pk = self.producers.insert(new_producer);
                 let p = &mut self.peers[key];
                 p.producers.insert(producer, pk);
@@ -146,10 +141,37 @@ impl Engine {
                 }
                 Ok(Response::Ok)
             }
+            Request::PauseProducer { room, peer, producer, paused } => {
+                let key = self.peer_key(&room, &peer)?;
+                let pk = *self.peers[key].producers.get(&producer).ok_or_else(|| not_found("producer", &producer))?;
+                if self.producers[pk].paused == paused {
+                    return Ok(Response::Ok);
+                }
+                // A simulcast group pauses and resumes as one.
+                let group = self.producer_group(pk);
+                if paused {
+                    for &k in &group {
+                        self.producers[k].paused = true;
+                    }
+                    self.release_seat_if_idle(key);
+                } else {
+                    self.claim_seat(key)?;
+                    for &k in &group {
+                        self.producers[k].paused = false;
+                        // Its receivers have had nothing to decode; the sender may not start with a keyframe.
+                        self.request_keyframe(now, k);
+                    }
+                }
+                Ok(Response::Ok)
+            }
             Request::CloseProducer { room, peer, producer } => {
                 let key = self.peer_key(&room, &peer)?;
                 let pk = *self.peers[key].producers.get(&producer).ok_or_else(|| not_found("producer", &producer))?;
+                let sent = !self.producers[pk].paused;
                 self.remove_producer(pk);
+                if sent {
+                    self.release_seat_if_idle(key);
+                }
                 Ok(Response::Ok)
             }
             Request::Consume { room, peer, producer, payload_type, rtx_payload_type } => {
@@ -354,8 +376,10 @@ impl Engine {
                                 kind: pr.kind,
                                 ssrc: pr.ssrc,
                                 rtx: pr.rtx,
-                                packets: pr.packets,
-                                bytes: pr.bytes,
+                                paused: pr.paused,
+                                // A simulcast group's counts are its layers' together.
+                                packets: self.producer_group(*pk).iter().map(|l| self.producers[*l].packets).sum(),
+                                bytes: self.producer_group(*pk).iter().map(|l| self.producers[*l].bytes).sum(),
                                 consumers: pr.consumers.len(),
                                 layers: pr
                                     .layers
@@ -396,7 +420,8 @@ impl Engine {
             })
             .collect();
         peers.sort_by(|a, b| a.peer.cmp(&b.peer));
-        Ok(RoomDump { room: room.to_string(), limits: r.limits, peers })
+        // Only the home core keeps the seats; the dispatcher merges the cores' dumps.
+        Ok(RoomDump { room: room.to_string(), limits: r.limits, peers, broadcasters: r.seats.holders() })
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::seats::Seats;
 use super::speaker::DominantSpeaker;
 use super::{PeerKey, ProducerKey};
 use crate::protocol::RoomLimits;
@@ -15,10 +16,22 @@ pub(crate) struct Room {
     pub speaker: DominantSpeaker,
     /// False on the other cores of a room spread over several (see [`super::speaker`]).
     pub home: bool,
+    /// The home core's index, where this core gives its peers' seats back (when not `home`).
+    pub home_core: usize,
+    /// Who may send, decided here only on the home core ([`super::seats`]).
+    pub seats: Seats,
 }
 
 impl Room {
     pub fn new(limits: RoomLimits) -> Self {
-        Room { limits, peers: HashMap::new(), proxies: HashMap::new(), speaker: DominantSpeaker::default(), home: true }
+        Room {
+            limits,
+            peers: HashMap::new(),
+            proxies: HashMap::new(),
+            speaker: DominantSpeaker::default(),
+            home: true,
+            home_core: 0,
+            seats: Seats::default(),
+        }
     }
 }

@@ -265,6 +265,14 @@ impl Engine {
         Some(pk)
     }
 
+    /// A producer's streams: a simulcast group's layers, or the producer alone.
+    pub(super) fn producer_group(&self, pk: ProducerKey) -> Vec<ProducerKey> {
+        match self.producers[pk].layers.as_slice() {
+            [] => vec![pk],
+            layers => layers.to_vec(),
+        }
+    }
+
     /// The extensions that name a sender's section and layers are the sender's business: forwarded, a
     /// receiver would route the packet by them instead of by the SSRC meet announced to it.
     pub(super) fn blank_layer_extensions(packet: &mut [u8], header: &rtp::RtpHeader) {

@@ -154,7 +154,11 @@ fn run(
         loop {
             match inbox.try_recv() {
                 Ok(Inbound::Request(request, reply)) => {
-                    let _ = reply.send(engine.handle_request(now, request));
+                    let response = engine.handle_request(now, request);
+                    // What the request tells other cores (a seat given back to the room's home core) is on
+                    // its way before the caller hears back, so anything the caller asks next comes after it.
+                    send_pipes(&mut engine, &cores);
+                    let _ = reply.send(response);
                 }
                 Ok(Inbound::Internal(request, reply)) => {
                     let _ = reply.send(engine.handle_internal(request));
@@ -167,13 +171,18 @@ fn run(
         if deadline <= now {
             engine.handle_timeout(now);
         }
-        while let Some(out) = engine.poll_pipe() {
-            if let Some(core) = cores.get(out.core) {
-                core.send(Inbound::Pipe(out.message));
-            }
-        }
+        send_pipes(&mut engine, &cores);
         while let Some(n) = engine.poll_event() {
             let _ = notifications.send(n);
+        }
+    }
+}
+
+/// Hands the engine's messages for other cores to their mailboxes.
+fn send_pipes(engine: &mut Engine, cores: &[Mailbox]) {
+    while let Some(out) = engine.poll_pipe() {
+        if let Some(core) = cores.get(out.core) {
+            core.send(Inbound::Pipe(out.message));
         }
     }
 }

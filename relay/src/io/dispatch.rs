@@ -7,7 +7,9 @@
 //! encrypts and sends (see `engine::pipe`). So a webinar of 2,000 viewers uses every core, and each
 //! packet is still decrypted once.
 //!
-//! Room limits are checked here over all the room's cores (each core also checks its own share).
+//! `maxWatchers` is checked here over all the room's cores (each core also checks its own share);
+//! `maxBroadcasters` is decided by the room's home core for all of them (`engine::seats`): requests that
+//! ask to send for a peer of another core get its seat there first ([`Relay::on_peer_core`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -49,12 +51,6 @@ struct Placement {
     producers: HashMap<String, (String, usize)>,
     /// Peers that only receive.
     watchers: HashSet<String>,
-}
-
-impl Placement {
-    fn producing(&self) -> HashSet<&str> {
-        self.producers.values().map(|(peer, _)| peer.as_str()).collect()
-    }
 }
 
 fn not_found(what: &str, id: &str) -> ErrorBody {
@@ -170,29 +166,19 @@ impl Relay {
                 Ok(Response::Rooms { rooms })
             }
             Request::CreatePeer { room, peer, watcher } => self.create_peer(room, peer, watcher).await,
-            Request::Produce { ref room, ref peer, ref producer, .. } => {
+            Request::Produce { ref room, ref peer, ref producer, paused, .. } => {
                 let (room, peer, producer) = (room.clone(), peer.clone(), producer.clone());
-                let core = {
-                    let mut state = self.state();
-                    let p = state.room(&room)?;
-                    let core = *p.peers.get(&peer).ok_or_else(|| not_found("peer", &peer))?;
-                    let producing = p.producing();
-                    if p.limits.max_broadcasters > 0
-                        && !producing.contains(peer.as_str())
-                        && producing.len() >= p.limits.max_broadcasters as usize
-                    {
-                        return Err(ErrorBody::new(
-                            ErrorCode::LimitExceeded,
-                            "The limit of maximum active attendees is exceeded",
-                        ));
-                    }
-                    core
-                };
-                let response = self.core(core).request(request).await?;
+                let core = self.core_of(&room, &peer)?;
+                let response = self.on_peer_core(&room, &peer, core, request, !paused).await?;
                 if let Some(p) = self.state().rooms.get_mut(&room) {
                     p.producers.insert(producer, (peer, core));
                 }
                 Ok(response)
+            }
+            Request::PauseProducer { ref room, ref peer, paused, .. } => {
+                let (room, peer) = (room.clone(), peer.clone());
+                let core = self.core_of(&room, &peer)?;
+                self.on_peer_core(&room, &peer, core, request, !paused).await
             }
             Request::Consume { ref room, ref peer, ref producer, .. } => {
                 let (to, from) = {
@@ -249,6 +235,47 @@ impl Relay {
         }
     }
 
+    /// The core of a peer.
+    fn core_of(&self, room: &str, peer: &str) -> Result<usize, ErrorBody> {
+        let mut state = self.state();
+        state.room(room)?.peers.get(peer).copied().ok_or_else(|| not_found("peer", peer))
+    }
+
+    /// Runs `request` about `peer` on its core. One that asks to send (`needs_seat`) for a peer off the
+    /// room's home core first gets the peer a seat from the home core, which decides the room's seats
+    /// (`engine::seats`), and gives it back if the request then fails; on the home core the engine takes
+    /// the seat itself as it runs the request.
+    async fn on_peer_core(
+        &self,
+        room: &str,
+        peer: &str,
+        core: usize,
+        request: Request,
+        needs_seat: bool,
+    ) -> Result<Response, ErrorBody> {
+        let seat = {
+            let mut state = self.state();
+            let p = state.room(room)?;
+            let ufrag = p.ufrags.get(peer).cloned().unwrap_or_default();
+            (needs_seat && p.home != core).then_some((p.home, ufrag))
+        };
+        let Some((home, ufrag)) = seat else {
+            return self.core(core).request(request).await;
+        };
+        let take = InternalRequest::TakeSeat { room: room.to_string(), peer: peer.to_string(), ufrag: ufrag.clone() };
+        let InternalResponse::Seat { taken } = self.core(home).internal(take).await? else {
+            return Err(ErrorBody::new(ErrorCode::Internal, "unexpected reply from a core"));
+        };
+        let response = self.core(core).request(request).await;
+        if response.is_err() && taken {
+            let release = InternalRequest::ReleaseSeat { room: room.to_string(), peer: peer.to_string(), ufrag };
+            if let Err(e) = self.core(home).internal(release).await {
+                tracing::warn!(room, peer, error = %e, "cannot give back a seat");
+            }
+        }
+        response
+    }
+
     /// One room, merged from every core it spans.
     async fn dump_room(&self, room: &str) -> Result<RoomDump, ErrorBody> {
         let cores = self.state().room(room)?.cores.clone();
@@ -257,13 +284,18 @@ impl Relay {
             if let Response::RoomDump(d) = self.core(core).request(Request::DumpRoom { room: room.to_string() }).await?
             {
                 match &mut merged {
-                    Some(m) => m.peers.extend(d.peers),
+                    Some(m) => {
+                        m.peers.extend(d.peers);
+                        // Only the home core's dump names them.
+                        m.broadcasters.extend(d.broadcasters);
+                    }
                     None => merged = Some(d),
                 }
             }
         }
         let mut merged = merged.ok_or_else(|| not_found("room", room))?;
         merged.peers.sort_by(|a, b| a.peer.cmp(&b.peer));
+        merged.broadcasters.sort();
         Ok(merged)
     }
 
@@ -303,7 +335,7 @@ impl Relay {
     }
 
     async fn create_peer(&self, room: String, peer: String, watcher: bool) -> Result<Response, ErrorBody> {
-        let (core, new_core, limits) = {
+        let (core, new_core, limits, home) = {
             let mut state = self.state();
             let peers_per_core = self.inner.peers_per_core;
             let least = state.least_loaded();
@@ -321,13 +353,13 @@ impl Relay {
             }
             let core = if home_full { least } else { p.home };
             let new_core = p.cores.insert(core);
-            (core, new_core, p.limits)
+            (core, new_core, p.limits, p.home)
         };
         if new_core {
             tracing::info!(room = %room, core, "room spreads to another core");
             self.core(core).request(Request::CreateRoom { room: room.clone(), limits }).await?;
-            // The home core (always among the room's cores) decides its active speaker alone.
-            self.core(core).internal(InternalRequest::SpreadRoom { room: room.clone() }).await?;
+            // The home core (always among the room's cores) decides its active speaker and seats alone.
+            self.core(core).internal(InternalRequest::SpreadRoom { room: room.clone(), home }).await?;
         }
         let response =
             self.core(core).request(Request::CreatePeer { room: room.clone(), peer: peer.clone(), watcher }).await?;

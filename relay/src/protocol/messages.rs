@@ -33,7 +33,8 @@ pub struct RtxStream {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomLimits {
-    /// Peers that may produce media at once.
+    /// Peers that may send at once. A peer takes a seat when one of its producers is created unpaused or
+    /// resumed, and gives it back when none is left unpaused (paused, closed, or the peer gone).
     pub max_broadcasters: u32,
     /// Peers that may only consume.
     pub max_watchers: u32,
@@ -77,7 +78,9 @@ pub enum Request {
         room: String,
         peer: String,
     },
-    /// The peer sends a stream with this SSRC; others may consume it by `producer` id.
+    /// The peer sends a stream with this SSRC; others may consume it by `producer` id. Unless `paused`, the
+    /// peer takes a broadcaster seat (see [`RoomLimits::max_broadcasters`]); refused with `LimitExceeded`
+    /// when none is free.
     Produce {
         room: String,
         peer: String,
@@ -94,6 +97,19 @@ pub enum Request {
         /// are learned from the packets, which name their layer.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         simulcast: Vec<String>,
+        /// Registered but not sending yet (the device is off): the relay forwards nothing of it and it
+        /// takes no seat until [`Request::PauseProducer`] resumes it.
+        #[serde(default)]
+        paused: bool,
+    },
+    /// Pauses (`paused: true`) or resumes a producer. A paused producer's packets are dropped; resuming
+    /// takes a broadcaster seat if the peer holds none (refused with `LimitExceeded` when none is free),
+    /// and pausing the peer's last sending producer gives its seat back.
+    PauseProducer {
+        room: String,
+        peer: String,
+        producer: String,
+        paused: bool,
     },
     CloseProducer {
         room: String,
@@ -184,6 +200,9 @@ pub struct RoomDump {
     pub room: String,
     pub limits: RoomLimits,
     pub peers: Vec<PeerDump>,
+    /// Peers holding a broadcaster seat (they send; see [`RoomLimits::max_broadcasters`]), sorted.
+    #[serde(default)]
+    pub broadcasters: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -211,6 +230,8 @@ pub struct ProducerDump {
     pub ssrc: u32,
     #[serde(default)]
     pub rtx: Option<RtxStream>,
+    #[serde(default)]
+    pub paused: bool,
     pub packets: u64,
     pub bytes: u64,
     pub consumers: usize,

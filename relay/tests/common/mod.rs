@@ -347,6 +347,7 @@ pub fn produce_request(room: &str, peer: &str, ssrc: u32) -> Request {
         clock_rate: 90_000,
         rtx: None,
         simulcast: Vec::new(),
+        paused: false,
     }
 }
 

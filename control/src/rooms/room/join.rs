@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use crate::signalling::outbox::Outbox;
 use meet_relay::protocol::{Request, Response, RoomLimits};
 
+use super::limits::NamedLimits;
 use super::{
     initial_sections, new_peer_id, relay_error, unexpected, Participant, Room, Waiting, WEBINAR_MAX_BROADCASTERS,
     WEBINAR_MAX_WATCHERS,
@@ -107,11 +108,13 @@ impl Room {
         let creates_room = self.participants.is_empty() && self.orphans.is_empty() && self.video_url.is_none();
         if !self.on_relay {
             let webinar = request.mode == Mode::Webinar;
-            let (b, w) = if webinar { (WEBINAR_MAX_BROADCASTERS, WEBINAR_MAX_WATCHERS) } else { (0, 0) };
-            self.limits = RoomLimits {
-                max_broadcasters: request.grant.max_broadcasters.unwrap_or(b),
-                max_watchers: request.grant.max_watchers.unwrap_or(w),
+            let defaults = if webinar {
+                RoomLimits { max_broadcasters: WEBINAR_MAX_BROADCASTERS, max_watchers: WEBINAR_MAX_WATCHERS }
+            } else {
+                RoomLimits::default()
             };
+            self.named_limits = NamedLimits::new(defaults);
+            self.limits = self.named_limits.with(request.grant.max_broadcasters, request.grant.max_watchers).limits();
             let create = Request::CreateRoom { room: self.id.clone(), limits: self.limits };
             self.relay.request(create).await.map_err(relay_error)?;
             self.on_relay = true;
@@ -121,7 +124,11 @@ impl Room {
                 "room created"
             );
         }
-        if !speaker && self.limits.max_watchers > 0 && self.viewers() >= self.limits.max_watchers as usize {
+        // This joiner's limits count from when it is in: one refused changes nothing.
+        let (b, w) = (request.grant.max_broadcasters, request.grant.max_watchers);
+        let named = self.named_limits.with(b, w);
+        let limits = named.limits();
+        if !speaker && limits.max_watchers > 0 && self.viewers() >= limits.max_watchers as usize {
             return Err(ServerMessage::error("limit-exceeded", "The limit of maximum watchers is exceeded"));
         }
         let transport = match self
@@ -133,6 +140,7 @@ impl Room {
             Ok(other) => return Err(unexpected(other)),
             Err(e) => return Err(relay_error(e)),
         };
+        self.tighten_limits(named, b, w).await;
         tracing::info!(peer = %peer_id, name = %request.display_name, speaker, moderator = request.grant.is_moderator(), "joined");
         let sections = initial_sections(speaker);
         if let Some(url) = request.grant.video_url.as_ref().filter(|_| creates_room || request.grant.is_moderator()) {
@@ -166,6 +174,36 @@ impl Room {
         self.seat(participant, false);
         self.offer_where_needed();
         Ok(peer_id)
+    }
+
+    /// A joiner named limits (`b`, `w`): the room's become `named`'s, which can only be stricter
+    /// (see [`super::limits`]); looser ones are logged as ignored.
+    async fn tighten_limits(&mut self, named: NamedLimits, b: Option<u32>, w: Option<u32>) {
+        let limits = named.limits();
+        if limits != self.limits {
+            let request = Request::CreateRoom { room: self.id.clone(), limits };
+            if let Err(e) = self.relay.request(request).await {
+                // The relay keeps the old ones; so does this room, to agree with it.
+                return tracing::warn!(error = %e, "cannot tighten the room's limits");
+            }
+            tracing::info!(
+                max_broadcasters = limits.max_broadcasters,
+                max_watchers = limits.max_watchers,
+                "a joiner's stricter limits now stand for the room"
+            );
+            self.limits = limits;
+        }
+        self.named_limits = named;
+        let looser = |named: Option<u32>, room: u32| named.is_some_and(|n| room > 0 && (n == 0 || n > room));
+        if looser(b, limits.max_broadcasters) || looser(w, limits.max_watchers) {
+            tracing::info!(
+                max_broadcasters = ?b,
+                max_watchers = ?w,
+                room_max_broadcasters = limits.max_broadcasters,
+                room_max_watchers = limits.max_watchers,
+                "a joiner's looser limits are ignored: the room's stricter ones stand"
+            );
+        }
     }
 
     /// Seats a participant: it learns who is here (`joined`), the others learn of it.

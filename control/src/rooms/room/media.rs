@@ -2,31 +2,39 @@
 //! which connect its relay peer and register what it now sends.
 
 use meet_media::sdp;
-use meet_relay::protocol::{Request, RtxStream};
+use meet_relay::protocol::{ErrorCode, Request, RtxStream};
 
 use super::{media_kind, noun, producer_id, Role, Room};
-use crate::signalling::messages::{MediaSource, ServerMessage, TileView};
+use crate::signalling::messages::{MediaSource, Refusal, ServerMessage, TileView};
+
+fn refusal(source: MediaSource, code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal { source, code, message: message.into() }
+}
 
 impl Room {
-    pub(super) async fn media_state(&mut self, connection: u64, audio: bool, video: bool) {
+    pub(super) async fn media_state(&mut self, connection: u64, audio: bool, video: bool, id: Option<u64>) {
         let Some(i) = self.index_of(connection) else { return };
         let p = &mut self.participants[i];
+        let mut refused = Vec::new();
+        let mut wish = |source: MediaSource, on: bool| {
+            if on && !p.speaker {
+                refused.push(refusal(source, "not-allowed", "Webinar viewers do not send a camera or microphone"));
+                false
+            } else if on && !p.allowed.get(source) {
+                refused.push(refusal(
+                    source,
+                    "not-allowed",
+                    format!("The moderator does not allow your {}", noun(source)),
+                ));
+                false
+            } else {
+                on
+            }
+        };
+        let (audio, video) = (wish(MediaSource::Audio, audio), wish(MediaSource::Video, video));
         if !p.speaker {
-            return;
+            return self.report_sending(i, id, refused);
         }
-        let mut refused = None;
-        let audio = if audio && !p.allowed.audio {
-            refused = Some(MediaSource::Audio);
-            false
-        } else {
-            audio
-        };
-        let video = if video && !p.allowed.video {
-            refused = Some(MediaSource::Video);
-            false
-        } else {
-            video
-        };
         // Turning a device on again lifts a moderator's turn-off.
         let mut lifted = false;
         if audio && !p.audio {
@@ -37,37 +45,107 @@ impl Room {
         }
         p.audio = audio;
         p.video = video;
-        let info = p.info();
-        let id = p.id.clone();
-        if let Some(source) = refused {
-            p.send(ServerMessage::error("not-allowed", format!("The moderator does not allow your {}", noun(source))));
-        }
+        refused.extend(self.apply_sending(i).await);
+        let p = &self.participants[i];
+        let (info, peer_id) = (p.info(), p.id.clone());
         self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
+        self.report_sending(i, id, refused);
         if lifted {
-            self.sync_from(&id).await;
+            self.sync_from(&peer_id).await;
         }
     }
 
-    pub(super) async fn share(&mut self, connection: u64, on: bool) {
+    pub(super) async fn share(&mut self, connection: u64, on: bool, id: Option<u64>) {
         let Some(i) = self.index_of(connection) else { return };
         let p = &mut self.participants[i];
         if on && !p.speaker {
-            return p.send(ServerMessage::error("not-allowed", "Viewers cannot share their screen"));
+            let no = refusal(MediaSource::Screen, "not-allowed", "Viewers cannot share their screen");
+            return self.report_sending(i, id, vec![no]);
         }
         if on && !p.allowed.screen {
-            return p.send(ServerMessage::error("not-allowed", "The moderator does not allow your screen sharing"));
+            let no = refusal(MediaSource::Screen, "not-allowed", "The moderator does not allow your screen sharing");
+            return self.report_sending(i, id, vec![no]);
         }
         if p.screen == on {
-            return;
+            return self.report_sending(i, id, Vec::new());
         }
         p.screen = on;
-        if on {
-            p.blocked.remove(&MediaSource::Screen);
+        let refused = self.apply_sending(i).await;
+        let p = &mut self.participants[i];
+        if p.screen == on {
+            if on {
+                p.blocked.remove(&MediaSource::Screen);
+            }
+            let (info, peer_id) = (p.info(), p.id.clone());
+            self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
+            self.report_sending(i, id, refused);
+            self.sync_from(&peer_id).await;
+        } else {
+            self.report_sending(i, id, refused);
         }
-        let info = p.info();
-        let id = p.id.clone();
-        self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
-        self.sync_from(&id).await;
+    }
+
+    /// Brings the relay in line with what participant `i` has on: the producer of a source that is on is
+    /// resumed, which takes one of the room's broadcaster seats if the participant holds none (the relay
+    /// decides: `meet_relay::engine::seats`), and one that is off is paused, which gives the seat back
+    /// once nothing sends. A source the relay refuses is turned off and returned with why. Sections not
+    /// produced yet wait for the answer that produces them; while the relay is away nothing is asked
+    /// (it is asked again when the link is back).
+    pub(super) async fn apply_sending(&mut self, i: usize) -> Vec<Refusal> {
+        let mut refused = Vec::new();
+        if self.relay_lost {
+            return refused;
+        }
+        for source in MediaSource::ALL {
+            let p = &self.participants[i];
+            let want = p.wants(source);
+            if want == p.sending.contains(&source) || !p.produces(source) {
+                continue;
+            }
+            let producer = producer_id(&p.id, source);
+            let request = Request::PauseProducer { room: self.id.clone(), peer: p.id.clone(), producer, paused: !want };
+            let result = self.relay.request(request).await;
+            let p = &mut self.participants[i];
+            match result {
+                Ok(_) if want => _ = p.sending.insert(source),
+                Ok(_) => _ = p.sending.remove(&source),
+                Err(_) if !self.relay.is_up() => break,
+                Err(e) if want => {
+                    tracing::info!(error = %e, source = source.as_str(), "sending refused");
+                    p.set_wants(source, false);
+                    refused.push(if e.code == ErrorCode::LimitExceeded {
+                        refusal(source, "limit-exceeded", e.message)
+                    } else {
+                        refusal(source, "produce-refused", "The media server refused this stream")
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, source = source.as_str(), "pausing a producer failed"),
+            }
+        }
+        refused
+    }
+
+    /// [`Room::apply_sending`] that nobody asked for (a join, a resume, the relay back): what the room
+    /// refused is told to the participant, and its new state to the others.
+    pub(super) async fn sync_sending(&mut self, i: usize) {
+        let refused = self.apply_sending(i).await;
+        if !refused.is_empty() {
+            let p = &self.participants[i];
+            self.broadcast_except(p.connection, ServerMessage::PeerUpdated { peer: p.info() });
+            self.report_sending(i, None, refused);
+        }
+    }
+
+    /// Tells participant `i` what the server holds of its sources: always in answer to a request with an
+    /// `id`, and on its own when the room refused one of them.
+    pub(super) fn report_sending(&self, i: usize, id: Option<u64>, refused: Vec<Refusal>) {
+        if id.is_none() && refused.is_empty() {
+            return;
+        }
+        let p = &self.participants[i];
+        let (audio, video, screen) =
+            (p.wants(MediaSource::Audio), p.wants(MediaSource::Video), p.wants(MediaSource::Screen));
+        p.send(ServerMessage::MediaResult { id, audio, video, screen, refused });
     }
 
     pub(super) async fn answer(&mut self, connection: u64, sdp_text: &str) {
@@ -146,6 +224,8 @@ impl Room {
                 clock_rate: kind.clock_rate(),
                 rtx,
                 simulcast,
+                // Sending is decided next, source by source, as for a device turned on later.
+                paused: true,
             };
             match self.relay.request(request).await {
                 Ok(_) => {
@@ -158,19 +238,16 @@ impl Room {
                     break;
                 }
                 Err(e) => {
-                    tracing::info!(error = %e, "produce refused");
-                    // The relay's limits are the reference's messages; anything else stays in the log.
-                    let message = if e.code == meet_relay::protocol::ErrorCode::LimitExceeded {
-                        e.message
-                    } else {
-                        "The media server refused this stream".to_string()
-                    };
+                    // Registered paused, a stream needs no seat: this is no room limit but a fault, for the log.
+                    tracing::warn!(error = %e, "produce refused");
+                    let message = "The media server refused this stream";
                     self.participants[i].send(ServerMessage::error("produce-refused", message));
                     break;
                 }
             }
         }
         if produced_any {
+            self.sync_sending(i).await;
             let from = self.participants[i].id.clone();
             self.sync_from(&from).await;
         }

@@ -2,7 +2,7 @@
 //! here, on the server: a participant whose token did not make it a moderator is refused whatever its
 //! client sends.
 
-use super::{Participant, Room};
+use super::Room;
 use crate::signalling::messages::{MediaSource, ModeratorAction, ServerMessage, WaitingPeer, MAX_CHAT_CHARS};
 
 impl Room {
@@ -168,20 +168,14 @@ impl Room {
         self.participants.iter().position(|p| p.id == peer_id)
     }
 
-    /// Device state off, so others see it off at once.
-    fn set_off(p: &mut Participant, kind: MediaSource) {
-        match kind {
-            MediaSource::Audio => p.audio = false,
-            MediaSource::Video => p.video = false,
-            MediaSource::Screen => p.screen = false,
-        }
-    }
-
     async fn turn_off(&mut self, peer_id: &str, kind: MediaSource) -> bool {
         let Some(i) = self.find(peer_id) else { return false };
         let p = &mut self.participants[i];
         p.blocked.insert(kind);
-        Self::set_off(p, kind);
+        // Off at once, so others see it off, and its seat goes back without waiting for the page.
+        p.set_wants(kind, false);
+        self.apply_sending(i).await;
+        let p = &self.participants[i];
         p.send(ServerMessage::Moderation { action: "turnOff", kind: Some(kind) });
         let (info, conn, id) = (p.info(), p.connection, p.id.clone());
         self.broadcast_except(conn, ServerMessage::PeerUpdated { peer: info });
@@ -194,8 +188,10 @@ impl Room {
         let p = &mut self.participants[i];
         p.allowed.set(kind, allowed);
         if !allowed {
-            Self::set_off(p, kind);
+            p.set_wants(kind, false);
+            self.apply_sending(i).await;
         }
+        let p = &self.participants[i];
         p.send(ServerMessage::Moderation { action: if allowed { "allow" } else { "disallow" }, kind: Some(kind) });
         let you = p.self_info();
         p.send(ServerMessage::YouUpdated { you });

@@ -196,6 +196,7 @@ impl Room {
         let mut room = Room::new(id, relay, registry);
         room.on_relay = true;
         room.limits = dump.limits;
+        room.named_limits = super::limits::NamedLimits::in_force(dump.limits);
         room.orphans = dump
             .peers
             .into_iter()
@@ -327,6 +328,14 @@ impl Room {
         if !participant.allowed.screen {
             participant.screen = false;
         }
+        // What the relay sends of it now; brought in line with what the page has on once it is seated.
+        participant.sending = orphan
+            .dump
+            .producers
+            .iter()
+            .filter(|p| !p.paused)
+            .filter_map(|p| p.producer.rsplit_once('/').and_then(|(_, source)| source_of(source)))
+            .collect();
         tracing::info!(peer = %peer_id, speaker, "resumed after a restart");
         if participant.grant.is_moderator() && participant.grant.waiting_room {
             self.waiting_room = true;
@@ -336,6 +345,7 @@ impl Room {
         }
         self.seat(participant, true);
         let me = self.participants.len() - 1;
+        self.sync_sending(me).await;
         self.sync_to(me).await;
         self.sync_from(&peer_id).await;
         Ok(Ok(peer_id))
@@ -404,6 +414,7 @@ impl Room {
             p.stale_ufrag = p.remote_ufrag.take();
             p.answer_dropped = false;
             p.saved = None;
+            p.sending.clear();
             p.send(ServerMessage::MediaRestart);
             i += 1;
         }
@@ -465,6 +476,9 @@ impl Room {
             }
             p.send(ServerMessage::RelayBack);
         }
+        for i in 0..self.participants.len() {
+            self.sync_sending(i).await;
+        }
         for to in 0..self.participants.len() {
             self.sync_to(to).await;
         }
@@ -512,9 +526,11 @@ mod tests {
                 kind: meet_relay::protocol::MediaKind::Audio,
                 ssrc: 1,
                 rtx: None,
+                paused: false,
                 packets: 0,
                 bytes: 0,
                 consumers: 0,
+                layers: vec![],
             }],
             consumers: vec![ConsumerDump {
                 consumer: 7,
@@ -524,6 +540,8 @@ mod tests {
                 cname: "r-other".into(),
                 packets: 0,
                 bytes: 0,
+                layer: None,
+                target_layer: None,
             }],
         }
     }
