@@ -253,7 +253,8 @@ def test_mixed_bandwidth(lab_env, capsys):
         for p, other in ((a, b), (b, a)):
             p.page.eval_on_selector(tile(ids[other.name]) + " .tile-pin", "e => e.click()")
         wait_media_flowing([a, b], timeout=30.0)
-        a.page.wait_for_timeout(10_000)  # the senders' bandwidth estimates ramp up
+        # The senders' bandwidth estimates ramp up, and the relay settles what C's link gets.
+        a.page.wait_for_timeout(20_000)
         # A and B do not see C's tile (each pinned the other): the relay sends them no video of C.
         streams = {f"{v.name}<-{s}": (v, tracks[v.name][s]) for v, s in ((a, "B"), (b, "A"), (c, "A"), (c, "B"))}
         def decoded_of_c(v: Participant) -> int:
