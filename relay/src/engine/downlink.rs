@@ -254,9 +254,12 @@ impl Engine {
             let budget = estimate.saturating_sub(audio);
             let mut need: u64 = active.iter().map(|a| a.1).sum();
             if congested && need > budget {
-                // Every camera down to its lowest layer, a layer at a time and the largest first, before
-                // any is paused (a small picture beats none); then pauses, cameras before screens.
-                active.sort_by_key(|a| (a.2, std::cmp::Reverse(a.1)));
+                // A consumer on trial (just resumed or raised) is what congested the link: it goes back
+                // first, and the others keep their pictures. Then every camera down to its lowest layer, a
+                // layer at a time and the largest first, before any is paused (a small picture beats
+                // none); then pauses, cameras before screens.
+                let on_trial = |ck: ConsumerKey| self.consumers[ck].pause.probation_until.is_some_and(|t| now < t);
+                active.sort_by_key(|a| (!on_trial(a.0), a.2, std::cmp::Reverse(a.1)));
                 let mut lowered = true;
                 while need > budget && lowered {
                     lowered = false;
@@ -271,7 +274,8 @@ impl Engine {
                         }
                     }
                 }
-                active.sort_by_key(|a| (a.2, std::cmp::Reverse(a.1)));
+                let on_trial = |ck: ConsumerKey| self.consumers[ck].pause.probation_until.is_some_and(|t| now < t);
+                active.sort_by_key(|a| (!on_trial(a.0), a.2, std::cmp::Reverse(a.1)));
                 for &(ck, rate, _) in &active {
                     if need <= budget {
                         break;
