@@ -64,7 +64,7 @@ class Reception:
     freezes: int
     nacks: int
     plis: int
-    heights: list[int]  # frameHeight at each sample
+    heights: list[int]  # frameHeight at each sample (not while paused: it is the last frame's then)
     # Seconds the receiver's page showed the tile as audio only (the relay paused that video for its link):
     # frozen and stalled time is not counted there, as the page says what happens.
     paused: float = 0.0
@@ -80,7 +80,7 @@ class Reception:
         stalled = sum(tb - ta for ta, a, tb, b in shown if b["framesDecoded"] == a["framesDecoded"])
         frozen = sum(b["totalFreezesDuration"] - a["totalFreezesDuration"] for _, a, _, b in shown)
         return cls(d("framesDecoded") / (t1 - t0), frozen, stalled, d("freezeCount"),
-                   d("nackCount"), d("pliCount"), [s.get("frameHeight") or 0 for _, s, _ in samples[1:]], paused)
+                   d("nackCount"), d("pliCount"), [b.get("frameHeight") or 0 for _, _, _, b in shown], paused)
 
     @property
     def stuck(self) -> float:
