@@ -102,7 +102,7 @@ pub fn self_cpu_seconds() -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-fn ticks_per_second() -> f64 {
+pub fn ticks_per_second() -> f64 {
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {
         t as f64
@@ -135,26 +135,6 @@ pub fn process_cpu_seconds_precise(pid: u32) -> io::Result<f64> {
         }
     }
     Ok(total as f64 / 1e9)
-}
-
-/// Seconds core `cpu` spent in softirq so far (from /proc/stat). Loopback delivery runs there and,
-/// with IRQ time accounting, is charged to no process.
-pub fn core_softirq_seconds(cpu: usize) -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let name = format!("cpu{cpu} ");
-    let line = stat.lines().find(|l| l.starts_with(&name))?;
-    let softirq: f64 = line.split_whitespace().nth(7)?.parse().ok()?;
-    Some(softirq / ticks_per_second())
-}
-
-/// Seconds core `cpu` was busy so far (everything but idle and iowait), whoever ran there.
-pub fn core_busy_seconds(cpu: usize) -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let name = format!("cpu{cpu} ");
-    let line = stat.lines().find(|l| l.starts_with(&name))?;
-    let f: Vec<f64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
-    let busy: f64 = f.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
-    Some(busy / ticks_per_second())
 }
 
 /// Resident memory of a process in bytes.
