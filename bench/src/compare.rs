@@ -121,7 +121,7 @@ pub fn compare(o: Options) -> anyhow::Result<()> {
         "repeat": {"rounds": repeat, "order": "interleaved: each round runs every system once, in the order given"},
         "charging": {
             "charged": "whole-machine busy time (user+nice+system+irq+softirq, all CPUs) minus the generator's own CPU minus the idle baseline's rate times the window",
-            "attributed": "the system's process CPU plus the ksoftirqd threads' CPU",
+            "attributed": "the system's process CPU plus the kernel threads' CPU (ksoftirqd, kworkers)",
             "process": "the system's process CPU (packets_per_cpu_second, as before)",
             "baseline_seconds": o.baseline_secs,
             "baselines": baselines,

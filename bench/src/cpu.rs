@@ -11,9 +11,10 @@
 //!   rate with none of our processes running, times the window). Everything the system and the kernel
 //!   did for it counts, wherever it ran; so does whatever else changed on the machine, which is why the
 //!   baseline is taken before and after each run and both are reported.
-//! - **attributed**: the system's process CPU plus the CPU of the `ksoftirqd` threads over the window,
-//!   both from the scheduler's nanosecond counters. Not disturbed by other processes' load (their
-//!   loopback traffic aside), but blind to kernel work that runs elsewhere.
+//! - **attributed**: the system's process CPU plus the CPU of the kernel's threads (`ksoftirqd`,
+//!   kworkers) over the window, both from the scheduler's nanosecond counters. Not disturbed by other
+//!   processes' load (what the kernel threads do for them aside: about 0.005 CPU-s/s here), but blind to
+//!   kernel work for our traffic that runs inside other processes' system calls.
 //!
 //! Steal time is left out of both: with paravirtual time accounting the process figures exclude it too,
 //! and it is time the hypervisor gave to another guest, not work done here.
@@ -157,15 +158,16 @@ pub fn charge_step(step: &mut Value, baseline: &Baseline) {
     o.insert("charged_below_process_cpu".into(), json!(charged.is_finite() && charged < process));
 }
 
-/// The `ksoftirqd` threads, where loopback delivery goes when it leaves the sender's system call.
-pub fn softirq_threads() -> Vec<u32> {
+/// The kernel's own threads (children of kthreadd, pid 2): `ksoftirqd`, where loopback delivery goes
+/// when it leaves the sender's system call, and the kworkers.
+pub fn kernel_threads() -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("ksoftirqd/")))
+        .filter(|pid| *pid == 2 || net::process_parent(*pid).is_ok_and(|p| p == 2))
         .collect()
 }
 
-/// Their CPU seconds so far.
+/// Their CPU seconds so far (threads that exit take theirs with them; these rarely do).
 pub fn threads_cpu_seconds(pids: &[u32]) -> f64 {
     pids.iter().filter_map(|p| net::process_cpu_seconds_precise(*p).ok()).sum()
 }

@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_generator_that_cannot_keep_up_ends_the_search_with_a_lower_bound() {
-        let s = search(20.0, 4.5);
+        let s = search(20.0, 4.2);
         assert!(s.generator_limited());
         assert_eq!(s.bracket(), (Some(4.0), None));
         assert_eq!(s.next(), None);

@@ -111,16 +111,23 @@ pub fn ticks_per_second() -> f64 {
     }
 }
 
+/// Field `n` (1-based, as in proc(5)) of `/proc/PID/stat`, from field 3 on.
+fn stat_field(pid: u32, n: usize) -> io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may contain spaces; field 3 (state)
+    // comes first.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| io::Error::other("bad stat"))?;
+    rest.split_whitespace().nth(n - 3).and_then(|v| v.parse().ok()).ok_or_else(|| io::Error::other("bad stat"))
+}
+
 /// CPU seconds (utime + stime) of another process, all its threads (live and exited).
 pub fn process_cpu_seconds(pid: u32) -> io::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| io::Error::other("bad stat"))?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest[0] is field 3 (state); utime is field 14, stime field 15.
-    let utime: f64 = f.get(11).and_then(|v| v.parse().ok()).ok_or_else(|| io::Error::other("bad stat"))?;
-    let stime: f64 = f.get(12).and_then(|v| v.parse().ok()).ok_or_else(|| io::Error::other("bad stat"))?;
-    Ok((utime + stime) / ticks_per_second())
+    Ok((stat_field(pid, 14)? + stat_field(pid, 15)?) / ticks_per_second())
+}
+
+/// A process's parent.
+pub fn process_parent(pid: u32) -> io::Result<u32> {
+    Ok(stat_field(pid, 4)? as u32)
 }
 
 /// CPU seconds of a process from the scheduler's nanosecond counters of its threads (more precise than

@@ -101,16 +101,13 @@ pub fn summary(report: &Value) {
         moved += runs.iter().filter(|r| r["charged_below_process_cpu"] == true).count();
         let pps = |x: f64| fmt_num(x);
         eprintln!(
-            "{name:6} {} pkt/s; per CPU-second: process {}, charged {}, process+ksoftirqd {}; limit (<1% loss) {}; loss {}; p99 {} ms; mem/peer {}; gen CPU {:.0}%",
+            "{name:6} {} pkt/s; per CPU-second: process {}, charged {}, process+kernel threads {}; limit (<1% loss) {}{}; loss {}; p99 {} ms; mem/peer {}; gen CPU {:.0}%",
             with_spread(v, "forwarded_packets_per_second", pps),
             with_spread(v, "packets_per_cpu_second", pps),
             with_spread(v, "packets_per_charged_cpu_second", pps),
             with_spread(v, "packets_per_attributed_cpu_second", pps),
-            format!(
-                "{}{}",
-                if v["limit"]["lower_bound"] == true { "at least " } else { "" },
-                with_spread(v, "limit_forwarded_packets_per_second", pps)
-            ),
+            if v["limit"]["lower_bound"] == true { "at least " } else { "" },
+            with_spread(v, "limit_forwarded_packets_per_second", pps),
             with_spread(v, "loss", |x| format!("{:.3}%", x * 100.0)),
             with_spread(v, "p99_ms", |x| format!("{x:.2}")),
             with_spread(v, "memory_per_peer_bytes", |b| format!("{:.1} KiB", b / 1024.0)),
@@ -124,7 +121,7 @@ pub fn summary(report: &Value) {
         }
         let cell = |fig: &str| ratio_with_spread(r, &format!("relay_vs_{other}_{fig}"));
         eprintln!(
-            "relay/{other}: process {}; charged {}; process+ksoftirqd {}; limit {}",
+            "relay/{other}: process {}; charged {}; process+kernel threads {}; limit {}",
             cell("packets_per_cpu_second"),
             cell("packets_per_charged_cpu_second"),
             cell("packets_per_attributed_cpu_second"),

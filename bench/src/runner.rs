@@ -311,8 +311,8 @@ struct StepWindow {
     core_busy: Option<f64>,
     /// The whole machine's times over the window.
     machine: Option<CpuTimes>,
-    /// CPU of the ksoftirqd threads over the window.
-    softirq_threads_cpu: f64,
+    /// CPU of the kernel's threads (ksoftirqd, kworkers) over the window.
+    kernel_threads_cpu: f64,
     /// Deliveries per second the scenario asks for at this multiplier.
     nominal_deliveries_per_second: f64,
 }
@@ -326,7 +326,7 @@ fn percentile_ms(s: &StepStats, q: f64) -> f64 {
 
 fn step_json(s: &StepStats, w: &StepWindow) -> Value {
     let loss = if s.expected > 0 { (1.0 - s.received as f64 / s.expected as f64).max(0.0) } else { f64::NAN };
-    let attributed = w.system_cpu + w.softirq_threads_cpu;
+    let attributed = w.system_cpu + w.kernel_threads_cpu;
     let offered = s.expected as f64 / w.wall;
     json!({
         "rate_multiplier": w.multiplier,
@@ -343,7 +343,7 @@ fn step_json(s: &StepStats, w: &StepWindow) -> Value {
         "cpu_utilisation": w.system_cpu / w.wall,
         "packets_per_cpu_second": s.received as f64 / w.system_cpu,
         "cpu_seconds_per_million_packets": w.system_cpu * 1e6 / s.received as f64,
-        "softirq_threads_cpu_seconds": w.softirq_threads_cpu,
+        "kernel_threads_cpu_seconds": w.kernel_threads_cpu,
         "attributed_cpu_seconds": attributed.is_finite().then_some(attributed),
         "packets_per_attributed_cpu_second": cpu::per_cpu_second(s.received as f64, attributed),
         // Charged figures are added once the baseline after the run is known (`charge`).
@@ -380,7 +380,6 @@ struct Stepper<'a> {
     name: &'a str,
     generator: &'a Generator,
     measured: Option<Measured>,
-    softirq_threads: Vec<u32>,
     nominal_deliveries_per_second: f64,
     next_step: u32,
 }
@@ -394,7 +393,9 @@ impl Stepper<'_> {
         let cpu_now = || measured.map_or(f64::NAN, |m| m.cpu());
         let softirq = || measured.and_then(|m| m.core).and_then(cpu::core_softirq_seconds);
         let busy = || measured.and_then(|m| m.core).and_then(cpu::core_busy_seconds);
-        let threads = || cpu::threads_cpu_seconds(&self.softirq_threads);
+        // Scanned each step: kworkers come and go.
+        let kernel_threads = cpu::kernel_threads();
+        let threads = || cpu::threads_cpu_seconds(&kernel_threads);
         let (c0, g0, t0, s0, b0, m0, k0) =
             (cpu_now(), net::self_cpu_seconds(), Instant::now(), softirq(), busy(), CpuTimes::read(None), threads());
         shared.rate_milli.store((multiplier * 1000.0).round() as u32, Ordering::Relaxed);
@@ -417,7 +418,7 @@ impl Stepper<'_> {
             core_softirq: s0.zip(s1).map(|(a, b)| b - a),
             core_busy: b0.zip(b1).map(|(a, b)| b - a),
             machine: m0.zip(m1).map(|(a, b)| b.since(&a)),
-            softirq_threads_cpu: if measured.is_some() { k1 - k0 } else { f64::NAN },
+            kernel_threads_cpu: if measured.is_some() { k1 - k0 } else { f64::NAN },
             nominal_deliveries_per_second: self.nominal_deliveries_per_second * multiplier,
         };
         // Packets sent from now on belong to no step (0 is the unmeasured warm-up), so the next step's
@@ -429,7 +430,7 @@ impl Stepper<'_> {
         let v = step_json(&s, &window);
         let pct = |k: &str| v[k].as_f64().unwrap_or(f64::NAN) * 100.0 / wall;
         eprintln!(
-            "[{}] step {step} x{multiplier:.3}: {:.0} pkt/s forwarded (offered {:.0}), {:.0} pkt per CPU-s, loss {:.4}, p50/p99/p999 {:.2}/{:.2}/{:.2} ms, system CPU {:.0}% + ksoftirqd {:.0}%, machine busy {:.0}%, generator CPU {:.0}%",
+            "[{}] step {step} x{multiplier:.3}: {:.0} pkt/s forwarded (offered {:.0}), {:.0} pkt per CPU-s, loss {:.4}, p50/p99/p999 {:.2}/{:.2}/{:.2} ms, system CPU {:.0}% + kernel threads {:.0}%, machine busy {:.0}%, generator CPU {:.0}%",
             self.name,
             v["forwarded_packets_per_second"].as_f64().unwrap_or(0.0),
             v["offered_deliveries_per_second"].as_f64().unwrap_or(0.0),
@@ -439,7 +440,7 @@ impl Stepper<'_> {
             v["latency_ms"]["p99"].as_f64().unwrap_or(f64::NAN),
             v["latency_ms"]["p999"].as_f64().unwrap_or(f64::NAN),
             pct("cpu_seconds"),
-            pct("softirq_threads_cpu_seconds"),
+            pct("kernel_threads_cpu_seconds"),
             pct("machine_busy_seconds"),
             pct("generator_cpu_seconds"),
         );
@@ -470,7 +471,6 @@ pub fn measure(
         name,
         generator,
         measured,
-        softirq_threads: cpu::softirq_threads(),
         nominal_deliveries_per_second: scenario.nominal_forwarded_pps(),
         next_step: 1,
     };

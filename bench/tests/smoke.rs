@@ -61,7 +61,7 @@ fn webinar_media_flows_through_relay_and_bare_forwarder() {
             assert!(s.get(key).is_some(), "{system}: no {key}");
         }
         // Charged CPU (may be null on a busy machine, whose load moves under the run, but is reported)
-        // and the CPU of the system plus ksoftirqd, which is never less than the process's own.
+        // and the CPU of the system plus the kernel's threads, which is never less than the process's own.
         for key in ["charged_cpu_seconds", "machine_busy_seconds", "baseline", "attributed_cpu_seconds"] {
             assert!(s.get(key).is_some(), "{system}: no {key}");
         }
