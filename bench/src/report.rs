@@ -215,7 +215,7 @@ pub fn svg(report: &Value) -> String {
         present.iter().flat_map(|(_, _, v)| [ppcs(v), spread_max(v)]).flatten().fold(150_000.0f64, f64::max) * 1.15;
     let _ = writeln!(
         s,
-        "<text x=\"{x0}\" y=\"{}\" font-weight=\"bold\">Forwarded packets per CPU-second of the media process (median, min–max)</text>",
+        "<text x=\"{x0}\" y=\"{}\" font-weight=\"bold\">Packets per process CPU-second (median, min–max)</text>",
         y0 - 12.0
     );
     let _ =
