@@ -82,6 +82,25 @@ fn ratio_with_spread(ratios: &Value, key: &str) -> String {
     }
 }
 
+/// The limit with its spread over the rounds that found one, and the lower bounds of those that did not.
+fn limit_cell(system: &Value) -> String {
+    let runs =
+        system.pointer("/repeats/runs").and_then(Value::as_array).cloned().unwrap_or_else(|| vec![system.clone()]);
+    let bounds: Vec<String> = runs
+        .iter()
+        .filter_map(|r| r.pointer("/limit/at_least_forwarded_packets_per_second").and_then(Value::as_f64))
+        .map(|b| format!("at least {}", fmt_num(b)))
+        .collect();
+    let found = figure(system, "limit_forwarded_packets_per_second")
+        .map(|_| with_spread(system, "limit_forwarded_packets_per_second", fmt_num));
+    let cells: Vec<String> = found.into_iter().chain(bounds).collect();
+    if cells.is_empty() {
+        "n/a".into()
+    } else {
+        cells.join(", ")
+    }
+}
+
 /// The text summary: per system the median of each figure with its min–max over rounds, the ratios,
 /// the baselines and the targets.
 pub fn summary(report: &Value) {
@@ -101,13 +120,12 @@ pub fn summary(report: &Value) {
         moved += runs.iter().filter(|r| r["charged_below_process_cpu"] == true).count();
         let pps = |x: f64| fmt_num(x);
         eprintln!(
-            "{name:6} {} pkt/s; per CPU-second: process {}, charged {}, process+kernel threads {}; limit (<1% loss) {}{}; loss {}; p99 {} ms; mem/peer {}; gen CPU {:.0}%",
+            "{name:6} {} pkt/s; per CPU-second: process {}, charged {}, process+kernel threads {}; limit (<1% loss) {}; loss {}; p99 {} ms; mem/peer {}; gen CPU {:.0}%",
             with_spread(v, "forwarded_packets_per_second", pps),
             with_spread(v, "packets_per_cpu_second", pps),
             with_spread(v, "packets_per_charged_cpu_second", pps),
             with_spread(v, "packets_per_attributed_cpu_second", pps),
-            if v["limit"]["lower_bound"] == true { "at least " } else { "" },
-            with_spread(v, "limit_forwarded_packets_per_second", pps),
+            limit_cell(v),
             with_spread(v, "loss", |x| format!("{:.3}%", x * 100.0)),
             with_spread(v, "p99_ms", |x| format!("{x:.2}")),
             with_spread(v, "memory_per_peer_bytes", |b| format!("{:.1} KiB", b / 1024.0)),
@@ -319,8 +337,11 @@ pub fn svg(report: &Value) -> String {
     for (ci, name, v) in &present {
         y += 20.0;
         let fp = &v["failure_point"];
+        let at_least = v.pointer("/limit/at_least_forwarded_packets_per_second").and_then(Value::as_f64);
         let failure = if let Some(limit) = figure(v, "limit_forwarded_packets_per_second") {
             format!("{} pkt/s (<1% loss)", fmt_num(limit))
+        } else if let Some(b) = at_least {
+            format!("≥ {} pkt/s (<1% loss)", fmt_num(b))
         } else if fp["reached"].as_bool() == Some(true) {
             format!(
                 "{} pkt/s{}",
