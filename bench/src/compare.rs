@@ -74,12 +74,12 @@ pub fn compare(o: Options) -> anyhow::Result<()> {
                     continue;
                 }
             }
-            eprintln!("--- round {}/{repeat}: {system} (load average {}) ---", round + 1, load_average());
             let load_average_run = load_average();
+            eprintln!("--- round {}/{repeat}: {system} (load average {load_average_run}) ---", round + 1);
             let outcome = run_one(system, &scenario, &o, control_core);
             let after = Baseline::measure(o.baseline_secs);
             baselines.extend(after.map(|b| b.to_json()));
-            let run = match outcome {
+            let mut run = match outcome {
                 Ok((mut r, setup)) => {
                     if let (Some(b), Some(a)) = (&before, &after) {
                         runner::charge(&mut r, b, a);
@@ -92,7 +92,6 @@ pub fn compare(o: Options) -> anyhow::Result<()> {
                     json!({"skipped": format!("failed: {e:#}")})
                 }
             };
-            let mut run = run;
             run["round"] = json!(round + 1);
             run["load_average"] = load_average_run;
             runs[i].push(run);
