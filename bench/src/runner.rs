@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::cpu::{self, CpuTimes};
+use crate::cpu::{self, MachineReading, MachineWindow};
 use crate::load::{self, Command, Identity, PeerSpec, Remote, Shared, StepStats, TrackSpec, WorkerStats};
 use crate::{limit, net};
 
@@ -309,8 +309,8 @@ struct StepWindow {
     generator_cpu: f64,
     core_softirq: Option<f64>,
     core_busy: Option<f64>,
-    /// The whole machine's times over the window.
-    machine: Option<CpuTimes>,
+    /// The whole machine over the window.
+    machine: Option<MachineWindow>,
     /// CPU of the kernel's threads (ksoftirqd, kworkers) over the window.
     kernel_threads_cpu: f64,
     /// Deliveries per second the scenario asks for at this multiplier.
@@ -348,7 +348,8 @@ fn step_json(s: &StepStats, w: &StepWindow) -> Value {
         "packets_per_attributed_cpu_second": cpu::per_cpu_second(s.received as f64, attributed),
         // Charged figures are added once the baseline after the run is known (`charge`).
         "machine_busy_seconds": w.machine.map(|m| m.busy()),
-        "machine_steal_seconds": w.machine.map(|m| m.steal),
+        "machine_busy_sampled_seconds": w.machine.map(|m| m.busy_sampled()),
+        "machine_steal_seconds": w.machine.map(|m| m.times.steal),
         "loss": loss,
         "receiver_drops": s.dropped,
         "recovered_by_retransmission": s.recovered,
@@ -397,7 +398,7 @@ impl Stepper<'_> {
         let kernel_threads = cpu::kernel_threads();
         let threads = || cpu::threads_cpu_seconds(&kernel_threads);
         let (c0, g0, t0, s0, b0, m0, k0) =
-            (cpu_now(), net::self_cpu_seconds(), Instant::now(), softirq(), busy(), CpuTimes::read(None), threads());
+            (cpu_now(), net::self_cpu_seconds(), Instant::now(), softirq(), busy(), MachineReading::read(), threads());
         shared.rate_milli.store((multiplier * 1000.0).round() as u32, Ordering::Relaxed);
         shared.step.store(step, Ordering::Relaxed);
         std::thread::sleep(Duration::from_secs_f64(secs));
@@ -407,7 +408,7 @@ impl Stepper<'_> {
             t0.elapsed().as_secs_f64(),
             softirq(),
             busy(),
-            CpuTimes::read(None),
+            MachineReading::read(),
             threads(),
         );
         let window = StepWindow {
