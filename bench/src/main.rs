@@ -1,21 +1,27 @@
 //! `meet-bench`: meet's load-test harness.
 //!
 //! - `compare`: starts meet (relay + control), the bare UDP forwarder and Janus (when installed) one after
-//!   the other, runs the same scenario against each with the media process pinned to one core, and writes
-//!   JSON and an SVG.
+//!   the other, for `--repeat` rounds, runs the same scenario against each with the media process pinned
+//!   to one core, and writes JSON and an SVG.
 //! - `run`: the same load against an already running meet-control.
 //! - `bare-forwarder`: the plain UDP forwarder `compare` uses as the ceiling.
 //! - `srtp`: SRTP protect/unprotect speed on one core.
 //!
 //! Layout: [`load`] (simulated peers and worker threads), [`meet`] and [`janus`] (signalling),
-//! [`runner`] (one measured run), [`systems`] (child processes), [`report`] (ratios, targets, SVG),
-//! [`sdp`], [`net`], [`bare`].
+//! [`runner`] (one measured run), [`limit`] (the search for the highest rate under 1% loss), [`cpu`]
+//! (what CPU a system is charged), [`compare`] (rounds of runs, baselines), [`repeats`] (median and
+//! spread), [`systems`] (child processes), [`report`] (ratios, targets, text, SVG), [`sdp`], [`net`],
+//! [`bare`].
 
 mod bare;
+mod compare;
+mod cpu;
 mod janus;
+mod limit;
 mod load;
 mod meet;
 mod net;
+mod repeats;
 mod report;
 mod runner;
 mod sdp;
@@ -61,6 +67,14 @@ enum Cmd {
         /// `--io-backend` for meet-relay, when it has that flag.
         #[arg(long)]
         io_backend: Option<String>,
+        /// Rounds: each runs every system once, in order (relay, bare, janus, relay, ...); the report
+        /// gives each figure's median and min–max.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Seconds of the machine's idle baseline, taken before the first run and after each (0: no
+        /// charged figures).
+        #[arg(long, default_value_t = 2.0)]
+        baseline_secs: f64,
     },
     /// Runs one scenario against an already running meet-control.
     Run {
@@ -74,6 +88,9 @@ enum Cmd {
         relay_pid: Option<u32>,
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Seconds of the machine's idle baseline before and after the run (0: no charged figures).
+        #[arg(long, default_value_t = 2.0)]
+        baseline_secs: f64,
     },
     /// The plain UDP forwarder used as the ceiling.
     BareForwarder {
@@ -92,122 +109,23 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Cmd::Srtp { packets } => srtp_bench::run(srtp_bench::Args { packets }),
         Cmd::BareForwarder { port } => bare::run(port),
-        Cmd::Run { load, target, relay_pid, json } => {
+        Cmd::Run { load, target, relay_pid, json, baseline_secs } => {
             let scenario = Scenario::from_options(&load);
             let measured = relay_pid.map(|pid| Measured { pid, core: None });
             let rss_idle = relay_pid.and_then(|pid| net::process_rss_bytes(pid).ok());
-            let result = run_meet(&scenario, &load, &target, measured, rss_idle)?;
-            let report = json!({"scenario": scenario.kind.name(), "scenario_details": scenario.describe(), "machine": machine(), "systems": {"relay": result}});
+            // The running meet is part of the machine here: its idle CPU is in the baseline.
+            let before = cpu::Baseline::measure(baseline_secs);
+            let mut result = run_meet(&scenario, &load, &target, measured, rss_idle)?;
+            if let (Some(b), Some(a)) = (before, cpu::Baseline::measure(baseline_secs)) {
+                runner::charge(&mut result, &b, &a);
+            }
+            let report = json!({"scenario": scenario.kind.name(), "scenario_details": scenario.describe(), "machine": machine(), "load_average": compare::load_average(), "systems": {"relay": result}});
             emit(&report, json.as_ref(), None)
         }
-        Cmd::Compare { load, json, svg, systems, core, io_backend } => {
-            compare(load, json, svg, systems, core, io_backend)
+        Cmd::Compare { load, json, svg, systems, core, io_backend, repeat, baseline_secs } => {
+            compare::compare(compare::Options { load, json, svg, systems, core, io_backend, repeat, baseline_secs })
         }
     }
-}
-
-fn other_cores(core: usize) -> Vec<usize> {
-    let n = net::cpu_count();
-    let others: Vec<usize> = (0..n).filter(|c| *c != core).collect();
-    if others.is_empty() {
-        vec![core]
-    } else {
-        others
-    }
-}
-
-fn compare(
-    load: LoadOptions,
-    json_path: Option<PathBuf>,
-    svg_path: Option<PathBuf>,
-    systems: Vec<String>,
-    core: usize,
-    io_backend: Option<String>,
-) -> anyhow::Result<()> {
-    let scenario = Scenario::from_options(&load);
-    let gen_cores = other_cores(core);
-    if let Err(e) = net::pin_current_thread(&gen_cores) {
-        eprintln!("cannot pin the generator to cores {gen_cores:?}: {e}");
-    }
-    let control_core = gen_cores.first().copied();
-    eprintln!(
-        "scenario {}: {} publishers, {} subscribers, nominal {:.0} forwarded packets/s; media process on core {core}, generator on {gen_cores:?}",
-        scenario.kind.name(),
-        scenario.publishers,
-        scenario.subscribers,
-        scenario.nominal_forwarded_pps()
-    );
-    let mut results = serde_json::Map::new();
-    let mut setups = serde_json::Map::new();
-    for system in &systems {
-        let outcome: anyhow::Result<(Value, Value)> = match system.as_str() {
-            "relay" => (|| {
-                let dir = systems::temp_dir("relay")?;
-                let meet = systems::start_meet(Some(core), control_core, &dir, io_backend.as_deref())?;
-                // Idle baseline with the IO layer warm: datagrams no peer owns touch its receive
-                // buffers, so their pages count as fixed cost, not per-peer memory.
-                warm_up(meet.media_port);
-                std::thread::sleep(Duration::from_millis(300));
-                let pid = meet.relay.pid();
-                let rss_idle = net::process_rss_bytes(pid).ok();
-                let r = run_meet(&scenario, &load, &meet.ws_url, Some(Measured { pid, core: Some(core) }), rss_idle);
-                let setup = json!({
-                    "command": format!("taskset -c {core} meet-relay {}", meet.relay_flags.join(" ")),
-                    "control": "meet-control --listen 127.0.0.1:<port> --relay-socket <dir>/relay.sock --data-dir <dir>/data",
-                    "logs": dir.display().to_string(),
-                });
-                drop(meet);
-                Ok((r?, setup))
-            })(),
-            "bare" => (|| {
-                let dir = systems::temp_dir("bare")?;
-                let (proc_, port) = systems::start_bare(Some(core), &dir)?;
-                std::thread::sleep(Duration::from_millis(200));
-                let pid = proc_.pid();
-                let rss_idle = net::process_rss_bytes(pid).ok();
-                let r = run_bare(&scenario, &load, port, Measured { pid, core: Some(core) }, rss_idle);
-                drop(proc_);
-                Ok((r?, json!({"command": format!("taskset -c {core} meet-bench bare-forwarder --port {port}")})))
-            })(),
-            "janus" => match janus::available() {
-                Err(reason) => {
-                    eprintln!("janus: skipped: {reason}");
-                    results.insert("janus".into(), json!({"skipped": reason}));
-                    continue;
-                }
-                Ok(bin) => janus::run(&bin, &scenario, &load, core),
-            },
-            other => Err(anyhow::anyhow!("unknown system {other}")),
-        };
-        match outcome {
-            Ok((r, setup)) => {
-                results.insert(system.clone(), r);
-                setups.insert(system.clone(), setup);
-            }
-            Err(e) => {
-                eprintln!("{system}: failed: {e:#}");
-                results.insert(system.clone(), json!({"skipped": format!("failed: {e:#}")}));
-            }
-        }
-    }
-    let systems_v = Value::Object(results);
-    let ratios = report::ratios(&systems_v);
-    let targets = report::targets(&systems_v, &ratios);
-    let report = json!({
-        "scenario": scenario.kind.name(),
-        "scenario_details": scenario.describe(),
-        "machine": machine(),
-        "pinning": {"media_process_core": core, "generator_cores": gen_cores},
-        "failure_definition": "loss over 1% or p99 added latency over 50 ms",
-        "systems": systems_v,
-        "setup": Value::Object(setups),
-        "ratios": ratios,
-        "targets": targets,
-    });
-    let svg_path = svg_path
-        .or_else(|| json_path.as_ref().map(|p| p.with_extension("svg")))
-        .unwrap_or_else(|| PathBuf::from(format!("meet-bench-{}.svg", scenario.kind.name())));
-    emit(&report, json_path.as_ref(), Some(&svg_path))
 }
 
 fn emit(report: &Value, json_path: Option<&PathBuf>, svg_path: Option<&PathBuf>) -> anyhow::Result<()> {
@@ -223,49 +141,8 @@ fn emit(report: &Value, json_path: Option<&PathBuf>, svg_path: Option<&PathBuf>)
         std::fs::write(p, report::svg(report)).with_context(|| format!("cannot write {}", p.display()))?;
         eprintln!("wrote {}", p.display());
     }
-    summary(report);
+    report::summary(report);
     Ok(())
-}
-
-fn summary(report: &Value) {
-    eprintln!("\n== {} ==", report["scenario"].as_str().unwrap_or("?"));
-    if let Some(systems) = report["systems"].as_object() {
-        for (name, v) in systems {
-            if let Some(reason) = v.get("skipped") {
-                eprintln!("{name:6} skipped: {}", reason.as_str().unwrap_or(""));
-                continue;
-            }
-            eprintln!(
-                "{name:6} {:>9.0} pkt/s  {:>9.0} pkt/CPU-s  loss {:.4}%  p50 {:.3} p99 {:.3} p999 {:.3} ms  mem/peer {}  gen CPU {:.0}%",
-                v["forwarded_packets_per_second"].as_f64().unwrap_or(f64::NAN),
-                v["packets_per_cpu_second"].as_f64().unwrap_or(f64::NAN),
-                v["loss"].as_f64().unwrap_or(f64::NAN) * 100.0,
-                v["latency_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
-                v["latency_ms"]["p99"].as_f64().unwrap_or(f64::NAN),
-                v["latency_ms"]["p999"].as_f64().unwrap_or(f64::NAN),
-                v["memory_per_peer_bytes"].as_f64().map_or("n/a".into(), |b| format!("{:.1} KiB", b / 1024.0)),
-                v["generator"]["cpu_utilisation"].as_f64().unwrap_or(f64::NAN) * 100.0,
-            );
-        }
-    }
-    if let Some(r) = report.get("ratios") {
-        eprintln!("ratios: {r}");
-    }
-    if let Some(targets) = report["targets"].as_array() {
-        for t in targets {
-            let verdict = match t["pass"].as_bool() {
-                Some(true) => "PASS",
-                Some(false) => "FAIL",
-                None => "n/a ",
-            };
-            eprintln!(
-                "{verdict} {}: {} (target {})",
-                t["name"].as_str().unwrap_or(""),
-                t["value"],
-                t["target"].as_str().unwrap_or("")
-            );
-        }
-    }
 }
 
 /// Sends 20,000 unroutable 1200-byte datagrams (first byte 0xFF: no protocol) to a media port.

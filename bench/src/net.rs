@@ -102,7 +102,7 @@ pub fn self_cpu_seconds() -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-fn ticks_per_second() -> f64 {
+pub fn ticks_per_second() -> f64 {
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {
         t as f64
@@ -111,16 +111,23 @@ fn ticks_per_second() -> f64 {
     }
 }
 
+/// Field `n` (1-based, as in proc(5)) of `/proc/PID/stat`, from field 3 on.
+fn stat_field(pid: u32, n: usize) -> io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may contain spaces; field 3 (state)
+    // comes first.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| io::Error::other("bad stat"))?;
+    rest.split_whitespace().nth(n - 3).and_then(|v| v.parse().ok()).ok_or_else(|| io::Error::other("bad stat"))
+}
+
 /// CPU seconds (utime + stime) of another process, all its threads (live and exited).
 pub fn process_cpu_seconds(pid: u32) -> io::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| io::Error::other("bad stat"))?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest[0] is field 3 (state); utime is field 14, stime field 15.
-    let utime: f64 = f.get(11).and_then(|v| v.parse().ok()).ok_or_else(|| io::Error::other("bad stat"))?;
-    let stime: f64 = f.get(12).and_then(|v| v.parse().ok()).ok_or_else(|| io::Error::other("bad stat"))?;
-    Ok((utime + stime) / ticks_per_second())
+    Ok((stat_field(pid, 14)? + stat_field(pid, 15)?) / ticks_per_second())
+}
+
+/// A process's parent.
+pub fn process_parent(pid: u32) -> io::Result<u32> {
+    Ok(stat_field(pid, 4)? as u32)
 }
 
 /// CPU seconds of a process from the scheduler's nanosecond counters of its threads (more precise than
@@ -135,26 +142,6 @@ pub fn process_cpu_seconds_precise(pid: u32) -> io::Result<f64> {
         }
     }
     Ok(total as f64 / 1e9)
-}
-
-/// Seconds core `cpu` spent in softirq so far (from /proc/stat). Loopback delivery runs there and,
-/// with IRQ time accounting, is charged to no process.
-pub fn core_softirq_seconds(cpu: usize) -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let name = format!("cpu{cpu} ");
-    let line = stat.lines().find(|l| l.starts_with(&name))?;
-    let softirq: f64 = line.split_whitespace().nth(7)?.parse().ok()?;
-    Some(softirq / ticks_per_second())
-}
-
-/// Seconds core `cpu` was busy so far (everything but idle and iowait), whoever ran there.
-pub fn core_busy_seconds(cpu: usize) -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let name = format!("cpu{cpu} ");
-    let line = stat.lines().find(|l| l.starts_with(&name))?;
-    let f: Vec<f64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
-    let busy: f64 = f.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
-    Some(busy / ticks_per_second())
 }
 
 /// Resident memory of a process in bytes.

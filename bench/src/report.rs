@@ -1,23 +1,42 @@
-//! The comparison's verdicts (ratios, targets) and a one-glance SVG.
+//! The comparison's verdicts (ratios, targets), the text summary and a one-glance SVG.
 
 use std::fmt::Write;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+
+use crate::repeats::{self, figure, Spread};
 
 const ORDER: [&str; 3] = ["relay", "bare", "janus"];
 
+/// The figures compared between systems.
+const RATIO_FIGURES: [&str; 4] = [
+    "packets_per_cpu_second",
+    "packets_per_charged_cpu_second",
+    "packets_per_attributed_cpu_second",
+    "limit_forwarded_packets_per_second",
+];
+
 fn ppcs(v: &Value) -> Option<f64> {
-    v["packets_per_cpu_second"].as_f64().filter(|x| x.is_finite() && *x > 0.0)
+    figure(v, "packets_per_cpu_second").filter(|x| *x > 0.0)
 }
 
+/// relay ÷ bare and relay ÷ janus for each compared figure: the ratio of the medians, and under
+/// `per_round` the spread of the ratios of the runs of the same round.
 pub fn ratios(systems: &Value) -> Value {
-    let relay = ppcs(&systems["relay"]);
-    let bare = ppcs(&systems["bare"]);
-    let janus = ppcs(&systems["janus"]);
-    json!({
-        "relay_vs_bare_packets_per_cpu_second": relay.zip(bare).map(|(r, b)| r / b),
-        "relay_vs_janus_packets_per_cpu_second": relay.zip(janus).map(|(r, j)| r / j),
-    })
+    let relay = &systems["relay"];
+    let mut out = Map::new();
+    let mut rounds = Map::new();
+    for other in ["bare", "janus"] {
+        for fig in RATIO_FIGURES {
+            let key = format!("relay_vs_{other}_{fig}");
+            let r = figure(relay, fig).zip(figure(&systems[other], fig)).map(|(a, b)| a / b);
+            out.insert(key.clone(), json!(r.filter(|x| x.is_finite())));
+            let spread = repeats::per_round_ratio(relay, &systems[other], fig);
+            rounds.insert(key, spread.map_or(Value::Null, |s| s.to_json()));
+        }
+    }
+    out.insert("per_round".into(), Value::Object(rounds));
+    Value::Object(out)
 }
 
 pub fn targets(systems: &Value, ratios: &Value) -> Value {
@@ -36,8 +55,130 @@ pub fn targets(systems: &Value, ratios: &Value) -> Value {
         "<",
         2.0,
     );
-    check("relay memory per connected peer (bytes)", relay["memory_per_peer_bytes"].as_f64(), "<", 100.0 * 1024.0);
+    check("relay memory per connected peer (bytes)", figure(relay, "memory_per_peer_bytes"), "<", 100.0 * 1024.0);
     Value::Array(t)
+}
+
+/// A figure with its spread over rounds: "590k [553k–610k]", or the one value.
+fn with_spread(system: &Value, name: &str, fmt: impl Fn(f64) -> String) -> String {
+    let spread = system.pointer(&format!("/repeats/spread/{name}"));
+    match spread.filter(|s| s["count"].as_u64().unwrap_or(0) > 1) {
+        Some(s) => format!(
+            "{} [{}–{}]",
+            fmt(s["median"].as_f64().unwrap_or(f64::NAN)),
+            fmt(s["min"].as_f64().unwrap_or(f64::NAN)),
+            fmt(s["max"].as_f64().unwrap_or(f64::NAN))
+        ),
+        None => figure(system, name).map_or("n/a".into(), fmt),
+    }
+}
+
+fn ratio_with_spread(ratios: &Value, key: &str) -> String {
+    let median = ratios[key].as_f64().map_or("n/a".into(), |r| format!("{r:.2}"));
+    let rounds = &ratios["per_round"][key];
+    match (rounds["min"].as_f64(), rounds["max"].as_f64(), rounds["count"].as_u64()) {
+        (Some(lo), Some(hi), Some(n)) if n > 1 => format!("{median} [rounds {lo:.2}–{hi:.2}]"),
+        _ => median,
+    }
+}
+
+/// The limit with its spread over the rounds that found one, and the lower bounds of those that did not.
+fn limit_cell(system: &Value) -> String {
+    let runs =
+        system.pointer("/repeats/runs").and_then(Value::as_array).cloned().unwrap_or_else(|| vec![system.clone()]);
+    let bounds: Vec<String> = runs
+        .iter()
+        .filter_map(|r| r.pointer("/limit/at_least_forwarded_packets_per_second").and_then(Value::as_f64))
+        .map(|b| format!("at least {}", fmt_num(b)))
+        .collect();
+    let found = figure(system, "limit_forwarded_packets_per_second")
+        .map(|_| with_spread(system, "limit_forwarded_packets_per_second", fmt_num));
+    let cells: Vec<String> = found.into_iter().chain(bounds).collect();
+    if cells.is_empty() {
+        "n/a".into()
+    } else {
+        cells.join(", ")
+    }
+}
+
+/// The text summary: per system the median of each figure with its min–max over rounds, the ratios,
+/// the baselines and the targets.
+pub fn summary(report: &Value) {
+    eprintln!("\n== {} ==", report["scenario"].as_str().unwrap_or("?"));
+    let Some(systems) = report["systems"].as_object() else { return };
+    let rounds = report["repeat"]["rounds"].as_u64().unwrap_or(1);
+    if rounds > 1 {
+        eprintln!("median [min–max] over {rounds} interleaved rounds; load average {}", report["load_average"]);
+    }
+    let mut moved = 0;
+    for (name, v) in systems {
+        if let Some(reason) = v.get("skipped") {
+            eprintln!("{name:6} skipped: {}", reason.as_str().unwrap_or(""));
+            continue;
+        }
+        let runs = v.pointer("/repeats/runs").and_then(Value::as_array).cloned().unwrap_or_else(|| vec![v.clone()]);
+        moved += runs.iter().filter(|r| r["charged_below_process_cpu"] == true).count();
+        let pps = |x: f64| fmt_num(x);
+        eprintln!(
+            "{name:6} {} pkt/s; per CPU-second: process {}, charged {}, process+kernel threads {}; limit (<1% loss) {}; loss {}; p99 {} ms; mem/peer {}; gen CPU {:.0}%",
+            with_spread(v, "forwarded_packets_per_second", pps),
+            with_spread(v, "packets_per_cpu_second", pps),
+            with_spread(v, "packets_per_charged_cpu_second", pps),
+            with_spread(v, "packets_per_attributed_cpu_second", pps),
+            limit_cell(v),
+            with_spread(v, "loss", |x| format!("{:.3}%", x * 100.0)),
+            with_spread(v, "p99_ms", |x| format!("{x:.2}")),
+            with_spread(v, "memory_per_peer_bytes", |b| format!("{:.1} KiB", b / 1024.0)),
+            v["generator"]["cpu_utilisation"].as_f64().unwrap_or(f64::NAN) * 100.0,
+        );
+    }
+    let r = &report["ratios"];
+    for other in ["bare", "janus"] {
+        if systems.get(other).is_none_or(|s| s.get("skipped").is_some()) {
+            continue;
+        }
+        let cell = |fig: &str| ratio_with_spread(r, &format!("relay_vs_{other}_{fig}"));
+        eprintln!(
+            "relay/{other}: process {}; charged {}; process+kernel threads {}; limit {}",
+            cell("packets_per_cpu_second"),
+            cell("packets_per_charged_cpu_second"),
+            cell("packets_per_attributed_cpu_second"),
+            cell("limit_forwarded_packets_per_second"),
+        );
+    }
+    let rates: Vec<f64> = report["charging"]["baselines"]
+        .as_array()
+        .map(|b| b.iter().filter_map(|x| x["machine_busy_cpu_per_second"].as_f64()).collect())
+        .unwrap_or_default();
+    if let Some(b) = Spread::of(&rates) {
+        eprintln!(
+            "idle baselines: machine busy {:.2}–{:.2} CPU-s per s (median {:.2}){}",
+            b.min,
+            b.max,
+            b.median,
+            if b.max > 0.1 { "; not a quiet machine: charged figures carry its other load" } else { "" }
+        );
+    }
+    if moved > 0 {
+        eprintln!(
+            "{moved} run(s) charged less than their own process CPU: the machine's other load changed during them"
+        );
+    }
+    if let Some(targets) = report["targets"].as_array() {
+        for t in targets {
+            let verdict = match t["pass"].as_bool() {
+                Some(true) => "PASS",
+                Some(false) => "FAIL",
+                None => "n/a ",
+            };
+            eprintln!(
+                "{verdict} {}: {} (target {})",
+                t["name"].as_str().unwrap_or(""),
+                t["value"],
+                t["target"].as_str().unwrap_or("")
+            );
+        }
+    }
 }
 
 fn fmt_num(v: f64) -> String {
@@ -87,10 +228,12 @@ pub fn svg(report: &Value) -> String {
     );
     // Panel 1: packets per CPU-second.
     let (x0, y0, pw, ph) = (70.0, 70.0, 380.0, 300.0);
-    let max = present.iter().filter_map(|(_, _, v)| ppcs(v)).fold(150_000.0f64, f64::max) * 1.15;
+    let spread_max = |v: &Value| v.pointer("/repeats/spread/packets_per_cpu_second/max").and_then(Value::as_f64);
+    let max =
+        present.iter().flat_map(|(_, _, v)| [ppcs(v), spread_max(v)]).flatten().fold(150_000.0f64, f64::max) * 1.15;
     let _ = writeln!(
         s,
-        "<text x=\"{x0}\" y=\"{}\" font-weight=\"bold\">Forwarded packets per CPU-second of the media process</text>",
+        "<text x=\"{x0}\" y=\"{}\" font-weight=\"bold\">Packets per process CPU-second (median, min–max)</text>",
         y0 - 12.0
     );
     let _ =
@@ -120,6 +263,19 @@ pub fn svg(report: &Value) -> String {
             x + slot * 0.3,
             y0 + ph + 18.0
         );
+        // The min–max over rounds.
+        let lo = v.pointer("/repeats/spread/packets_per_cpu_second/min").and_then(Value::as_f64);
+        if let Some((lo, hi)) = lo.zip(spread_max(v)).filter(|(lo, hi)| hi > lo) {
+            let (ylo, yhi, xm) = (y0 + ph - ph * lo / max, y0 + ph - ph * hi / max, x + slot * 0.3);
+            let _ = writeln!(
+                s,
+                "<line x1=\"{xm}\" y1=\"{ylo}\" x2=\"{xm}\" y2=\"{yhi}\" stroke=\"black\"/><line x1=\"{}\" y1=\"{yhi}\" x2=\"{}\" y2=\"{yhi}\" stroke=\"black\"/><line x1=\"{}\" y1=\"{ylo}\" x2=\"{}\" y2=\"{ylo}\" stroke=\"black\"/>",
+                xm - 6.0,
+                xm + 6.0,
+                xm - 6.0,
+                xm + 6.0
+            );
+        }
     }
     // Panel 2: latency percentiles, log scale 0.01 ms .. 100 ms.
     let (x1, pw2) = (540.0, 390.0);
@@ -181,7 +337,12 @@ pub fn svg(report: &Value) -> String {
     for (ci, name, v) in &present {
         y += 20.0;
         let fp = &v["failure_point"];
-        let failure = if fp["reached"].as_bool() == Some(true) {
+        let at_least = v.pointer("/limit/at_least_forwarded_packets_per_second").and_then(Value::as_f64);
+        let failure = if let Some(limit) = figure(v, "limit_forwarded_packets_per_second") {
+            format!("{} pkt/s (<1% loss)", fmt_num(limit))
+        } else if let Some(b) = at_least {
+            format!("≥ {} pkt/s (<1% loss)", fmt_num(b))
+        } else if fp["reached"].as_bool() == Some(true) {
             format!(
                 "{} pkt/s{}",
                 fmt_num(fp["forwarded_packets_per_second"].as_f64().unwrap_or(f64::NAN)),
@@ -211,9 +372,11 @@ pub fn svg(report: &Value) -> String {
     let ratio = |v: &Value| v.as_f64().map_or("n/a".into(), |x| format!("{x:.2}"));
     let _ = writeln!(
         s,
-        "<text x=\"20\" y=\"{y}\">relay/bare packets per CPU-second: {} (target 0.6)   relay/janus: {} (target 3)   machine: {}</text>",
+        "<text x=\"20\" y=\"{y}\">relay/bare packets per CPU-second: {} (target 0.6), charged {}   relay/janus: {} (target 3), charged {}   machine: {}</text>",
         ratio(&r["relay_vs_bare_packets_per_cpu_second"]),
+        ratio(&r["relay_vs_bare_packets_per_charged_cpu_second"]),
         ratio(&r["relay_vs_janus_packets_per_cpu_second"]),
+        ratio(&r["relay_vs_janus_packets_per_charged_cpu_second"]),
         esc(report["machine"]["cpu_model"].as_str().unwrap_or("?"))
     );
     for (ci, name, v) in ORDER.iter().enumerate().filter_map(|(i, n)| systems[*n].get("skipped").map(|r| (i, *n, r))) {

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{json, Value};
 
+use crate::cpu::{self, MachineReading, MachineWindow};
 use crate::load::{self, Command, Identity, PeerSpec, Remote, Shared, StepStats, TrackSpec, WorkerStats};
-use crate::net;
+use crate::{limit, net};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ScenarioKind {
@@ -65,6 +66,13 @@ pub struct LoadOptions {
     /// Skip the ramp (no failure point).
     #[arg(long)]
     pub no_ramp: bool,
+    /// Instead of the ramp, search for the highest send rate forwarded with under 1% loss: the ramp's
+    /// multipliers until one loses, then bisection (see `limit`). Steps last `--step-secs`.
+    #[arg(long, conflicts_with = "no_ramp")]
+    pub find_limit: bool,
+    /// With --find-limit: stop when the lowest lossy rate is within this share of the highest good one.
+    #[arg(long, default_value_t = 0.05)]
+    pub limit_precision: f64,
     /// Lossy mode: the share (0 to 1) of received video packets each simulated peer drops and NACKs;
     /// the retransmissions that fill them are counted as recovered (the bare forwarder has none).
     #[arg(long, default_value_t = 0.0)]
@@ -301,6 +309,12 @@ struct StepWindow {
     generator_cpu: f64,
     core_softirq: Option<f64>,
     core_busy: Option<f64>,
+    /// The whole machine over the window.
+    machine: Option<MachineWindow>,
+    /// CPU of the kernel's threads (ksoftirqd, kworkers) over the window.
+    kernel_threads_cpu: f64,
+    /// Deliveries per second the scenario asks for at this multiplier.
+    nominal_deliveries_per_second: f64,
 }
 
 fn percentile_ms(s: &StepStats, q: f64) -> f64 {
@@ -312,11 +326,16 @@ fn percentile_ms(s: &StepStats, q: f64) -> f64 {
 
 fn step_json(s: &StepStats, w: &StepWindow) -> Value {
     let loss = if s.expected > 0 { (1.0 - s.received as f64 / s.expected as f64).max(0.0) } else { f64::NAN };
+    let attributed = w.system_cpu + w.kernel_threads_cpu;
+    let offered = s.expected as f64 / w.wall;
     json!({
         "rate_multiplier": w.multiplier,
         "seconds": w.wall,
         "sent_packets": s.sent,
         "expected_deliveries": s.expected,
+        "offered_deliveries_per_second": offered,
+        // Below 1 when the generator could not send at the asked rate.
+        "offered_share": offered / w.nominal_deliveries_per_second,
         "forwarded_packets": s.received,
         "forwarded_packets_per_second": s.received as f64 / w.wall,
         "forwarded_bits_per_second": s.received_bytes as f64 * 8.0 / w.wall,
@@ -324,6 +343,13 @@ fn step_json(s: &StepStats, w: &StepWindow) -> Value {
         "cpu_utilisation": w.system_cpu / w.wall,
         "packets_per_cpu_second": s.received as f64 / w.system_cpu,
         "cpu_seconds_per_million_packets": w.system_cpu * 1e6 / s.received as f64,
+        "kernel_threads_cpu_seconds": w.kernel_threads_cpu,
+        "attributed_cpu_seconds": attributed.is_finite().then_some(attributed),
+        "packets_per_attributed_cpu_second": cpu::per_cpu_second(s.received as f64, attributed),
+        // Charged figures are added once the baseline after the run is known (`charge`).
+        "machine_busy_seconds": w.machine.map(|m| m.busy()),
+        "machine_busy_sampled_seconds": w.machine.map(|m| m.busy_sampled()),
+        "machine_steal_seconds": w.machine.map(|m| m.times.steal),
         "loss": loss,
         "receiver_drops": s.dropped,
         "recovered_by_retransmission": s.recovered,
@@ -335,7 +361,8 @@ fn step_json(s: &StepStats, w: &StepWindow) -> Value {
             "max": if s.latency_us.is_empty() { f64::NAN } else { s.latency_us.max() as f64 / 1000.0 },
         },
         "media_core_softirq_seconds": w.core_softirq,
-        // Time other processes took on the media core: the machine's own noise during the step.
+        // Kept for comparison only: on this VM's tick-based accounting it has disagreed with the pinned
+        // process's own CPU by 100x (issue 11), so "others on the media core" is not trusted.
         "media_core_busy_seconds": w.core_busy,
         "media_core_other_processes_seconds": w.core_busy.map(|b| (b - w.system_cpu).max(0.0)),
         "generator_cpu_seconds": w.generator_cpu,
@@ -347,6 +374,79 @@ fn failed(step: &Value) -> bool {
     let loss = step["loss"].as_f64().unwrap_or(1.0);
     let p99 = step["latency_ms"]["p99"].as_f64().unwrap_or(f64::INFINITY);
     !(loss <= 0.01 && p99 <= 50.0)
+}
+
+/// Runs the measured steps of one run, each under its own step number.
+struct Stepper<'a> {
+    name: &'a str,
+    generator: &'a Generator,
+    measured: Option<Measured>,
+    nominal_deliveries_per_second: f64,
+    next_step: u32,
+}
+
+impl Stepper<'_> {
+    fn run(&mut self, multiplier: f64, secs: f64) -> Value {
+        let step = self.next_step;
+        self.next_step += 1;
+        let shared = &self.generator.shared;
+        let measured = self.measured;
+        let cpu_now = || measured.map_or(f64::NAN, |m| m.cpu());
+        let softirq = || measured.and_then(|m| m.core).and_then(cpu::core_softirq_seconds);
+        let busy = || measured.and_then(|m| m.core).and_then(cpu::core_busy_seconds);
+        // Scanned each step: kworkers come and go.
+        let kernel_threads = cpu::kernel_threads();
+        let threads = || cpu::threads_cpu_seconds(&kernel_threads);
+        let (c0, g0, t0, s0, b0, m0, k0) =
+            (cpu_now(), net::self_cpu_seconds(), Instant::now(), softirq(), busy(), MachineReading::read(), threads());
+        shared.rate_milli.store((multiplier * 1000.0).round() as u32, Ordering::Relaxed);
+        shared.step.store(step, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        let (c1, g1, wall, s1, b1, m1, k1) = (
+            cpu_now(),
+            net::self_cpu_seconds(),
+            t0.elapsed().as_secs_f64(),
+            softirq(),
+            busy(),
+            MachineReading::read(),
+            threads(),
+        );
+        let window = StepWindow {
+            multiplier,
+            wall,
+            system_cpu: c1 - c0,
+            generator_cpu: g1 - g0,
+            core_softirq: s0.zip(s1).map(|(a, b)| b - a),
+            core_busy: b0.zip(b1).map(|(a, b)| b - a),
+            machine: m0.zip(m1).map(|(a, b)| b.since(&a)),
+            kernel_threads_cpu: if measured.is_some() { k1 - k0 } else { f64::NAN },
+            nominal_deliveries_per_second: self.nominal_deliveries_per_second * multiplier,
+        };
+        // Packets sent from now on belong to no step (0 is the unmeasured warm-up), so the next step's
+        // counts hold only its own window; this step's last packets get time to arrive.
+        shared.step.store(0, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(300));
+        let stats = self.generator.snapshot();
+        let s = stats.steps.get(step as usize).cloned().flatten().unwrap_or_default();
+        let v = step_json(&s, &window);
+        let pct = |k: &str| v[k].as_f64().unwrap_or(f64::NAN) * 100.0 / wall;
+        eprintln!(
+            "[{}] step {step} x{multiplier:.3}: {:.0} pkt/s forwarded (offered {:.0}), {:.0} pkt per CPU-s, loss {:.4}, p50/p99/p999 {:.2}/{:.2}/{:.2} ms, system CPU {:.0}% + kernel threads {:.0}%, machine busy {:.0}%, generator CPU {:.0}%",
+            self.name,
+            v["forwarded_packets_per_second"].as_f64().unwrap_or(0.0),
+            v["offered_deliveries_per_second"].as_f64().unwrap_or(0.0),
+            v["packets_per_cpu_second"].as_f64().unwrap_or(f64::NAN),
+            v["loss"].as_f64().unwrap_or(f64::NAN),
+            v["latency_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
+            v["latency_ms"]["p99"].as_f64().unwrap_or(f64::NAN),
+            v["latency_ms"]["p999"].as_f64().unwrap_or(f64::NAN),
+            pct("cpu_seconds"),
+            pct("kernel_threads_cpu_seconds"),
+            pct("machine_busy_seconds"),
+            pct("generator_cpu_seconds"),
+        );
+        v
+    }
 }
 
 /// Runs the scenario against a target whose peers are set up by `connect`; returns the system's JSON.
@@ -368,66 +468,51 @@ pub fn measure(
     shared.sending.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(1500));
 
-    let cpu_now = || measured.map_or(f64::NAN, |m| m.cpu());
-    let mut windows: Vec<StepWindow> = Vec::new();
-    let mut results: Vec<Value> = Vec::new();
-    let mut rss_loaded = 0;
-    let mut multipliers = vec![1.0];
-    if !opts.no_ramp {
-        multipliers.extend(opts.ramp.iter().copied());
-    }
-    let mut failure: Option<usize> = None;
-    for (k, &m) in multipliers.iter().enumerate() {
-        let step = k as u32 + 1;
-        let secs = if k == 0 { opts.duration } else { opts.step_secs };
-        let softirq = || measured.and_then(|m| m.core).and_then(net::core_softirq_seconds);
-        let busy = || measured.and_then(|m| m.core).and_then(net::core_busy_seconds);
-        let (c0, g0, t0, s0, b0) = (cpu_now(), net::self_cpu_seconds(), Instant::now(), softirq(), busy());
-        shared.rate_milli.store((m * 1000.0) as u32, Ordering::Relaxed);
-        shared.step.store(step, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_secs_f64(secs));
-        let (c1, g1, wall, s1, b1) =
-            (cpu_now(), net::self_cpu_seconds(), t0.elapsed().as_secs_f64(), softirq(), busy());
-        if k == 0 {
-            rss_loaded = measured.map_or(0, |m| m.rss());
+    let mut stepper = Stepper {
+        name,
+        generator,
+        measured,
+        nominal_deliveries_per_second: scenario.nominal_forwarded_pps(),
+        next_step: 1,
+    };
+    let mut results: Vec<Value> = vec![stepper.run(1.0, opts.duration)];
+    let rss_loaded = measured.map_or(0, |m| m.rss());
+    let search = if opts.find_limit {
+        let mut search = limit::Search::new(&opts.ramp, opts.limit_precision, 64.0, limit::MAX_PROBES);
+        search.record(1.0, probe_outcome(&results[0]));
+        while let Some(m) = search.next() {
+            let v = stepper.run(m, opts.step_secs);
+            let outcome = probe_outcome(&v);
+            search.record(m, outcome);
+            results.push(v);
+            if outcome == limit::Outcome::Lossy {
+                // Let the queues the overload left drain, so the next probe starts clean.
+                shared.sending.store(false, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_secs(1));
+                shared.sending.store(true, Ordering::Relaxed);
+            }
         }
-        windows.push(StepWindow {
-            multiplier: m,
-            wall,
-            system_cpu: c1 - c0,
-            generator_cpu: g1 - g0,
-            core_softirq: s0.zip(s1).map(|(a, b)| b - a),
-            core_busy: b0.zip(b1).map(|(a, b)| b - a),
-        });
-        // Later packets carry the next step number; give this step's last ones time to arrive.
-        shared.step.store(step + 1, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_millis(300));
-        let stats = generator.snapshot();
-        let s = stats.steps.get(step as usize).cloned().flatten().unwrap_or_default();
-        let v = step_json(&s, windows.last().unwrap());
-        eprintln!(
-            "[{name}] step {step} x{m}: {:.0} pkt/s forwarded, {:.0} pkt per CPU-s, loss {:.4}, p50/p99/p999 {:.2}/{:.2}/{:.2} ms, system CPU {:.0}%, generator CPU {:.0}%, others on media core {:.0}%",
-            v["forwarded_packets_per_second"].as_f64().unwrap_or(0.0),
-            v["packets_per_cpu_second"].as_f64().unwrap_or(f64::NAN),
-            v["loss"].as_f64().unwrap_or(f64::NAN),
-            v["latency_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
-            v["latency_ms"]["p99"].as_f64().unwrap_or(f64::NAN),
-            v["latency_ms"]["p999"].as_f64().unwrap_or(f64::NAN),
-            v["cpu_utilisation"].as_f64().unwrap_or(f64::NAN) * 100.0,
-            v["generator_cpu_utilisation"].as_f64().unwrap_or(f64::NAN) * 100.0,
-            v["media_core_other_processes_seconds"].as_f64().unwrap_or(f64::NAN) * 100.0 / wall,
-        );
-        let bad = failed(&v);
-        results.push(v);
-        if bad {
-            failure = Some(k);
-            break;
+        Some(search)
+    } else {
+        if !opts.no_ramp && !failed(&results[0]) {
+            for &m in &opts.ramp {
+                let v = stepper.run(m, opts.step_secs);
+                let bad = failed(&v);
+                results.push(v);
+                if bad {
+                    break;
+                }
+            }
         }
-    }
+        None
+    };
     shared.sending.store(false, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(200));
     let totals = generator.snapshot();
 
+    // The ramp's failure point is the first failed step in the order run; with --find-limit the probes
+    // go through the ramp's multipliers in order until the first loss, so it is found there too.
+    let failure = results.iter().position(failed);
     let steady = results[0].clone();
     let peers = scenario.peers() as f64;
     let memory_per_peer = match (rss_idle, measured) {
@@ -443,7 +528,7 @@ pub fn measure(
         Some(k) => json!({
             "reached": true,
             "rate_multiplier": results[k]["rate_multiplier"],
-            "offered_deliveries_per_second": results[k]["expected_deliveries"].as_f64().unwrap_or(0.0) / results[k]["seconds"].as_f64().unwrap_or(1.0),
+            "offered_deliveries_per_second": results[k]["offered_deliveries_per_second"],
             "forwarded_packets_per_second": results[k]["forwarded_packets_per_second"],
             "loss": results[k]["loss"],
             "p99_ms": results[k]["latency_ms"]["p99"],
@@ -466,6 +551,9 @@ pub fn measure(
     o.insert("rss_loaded_bytes".into(), json!(rss_loaded));
     o.insert("p99_ms_worst_below_failure".into(), json!(worst_p99_below));
     o.insert("failure_point".into(), failure_point);
+    if let Some(search) = &search {
+        o.insert("limit".into(), limit_json(search, &results));
+    }
     o.insert("ramp".into(), Value::Array(results));
     o.insert(
         "generator".into(),
@@ -480,6 +568,63 @@ pub fn measure(
         }),
     );
     Ok(out)
+}
+
+fn probe_outcome(step: &Value) -> limit::Outcome {
+    limit::Outcome::of(step["loss"].as_f64().unwrap_or(f64::NAN), step["offered_share"].as_f64().unwrap_or(f64::NAN))
+}
+
+/// The limit the search found, from the probes' JSON (`steps`, in the order run, multipliers as tried).
+fn limit_json(search: &limit::Search, steps: &[Value]) -> Value {
+    let (_, lossy) = search.bracket();
+    let mult = |s: &Value| s["rate_multiplier"].as_f64().unwrap_or(f64::NAN);
+    let forwarded = |s: &Value| s["forwarded_packets_per_second"].as_f64().unwrap_or(0.0);
+    // Of the good probes below the first lossy one, the one that forwarded most: the generator offers
+    // a little less than asked on a loaded machine, so the highest multiplier need not be the highest rate.
+    let best = steps
+        .iter()
+        .filter(|s| probe_outcome(s) == limit::Outcome::Good && lossy.is_none_or(|l| mult(s) < l))
+        .max_by(|a, b| forwarded(a).total_cmp(&forwarded(b)));
+    let first_lossy = lossy.and_then(|l| steps.iter().find(|s| mult(s) == l));
+    let field = |s: Option<&Value>, k: &str| s.map_or(Value::Null, |s| s[k].clone());
+    // No lossy probe (the generator could not offer more, or the highest multiplier held): the limit
+    // is only known to be at least the best probe's rate, and is kept out of the medians and ratios.
+    let lower_bound = lossy.is_none();
+    let best_rate = field(best, "forwarded_packets_per_second");
+    json!({
+        "definition": "highest offered rate forwarded with at most 1% loss, the system's media process on one pinned core",
+        "forwarded_packets_per_second": if lower_bound { Value::Null } else { best_rate.clone() },
+        "at_least_forwarded_packets_per_second": if lower_bound { best_rate } else { Value::Null },
+        "offered_deliveries_per_second": field(best, "offered_deliveries_per_second"),
+        "rate_multiplier": field(best, "rate_multiplier"),
+        "loss": field(best, "loss"),
+        "p99_ms": best.map_or(Value::Null, |s| s["latency_ms"]["p99"].clone()),
+        "cpu_utilisation": field(best, "cpu_utilisation"),
+        "lowest_lossy_rate_multiplier": lossy,
+        "lowest_lossy_offered_deliveries_per_second": field(first_lossy, "offered_deliveries_per_second"),
+        "lowest_lossy_loss": field(first_lossy, "loss"),
+        "lower_bound": lower_bound,
+        "generator_limited": search.generator_limited(),
+        "probes": search.tried.len(),
+    })
+}
+
+/// Adds the charged figures to a run's steady figures and to each of its steps, with the mean of the
+/// machine's baselines just before and just after it.
+pub fn charge(run: &mut Value, before: &cpu::Baseline, after: &cpu::Baseline) {
+    let baseline = cpu::Baseline::around(before, after);
+    cpu::charge_step(run, &baseline);
+    if let Some(steps) = run.get_mut("ramp").and_then(Value::as_array_mut) {
+        for s in steps {
+            cpu::charge_step(s, &baseline);
+        }
+    }
+    if let Some(o) = run.as_object_mut() {
+        let mut b = baseline.to_json();
+        b["before"] = before.to_json();
+        b["after"] = after.to_json();
+        o.insert("baseline".into(), b);
+    }
 }
 
 fn generator_workers(o: &LoadOptions) -> usize {

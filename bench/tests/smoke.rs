@@ -40,6 +40,8 @@ fn webinar_media_flows_through_relay_and_bare_forwarder() {
             "2",
             "--no-ramp",
         ])
+        // Two rounds with short baselines: enough to check the repeat and charging plumbing.
+        .args(["--repeat", "2", "--baseline-secs", "0.5"])
         .args(["--systems", "relay,bare", "--json"])
         .arg(&out)
         .status()
@@ -58,12 +60,62 @@ fn webinar_media_flows_through_relay_and_bare_forwarder() {
         for key in ["cpu_seconds", "packets_per_cpu_second", "memory_per_peer_bytes"] {
             assert!(s.get(key).is_some(), "{system}: no {key}");
         }
+        // Charged CPU (may be null on a busy machine, whose load moves under the run, but is reported)
+        // and the CPU of the system plus the kernel's threads, which is never less than the process's own.
+        for key in ["charged_cpu_seconds", "machine_busy_seconds", "baseline", "attributed_cpu_seconds"] {
+            assert!(s.get(key).is_some(), "{system}: no {key}");
+        }
+        assert!(s["attributed_cpu_seconds"].as_f64().unwrap() >= s["cpu_seconds"].as_f64().unwrap());
+        let repeats = &s["repeats"];
+        assert_eq!(repeats["rounds"], 2, "{system}: {repeats}");
+        assert_eq!(repeats["runs"].as_array().unwrap().len(), 2);
+        let spread = &repeats["spread"]["packets_per_cpu_second"];
+        assert!(spread["min"].as_f64().unwrap() <= spread["median"].as_f64().unwrap());
+        assert!(spread["median"].as_f64().unwrap() <= spread["max"].as_f64().unwrap());
         for q in ["p50", "p99", "p999"] {
             assert!(s["latency_ms"][q].as_f64().unwrap() > 0.0, "{system}: no {q}");
         }
     }
+    assert!(report["ratios"]["relay_vs_bare_packets_per_cpu_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["ratios"]["per_round"]["relay_vs_bare_packets_per_cpu_second"]["count"], 2);
     let svg = std::fs::read_to_string(out.with_extension("svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("relay"));
+    let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(out.with_extension("svg"));
+}
+
+#[test]
+fn find_limit_reports_the_highest_rate_under_one_percent_loss() {
+    let exe = bench();
+    let out = std::env::temp_dir().join(format!("meet-bench-limit-{}.json", std::process::id()));
+    // The bare forwarder with 2 receivers does not lose at these rates: the search grows to its
+    // highest multiplier and reports a lower bound, or stops where this machine's load makes it lose.
+    let status = Command::new(&exe)
+        .args(["compare", "--scenario", "webinar", "--publishers", "1", "--subscribers", "2"])
+        .args(["--duration", "2", "--step-secs", "0.5", "--find-limit", "--ramp", "4,16"])
+        .args(["--systems", "bare", "--repeat", "1", "--baseline-secs", "0", "--json"])
+        .arg(&out)
+        .status()
+        .expect("run meet-bench");
+    assert!(status.success());
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let limit = &report["systems"]["bare"]["limit"];
+    assert!(limit["probes"].as_u64().unwrap() >= 2, "{limit}");
+    let probes = report["systems"]["bare"]["ramp"].as_array().unwrap();
+    assert_eq!(probes.len() as u64, limit["probes"].as_u64().unwrap());
+    // Each probe but the last offered about what it asked for: a generator that fell short ends the
+    // search.
+    for p in &probes[..probes.len() - 1] {
+        let share = p["offered_share"].as_f64().unwrap();
+        assert!((0.9..1.2).contains(&share), "{p}");
+    }
+    // A limit found, or a lower bound when no probe lost (never both).
+    let (found, at_least) = (&limit["forwarded_packets_per_second"], &limit["at_least_forwarded_packets_per_second"]);
+    assert!(found.is_null() != at_least.is_null(), "{limit}");
+    assert_eq!(at_least.is_null(), limit["lower_bound"] == false, "{limit}");
+    assert!(found.as_f64().or(at_least.as_f64()).unwrap() > 0.0, "{limit}");
+    // No baseline asked for: no charged figures, the rest as usual.
+    assert!(report["systems"]["bare"]["charged_cpu_seconds"].is_null());
     let _ = std::fs::remove_file(&out);
     let _ = std::fs::remove_file(out.with_extension("svg"));
 }
