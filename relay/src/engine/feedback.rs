@@ -194,11 +194,8 @@ impl Engine {
             let mut blocks = Vec::with_capacity(2);
             let mut video = Vec::with_capacity(1);
             // A simulcast group is reported layer by layer.
-            let producer_keys: Vec<ProducerKey> = self.peers[key]
-                .producers
-                .values()
-                .flat_map(|pk| self.producer_group(*pk))
-                .collect();
+            let producer_keys: Vec<ProducerKey> =
+                self.peers[key].producers.values().flat_map(|pk| self.producer_group(*pk)).collect();
             for pk in producer_keys {
                 let producer = &mut self.producers[pk];
                 if producer.stats.received() == 0 {

@@ -26,8 +26,8 @@ pub mod pipe;
 mod requests;
 mod retransmit;
 mod room;
-mod simulcast;
 pub mod seats;
+mod simulcast;
 mod speaker;
 
 use std::collections::{HashMap, VecDeque};
