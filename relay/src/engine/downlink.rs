@@ -231,95 +231,96 @@ impl Engine {
     /// shows congestion (a second of queueing on a narrow link is a second of frozen video).
     pub(super) fn fit_downlink(&mut self, now: Instant, key: PeerKey) {
         let micros = self.micros_since_epoch(now);
-        {
-            let peer = &self.peers[key];
-            let Some(estimate) = peer.downlink.estimate_bps else {
-                // No limit known: whatever was held back comes back.
-                return self.unlimit(now, key);
-            };
-            let congested = peer.downlink.congested_within(micros, Duration::from_secs(2));
-            let mut audio = 0;
-            let mut active: Vec<(ConsumerKey, u64, bool)> = Vec::new();
-            let mut paused: Vec<ConsumerKey> = Vec::new();
-            for &ck in peer.consumers.values() {
-                let c = &self.consumers[ck];
-                let producer = &self.producers[self.forwarded_producer(ck)];
-                let screen = self.producers[c.producer].id.ends_with("/screen");
-                match (producer.kind, c.pause.paused) {
-                    (MediaKind::Audio, _) => audio += producer.bitrate_bps,
-                    (MediaKind::Video, false) => active.push((ck, producer.bitrate_bps, screen)),
-                    (MediaKind::Video, true) => paused.push(ck),
+        let peer = &self.peers[key];
+        let Some(estimate) = peer.downlink.estimate_bps else {
+            // No limit known: whatever was held back comes back.
+            return self.unlimit(now, key);
+        };
+        let congested = peer.downlink.congested_within(micros, Duration::from_secs(2));
+        let mut audio = 0;
+        // (consumer, rate, a screen, on trial: just resumed or raised)
+        let mut active: Vec<(ConsumerKey, u64, bool, bool)> = Vec::new();
+        let mut paused: Vec<ConsumerKey> = Vec::new();
+        for &ck in peer.consumers.values() {
+            let c = &self.consumers[ck];
+            let producer = &self.producers[self.forwarded_producer(ck)];
+            let screen = self.producers[c.producer].id.ends_with("/screen");
+            match (producer.kind, c.pause.paused) {
+                (MediaKind::Audio, _) => audio += producer.bitrate_bps,
+                (MediaKind::Video, false) => {
+                    let on_trial = c.pause.probation_until.is_some_and(|t| now < t);
+                    active.push((ck, producer.bitrate_bps, screen, on_trial))
                 }
+                (MediaKind::Video, true) => paused.push(ck),
             }
-            let budget = estimate.saturating_sub(audio);
-            let mut need: u64 = active.iter().map(|a| a.1).sum();
-            if congested && need > budget {
-                // A consumer on trial (just resumed or raised) is what congested the link: it goes back
-                // first, and the others keep their pictures. Then every camera down to its lowest layer, a
-                // layer at a time and the largest first, before any is paused (a small picture beats
-                // none); then pauses, cameras before screens.
-                let on_trial = |ck: ConsumerKey| self.consumers[ck].pause.probation_until.is_some_and(|t| now < t);
-                active.sort_by_key(|a| (!on_trial(a.0), a.2, std::cmp::Reverse(a.1)));
-                let mut lowered = true;
-                while need > budget && lowered {
-                    lowered = false;
-                    for a in active.iter_mut() {
-                        if need <= budget {
-                            break;
-                        }
-                        if let Some(lower) = self.lower_layer(now, a.0) {
-                            need = need.saturating_sub(a.1) + lower;
-                            a.1 = lower;
-                            lowered = true;
-                        }
-                    }
-                }
-                let on_trial = |ck: ConsumerKey| self.consumers[ck].pause.probation_until.is_some_and(|t| now < t);
-                active.sort_by_key(|a| (!on_trial(a.0), a.2, std::cmp::Reverse(a.1)));
-                for &(ck, rate, _) in &active {
+        }
+        let budget = estimate.saturating_sub(audio);
+        let mut need: u64 = active.iter().map(|a| a.1).sum();
+        if congested && need > budget {
+            // A consumer on trial (just resumed or raised) is what congested the link: it goes back
+            // first, and the others keep their pictures. Then every camera down to its lowest layer, a
+            // layer at a time and the largest first, before any is paused (a small picture beats
+            // none); then pauses, cameras before screens.
+            let order = |a: &(ConsumerKey, u64, bool, bool)| (!a.3, a.2, std::cmp::Reverse(a.1));
+            active.sort_by_key(order);
+            let mut lowered = true;
+            while need > budget && lowered {
+                lowered = false;
+                for a in active.iter_mut() {
                     if need <= budget {
                         break;
                     }
-                    need = need.saturating_sub(rate);
-                    self.set_paused(now, ck, true);
-                }
-                return;
-            }
-            for (ck, _, _) in &active {
-                // A consumer that came through its trial is trusted again: the next pause waits briefly.
-                let pause = &mut self.consumers[*ck].pause;
-                if pause.probation_until.is_some_and(|t| now >= t) {
-                    pause.probation_until = None;
-                    pause.wait = FIRST_RETRY;
+                    if let Some(lower) = self.lower_layer(now, a.0) {
+                        need = need.saturating_sub(a.1) + lower;
+                        a.1 = lower;
+                        lowered = true;
+                    }
                 }
             }
-            if congested {
-                return;
+            active.sort_by_key(order);
+            for &(ck, rate, _, _) in &active {
+                if need <= budget {
+                    break;
+                }
+                need = need.saturating_sub(rate);
+                self.set_paused(now, ck, true);
             }
-            // One try at a time, when it is due and the estimate has room for it: the smallest stream
-            // first, a paused one before a lowered one.
-            let budget = (budget as f64 * RETRY_HEADROOM) as u64;
-            let due = |ck: &ConsumerKey| self.consumers[*ck].pause.retry_at.is_some_and(|t| now >= t);
-            let resume = paused
-                .iter()
-                .copied()
-                .filter(due)
-                .map(|ck| (ck, self.rate_when_resumed(ck)))
-                .min_by_key(|(_, rate)| *rate)
-                .filter(|(_, rate)| need + rate <= budget);
-            if let Some((ck, _)) = resume {
-                self.set_paused(now, ck, false);
-                return;
+            return;
+        }
+        for (ck, ..) in &active {
+            // A consumer that came through its trial is trusted again: the next pause waits briefly.
+            let pause = &mut self.consumers[*ck].pause;
+            if pause.probation_until.is_some_and(|t| now >= t) {
+                pause.probation_until = None;
+                pause.wait = FIRST_RETRY;
             }
-            let raise = active
-                .iter()
-                .filter(|a| due(&a.0))
-                .filter_map(|a| Some((a.0, self.rate_when_raised(a.0)?.saturating_sub(a.1))))
-                .min_by_key(|(_, more)| *more)
-                .filter(|(_, more)| need + more <= budget);
-            if let Some((ck, _)) = raise {
-                self.raise_layer(now, ck);
-            }
+        }
+        if congested {
+            return;
+        }
+        // One try at a time, when it is due and the estimate has room for it: the smallest stream
+        // first, a paused one before a lowered one.
+        let budget = (budget as f64 * RETRY_HEADROOM) as u64;
+        let due = |ck: &ConsumerKey| self.consumers[*ck].pause.retry_at.is_some_and(|t| now >= t);
+        let resume = paused
+            .iter()
+            .copied()
+            .filter(due)
+            .map(|ck| (ck, self.rate_when_resumed(ck)))
+            .min_by_key(|(_, rate)| *rate)
+            .filter(|(_, rate)| need + rate <= budget);
+        if let Some((ck, _)) = resume {
+            self.set_paused(now, ck, false);
+            return;
+        }
+        let raise = active
+            .iter()
+            .filter(|a| due(&a.0))
+            .filter_map(|a| Some((a.0, self.rate_when_raised(a.0)?.saturating_sub(a.1))))
+            .min_by_key(|(_, more)| *more)
+            .filter(|(_, more)| need + more <= budget);
+        if let Some((ck, _)) = raise {
+            self.raise_layer(now, ck);
         }
     }
 

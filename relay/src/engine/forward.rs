@@ -215,27 +215,22 @@ impl Engine {
             self.counters.rtp_piped += 1;
             self.pipes_out.push_back(PipeOut { core, message: PipeMessage::Rtp { proxy, ssrc, packet: copy } });
         }
-        self.fan_out(micros, producer_key, packet, transport_seq_at);
+        self.fan_out(micros, producer_key, packet, &header, transport_seq_at);
     }
 
-    /// Sends a plain RTP packet of a producer (or proxy) to each of its consumers on this core.
-    /// `transport_seq_at`: where the packet's transport-wide sequence number sits, if it has one.
+    /// Sends a plain RTP packet of a producer (or proxy) to each of its consumers on this core; `header` is
+    /// its parsed header. `transport_seq_at`: where its transport-wide sequence number sits, if it has one.
     pub(super) fn fan_out(
         &mut self,
         micros: u64,
         producer_key: ProducerKey,
         packet: &[u8],
+        header: &rtp::RtpHeader,
         transport_seq_at: Option<usize>,
     ) {
         // A simulcast layer's packets are read once for the switches of all its consumers.
         let layer = self.producers[producer_key].layer;
-        let info = match self.producers[producer_key].rid {
-            Some(_) => match rtp::parse(packet) {
-                Ok(header) => Some(PacketInfo::read(packet, &header)),
-                Err(_) => return,
-            },
-            None => None,
-        };
+        let info = self.producers[producer_key].rid.is_some().then(|| PacketInfo::read(packet, header));
         if let Some(height) = info.and_then(|i| i.height) {
             self.producers[producer_key].height = height;
         }

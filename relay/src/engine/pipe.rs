@@ -191,7 +191,9 @@ impl Engine {
     pub fn handle_pipe(&mut self, now: Instant, message: PipeMessage) {
         match message {
             PipeMessage::Rtp { proxy, ssrc, packet } => {
-                if self.is_live(proxy, ssrc, true) {
+                // The origin core parsed this packet; it cannot fail here, but a core must not trust one.
+                let header = rtp::parse(&packet);
+                if let (true, Ok(header)) = (self.is_live(proxy, ssrc, true), header) {
                     let p = &mut self.producers[proxy];
                     p.packets += 1;
                     p.bytes += packet.len() as u64;
@@ -199,13 +201,11 @@ impl Engine {
                         // Consumers here NACK the proxy: it keeps the history they are answered from.
                         p.cache.insert(now, u16::from_be_bytes([packet[2], packet[3]]), &packet);
                     } else if p.kind == MediaKind::Audio {
-                        if let Ok(header) = rtp::parse(&packet) {
-                            self.record_audio_level(proxy, &packet, &header);
-                        }
+                        self.record_audio_level(proxy, &packet, &header);
                     }
                     let micros = self.micros_since_epoch(now);
-                    let at = rtp::parse(&packet).ok().and_then(|h| super::forward::transport_seq_at(&packet, &h));
-                    self.fan_out(micros, proxy, &packet, at);
+                    let at = super::forward::transport_seq_at(&packet, &header);
+                    self.fan_out(micros, proxy, &packet, &header, at);
                 }
                 self.recycle(packet);
             }
