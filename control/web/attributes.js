@@ -34,6 +34,8 @@
     return max ? Array.from(v).slice(0, max).join('') : v;
   }
 
+  function validId(v) { return v.length <= ID_MAX && /^[A-Za-z0-9._-]+$/.test(v); }
+
   var TYPES = {
     bool: function (name, raw, def) {
       var v = String(raw).trim().toLowerCase();
@@ -55,7 +57,7 @@
     id: function (name, raw, def) {
       var v = clean(raw);
       if (v === null) return def;
-      if (v.length > ID_MAX || !/^[A-Za-z0-9._-]+$/.test(v)) {
+      if (!validId(v)) {
         warn(name, raw, 'may only use letters, digits, "-", "_" and "." (at most ' + ID_MAX + ')', def);
         return def;
       }
@@ -117,8 +119,10 @@
     }
     if (type === 'name') { values[name] = TYPES.str(name, raw, def, NAME_MAX); return; }
     if (type === 'room') {
+      // The server's rule for a room ID (control/src/signalling/messages.rs `valid_id`), checked here so
+      // that a link the server would refuse says so at once, before the camera starts.
       var r = clean(raw);
-      if (r && (r.length > 256 || /[\s/?#&]/.test(r))) { values.roomInvalid = true; r = null; }
+      if (r && !validId(r)) { values.roomInvalid = true; r = null; }
       values[name] = r;
       return;
     }

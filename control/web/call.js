@@ -170,7 +170,8 @@
     joinError: $('join-error'), joinErrorText: $('join-error-text'),
     welcomeRoom: $('welcome-room'), welcomeHeading: $('welcome-heading'),
     callRoom: $('call-room'), participants: $('participants'), count: $('participant-count'),
-    copyLink: $('copy-link'), aloneHint: $('alone-hint'), aloneCopy: $('alone-copy'),
+    copyLink: $('copy-link'), aloneHint: $('alone-hint'), aloneCopy: $('alone-copy'), aloneText: $('alone-text'),
+    notStarted: $('not-started'),
     tiles: $('tiles'), tMic: $('toggle-mic'), tCam: $('toggle-cam'), leave: $('leave'),
     standby: $('standby'), waiting: $('waiting'),
     rejoin: $('rejoin'), closedRejoin: $('closed-rejoin'), closedMsg: $('closed-message'), reconnect: $('reconnect'),
@@ -328,6 +329,7 @@
         el.participants.setAttribute('aria-pressed', open && tab === 'people' ? 'true' : 'false');
         el.chatBadge.hidden = !unread;
         el.chatBadge.textContent = unread > 9 ? '9+' : String(unread || '');
+        setChatLabel();
         var w = waiting === undefined ? R.panels && R.panels.waitingCount : waiting;
         el.waitingBadge.hidden = !w;
         el.waitingBadge.textContent = String(w || '');
@@ -386,10 +388,9 @@
     var handLabel = t(R.hand ? 'hand.lower' : 'hand.raise');
     el.tHand.setAttribute('aria-label', handLabel);
     el.tHand.title = handLabel;
-    el.tChat.setAttribute('aria-label', t('panel.chat'));
-    el.tChat.title = t('panel.chat');
+    setChatLabel();
     var fsOn = !!document.fullscreenElement;
-    el.fs.setAttribute('aria-pressed', fsOn ? 'false' : 'true');
+    el.fs.setAttribute('aria-pressed', fsOn ? 'true' : 'false');
     var fsLabel = t(fsOn ? 'fs.exit' : 'fs.enter');
     el.fs.setAttribute('aria-label', fsLabel);
     el.fs.title = fsLabel;
@@ -400,6 +401,14 @@
     el.viewerCount.textContent = String(R.room.viewers || 0);
     el.viewers.title = t('call.viewers', { n: R.room.viewers || 0 });
     el.viewers.setAttribute('aria-label', el.viewers.title);
+  }
+
+  // The unread count shown on the chat button is part of its name ("Chat, 3"), as the visible text must be.
+  function setChatLabel() {
+    var n = el.chatBadge.hidden ? '' : el.chatBadge.textContent;
+    var label = t('panel.chat') + (n ? ', ' + n : '');
+    el.tChat.setAttribute('aria-label', label);
+    el.tChat.title = label;
   }
 
   function enterFullscreen() {
@@ -437,6 +446,7 @@
     if (!url && el.videoFrame.getAttribute('src')) el.videoFrame.removeAttribute('src');
     if (R.panels) R.panels.setWaitingRoom(R.room.waitingRoom);
     updateFeatureUI();
+    ctx.updateCount();
     requestAnimationFrame(ctx.layoutTiles);
   }
 

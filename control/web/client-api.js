@@ -14,7 +14,7 @@
 
     (function apiStyle() {
       var st = document.createElement('style');
-      st.textContent = '.tiles.has-pin > .tile:not(.pinned) { display: none !important; }\n' +
+      st.textContent = '.tiles.pin-alone > .tile:not(.pinned) { display: none !important; }\n' +
         'body.hide-indicators .tile-label, body.hide-indicators .tile-mic-off { display: none !important; }';
       document.head.appendChild(st);
     })();
@@ -344,13 +344,15 @@
       return Promise.resolve(hide);
     }
 
-    function apiPin(peerId) {
+    // alone: the API's enablePin puts the participant alone on the stage; the page's pin buttons keep a
+    // filmstrip of the others (tiles.js setPin).
+    function apiPin(peerId, alone) {
       var id = String(peerId);
       if (!ctx.tileOf(id)) {
         emit('errorGetPin', { peerId: id, error: 'no such participant' });
         return Promise.reject(apiError('unknownPeer', 'no participant "' + id.slice(0, 100) + '" to pin'));
       }
-      ctx.setPin(id);
+      ctx.setPin(id, !!alone);
       emit('switchOnPin', { peerId: id });
       return Promise.resolve(id);
     }
@@ -446,7 +448,7 @@
       isFullscreenEnabled: function () { return Promise.resolve(!!document.fullscreenElement); },
       enableFullscreen: function () { return apiFullscreen(true); },
       disableFullscreen: function () { return apiFullscreen(false); },
-      enablePin: apiPin,
+      enablePin: function (peerId) { return apiPin(peerId, true); },
       disablePin: apiUnpin,
       setLocale: apiSetLocale,
       disableTrack: function (peerId, kind) { return apiModeration('disableTrack', [peerId, kind]); },

@@ -33,14 +33,33 @@
   var roomId = null;
   var copyTimer = null;
 
+  var viewerResult = document.getElementById('viewer-result');
+  var viewerInput = document.getElementById('viewer-url');
+  var copyViewerBtn = document.getElementById('copy-viewer');
+  var copyViewerLabel = document.getElementById('copy-viewer-label');
+  var urlLabel = document.getElementById('room-url-label');
+  var roomHint = document.getElementById('room-hint');
+  var joinLabel = document.getElementById('join-label');
+
+  // A webinar gives two links: the speakers' (the organiser's too: camera, microphone, sharing, hands
+  // raised by viewers) and the audience's. `itisparticipant=true` is the URL attribute the server
+  // honours for a speaker (docs: meet-api-docs "Advanced URL Attributes"); hands are on in both.
   function roomUrl() {
-    var path = webinarBox.checked ? '/webinar/?roomId=' : '/call/?roomId=';
-    return location.origin + path + roomId;
+    if (!webinarBox.checked) return location.origin + '/call/?roomId=' + roomId;
+    return location.origin + '/webinar/?roomId=' + roomId + '&itisparticipant=true&handEnabled=true';
   }
+  function viewerUrl() { return location.origin + '/webinar/?roomId=' + roomId + '&handEnabled=true'; }
 
   function render() {
     if (!roomId) return;
+    var webinar = webinarBox.checked;
     urlInput.value = roomUrl();
+    viewerInput.value = webinar ? viewerUrl() : '';
+    viewerResult.hidden = !webinar;
+    urlLabel.textContent = t(webinar ? 'new.speakerLink' : 'new.roomLink');
+    roomHint.textContent = t(webinar ? 'new.speakerHint' : 'new.hint');
+    joinLabel.textContent = t(webinar ? 'new.joinSpeaker' : 'new.join');
+    copyBtn.setAttribute('aria-label', t(webinar ? 'new.copySpeaker' : 'new.copy'));
     result.hidden = false;
   }
 
@@ -54,34 +73,36 @@
 
   function resetCopy() {
     clearTimeout(copyTimer);
-    copyBtn.classList.remove('done');
-    copyLabel.textContent = t('new.copy');
+    [copyBtn, copyViewerBtn].forEach(function (b) { b.classList.remove('done'); });
+    copyLabel.textContent = copyViewerLabel.textContent = t('new.copy');
   }
 
-  function copied(ok) {
-    copyBtn.classList.toggle('done', ok);
-    copyLabel.textContent = ok ? t('new.copied') : t('new.copy');
+  function copied(ok, btn, label) {
+    resetCopy();
+    btn.classList.toggle('done', ok);
+    label.textContent = ok ? t('new.copied') : t('new.copy');
     copyStatus.textContent = ok ? t('new.copied') : t('new.copyFailed');
     clearTimeout(copyTimer);
     copyTimer = setTimeout(resetCopy, 2000);
   }
 
-  function legacyCopy() {
-    urlInput.focus();
-    urlInput.select();
+  function legacyCopy(input) {
+    input.focus();
+    input.select();
     try { return document.execCommand('copy'); } catch (e) { return false; }
   }
 
-  function copy() {
+  function copyFrom(input, btn, label) {
     if (!roomId) return;
-    var text = urlInput.value;
+    var text = input.value;
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(function () { copied(true); },
-        function () { copied(legacyCopy()); });
+      navigator.clipboard.writeText(text).then(function () { copied(true, btn, label); },
+        function () { copied(legacyCopy(input), btn, label); });
     } else {
-      copied(legacyCopy());
+      copied(legacyCopy(input), btn, label);
     }
   }
+  function copy() { copyFrom(urlInput, copyBtn, copyLabel); }
 
   // Scripts are deferred, so the DOM is already parsed here.
   I.apply(document);
@@ -90,7 +111,9 @@
   createBtn.addEventListener('click', create);
   webinarBox.addEventListener('change', render);
   copyBtn.addEventListener('click', copy);
+  copyViewerBtn.addEventListener('click', function () { copyFrom(viewerInput, copyViewerBtn, copyViewerLabel); });
   urlInput.addEventListener('focus', function () { urlInput.select(); });
+  viewerInput.addEventListener('focus', function () { viewerInput.select(); });
   joinBtn.addEventListener('click', function () {
     if (roomId) location.href = roomUrl();
   });

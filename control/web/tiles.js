@@ -30,8 +30,6 @@
       }
       tile.querySelector('.tile-mic-off').setAttribute('aria-label', t('call.micMuted'));
       var pin = tile.querySelector('.tile-pin');
-      pin.setAttribute('aria-label', t('call.pin'));
-      pin.title = t('call.pin');
       pin.addEventListener('click', function () { togglePin(tile.dataset.peerId); });
       return tile;
     }
@@ -53,14 +51,17 @@
       var id = info && info.peerId != null ? String(info.peerId) : '';
       if (!id || id === S.peerId) return null;
       if (info.viewer === true) {
-        // Webinar viewers have no tile; they are listed in the people panel.
+        // Webinar viewers have no tile; they are listed in the people panel. A speaker learns of a
+        // viewer's raised hand by a pop-up that opens the list.
+        var was = R.viewers.get(id);
+        if (was && !was.hand && info.hand && S.joined) handRaised(info.displayName, true);
         R.viewers.set(id, info);
         ctx.refreshPanels();
         return null;
       }
       var p = S.peers.get(id);
       if (!p) {
-        p = { peerId: id, displayName: '', audio: false, video: false, stream: new MediaStream(), tile: null, el: null };
+        p = { peerId: id, displayName: '', audio: false, video: false, hand: undefined, stream: new MediaStream(), tile: null, el: null };
         p.tile = makeTile(id, false);
         p.el = p.tile.querySelector('video');
         p.el.srcObject = p.stream;
@@ -74,12 +75,20 @@
       if (typeof info.video === 'boolean') p.video = info.video;
       ['screen', 'hand', 'moderator'].forEach(function (k) { if (typeof info[k] === 'boolean') p[k] = info[k]; });
       if (info.allowed) p.allowed = info.allowed;
-      if (p.hand && !before.hand && S.joined) ctx.toast(t('hand.raised', { name: ctx.displayOf(p.displayName) }));
+      // Only a hand raised now pops up: one already up when the page learns of the peer (a join, a
+      // rejoin after an outage) was raised before and is shown on the tile, not announced again.
+      if (p.hand && before.hand === false && S.joined) handRaised(p.displayName);
       before.hand = p.hand;
       setTileInfo(p.tile, p.displayName, p.audio, p.video, false);
       ctx.refreshPanels();
       ctx.announcePeer(p, info, before);
       return p;
+    }
+
+    function handRaised(name, viewer) {
+      var text = t('hand.raised', { name: ctx.displayOf(name) });
+      var opts = viewer && R.panels ? { duration: 10000, action: { label: t('hand.show'), fn: function () { R.panels.show('people'); } } } : {};
+      ctx.toast(text, opts);
     }
 
     function removePeer(id) {
@@ -111,7 +120,13 @@
       el.participants.setAttribute('aria-label', label);
       el.participants.title = label;
       el.tiles.dataset.count = String(n);
-      el.aloneHint.hidden = !(S.state === 'in-call' && S.peers.size === 0);
+      // Nobody else on the stage: a webinar viewer waits for the start; a speaker is told how many watch
+      // (viewers have no tile), or that nobody is here yet.
+      var empty = S.state === 'in-call' && S.peers.size === 0;
+      var watching = ctx.mode === 'webinar' ? R.room.viewers || 0 : 0;
+      el.aloneHint.hidden = !empty || !R.speaker;
+      el.aloneText.textContent = watching ? t('webinar.watching', { n: watching }) : t('call.alone');
+      el.notStarted.hidden = !empty || R.speaker;
       layoutTiles();
     }
 
@@ -119,10 +134,14 @@
     // active speaker's tile is the large one, the others a row below.
     function layoutTiles() {
       var box = el.tiles;
-      var n = api.pinned ? 1 : box.children.length;
+      var alone = box.classList.contains('pin-alone');
+      var strip = !!api.pinned && !alone && box.children.length > 1;
+      var n = api.pinned && !strip ? 1 : box.children.length;
       var speakerTile = S.activeSpeaker ? tileOf(S.activeSpeaker) : null;
       var stage = ctx.mode === 'webinar' && !api.pinned && n > 1 && !!speakerTile && speakerTile.parentNode === box;
       box.classList.toggle('speaker-stage', stage);
+      box.classList.toggle('filmstrip', strip);
+      if (!strip) clearStrip(box);
       scheduleView();
       if (!n || el.call.hidden) return;
       var cs = getComputedStyle(box);
@@ -132,7 +151,10 @@
       var narrow = W < 560;
       var gap = n > 1 ? (narrow ? 8 : 12) : 0;
       var w, h;
-      if (stage) {
+      if (strip) {
+        layoutStrip(box, W, H, narrow, gap);
+        return;
+      } else if (stage) {
         var rowH = Math.max(60, (H - gap) * 0.26);
         var sw = Math.min(W, (H - gap - rowH) * 16 / 9);
         box.style.setProperty('--stage-w', Math.floor(sw) + 'px');
@@ -169,6 +191,46 @@
       box.style.setProperty('--gap', gap + 'px');
       box.style.setProperty('--tile-w', Math.max(80, Math.floor(w)) + 'px');
       box.style.setProperty('--tile-h', Math.max(60, Math.floor(h)) + 'px');
+    }
+
+    // A pinned tile (or a screen share) large, the others in a filmstrip beside it (desktop) or below it
+    // (phone): as many as fit, the rest counted in a "+N" at the strip's end and hidden, so they get no
+    // video (scheduleView reports their height as 0).
+    function layoutStrip(box, W, H, narrow, gap) {
+      var others = Array.prototype.filter.call(box.children, function (x) { return !x.classList.contains('pinned'); });
+      var sw, sh, mainW, mainH, fit;
+      if (narrow) {
+        sh = Math.max(64, Math.min(110, H * 0.2));
+        sw = sh * 4 / 3;
+        mainW = W;
+        mainH = H - sh - gap;
+        fit = Math.max(1, Math.floor((W + gap) / (sw + gap)));
+      } else {
+        sw = Math.max(150, Math.min(260, W * 0.2));
+        sh = sw * 9 / 16;
+        mainW = W - sw - gap;
+        mainH = H;
+        fit = Math.max(1, Math.floor((H + gap) / (sh + gap)));
+      }
+      // Who is in the strip: the active speaker and raised hands first, then the page's order.
+      var rank = function (x) { return (x.classList.contains('active-speaker') ? 0 : 2) + (x.classList.contains('hand-up') ? 0 : 1); };
+      var order = others.slice().sort(function (a, b) { return rank(a) - rank(b); });
+      var shown = order.length > fit ? fit - 1 : order.length;
+      order.forEach(function (x, i) { x.classList.toggle('off-strip', i >= shown); });
+      var more = order.length - shown;
+      if (more > 0) box.dataset.more = '+' + more; else delete box.dataset.more;
+      box.style.setProperty('--gap', gap + 'px');
+      box.style.setProperty('--main-w', Math.floor(mainW) + 'px');
+      box.style.setProperty('--main-h', Math.floor(mainH) + 'px');
+      box.style.setProperty('--tile-w', Math.floor(sw) + 'px');
+      box.style.setProperty('--tile-h', Math.floor(sh) + 'px');
+      box.classList.toggle('strip-below', narrow);
+    }
+
+    function clearStrip(box) {
+      delete box.dataset.more;
+      box.classList.remove('strip-below');
+      Array.prototype.forEach.call(box.querySelectorAll('.off-strip'), function (x) { x.classList.remove('off-strip'); });
     }
 
     // How tall each remote tile is shown (device pixels; 0 when hidden, e.g. behind a pinned tile), so
@@ -242,6 +304,12 @@
       var camOn = self ? !!(S.cam.on && S.cam.track) : !!(p && p.video);
       var speaking = !!id && id === S.activeSpeaker;
       tile.classList.toggle('hand-up', hand);
+      var pin = tile.querySelector('.tile-pin');
+      var pinned = !!api.pinned && api.pinned === id;
+      var who = tile.dataset.label || '';
+      pin.setAttribute('aria-pressed', pinned ? 'true' : 'false');
+      pin.setAttribute('aria-label', t(pinned ? 'call.unpinName' : 'call.pinName', { name: who }));
+      pin.title = pin.getAttribute('aria-label');
       tile.classList.toggle('active-speaker', speaking);
       if (speaking) tile.dataset.activeSpeaker = ''; else delete tile.dataset.activeSpeaker;
       // The speaker is said in the tile's name, not announced: a live region would talk at every turn.
@@ -284,6 +352,8 @@
           st.el.muted = true;
           st.el.srcObject = st.stream;
           tile.querySelector('.tile-name').textContent = t('share.of', { name: name });
+          tile.dataset.label = t('share.of', { name: name });
+          tile.setAttribute('aria-label', tile.dataset.label);
           el.tiles.insertBefore(tile, el.tiles.firstChild);
           R.screenTiles.set(id, st);
           if (!api.pinned) setPin(id + ':screen');
@@ -326,12 +396,16 @@
       return p ? p.tile : null;
     }
 
-    function setPin(id) {
+    // alone: the Client API's enablePin, where the pinned participant fills the stage (docs/client-api.md);
+    // the page's own pins (its pin buttons, a new screen share) keep the others in a filmstrip.
+    function setPin(id, alone) {
       var was = api.pinned;
       api.pinned = id;
       el.tiles.classList.toggle('has-pin', !!id);
+      el.tiles.classList.toggle('pin-alone', !!id && !!alone);
       Array.prototype.forEach.call(el.tiles.children, function (tile) {
         tile.classList.toggle('pinned', !!id && tile.dataset.peerId === id);
+        decorateTile(tile);
       });
       layoutTiles();
       if (was && !id) ctx.emit('switchOffPin', {});

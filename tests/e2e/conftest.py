@@ -547,6 +547,44 @@ SUMMARY_JS = """async () => {
 }"""
 
 
+# MEET_E2E_WEB_DIR=control/web: serve the web client from that folder instead of the files embedded in the
+# release binary (the server's headers are kept), so a page change is tried without a 5-minute rebuild.
+# A development aid only: CI tests the binary as built.
+WEB_DIR = os.environ.get("MEET_E2E_WEB_DIR")
+if WEB_DIR:
+    # A page fulfilled by the test counts as public to Chromium, which then blocks its socket to 127.0.0.1.
+    CHROMIUM_ARGS[CHROMIUM_ARGS.index("--disable-features=WebRtcHideLocalIpsWithMdns")] = (
+        "--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks"
+    )
+
+
+def _serve_web_from_disk(ctx) -> None:
+    from urllib.parse import urlparse
+
+    root = (REPO / WEB_DIR).resolve()
+
+    def handle(route):
+        path = urlparse(route.request.url).path
+        if path.startswith("/static/"):
+            name = path[len("/static/"):]
+        elif path.startswith("/call/") or path.startswith("/webinar/"):
+            name = "call.html"
+        elif path == "/new":
+            name = "new.html"
+        else:
+            return route.continue_()
+        f = (root / name).resolve()
+        if root not in f.parents or not f.is_file():
+            return route.continue_()
+        resp = route.fetch()
+        types = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
+        headers = dict(resp.headers)
+        headers["content-type"] = types.get(f.suffix, headers.get("content-type", "application/octet-stream"))
+        route.fulfill(status=200, headers=headers, body=f.read_bytes())
+
+    ctx.route("**/*", handle)
+
+
 class Env:
     """Per-test helper: participants plus failure diagnostics."""
 
@@ -564,6 +602,8 @@ class Env:
         opts.update(context_opts)
         ctx = self.browsers[browser].new_context(**opts)
         ctx.set_default_timeout(15_000)
+        if WEB_DIR:
+            _serve_web_from_disk(ctx)
         self.contexts.append(ctx)
         p = Participant(name, ctx, self.server.base)
         self.participants.append(p)

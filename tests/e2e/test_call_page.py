@@ -1,0 +1,376 @@
+"""The call page for people (issue 19): accessibility (a WCAG 2 A/AA audit with the vendored axe-core of
+every page state, visible focus, accessible names, keyboard-only join and leave), the filmstrip beside a
+share or a pinned tile, the room ID checked on the page, the webinar organiser's links from /new.
+
+Screenshots of the new states go to tests/e2e/artifacts/ (and docs/screenshots/ with MEET_E2E_DOCS=1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from conftest import HERE, REPO
+from roomkit import join_room, open_room, room_name, wait_until
+
+AXE = (HERE / "vendor" / "axe.min.js").read_text()
+DOCS = REPO / "docs" / "screenshots"
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+PHONE_LANDSCAPE = {"viewport": {"width": 844, "height": 390}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+
+
+def keep(env, p, name):
+    path = env.screenshot(p, name)
+    if os.environ.get("MEET_E2E_DOCS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS / f"{name}.png")
+
+
+def audit(p, what: str) -> None:
+    """Runs axe-core's WCAG 2 A/AA rules on the page as it is; fails on a serious or critical finding."""
+    if not p.page.evaluate("!!window.axe"):
+        p.page.add_script_tag(content=AXE)
+    result = p.page.evaluate(
+        """() => axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+                                     resultTypes: ['violations'] })
+             .then(r => r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 6).map(n => ({ target: n.target.join(' '), summary: n.failureSummary })) })))"""
+    )
+    p._log(f"[test] axe {what}: {json.dumps(result)[:3000]}")
+    bad = [v for v in result if v["impact"] in ("serious", "critical")]
+    for v in bad:
+        for n in v["nodes"]:
+            n["dbg"] = p.page.evaluate("""s => { const e = document.querySelector(s); axe.setup(document);
+                const v = axe.utils.getNodeFromTree(e);
+                const r = [axe.commons.text.accessibleText(e), axe.commons.text.visibleVirtual(v, false, false)]; axe.teardown(); return r; }""", n["target"])
+            n["html"] = p.page.evaluate("s => { const e = document.querySelector(s); return e ? e.outerHTML.slice(0, 400) : null; }", n["target"])
+    assert not bad, f"axe found in {what}:\n" + json.dumps(bad, indent=1)
+
+
+def test_accessibility_audit(env):
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("ann", **DESKTOP)
+        open_room(a, "call", room, displayName="Ann Lee", handEnabled=True)
+        a.page.wait_for_selector("#welcome", state="visible")
+        a.page.wait_for_function("!document.querySelector('#join-btn').disabled")
+        audit(a, "welcome")
+        a.page.click("#join-btn")
+        a.page.wait_for_function("document.body.dataset.state === 'in-call'")
+        audit(a, "call alone")
+        b = env.participant("bob", browser=1, **PHONE)
+        join_room(b, room, displayName="Bob Martin", handEnabled=True)
+        a.page.wait_for_selector(".tile:not(.self)")
+        audit(a, "call with two")
+        audit(b, "call on a phone")
+        a.page.click("#toggle-chat")
+        a.page.fill("#chat-input", "Hello!")
+        a.page.press("#chat-input", "Enter")
+        a.page.wait_for_selector("#chat-list li")
+        audit(a, "chat panel")
+        a.page.click("#tab-people")
+        audit(a, "people panel")
+        b.page.click("#participants")
+        audit(b, "people panel on a phone")
+        b.page.click("#panel-close")
+        b.page.click("#leave")
+        b.page.wait_for_selector("#left", state="visible")
+        audit(b, "left")
+
+
+def test_accessibility_audit_webinar(env):
+    room = room_name()
+    with env.diagnose():
+        s = env.participant("speaker", **DESKTOP)
+        join_room(s, room, path="webinar", displayName="Sam Speaker", itisparticipant=True)
+        v = env.participant("viewer", browser=1, **PHONE)
+        open_room(v, "webinar", room, displayName="Vera Viewer", handEnabled=True)
+        v.page.wait_for_selector("#viewer-note", state="visible")
+        audit(v, "webinar welcome (viewer, phone)")
+        v.page.click("#join-btn")
+        v.page.wait_for_function("document.body.dataset.state === 'in-call'")
+        v.page.wait_for_selector(".tile")
+        audit(v, "webinar viewer")
+        s.page.wait_for_function("document.querySelector('#viewer-count').textContent === '1'")
+        audit(s, "webinar speaker")
+        p = env.participant("new", **DESKTOP)
+        p.page.goto(f"{p.base}/new")
+        audit(p, "/new")
+
+
+# Counts getUserMedia calls: an invalid room link must not start the camera.
+COUNT_GUM = """
+(() => {
+  window.__gum = 0;
+  const md = navigator.mediaDevices;
+  if (!md) return;
+  const orig = md.getUserMedia.bind(md);
+  md.getUserMedia = (c) => { window.__gum++; return orig(c); };
+})();
+"""
+
+
+# Keeps the last `view` message the page sent (the tile heights the relay fits video to).
+LAST_VIEW = """
+(() => {
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    try { const m = JSON.parse(data); if (m && m.type === 'view') window.__lastView = m; } catch (e) {}
+    return send.call(this, data);
+  };
+})();
+"""
+
+
+def test_every_string_in_every_language(env):
+    p = env.participant("i18n")
+    p.page.goto(f"{p.base}/call/?roomId={room_name()}")
+    p.page.wait_for_selector("#welcome", state="visible")
+    missing = p.page.evaluate(
+        """() => { const d = window.MeetI18n.dict, out = [];
+                   const keys = new Set(Object.values(d).flatMap(x => Object.keys(x)));
+                   for (const l of ['en', 'fr', 'de', 'lb', 'ru']) for (const k of keys) if (!(k in d[l])) out.push(l + ':' + k);
+                   return out; }"""
+    )
+    assert missing == []
+
+
+def test_invalid_room_id_refused_before_the_camera(env):
+    for lang, title in (("en", "This room link is not valid"), ("fr", "Ce lien de salle n’est pas valide"),
+                        ("ru", "Ссылка на комнату недействительна")):
+        for bad in ("caf\u00e9-\U0001F600", "a" * 129, "room id", "x/y"):
+            p = env.participant(f"bad-{lang}")
+            p.context.add_init_script(COUNT_GUM)
+            open_room(p, "call", bad, lang=lang)
+            p.page.wait_for_selector("#room-error", state="visible")
+            assert p.page.inner_text("#room-error-title") == title
+            assert p.page.is_hidden("#welcome")
+            p.page.wait_for_timeout(300)
+            assert p.page.evaluate("window.__gum") == 0, "the camera started for an invalid room"
+            p.context.close()
+    # The longest valid ID and every allowed character still open the welcome screen.
+    p = env.participant("good")
+    open_room(p, "call", "Ab-_.9" + "z" * 122)
+    p.page.wait_for_selector("#welcome", state="visible")
+
+
+def test_keyboard_only_join_and_leave(env):
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("keys", **DESKTOP)
+        open_room(a, "call", room)
+        a.page.wait_for_selector("#welcome", state="visible")
+        a.page.wait_for_function("!document.querySelector('#join-btn').disabled")
+        # Tab from the top of the page to the name field, type, then on to Join; each stop shows a ring.
+        rings = []
+        for _ in range(30):
+            a.page.keyboard.press("Tab")
+            info = a.page.evaluate(
+                """() => { const e = document.activeElement, s = getComputedStyle(e);
+                           return { id: e.id, ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2 }; }"""
+            )
+            rings.append(info)
+            if info["id"] == "name":
+                a.page.keyboard.type("Kim Keys")
+            if info["id"] == "join-btn":
+                break
+        assert rings[-1]["id"] == "join-btn", rings
+        assert all(r["ring"] for r in rings), f"a control without a visible focus ring: {rings}"
+        a.page.keyboard.press("Enter")
+        a.page.wait_for_function("document.body.dataset.state === 'in-call'")
+        assert a.page.evaluate("window.meet.displayName") == "Kim Keys"
+        # In the call: Tab reaches Leave, each control with a ring; Enter leaves.
+        seen = []
+        for _ in range(40):
+            a.page.keyboard.press("Tab")
+            info = a.page.evaluate(
+                """() => { const e = document.activeElement, s = getComputedStyle(e);
+                           return { id: e.id || e.className, ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2 }; }"""
+            )
+            seen.append(info)
+            if info["id"] == "leave":
+                break
+        assert seen[-1]["id"] == "leave", seen
+        assert all(r["ring"] for r in seen), f"a control without a visible focus ring: {seen}"
+        a.page.keyboard.press("Enter")
+        a.page.wait_for_selector("#left", state="visible")
+        assert a.page.evaluate("document.activeElement.id") == "rejoin"
+
+
+def test_accessible_names_and_states(env):
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("ann", **DESKTOP)
+        join_room(a, room, displayName="Ann Lee")
+        b = env.participant("bob", browser=1)
+        join_room(b, room, displayName="Bob Martin")
+        bid = b.page.evaluate("window.meet.peerId")
+        pin = f'.tile[data-peer-id="{bid}"] .tile-pin'
+        a.page.wait_for_selector(pin)
+        a.page.wait_for_function(f"document.querySelector('{pin}').getAttribute('aria-label') === 'Pin Bob Martin'")
+        assert a.page.get_attribute(pin, "aria-pressed") == "false"
+        a.page.focus(pin)
+        a.page.keyboard.press("Enter")
+        a.page.wait_for_function(f"document.querySelector('{pin}').getAttribute('aria-pressed') === 'true'")
+        assert a.page.get_attribute(pin, "aria-label") == "Unpin Bob Martin"
+        # The full-screen button reports its real state: not pressed outside full screen.
+        if a.page.is_visible("#fullscreen"):
+            assert a.page.get_attribute("#fullscreen", "aria-pressed") == "false"
+            assert a.page.get_attribute("#fullscreen", "aria-label") == "Full screen"
+        # Mic and camera toggles say what they do and report the real state.
+        a.page.click("#toggle-mic")
+        a.page.wait_for_function("document.querySelector('#toggle-mic').getAttribute('aria-pressed') === 'false'")
+        assert a.page.evaluate("window.meet.audio") is False
+
+
+def strip_state(p):
+    return p.page.evaluate(
+        """() => { const box = document.querySelector('#tiles');
+                   const vis = [...box.children].filter(t => t.offsetParent !== null);
+                   const r = t => t.getBoundingClientRect();
+                   const main = box.querySelector('.tile.pinned');
+                   return { filmstrip: box.classList.contains('filmstrip'), more: box.dataset.more || null,
+                            main: main ? [r(main).x, r(main).y, r(main).width, r(main).height] : null,
+                            strip: vis.filter(t => t !== main).map(t => [t.dataset.peerId, r(t).x, r(t).y, r(t).width, r(t).height]) }; }"""
+    )
+
+
+def test_pin_keeps_a_filmstrip(env):
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("ann", **DESKTOP)
+        join_room(a, room, displayName="Ann Lee", handEnabled=True)
+        b = env.participant("bob", browser=1)
+        join_room(b, room, displayName="Bob Martin", handEnabled=True)
+        c = env.participant("cleo", browser=1, **PHONE)
+        join_room(c, room, displayName="Cleo Phone", handEnabled=True)
+        bid = b.page.evaluate("window.meet.peerId")
+        a.page.wait_for_function("document.querySelectorAll('.tile').length === 3")
+        a.page.click(f'.tile[data-peer-id="{bid}"] .tile-pin')
+        a.page.wait_for_selector(f'.tile.pinned[data-peer-id="{bid}"]')
+        a.page.wait_for_timeout(400)
+        s = strip_state(a)
+        assert s["filmstrip"] and s["main"], s
+        assert len(s["strip"]) == 2, f"everyone else stays in the strip: {s}"
+        mx, my, mw, mh = s["main"]
+        for _, x, y, w, h in s["strip"]:
+            assert x >= mx + mw, f"desktop: the strip is beside the main tile: {s}"
+            assert w >= 120 and h >= 60, s
+        assert mw > 3 * s["strip"][0][3], s
+        # Bob raises his hand: Ann still sees it in the strip.
+        b.page.click("#toggle-hand")
+        a.page.wait_for_selector(f'.tile[data-peer-id="{bid}"].hand-up')
+        cid = c.page.evaluate("window.meet.peerId")
+        c.page.click("#toggle-hand")
+        a.page.wait_for_selector(f'.tile[data-peer-id="{cid}"].hand-up')
+        assert a.page.is_visible(f'.tile[data-peer-id="{cid}"] .tile-hand')
+        keep(env, a, "pin-filmstrip")
+        # On a phone the strip is below the pinned tile.
+        c.page.wait_for_function("document.querySelectorAll('.tile').length === 3")
+        c.page.click(f'.tile[data-peer-id="{bid}"] .tile-pin')
+        c.page.wait_for_timeout(400)
+        s = strip_state(c)
+        assert s["filmstrip"] and len(s["strip"]) == 2, s
+        mx, my, mw, mh = s["main"]
+        for _, x, y, w, h in s["strip"]:
+            assert y >= my + mh, f"phone: the strip is below the main tile: {s}"
+        keep(env, c, "pin-filmstrip-phone")
+        # Unpinned: the grid again.
+        a.page.click(f'.tile[data-peer-id="{bid}"] .tile-pin')
+        a.page.wait_for_function("!document.querySelector('#tiles').classList.contains('filmstrip')")
+        # The Client API's enablePin still puts the participant alone on the stage (docs/client-api.md).
+        a.page.evaluate(f"window.meetApp.enablePin('{bid}')")
+        a.page.wait_for_timeout(300)
+        assert strip_state(a)["strip"] == []
+
+
+def test_screen_share_keeps_a_filmstrip(env):
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("sharer", **DESKTOP)
+        join_room(a, room, displayName="Sharer")
+        b = env.participant("watcher", browser=1, **DESKTOP)
+        join_room(b, room, displayName="Watcher")
+        aid = a.page.evaluate("window.meet.peerId")
+        ok = a.page.evaluate("window.meetApp.enableShare().then(() => true, e => e.code + ': ' + e.message)")
+        if ok is not True:
+            import pytest
+
+            pytest.skip(f"headless Chromium cannot capture the screen here: {ok}")
+        b.page.wait_for_selector(f'.tile.screen-tile[data-peer-id="{aid}:screen"].pinned')
+        b.page.wait_for_timeout(400)
+        s = strip_state(b)
+        ids = sorted(x[0] for x in s["strip"])
+        assert s["filmstrip"] and aid in ids and len(ids) == 2, f"the sharer's camera and one's own stay: {s}"
+        keep(env, b, "share-filmstrip")
+
+
+def test_large_room_strip_counts_the_rest(env):
+    """More participants than the strip holds: the rest are hidden (no video) and counted as "+N"."""
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("ann", viewport={"width": 900, "height": 420})
+        a.context.add_init_script(LAST_VIEW)
+        join_room(a, room, displayName="Ann")
+        others = []
+        for i in range(4):
+            p = env.participant(f"p{i}", browser=1)
+            join_room(p, room, displayName=f"P{i}")
+            p.page.click("#toggle-cam")
+            others.append(p)
+        a.page.wait_for_function("document.querySelectorAll('.tile').length === 5")
+        pid = others[0].page.evaluate("window.meet.peerId")
+        a.page.click(f'.tile[data-peer-id="{pid}"] .tile-pin')
+        a.page.wait_for_timeout(500)
+        s = strip_state(a)
+        assert s["more"] and s["more"].startswith("+"), s
+        hidden = int(s["more"][1:])
+        assert len(s["strip"]) + hidden == 4, s
+        # The hidden tiles are reported to the server with height 0.
+        def zero_views():
+            v = a.page.evaluate("window.__lastView")
+            return v and sum(1 for t in v["tiles"] if t["height"] == 0) == hidden
+        wait_until(zero_views, 5, 0.2, "hidden tiles reported with height 0")
+
+
+def test_webinar_links_from_new(env):
+    with env.diagnose():
+        org = env.participant("organiser", **DESKTOP)
+        org.page.goto(f"{org.base}/new")
+        org.page.check("#webinar")
+        org.page.click("#create")
+        org.page.wait_for_selector("#viewer-result", state="visible")
+        assert org.page.inner_text("#room-url-label") == "Speaker link"
+        speaker_url = org.page.input_value("#room-url")
+        viewer_url = org.page.input_value("#viewer-url")
+        assert "/webinar/" in speaker_url and "itisparticipant=true" in speaker_url
+        assert "/webinar/" in viewer_url and "itisparticipant" not in viewer_url
+        keep(env, org, "new-webinar-links")
+        # A viewer who comes first sees "not started yet", not a black stage.
+        v = env.participant("viewer", browser=1, **PHONE)
+        v.page.goto(viewer_url + "&displayName=Vera")
+        v.page.wait_for_selector("#viewer-note", state="visible")
+        v.page.click("#join-btn")
+        v.page.wait_for_function("document.body.dataset.state === 'in-call'")
+        v.page.wait_for_selector("#not-started", state="visible")
+        assert "not started" in v.page.inner_text("#not-started")
+        keep(env, v, "webinar-not-started-phone")
+        # The organiser joins from the speaker link: camera and microphone, and the viewer count.
+        org.page.click("#join")
+        org.page.wait_for_selector("#welcome", state="visible")
+        org.page.click("#join-btn")
+        org.page.wait_for_function("document.body.dataset.state === 'in-call'")
+        assert org.page.is_visible("#toggle-mic") and org.page.is_visible("#toggle-cam")
+        assert org.page.locator(".tile.self").count() == 1
+        org.page.wait_for_function("document.querySelector('#viewer-count').textContent === '1'")
+        org.page.wait_for_function("document.querySelector('#alone-text').textContent.includes('1 person is watching')")
+        v.page.wait_for_selector("#not-started", state="hidden")
+        v.page.wait_for_selector(".tile")
+        # A raised hand pops up at the speaker's, with a way to the list.
+        v.page.click("#toggle-hand")
+        org.page.wait_for_selector(".toast >> text=Vera raised a hand")
+        org.page.click(".toast .toast-action")
+        org.page.wait_for_selector("#people-pane", state="visible")
+        keep(env, org, "webinar-speaker-hand")
