@@ -321,6 +321,7 @@
     $('waiting-leave').addEventListener('click', leave);
     R.panels = window.MeetPanels.create({
       t: t, send: ctx.send, toast: ctx.toast, svgUse: ctx.svgUse, setAvatar: ctx.setAvatar, displayOf: ctx.displayOf,
+      shorten: ctx.shorten, confirm: ctx.confirmDialog,
       chatEnabled: chatEnabled,
       me: function () { return { peerId: S.peerId, moderator: !!(R.you && R.you.moderator) }; },
       people: peopleList,
@@ -409,6 +410,19 @@
     var label = t('panel.chat') + (n ? ', ' + n : '');
     el.tChat.setAttribute('aria-label', label);
     el.tChat.title = label;
+  }
+
+  // Keyboard shortcuts (docs/call-page.md): Ctrl+D (⌘+D) microphone, Ctrl+E (⌘+E) camera, on the
+  // welcome screen and in the call, as in other meeting apps; the buttons announce them (aria-keyshortcuts).
+  function onShortcut(e) {
+    if (!(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey || e.repeat) return;
+    if (S.state !== 'welcome' && S.state !== 'in-call') return;
+    var kind = { d: 'audio', e: 'video' }[String(e.key).toLowerCase()];
+    if (!kind) return;
+    e.preventDefault();
+    var btn = kind === 'audio' ? el.tMic : el.tCam;
+    if (!R.speaker || btn.disabled) return;
+    ctx.setMedia(kind, !dev(kind).on);
   }
 
   function enterFullscreen() {
@@ -580,6 +594,7 @@
     el.rejoin.addEventListener('click', rejoin);
     el.closedRejoin.addEventListener('click', rejoin);
     el.reconnect.addEventListener('click', rejoin);
+    document.addEventListener('keydown', onShortcut);
     el.copyLink.addEventListener('click', copyInvite);
     el.aloneCopy.addEventListener('click', copyInvite);
     el.unmute.addEventListener('click', ctx.unblockAudio);

@@ -6,6 +6,9 @@
 
   var PAGE = {
     en: {
+      'call.frozen': 'Video stopped: connection problem',
+      'common.cancel': 'Cancel',
+      'mod.removeOk': 'Remove',
       'call.pinName': 'Pin {name}',
       'call.unpinName': 'Unpin {name}',
       'hand.show': 'Show',
@@ -21,6 +24,9 @@
       'webinar.watching': { one: '{n} person is watching', other: '{n} people are watching' }
     },
     fr: {
+      'call.frozen': 'Vidéo figée : problème de connexion',
+      'common.cancel': 'Annuler',
+      'mod.removeOk': 'Retirer',
       'call.pinName': 'Épingler {name}',
       'call.unpinName': 'Désépingler {name}',
       'hand.show': 'Afficher',
@@ -36,6 +42,9 @@
       'webinar.watching': { one: '{n} personne regarde', other: '{n} personnes regardent' }
     },
     de: {
+      'call.frozen': 'Video angehalten: Verbindungsproblem',
+      'common.cancel': 'Abbrechen',
+      'mod.removeOk': 'Entfernen',
       'call.pinName': '{name} anheften',
       'call.unpinName': '{name} lösen',
       'hand.show': 'Anzeigen',
@@ -51,6 +60,9 @@
       'webinar.watching': { one: '{n} Person schaut zu', other: '{n} Personen schauen zu' }
     },
     lb: {
+      'call.frozen': 'Video ugehalen: Verbindungsproblem',
+      'common.cancel': 'Ofbriechen',
+      'mod.removeOk': 'Eraushuelen',
       'call.pinName': '{name} fixéieren',
       'call.unpinName': '{name} net méi fixéieren',
       'hand.show': 'Weisen',
@@ -66,6 +78,9 @@
       'webinar.watching': { one: '{n} Persoun kuckt no', other: '{n} Persoune kucken no' }
     },
     ru: {
+      'call.frozen': 'Видео остановилось: проблема со связью',
+      'common.cancel': 'Отмена',
+      'mod.removeOk': 'Удалить',
       'call.pinName': 'Закрепить: {name}',
       'call.unpinName': 'Открепить: {name}',
       'hand.show': 'Показать',

@@ -5,6 +5,7 @@
  * moderator command is allowed is decided by the server, whatever this page sends.
  *
  * ctx: { t, send(msg), toast(text, opts), svgUse(id), setAvatar(node, name, key), displayOf(name),
+ *        shorten(text, max), confirm(text, okLabel) -> Promise<bool> (ui.js),
  *        people() -> [{ peerId, displayName, audio, video, screen, hand, moderator, viewer, self }],
  *        me() -> { peerId, moderator }, chatEnabled() -> bool, onVisibility(open, tab) }
  *
@@ -76,6 +77,29 @@
       try { return new Date(ms).toLocaleTimeString(document.documentElement.lang || undefined, { hour: '2-digit', minute: '2-digit' }); } catch (e) { return ''; }
     }
 
+    // Chat text with its http(s) links clickable; anything else (javascript:, data:, ...) stays text.
+    // Links open in a new tab without giving it this page (noopener) or its address (noreferrer).
+    var URL_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
+    function appendLinked(node, text) {
+      var last = 0;
+      text.replace(URL_RE, function (m, at) {
+        var href = m.replace(/[.,;:!?)\]]+$/, '');
+        var u = null;
+        try { u = new URL(href); } catch (e) { u = null; }
+        if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) return m;
+        node.appendChild(document.createTextNode(text.slice(last, at)));
+        var a = document.createElement('a');
+        a.href = u.href;
+        a.textContent = href;
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
+        node.appendChild(a);
+        last = at + href.length;
+        return m;
+      });
+      node.appendChild(document.createTextNode(text.slice(last)));
+    }
+
     function addChat(msg) {
       if (!ctx.chatEnabled()) return;
       var mine = String(msg.peerId) === String(ctx.me().peerId);
@@ -92,7 +116,7 @@
       head.appendChild(when);
       var body = document.createElement('p');
       body.className = 'chat-text';
-      body.textContent = String(msg.text || '');
+      appendLinked(body, String(msg.text || ''));
       li.appendChild(head);
       li.appendChild(body);
       var atBottom = el.chatList.scrollHeight - el.chatList.scrollTop - el.chatList.clientHeight < 40;
@@ -103,7 +127,7 @@
       if (!mine && !(state.open && state.tab === 'chat')) {
         state.unread++;
         ctx.onVisibility(state.open, state.tab, state.unread);
-        ctx.toast(t('chat.from', { name: ctx.displayOf(msg.displayName), text: String(msg.text || '').slice(0, 80) }), { action: { label: t('chat.open'), fn: function () { show('chat'); } } });
+        ctx.toast(t('chat.from', { name: ctx.displayOf(msg.displayName), text: ctx.shorten(String(msg.text || ''), 80) }), { action: { label: t('chat.open'), fn: function () { show('chat'); } } });
       }
     }
 
@@ -170,7 +194,9 @@
         }
         if (p.hand) acts.appendChild(iconBtn('i-hand', t('mod.lowerHand', { name: name2 }), 'act-lower-hand', function () { moderate('lowerHand', { peerId: p.peerId }); }));
         acts.appendChild(iconBtn('i-exit', t('mod.remove', { name: name2 }), 'act-remove danger', function () {
-          if (window.confirm(t('mod.removeConfirm', { name: name2 }))) moderate('remove', { peerId: p.peerId });
+          ctx.confirm(t('mod.removeConfirm', { name: name2 }), t('mod.removeOk')).then(function (yes) {
+            if (yes) moderate('remove', { peerId: p.peerId });
+          });
         }));
         li.appendChild(acts);
         if (!p.viewer) {

@@ -254,6 +254,35 @@
       }, 250);
     }
 
+    // Frozen video: a camera that is on, shown and not paused by the relay, whose picture has not moved
+    // for two checks (an outage, a lost path), is marked on its tile, so a still picture is not taken
+    // for a live one. Decoded frames are read from the element (no getStats round trip).
+    var FREEZE_CHECK_MS = 1500;
+    function framesOf(v) {
+      if (v.getVideoPlaybackQuality) return v.getVideoPlaybackQuality().totalVideoFrames;
+      return v.webkitDecodedFrameCount || 0;
+    }
+    function checkFrozen() {
+      if (!S.joined || document.hidden) return;
+      S.peers.forEach(function (p) {
+        var tile = p.tile;
+        var watch = p.video && !!tile.offsetParent && !tile.classList.contains('audio-only') && p.stream.getVideoTracks().length > 0;
+        var n = watch ? framesOf(p.el) : -1;
+        var still = watch && n === p.lastFrames && p.lastFrames > 0;
+        p.stillChecks = still ? (p.stillChecks || 0) + 1 : 0;
+        p.lastFrames = n;
+        var frozen = p.stillChecks >= 2;
+        if (frozen === tile.classList.contains('frozen')) return;
+        tile.classList.toggle('frozen', frozen);
+        tile.toggleAttribute('data-frozen', frozen);
+        if (tile.classList.contains('audio-only')) return;  // its own note stays
+        var note = tile.querySelector('.tile-note');
+        note.textContent = frozen ? t('call.frozen') : '';
+        note.hidden = !frozen;
+      });
+    }
+    setInterval(checkFrozen, FREEZE_CHECK_MS);
+
     if (window.ResizeObserver) new ResizeObserver(layoutTiles).observe(el.tiles);
     window.addEventListener('resize', layoutTiles);
 

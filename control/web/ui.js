@@ -1,13 +1,14 @@
 /* meet — small DOM helpers of the call page: icons, toasts, avatars, copying to the clipboard.
  *
  * Built by call.js with MeetUI.create(ctx) (reads ctx.t and ctx.el.toasts); returns
- * { svgUse, toast, setAvatar, displayOf, copyText }, also handed to panels.js.
+ * { svgUse, toast, setAvatar, displayOf, copyText, shorten, confirmDialog }, also handed to panels.js.
  */
 (function () {
   'use strict';
 
   function create(ctx) {
     var t = ctx.t, el = ctx.el;
+    var TOAST_MAX = 140;
 
     function svgUse(id, cls) {
       var ns = 'http://www.w3.org/2000/svg';
@@ -26,7 +27,8 @@
       node.className = 'toast' + (opts.type ? ' ' + opts.type : '');
       node.setAttribute('role', opts.type === 'error' ? 'alert' : 'status');
       var text = document.createElement('span');
-      text.textContent = message;
+      text.textContent = shorten(message, TOAST_MAX);
+      if (text.textContent !== String(message)) node.title = String(message);
       node.appendChild(text);
       if (opts.action) {
         var act = document.createElement('button');
@@ -105,8 +107,56 @@
       return ok ? Promise.resolve() : Promise.reject(new Error('copy failed'));
     }
 
+    // At most `max` characters, cut at the last word boundary before it, with an ellipsis.
+    function shorten(text, max) {
+      var chars = Array.from(String(text));
+      if (chars.length <= max) return chars.join('');
+      var cut = chars.slice(0, max).join('');
+      var space = cut.search(/\s\S*$/);
+      if (space > cut.length / 2) cut = cut.slice(0, space);
+      return cut.replace(/[\s.,;:!?\u2014-]+$/, '') + '\u2026';
+    }
+
+    // The page's own confirmation (not the browser's confirm(), which blocks the page, shows the
+    // server's address as its title and cannot be translated or styled). Resolves true on OK.
+    function confirmDialog(text, okLabel) {
+      return new Promise(function (resolve) {
+        var d = document.createElement('dialog');
+        d.className = 'confirm-dialog';
+        var p = document.createElement('p');
+        p.id = 'confirm-text';
+        p.textContent = text;
+        d.setAttribute('aria-labelledby', 'confirm-text');
+        var row = document.createElement('div');
+        row.className = 'confirm-actions';
+        var cancel = document.createElement('button');
+        cancel.type = 'button';
+        cancel.className = 'btn secondary confirm-cancel';
+        cancel.textContent = t('common.cancel');
+        var ok = document.createElement('button');
+        ok.type = 'button';
+        ok.className = 'btn danger confirm-ok';
+        ok.textContent = okLabel;
+        row.appendChild(cancel);
+        row.appendChild(ok);
+        d.appendChild(p);
+        d.appendChild(row);
+        var answer = false;
+        cancel.addEventListener('click', function () { d.close(); });
+        ok.addEventListener('click', function () { answer = true; d.close(); });
+        d.addEventListener('close', function () {
+          if (d.parentNode) d.parentNode.removeChild(d);
+          resolve(answer);
+        });
+        document.body.appendChild(d);
+        d.showModal();
+        cancel.focus();
+      });
+    }
+
     return {
-      copyText: copyText, displayOf: displayOf, setAvatar: setAvatar, svgUse: svgUse, toast: toast
+      confirmDialog: confirmDialog, copyText: copyText, displayOf: displayOf, setAvatar: setAvatar, shorten: shorten,
+      svgUse: svgUse, toast: toast
     };
   }
 

@@ -374,3 +374,73 @@ def test_webinar_links_from_new(env):
         org.page.click(".toast .toast-action")
         org.page.wait_for_selector("#people-pane", state="visible")
         keep(env, org, "webinar-speaker-hand")
+
+
+def test_chat_links_toasts_and_shortcuts(env):
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("ann", **DESKTOP)
+        join_room(a, room, displayName="Ann Lee")
+        b = env.participant("bob", browser=1, **PHONE)
+        join_room(b, room, displayName="Bob Martin")
+        a.page.click("#toggle-chat")
+        text = ("see https://example.com/a?b=1, and javascript:alert(1) or data:text/html,x "
+                "and http://example.org. " + "word " * 40 + "end")
+        a.page.fill("#chat-input", text)
+        a.page.press("#chat-input", "Enter")
+        links = a.page.eval_on_selector_all(
+            "#chat-list .chat-text a", "as => as.map(x => [x.getAttribute('href'), x.textContent, x.rel, x.target])")
+        assert links == [
+            ["https://example.com/a?b=1", "https://example.com/a?b=1", "noopener noreferrer", "_blank"],
+            ["http://example.org/", "http://example.org", "noopener noreferrer", "_blank"],
+        ], links
+        assert "javascript:alert(1)" in a.page.inner_text("#chat-list .chat-text")
+        # Bob's toast: cut at a word boundary with an ellipsis, below the header on his phone.
+        toast = b.page.wait_for_selector(".toast:has-text('Ann Lee')")
+        shown = toast.inner_text()
+        first = shown.splitlines()[0]
+        assert first.endswith("…") and " end" not in first, shown
+        assert first[:-1].split()[-1] in text.split(), f"cut inside a word: {shown}"
+        header = b.page.eval_on_selector(".call-header", "e => e.getBoundingClientRect().bottom")
+        top = b.page.eval_on_selector(".toasts", "e => e.getBoundingClientRect().top")
+        assert top >= header, (top, header)
+        # Keyboard shortcuts: Ctrl+D the microphone, Ctrl+E the camera.
+        a.page.click("#tiles")
+        a.page.keyboard.press("Control+d")
+        a.page.wait_for_function("window.meet.audio === false")
+        a.page.keyboard.press("Control+e")
+        a.page.wait_for_function("window.meet.video === false")
+        a.page.keyboard.press("Control+d")
+        a.page.wait_for_function("window.meet.audio === true")
+
+
+def test_frozen_remote_video_is_marked(env):
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("ann", **DESKTOP)
+        join_room(a, room, displayName="Ann Lee")
+        b = env.participant("bob", browser=1)
+        join_room(b, room, displayName="Bob Martin")
+        bid = b.page.evaluate("window.meet.peerId")
+        a.page.wait_for_function(f"""document.querySelector('.tile[data-peer-id="{bid}"] video').videoWidth > 0""")
+        # Bob's picture stops (his sender loses its track) while his camera is still said to be on.
+        b.page.evaluate("window.__cam = window.meet.pc.getSenders().find(s => s.track && s.track.kind === 'video').track;"
+                        "window.meet.pc.getSenders().find(s => s.track === window.__cam).replaceTrack(null)")
+        a.page.wait_for_selector(f'.tile[data-peer-id="{bid}"].frozen', timeout=15_000)
+        assert "connection" in a.page.inner_text(f'.tile[data-peer-id="{bid}"] .tile-note')
+        keep(env, a, "frozen-tile")
+        b.page.evaluate("window.meet.pc.getTransceivers().find(t => t.mid === '1').sender.replaceTrack(window.__cam)")
+        a.page.wait_for_selector(f'.tile[data-peer-id="{bid}"]:not(.frozen)', timeout=15_000)
+
+
+def test_phone_landscape_welcome_reaches_join(env):
+    p = env.participant("landscape", **PHONE_LANDSCAPE)
+    open_room(p, "call", room_name(), displayName="Lan")
+    p.page.wait_for_selector("#welcome", state="visible")
+    p.page.wait_for_function("!document.querySelector('#join-btn').disabled")
+    keep(env, p, "welcome-phone-landscape")
+    p.page.eval_on_selector("#join-btn", "e => e.scrollIntoView({ block: 'center' })")
+    box = p.page.eval_on_selector("#join-btn", "e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; }")
+    assert 0 <= box[0] and box[1] <= 390, f"Join is reachable on an 844x390 screen: {box}"
+    p.page.click("#join-btn")
+    p.page.wait_for_function("document.body.dataset.state === 'in-call'")

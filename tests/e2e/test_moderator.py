@@ -33,9 +33,15 @@ def test_moderator_mutes_and_removes_a_participant(env, jwt_server):
         # Disallow the camera: the guest's camera goes off and its button is disabled.
         mod.page.uncheck(f"{row} .perm-video")
         guest.page.wait_for_function("document.querySelector('#toggle-cam').disabled")
-        # Remove.
-        mod.page.on("dialog", lambda d: d.accept())
+        # Remove, confirmed in the page's own dialog (Cancel first: nothing happens).
         mod.page.click(f"{row} .act-remove")
+        mod.page.wait_for_selector("dialog.confirm-dialog[open]")
+        assert mod.page.evaluate("document.activeElement.classList.contains('confirm-cancel')")
+        mod.page.click("dialog.confirm-dialog .confirm-cancel")
+        mod.page.wait_for_selector("dialog.confirm-dialog", state="detached")
+        assert guest.page.evaluate("document.body.dataset.state") == "in-call"
+        mod.page.click(f"{row} .act-remove")
+        mod.page.click("dialog.confirm-dialog .confirm-ok")
         assert closed_message(guest) == "The moderator removed you from the room."
         mod.page.wait_for_selector(f'.tile[data-peer-id="{gid}"]', state="detached")
 
