@@ -95,7 +95,8 @@
     lastAskId: 0,
     answered: null,        // resolves once the session's first offer is answered (signalling.js)
     onAnswered: null,
-    activeSpeaker: null    // peerId the relay last named as the speaker (tiles.js)
+    activeSpeaker: null,   // peerId the relay last named as the speaker (tiles.js)
+    quietRejoins: new Map() // peerId -> when this page dropped them at a fresh session (signalling.js)
   };
 
   // Room features (issue 4): roles and rights, webinar viewers, chat, raised hands, screen tiles,

@@ -262,7 +262,7 @@
           if (msg.peer && S.joined) {
             var isNew = !S.peers.has(String(msg.peer.peerId));
             var p = ctx.ensurePeer(msg.peer);
-            if (p && isNew) ctx.toast(t('call.peerJoined', { name: ctx.displayOf(p.displayName) }));
+            if (p && isNew) announceJoin(p);
           }
           break;
         case 'peerUpdated':
@@ -278,6 +278,16 @@
         case 'closed': onServerClosed(msg); break;
         default: ctx.onRoomMessage(msg); break;
       }
+    }
+
+    // "X joined", except for a participant this page dropped at its own reconnection who comes back
+    // within QUIET_REJOIN_MS: they never left the call, only the server restarted under both.
+    var QUIET_REJOIN_MS = 60000;
+    function announceJoin(p) {
+      var dropped = S.quietRejoins.get(p.peerId);
+      S.quietRejoins.delete(p.peerId);
+      if (dropped && Date.now() - dropped < QUIET_REJOIN_MS) return;
+      ctx.toast(t('call.peerJoined', { name: ctx.displayOf(p.displayName) }));
     }
 
     function onJoined(msg) {
@@ -306,6 +316,8 @@
           if (listed[id]) return;
           var gone = ctx.removePeer(id);
           if (gone) ctx.peerClosed(gone);
+          // Not listed yet may mean still reconnecting, like this page: no "joined" when they come back.
+          if (gone) S.quietRejoins.set(id, Date.now());
         });
         Array.from(R.viewers.keys()).forEach(function (id) { if (!listed[id]) R.viewers.delete(id); });
       }
@@ -354,7 +366,7 @@
       (Array.isArray(msg.peers) ? msg.peers : []).forEach(function (info) {
         var isNew = !!info && info.peerId != null && !S.peers.has(String(info.peerId));
         var p = ctx.ensurePeer(info);
-        if (p && isNew) ctx.toast(t('call.peerJoined', { name: ctx.displayOf(p.displayName) }));
+        if (p && isNew) announceJoin(p);
       });
       ctx.applyRoom(msg.room);
       R.screenSent = !!api.share;     // `resume` told the server

@@ -444,3 +444,49 @@ def test_phone_landscape_welcome_reaches_join(env):
     assert 0 <= box[0] and box[1] <= 390, f"Join is reachable on an 844x390 screen: {box}"
     p.page.click("#join-btn")
     p.page.wait_for_function("document.body.dataset.state === 'in-call'")
+
+
+# Every toast's text, as it appears (to prove what a reconnection does not announce again).
+RECORD_TOASTS = """
+(() => {
+  window.__toasts = [];
+  new MutationObserver(ms => ms.forEach(m => m.addedNodes.forEach(n => {
+    if (n.classList && n.classList.contains('toast')) window.__toasts.push(n.textContent);
+  }))).observe(document, { childList: true, subtree: true });
+})();
+"""
+
+
+def test_no_replayed_events_after_reconnect(split):
+    """meet-control and meet-relay restart under a call with a raised hand: the pages come back with a
+    fresh session, and neither "joined" nor "raised a hand" is shown again for what happened before."""
+    cluster, env = split
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("ann")
+        a.context.add_init_script(RECORD_TOASTS)
+        join_room(a, room, displayName="Ann Lee", handEnabled=True)
+        b = env.participant("bob", browser=1)
+        b.context.add_init_script(RECORD_TOASTS)
+        join_room(b, room, displayName="Bob Martin", handEnabled=True)
+        bid = b.page.evaluate("window.meet.peerId")
+        a.page.wait_for_selector(f'.tile[data-peer-id="{bid}"]')
+        b.page.click("#toggle-hand")
+        a.page.wait_for_selector(f'.tile[data-peer-id="{bid}"].hand-up')
+        a.page.wait_for_function("window.__toasts.some(x => x.includes('raised a hand'))")
+        before = {p.name: p.page.evaluate("window.__toasts.length") for p in (a, b)}
+        cluster.control.stop()
+        cluster.relay.kill()
+        for p in (a, b):
+            p.page.wait_for_selector("#reconnecting", state="visible", timeout=5_000)
+        cluster.relay.start()
+        cluster.control.restart()
+        for p in (a, b):
+            p.page.wait_for_function(
+                "document.body.dataset.state === 'in-call' && document.getElementById('reconnecting').hidden", timeout=20_000)
+        a.page.wait_for_selector(f'.tile[data-peer-id="{bid}"]', timeout=15_000)
+        a.page.wait_for_timeout(3000)
+        for p in (a, b):
+            after = p.page.evaluate("window.__toasts")[before[p.name]:]
+            replayed = [x for x in after if "joined" in x or "raised a hand" in x]
+            assert not replayed, f"{p.name}: replayed after the reconnection: {after}"
