@@ -110,7 +110,9 @@
     panels: null,
     videoHidden: false,
     screenSent: false,         // what the server was last told about sharing
-    screenTiles: new Map()     // peerId -> { tile, el, stream }
+    screenTiles: new Map(),    // peerId -> { tile, el, stream }
+    speakerView: lsGet('meet.view') === 'speaker',  // the person's choice: speaker view, else the grid
+    stageMain: null            // the speaker stage's large tile (tiles.js)
   };
 
   // The embedding API's state (client-api.js), read by the modules it touches.
@@ -300,6 +302,13 @@
     el.chatBadge = $('chat-badge');
     el.waitingBadge = $('waiting-badge');
     el.fs = $('fullscreen');
+    el.speakerView = $('speaker-view');
+    el.speakerView.addEventListener('click', function () {
+      R.speakerView = !R.speakerView;
+      lsSet('meet.view', R.speakerView ? 'speaker' : 'grid');
+      updateFeatureUI();
+      ctx.layoutTiles();
+    });
     el.viewers = $('viewers');
     el.viewerCount = $('viewer-count');
     el.videoPanel = $('video-panel');
@@ -391,6 +400,7 @@
     el.tHand.setAttribute('aria-label', handLabel);
     el.tHand.title = handLabel;
     setChatLabel();
+    el.speakerView.setAttribute('aria-pressed', R.speakerView ? 'true' : 'false');
     var fsOn = !!document.fullscreenElement;
     el.fs.setAttribute('aria-pressed', fsOn ? 'true' : 'false');
     var fsLabel = t(fsOn ? 'fs.exit' : 'fs.enter');

@@ -6,6 +6,7 @@
 
   var PAGE = {
     en: {
+      'view.speaker': 'Speaker view',
       'call.frozen': 'Video stopped: connection problem',
       'common.cancel': 'Cancel',
       'mod.removeOk': 'Remove',
@@ -24,6 +25,7 @@
       'webinar.watching': { one: '{n} person is watching', other: '{n} people are watching' }
     },
     fr: {
+      'view.speaker': 'Vue intervenant',
       'call.frozen': 'Vidéo figée : problème de connexion',
       'common.cancel': 'Annuler',
       'mod.removeOk': 'Retirer',
@@ -42,6 +44,7 @@
       'webinar.watching': { one: '{n} personne regarde', other: '{n} personnes regardent' }
     },
     de: {
+      'view.speaker': 'Sprecheransicht',
       'call.frozen': 'Video angehalten: Verbindungsproblem',
       'common.cancel': 'Abbrechen',
       'mod.removeOk': 'Entfernen',
@@ -60,6 +63,7 @@
       'webinar.watching': { one: '{n} Person schaut zu', other: '{n} Personen schauen zu' }
     },
     lb: {
+      'view.speaker': 'Riednervue',
       'call.frozen': 'Video ugehalen: Verbindungsproblem',
       'common.cancel': 'Ofbriechen',
       'mod.removeOk': 'Eraushuelen',
@@ -78,6 +82,7 @@
       'webinar.watching': { one: '{n} Persoun kuckt no', other: '{n} Persoune kucken no' }
     },
     ru: {
+      'view.speaker': 'Вид докладчика',
       'call.frozen': 'Видео остановилось: проблема со связью',
       'common.cancel': 'Отмена',
       'mod.removeOk': 'Удалить',

@@ -137,9 +137,11 @@
       var alone = box.classList.contains('pin-alone');
       var strip = !!api.pinned && !alone && box.children.length > 1;
       var n = api.pinned && !strip ? 1 : box.children.length;
-      var speakerTile = S.activeSpeaker ? tileOf(S.activeSpeaker) : null;
-      var stage = ctx.mode === 'webinar' && !api.pinned && n > 1 && !!speakerTile && speakerTile.parentNode === box;
+      var main = stageMain(box);
+      var stage = !api.pinned && n > 1 && !!main;
       box.classList.toggle('speaker-stage', stage);
+      Array.prototype.forEach.call(box.children, function (x) { x.classList.toggle('stage-main', stage && x === main); });
+      R.stageMain = stage ? main : R.stageMain;
       box.classList.toggle('filmstrip', strip);
       if (!strip) clearStrip(box);
       scheduleView();
@@ -191,6 +193,18 @@
       box.style.setProperty('--gap', gap + 'px');
       box.style.setProperty('--tile-w', Math.max(80, Math.floor(w)) + 'px');
       box.style.setProperty('--tile-h', Math.max(60, Math.floor(h)) + 'px');
+    }
+
+    // The large tile of the speaker stage: in a webinar the active speaker (oneself included); in the
+    // speaker view the person chooses (R.speakerView), the last other person the relay named, else the
+    // first other tile, so one's own picture is never the large one.
+    function stageMain(box) {
+      var active = S.activeSpeaker ? tileOf(S.activeSpeaker) : null;
+      if (active && active.parentNode !== box) active = null;
+      if (!R.speakerView) return ctx.mode === 'webinar' ? active : null;
+      if (active && !active.classList.contains('self')) return active;
+      if (R.stageMain && R.stageMain.parentNode === box && !R.stageMain.classList.contains('self')) return R.stageMain;
+      return Array.prototype.find.call(box.children, function (x) { return !x.classList.contains('self'); }) || null;
     }
 
     // A pinned tile (or a screen share) large, the others in a filmstrip beside it (desktop) or below it

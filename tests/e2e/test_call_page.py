@@ -490,3 +490,38 @@ def test_no_replayed_events_after_reconnect(split):
             after = p.page.evaluate("window.__toasts")[before[p.name]:]
             replayed = [x for x in after if "joined" in x or "raised a hand" in x]
             assert not replayed, f"{p.name}: replayed after the reconnection: {after}"
+
+
+def test_speaker_view(env):
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("ann", **DESKTOP)
+        join_room(a, room, displayName="Ann Lee")
+        b = env.participant("bob", browser=1)
+        join_room(b, room, displayName="Bob Martin")
+        c = env.participant("cleo", browser=1)
+        join_room(c, room, displayName="Cleo")
+        a.page.wait_for_function("document.querySelectorAll('.tile').length === 3")
+        assert a.page.get_attribute("#speaker-view", "aria-pressed") == "false"
+        a.page.click("#speaker-view")
+        assert a.page.get_attribute("#speaker-view", "aria-pressed") == "true"
+        a.page.wait_for_selector(".tiles.speaker-stage .tile.stage-main:not(.self)")
+        a.page.wait_for_timeout(400)
+        areas = a.page.evaluate(
+            """() => [...document.querySelectorAll('.tile')].map(t => { const r = t.getBoundingClientRect();
+                  return { main: t.classList.contains('stage-main'), self: t.classList.contains('self'), area: r.width * r.height, top: r.top }; })"""
+        )
+        main = [x for x in areas if x["main"]]
+        rest = [x for x in areas if not x["main"]]
+        assert len(main) == 1 and not main[0]["self"], areas
+        assert all(main[0]["area"] > 3 * x["area"] and x["top"] > main[0]["top"] for x in rest), areas
+        # The relay's active speaker takes the large tile when it is someone else.
+        active = a.page.evaluate("window.meet.activeSpeaker")
+        me = a.page.evaluate("window.meet.peerId")
+        if active and active != me:
+            assert a.page.get_attribute(".tile.stage-main", "data-peer-id") == active
+        keep(env, a, "speaker-view")
+        # The choice is kept for the next call, and the grid comes back on a second press.
+        assert a.page.evaluate("localStorage.getItem('meet.view')") == "speaker"
+        a.page.click("#speaker-view")
+        a.page.wait_for_function("!document.querySelector('#tiles').classList.contains('speaker-stage')")
