@@ -10,6 +10,7 @@
  *   signalling.js  the socket: join, messages, reconnection and its banner, how a session ends
  *   client-api.js  window.meetApp (bridge.js drives it; docs/client-api.md) and its events
  *   panels.js      the side panel (chat, people, moderator tools), built with its own ctx
+ *   settings.js    in-call settings: camera, microphone, speaker, self view
  *
  * Signalling: docs/signalling.md. The server is always the SDP offerer; this
  * client only answers. One RTCPeerConnection per session, offers handled one
@@ -91,6 +92,7 @@
     reconnect: null,       // { since, delay, timer } while the socket is being reconnected
     mediaLost: null,       // { pc } from `relayLost` / `mediaRestart` until a new pc connects
     lastSentMedia: null,   // 'audio/video' of the last `mediaState` sent, so a repeat is not sent
+    sinkId: '',            // the speaker chosen in the settings ('' = the browser's default)
     asks: new Map(),       // id -> resolve of a `mediaState` / `share` waiting for its `mediaResult`
     lastAskId: 0,
     answered: null,        // resolves once the session's first offer is answered (signalling.js)
@@ -203,7 +205,8 @@
     applyYou: applyYou, applyRoom: applyRoom, onJoinedFeatures: onJoinedFeatures, onRoomMessage: onRoomMessage,
     updateFeatureUI: updateFeatureUI, refreshPanels: refreshPanels
   };
-  [window.MeetUI, window.MeetMedia, window.MeetTiles, window.MeetRtc, window.MeetSignalling, window.MeetClientApi]
+  [window.MeetUI, window.MeetMedia, window.MeetTiles, window.MeetRtc, window.MeetSignalling, window.MeetClientApi,
+    window.MeetSettings]
     .forEach(function (m) { Object.assign(ctx, m.create(ctx)); });
 
   function roomLink() {

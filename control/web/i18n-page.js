@@ -6,6 +6,12 @@
 
   var PAGE = {
     en: {
+      'settings.title': 'Settings',
+      'settings.speaker': 'Speaker',
+      'settings.speakerN': 'Speaker {n}',
+      'settings.noSpeaker': 'Default speaker',
+      'settings.selfView': 'Show my own picture',
+      'settings.shortcuts': 'Shortcuts: Ctrl+D microphone, Ctrl+E camera (⌘ on a Mac).',
       'view.speaker': 'Speaker view',
       'call.frozen': 'Video stopped: connection problem',
       'common.cancel': 'Cancel',
@@ -25,6 +31,12 @@
       'webinar.watching': { one: '{n} person is watching', other: '{n} people are watching' }
     },
     fr: {
+      'settings.title': 'Paramètres',
+      'settings.speaker': 'Haut-parleur',
+      'settings.speakerN': 'Haut-parleur {n}',
+      'settings.noSpeaker': 'Haut-parleur par défaut',
+      'settings.selfView': 'Afficher ma propre image',
+      'settings.shortcuts': 'Raccourcis : Ctrl+D micro, Ctrl+E caméra (⌘ sur Mac).',
       'view.speaker': 'Vue intervenant',
       'call.frozen': 'Vidéo figée : problème de connexion',
       'common.cancel': 'Annuler',
@@ -44,6 +56,12 @@
       'webinar.watching': { one: '{n} personne regarde', other: '{n} personnes regardent' }
     },
     de: {
+      'settings.title': 'Einstellungen',
+      'settings.speaker': 'Lautsprecher',
+      'settings.speakerN': 'Lautsprecher {n}',
+      'settings.noSpeaker': 'Standardlautsprecher',
+      'settings.selfView': 'Mein eigenes Bild zeigen',
+      'settings.shortcuts': 'Tastenkürzel: Strg+D Mikrofon, Strg+E Kamera (⌘ auf dem Mac).',
       'view.speaker': 'Sprecheransicht',
       'call.frozen': 'Video angehalten: Verbindungsproblem',
       'common.cancel': 'Abbrechen',
@@ -63,6 +81,12 @@
       'webinar.watching': { one: '{n} Person schaut zu', other: '{n} Personen schauen zu' }
     },
     lb: {
+      'settings.title': 'Astellungen',
+      'settings.speaker': 'Lautsprecher',
+      'settings.speakerN': 'Lautsprecher {n}',
+      'settings.noSpeaker': 'Standard-Lautsprecher',
+      'settings.selfView': 'Mäi eegent Bild weisen',
+      'settings.shortcuts': 'Ofkierzungen: Ctrl+D Mikro, Ctrl+E Kamera (⌘ um Mac).',
       'view.speaker': 'Riednervue',
       'call.frozen': 'Video ugehalen: Verbindungsproblem',
       'common.cancel': 'Ofbriechen',
@@ -82,6 +106,12 @@
       'webinar.watching': { one: '{n} Persoun kuckt no', other: '{n} Persoune kucken no' }
     },
     ru: {
+      'settings.title': 'Настройки',
+      'settings.speaker': 'Динамик',
+      'settings.speakerN': 'Динамик {n}',
+      'settings.noSpeaker': 'Динамик по умолчанию',
+      'settings.selfView': 'Показывать моё изображение',
+      'settings.shortcuts': 'Сочетания клавиш: Ctrl+D микрофон, Ctrl+E камера (⌘ на Mac).',
       'view.speaker': 'Вид докладчика',
       'call.frozen': 'Видео остановилось: проблема со связью',
       'common.cancel': 'Отмена',

@@ -134,9 +134,10 @@
     // active speaker's tile is the large one, the others a row below.
     function layoutTiles() {
       var box = el.tiles;
+      var shown = shownTiles(box);
       var alone = box.classList.contains('pin-alone');
-      var strip = !!api.pinned && !alone && box.children.length > 1;
-      var n = api.pinned && !strip ? 1 : box.children.length;
+      var strip = !!api.pinned && !alone && shown.length > 1;
+      var n = api.pinned && !strip ? 1 : shown.length;
       var main = stageMain(box);
       var stage = !api.pinned && n > 1 && !!main;
       box.classList.toggle('speaker-stage', stage);
@@ -195,6 +196,11 @@
       box.style.setProperty('--tile-h', Math.max(60, Math.floor(h)) + 'px');
     }
 
+    // The tiles the stage lays out: all but one's own when the self view is hidden (settings.js).
+    function shownTiles(box) {
+      return Array.prototype.filter.call(box.children, function (x) { return !(R.selfHidden && x.classList.contains('self')); });
+    }
+
     // The large tile of the speaker stage: in a webinar the active speaker (oneself included); in the
     // speaker view the person chooses (R.speakerView), the last other person the relay named, else the
     // first other tile, so one's own picture is never the large one.
@@ -211,7 +217,7 @@
     // (phone): as many as fit, the rest counted in a "+N" at the strip's end and hidden, so they get no
     // video (scheduleView reports their height as 0).
     function layoutStrip(box, W, H, narrow, gap) {
-      var others = Array.prototype.filter.call(box.children, function (x) { return !x.classList.contains('pinned'); });
+      var others = shownTiles(box).filter(function (x) { return !x.classList.contains('pinned'); });
       var sw, sh, mainW, mainH, fit;
       if (narrow) {
         sh = Math.max(64, Math.min(110, H * 0.2));
@@ -317,6 +323,7 @@
     function playRemote(v) {
       v.muted = S.audioBlocked || api.incomingMuted;
       v.volume = api.volume;
+      if (ctx.applySink) ctx.applySink(v);
       var pr = v.play();
       if (!pr || !pr.catch) return;
       pr.catch(function (e) {

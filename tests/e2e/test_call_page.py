@@ -525,3 +525,65 @@ def test_speaker_view(env):
         assert a.page.evaluate("localStorage.getItem('meet.view')") == "speaker"
         a.page.click("#speaker-view")
         a.page.wait_for_function("!document.querySelector('#tiles').classList.contains('speaker-stage')")
+
+
+def test_in_call_device_settings(env, playwright_instance):
+    """Fake cameras: the settings dialog switches the camera during the call (the sender's track is
+    replaced, the remote side keeps decoding), the microphone too, and the self view can be hidden."""
+    import contextlib
+
+    from conftest import CHROMIUM, CHROMIUM_ARGS
+
+    args = [a for a in CHROMIUM_ARGS if not a.startswith("--use-fake-device-for-media-stream")]
+    # Chromium's fake cameras: the second is a Y16 depth camera (no picture to encode), the third MJPEG.
+    args.append("--use-fake-device-for-media-stream=device-count=3")
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+    room = room_name()
+    try:
+        env.browsers.append(browser)
+        with env.diagnose():
+            a = env.participant("ann", browser=len(env.browsers) - 1, **DESKTOP)
+            join_room(a, room, displayName="Ann Lee")
+            b = env.participant("bob", browser=1)
+            join_room(b, room, displayName="Bob Martin")
+            aid = a.page.evaluate("window.meet.peerId")
+            b.page.wait_for_function(f"""document.querySelector('.tile[data-peer-id="{aid}"] video').videoWidth > 0""")
+            a.page.click("#settings-btn")
+            a.page.wait_for_selector("#settings[open]")
+            cams = a.page.eval_on_selector_all("#set-camera option", "os => os.map(o => o.value)")
+            assert len(cams) == 3, f"three fake cameras expected: {cams}"
+            track_id = "window.meet.pc.getTransceivers().find(t => t.mid === '1').sender.track.getSettings().deviceId"
+            before = a.page.evaluate(track_id)
+            other = cams[2]
+            assert other != before
+            audit(a, "settings dialog")
+            keep(env, a, "settings-dialog")
+            a.page.select_option("#set-camera", other)
+            a.page.wait_for_function(f"{track_id} === {json.dumps(other)}", timeout=10_000)
+            assert a.page.evaluate("localStorage.getItem('meet.cameraId')") == other
+            # Bob keeps receiving Ann's (new) picture.
+            frames = f"""document.querySelector('.tile[data-peer-id="{aid}"] video').getVideoPlaybackQuality().totalVideoFrames"""
+            n0 = b.page.evaluate(frames)
+            try:
+                b.page.wait_for_function(f"{frames} > {n0} + 10", timeout=20_000)
+            finally:
+                a._log("[test] outbound after the switch: " + json.dumps([x for x in a.stats()["outbound"] if x["kind"] == "video"]))
+                a._log("[test] self: " + json.dumps(a.page.evaluate(
+                    "(() => { const v = document.querySelector('.tile.self video'); const tr = v.srcObject && v.srcObject.getVideoTracks()[0];"
+                    " return [v.getVideoPlaybackQuality().totalVideoFrames, v.videoWidth, tr && tr.readyState, tr && tr.label, tr && tr.muted]; })()")))
+            # The microphone list is there; switching keeps the microphone on.
+            mics = a.page.eval_on_selector_all("#set-mic option", "os => os.map(o => o.value)")
+            if len(mics) > 1:
+                a.page.select_option("#set-mic", mics[-1])
+                a.page.wait_for_function("window.meet.audio === true")
+            # Self view off: Ann's own tile leaves her stage, Bob's tile takes it.
+            a.page.click("#set-self-view")
+            a.page.wait_for_selector(".tile.self", state="hidden")
+            a.page.keyboard.press("Escape")
+            a.page.wait_for_selector("#settings", state="hidden")
+            assert a.page.evaluate("localStorage.getItem('meet.selfView')") == "hidden"
+    finally:
+        with contextlib.suppress(Exception):
+            env.browsers.remove(browser)
+        with contextlib.suppress(Exception):
+            browser.close()
