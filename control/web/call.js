@@ -306,6 +306,9 @@
     el.waitingBadge = $('waiting-badge');
     el.fs = $('fullscreen');
     el.speakerView = $('speaker-view');
+    el.presenting = $('presenting');
+    el.presentingPreview = $('presenting-preview');
+    $('stop-presenting').addEventListener('click', function () { ctx.apiShare(false); });
     el.speakerView.addEventListener('click', function () {
       R.speakerView = !R.speakerView;
       lsSet('meet.view', R.speakerView ? 'speaker' : 'grid');
@@ -394,6 +397,7 @@
     var shareLabel = t(api.share ? 'share.stop' : 'share.start');
     el.tShare.setAttribute('aria-label', shareLabel);
     el.tShare.title = shareLabel;
+    showPresenting();
     el.tMic.hidden = el.tCam.hidden = !R.speaker;
     el.tMic.disabled = !allowed.audio;
     el.tCam.disabled = !allowed.video;
@@ -437,6 +441,15 @@
     var btn = kind === 'audio' ? el.tMic : el.tCam;
     if (!R.speaker || btn.disabled) return;
     ctx.setMedia(kind, !dev(kind).on);
+  }
+
+  // "You are presenting": a bar with a small preview of what is shared and Stop presenting.
+  function showPresenting() {
+    var track = api.share ? api.share.track : null;
+    el.presenting.hidden = !track;
+    var shown = el.presentingPreview.srcObject && el.presentingPreview.srcObject.getVideoTracks()[0];
+    if (track && shown !== track) el.presentingPreview.srcObject = new MediaStream([track]);
+    if (!track && shown) el.presentingPreview.srcObject = null;
   }
 
   function enterFullscreen() {

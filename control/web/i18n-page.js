@@ -6,6 +6,8 @@
 
   var PAGE = {
     en: {
+      'share.presenting': 'You are presenting',
+      'share.stopPresenting': 'Stop presenting',
       'settings.title': 'Settings',
       'settings.speaker': 'Speaker',
       'settings.speakerN': 'Speaker {n}',
@@ -31,6 +33,8 @@
       'webinar.watching': { one: '{n} person is watching', other: '{n} people are watching' }
     },
     fr: {
+      'share.presenting': 'Vous présentez',
+      'share.stopPresenting': 'Arrêter la présentation',
       'settings.title': 'Paramètres',
       'settings.speaker': 'Haut-parleur',
       'settings.speakerN': 'Haut-parleur {n}',
@@ -56,6 +60,8 @@
       'webinar.watching': { one: '{n} personne regarde', other: '{n} personnes regardent' }
     },
     de: {
+      'share.presenting': 'Sie präsentieren',
+      'share.stopPresenting': 'Präsentation beenden',
       'settings.title': 'Einstellungen',
       'settings.speaker': 'Lautsprecher',
       'settings.speakerN': 'Lautsprecher {n}',
@@ -81,6 +87,8 @@
       'webinar.watching': { one: '{n} Person schaut zu', other: '{n} Personen schauen zu' }
     },
     lb: {
+      'share.presenting': 'Dir presentéiert',
+      'share.stopPresenting': 'Presentatioun ophalen',
       'settings.title': 'Astellungen',
       'settings.speaker': 'Lautsprecher',
       'settings.speakerN': 'Lautsprecher {n}',
@@ -106,6 +114,8 @@
       'webinar.watching': { one: '{n} Persoun kuckt no', other: '{n} Persoune kucken no' }
     },
     ru: {
+      'share.presenting': 'Вы показываете экран',
+      'share.stopPresenting': 'Остановить показ',
       'settings.title': 'Настройки',
       'settings.speaker': 'Динамик',
       'settings.speakerN': 'Динамик {n}',

@@ -587,3 +587,22 @@ def test_in_call_device_settings(env, playwright_instance):
             env.browsers.remove(browser)
         with contextlib.suppress(Exception):
             browser.close()
+
+
+def test_presenting_bar(env):
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("sharer", **DESKTOP)
+        join_room(a, room, displayName="Sharer")
+        ok = a.page.evaluate("window.meetApp.enableShare().then(() => true, e => e.code + ': ' + e.message)")
+        if ok is not True:
+            import pytest
+
+            pytest.skip(f"headless Chromium cannot capture the screen here: {ok}")
+        a.page.wait_for_selector("#presenting", state="visible")
+        assert a.page.inner_text("#presenting .presenting-text") == "You are presenting"
+        a.page.wait_for_function("document.querySelector('#presenting-preview').videoWidth > 0")
+        keep(env, a, "presenting-bar")
+        a.page.click("#stop-presenting")
+        a.page.wait_for_selector("#presenting", state="hidden")
+        assert a.page.get_attribute("#toggle-share", "aria-pressed") == "false"
