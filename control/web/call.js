@@ -113,6 +113,7 @@
     videoHidden: false,
     screenSent: false,         // what the server was last told about sharing
     screenTiles: new Map(),    // peerId -> { tile, el, stream }
+    page: 0,                   // the grid's page in a large room (tiles.js paginate)
     speakerView: lsGet('meet.view') === 'speaker',  // the person's choice: speaker view, else the grid
     stageMain: null            // the speaker stage's large tile (tiles.js)
   };
@@ -176,7 +177,7 @@
     welcomeRoom: $('welcome-room'), welcomeHeading: $('welcome-heading'),
     callRoom: $('call-room'), participants: $('participants'), count: $('participant-count'),
     copyLink: $('copy-link'), aloneHint: $('alone-hint'), aloneCopy: $('alone-copy'), aloneText: $('alone-text'),
-    notStarted: $('not-started'),
+    notStarted: $('not-started'), pager: $('pager'), pagerText: $('pager-text'), pagerPrev: $('pager-prev'), pagerNext: $('pager-next'),
     tiles: $('tiles'), tMic: $('toggle-mic'), tCam: $('toggle-cam'), leave: $('leave'),
     standby: $('standby'), waiting: $('waiting'),
     rejoin: $('rejoin'), closedRejoin: $('closed-rejoin'), closedMsg: $('closed-message'), reconnect: $('reconnect'),

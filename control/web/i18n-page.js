@@ -6,6 +6,9 @@
 
   var PAGE = {
     en: {
+      'pager.prev': 'Previous page',
+      'pager.next': 'Next page',
+      'pager.label': 'Page {page} of {pages}',
       'share.presenting': 'You are presenting',
       'share.stopPresenting': 'Stop presenting',
       'settings.title': 'Settings',
@@ -33,6 +36,9 @@
       'webinar.watching': { one: '{n} person is watching', other: '{n} people are watching' }
     },
     fr: {
+      'pager.prev': 'Page précédente',
+      'pager.next': 'Page suivante',
+      'pager.label': 'Page {page} sur {pages}',
       'share.presenting': 'Vous présentez',
       'share.stopPresenting': 'Arrêter la présentation',
       'settings.title': 'Paramètres',
@@ -60,6 +66,9 @@
       'webinar.watching': { one: '{n} personne regarde', other: '{n} personnes regardent' }
     },
     de: {
+      'pager.prev': 'Vorherige Seite',
+      'pager.next': 'Nächste Seite',
+      'pager.label': 'Seite {page} von {pages}',
       'share.presenting': 'Sie präsentieren',
       'share.stopPresenting': 'Präsentation beenden',
       'settings.title': 'Einstellungen',
@@ -87,6 +96,9 @@
       'webinar.watching': { one: '{n} Person schaut zu', other: '{n} Personen schauen zu' }
     },
     lb: {
+      'pager.prev': 'Viregt Säit',
+      'pager.next': 'Nächst Säit',
+      'pager.label': 'Säit {page} vun {pages}',
       'share.presenting': 'Dir presentéiert',
       'share.stopPresenting': 'Presentatioun ophalen',
       'settings.title': 'Astellungen',
@@ -114,6 +126,9 @@
       'webinar.watching': { one: '{n} Persoun kuckt no', other: '{n} Persoune kucken no' }
     },
     ru: {
+      'pager.prev': 'Предыдущая страница',
+      'pager.next': 'Следующая страница',
+      'pager.label': 'Страница {page} из {pages}',
       'share.presenting': 'Вы показываете экран',
       'share.stopPresenting': 'Остановить показ',
       'settings.title': 'Настройки',

@@ -152,6 +152,8 @@
       var H = box.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
       if (W <= 0 || H <= 0) return;
       var narrow = W < 560;
+      if (!strip && !stage && !api.pinned) n = paginate(box, shown, narrow ? PAGE_PHONE : PAGE_DESKTOP);
+      else paginate(box, [], 1);
       var gap = n > 1 ? (narrow ? 8 : 12) : 0;
       var w, h;
       if (strip) {
@@ -175,10 +177,11 @@
         w = fit;
         h = w * 9 / 16;
       } else if (narrow) {
-        // Phones: one column; 1-2 tiles share the height, more tiles scroll.
-        w = W;
-        h = (H - gap * (n - 1)) / n;
-        if (n > 2) h = Math.max(h, 160);
+        // Phones: 1-2 tiles share the height in one column, more (a page holds 6) fill two columns.
+        var pc = n > 2 ? 2 : 1;
+        var pr = Math.ceil(n / pc);
+        w = (W - gap * (pc - 1)) / pc;
+        h = (H - gap * (pr - 1)) / pr;
       } else {
         var best = null;
         for (var cols = 1; cols <= n; cols++) {
@@ -195,6 +198,34 @@
       box.style.setProperty('--tile-w', Math.max(80, Math.floor(w)) + 'px');
       box.style.setProperty('--tile-h', Math.max(60, Math.floor(h)) + 'px');
     }
+
+    // Large rooms: the grid shows a page of tiles (25 on a desktop, 6 on a phone) and a pager; the tiles
+    // of other pages are hidden, so they report height 0 to the relay (scheduleView) and get no video.
+    var PAGE_DESKTOP = 25, PAGE_PHONE = 6;
+    function paginate(box, tiles, size) {
+      var pages = Math.max(1, Math.ceil(tiles.length / size));
+      R.page = Math.min(Math.max(0, R.page || 0), pages - 1);
+      var from = R.page * size, to = from + size;
+      Array.prototype.forEach.call(box.children, function (x) {
+        var i = tiles.indexOf(x);
+        x.classList.toggle('off-page', i >= 0 && (i < from || i >= to));
+      });
+      el.pager.hidden = pages < 2;
+      if (pages > 1) {
+        el.pagerText.textContent = (R.page + 1) + ' / ' + pages;
+        el.pager.setAttribute('aria-label', t('pager.label', { page: R.page + 1, pages: pages }));
+        el.pagerPrev.disabled = R.page === 0;
+        el.pagerNext.disabled = R.page === pages - 1;
+      }
+      return Math.min(size, tiles.length - from);
+    }
+
+    function turnPage(step) {
+      R.page = (R.page || 0) + step;
+      layoutTiles();
+    }
+    el.pagerPrev.addEventListener('click', function () { turnPage(-1); });
+    el.pagerNext.addEventListener('click', function () { turnPage(1); });
 
     // The tiles the stage lays out: all but one's own when the self view is hidden (settings.js).
     function shownTiles(box) {

@@ -606,3 +606,44 @@ def test_presenting_bar(env):
         a.page.click("#stop-presenting")
         a.page.wait_for_selector("#presenting", state="hidden")
         assert a.page.get_attribute("#toggle-share", "aria-pressed") == "false"
+
+
+def test_large_room_grid_pages(env):
+    """A phone shows 6 tiles a page: with 7 in the room, a pager; the 7th tile is hidden (height 0 to the
+    relay, so no video for it) until the next page."""
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("phone", **PHONE)
+        a.context.add_init_script(LAST_VIEW)
+        join_room(a, room, displayName="Pia Phone")
+        for i in range(6):
+            p = env.participant(f"p{i}", browser=i % 2)
+            open_room(p, "call", room, displayName=f"P{i}")
+            p.page.wait_for_selector("#welcome", state="visible")
+            p.page.click("#preview-toggle-cam")
+            p.page.click("#join-btn")
+            p.page.wait_for_function("document.body.dataset.state === 'in-call'")
+        a.page.wait_for_function("document.querySelectorAll('.tile').length === 7", timeout=20_000)
+        a.page.wait_for_selector("#pager", state="visible")
+        assert a.page.inner_text("#pager-text") == "1 / 2"
+        assert a.page.get_attribute("#pager", "aria-label") == "Page 1 of 2"
+        visible = "[...document.querySelectorAll('.tile')].filter(t => t.offsetParent !== null).map(t => t.dataset.peerId)"
+        first = a.page.evaluate(visible)
+        assert len(first) == 6, first
+        hidden = [x for x in a.page.evaluate("[...document.querySelectorAll('.tile')].map(t => t.dataset.peerId)") if x not in first]
+        assert len(hidden) == 1
+        # Every shown tile fits the screen: no scrolling to reach one.
+        fits = a.page.evaluate(
+            "[...document.querySelectorAll('.tile')].filter(t => t.offsetParent).every(t => t.getBoundingClientRect().bottom <= innerHeight)")
+        assert fits
+        wait_until(lambda: any(t["peerId"] == hidden[0] and t["height"] == 0
+                               for t in (a.page.evaluate("window.__lastView") or {"tiles": []})["tiles"]),
+                   5, 0.2, "the off-page tile reported with height 0")
+        keep(env, a, "grid-pages-phone")
+        a.page.click("#pager-next")
+        assert a.page.evaluate(visible) == hidden
+        wait_until(lambda: any(t["peerId"] == hidden[0] and t["height"] > 0
+                               for t in (a.page.evaluate("window.__lastView") or {"tiles": []})["tiles"]),
+                   5, 0.2, "the tile shown on page 2 reported with its height")
+        a.page.click("#pager-prev")
+        assert len(a.page.evaluate(visible)) == 6
