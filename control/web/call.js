@@ -11,6 +11,7 @@
  *   client-api.js  window.meetApp (bridge.js drives it; docs/client-api.md) and its events
  *   panels.js      the side panel (chat, people, moderator tools), built with its own ctx
  *   settings.js    in-call settings: camera, microphone, speaker, self view
+ *   quality.js     the connection-quality mark on each tile (getStats)
  *
  * Signalling: docs/signalling.md. The server is always the SDP offerer; this
  * client only answers. One RTCPeerConnection per session, offers handled one
@@ -207,7 +208,7 @@
     updateFeatureUI: updateFeatureUI, refreshPanels: refreshPanels
   };
   [window.MeetUI, window.MeetMedia, window.MeetTiles, window.MeetRtc, window.MeetSignalling, window.MeetClientApi,
-    window.MeetSettings]
+    window.MeetSettings, window.MeetQuality]
     .forEach(function (m) { Object.assign(ctx, m.create(ctx)); });
 
   function roomLink() {

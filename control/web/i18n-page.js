@@ -6,6 +6,9 @@
 
   var PAGE = {
     en: {
+      'quality.good': 'Connection: good',
+      'quality.fair': 'Connection: fair',
+      'quality.poor': 'Connection: poor',
       'pager.prev': 'Previous page',
       'pager.next': 'Next page',
       'pager.label': 'Page {page} of {pages}',
@@ -36,6 +39,9 @@
       'webinar.watching': { one: '{n} person is watching', other: '{n} people are watching' }
     },
     fr: {
+      'quality.good': 'Connexion : bonne',
+      'quality.fair': 'Connexion : moyenne',
+      'quality.poor': 'Connexion : mauvaise',
       'pager.prev': 'Page précédente',
       'pager.next': 'Page suivante',
       'pager.label': 'Page {page} sur {pages}',
@@ -66,6 +72,9 @@
       'webinar.watching': { one: '{n} personne regarde', other: '{n} personnes regardent' }
     },
     de: {
+      'quality.good': 'Verbindung: gut',
+      'quality.fair': 'Verbindung: mittel',
+      'quality.poor': 'Verbindung: schlecht',
       'pager.prev': 'Vorherige Seite',
       'pager.next': 'Nächste Seite',
       'pager.label': 'Seite {page} von {pages}',
@@ -96,6 +105,9 @@
       'webinar.watching': { one: '{n} Person schaut zu', other: '{n} Personen schauen zu' }
     },
     lb: {
+      'quality.good': 'Verbindung: gutt',
+      'quality.fair': 'Verbindung: mëttel',
+      'quality.poor': 'Verbindung: schlecht',
       'pager.prev': 'Viregt Säit',
       'pager.next': 'Nächst Säit',
       'pager.label': 'Säit {page} vun {pages}',
@@ -126,6 +138,9 @@
       'webinar.watching': { one: '{n} Persoun kuckt no', other: '{n} Persoune kucken no' }
     },
     ru: {
+      'quality.good': 'Связь: хорошая',
+      'quality.fair': 'Связь: средняя',
+      'quality.poor': 'Связь: плохая',
       'pager.prev': 'Предыдущая страница',
       'pager.next': 'Следующая страница',
       'pager.label': 'Страница {page} из {pages}',

@@ -647,3 +647,24 @@ def test_large_room_grid_pages(env):
                    5, 0.2, "the tile shown on page 2 reported with its height")
         a.page.click("#pager-prev")
         assert len(a.page.evaluate(visible)) == 6
+
+
+def test_connection_quality_marks(env):
+    room = room_name()
+    with env.diagnose():
+        a = env.participant("ann", **DESKTOP)
+        join_room(a, room, displayName="Ann Lee")
+        b = env.participant("bob", browser=1)
+        join_room(b, room, displayName="Bob Martin")
+        bid = b.page.evaluate("window.meet.peerId")
+        # On loopback every tile, one's own included, gets a mark with an accessible name.
+        a.page.wait_for_function(f"""!!document.querySelector('.tile[data-peer-id="{bid}"]').dataset.quality""", timeout=20_000)
+        a.page.wait_for_function("!!document.querySelector('.tile.self').dataset.quality", timeout=20_000)
+        label = a.page.get_attribute(f'.tile[data-peer-id="{bid}"] .tile-quality', "aria-label")
+        assert label.startswith("Connection: "), label
+        # The thresholds.
+        cases = a.page.evaluate(
+            """() => [{loss: 0, rtt: 0.02, fps: 30}, {loss: 0.03, rtt: 0.02, fps: 30}, {loss: 0, rtt: 0.3, fps: null},
+                      {loss: 0.1, rtt: 0.02, fps: 30}, {loss: 0, rtt: 0.02, fps: 2}, {loss: 0, rtt: 0.8, fps: null}]
+                     .map(window.MeetQuality.classify)""")
+        assert cases == ["good", "fair", "fair", "poor", "poor", "poor"], cases
