@@ -1,6 +1,6 @@
 /* meet — the connection-quality mark on each tile (three bars and an accessible name: good, fair,
  * poor), from the RTCPeerConnection's getStats every few seconds:
- *   remote tiles: the loss and jitter of that participant's inbound audio and video, the frame rate
+ *   remote tiles: the loss of that participant's inbound audio and video, the frame rate
  *                 of a video that is shown, and the round trip of the path to the relay;
  *   one's own:    what the relay reports back about what this page sends (remote-inbound-rtp loss
  *                 and round trip).
