@@ -67,8 +67,9 @@ def test_each_tile_gets_the_layer_it_needs(env):
         assert small < large, (small, large)
         assert large == 720
 
-        # Ben pins himself: Ana's tile is not shown, and no video of hers is sent to him.
-        b.page.eval_on_selector(".tile.self .tile-pin", "e => e.click()")
+        # Ben pins himself alone on the stage (the Client API's pin; the page's pin button keeps a filmstrip):
+        # Ana's tile is not shown, and no video of hers is sent to him.
+        b.page.evaluate("window.meetApp.enablePin(window.meet.peerId)")
         wait_until(lambda: tile_height(b, aid) == 0, 5.0, 0.2, "Ana's tile hidden")
         b.page.wait_for_timeout(1500)
         before = received(b)["framesDecoded"]
@@ -76,6 +77,6 @@ def test_each_tile_gets_the_layer_it_needs(env):
         assert received(b)["framesDecoded"] == before, "Ben still decodes Ana's hidden video"
 
         # Unpinned again: her video comes back, at the layer her tile needs.
-        b.page.eval_on_selector(".tile.self .tile-pin", "e => e.click()")
+        b.page.evaluate("window.meetApp.disablePin()")
         wait_height(b, aid, "Ana's tile shown again")
         wait_until(lambda: received(b)["framesDecoded"] > before + 10, 10.0, 0.5, "Ana's video flows again")
