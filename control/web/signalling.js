@@ -404,6 +404,7 @@
       S.closing = true;
       closeConnection();
       ctx.stopLocalMedia();
+      ctx.setJoinBusy(false);   // closed while joining: Rejoin must not stay disabled
       el.closedMsg.textContent = closedText(msg);
       ctx.setState('closed');
       ctx.showScreen('closed');

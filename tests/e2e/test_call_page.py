@@ -668,3 +668,22 @@ def test_connection_quality_marks(env):
                       {loss: 0.1, rtt: 0.02, fps: 30}, {loss: 0, rtt: 0.02, fps: 2}, {loss: 0, rtt: 0.8, fps: null}]
                      .map(window.MeetQuality.classify)""")
         assert cases == ["good", "fair", "fair", "poor", "poor", "poor"], cases
+
+
+def test_refused_join_can_rejoin(env):
+    """A join the server closes (the webinar is full) ends on the closed screen with Rejoin usable."""
+    room = room_name()
+    with env.diagnose():
+        host = env.participant("host")
+        join_room(host, room, path="webinar", itisparticipant=True, maxWatchers=1)
+        v1 = env.participant("v1", browser=1)
+        join_room(v1, room, path="webinar")
+        v2 = env.participant("v2", browser=1, **PHONE)
+        open_room(v2, "webinar", room, lang="fr")
+        v2.page.click("#join-btn")
+        v2.page.wait_for_function("document.body.dataset.state === 'closed'")
+        assert not v2.page.is_disabled("#closed-rejoin")
+        audit(v2, "closed screen (phone, French)")
+        v1.page.click("#leave")
+        v2.page.click("#closed-rejoin")
+        v2.page.wait_for_function("document.body.dataset.state === 'in-call'", timeout=15_000)
