@@ -13,12 +13,22 @@ import shutil
 
 from conftest import HERE, REPO
 from roomkit import join_room, open_room, room_name, wait_until
+from test_webinar import COUNT_GUM  # counts getUserMedia calls
 
 AXE = (HERE / "vendor" / "axe.min.js").read_text()
 DOCS = REPO / "docs" / "screenshots"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 PHONE_LANDSCAPE = {"viewport": {"width": 844, "height": 390}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+
+
+def ann_and_bob(env, room, b_opts=None, **attrs):
+    """Ann (desktop) and Bob (second browser) in one call; returns (ann, bob, Bob's peerId)."""
+    a = env.participant("ann", **DESKTOP)
+    join_room(a, room, displayName="Ann Lee", **attrs)
+    b = env.participant("bob", browser=1, **(b_opts or {}))
+    join_room(b, room, displayName="Bob Martin", **attrs)
+    return a, b, b.page.evaluate("window.meet.peerId")
 
 
 def keep(env, p, name):
@@ -98,18 +108,6 @@ def test_accessibility_audit_webinar(env):
         p = env.participant("new", **DESKTOP)
         p.page.goto(f"{p.base}/new")
         audit(p, "/new")
-
-
-# Counts getUserMedia calls: an invalid room link must not start the camera.
-COUNT_GUM = """
-(() => {
-  window.__gum = 0;
-  const md = navigator.mediaDevices;
-  if (!md) return;
-  const orig = md.getUserMedia.bind(md);
-  md.getUserMedia = (c) => { window.__gum++; return orig(c); };
-})();
-"""
 
 
 # Keeps the last `view` message the page sent (the tile heights the relay fits video to).
@@ -202,11 +200,7 @@ def test_keyboard_only_join_and_leave(env):
 def test_accessible_names_and_states(env):
     room = room_name()
     with env.diagnose():
-        a = env.participant("ann", **DESKTOP)
-        join_room(a, room, displayName="Ann Lee")
-        b = env.participant("bob", browser=1)
-        join_room(b, room, displayName="Bob Martin")
-        bid = b.page.evaluate("window.meet.peerId")
+        a, b, bid = ann_and_bob(env, room)
         pin = f'.tile[data-peer-id="{bid}"] .tile-pin'
         a.page.wait_for_selector(pin)
         a.page.wait_for_function(f"document.querySelector('{pin}').getAttribute('aria-label') === 'Pin Bob Martin'")
@@ -240,13 +234,9 @@ def strip_state(p):
 def test_pin_keeps_a_filmstrip(env):
     room = room_name()
     with env.diagnose():
-        a = env.participant("ann", **DESKTOP)
-        join_room(a, room, displayName="Ann Lee", handEnabled=True)
-        b = env.participant("bob", browser=1)
-        join_room(b, room, displayName="Bob Martin", handEnabled=True)
+        a, b, bid = ann_and_bob(env, room, handEnabled=True)
         c = env.participant("cleo", browser=1, **PHONE)
         join_room(c, room, displayName="Cleo Phone", handEnabled=True)
-        bid = b.page.evaluate("window.meet.peerId")
         a.page.wait_for_function("document.querySelectorAll('.tile').length === 3")
         a.page.click(f'.tile[data-peer-id="{bid}"] .tile-pin')
         a.page.wait_for_selector(f'.tile.pinned[data-peer-id="{bid}"]')
@@ -379,10 +369,7 @@ def test_webinar_links_from_new(env):
 def test_chat_links_toasts_and_shortcuts(env):
     room = room_name()
     with env.diagnose():
-        a = env.participant("ann", **DESKTOP)
-        join_room(a, room, displayName="Ann Lee")
-        b = env.participant("bob", browser=1, **PHONE)
-        join_room(b, room, displayName="Bob Martin")
+        a, b, bid = ann_and_bob(env, room, b_opts=PHONE)
         a.page.click("#toggle-chat")
         text = ("see https://example.com/a?b=1, and javascript:alert(1) or data:text/html,x "
                 "and http://example.org. " + "word " * 40 + "end")
@@ -417,11 +404,7 @@ def test_chat_links_toasts_and_shortcuts(env):
 def test_frozen_remote_video_is_marked(env):
     room = room_name()
     with env.diagnose():
-        a = env.participant("ann", **DESKTOP)
-        join_room(a, room, displayName="Ann Lee")
-        b = env.participant("bob", browser=1)
-        join_room(b, room, displayName="Bob Martin")
-        bid = b.page.evaluate("window.meet.peerId")
+        a, b, bid = ann_and_bob(env, room)
         a.page.wait_for_function(f"""document.querySelector('.tile[data-peer-id="{bid}"] video').videoWidth > 0""")
         # Bob's picture stops (his sender loses its track) while his camera is still said to be on.
         b.page.evaluate("window.__cam = window.meet.pc.getSenders().find(s => s.track && s.track.kind === 'video').track;"
@@ -495,10 +478,7 @@ def test_no_replayed_events_after_reconnect(split):
 def test_speaker_view(env):
     room = room_name()
     with env.diagnose():
-        a = env.participant("ann", **DESKTOP)
-        join_room(a, room, displayName="Ann Lee")
-        b = env.participant("bob", browser=1)
-        join_room(b, room, displayName="Bob Martin")
+        a, b, bid = ann_and_bob(env, room)
         c = env.participant("cleo", browser=1)
         join_room(c, room, displayName="Cleo")
         a.page.wait_for_function("document.querySelectorAll('.tile').length === 3")
@@ -652,11 +632,7 @@ def test_large_room_grid_pages(env):
 def test_connection_quality_marks(env):
     room = room_name()
     with env.diagnose():
-        a = env.participant("ann", **DESKTOP)
-        join_room(a, room, displayName="Ann Lee")
-        b = env.participant("bob", browser=1)
-        join_room(b, room, displayName="Bob Martin")
-        bid = b.page.evaluate("window.meet.peerId")
+        a, b, bid = ann_and_bob(env, room)
         # On loopback every tile, one's own included, gets a mark with an accessible name.
         a.page.wait_for_function(f"""!!document.querySelector('.tile[data-peer-id="{bid}"]').dataset.quality""", timeout=20_000)
         a.page.wait_for_function("!!document.querySelector('.tile.self').dataset.quality", timeout=20_000)
