@@ -69,6 +69,7 @@
             var watched = tr.kind === 'video' && p.video && !!p.tile.offsetParent && !p.tile.classList.contains('audio-only');
             if (watched && typeof st.fps === 'number') m.fps = st.fps;
           });
+          if (p.tile.classList.contains('frozen')) m.fps = 0;  // tiles.js: the picture stopped
           mark(p.tile, classify(m));
         });
         if (S.selfTile) mark(S.selfTile, classify({ loss: self.loss, rtt: self.seen ? self.rtt : rtt, fps: null }));
