@@ -11,7 +11,7 @@
 (function () {
   'use strict';
 
-  var EVERY_MS = 3000;
+  var EVERY_MS = 5000;
 
   // loss: fraction lost over the last interval (0..1); rtt: seconds; fps: frames per second of a video
   // that should be moving (null when none is watched).

@@ -306,9 +306,9 @@
     }
 
     // Frozen video: a camera that is on, shown and not paused by the relay, whose picture has not moved
-    // for two checks (an outage, a lost path), is marked on its tile, so a still picture is not taken
+    // for FREEZE_CHECKS checks (an outage, a lost path), is marked on its tile, so a still picture is not taken
     // for a live one. Decoded frames are read from the element (no getStats round trip).
-    var FREEZE_CHECK_MS = 1500;
+    var FREEZE_CHECK_MS = 2000, FREEZE_CHECKS = 3;  // 6 s still: a busy machine may stall a few seconds
     function framesOf(v) {
       if (v.getVideoPlaybackQuality) return v.getVideoPlaybackQuality().totalVideoFrames;
       return v.webkitDecodedFrameCount || 0;
@@ -322,7 +322,7 @@
         var still = watch && n === p.lastFrames && p.lastFrames > 0;
         p.stillChecks = still ? (p.stillChecks || 0) + 1 : 0;
         p.lastFrames = n;
-        var frozen = p.stillChecks >= 2;
+        var frozen = p.stillChecks >= FREEZE_CHECKS;
         if (frozen === tile.classList.contains('frozen')) return;
         tile.classList.toggle('frozen', frozen);
         tile.toggleAttribute('data-frozen', frozen);
