@@ -292,7 +292,8 @@ impl Engine {
             self.pipes_out.push_back(PipeOut { core: *core, message });
         }
         if let Some((core, origin)) = producer.origin {
-            let message = PipeMessage::ProxyClosed { producer: origin, ssrc: producer.ssrc, core: self.core };
+            let message =
+                PipeMessage::ProxyClosed { producer: origin, ssrc: producer.ssrc, core: self.core, proxy: key };
             self.pipes_out.push_back(PipeOut { core, message });
             for room in self.rooms.values_mut() {
                 if room.proxies.get(&producer.id) == Some(&key) {
