@@ -97,18 +97,6 @@
       });
     }
 
-    // The server offers VP8 first and H.264 second; `videoCodec=h264` (meet's extension) puts H.264
-    // first in this browser's answer, which makes it the codec the camera is sent with.
-    function preferCodec(tr, wanted) {
-      if (String(wanted || '').toLowerCase() !== 'h264' || !tr.setCodecPreferences || !window.RTCRtpSender) return;
-      var caps = RTCRtpSender.getCapabilities('video');
-      if (!caps) return;
-      var h264 = caps.codecs.filter(function (c) { return /h264/i.test(c.mimeType); });
-      if (!h264.length) return console.warn('meet: this browser cannot send H.264; sending VP8');
-      var rest = caps.codecs.filter(function (c) { return !/h264/i.test(c.mimeType); });
-      try { tr.setCodecPreferences(h264.concat(rest)); } catch (e) { console.warn('meet: H.264 not preferred:', e); }
-    }
-
     function handleOffer(ws, msg) {
       var pc = S.pc;
       if (!pc || pc.signalingState === 'closed') return Promise.resolve();
@@ -132,7 +120,6 @@
             var kind = tk.kind === 'video' ? 'video' : 'audio';
             tr.direction = 'sendonly';
             S.sendTr[kind] = tr;
-            if (kind === 'video') preferCodec(tr, ctx.A.videoCodec);
             var d = ctx.dev(kind);
             var local = d.on && d.track && d.track.readyState === 'live' ? d.track : null;
             jobs.push(tr.sender.replaceTrack(local));

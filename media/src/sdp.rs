@@ -146,6 +146,16 @@ pub struct MediaSection {
     pub direction: Direction,
     /// A video section the browser sends in: ask for [`SIMULCAST_RIDS`].
     pub simulcast: bool,
+    /// The video codec listed first (the others follow in [`VideoCodec::ALL`]'s order): a browser sends
+    /// the first codec of the offer that it can.
+    pub first_codec: VideoCodec,
+}
+
+impl MediaSection {
+    /// The video codecs of this section, in the order offered.
+    fn codecs(&self) -> impl Iterator<Item = VideoCodec> + '_ {
+        std::iter::once(self.first_codec).chain(VideoCodec::ALL.into_iter().filter(|c| *c != self.first_codec))
+    }
 }
 
 /// Everything an offer says; the transport part comes from the relay.
@@ -182,7 +192,11 @@ impl Offer<'_> {
         let pt = m.kind.payload_type();
         let formats = match m.kind {
             Kind::Audio => format!("{pt}"),
-            Kind::Video => format!("{VP8_PT} {VP8_RTX_PT} {H264_PT} {H264_RTX_PT}"),
+            Kind::Video => m
+                .codecs()
+                .map(|c| format!("{} {}", c.payload_type(), c.rtx_payload_type()))
+                .collect::<Vec<_>>()
+                .join(" "),
         };
         let _ = write!(
             s,
@@ -224,7 +238,7 @@ impl Offer<'_> {
                 );
             }
             Kind::Video => {
-                for codec in VideoCodec::ALL {
+                for codec in m.codecs() {
                     let (pt, rtx, name) = (codec.payload_type(), codec.rtx_payload_type(), codec.name());
                     let _ = write!(
                         s,
@@ -446,8 +460,27 @@ mod tests {
 
     fn sample_offer() -> String {
         let sections = vec![
-            MediaSection { mid: "0".into(), kind: Kind::Audio, direction: Direction::RecvOnly, simulcast: false },
-            MediaSection { mid: "1".into(), kind: Kind::Video, direction: Direction::RecvOnly, simulcast: true },
+            MediaSection {
+                mid: "0".into(),
+                kind: Kind::Audio,
+                direction: Direction::RecvOnly,
+                simulcast: false,
+                first_codec: VideoCodec::Vp8,
+            },
+            MediaSection {
+                mid: "1".into(),
+                kind: Kind::Video,
+                direction: Direction::RecvOnly,
+                simulcast: true,
+                first_codec: VideoCodec::Vp8,
+            },
+            MediaSection {
+                mid: "4".into(),
+                kind: Kind::Video,
+                direction: Direction::RecvOnly,
+                simulcast: false,
+                first_codec: VideoCodec::H264,
+            },
             MediaSection {
                 mid: "2".into(),
                 kind: Kind::Video,
@@ -459,8 +492,15 @@ mod tests {
                     track_id: "t".into(),
                 }),
                 simulcast: false,
+                first_codec: VideoCodec::Vp8,
             },
-            MediaSection { mid: "3".into(), kind: Kind::Audio, direction: Direction::Inactive, simulcast: false },
+            MediaSection {
+                mid: "3".into(),
+                kind: Kind::Audio,
+                direction: Direction::Inactive,
+                simulcast: false,
+                first_codec: VideoCodec::Vp8,
+            },
         ];
         let candidates = ["127.0.0.1:10000".parse().unwrap()];
         Offer {
@@ -479,24 +519,26 @@ mod tests {
     fn offer_has_what_browsers_need() {
         let sdp = sample_offer();
         assert!(sdp.starts_with("v=0\r\n"));
-        assert!(sdp.contains("a=group:BUNDLE 0 1 2 3\r\n"));
+        assert!(sdp.contains("a=group:BUNDLE 0 1 4 2 3\r\n"));
         assert!(sdp.contains("a=ice-lite\r\n"));
-        assert_eq!(sdp.matches("m=").count(), 4);
+        assert_eq!(sdp.matches("m=").count(), 5);
+        // A section whose sender asked for H.264 offers it first.
+        assert_eq!(sdp.matches("m=video 9 UDP/TLS/RTP/SAVPF 102 103 96 97\r\n").count(), 1);
         assert!(sdp.contains("a=ssrc:42 msid:s t\r\n"));
         assert!(
             sdp.contains("a=ssrc-group:FID 42 43\r\na=ssrc:42 cname:c\r\na=ssrc:42 msid:s t\r\na=ssrc:43 cname:c\r\n")
         );
-        // VP8 first, then H.264, each with its RTX, in every video section.
+        // Every video section has VP8 and H.264, each with its RTX; VP8 first unless the sender asked for H.264.
         assert_eq!(sdp.matches("m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103\r\n").count(), 2);
-        assert_eq!(sdp.matches("a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n").count(), 2);
-        assert_eq!(sdp.matches("a=rtpmap:102 H264/90000\r\n").count(), 2);
+        assert_eq!(sdp.matches("a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n").count(), 3);
+        assert_eq!(sdp.matches("a=rtpmap:102 H264/90000\r\n").count(), 3);
         assert_eq!(
             sdp.matches(&format!("a=fmtp:102 {H264_FMTP}\r\na=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\n")).count(),
-            2
+            3
         );
-        assert_eq!(sdp.matches("a=rtcp-fb:102 nack pli\r\n").count(), 2);
+        assert_eq!(sdp.matches("a=rtcp-fb:102 nack pli\r\n").count(), 3);
         assert!(sdp.contains("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"));
-        assert_eq!(sdp.matches("a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc").count(), 4);
+        assert_eq!(sdp.matches("a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc").count(), 5);
         assert_eq!(sdp.matches("a=rtcp-fb:111 transport-cc\r\n").count(), 2);
         assert_eq!(sdp.matches("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n").count(), 2);
         assert!(sdp.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 10000 typ host\r\n"));

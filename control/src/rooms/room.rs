@@ -182,6 +182,9 @@ struct Participant {
     /// The codec each of the participant's video sources is sent with (its answer's choice): receivers
     /// get that codec, as the relay does not transcode.
     video_codecs: HashMap<MediaSource, sdp::VideoCodec>,
+    /// The codec offered first in the sections this participant sends in: browsers send the first
+    /// codec of the offer that they support.
+    send_codec: sdp::VideoCodec,
     out: Outbox,
     transport: TransportParams,
     sections: Vec<Section>,
@@ -229,6 +232,7 @@ impl Participant {
             blocked: HashSet::new(),
             sending: HashSet::new(),
             video_codecs: HashMap::new(),
+            send_codec: if request.h264 { sdp::VideoCodec::H264 } else { sdp::VideoCodec::Vp8 },
             out,
             transport,
             sections,
@@ -634,6 +638,7 @@ fn placeholder() -> Participant {
         blocked: HashSet::new(),
         sending: HashSet::new(),
         video_codecs: HashMap::new(),
+        send_codec: sdp::VideoCodec::Vp8,
         out,
         transport: TransportParams {
             ice_ufrag: String::new(),

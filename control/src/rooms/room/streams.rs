@@ -160,7 +160,9 @@ fn send_offer(p: &mut Participant) {
         };
         // The camera is sent in simulcast layers; a shared screen in one, at full resolution.
         let simulcast = matches!(s.role, Role::Send { source: MediaSource::Video, .. });
-        sections.push(MediaSection { mid: s.mid.clone(), kind: s.kind, direction, simulcast });
+        // What it sends goes first in the sections it sends in; a receiver takes either.
+        let first_codec = if matches!(s.role, Role::Send { .. }) { p.send_codec } else { sdp::VideoCodec::Vp8 };
+        sections.push(MediaSection { mid: s.mid.clone(), kind: s.kind, direction, simulcast, first_codec });
         tracks.push(TrackInfo {
             mid: s.mid.clone(),
             kind: s.kind.as_str(),
