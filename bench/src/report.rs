@@ -39,16 +39,31 @@ pub fn ratios(systems: &Value) -> Value {
     Value::Object(out)
 }
 
-pub fn targets(systems: &Value, ratios: &Value) -> Value {
+/// The targets of issue 11, all checked with retransmissions, congestion control and simulcast on:
+/// relay ÷ bare at least 0.8 and relay ÷ Janus at least 10 (webinar) or 5 (meeting, audio) in packets
+/// per CPU-second, p99 added latency under 1 ms at the nominal load (the steady step). The per-CPU figure
+/// is the charged one (the kernel work a system's traffic causes, see `cpu`) when the run measured it,
+/// else the process's own CPU; the verdict says which.
+pub fn targets(scenario: &str, systems: &Value, ratios: &Value) -> Value {
     let relay = &systems["relay"];
     let mut t = Vec::new();
     let mut check = |name: &str, value: Option<f64>, op: &str, target: f64| {
         let pass = value.map(|v| if op == ">=" { v >= target } else { v < target });
         t.push(json!({"name": name, "value": value, "target": format!("{op} {target}"), "pass": pass}));
     };
-    check("relay packets per CPU-second", ppcs(relay), ">=", 150_000.0);
-    check("relay / bare packets per CPU-second", ratios["relay_vs_bare_packets_per_cpu_second"].as_f64(), ">=", 0.6);
-    check("relay / janus packets per CPU-second", ratios["relay_vs_janus_packets_per_cpu_second"].as_f64(), ">=", 3.0);
+    let ratio = |other: &str| -> (Option<f64>, &'static str) {
+        match ratios[format!("relay_vs_{other}_packets_per_charged_cpu_second")].as_f64() {
+            Some(r) => (Some(r), "charged"),
+            None => (ratios[format!("relay_vs_{other}_packets_per_cpu_second")].as_f64(), "process"),
+        }
+    };
+    check("relay packets per CPU-second (process)", ppcs(relay), ">=", 150_000.0);
+    let (bare, how) = ratio("bare");
+    check(&format!("relay / bare packets per CPU-second ({how})"), bare, ">=", 0.8);
+    let (janus, how) = ratio("janus");
+    let janus_target = if scenario == "webinar" { 10.0 } else { 5.0 };
+    check(&format!("relay / janus packets per CPU-second ({how})"), janus, ">=", janus_target);
+    check("relay p99 added latency at the nominal load (ms)", figure(relay, "p99_ms"), "<", 1.0);
     check(
         "relay p99 added latency below the failure point (ms)",
         relay["p99_ms_worst_below_failure"].as_f64(),
@@ -372,7 +387,7 @@ pub fn svg(report: &Value) -> String {
     let ratio = |v: &Value| v.as_f64().map_or("n/a".into(), |x| format!("{x:.2}"));
     let _ = writeln!(
         s,
-        "<text x=\"20\" y=\"{y}\">relay/bare packets per CPU-second: {} (target 0.6), charged {}   relay/janus: {} (target 3), charged {}   machine: {}</text>",
+        "<text x=\"20\" y=\"{y}\">relay/bare packets per CPU-second: {} (target 0.8), charged {}   relay/janus: {} (target 10 webinar, 5 others), charged {}   machine: {}</text>",
         ratio(&r["relay_vs_bare_packets_per_cpu_second"]),
         ratio(&r["relay_vs_bare_packets_per_charged_cpu_second"]),
         ratio(&r["relay_vs_janus_packets_per_cpu_second"]),

@@ -92,6 +92,10 @@ pub fn write_answer(offer: &ParsedOffer, local: &Local<'_>) -> String {
         s.push_str(&m.mid);
     }
     s.push_str("\r\na=msid-semantic: WMS *\r\n");
+    // meet offers one sending section per source (microphone, camera, screen): a publisher sends its
+    // one stream of each kind on the first such section only. An SSRC answered on two sections would be
+    // refused as a second producer with the same SSRC.
+    let (mut audio_sent, mut video_sent) = (false, false);
     for m in &offer.sections {
         let pt = m.payload_type;
         let _ = write!(
@@ -100,10 +104,13 @@ pub fn write_answer(offer: &ParsedOffer, local: &Local<'_>) -> String {
              a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na=fingerprint:{}\r\na=setup:active\r\na=mid:{}\r\n",
             m.kind, local.ufrag, local.pwd, local.fingerprint, m.mid
         );
+        let sent = if m.kind == "audio" { &mut audio_sent } else { &mut video_sent };
         let ours = match m.kind.as_str() {
+            _ if *sent || m.direction != "recvonly" => None,
             "audio" => local.audio_ssrc,
             _ => local.video_ssrc,
         };
+        *sent |= ours.is_some();
         match (m.direction.as_str(), ours) {
             ("recvonly", Some(ssrc)) => {
                 let _ = write!(s, "a=sendonly\r\na=msid:- track{}\r\n", m.mid);
@@ -142,7 +149,8 @@ mod tests {
             m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:uf\r\na=ice-pwd:pw\r\na=mid:0\r\na=recvonly\r\n\
             a=candidate:1 1 udp 2130706431 127.0.0.1 10000 typ host\r\n\
             m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=recvonly\r\n\
-            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=sendonly\r\na=ssrc:5 cname:c\r\n";
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=sendonly\r\na=ssrc:5 cname:c\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\na=recvonly\r\n";
         let o = parse_offer(offer).unwrap();
         assert_eq!(o.candidate, Some("127.0.0.1:10000".parse().unwrap()));
         assert_eq!(o.active_receive(), 1);
@@ -152,5 +160,8 @@ mod tests {
         assert_eq!(a.section("0").unwrap().direction, "inactive");
         assert_eq!(a.section("1").unwrap().ssrcs, vec![77]);
         assert_eq!(a.section("2").unwrap().direction, "recvonly");
+        // The screen section: the camera's SSRC again would be a second producer with it.
+        assert_eq!(a.section("3").unwrap().direction, "inactive");
+        assert!(a.section("3").unwrap().ssrcs.is_empty());
     }
 }

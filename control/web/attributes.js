@@ -99,6 +99,8 @@
     token: ['str', null, 'both'],
     tokenLifetime: ['num', null, 'both'],
     video: ['url', null, 'both'],
+    // meet's extension: 'h264' sends the camera with H.264 (phones' hardware encoders), else VP8.
+    videoCodec: ['str', null, 'url'],
     waitingRoom: ['bool', false, 'jwt'],
     // Debug and development attributes, forwarded to the server (which honours them only when allowed).
     accessUrl: ['str', null, 'both'],

@@ -107,6 +107,8 @@
       if (S.peerId) msg.peerId = S.peerId;
       // A name from the room URL is fixed; one typed on the welcome screen may change later.
       if (A.displayName) msg.displayNameFixed = true;
+      // meet's extension: the server then offers H.264 first for this page's camera.
+      if (String(A.videoCodec || '').toLowerCase() === 'h264') msg.videoCodec = 'h264';
       // Integration attributes of the room URL (access check, webhooks); see docs/server-api.md.
       ['accessToken', 'accessUrl', 'authorizationAccess', 'apiEvent', 'authEvent', 'token'].forEach(function (k) {
         var v = A[k];

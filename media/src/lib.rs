@@ -9,10 +9,12 @@
 //! - [`rtcp`]: RTCP compound packets: one module per message we read or write.
 //! - [`sdp`]: the SDP the control plane offers and the answers it reads back.
 //! - [`vp8`]: the VP8 payload descriptor, for switching simulcast layers at keyframes.
+//! - [`h264`]: the H.264 payload and sequence parameter set, for the same with H.264.
 //!
 //! Errors are small `Copy` enums so the packet path never allocates to report a bad packet.
 
 pub mod demux;
+pub mod h264;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;

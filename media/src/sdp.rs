@@ -2,8 +2,11 @@
 //!
 //! meet is always the offerer, so this module writes offers and parses answers; it does not try to be a
 //! general SDP library. Offers are ICE-lite, BUNDLE all m-sections on one transport, `setup:actpass` (the
-//! browser answers `active`, so the relay is the DTLS server), and one codec per kind:
-//! Opus for audio, VP8 for video, the latter with RTX (RFC 4588) for retransmissions. Every section
+//! browser answers `active`, so the relay is the DTLS server). Audio is Opus. Video is VP8 and H.264
+//! (Constrained Baseline, packetization mode 1), each with RTX (RFC 4588) for retransmissions: VP8 comes
+//! first, so a browser sends VP8 unless it prefers H.264 (hardware encoders on phones; the page asks for
+//! it with `setCodecPreferences`). A receiver is offered both in every video section, so one section can
+//! carry a stream of either codec; the relay forwards what the sender sends. Every section
 //! carries the `transport-cc` header extension, so browsers estimate their uplink from the relay's
 //! transport-wide feedback; audio sections also carry `ssrc-audio-level` (RFC 6464), from which the
 //! relay tells who speaks.
@@ -24,6 +27,49 @@ pub const VP8_PT: u8 = 96;
 pub const VP8_CLOCK_RATE: u32 = 90_000;
 /// Retransmissions of VP8 (`rtx/90000`, `apt=96`).
 pub const VP8_RTX_PT: u8 = 97;
+pub const H264_PT: u8 = 102;
+pub const H264_RTX_PT: u8 = 103;
+/// The H.264 meet offers: Constrained Baseline level 3.1, which every WebRTC browser sends and decodes,
+/// in packetization mode 1 (STAP-A, FU-A).
+pub const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+
+/// A video codec meet offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    Vp8,
+    H264,
+}
+
+impl VideoCodec {
+    /// In order of preference.
+    pub const ALL: [VideoCodec; 2] = [VideoCodec::Vp8, VideoCodec::H264];
+
+    pub fn payload_type(self) -> u8 {
+        match self {
+            VideoCodec::Vp8 => VP8_PT,
+            VideoCodec::H264 => H264_PT,
+        }
+    }
+
+    pub fn rtx_payload_type(self) -> u8 {
+        match self {
+            VideoCodec::Vp8 => VP8_RTX_PT,
+            VideoCodec::H264 => H264_RTX_PT,
+        }
+    }
+
+    /// The codec meet offers under `pt`, if any.
+    pub fn of_payload_type(pt: u8) -> Option<VideoCodec> {
+        VideoCodec::ALL.into_iter().find(|c| c.payload_type() == pt)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoCodec::Vp8 => "VP8",
+            VideoCodec::H264 => "H264",
+        }
+    }
+}
 /// The header extension id meet gives `transport-cc` (the offerer chooses; browsers keep it).
 pub const TRANSPORT_CC_EXT_ID: u8 = 3;
 pub const TRANSPORT_CC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
@@ -100,6 +146,16 @@ pub struct MediaSection {
     pub direction: Direction,
     /// A video section the browser sends in: ask for [`SIMULCAST_RIDS`].
     pub simulcast: bool,
+    /// The video codec listed first (the others follow in [`VideoCodec::ALL`]'s order): a browser sends
+    /// the first codec of the offer that it can.
+    pub first_codec: VideoCodec,
+}
+
+impl MediaSection {
+    /// The video codecs of this section, in the order offered.
+    fn codecs(&self) -> impl Iterator<Item = VideoCodec> + '_ {
+        std::iter::once(self.first_codec).chain(VideoCodec::ALL.into_iter().filter(|c| *c != self.first_codec))
+    }
 }
 
 /// Everything an offer says; the transport part comes from the relay.
@@ -136,7 +192,11 @@ impl Offer<'_> {
         let pt = m.kind.payload_type();
         let formats = match m.kind {
             Kind::Audio => format!("{pt}"),
-            Kind::Video => format!("{pt} {VP8_RTX_PT}"),
+            Kind::Video => m
+                .codecs()
+                .map(|c| format!("{} {}", c.payload_type(), c.rtx_payload_type()))
+                .collect::<Vec<_>>()
+                .join(" "),
         };
         let _ = write!(
             s,
@@ -178,12 +238,18 @@ impl Offer<'_> {
                 );
             }
             Kind::Video => {
-                let _ = write!(
-                    s,
-                    "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} goog-remb\r\na=rtcp-fb:{pt} transport-cc\r\n\
-                     a=rtcp-fb:{pt} ccm fir\r\na=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\n\
-                     a=rtpmap:{VP8_RTX_PT} rtx/90000\r\na=fmtp:{VP8_RTX_PT} apt={pt}\r\n"
-                );
+                for codec in m.codecs() {
+                    let (pt, rtx, name) = (codec.payload_type(), codec.rtx_payload_type(), codec.name());
+                    let _ = write!(
+                        s,
+                        "a=rtpmap:{pt} {name}/90000\r\na=rtcp-fb:{pt} goog-remb\r\na=rtcp-fb:{pt} transport-cc\r\n\
+                         a=rtcp-fb:{pt} ccm fir\r\na=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\n"
+                    );
+                    if codec == VideoCodec::H264 {
+                        let _ = write!(s, "a=fmtp:{pt} {H264_FMTP}\r\n");
+                    }
+                    let _ = write!(s, "a=rtpmap:{rtx} rtx/90000\r\na=fmtp:{rtx} apt={pt}\r\n");
+                }
             }
         }
         if simulcast {
@@ -254,9 +320,16 @@ pub struct AnswerMedia {
 }
 
 impl AnswerMedia {
-    /// The SSRC the browser retransmits `ssrc` with, if it said one and kept RTX's payload type.
+    /// The video codec the browser sends with: the first of the answer's formats that meet offered.
+    pub fn video_codec(&self) -> Option<VideoCodec> {
+        self.payload_types.iter().find_map(|pt| VideoCodec::of_payload_type(*pt))
+    }
+
+    /// The SSRC the browser retransmits `ssrc` with, if it said one and kept the RTX payload type of the
+    /// codec it sends.
     pub fn rtx_of(&self, ssrc: u32) -> Option<u32> {
-        if !self.payload_types.contains(&VP8_RTX_PT) {
+        let rtx = self.video_codec().map(VideoCodec::rtx_payload_type);
+        if !rtx.is_some_and(|pt| self.payload_types.contains(&pt)) {
             return None;
         }
         self.rtx_ssrcs.iter().find(|(media, _)| *media == ssrc).map(|(_, rtx)| *rtx)
@@ -387,8 +460,27 @@ mod tests {
 
     fn sample_offer() -> String {
         let sections = vec![
-            MediaSection { mid: "0".into(), kind: Kind::Audio, direction: Direction::RecvOnly, simulcast: false },
-            MediaSection { mid: "1".into(), kind: Kind::Video, direction: Direction::RecvOnly, simulcast: true },
+            MediaSection {
+                mid: "0".into(),
+                kind: Kind::Audio,
+                direction: Direction::RecvOnly,
+                simulcast: false,
+                first_codec: VideoCodec::Vp8,
+            },
+            MediaSection {
+                mid: "1".into(),
+                kind: Kind::Video,
+                direction: Direction::RecvOnly,
+                simulcast: true,
+                first_codec: VideoCodec::Vp8,
+            },
+            MediaSection {
+                mid: "4".into(),
+                kind: Kind::Video,
+                direction: Direction::RecvOnly,
+                simulcast: false,
+                first_codec: VideoCodec::H264,
+            },
             MediaSection {
                 mid: "2".into(),
                 kind: Kind::Video,
@@ -400,8 +492,15 @@ mod tests {
                     track_id: "t".into(),
                 }),
                 simulcast: false,
+                first_codec: VideoCodec::Vp8,
             },
-            MediaSection { mid: "3".into(), kind: Kind::Audio, direction: Direction::Inactive, simulcast: false },
+            MediaSection {
+                mid: "3".into(),
+                kind: Kind::Audio,
+                direction: Direction::Inactive,
+                simulcast: false,
+                first_codec: VideoCodec::Vp8,
+            },
         ];
         let candidates = ["127.0.0.1:10000".parse().unwrap()];
         Offer {
@@ -420,17 +519,26 @@ mod tests {
     fn offer_has_what_browsers_need() {
         let sdp = sample_offer();
         assert!(sdp.starts_with("v=0\r\n"));
-        assert!(sdp.contains("a=group:BUNDLE 0 1 2 3\r\n"));
+        assert!(sdp.contains("a=group:BUNDLE 0 1 4 2 3\r\n"));
         assert!(sdp.contains("a=ice-lite\r\n"));
-        assert_eq!(sdp.matches("m=").count(), 4);
+        assert_eq!(sdp.matches("m=").count(), 5);
+        // A section whose sender asked for H.264 offers it first.
+        assert_eq!(sdp.matches("m=video 9 UDP/TLS/RTP/SAVPF 102 103 96 97\r\n").count(), 1);
         assert!(sdp.contains("a=ssrc:42 msid:s t\r\n"));
         assert!(
             sdp.contains("a=ssrc-group:FID 42 43\r\na=ssrc:42 cname:c\r\na=ssrc:42 msid:s t\r\na=ssrc:43 cname:c\r\n")
         );
-        assert!(sdp.contains("m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"));
-        assert!(sdp.contains("a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"));
+        // Every video section has VP8 and H.264, each with its RTX; VP8 first unless the sender asked for H.264.
+        assert_eq!(sdp.matches("m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103\r\n").count(), 2);
+        assert_eq!(sdp.matches("a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n").count(), 3);
+        assert_eq!(sdp.matches("a=rtpmap:102 H264/90000\r\n").count(), 3);
+        assert_eq!(
+            sdp.matches(&format!("a=fmtp:102 {H264_FMTP}\r\na=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\n")).count(),
+            3
+        );
+        assert_eq!(sdp.matches("a=rtcp-fb:102 nack pli\r\n").count(), 3);
         assert!(sdp.contains("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"));
-        assert_eq!(sdp.matches("a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc").count(), 4);
+        assert_eq!(sdp.matches("a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc").count(), 5);
         assert_eq!(sdp.matches("a=rtcp-fb:111 transport-cc\r\n").count(), 2);
         assert_eq!(sdp.matches("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n").count(), 2);
         assert!(sdp.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 10000 typ host\r\n"));
@@ -474,7 +582,27 @@ mod tests {
         assert_eq!(a.section("1").unwrap().rtx_of(3333), None);
         assert_eq!(a.section("0").unwrap().rtx_of(1111), None);
         assert_eq!(a.section("1").unwrap().direction, "sendonly");
+        assert_eq!(a.section("1").unwrap().video_codec(), Some(VideoCodec::Vp8));
         assert_eq!(a.section("2").unwrap().port, 0);
+    }
+
+    #[test]
+    fn a_browser_that_prefers_h264_sends_it() {
+        let answer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102 103 96 97\r\na=mid:1\r\na=sendonly\r\n\
+            a=ssrc-group:FID 5 6\r\na=ssrc:5 cname:x\r\na=ssrc:6 cname:x\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 102 96 97\r\na=mid:2\r\na=sendonly\r\na=ssrc-group:FID 7 8\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 35 36\r\na=mid:3\r\n";
+        let a = parse_answer(answer).unwrap();
+        let h264 = a.section("1").unwrap();
+        assert_eq!(h264.video_codec(), Some(VideoCodec::H264));
+        assert_eq!(h264.rtx_of(5), Some(6));
+        // H.264 without its RTX: no retransmission stream, though VP8's RTX was kept.
+        assert_eq!(a.section("2").unwrap().video_codec(), Some(VideoCodec::H264));
+        assert_eq!(a.section("2").unwrap().rtx_of(7), None);
+        // Nothing meet offered.
+        assert_eq!(a.section("3").unwrap().video_codec(), None);
+        assert_eq!(VideoCodec::of_payload_type(103), None);
+        assert_eq!(VideoCodec::of_payload_type(102).map(VideoCodec::rtx_payload_type), Some(H264_RTX_PT));
     }
 
     #[test]

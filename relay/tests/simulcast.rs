@@ -270,3 +270,102 @@ fn bad_simulcast_requests_are_refused() {
     assert_eq!(net.engine.counters.drop_rtp_unknown_ssrc, before + 2);
     assert_eq!(net.engine.counters.simulcast_ssrcs_learned, 0);
 }
+
+/// SPSs of 320x180, 640x360 and 1280x720 pictures (Constrained Baseline; the first two cropped from
+/// 192 and 368 rows), as an encoder writes them.
+const H264_SPS: [&[u8]; 3] = [
+    &[0x67, 0x42, 0xC0, 0x1F, 0xF4, 0x0A, 0x0C, 0xFC, 0xE8],
+    &[0x67, 0x42, 0xC0, 0x1F, 0xF4, 0x05, 0x01, 0x7F, 0xCA, 0x80],
+    &[0x67, 0x42, 0xC0, 0x1F, 0xF4, 0x02, 0x80, 0x2D, 0xC8],
+];
+
+/// H.264 layers: a keyframe starts with a STAP-A of SPS and PPS, then its IDR slice (FU-A); other frames
+/// are one non-IDR slice. The relay finds keyframes and sizes in the SPS.
+#[test]
+fn h264_layers_switch_at_the_sps_of_a_keyframe() {
+    let mut net = Net::new();
+    let a = net.join("r", "alice", "10.0.0.2:5000");
+    let b = net.join("r", "bob", "10.0.0.3:5000");
+    net.request(Request::Produce {
+        room: "r".into(),
+        peer: "alice".into(),
+        producer: "alice/video".into(),
+        kind: MediaKind::Video,
+        ssrc: 0,
+        payload_type: meet_media::sdp::H264_PT,
+        clock_rate: 90_000,
+        rtx: None,
+        simulcast: vec!["q".into(), "h".into(), "f".into()],
+        paused: false,
+    });
+    let (ssrc, _) = net.consume_with_rtx(b, a);
+    let Response::RoomDump(dump) = net.request(Request::DumpRoom { room: "r".into() }) else { panic!() };
+    let consumer = dump.peers.iter().find(|p| p.peer == "bob").unwrap().consumers[0].consumer;
+    let mut seq = [10u16, 40_000, 65_534];
+    let mut timestamp = [0u32, 1 << 30, u32::MAX - 2000];
+    let mut sent = 0;
+    let mut frames = |net: &mut Net, layers: &[usize], keyframe: bool| {
+        for &l in layers {
+            let rid = ["q", "h", "f"][l];
+            let mut packets: Vec<Vec<u8>> = Vec::new();
+            if keyframe {
+                let mut stap = vec![0x78];
+                stap.extend_from_slice(&(H264_SPS[l].len() as u16).to_be_bytes());
+                stap.extend_from_slice(H264_SPS[l]);
+                stap.extend_from_slice(&[0, 4, 0x68, 0xCE, 0x3C, 0x80]);
+                packets.push(stap);
+                packets.push([&[0x7C, 0x85][..], &[0xAB; 100]].concat());
+            } else {
+                packets.push([&[0x41, 0x9A][..], &[0xCD; 60]].concat());
+            }
+            for p in packets {
+                let named = [Extension { id: 5, data: rid.as_bytes() }];
+                let exts: &[Extension<'_>] = if sent < 9 { &named } else { &[] };
+                net.clients[a].send_rtp_at(300 + l as u32, 102, seq[l], timestamp[l], &p, exts);
+                seq[l] = seq[l].wrapping_add(1);
+                sent += 1;
+            }
+            timestamp[l] = timestamp[l].wrapping_add(3000);
+        }
+        net.progress();
+        net.advance(Duration::from_millis(33));
+        net.progress();
+    };
+    // What b got: (sequence number, timestamp, height when the packet carries an SPS).
+    let got = |net: &Net| -> Vec<(u16, u32, Option<u16>)> {
+        net.clients[b]
+            .rtp
+            .iter()
+            .map(|p| {
+                let h = rtp::parse(p).unwrap();
+                assert_eq!((h.ssrc, h.payload_type), (Ssrc(ssrc), 96), "the consumer's SSRC and type");
+                let d = meet_media::h264::parse(rtp::payload(p, &h).unwrap()).unwrap();
+                (h.sequence_number, h.timestamp, d.size.map(|s| s.1))
+            })
+            .collect()
+    };
+    frames(&mut net, &[0, 1, 2], false);
+    assert!(got(&net).is_empty(), "nothing before a keyframe");
+    frames(&mut net, &[0, 1, 2], true);
+    frames(&mut net, &[0, 1, 2], false);
+    let first = got(&net);
+    assert_eq!(first.iter().map(|g| g.2).collect::<Vec<_>>(), [Some(720), None, None], "the top layer");
+    let Response::RoomDump(dump) = net.request(Request::DumpRoom { room: "r".into() }) else { panic!() };
+    let layers = &dump.peers.iter().find(|p| p.peer == "alice").unwrap().producers[0].layers;
+    assert_eq!(layers.iter().map(|l| l.height).collect::<Vec<_>>(), [180, 360, 720], "sizes from the SPSs");
+
+    // A small tile: the lowest layer, from the packet with its SPS (not its IDR slice alone).
+    net.request(Request::SetConsumerView { room: "r".into(), peer: "bob".into(), consumer, height: 170 });
+    net.advance(Duration::from_millis(60));
+    frames(&mut net, &[0, 1, 2], false);
+    frames(&mut net, &[0], true);
+    frames(&mut net, &[0, 1, 2], false);
+    let all = got(&net);
+    assert_eq!(all.len(), 7, "{all:?}");
+    assert_eq!(all[4].2, Some(180), "the switch is at the SPS: {all:?}");
+    for w in all.windows(2) {
+        assert_eq!(w[1].0, w[0].0.wrapping_add(1), "sequence numbers run on: {all:?}");
+        assert!(w[1].1.wrapping_sub(w[0].1) < 90_000, "timestamps move forward a little: {all:?}");
+    }
+    assert_eq!(net.engine.counters.layer_switches, 1);
+}

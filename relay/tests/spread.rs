@@ -241,3 +241,93 @@ fn two_cores_racing_for_the_last_seat_give_it_to_one_peer() {
     let Ok(Response::RoomDump(d)) = req(Request::DumpRoom { room: "r".into() }) else { panic!() };
     assert!(d.broadcasters.is_empty(), "every seat went back: {:?}", d.broadcasters);
 }
+
+/// A simulcast camera on the home core watched from the other core: every layer crosses, and the far
+/// viewer is moved between layers by its tile as a viewer on the camera's core would be, with its
+/// numbers running on.
+#[test]
+fn simulcast_layers_cross_cores() {
+    let (relay, rt, mut clients) = spread_room(&["cam", "h2", "far", "f2"]);
+    let req = |r: Request| rt.block_on(relay.request(r)).expect("request succeeds");
+    let far = clients.iter().position(|c| c.client.peer == "far").unwrap();
+    assert_ne!(clients[far].relay, clients[0].relay, "far is on the other core");
+    req(Request::Produce {
+        room: "web".into(),
+        peer: "cam".into(),
+        producer: "cam/video".into(),
+        kind: MediaKind::Video,
+        ssrc: 0,
+        payload_type: 96,
+        clock_rate: 90_000,
+        rtx: None,
+        simulcast: vec!["q".into(), "h".into(), "f".into()],
+        paused: false,
+    });
+    let Response::ConsumerCreated { consumer, ssrc, .. } = req(consume_request("web", "far", "cam")) else { panic!() };
+    const HEIGHTS: [u16; 3] = [180, 360, 720];
+    let mut seq = [100u16, 20_000, 65_500];
+    let mut frame = 0u32;
+    // Frames of all three layers for `ms`; a keyframe on each every 10th frame.
+    let mut send = |clients: &mut Vec<UdpClient>, ms: u64| {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(ms) {
+            for l in 0..3 {
+                let keyframe = frame % 10 == 0;
+                let pid = (frame % 0x8000) as u16;
+                let mut payload = vec![0x90, 0x80, 0x80 | (pid >> 8) as u8, pid as u8];
+                let h = HEIGHTS[l].to_le_bytes();
+                let w = (HEIGHTS[l] * 16 / 9).to_le_bytes();
+                let tag = if keyframe { 0x50 } else { 0x51 };
+                payload.extend_from_slice(&[tag, 0x2B, 0x00, 0x9D, 0x01, 0x2A, w[0], w[1], h[0], h[1]]);
+                payload.extend_from_slice(&[0xAB; 100]);
+                let rid = ["q", "h", "f"][l];
+                let ext = [Extension { id: meet_media::sdp::RID_EXT_ID, data: rid.as_bytes() }];
+                let exts: &[Extension<'_>] = if frame < 5 { &ext } else { &[] };
+                let ssrc = 500 + l as u32;
+                clients[0].client.send_rtp_at(ssrc, 96, seq[l], frame * 3000, &payload, exts);
+                seq[l] = seq[l].wrapping_add(1);
+            }
+            frame += 1;
+            for c in clients.iter_mut() {
+                c.pump(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Heights of the keyframes `far` received since `from`, and its sequence numbers.
+    let seen = |c: &UdpClient, from: usize| -> (Vec<u16>, Vec<u16>) {
+        let (mut heights, mut seqs) = (Vec::new(), Vec::new());
+        for p in &c.client.rtp[from..] {
+            let h = rtp::parse(p).unwrap();
+            assert_eq!(h.ssrc, Ssrc(ssrc));
+            assert!(rtp::find_extension(p, &h, meet_media::sdp::RID_EXT_ID).is_none(), "rid blanked");
+            seqs.push(h.sequence_number);
+            let d = meet_media::vp8::parse(rtp::payload(p, &h).unwrap()).unwrap();
+            heights.extend(d.size.map(|s| s.1));
+        }
+        (heights, seqs)
+    };
+    // No tile size told: the top layer.
+    send(&mut clients, 1500);
+    let (heights, seqs) = seen(&clients[far], 0);
+    assert!(!seqs.is_empty(), "far receives the camera across cores");
+    assert_eq!(heights.last(), Some(&720), "the top layer crossed: {heights:?}");
+    // A small tile: the lowest layer, from its keyframe, numbers running on.
+    req(Request::SetConsumerView { room: "web".into(), peer: "far".into(), consumer, height: 150 });
+    let mark = clients[far].client.rtp.len();
+    send(&mut clients, 1500);
+    let (heights, later) = seen(&clients[far], mark);
+    assert_eq!(heights.last(), Some(&180), "switched to the lowest layer: {heights:?}");
+    let all: Vec<u16> = seqs.iter().chain(&later).copied().collect();
+    for w in all.windows(2) {
+        assert_eq!(w[1], w[0].wrapping_add(1), "sequence numbers run on across the switch");
+    }
+    let Response::Stats(stats) = req(Request::Stats) else { panic!() };
+    assert!(stats.counters["layer_switches"] >= 1, "{:?}", stats.counters);
+    // The camera's end ends every proxy on the far core.
+    req(Request::CloseProducer { room: "web".into(), peer: "cam".into(), producer: "cam/video".into() });
+    send(&mut clients, 200);
+    let mark = clients[far].client.rtp.len();
+    send(&mut clients, 300);
+    assert_eq!(clients[far].client.rtp.len(), mark, "nothing after the producer closed");
+}

@@ -1,9 +1,13 @@
 """Simulcast (issue 11): a camera goes out in three layers, and each page gets the layer that fills the
 tile it shows it in, switching as tiles change size, and nothing for a tile it does not show.
 
-Chromium's fake camera, asked for 1280x720, gives layers of 320x180, 640x360 and 1280x720."""
+Chromium's fake camera, asked for 1280x720, gives layers of 320x180, 640x360 and 1280x720. The same
+holds with H.264 (meet's `videoCodec=h264` extension), whose keyframes and sizes the relay reads from the
+sequence parameter sets instead of VP8's headers."""
 
 from __future__ import annotations
+
+import pytest
 
 from roomkit import join_room, room_name, wait_until
 
@@ -39,16 +43,30 @@ def wait_height(b, aid: str, what: str) -> int:
     return received(b)["frameHeight"]
 
 
-def test_each_tile_gets_the_layer_it_needs(env):
+def inbound_codec(p) -> str:
+    """The mimeType of the codec `p` decodes its inbound video with."""
+    return p.page.evaluate("""async () => {
+        const stats = await window.meet.pc.getStats();
+        const video = [...stats.values()].find(s => s.type === 'inbound-rtp' && s.kind === 'video');
+        const codec = video && video.codecId && stats.get(video.codecId);
+        return codec ? codec.mimeType : ''; }""")
+
+
+@pytest.mark.parametrize("codec", ["vp8", "h264"])
+def test_each_tile_gets_the_layer_it_needs(env, codec):
     room = room_name()
     with env.diagnose():
         a = env.participant("a")
-        join_room(a, room, displayName="Ana")
+        extra = {"videoCodec": "h264"} if codec == "h264" else {}
+        join_room(a, room, displayName="Ana", **extra)
         b = env.participant("b", browser=1)
         join_room(b, room, displayName="Ben")
         aid = a.page.evaluate("window.meet.peerId")
         sdp = a.page.evaluate("window.meet.pc.localDescription.sdp")
         assert "a=simulcast:send q;h;f" in sdp, sdp
+        # The camera's section of Ana's answer names the codec she sends first.
+        camera = next(m for m in sdp.split("m=")[1:] if "a=simulcast:send" in m)
+        assert camera.split("\r\n")[0].split()[3] == ("102" if codec == "h264" else "96"), camera[:200]
 
         # Ana sends three layers.
         def layers():
@@ -60,6 +78,7 @@ def test_each_tile_gets_the_layer_it_needs(env):
         # A small window: small tiles, the lowest layer.
         b.page.set_viewport_size({"width": 420, "height": 300})
         small = wait_height(b, aid, "small window")
+        assert inbound_codec(b) == ("video/H264" if codec == "h264" else "video/VP8")
         # A large one with Ana pinned: the full layer.
         b.page.set_viewport_size({"width": 1600, "height": 1000})
         b.page.eval_on_selector(f'.tile[data-peer-id="{aid}"] .tile-pin', "e => e.click()")

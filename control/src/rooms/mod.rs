@@ -80,6 +80,8 @@ pub struct JoinRequest {
     pub grant: crate::auth::Grant,
     /// The page takes back its session after a `meet-control` restart.
     pub resume: Option<Box<crate::signalling::messages::Resume>>,
+    /// The page asks to send its camera with H.264 rather than VP8.
+    pub h264: bool,
 }
 
 impl JoinRequest {

@@ -25,10 +25,10 @@ mod restart;
 mod speaker;
 mod streams;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
-use meet_media::sdp::Kind;
+use meet_media::sdp::{self, Kind};
 use meet_relay::protocol::{MediaKind, Request, Response, RoomLimits, TransportParams};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -179,6 +179,12 @@ struct Participant {
     /// the room's broadcaster seats. Brought in line with `audio`, `video` and `screen` by
     /// [`Room::apply_sending`].
     sending: HashSet<MediaSource>,
+    /// The codec each of the participant's video sources is sent with (its answer's choice): receivers
+    /// get that codec, as the relay does not transcode.
+    video_codecs: HashMap<MediaSource, sdp::VideoCodec>,
+    /// The codec offered first in the sections this participant sends in: browsers send the first
+    /// codec of the offer that they support.
+    send_codec: sdp::VideoCodec,
     out: Outbox,
     transport: TransportParams,
     sections: Vec<Section>,
@@ -225,6 +231,8 @@ impl Participant {
             allowed: Allowed::default(),
             blocked: HashSet::new(),
             sending: HashSet::new(),
+            video_codecs: HashMap::new(),
+            send_codec: if request.h264 { sdp::VideoCodec::H264 } else { sdp::VideoCodec::Vp8 },
             out,
             transport,
             sections,
@@ -629,6 +637,8 @@ fn placeholder() -> Participant {
         allowed: Allowed::default(),
         blocked: HashSet::new(),
         sending: HashSet::new(),
+        video_codecs: HashMap::new(),
+        send_codec: sdp::VideoCodec::Vp8,
         out,
         transport: TransportParams {
             ice_ufrag: String::new(),

@@ -24,6 +24,9 @@ pub enum ClientMessage {
         video: bool,
         #[serde(default)]
         mode: Mode,
+        /// The codec the camera should be sent with (meet's `videoCodec` URL extension): `h264`, else VP8.
+        #[serde(default)]
+        video_codec: Option<String>,
         /// Room-URL attributes for the integrator's access check and webhooks.
         #[serde(flatten)]
         attributes: JoinAttributes,

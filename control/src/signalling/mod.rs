@@ -125,6 +125,7 @@ async fn session(state: AppState, socket: WebSocket) {
             audio,
             video,
             mode,
+            video_codec,
             mut attributes,
             mut options,
             resume,
@@ -178,6 +179,7 @@ async fn session(state: AppState, socket: WebSocket) {
                 mode,
                 grant,
                 resume,
+                h264: video_codec.is_some_and(|c| c.eq_ignore_ascii_case("h264")),
             };
             // The integrator's access check (and webhook targets from the room URL).
             if let Err(refusal) = state.services.admit(&mut join, &attributes).await {

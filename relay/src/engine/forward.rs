@@ -230,7 +230,9 @@ impl Engine {
     ) {
         // A simulcast layer's packets are read once for the switches of all its consumers.
         let layer = self.producers[producer_key].layer;
-        let info = self.producers[producer_key].rid.is_some().then(|| PacketInfo::read(packet, header));
+        let p = &self.producers[producer_key];
+        let codec = meet_media::sdp::VideoCodec::of_payload_type(p.payload_type);
+        let info = p.rid.is_some().then(|| PacketInfo::read(packet, header, codec));
         if let Some(height) = info.and_then(|i| i.height) {
             self.producers[producer_key].height = height;
         }
@@ -292,7 +294,8 @@ impl Engine {
             self.pipes_out.push_back(PipeOut { core: *core, message });
         }
         if let Some((core, origin)) = producer.origin {
-            let message = PipeMessage::ProxyClosed { producer: origin, ssrc: producer.ssrc, core: self.core };
+            let message =
+                PipeMessage::ProxyClosed { producer: origin, ssrc: producer.ssrc, core: self.core, proxy: key };
             self.pipes_out.push_back(PipeOut { core, message });
             for room in self.rooms.values_mut() {
                 if room.proxies.get(&producer.id) == Some(&key) {

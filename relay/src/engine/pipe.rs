@@ -3,6 +3,9 @@
 //! consumers are served by that core. The producer's core decrypts each packet once and hands the plain
 //! packet to the proxies' cores; keyframe requests and NACKs travel back the same way.
 //!
+//! A simulcast producer crosses as a group: each layer feeds a proxy of its own, and the proxy of the first
+//! layer holds the group, so a consumer on the far core is moved between layers as on the producer's.
+//!
 //! The IO layer carries [`PipeOut`]s to their core and feeds them to [`Engine::handle_pipe`]. Keys name
 //! producers on the receiving core; each message repeats the stream's SSRC so a message for a producer
 //! that was removed (and whose key was reused) is recognised and dropped.
@@ -48,6 +51,8 @@ pub enum PipeMessage {
         producer: ProducerKey,
         ssrc: u32,
         core: usize,
+        /// The proxy that closed: a newer proxy of the same producer on that core keeps its pipe.
+        proxy: ProducerKey,
     },
     /// To a room's home core: a peer of this core (created with `ufrag`) stopped sending (see
     /// [`super::seats`]).
@@ -69,8 +74,9 @@ pub struct PipeOut {
 pub enum InternalRequest {
     /// The producer `producer` of `room`, as seen by its own core.
     DescribeProducer { room: String, producer: String },
-    /// Creates (or finds) the proxy of a producer of another core; answered with its key.
-    CreateProxy { room: String, producer: String, info: ProducerInfo, origin_core: usize },
+    /// Creates (or finds) the proxy of a producer of another core (with one proxy per simulcast layer
+    /// when `layers` is not empty); answered with their keys.
+    CreateProxy { room: String, producer: String, info: ProducerInfo, layers: Vec<ProducerInfo>, origin_core: usize },
     /// The producer `producer_key` feeds `proxy` on `core`.
     OpenPipe { producer_key: ProducerKey, ssrc: u32, core: usize, proxy: ProducerKey },
     /// This core holds part of `room`, whose home is core `home`: it leaves the room's active-speaker
@@ -85,20 +91,34 @@ pub enum InternalRequest {
     ReleaseSeat { room: String, peer: String, ufrag: String },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A stream as its own core sees it. `ssrc` is 0 for a simulcast layer whose SSRC is not learned yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerInfo {
     pub key: ProducerKey,
     pub kind: MediaKind,
     pub ssrc: u32,
     pub payload_type: u8,
     pub clock_rate: u32,
+    /// A simulcast layer's `rid`.
+    pub rid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InternalResponse {
-    Producer(ProducerInfo),
-    Proxy { key: ProducerKey, created: bool },
-    Seat { taken: bool },
+    /// `layers`: every layer of a simulcast group, lowest first (the first is `info`); empty otherwise.
+    Producer {
+        info: ProducerInfo,
+        layers: Vec<ProducerInfo>,
+    },
+    /// `layers`: the proxy of each layer, as asked.
+    Proxy {
+        key: ProducerKey,
+        layers: Vec<ProducerKey>,
+        created: bool,
+    },
+    Seat {
+        taken: bool,
+    },
     Ok,
 }
 
@@ -117,39 +137,60 @@ impl Engine {
                     .flat_map(|r| r.peers.values())
                     .find_map(|k| self.peers[*k].producers.get(&producer).copied())
                     .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, format!("no producer {producer:?}")))?;
-                let p = &self.producers[key];
-                Ok(InternalResponse::Producer(ProducerInfo {
-                    key,
-                    kind: p.kind,
-                    ssrc: p.ssrc,
-                    payload_type: p.payload_type,
-                    clock_rate: p.clock_rate,
-                }))
+                let describe = |k: ProducerKey| {
+                    let p = &self.producers[k];
+                    ProducerInfo {
+                        key: k,
+                        kind: p.kind,
+                        ssrc: p.ssrc,
+                        payload_type: p.payload_type,
+                        clock_rate: p.clock_rate,
+                        rid: p.rid.clone(),
+                    }
+                };
+                let layers = self.producers[key].layers.iter().map(|k| describe(*k)).collect();
+                Ok(InternalResponse::Producer { info: describe(key), layers })
             }
-            InternalRequest::CreateProxy { room, producer, info, origin_core } => {
+            InternalRequest::CreateProxy { room, producer, info, layers, origin_core } => {
                 let r = self
                     .rooms
                     .get(&room)
                     .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, format!("no room {room:?}")))?;
                 if let Some(&key) = r.proxies.get(&producer) {
-                    if self.producers[key].ssrc == info.ssrc {
-                        return Ok(InternalResponse::Proxy { key, created: false });
+                    let p = &self.producers[key];
+                    // A simulcast layer's SSRC may have been learned since either side last looked.
+                    let same_ssrc = p.ssrc == info.ssrc || (info.rid.is_some() && (p.ssrc == 0 || info.ssrc == 0));
+                    if p.origin == Some((origin_core, info.key)) && same_ssrc {
+                        let layers = p.layers.clone();
+                        return Ok(InternalResponse::Proxy { key, layers, created: false });
                     }
                     // A stale proxy of an earlier producer with this id.
                     self.remove_producer(key);
                 }
-                let mut proxy =
-                    Producer::new(producer.clone(), NO_PEER, info.kind, info.ssrc, info.payload_type, info.clock_rate);
-                proxy.origin = Some((origin_core, info.key));
-                let key = self.producers.insert(proxy);
+                let new_proxy = |i: &ProducerInfo| {
+                    let mut proxy =
+                        Producer::new(producer.clone(), NO_PEER, i.kind, i.ssrc, i.payload_type, i.clock_rate);
+                    proxy.origin = Some((origin_core, i.key));
+                    proxy.rid = i.rid.clone();
+                    proxy
+                };
+                let key = self.producers.insert(new_proxy(&info));
+                let mut keys = Vec::with_capacity(layers.len());
+                for (n, layer) in layers.iter().enumerate() {
+                    let k = if layer.key == info.key { key } else { self.producers.insert(new_proxy(layer)) };
+                    self.producers[k].layer = n as u8;
+                    keys.push(k);
+                }
+                self.producers[key].layers = keys.clone();
                 self.rooms.get_mut(&room).expect("checked above").proxies.insert(producer, key);
-                Ok(InternalResponse::Proxy { key, created: true })
+                Ok(InternalResponse::Proxy { key, layers: keys, created: true })
             }
             InternalRequest::OpenPipe { producer_key, ssrc, core, proxy } => {
                 let p = self
                     .producers
                     .get_mut(producer_key)
-                    .filter(|p| p.ssrc == ssrc)
+                    // 0: a simulcast layer described before its SSRC was learned.
+                    .filter(|p| p.ssrc == ssrc || (ssrc == 0 && p.rid.is_some()))
                     .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "producer is gone"))?;
                 if !p.pipes.contains(&(core, proxy)) {
                     p.pipes.push((core, proxy));
@@ -195,6 +236,7 @@ impl Engine {
                 let header = rtp::parse(&packet);
                 if let (true, Ok(header)) = (self.is_live(proxy, ssrc, true), header) {
                     let p = &mut self.producers[proxy];
+                    p.last_packet = Some(now);
                     p.packets += 1;
                     p.bytes += packet.len() as u64;
                     if p.kind == MediaKind::Video && packet.len() >= 4 {
@@ -234,9 +276,9 @@ impl Engine {
                     self.send_nack(producer, &pairs);
                 }
             }
-            PipeMessage::ProxyClosed { producer, ssrc, core } => {
+            PipeMessage::ProxyClosed { producer, ssrc, core, proxy } => {
                 if self.is_live(producer, ssrc, false) {
-                    self.producers[producer].pipes.retain(|(c, _)| *c != core);
+                    self.producers[producer].pipes.retain(|pipe| *pipe != (core, proxy));
                 }
             }
             PipeMessage::SeatReleased { room, peer, ufrag } => {

@@ -93,7 +93,7 @@ impl Engine {
                 let key = self.peer_key(&room, &peer)?;
                 let p = &self.peers[key];
                 if !simulcast.is_empty() {
-                    check_layers(&simulcast, kind, ssrc, rtx.is_some())?;
+                    check_layers(&simulcast, kind, ssrc, payload_type, rtx.is_some())?;
                 }
                 let rtx_taken = rtx.is_some_and(|r| r.ssrc == ssrc || p.producers_by_ssrc.contains_key(&r.ssrc));
                 let ssrc_taken = simulcast.is_empty() && p.producers_by_ssrc.contains_key(&ssrc);
@@ -425,11 +425,15 @@ impl Engine {
     }
 }
 
-/// What a simulcast `Produce` must be: video, 1 to 3 distinct short rids, SSRCs left to be learned.
-fn check_layers(rids: &[String], kind: MediaKind, ssrc: u32, has_rtx: bool) -> Result<(), ErrorBody> {
+/// What a simulcast `Produce` must be: video in a codec whose keyframes the relay can find, 1 to 3
+/// distinct short rids, SSRCs left to be learned.
+fn check_layers(rids: &[String], kind: MediaKind, ssrc: u32, payload_type: u8, has_rtx: bool) -> Result<(), ErrorBody> {
     let bad = |why: &str| Err(ErrorBody::new(ErrorCode::BadRequest, why.to_string()));
     if kind != MediaKind::Video {
         return bad("simulcast is for video");
+    }
+    if meet_media::sdp::VideoCodec::of_payload_type(payload_type).is_none() {
+        return bad("simulcast needs VP8 (payload type 96) or H.264 (102)");
     }
     if rids.len() > MAX_LAYERS {
         return bad("at most 3 simulcast layers");

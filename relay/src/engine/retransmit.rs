@@ -221,6 +221,7 @@ impl Engine {
             return;
         }
         let producer = &self.producers[source];
+        let codec = meet_media::sdp::VideoCodec::of_payload_type(producer.payload_type);
         let Some(cached) = producer.cache.get(now, source_seq) else {
             if producer.loss.is_missing(source_seq) {
                 // The relay is asking the producer already; the packet goes out to everyone when it comes.
@@ -249,7 +250,7 @@ impl Engine {
             Some(m) => {
                 let mut original = super::take_buffer(&mut self.pool);
                 original.extend_from_slice(cached);
-                m.apply(&mut original, &PacketInfo::read(cached, &header));
+                m.apply(&mut original, &PacketInfo::read(cached, &header, codec));
                 split(&original, &mut out);
                 self.pool.push(original);
             }

@@ -12,7 +12,10 @@
 //! at all (a browser short of uplink drops its top layers). A switch happens only at a keyframe of the
 //! target, so the receiver's decoder never sees a frame that refers to another layer; from there, the
 //! packets are rewritten so that sequence numbers, timestamps, VP8 picture IDs and TL0PICIDX run on
-//! without a jump ([`Rewrite`]). A receiver cannot tell that anything switched.
+//! without a jump ([`Rewrite`]). A receiver cannot tell that anything switched. Layers are VP8 or H.264,
+//! as the sender chose (its payload type says which): a VP8 keyframe is read from its payload descriptor
+//! and frame header, an H.264 one from the sequence parameter set that starts it, which also gives its
+//! size; H.264 has no picture ID to rewrite.
 //!
 //! [`Producer::layers`]: super::forward::Producer::layers
 //! [`Consumer::view_height`]: super::forward::Consumer::view_height
@@ -20,8 +23,8 @@
 use std::time::{Duration, Instant};
 
 use meet_media::rtp;
-use meet_media::sdp::{MID_EXT_ID, REPAIRED_RID_EXT_ID, RID_EXT_ID, VP8_RTX_PT};
-use meet_media::vp8;
+use meet_media::sdp::{VideoCodec, MID_EXT_ID, REPAIRED_RID_EXT_ID, RID_EXT_ID};
+use meet_media::{h264, vp8};
 
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
 use crate::protocol::RtxStream;
@@ -90,18 +93,31 @@ pub(crate) struct PacketInfo {
 }
 
 impl PacketInfo {
-    pub fn read(packet: &[u8], header: &rtp::RtpHeader) -> Self {
+    /// A packet of a layer sent with `codec` (`None`: a codec meet does not offer, never a keyframe).
+    pub fn read(packet: &[u8], header: &rtp::RtpHeader, codec: Option<VideoCodec>) -> Self {
         let mut info = PacketInfo {
             seq: header.sequence_number,
             timestamp: header.timestamp,
             payload_at: header.header_len,
             ..Default::default()
         };
-        if let Ok(d) = rtp::payload(packet, header).map_err(|_| ()).and_then(|p| vp8::parse(p).map_err(|_| ())) {
-            info.keyframe = d.keyframe;
-            info.picture_id = d.picture_id;
-            info.tl0_pic_idx = d.tl0_pic_idx;
-            info.height = d.size.map(|(_, h)| h);
+        let Ok(payload) = rtp::payload(packet, header) else { return info };
+        match codec {
+            Some(VideoCodec::Vp8) => {
+                if let Ok(d) = vp8::parse(payload) {
+                    info.keyframe = d.keyframe;
+                    info.picture_id = d.picture_id;
+                    info.tl0_pic_idx = d.tl0_pic_idx;
+                    info.height = d.size.map(|(_, h)| h);
+                }
+            }
+            Some(VideoCodec::H264) => {
+                if let Ok(d) = h264::parse(payload) {
+                    info.keyframe = d.keyframe;
+                    info.height = d.size.map(|(_, h)| h);
+                }
+            }
+            None => {}
         }
         info
     }
@@ -251,7 +267,8 @@ impl Engine {
             if producer.rtx.is_some() {
                 return None;
             }
-            producer.rtx = Some(RtxStream { ssrc, payload_type: VP8_RTX_PT });
+            let Some(codec) = VideoCodec::of_payload_type(producer.payload_type) else { return None };
+            producer.rtx = Some(RtxStream { ssrc, payload_type: codec.rtx_payload_type() });
         } else {
             if producer.ssrc != 0 {
                 return None;

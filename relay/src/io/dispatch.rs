@@ -380,21 +380,26 @@ impl Relay {
     /// Makes `producer` (on core `from`) available to consumers on core `to`.
     async fn ensure_pipe(&self, room: &str, producer: &str, from: usize, to: usize) -> Result<(), ErrorBody> {
         let describe = InternalRequest::DescribeProducer { room: room.to_string(), producer: producer.to_string() };
-        let InternalResponse::Producer(info) = self.core(from).internal(describe).await? else {
+        let InternalResponse::Producer { info, layers } = self.core(from).internal(describe).await? else {
             return Err(ErrorBody::new(ErrorCode::Internal, "unexpected reply from a core"));
         };
         let create = InternalRequest::CreateProxy {
             room: room.to_string(),
             producer: producer.to_string(),
-            info,
+            info: info.clone(),
+            layers: layers.clone(),
             origin_core: from,
         };
-        let InternalResponse::Proxy { key, created } = self.core(to).internal(create).await? else {
+        let InternalResponse::Proxy { key, layers: proxies, created } = self.core(to).internal(create).await? else {
             return Err(ErrorBody::new(ErrorCode::Internal, "unexpected reply from a core"));
         };
         if created {
-            let open = InternalRequest::OpenPipe { producer_key: info.key, ssrc: info.ssrc, core: to, proxy: key };
-            self.core(from).internal(open).await?;
+            // A simulcast group: each layer feeds its own proxy.
+            let streams = if layers.is_empty() { vec![(info, key)] } else { layers.into_iter().zip(proxies).collect() };
+            for (stream, proxy) in streams {
+                let open = InternalRequest::OpenPipe { producer_key: stream.key, ssrc: stream.ssrc, core: to, proxy };
+                self.core(from).internal(open).await?;
+            }
             tracing::debug!(room, producer, from, to, "stream piped between cores");
         }
         Ok(())

@@ -209,19 +209,31 @@ impl Room {
                     continue;
                 }
             };
+            let kind = section.kind;
+            let (payload_type, clock_rate) = match kind {
+                sdp::Kind::Audio => (kind.payload_type(), kind.clock_rate()),
+                sdp::Kind::Video => {
+                    let Some(codec) = answered.video_codec() else {
+                        tracing::info!(mid = %section.mid, "answer keeps no video codec meet offered");
+                        continue;
+                    };
+                    (codec.payload_type(), sdp::VP8_CLOCK_RATE)
+                }
+            };
+            let codec = sdp::VideoCodec::of_payload_type(payload_type).filter(|_| kind == sdp::Kind::Video);
             let rtx = answered
                 .rtx_of(ssrc)
                 .filter(|_| simulcast.is_empty())
-                .map(|ssrc| RtxStream { ssrc, payload_type: sdp::VP8_RTX_PT });
-            let kind = section.kind;
+                .zip(codec)
+                .map(|(ssrc, codec)| RtxStream { ssrc, payload_type: codec.rtx_payload_type() });
             let request = Request::Produce {
                 room: self.id.clone(),
                 peer: p.id.clone(),
                 producer: producer_id(&p.id, source),
                 kind: media_kind(kind),
                 ssrc,
-                payload_type: kind.payload_type(),
-                clock_rate: kind.clock_rate(),
+                payload_type,
+                clock_rate,
                 rtx,
                 simulcast,
                 // Sending is decided next, source by source, as for a device turned on later.
@@ -230,6 +242,9 @@ impl Room {
             match self.relay.request(request).await {
                 Ok(_) => {
                     self.participants[i].sections[s].role = Role::Send { source, produced: true };
+                    if let Some(codec) = codec {
+                        self.participants[i].video_codecs.insert(source, codec);
+                    }
                     produced_any = true;
                 }
                 Err(_) if !self.relay.is_up() => {

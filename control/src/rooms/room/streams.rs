@@ -12,13 +12,18 @@ impl Room {
     /// it is free.
     pub(super) async fn consume(&self, to: &mut Participant, from: &str, source: MediaSource) {
         let kind = kind_of(source);
+        // A receiver gets the sender's codec: every video section offers all of meet's.
+        let codec = (kind == sdp::Kind::Video).then(|| {
+            let sender = self.participants.iter().find(|p| p.id == from);
+            sender.and_then(|p| p.video_codecs.get(&source).copied()).unwrap_or(sdp::VideoCodec::Vp8)
+        });
         let request = Request::Consume {
             room: self.id.clone(),
             peer: to.id.clone(),
             producer: producer_id(from, source),
-            payload_type: kind.payload_type(),
+            payload_type: codec.map_or(kind.payload_type(), sdp::VideoCodec::payload_type),
             // Browsers accept the RTX meet offers with video; the relay then answers their NACKs itself.
-            rtx_payload_type: (kind == sdp::Kind::Video).then_some(sdp::VP8_RTX_PT),
+            rtx_payload_type: codec.map(sdp::VideoCodec::rtx_payload_type),
         };
         let (consumer, ssrc, cname, rtx_ssrc) = match self.relay.request(request).await {
             Ok(Response::ConsumerCreated { consumer, ssrc, cname, rtx_ssrc }) => (consumer, ssrc, cname, rtx_ssrc),
@@ -155,7 +160,9 @@ fn send_offer(p: &mut Participant) {
         };
         // The camera is sent in simulcast layers; a shared screen in one, at full resolution.
         let simulcast = matches!(s.role, Role::Send { source: MediaSource::Video, .. });
-        sections.push(MediaSection { mid: s.mid.clone(), kind: s.kind, direction, simulcast });
+        // What it sends goes first in the sections it sends in; a receiver takes either.
+        let first_codec = if matches!(s.role, Role::Send { .. }) { p.send_codec } else { sdp::VideoCodec::Vp8 };
+        sections.push(MediaSection { mid: s.mid.clone(), kind: s.kind, direction, simulcast, first_codec });
         tracks.push(TrackInfo {
             mid: s.mid.clone(),
             kind: s.kind.as_str(),
