@@ -155,7 +155,11 @@ pub fn write_send_header(
 
 /// `addr` as the engine sees it: a v4-mapped IPv6 address (from a dual-stack socket) as plain IPv4.
 pub fn canonical(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+    match addr {
+        SocketAddr::V6(a) if a.ip().to_ipv4_mapped().is_some() => SocketAddr::new(addr.ip().to_canonical(), a.port()),
+        // A link-local IPv6 peer keeps its scope: replies need it.
+        other => other,
+    }
 }
 
 /// `addr` as a socket of the given family takes it: IPv4 as v4-mapped on an AF_INET6 socket.
@@ -203,5 +207,7 @@ mod tests {
         assert_eq!(mapped.to_string(), "[::ffff:10.0.0.1]:5");
         assert_eq!(canonical(mapped), v4);
         assert_eq!(for_socket(v4, false), v4);
+        let scoped: SocketAddr = "[fe80::1%3]:9".parse().unwrap();
+        assert_eq!(canonical(scoped), scoped);
     }
 }
