@@ -154,7 +154,7 @@ impl MmsgDriver {
                 let name_len = self.headers[i].msg_hdr.msg_namelen as usize;
                 // SAFETY: the kernel wrote name_len bytes of address into names[i].
                 let name = unsafe { std::slice::from_raw_parts(&self.names[i] as *const _ as *const u8, name_len) };
-                let control_len = (self.headers[i].msg_hdr.msg_controllen as usize).min(CONTROL_LEN);
+                let control_len = self.headers[i].msg_hdr.msg_controllen.min(CONTROL_LEN);
                 let Some(path) = pktinfo::received_path(name, &self.controls[i].0[..control_len], self.port) else {
                     continue;
                 };
