@@ -20,6 +20,7 @@ use meet_media::{rtp, stun};
 use mio::{Events, Interest, Poll, Token};
 
 use crate::net;
+use crate::tcp_link::TcpLink;
 
 /// Marks our payloads: "MTB1".
 pub const MAGIC: [u8; 4] = *b"MTB1";
@@ -32,6 +33,17 @@ const VIDEO_PT: u8 = 96;
 const RTX_PT: u8 = 97;
 /// Dropped packets remembered per peer for matching retransmissions.
 const DROPPED_KEPT: usize = 1024;
+/// Set in the poll token of a peer's ICE-TCP link (the rest is the peer's index in its worker).
+const TCP_TOKEN: usize = 1 << 30;
+
+/// Sends one datagram to the relay: over the peer's ICE-TCP link when it has one, else UDP. False if
+/// it could not be sent.
+fn send_datagram(p: &mut SimPeer, datagram: &[u8], addr: SocketAddr) -> bool {
+    match p.tcp.as_mut() {
+        Some(link) => link.send(datagram),
+        None => p.socket.send_to(datagram, addr).is_ok(),
+    }
+}
 
 pub const STATE_IDLE: u8 = 0;
 pub const STATE_ICE: u8 = 1;
@@ -90,6 +102,8 @@ pub struct PeerSpec {
     /// Plain mode: the group it publishes to and the groups it receives.
     pub bare_group: Option<u32>,
     pub bare_subscribe: Vec<u32>,
+    /// Reach the relay over ICE-TCP at its candidate's address and port (`--tcp`).
+    pub tcp: bool,
 }
 
 /// Where the peer's media goes, learned from signalling.
@@ -192,6 +206,8 @@ struct Track {
 struct SimPeer {
     spec: PeerSpec,
     socket: mio::net::UdpSocket,
+    /// With `--tcp`: its ICE-TCP connection to the relay, which then carries everything.
+    tcp: Option<TcpLink>,
     remote: Option<Remote>,
     state: u8,
     next_check: Instant,
@@ -251,6 +267,9 @@ pub struct Worker {
     stats: WorkerStats,
     buf: Vec<u8>,
     out: Vec<u8>,
+    /// Frames read from an ICE-TCP link and their ends, kept to reuse their allocation.
+    tcp_frames: Vec<u8>,
+    tcp_ends: Vec<usize>,
     tie_breaker: u64,
 }
 
@@ -270,6 +289,8 @@ pub fn spawn_worker(
         stats: WorkerStats::default(),
         buf: vec![0u8; 4096],
         out: vec![0u8; 4096],
+        tcp_frames: Vec::new(),
+        tcp_ends: Vec::new(),
         tie_breaker: u64::MAX,
     };
     let handle = std::thread::Builder::new().name(name).spawn(move || worker.run(rx))?;
@@ -306,7 +327,12 @@ impl Worker {
                 }
             }
             for event in events.iter() {
-                self.drain_socket(event.token().0);
+                let token = event.token().0;
+                if token & TCP_TOKEN != 0 {
+                    self.drain_tcp(token & !TCP_TOKEN);
+                } else {
+                    self.drain_socket(token);
+                }
             }
             let now = Instant::now();
             if now >= next_tick {
@@ -332,6 +358,7 @@ impl Worker {
         self.peers.push(SimPeer {
             spec: *spec,
             socket,
+            tcp: None,
             remote: None,
             state: STATE_IDLE,
             next_check: now,
@@ -360,6 +387,21 @@ impl Worker {
         if self.peers[local].remote.is_some() {
             return;
         }
+        if let (true, Remote::Ice { addr, .. }) = (self.peers[local].spec.tcp, &remote) {
+            // Tokens past the UDP sockets' name the TCP links.
+            match TcpLink::connect(*addr).and_then(|mut link| {
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                self.poll.registry().register(&mut link.stream, Token(TCP_TOKEN | local), interest)?;
+                Ok(link)
+            }) {
+                Ok(link) => self.peers[local].tcp = Some(link),
+                Err(e) => {
+                    eprintln!("peer {index}: ICE-TCP connect failed: {e}");
+                    self.set_state(local, STATE_FAILED);
+                    return;
+                }
+            }
+        }
         self.peers[local].remote = Some(remote);
         self.set_state(local, STATE_ICE);
         self.peers[local].next_check = Instant::now();
@@ -375,7 +417,7 @@ impl Worker {
 
     fn send_to(&mut self, local: usize, len: usize) {
         let Some(addr) = self.remote_addr(local) else { return };
-        if self.peers[local].socket.send_to(&self.out[..len], addr).is_err() {
+        if !send_datagram(&mut self.peers[local], &self.out[..len], addr) {
             self.stats.send_errors += 1;
         }
     }
@@ -421,6 +463,30 @@ impl Worker {
         }
     }
 
+    /// Frames received on a peer's ICE-TCP link, handled as datagrams.
+    fn drain_tcp(&mut self, local: usize) {
+        let (mut frames, mut ends) = (std::mem::take(&mut self.tcp_frames), std::mem::take(&mut self.tcp_ends));
+        frames.clear();
+        ends.clear();
+        let Some(link) = self.peers[local].tcp.as_mut() else { return };
+        let _ = link.flush();
+        if link.receive(&mut frames, &mut ends).is_err() {
+            self.stats.send_errors += 1;
+        }
+        let arrival = net::realtime_ns();
+        let source = self.remote_addr(local).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+        let mut start = 0;
+        for &end in &ends {
+            let len = end - start;
+            if len <= self.buf.len() {
+                self.buf[..len].copy_from_slice(&frames[start..end]);
+                self.handle_datagram(local, source, len, arrival);
+            }
+            start = end;
+        }
+        (self.tcp_frames, self.tcp_ends) = (frames, ends);
+    }
+
     fn drain_socket(&mut self, local: usize) {
         loop {
             let fd = self.peers[local].socket.as_raw_fd();
@@ -430,6 +496,13 @@ impl Worker {
                 Err(_) => return, // ICMP errors from a stopped system
             };
             let arrival = stamp.unwrap_or_else(net::realtime_ns);
+            self.handle_datagram(local, source, len, arrival);
+        }
+    }
+
+    /// One datagram from the relay, in `self.buf[..len]`.
+    fn handle_datagram(&mut self, local: usize, source: SocketAddr, len: usize, arrival: u64) {
+        {
             let first = self.buf.first().copied().unwrap_or(0);
             match first {
                 0..=3 => self.handle_stun(local, source, len),
@@ -464,7 +537,7 @@ impl Worker {
                 // The other side's check (full ICE agents such as Janus): answer with our password.
                 let pwd = self.peers[local].spec.pwd.clone();
                 if let Ok(n) = stun::write_binding_success(&msg.transaction_id, source, pwd.as_bytes(), &mut self.out) {
-                    let _ = self.peers[local].socket.send_to(&self.out[..n], source);
+                    let _ = send_datagram(&mut self.peers[local], &self.out[..n], source);
                 }
             }
             stun::Class::Success => {
@@ -508,8 +581,8 @@ impl Worker {
             match dtls.poll_output(&mut self.out) {
                 dimpl::Output::Packet(packet) => {
                     let len = packet.len();
-                    if let Some(Remote::Ice { addr, .. }) = &p.remote {
-                        let _ = p.socket.send_to(&self.out[..len], *addr);
+                    if let Some(Remote::Ice { addr, .. }) = p.remote.clone() {
+                        let _ = send_datagram(p, &self.out[..len], addr);
                     }
                 }
                 dimpl::Output::BufferTooSmall { needed } => self.out.resize(needed, 0),

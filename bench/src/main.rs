@@ -11,7 +11,7 @@
 //! [`runner`] (one measured run), [`limit`] (the search for the highest rate under 1% loss), [`cpu`]
 //! (what CPU a system is charged), [`compare`] (rounds of runs, baselines), [`repeats`] (median and
 //! spread), [`systems`] (child processes), [`report`] (ratios, targets, text, SVG), [`sdp`], [`net`],
-//! [`bare`].
+//! [`bare`], [`tcp_link`] (a simulated peer's ICE-TCP connection, `--tcp`).
 
 mod bare;
 mod compare;
@@ -27,6 +27,7 @@ mod runner;
 mod sdp;
 mod srtp_bench;
 mod systems;
+mod tcp_link;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;

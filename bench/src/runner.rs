@@ -77,6 +77,10 @@ pub struct LoadOptions {
     /// the retransmissions that fill them are counted as recovered (the bare forwarder has none).
     #[arg(long, default_value_t = 0.0)]
     pub loss: f64,
+    /// Simulated peers reach meet over ICE-TCP (RFC 6544/4571) instead of UDP, to set the TCP path's
+    /// cost per forwarded packet beside UDP's. meet only (`run`, or `compare --systems relay`).
+    #[arg(long)]
+    pub tcp: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +92,8 @@ pub struct Scenario {
     pub video: Option<(f64, usize)>,
     /// Share of received video packets dropped and NACKed by each receiver.
     pub loss: f64,
+    /// Peers use ICE-TCP.
+    pub tcp: bool,
 }
 
 impl Scenario {
@@ -105,6 +111,7 @@ impl Scenario {
             audio: Some((o.audio_pps, o.audio_bytes)),
             video,
             loss: o.loss.clamp(0.0, 1.0),
+            tcp: o.tcp,
         }
     }
 
@@ -142,6 +149,7 @@ impl Scenario {
             "audio": self.audio.map(|(pps, bytes)| json!({"packets_per_second": pps, "packet_bytes": bytes, "codec": "opus (pt 111)"})),
             "video": self.video.map(|(pps, bytes)| json!({"packets_per_second": pps, "packet_bytes": bytes, "bitrate_bps": pps * bytes as f64 * 8.0, "codec": "VP8 (pt 96)"})),
             "nominal_forwarded_packets_per_second": self.nominal_forwarded_pps(),
+            "transport": if self.tcp { "ice-tcp" } else { "udp" },
         })
     }
 }
@@ -249,6 +257,7 @@ impl Generator {
                 pwd: info.pwd.clone(),
                 bare_group,
                 bare_subscribe,
+                tcp: scenario.tcp && !plain,
             };
             senders[worker]
                 .send(Command::Add(Box::new(spec), socket))

@@ -17,9 +17,10 @@ pub struct Args {
     /// UDP port of the embedded relay (ignored with --relay-socket).
     #[arg(long, env = "MEET_MEDIA_PORT", default_value_t = 10000)]
     pub media_port: u16,
-    /// Address browsers reach the media port at; announced in ICE candidates.
-    #[arg(long, env = "MEET_ANNOUNCED_IP", default_value = "127.0.0.1")]
-    pub announced_ip: IpAddr,
+    /// Addresses browsers reach the media port at, comma-separated; one ICE candidate each (UDP, and
+    /// ICE-TCP unless `[relay] ice_tcp = false`).
+    #[arg(long, env = "MEET_ANNOUNCED_IP", default_value = "127.0.0.1", value_delimiter = ',')]
+    pub announced_ip: Vec<IpAddr>,
     /// Directory for state that outlives a restart.
     #[arg(long, env = "MEET_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -335,10 +336,11 @@ pub fn load() -> anyhow::Result<(Args, FileConfig)> {
         }
     }
     if unset("announced_ip") {
-        if let Some(v) = file.relay.announced_ip {
+        if let Some(v) = file.relay.announced_ips.clone().or(file.relay.announced_ip.map(|ip| vec![ip])) {
             args.announced_ip = v;
         }
     }
+    meet_relay::config::check_announced(&args.announced_ip).map_err(|e| anyhow::anyhow!("--announced-ip: {e}"))?;
     if unset("io_backend") {
         if let Some(v) = &file.relay.io_backend {
             args.io_backend = v.parse().map_err(|e| anyhow::anyhow!("[relay] io_backend: {e}"))?;

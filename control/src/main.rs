@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     let tls = if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         Some(meet_control::tls::from_files(cert, key)?)
     } else if args.tls_self_signed {
-        let names = meet_control::tls::default_names(args.listen, args.announced_ip);
+        let names = meet_control::tls::default_names(args.listen, &args.announced_ip);
         let (config, path, fingerprint) = meet_control::tls::self_signed(&args.data_dir.join("tls"), &names)?;
         tracing::info!(cert = %path.display(), sha256 = %fingerprint, "self-signed HTTPS: browsers warn once; `meetctl --ca-cert` takes this file");
         Some(config)
@@ -42,7 +42,9 @@ async fn main() -> anyhow::Result<()> {
     }
     // [relay] bind_ip applies to the embedded relay too (default: every address).
     let bind_ip = file.relay.bind_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    let mut embedded = meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, args.media_port), args.announced_ip);
+    let mut embedded = meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, args.media_port), args.announced_ip[0]);
+    embedded.announced_ips = args.announced_ip.clone();
+    embedded.ice_tcp = file.relay.ice_tcp.unwrap_or(true);
     embedded.cores = args.cores.unwrap_or_else(meet_relay::default_cores);
     embedded.io_backend = args.io_backend;
     let (relay, relay_events) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded)?;

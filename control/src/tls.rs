@@ -86,7 +86,7 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 
 /// Names for a self-signed certificate: `localhost`, the host name, loopback, and the listen and
 /// announced addresses (browsers on the LAN open `https://<announced-ip>:<port>/`).
-pub fn default_names(listen: SocketAddr, announced: std::net::IpAddr) -> Vec<String> {
+pub fn default_names(listen: SocketAddr, announced: &[std::net::IpAddr]) -> Vec<String> {
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
     if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         let host = host.trim();
@@ -94,7 +94,7 @@ pub fn default_names(listen: SocketAddr, announced: std::net::IpAddr) -> Vec<Str
             names.push(host.to_string());
         }
     }
-    for ip in [listen.ip(), announced] {
+    for ip in std::iter::once(listen.ip()).chain(announced.iter().copied()) {
         if !ip.is_unspecified() {
             names.push(ip.to_string());
         }

@@ -168,6 +168,8 @@ pub struct Offer<'a> {
     /// `sha-256 AB:CD:...`
     pub fingerprint: &'a str,
     pub candidates: &'a [SocketAddr],
+    /// ICE-TCP passive candidates (RFC 6544), listed after and below every UDP one.
+    pub tcp_candidates: &'a [SocketAddr],
     pub sections: &'a [MediaSection],
 }
 
@@ -275,6 +277,19 @@ impl Offer<'_> {
             // Host candidates, highest priority first (RFC 8445 §5.1.2 with type preference 126).
             let priority = 2_130_706_431u32 - i as u32;
             let _ = write!(s, "a=candidate:{} 1 udp {priority} {} {} typ host\r\n", i + 1, c.ip(), c.port());
+        }
+        for (i, c) in self.tcp_candidates.iter().enumerate() {
+            // RFC 6544 §4.2: local preference (2^13 * direction + other) with passive's direction
+            // preference 4 of 7, so every TCP candidate ranks below every UDP one (local preference 65535).
+            let local_preference = (4u32 << 13) + 8191 - (i as u32).min(8191);
+            let priority = (126u32 << 24) + (local_preference << 8) + 255;
+            let _ = write!(
+                s,
+                "a=candidate:{} 1 tcp {priority} {} {} typ host tcptype passive\r\n",
+                self.candidates.len() + i + 1,
+                c.ip(),
+                c.port()
+            );
         }
         s.push_str("a=end-of-candidates\r\n");
     }
@@ -510,9 +525,43 @@ mod tests {
             ice_pwd: "pw",
             fingerprint: "sha-256 AA:BB",
             candidates: &candidates,
+            tcp_candidates: &[],
             sections: &sections,
         }
         .to_sdp()
+    }
+
+    #[test]
+    fn tcp_candidates_follow_udp_ones_at_lower_priority() {
+        let udp: Vec<SocketAddr> = vec!["198.18.0.1:10000".parse().unwrap(), "[2001:db8::1]:10000".parse().unwrap()];
+        let tcp = udp.clone();
+        let sdp = Offer {
+            session_id: 1,
+            session_version: 1,
+            ice_ufrag: "uf",
+            ice_pwd: "pw",
+            fingerprint: "sha-256 AA",
+            candidates: &udp,
+            tcp_candidates: &tcp,
+            sections: &[MediaSection {
+                mid: "0".into(),
+                kind: Kind::Audio,
+                direction: Direction::RecvOnly,
+                simulcast: false,
+            }],
+        }
+        .to_sdp();
+        let lines: Vec<&str> = sdp.lines().filter(|l| l.starts_with("a=candidate:")).collect();
+        assert_eq!(lines.len(), 4, "{sdp}");
+        assert_eq!(lines[1], "a=candidate:2 1 udp 2130706430 2001:db8::1 10000 typ host");
+        assert!(
+            lines[2].starts_with("a=candidate:3 1 tcp ")
+                && lines[2].ends_with(" 198.18.0.1 10000 typ host tcptype passive")
+        );
+        assert!(lines[3].ends_with(" 2001:db8::1 10000 typ host tcptype passive"));
+        let priority = |l: &str| l.split(' ').nth(3).unwrap().parse::<u32>().unwrap();
+        assert!(priority(lines[1]) > priority(lines[2]) && priority(lines[2]) > priority(lines[3]));
+        assert!(sdp.ends_with("a=end-of-candidates\r\n"));
     }
 
     #[test]

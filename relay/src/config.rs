@@ -19,6 +19,11 @@ pub struct RelaySection {
     pub media_port: Option<u16>,
     /// Address announced to browsers in ICE candidates (the host's public or LAN address).
     pub announced_ip: Option<IpAddr>,
+    /// Several announced addresses, one ICE candidate each: a host with an address on each of several
+    /// networks, or IPv4 and IPv6. Instead of `announced_ip`.
+    pub announced_ips: Option<Vec<IpAddr>>,
+    /// ICE over TCP (RFC 6544) on the media ports, for browsers whose UDP is blocked. Default: on.
+    pub ice_tcp: Option<bool>,
     /// Address the media sockets bind.
     pub bind_ip: Option<IpAddr>,
     /// Media cores (threads). Default: one per CPU.
@@ -74,6 +79,15 @@ impl RelaySection {
         if let Some(b) = &self.io_backend {
             b.parse::<crate::IoBackend>().map_err(|e| format!("[relay] io_backend: {e}"))?;
         }
+        if self.announced_ip.is_some() && self.announced_ips.is_some() {
+            return Err("[relay] announced_ip and announced_ips: set one of them".into());
+        }
+        if let Some(ips) = &self.announced_ips {
+            check_announced(ips).map_err(|e| format!("[relay] announced_ips: {e}"))?;
+        }
+        if let Some(ip) = self.announced_ip {
+            check_announced(&[ip]).map_err(|e| format!("[relay] announced_ip: {e}"))?;
+        }
         if self.cores == Some(0) {
             return Err("[relay] cores: must be at least 1".into());
         }
@@ -84,6 +98,23 @@ impl RelaySection {
         }
         Ok(())
     }
+}
+
+/// Announced addresses must be ones a browser can send to: at least one, none unspecified or
+/// multicast, no repeats.
+pub fn check_announced(ips: &[IpAddr]) -> Result<(), String> {
+    if ips.is_empty() {
+        return Err("at least one address is needed".into());
+    }
+    for (i, ip) in ips.iter().enumerate() {
+        if ip.is_unspecified() || ip.is_multicast() {
+            return Err(format!("{ip} cannot be announced: browsers cannot send to it"));
+        }
+        if ips[..i].contains(ip) {
+            return Err(format!("{ip} is listed twice"));
+        }
+    }
+    Ok(())
 }
 
 /// Starts `tracing` output: `format` on stderr, `RUST_LOG` over `filter` over `info`. Tokens and secrets
@@ -119,6 +150,29 @@ mod tests {
         let bad = RelayFile::parse("[log]\nformat = \"xml\"\n").unwrap_err();
         assert!(bad.contains("xml") || bad.contains("format"), "{bad}");
         assert!(RelayFile::parse("[relay]\nsocket = \"relay.sock\"\n").is_err());
+    }
+
+    #[test]
+    fn announced_addresses() {
+        let f =
+            RelayFile::parse("[relay]\nannounced_ips = [\"198.18.0.1\", \"2001:db8::1\"]\nice_tcp = false\n").unwrap();
+        assert_eq!(f.relay.announced_ips.as_ref().map(Vec::len), Some(2));
+        assert_eq!(f.relay.ice_tcp, Some(false));
+        for (text, want) in [
+            ("announced_ips = []", "at least one"),
+            ("announced_ips = [\"0.0.0.0\"]", "cannot be announced"),
+            ("announced_ips = [\"::\"]", "cannot be announced"),
+            ("announced_ips = [\"224.0.0.1\"]", "cannot be announced"),
+            ("announced_ips = [\"10.0.0.1\", \"10.0.0.1\"]", "twice"),
+            ("announced_ips = [\"10.0.0.300\"]", "invalid"),
+            ("announced_ips = \"10.0.0.1\"", "invalid type"),
+            ("announced_ip = \"0.0.0.0\"", "[relay] announced_ip:"),
+            ("announced_ip = \"10.0.0.1\"\nannounced_ips = [\"10.0.0.2\"]", "set one"),
+            ("ice_tcp = \"yes\"", "invalid type"),
+        ] {
+            let e = RelayFile::parse(&format!("[relay]\n{text}\n")).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -26,8 +26,14 @@ pub struct RelayConfig {
     /// Address of core 0's media socket (e.g. `0.0.0.0:10000`); core N binds port + N. Port 0 gives
     /// every core an ephemeral port.
     pub bind: SocketAddr,
-    /// Address announced in ICE candidates; each core announces its own port.
-    pub announced_ip: IpAddr,
+    /// Addresses announced in ICE candidates, one host candidate each (several for a host with an
+    /// address on each of several networks, IPv4 and IPv6 for dual stack); each core announces its own
+    /// port. Replies leave from the address each browser's packets arrived at.
+    pub announced_ips: Vec<IpAddr>,
+    /// ICE-TCP (RFC 6544 passive candidates, below UDP in priority) on each core's port number.
+    pub ice_tcp: bool,
+    /// ICE-TCP connections one core accepts at most.
+    pub max_tcp_connections: usize,
     /// Media cores (threads), each with its own socket and rooms.
     pub cores: usize,
     pub io_backend: IoBackend,
@@ -38,7 +44,15 @@ pub struct RelayConfig {
 
 impl RelayConfig {
     pub fn new(bind: SocketAddr, announced_ip: IpAddr) -> Self {
-        RelayConfig { bind, announced_ip, cores: default_cores(), io_backend: IoBackend::Auto, peers_per_core: 500 }
+        RelayConfig {
+            bind,
+            announced_ips: vec![announced_ip],
+            ice_tcp: true,
+            max_tcp_connections: 1024,
+            cores: default_cores(),
+            io_backend: IoBackend::Auto,
+            peers_per_core: 500,
+        }
     }
 }
 
@@ -54,16 +68,20 @@ pub fn start(config: &RelayConfig) -> std::io::Result<Relay> {
     let mut cores = Vec::with_capacity(config.cores.max(1));
     for index in 0..config.cores.max(1) {
         let port = if config.bind.port() == 0 { 0 } else { config.bind.port() + index as u16 };
-        let socket = io::socket::bind_media_socket(SocketAddr::new(config.bind.ip(), port))?;
-        let port = socket.local_addr()?.port();
-        let mut engine_config = engine::EngineConfig::new(vec![SocketAddr::new(config.announced_ip, port)]);
+        let sockets = io::socket::bind_media(SocketAddr::new(config.bind.ip(), port), config.ice_tcp)?;
+        let port = sockets.port()?;
+        let at_port = |ip: &IpAddr| SocketAddr::new(*ip, port);
+        let mut engine_config = engine::EngineConfig::new(config.announced_ips.iter().map(at_port).collect());
+        if sockets.tcp.is_some() {
+            engine_config.tcp_candidates = config.announced_ips.iter().map(at_port).collect();
+        }
         engine_config.core = index;
         let engine = engine::Engine::new(engine_config, certificate.clone(), Instant::now());
-        cores.push((socket, engine));
+        cores.push((sockets, engine));
     }
-    let cores = io::core::spawn_all(cores, config.io_backend, notifications.clone())?;
+    let cores = io::core::spawn_all(cores, config.io_backend, config.max_tcp_connections, notifications.clone())?;
     for core in &cores {
-        tracing::info!(core = core.index, port = core.port, io_backend = %core.backend, announced = %config.announced_ip, "media core started");
+        tracing::info!(core = core.index, port = core.port, io_backend = %core.backend, announced = ?config.announced_ips, ice_tcp = config.ice_tcp, "media core started");
     }
     Ok(Relay::new(cores, notifications, config.peers_per_core))
 }

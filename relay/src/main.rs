@@ -20,10 +20,15 @@ struct Args {
     /// UDP port for all media (ICE, DTLS, SRTP) [default: 10000].
     #[arg(long, env = "MEET_MEDIA_PORT")]
     media_port: Option<u16>,
-    /// Address browsers can reach this host at; announced in ICE candidates [default: 127.0.0.1].
-    #[arg(long, env = "MEET_ANNOUNCED_IP")]
-    announced_ip: Option<IpAddr>,
-    /// Address the media sockets bind [default: 0.0.0.0].
+    /// Addresses browsers can reach this host at, comma-separated; one ICE candidate each
+    /// [default: 127.0.0.1].
+    #[arg(long, env = "MEET_ANNOUNCED_IP", value_delimiter = ',')]
+    announced_ip: Option<Vec<IpAddr>>,
+    /// ICE over TCP on the media ports [default: true].
+    #[arg(long, env = "MEET_ICE_TCP")]
+    ice_tcp: Option<bool>,
+    /// Address the media sockets bind [default: 0.0.0.0, which (like ::) means every address of both
+    /// IPv4 and IPv6].
     #[arg(long, env = "MEET_MEDIA_BIND_IP")]
     media_bind_ip: Option<IpAddr>,
     /// Media cores (threads); core N uses UDP port media-port + N. Default: one per CPU.
@@ -51,8 +56,15 @@ async fn main() -> anyhow::Result<()> {
         args.control_socket.or(section.socket).unwrap_or_else(|| PathBuf::from("/run/meet/relay.sock"));
     let media_port = args.media_port.or(section.media_port).unwrap_or(10000);
     let bind_ip = args.media_bind_ip.or(section.bind_ip).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let announced_ip = args.announced_ip.or(section.announced_ip).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let mut config = meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, media_port), announced_ip);
+    let announced = args
+        .announced_ip
+        .or(section.announced_ips)
+        .or(section.announced_ip.map(|ip| vec![ip]))
+        .unwrap_or_else(|| vec![IpAddr::from([127, 0, 0, 1])]);
+    meet_relay::config::check_announced(&announced).map_err(|e| anyhow::anyhow!("announced addresses: {e}"))?;
+    let mut config = meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, media_port), announced[0]);
+    config.announced_ips = announced;
+    config.ice_tcp = args.ice_tcp.or(section.ice_tcp).unwrap_or(true);
     config.cores = args.cores.or(section.cores).unwrap_or_else(meet_relay::default_cores);
     config.io_backend = match (args.io_backend, section.io_backend) {
         (Some(b), _) => b,

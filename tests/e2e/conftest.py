@@ -134,6 +134,7 @@ class Server:
     ):
         self.binary = binary
         self.host = host  # listens and announces its media here
+        self.announced: str | None = None  # announced addresses (comma-separated) instead of `host`
         self.data_dir = data_dir
         self.log_path = log_path
         self.relay_socket = relay_socket
@@ -160,7 +161,7 @@ class Server:
             cmd = [
                 str(self.binary),
                 "--listen", f"{self.host}:{self.port}",
-                "--announced-ip", self.host,
+                "--announced-ip", self.announced or self.host,
                 "--data-dir", str(self.data_dir),
             ]
             if self.config is not None:

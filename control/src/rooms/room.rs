@@ -645,6 +645,7 @@ fn placeholder() -> Participant {
             ice_pwd: String::new(),
             fingerprint: String::new(),
             candidates: vec![],
+            tcp_candidates: vec![],
         },
         sections: Vec::new(),
         session_id: 0,

@@ -44,6 +44,23 @@ counters! {
     drop_unknown_kind,
     /// Larger than a receive buffer; cut off by the kernel.
     drop_truncated,
+    /// ICE-TCP (`io::tcp`): connections accepted, and refused over the per-core cap.
+    tcp_accepted,
+    tcp_refused,
+    /// RFC 4571 frames received.
+    tcp_frames_in,
+    /// Connections the browser closed (or that failed).
+    tcp_closed,
+    /// Connections closed for a zero-length frame.
+    tcp_drop_bad_frame,
+    /// Connections closed for a frame longer than a datagram can be.
+    tcp_drop_oversized,
+    /// Connections closed for passing no ICE check in time, or leaving a frame half-sent.
+    tcp_drop_slow,
+    /// Connections closed after a silence longer than ICE consent.
+    tcp_drop_idle,
+    /// Datagrams for a TCP path whose connection is gone or too far behind.
+    tcp_send_dropped,
     drop_stun_malformed,
     /// Not a Binding request (responses, indications, other methods).
     drop_stun_unexpected,

@@ -1,7 +1,6 @@
 //! RTP from producers to consumers. Each incoming SRTP packet is authenticated and decrypted once; each
 //! consumer gets a copy with its own SSRC and payload type, encrypted with its peer's keys.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use meet_media::rtp::{self, ReceiveStats};
@@ -10,7 +9,7 @@ use super::downlink::Pause;
 use super::pipe::{PipeMessage, PipeOut};
 use super::retransmit::{Arrival, LossTracker, PacketCache, RtxOut};
 use super::simulcast::{PacketInfo, Simulcast};
-use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
+use super::{ConsumerKey, Engine, Path, PeerKey, ProducerKey};
 use crate::protocol::{MediaKind, RtxStream};
 
 /// The longest authentication tag of the SRTP profiles we support (AES-GCM).
@@ -113,7 +112,7 @@ pub(crate) struct Consumer {
 }
 
 impl Engine {
-    pub(super) fn handle_srtp(&mut self, now: Instant, source: SocketAddr, datagram: &mut [u8], is_rtcp: bool) {
+    pub(super) fn handle_srtp(&mut self, now: Instant, source: Path, datagram: &mut [u8], is_rtcp: bool) {
         if is_rtcp {
             self.counters.rtcp_in += 1;
         } else {

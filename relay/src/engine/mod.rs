@@ -21,6 +21,7 @@ pub mod counters;
 mod downlink;
 mod feedback;
 mod forward;
+mod path;
 mod peer;
 pub mod pipe;
 mod requests;
@@ -41,20 +42,26 @@ use slab::Slab;
 use crate::protocol::Notification;
 pub use cert::Certificate;
 pub use counters::Counters;
+pub use path::{Path, Transport};
 use peer::Peer;
 use room::Room;
 
 /// A datagram for the IO layer to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
+    pub transport: Transport,
+    /// The relay's address to send from (the one the peer's packets arrive at); unspecified: any.
+    pub source: SocketAddr,
     pub destination: SocketAddr,
     pub contents: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Host candidates announced to browsers (the relay's public address and media port).
+    /// UDP host candidates announced to browsers (the relay's public addresses and media port).
     pub candidates: Vec<SocketAddr>,
+    /// ICE-TCP passive host candidates (RFC 6544), announced below every UDP one.
+    pub tcp_candidates: Vec<SocketAddr>,
     /// A peer that sends no valid ICE check for this long is gone (RFC 7675 consent).
     pub consent_timeout: Duration,
     /// How often receiver reports and REMB go to producers.
@@ -71,6 +78,7 @@ impl EngineConfig {
     pub fn new(candidates: Vec<SocketAddr>) -> Self {
         EngineConfig {
             candidates,
+            tcp_candidates: Vec::new(),
             consent_timeout: Duration::from_secs(30),
             report_interval: Duration::from_secs(1),
             video_bitrate_bps: 2_500_000,
@@ -96,8 +104,8 @@ pub struct Engine {
     consumers: Slab<forward::Consumer>,
     /// Our ICE ufrag of each peer; STUN is routed by it.
     peers_by_ufrag: HashMap<String, PeerKey>,
-    /// Remote address of each peer that passed an ICE check; DTLS and SRTP are routed by it.
-    peers_by_addr: HashMap<SocketAddr, PeerKey>,
+    /// Path of each peer that passed an ICE check; DTLS and SRTP are routed by it.
+    peers_by_addr: HashMap<Path, PeerKey>,
     next_consumer_id: u64,
     next_report: Instant,
     /// Next check of per-peer timers.
@@ -174,8 +182,16 @@ impl Engine {
         self.peers.len()
     }
 
-    /// One received datagram. Bad ones are dropped and counted; nothing here fails.
+    /// A UDP datagram from `source` to the first announced candidate: [`Engine::handle_receive`] for
+    /// callers that know only the sender (tests, fuzzing).
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &mut [u8]) {
+        let local = self.config.candidates.first().copied().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+        self.handle_receive(now, Path::udp(local, source), datagram);
+    }
+
+    /// One received datagram (over UDP, or one RFC 4571 frame of an ICE-TCP connection). Bad ones are
+    /// dropped and counted; nothing here fails.
+    pub fn handle_receive(&mut self, now: Instant, source: Path, datagram: &mut [u8]) {
         self.counters.datagrams_in += 1;
         self.counters.bytes_in += datagram.len() as u64;
         match classify(datagram) {
@@ -249,8 +265,13 @@ impl Engine {
         self.events.pop_front()
     }
 
-    fn transmit(&mut self, destination: SocketAddr, contents: Vec<u8>) {
-        self.transmits.push_back(Transmit { destination, contents });
+    fn transmit(&mut self, path: Path, contents: Vec<u8>) {
+        self.transmits.push_back(Transmit {
+            transport: path.transport,
+            source: path.local,
+            destination: path.remote,
+            contents,
+        });
     }
 
     /// The relay's own decision to end a peer (consent, DTLS): forget it and tell control.

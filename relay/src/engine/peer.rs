@@ -2,7 +2,6 @@
 //! the SRTP contexts its handshake keys.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use meet_media::srtp::{split_keying_material, SrtpContext, SrtpProfile};
@@ -11,7 +10,7 @@ use meet_media::stun;
 use super::cert::fingerprint_matches;
 use super::congestion::TransportFeedback;
 use super::downlink::Downlink;
-use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
+use super::{ConsumerKey, Engine, Path, PeerKey, ProducerKey};
 use crate::protocol::{Notification, PeerFeedback};
 
 pub(crate) struct Peer {
@@ -22,10 +21,10 @@ pub(crate) struct Peer {
     pub pwd: String,
     pub remote_ufrag: Option<String>,
     pub remote_fingerprint: Option<String>,
-    /// Every address that passed a check; all route to this peer until it is removed.
-    pub addresses: Vec<SocketAddr>,
-    /// Where we send: the nominated address (or the first that passed a check).
-    pub selected: Option<SocketAddr>,
+    /// Every path that passed a check; all route to this peer until it is removed.
+    pub addresses: Vec<Path>,
+    /// Where we send: the nominated path (or the first that passed a check).
+    pub selected: Option<Path>,
     pub last_consent: Instant,
     pub dtls: dimpl::Dtls,
     pub dtls_timeout: Option<Instant>,
@@ -115,7 +114,7 @@ fn srtp_profile(p: dimpl::SrtpProfile) -> Option<SrtpProfile> {
 
 impl Engine {
     /// ICE-lite: answer valid Binding requests, learn and nominate the sender's address.
-    pub(super) fn handle_stun(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+    pub(super) fn handle_stun(&mut self, now: Instant, source: Path, datagram: &[u8]) {
         self.counters.stun_in += 1;
         let Ok(msg) = stun::parse(datagram) else {
             self.counters.drop_stun_malformed += 1;
@@ -152,14 +151,14 @@ impl Engine {
         }
         if msg.use_candidate || peer.selected.is_none() {
             if peer.selected != Some(source) {
-                tracing::debug!(room = %peer.room, peer = %peer.id, %source, "ICE address selected");
+                tracing::debug!(room = %peer.room, peer = %peer.id, path = %source, "ICE path selected");
             }
             peer.selected = Some(source);
         }
         // As DTLS client we start the handshake as soon as we know where the peer is.
         let start_dtls = peer.dtls.is_active() && !peer.connected;
         let mut out = vec![0u8; 256];
-        match stun::write_binding_success(&msg.transaction_id, source, peer.pwd.as_bytes(), &mut out) {
+        match stun::write_binding_success(&msg.transaction_id, source.remote, peer.pwd.as_bytes(), &mut out) {
             Ok(len) => {
                 out.truncate(len);
                 self.transmit(source, out);
@@ -171,7 +170,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn handle_dtls(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+    pub(super) fn handle_dtls(&mut self, now: Instant, source: Path, datagram: &[u8]) {
         self.counters.dtls_in += 1;
         let Some(&key) = self.peers_by_addr.get(&source) else {
             self.counters.drop_dtls_unknown_addr += 1;

@@ -319,6 +319,7 @@ impl Engine {
             ice_pwd: pwd,
             fingerprint: self.certificate.fingerprint.clone(),
             candidates: self.config.candidates.clone(),
+            tcp_candidates: self.config.tcp_candidates.clone(),
         }))
     }
 
@@ -356,12 +357,13 @@ impl Engine {
                 PeerDump {
                     peer: p.id.clone(),
                     connected: p.connected,
-                    remote: p.selected,
+                    remote: p.selected.map(|s| s.remote),
                     transport: TransportParams {
                         ice_ufrag: p.ufrag.clone(),
                         ice_pwd: p.pwd.clone(),
                         fingerprint: self.certificate.fingerprint.clone(),
                         candidates: self.config.candidates.clone(),
+                        tcp_candidates: self.config.tcp_candidates.clone(),
                     },
                     watcher: p.watcher,
                     remote_known: p.remote_ufrag.is_some() || p.remote_fingerprint.is_some(),

@@ -1,9 +1,9 @@
-//! A media core: one OS thread that owns its UDP socket, its IO backend, the clock and an [`Engine`].
+//! A media core: one OS thread that owns its media sockets (UDP, and ICE-TCP's listener and
+//! connections), its IO backend, the clock and an [`Engine`].
 //! Nothing on the packet path takes a lock: control requests and other cores' pipe messages arrive on
 //! a channel and wake the core through an eventfd; replies go back on oneshot channels.
 
 use std::io;
-use std::net::UdpSocket;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,8 +11,9 @@ use std::time::Instant;
 use tokio::sync::{broadcast, oneshot};
 
 use super::mmsg::MmsgDriver;
-use super::socket::IoBackend;
+use super::socket::{IoBackend, MediaSockets};
 use super::sys::Waker;
+use super::tcp::TcpPlane;
 use super::uring::UringDriver;
 use crate::engine::pipe::{InternalRequest, InternalResponse, PipeMessage};
 use crate::engine::Engine;
@@ -80,11 +81,13 @@ impl CoreHandle {
     }
 }
 
-/// Starts one core per (socket, engine), each on its own thread with the chosen backend (probing
-/// io_uring for `Auto`). Cores run until every [`CoreHandle`] is dropped.
+/// Starts one core per (sockets, engine), each on its own thread with the chosen backend (probing
+/// io_uring for `Auto`), with at most `max_tcp` ICE-TCP connections each. Cores run until every
+/// [`CoreHandle`] is dropped.
 pub fn spawn_all(
-    cores: Vec<(UdpSocket, Engine)>,
+    cores: Vec<(MediaSockets, Engine)>,
     backend: IoBackend,
+    max_tcp: usize,
     notifications: broadcast::Sender<Notification>,
 ) -> io::Result<Vec<CoreHandle>> {
     let mut mailboxes = Vec::with_capacity(cores.len());
@@ -95,15 +98,15 @@ pub fn spawn_all(
         inboxes.push(rx);
     }
     let mut handles = Vec::with_capacity(cores.len());
-    for (index, ((socket, engine), inbox)) in cores.into_iter().zip(inboxes).enumerate() {
-        let port = socket.local_addr()?.port();
+    for (index, ((sockets, engine), inbox)) in cores.into_iter().zip(inboxes).enumerate() {
+        let port = sockets.port()?;
         let (ready_tx, ready_rx) = std_mpsc::channel::<io::Result<IoBackend>>();
         let others = mailboxes.clone();
         let waker = mailboxes[index].waker.clone();
         let notifications = notifications.clone();
         std::thread::Builder::new().name(format!("meet-core-{index}")).spawn(move || {
             // The ring is built on the thread that uses it: it is set up single-issuer.
-            let (driver, backend) = match build_driver(socket, waker, backend, index) {
+            let (driver, backend) = match build_driver(sockets, waker, backend, index, max_tcp) {
                 Ok(d) => d,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -122,19 +125,24 @@ pub fn spawn_all(
 }
 
 fn build_driver(
-    socket: UdpSocket,
+    sockets: MediaSockets,
     waker: Arc<Waker>,
     backend: IoBackend,
     index: usize,
+    max_tcp: usize,
 ) -> io::Result<(Box<dyn Driver + Send>, IoBackend)> {
+    let MediaSockets { udp, v6, tcp } = sockets;
+    let plane = |listener: &Option<std::net::TcpListener>| -> io::Result<Option<TcpPlane>> {
+        listener.as_ref().map(|l| TcpPlane::new(l.try_clone()?, max_tcp)).transpose()
+    };
     Ok(match backend {
-        IoBackend::Mmsg => (Box::new(MmsgDriver::new(socket, waker)), IoBackend::Mmsg),
-        IoBackend::Uring => (Box::new(UringDriver::new(socket, waker)?), IoBackend::Uring),
-        IoBackend::Auto => match UringDriver::new(socket.try_clone()?, waker.clone()) {
+        IoBackend::Mmsg => (Box::new(MmsgDriver::new(udp, v6, plane(&tcp)?, waker)?), IoBackend::Mmsg),
+        IoBackend::Uring => (Box::new(UringDriver::new(udp, v6, plane(&tcp)?, waker)?), IoBackend::Uring),
+        IoBackend::Auto => match UringDriver::new(udp.try_clone()?, v6, plane(&tcp)?, waker.clone()) {
             Ok(d) => (Box::new(d), IoBackend::Uring),
             Err(e) => {
                 tracing::warn!(core = index, error = %e, "io_uring unavailable; using recvmmsg/sendmmsg");
-                (Box::new(MmsgDriver::new(socket, waker)), IoBackend::Mmsg)
+                (Box::new(MmsgDriver::new(udp, v6, plane(&tcp)?, waker)?), IoBackend::Mmsg)
             }
         },
     })

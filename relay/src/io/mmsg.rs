@@ -1,4 +1,5 @@
-//! The plain-socket backend: `poll` for readiness, `recvmmsg` and `sendmmsg` in batches.
+//! The plain-socket backend: `poll` for readiness, `recvmmsg` and `sendmmsg` in batches, each datagram
+//! with its packet info (local address, [`super::pktinfo`]); ICE-TCP's epoll set is one more `poll` entry.
 
 use std::io;
 use std::net::UdpSocket;
@@ -7,17 +8,24 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::core::Driver;
-use super::sys::{read_sockaddr, write_sockaddr, Waker};
-use crate::engine::{Engine, Transmit};
+use super::pktinfo::{self, ControlBuf, CONTROL_LEN};
+use super::sys::Waker;
+use super::tcp::TcpPlane;
+use crate::engine::{Engine, Transmit, Transport};
 
 const BATCH: usize = 64;
 const DATAGRAM: usize = 2048;
 
 pub(crate) struct MmsgDriver {
     socket: UdpSocket,
+    /// The socket is AF_INET6 (IPv4 peers are v4-mapped on it).
+    v6: bool,
+    port: u16,
+    tcp: Option<TcpPlane>,
     waker: Arc<Waker>,
     recv_buffers: Vec<u8>,
     names: Vec<libc::sockaddr_storage>,
+    controls: Vec<ControlBuf>,
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::mmsghdr>,
     sending: Vec<Transmit>,
@@ -28,23 +36,33 @@ pub(crate) struct MmsgDriver {
 unsafe impl Send for MmsgDriver {}
 
 impl MmsgDriver {
-    pub fn new(socket: UdpSocket, waker: Arc<Waker>) -> Self {
-        MmsgDriver {
+    pub fn new(socket: UdpSocket, v6: bool, tcp: Option<TcpPlane>, waker: Arc<Waker>) -> io::Result<Self> {
+        Ok(MmsgDriver {
+            port: socket.local_addr()?.port(),
             socket,
+            v6,
+            tcp,
             waker,
+            controls: vec![ControlBuf::default(); BATCH],
             recv_buffers: vec![0u8; BATCH * DATAGRAM],
             // SAFETY: all-zero is a valid value for these plain C structs.
             names: vec![unsafe { std::mem::zeroed() }; BATCH],
             iovecs: vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
             headers: vec![unsafe { std::mem::zeroed() }; BATCH],
             sending: Vec::with_capacity(BATCH),
-        }
+        })
     }
 
     fn flush(&mut self, engine: &mut Engine) -> io::Result<()> {
         loop {
             while self.sending.len() < BATCH {
                 match engine.poll_transmit() {
+                    Some(t) if t.transport == Transport::Tcp => {
+                        if let Some(tcp) = &mut self.tcp {
+                            tcp.send(&t, engine);
+                        }
+                        engine.recycle(t.contents);
+                    }
                     Some(t) => self.sending.push(t),
                     None => break,
                 }
@@ -55,15 +73,17 @@ impl MmsgDriver {
             let n = self.sending.len();
             for i in 0..n {
                 let t = &mut self.sending[i];
-                let len = write_sockaddr(t.destination, &mut self.names[i]);
+                let (len, control_len) =
+                    pktinfo::write_send_header(t, self.v6, &mut self.names[i], &mut self.controls[i]);
                 self.iovecs[i] = libc::iovec { iov_base: t.contents.as_mut_ptr() as *mut _, iov_len: t.contents.len() };
                 let h = &mut self.headers[i].msg_hdr;
                 h.msg_name = &mut self.names[i] as *mut _ as *mut libc::c_void;
                 h.msg_namelen = len;
                 h.msg_iov = &mut self.iovecs[i];
                 h.msg_iovlen = 1;
-                h.msg_control = std::ptr::null_mut();
-                h.msg_controllen = 0;
+                h.msg_control =
+                    if control_len > 0 { self.controls[i].0.as_mut_ptr() as *mut _ } else { std::ptr::null_mut() };
+                h.msg_controllen = control_len as _;
                 h.msg_flags = 0;
             }
             // SAFETY: headers[..n] point at live buffers owned by self for the duration of the call.
@@ -106,8 +126,8 @@ impl MmsgDriver {
                 h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
                 h.msg_iov = &mut self.iovecs[i];
                 h.msg_iovlen = 1;
-                h.msg_control = std::ptr::null_mut();
-                h.msg_controllen = 0;
+                h.msg_control = self.controls[i].0.as_mut_ptr() as *mut _;
+                h.msg_controllen = CONTROL_LEN as _;
                 h.msg_flags = 0;
             }
             // SAFETY: headers point at buffers owned by self; MSG_DONTWAIT keeps it non-blocking.
@@ -134,7 +154,8 @@ impl MmsgDriver {
                 let name_len = self.headers[i].msg_hdr.msg_namelen as usize;
                 // SAFETY: the kernel wrote name_len bytes of address into names[i].
                 let name = unsafe { std::slice::from_raw_parts(&self.names[i] as *const _ as *const u8, name_len) };
-                let Some(source) = read_sockaddr(name) else {
+                let control_len = self.headers[i].msg_hdr.msg_controllen.min(CONTROL_LEN);
+                let Some(path) = pktinfo::received_path(name, &self.controls[i].0[..control_len], self.port) else {
                     continue;
                 };
                 let truncated = self.headers[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
@@ -142,7 +163,7 @@ impl MmsgDriver {
                     engine.counters.drop_truncated += 1;
                     continue;
                 }
-                engine.handle_datagram(now, source, &mut self.recv_buffers[i * DATAGRAM..i * DATAGRAM + len]);
+                engine.handle_receive(now, path, &mut self.recv_buffers[i * DATAGRAM..i * DATAGRAM + len]);
             }
             if (n as usize) < BATCH {
                 return Ok(());
@@ -160,9 +181,11 @@ impl Driver for MmsgDriver {
         let mut fds = [
             libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: self.waker.raw_fd(), events: libc::POLLIN, revents: 0 },
+            // A negative fd is ignored by poll: no ICE-TCP.
+            libc::pollfd { fd: self.tcp.as_ref().map_or(-1, |t| t.fd()), events: libc::POLLIN, revents: 0 },
         ];
-        // SAFETY: two valid pollfds.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
+        // SAFETY: three valid pollfds.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout_ms) };
         if ready < 0 {
             let e = io::Error::last_os_error();
             return if e.kind() == io::ErrorKind::Interrupted { Ok(()) } else { Err(e) };
@@ -172,6 +195,13 @@ impl Driver for MmsgDriver {
         }
         if fds[0].revents != 0 {
             self.receive(engine)?;
+        }
+        if let Some(tcp) = &mut self.tcp {
+            let now = Instant::now();
+            if fds[2].revents != 0 {
+                tcp.handle_ready(engine, now);
+            }
+            tcp.tick(engine, now);
         }
         Ok(())
     }

@@ -2,6 +2,10 @@
 //! fan-out of a batch of packets submitted as `SendMsg` entries in the same `io_uring_enter` call that
 //! waits for the next completion.
 //!
+//! Each received datagram carries its packet info (local address, [`super::pktinfo`]) in the control
+//! part of its provided buffer, and each send names its source the same way. ICE-TCP's epoll set is
+//! watched with one `PollAdd`, re-armed after each completion.
+//!
 //! Memory the kernel writes into or reads from (buffer ring, receive buffers, send slots) is allocated
 //! once when the driver is built and never moves, so no completion can outlive its memory.
 
@@ -16,8 +20,10 @@ use std::time::Instant;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::core::Driver;
-use super::sys::{read_sockaddr, write_sockaddr, Waker};
-use crate::engine::{Engine, Transmit};
+use super::pktinfo::{self, ControlBuf, CONTROL_LEN};
+use super::sys::Waker;
+use super::tcp::TcpPlane;
+use crate::engine::{Engine, Transmit, Transport};
 
 const RING_ENTRIES: u32 = 1024;
 /// Provided receive buffers (a power of two), and the size of each.
@@ -29,6 +35,8 @@ const SEND_SLOTS: usize = 1024;
 
 const TAG_RECV: u64 = 1 << 62;
 const TAG_WAKE: u64 = 2 << 62;
+/// The ICE-TCP epoll fd's poll shares the waker's tag, told apart by its low bit.
+const TAG_TCP: u64 = TAG_WAKE | 1;
 const TAG_SEND: u64 = 3 << 62;
 const TAG_MASK: u64 = 3 << 62;
 
@@ -36,6 +44,7 @@ const TAG_MASK: u64 = 3 << 62;
 struct SendSlot {
     transmit: Option<Transmit>,
     name: libc::sockaddr_storage,
+    control: ControlBuf,
     iov: libc::iovec,
     msg: libc::msghdr,
 }
@@ -43,6 +52,12 @@ struct SendSlot {
 pub(crate) struct UringDriver {
     ring: IoUring,
     socket: UdpSocket,
+    /// The socket is AF_INET6 (IPv4 peers are v4-mapped on it).
+    v6: bool,
+    port: u16,
+    tcp: Option<TcpPlane>,
+    tcp_armed: bool,
+    tcp_ready: bool,
     waker: Arc<Waker>,
     /// The provided-buffer ring shared with the kernel (`RECV_BUFFERS` entries, page aligned).
     buf_ring: *mut types::BufRingEntry,
@@ -67,13 +82,16 @@ unsafe impl Send for UringDriver {}
 impl UringDriver {
     /// Builds the ring and registers the receive buffers; fails (so the caller can fall back to mmsg)
     /// when the kernel or a seccomp filter refuses any of it.
-    pub fn new(socket: UdpSocket, waker: Arc<Waker>) -> io::Result<Self> {
+    pub fn new(socket: UdpSocket, v6: bool, tcp: Option<TcpPlane>, waker: Arc<Waker>) -> io::Result<Self> {
         let ring = IoUring::builder().setup_single_issuer().setup_coop_taskrun().build(RING_ENTRIES)?;
         let mut probe = io_uring::Probe::new();
         ring.submitter().register_probe(&mut probe)?;
-        for (code, name) in
-            [(opcode::RecvMsgMulti::CODE, "recvmsg"), (opcode::SendMsg::CODE, "sendmsg"), (opcode::Read::CODE, "read")]
-        {
+        for (code, name) in [
+            (opcode::RecvMsgMulti::CODE, "recvmsg"),
+            (opcode::SendMsg::CODE, "sendmsg"),
+            (opcode::Read::CODE, "read"),
+            (opcode::PollAdd::CODE, "poll"),
+        ] {
             if !probe.is_supported(code) {
                 return Err(io::Error::new(io::ErrorKind::Unsupported, format!("io_uring lacks {name}")));
             }
@@ -88,7 +106,12 @@ impl UringDriver {
         }
         let mut driver = UringDriver {
             ring,
+            port: socket.local_addr()?.port(),
             socket,
+            v6,
+            tcp,
+            tcp_armed: false,
+            tcp_ready: false,
             waker,
             buf_ring,
             buf_ring_layout,
@@ -104,6 +127,7 @@ impl UringDriver {
                     transmit: None,
                     // SAFETY: all-zero is valid for these C structs.
                     name: unsafe { std::mem::zeroed() },
+                    control: ControlBuf::default(),
                     iov: libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 },
                     msg: unsafe { std::mem::zeroed() },
                 })
@@ -112,6 +136,8 @@ impl UringDriver {
             in_flight: 0,
         };
         driver.recv_msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // Only the length matters to a multishot receive: the kernel puts the control data in each buffer.
+        driver.recv_msg.msg_controllen = CONTROL_LEN as _;
         // SAFETY: the ring memory lives until Drop, which unregisters nothing explicitly but drops the
         // io_uring first (field order is irrelevant: Drop below frees the ring memory after `ring` is
         // closed by dropping it explicitly).
@@ -169,6 +195,11 @@ impl UringDriver {
             self.push(e)?;
             self.wake_armed = true;
         }
+        if let (Some(tcp), false) = (&self.tcp, self.tcp_armed) {
+            let e = opcode::PollAdd::new(types::Fd(tcp.fd()), libc::POLLIN as u32).build().user_data(TAG_TCP);
+            self.push(e)?;
+            self.tcp_armed = true;
+        }
         Ok(())
     }
 
@@ -177,9 +208,17 @@ impl UringDriver {
             let Some(transmit) = engine.poll_transmit() else {
                 break;
             };
+            if transmit.transport == Transport::Tcp {
+                if let Some(tcp) = &mut self.tcp {
+                    tcp.send(&transmit, engine);
+                }
+                engine.recycle(transmit.contents);
+                continue;
+            }
             self.free_slots.pop();
             let slot = &mut self.slots[slot_index];
-            let name_len = write_sockaddr(transmit.destination, &mut slot.name);
+            let (name_len, control_len) =
+                pktinfo::write_send_header(&transmit, self.v6, &mut slot.name, &mut slot.control);
             slot.transmit = Some(transmit);
             let contents = &mut slot.transmit.as_mut().expect("just set").contents;
             slot.iov = libc::iovec { iov_base: contents.as_mut_ptr() as *mut _, iov_len: contents.len() };
@@ -187,6 +226,9 @@ impl UringDriver {
             slot.msg.msg_namelen = name_len;
             slot.msg.msg_iov = &mut slot.iov;
             slot.msg.msg_iovlen = 1;
+            slot.msg.msg_control =
+                if control_len > 0 { slot.control.0.as_mut_ptr() as *mut libc::c_void } else { std::ptr::null_mut() };
+            slot.msg.msg_controllen = control_len as _;
             let e = opcode::SendMsg::new(types::Fd(self.socket.as_raw_fd()), &slot.msg)
                 .build()
                 .user_data(TAG_SEND | slot_index as u64);
@@ -220,6 +262,10 @@ impl UringDriver {
                     self.provide(bid);
                     returned = true;
                 }
+                TAG_WAKE if user_data == TAG_TCP => {
+                    self.tcp_armed = false;
+                    self.tcp_ready = true;
+                }
                 TAG_WAKE => {
                     self.wake_armed = false;
                 }
@@ -240,25 +286,32 @@ impl UringDriver {
         if returned {
             self.publish_buffers();
         }
+        if let Some(tcp) = &mut self.tcp {
+            if std::mem::take(&mut self.tcp_ready) {
+                tcp.handle_ready(engine, now);
+            }
+            tcp.tick(engine, now);
+        }
     }
 
     fn deliver(&mut self, engine: &mut Engine, now: Instant, bid: u16, len: usize) {
         let offset = bid as usize * RECV_BUFFER_SIZE;
         let buffer = &mut self.recv_buffers[offset..offset + len.min(RECV_BUFFER_SIZE)];
-        let (source, range, truncated) = {
+        let (path, range, truncated) = {
             let Ok(out) = types::RecvMsgOut::parse(buffer, &self.recv_msg) else {
                 return;
             };
             let payload = out.payload_data();
             let start = payload.as_ptr() as usize - buffer.as_ptr() as usize;
-            (read_sockaddr(out.name_data()), start..start + payload.len(), out.is_payload_truncated())
+            let path = pktinfo::received_path(out.name_data(), out.control_data(), self.port);
+            (path, start..start + payload.len(), out.is_payload_truncated())
         };
-        let Some(source) = source else { return };
+        let Some(path) = path else { return };
         if truncated {
             engine.counters.drop_truncated += 1;
             return;
         }
-        engine.handle_datagram(now, source, &mut buffer[range]);
+        engine.handle_receive(now, path, &mut buffer[range]);
     }
 }
 

@@ -192,6 +192,9 @@ pub struct TransportParams {
     /// `sha-256 AB:CD:...`, for `a=fingerprint`.
     pub fingerprint: String,
     pub candidates: Vec<SocketAddr>,
+    /// ICE-TCP passive candidates (RFC 6544), on the UDP candidates' ports; absent from older relays.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tcp_candidates: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

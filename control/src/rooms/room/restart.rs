@@ -517,6 +517,7 @@ mod tests {
                 ice_pwd: "secret-password".into(),
                 fingerprint: "sha-256 00".into(),
                 candidates: vec![],
+                tcp_candidates: vec![],
             },
             watcher: false,
             remote_known: true,

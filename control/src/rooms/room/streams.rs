@@ -179,6 +179,7 @@ fn send_offer(p: &mut Participant) {
         ice_pwd: &p.transport.ice_pwd,
         fingerprint: &p.transport.fingerprint,
         candidates: &p.transport.candidates,
+        tcp_candidates: &p.transport.tcp_candidates,
         sections: &sections,
     }
     .to_sdp();
