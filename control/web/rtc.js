@@ -79,7 +79,12 @@
       r.timer = null;
       var st = pc ? pc.iceConnectionState : 'closed';
       if (st !== 'disconnected' && st !== 'failed') return;
-      if (Date.now() - r.since > ICE_GIVE_UP_MS) { S.iceRestart = null; return; }
+      if (Date.now() - r.since > ICE_GIVE_UP_MS) {
+        // No way back on this network: the error `failed` held back until now.
+        S.iceRestart = null;
+        if (pc.connectionState === 'failed' && !S.reconnect && !S.mediaLost) mediaFailed();
+        return;
+      }
       // The relay is away (its own restart: `mediaRestart` brings a new pc) or the socket reconnects
       // (`onResumed` calls checkIce again): nothing to ask now.
       if (!S.joined || S.reconnect || S.mediaLost) return;
@@ -102,6 +107,7 @@
     // pc, and put in the current one's configuration (used from its next gathering: the first answer,
     // or an ICE restart).
     function setIceServers(list) {
+      var renewal = S.iceServers.length > 0;
       S.iceServers = Array.isArray(list) ? list : [];
       var pc = S.pc;
       if (!pc || pc.signalingState === 'closed') return;
@@ -111,7 +117,30 @@
         pc.setConfiguration(config);
       } catch (e) {
         console.warn('meet: cannot apply the ICE servers', e);
+        return;
       }
+      // A TURN allocation keeps the credentials it was made with, and the TURN server refuses to refresh it
+      // once they expire: a call relayed through TURN moves to an allocation with the new ones.
+      if (!renewal || !S.joined) return;
+      relayed(pc).then(function (yes) {
+        if (!yes || pc !== S.pc || !S.joined) return;
+        console.info('meet: new TURN credentials; restarting ICE on them');
+        pc.restartIce();
+        ctx.send({ type: 'iceRestart' });
+      });
+    }
+
+    // Whether the pc's selected candidate pair goes through a TURN server.
+    function relayed(pc) {
+      return pc.getStats().then(function (report) {
+        var local = null;
+        report.forEach(function (s) {
+          if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+          var pair = report.get(s.selectedCandidatePairId);
+          local = pair && report.get(pair.localCandidateId);
+        });
+        return !!(local && local.candidateType === 'relay');
+      }).catch(function () { return false; });
     }
 
     function mediaFailed() {
