@@ -1,6 +1,6 @@
 //! What the call page's routes and joins need from the config file: Client API JWT keys
 //! (`[auth] jwt_*`, `require_jwt`), the known servers for `servN` room prefixes (`[[servers]]`) and
-//! the origins allowed to embed the page (`[server] allowed_origins`).
+//! the origins allowed to embed the page (`[server] allowed_origins`), and TURN credentials (`[turn]`).
 
 use anyhow::Context;
 
@@ -22,6 +22,8 @@ pub struct CallConfig {
     pub csp: Option<String>,
     /// `[server] player_hosts`: where a joint-viewing player may come from (empty: anywhere).
     pub player_hosts: Vec<String>,
+    /// `[turn]`: credentials for the pages' `iceServers`, when a TURN server is configured.
+    pub turn: Option<crate::turn::Turn>,
 }
 
 impl CallConfig {
@@ -57,6 +59,7 @@ impl CallConfig {
             servers: file.servers.clone(),
             csp,
             player_hosts: file.server.player_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            turn: crate::turn::Turn::from_section(&file.turn),
         })
     }
 

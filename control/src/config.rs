@@ -78,6 +78,9 @@ pub struct FileConfig {
     /// `[log]`: shared with meet-relay.
     #[serde(default)]
     pub log: meet_relay::config::LogSection,
+    /// `[turn]`: a TURN server the call pages may relay through (see [`crate::turn`]).
+    #[serde(default)]
+    pub turn: crate::turn::TurnSection,
 }
 
 /// `[server]`: how the call page may be embedded, and how long HTTP connections may wait.
@@ -261,6 +264,7 @@ impl FileConfig {
     /// What serde cannot check; each message names its key.
     pub fn validate(&self) -> Result<(), String> {
         self.relay.validate()?;
+        self.turn.validate()?;
         for (key, secs) in [
             ("header_read_timeout_secs", self.server.header_read_timeout_secs),
             ("idle_timeout_secs", self.server.idle_timeout_secs),

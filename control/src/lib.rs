@@ -13,6 +13,7 @@
 //! - [`api`]: the Server API (rooms, login, API tokens, OpenAPI); [`stats`]: session statistics;
 //!   [`webhooks`]: durable joinPeer/closePeer delivery; [`access`]: the integrator's access check;
 //!   [`store`]: state that outlives a restart (SQLite); [`services`] bundles them for [`AppState`].
+//! - [`turn`]: the `[turn]` section and the TURN credentials each call page gets.
 //!
 //! [`app`] builds the router; [`run`] serves it on a listener until a shutdown future completes.
 
@@ -31,6 +32,7 @@ pub mod signalling;
 pub mod stats;
 pub mod store;
 pub mod tls;
+pub mod turn;
 pub mod webhooks;
 
 use std::future::Future;

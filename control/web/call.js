@@ -99,7 +99,12 @@
     answered: null,        // resolves once the session's first offer is answered (signalling.js)
     onAnswered: null,
     activeSpeaker: null,   // peerId the relay last named as the speaker (tiles.js)
-    quietRejoins: new Map() // peerId -> when this page dropped them at a fresh session (signalling.js)
+    quietRejoins: new Map(), // peerId -> when this page dropped them at a fresh session (signalling.js)
+    iceServers: [],        // TURN servers with short-lived credentials (`iceServers`, rtc.js)
+    iceRestart: null,      // { since, timer, offers } while ICE is being restarted (rtc.js)
+    iceRestarts: 0,        // ICE restarts asked for
+    offersSeen: 0,         // offers received, so an ICE restart can tell whether its offer came
+    lastIceOutageMs: null  // how long ICE was down before the last restart brought it back
   };
 
   // Room features (issue 4): roles and rights, webinar viewers, chat, raised hands, screen tiles,
@@ -146,6 +151,8 @@
     get audio() { return S.mic.on; },
     get video() { return S.cam.on; },
     get activeSpeaker() { return S.activeSpeaker; },
+    get iceRestarts() { return S.iceRestarts; },
+    get lastIceOutageMs() { return S.lastIceOutageMs; },
     get peers() {
       return Array.from(S.peers.values()).map(function (p) {
         return { peerId: p.peerId, displayName: p.displayName, audio: p.audio, video: p.video };

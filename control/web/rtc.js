@@ -1,5 +1,6 @@
 /* meet — the media session: the RTCPeerConnection, offers answered one at a time (S.offerQueue), the
- * transceivers and what they send, the state `resume` carries, and relay restarts (a new pc).
+ * transceivers and what they send, the state `resume` carries, relay restarts (a new pc), ICE restarts
+ * on the same pc when this device's network changes, and TURN servers (`iceServers`).
  *
  * Built by call.js with MeetRtc.create(ctx). S.pc is the current pc: the same object across a resume, a
  * new one after `mediaRestart` or a fresh session (replacePeerConnection). Only pc events of S.pc count.
@@ -13,13 +14,14 @@
     function dropPc(pc) {
       if (!pc) return;
       pc.onconnectionstatechange = null;
+      pc.oniceconnectionstatechange = null;
       try { pc.close(); } catch (e) { /* ignore */ }
     }
 
     // The RTCPeerConnection of a media session. A new one replaces it after `mediaRestart` (the relay
     // restarted) or when the server starts a fresh session; it keeps these handlers.
     function newPeerConnection() {
-      var pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+      var pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', iceServers: S.iceServers || [] });
       pc.onconnectionstatechange = function () {
         if (pc !== S.pc) return;
         var st = pc.connectionState;
@@ -32,10 +34,113 @@
           if (S.reconnect || (S.mediaLost && S.mediaLost.pc === pc)) return;
           S.mediaLost = null;
           ctx.updateBanner();
+          // An ICE restart may still bring it back (a change of network): an error only if it does not.
+          if (S.iceRestart && Date.now() - S.iceRestart.since < ICE_GIVE_UP_MS) return;
           mediaFailed();
         }
       };
+      pc.oniceconnectionstatechange = function () { if (pc === S.pc) checkIce(false); };
       return pc;
+    }
+
+    // --- ICE restarts: this device's network changed (Wi-Fi to mobile, a new address) ---------------
+    // The relay stops hearing from the old address and ICE goes `disconnected`. The page asks the server
+    // for an ICE restart (`iceRestart`): the server's next offer carries new ICE credentials, this pc
+    // gathers on the networks it has now and the same session goes on, with no rejoin. The socket may
+    // have died with the old network without closing: no offer in OFFER_WAIT_MS, and the page
+    // reconnects it (the server keeps the session for a page that proves it owns it: `resume`).
+    var ICE_RESTART_AFTER_MS = 500;    // `disconnected` (no answer for seconds already) this long: not a blip
+    var OFFER_WAIT_MS = 2500;          // the offer comes within a round trip of a live socket
+    var ICE_GIVE_UP_MS = 30000;        // restarts for this long before `failed` is an error
+
+    // `now`: ask at once (the socket was just reconnected for it).
+    function checkIce(now) {
+      var pc = S.pc;
+      if (!pc) return;
+      var st = pc.iceConnectionState;
+      if (st === 'connected' || st === 'completed') {
+        if (S.iceRestart) {
+          clearTimeout(S.iceRestart.timer);
+          S.lastIceOutageMs = Date.now() - S.iceRestart.since;
+          console.info('meet: ICE connected again after ' + S.lastIceOutageMs + ' ms');
+          S.iceRestart = null;
+        }
+      } else if (st === 'disconnected' || st === 'failed') {
+        if (!S.iceRestart) S.iceRestart = { since: Date.now(), timer: null, offers: -1 };
+        if (!S.iceRestart.timer) {
+          S.iceRestart.timer = setTimeout(restartIce, st === 'failed' || now === true ? 0 : ICE_RESTART_AFTER_MS);
+        }
+      }
+    }
+
+    function restartIce() {
+      var r = S.iceRestart, pc = S.pc;
+      if (!r) return;
+      r.timer = null;
+      var st = pc ? pc.iceConnectionState : 'closed';
+      if (st !== 'disconnected' && st !== 'failed') return;
+      if (Date.now() - r.since > ICE_GIVE_UP_MS) {
+        // No way back on this network: the error `failed` held back until now.
+        S.iceRestart = null;
+        if (pc.connectionState === 'failed' && !S.reconnect && !S.mediaLost) mediaFailed();
+        return;
+      }
+      // The relay is away (its own restart: `mediaRestart` brings a new pc) or the socket reconnects
+      // (`onResumed` calls checkIce again): nothing to ask now.
+      if (!S.joined || S.reconnect || S.mediaLost) return;
+      if (r.offers === S.offersSeen) {
+        // Asked before and no offer came: the socket is as dead as the old network.
+        console.info('meet: no offer after the ICE restart request; reconnecting the socket');
+        r.offers = -1;
+        ctx.startReconnect('network-change');
+        return;
+      }
+      pc.restartIce();
+      r.offers = S.offersSeen;
+      S.iceRestarts += 1;
+      console.info('meet: ICE ' + st + '; asking for an ICE restart');
+      ctx.send({ type: 'iceRestart' });
+      r.timer = setTimeout(restartIce, OFFER_WAIT_MS);
+    }
+
+    // TURN servers and their short-lived credentials (`iceServers`, docs/signalling.md): kept for the next
+    // pc, and put in the current one's configuration (used from its next gathering: the first answer,
+    // or an ICE restart).
+    function setIceServers(list) {
+      var renewal = S.iceServers.length > 0;
+      S.iceServers = Array.isArray(list) ? list : [];
+      var pc = S.pc;
+      if (!pc || pc.signalingState === 'closed') return;
+      try {
+        var config = pc.getConfiguration();
+        config.iceServers = S.iceServers;
+        pc.setConfiguration(config);
+      } catch (e) {
+        console.warn('meet: cannot apply the ICE servers', e);
+        return;
+      }
+      // A TURN allocation keeps the credentials it was made with, and the TURN server refuses to refresh it
+      // once they expire: a call relayed through TURN moves to an allocation with the new ones.
+      if (!renewal || !S.joined) return;
+      relayed(pc).then(function (yes) {
+        if (!yes || pc !== S.pc || !S.joined) return;
+        console.info('meet: new TURN credentials; restarting ICE on them');
+        pc.restartIce();
+        ctx.send({ type: 'iceRestart' });
+      });
+    }
+
+    // Whether the pc's selected candidate pair goes through a TURN server.
+    function relayed(pc) {
+      return pc.getStats().then(function (report) {
+        var local = null;
+        report.forEach(function (s) {
+          if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+          var pair = report.get(s.selectedCandidatePairId);
+          local = pair && report.get(pair.localCandidateId);
+        });
+        return !!(local && local.candidateType === 'relay');
+      }).catch(function () { return false; });
     }
 
     function mediaFailed() {
@@ -47,6 +152,8 @@
     // attaches them to the new transceivers.
     function replacePeerConnection() {
       dropPc(S.pc);
+      if (S.iceRestart) clearTimeout(S.iceRestart.timer);
+      S.iceRestart = null;
       S.pc = newPeerConnection();
       S.sendTr = { audio: null, video: null };
       S.lastTracks = null;
@@ -99,6 +206,7 @@
 
     function handleOffer(ws, msg) {
       var pc = S.pc;
+      S.offersSeen += 1;
       if (!pc || pc.signalingState === 'closed') return Promise.resolve();
       var tracks = Array.isArray(msg.tracks) ? msg.tracks : [];
       return pc.setRemoteDescription({ type: 'offer', sdp: String(msg.sdp || '') }).then(function () {
@@ -215,7 +323,8 @@
       dropPc: dropPc, handleOffer: handleOffer, mediaFailed: mediaFailed,
       newPeerConnection: newPeerConnection, onMediaRestart: onMediaRestart, onRelayBack: onRelayBack,
       onRelayLost: onRelayLost,
-      replacePeerConnection: replacePeerConnection, resumeState: resumeState
+      replacePeerConnection: replacePeerConnection, resumeState: resumeState, setIceServers: setIceServers,
+      checkIce: checkIce
     };
   }
 

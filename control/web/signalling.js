@@ -88,6 +88,8 @@
       S.lastTracks = null;
       S.mediaLost = null;
       S.lastSentMedia = null;
+      if (S.iceRestart) clearTimeout(S.iceRestart.timer);
+      S.iceRestart = null;
       dropAsks();
       dropSocket(ws);
       ctx.dropPc(pc);
@@ -257,6 +259,7 @@
           });
           break;
         case 'mediaResult': onMediaResult(msg); break;
+        case 'iceServers': ctx.setIceServers(msg.iceServers); break;
         case 'relayLost': ctx.onRelayLost(); break;
         case 'relayBack': ctx.onRelayBack(); break;
         case 'mediaRestart': ctx.onMediaRestart(); break;
@@ -377,7 +380,9 @@
       ctx.updateCount();
       updateBanner();
       ctx.afterMediaChange();
-      if (S.pc && S.pc.connectionState === 'failed' && !S.mediaLost) ctx.mediaFailed();
+      // The socket was lost with the network (an ICE restart under way): go on restarting on this one.
+      if (S.iceRestart) ctx.checkIce(true);
+      else if (S.pc && S.pc.connectionState === 'failed' && !S.mediaLost) ctx.mediaFailed();
     }
 
     function onServerError(msg) {
@@ -471,7 +476,8 @@
     }
 
     return {
-      ask: ask, closeConnection: closeConnection, connect: connect, send: send, stopReconnect: stopReconnect,
+      ask: ask, closeConnection: closeConnection, connect: connect, send: send, startReconnect: startReconnect,
+      stopReconnect: stopReconnect,
       updateBanner: updateBanner
     };
   }

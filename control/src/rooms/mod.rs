@@ -346,6 +346,10 @@ impl RoomHandle {
         let _ = self.tx.send(RoomEvent::Chat { connection: self.connection, text });
     }
 
+    pub fn ice_restart(&self) {
+        let _ = self.tx.send(RoomEvent::IceRestart { connection: self.connection });
+    }
+
     pub fn hand(&self, raised: bool) {
         let _ = self.tx.send(RoomEvent::Hand { connection: self.connection, raised });
     }

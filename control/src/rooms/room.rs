@@ -15,12 +15,14 @@
 //! and SDP answers in [`media`], which also asks the relay for each source the participant turns on (a
 //! broadcaster seat, `maxBroadcasters`).
 //! Moderator commands, the waiting room, chat and hands are in [`moderation`]; taking rooms back after a
-//! restart of `meet-control` or of the relay is in [`restart`]; the relay's active speaker in [`speaker`].
+//! restart of `meet-control` or of the relay is in [`restart`]; the relay's active speaker in [`speaker`];
+//! a page whose network changed (ICE restarts, taking its session back on a new socket) in [`network`].
 
 mod join;
 mod limits;
 mod media;
 mod moderation;
+mod network;
 mod restart;
 mod speaker;
 mod streams;
@@ -86,6 +88,10 @@ pub(super) enum RoomEvent {
     Moderate {
         connection: u64,
         action: ModeratorAction,
+    },
+    /// The page's network changed: new ICE credentials for its session ([`network`]).
+    IceRestart {
+        connection: u64,
     },
     Leave {
         connection: u64,
@@ -204,6 +210,8 @@ struct Participant {
     answer_dropped: bool,
     /// What the relay holds as this peer's record (see [`restart::PeerRecord`]).
     saved: Option<restart::PeerRecord>,
+    /// When the page last had its ICE restarted ([`network`]).
+    ice_restarted: Option<std::time::Instant>,
 }
 
 impl Participant {
@@ -245,6 +253,7 @@ impl Participant {
             stale_ufrag: None,
             answer_dropped: false,
             saved: None,
+            ice_restarted: None,
         }
     }
 
@@ -463,6 +472,7 @@ impl Room {
             RoomEvent::Hand { connection, raised } => self.hand(connection, raised),
             RoomEvent::View { connection, tiles } => self.view(connection, tiles).await,
             RoomEvent::Moderate { connection, action } => self.moderate(connection, action).await,
+            RoomEvent::IceRestart { connection } => self.ice_restart(connection).await,
             RoomEvent::Leave { connection } => {
                 if let Some(i) = self.index_of(connection) {
                     self.remove(i, true).await;
@@ -657,6 +667,7 @@ fn placeholder() -> Participant {
         stale_ufrag: None,
         answer_dropped: false,
         saved: None,
+        ice_restarted: None,
     }
 }
 

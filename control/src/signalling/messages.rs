@@ -74,6 +74,9 @@ pub enum ClientMessage {
     View {
         tiles: Vec<TileView>,
     },
+    /// This page's network changed (ICE went `disconnected`): new ICE credentials, in a new offer, for
+    /// the same session.
+    IceRestart,
     Leave,
 }
 
@@ -238,6 +241,13 @@ pub enum ServerMessage {
         room: RoomState,
         /// The session went on from before the socket was lost (a `join` with `resume`).
         resumed: bool,
+    },
+    /// ICE servers for the page's RTCPeerConnection (TURN, with credentials valid until `expires`, UNIX
+    /// seconds); sent before `joined` and again before they expire. Only with `[turn]` configured.
+    #[serde(rename_all = "camelCase")]
+    IceServers {
+        ice_servers: Vec<crate::turn::IceServer>,
+        expires: u64,
     },
     /// The relay link went away: media may stop until `relayBack` or `mediaRestart`.
     RelayLost,
@@ -542,6 +552,11 @@ mod tests {
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"answer"}"#).is_err());
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"join","roomId":5}"#).is_err());
         assert!(serde_json::from_str::<ClientMessage>("not json").is_err());
+        assert_eq!(
+            serde_json::from_str::<ClientMessage>(r#"{"type":"iceRestart"}"#).unwrap(),
+            ClientMessage::IceRestart
+        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"icerestart"}"#).is_err());
     }
 
     #[test]

@@ -212,6 +212,8 @@ async fn session(state: AppState, socket: WebSocket) {
         return;
     }
     let (room_id, wanted_peer) = (join.room_id.clone(), join.peer_id.clone());
+    // TURN credentials first, so the page's RTCPeerConnection has them before the first offer.
+    let mut renew_turn = send_ice_servers(&state, wanted_peer.as_deref().unwrap_or_default(), &out_tx);
     let (peer_id, handle) = match state.rooms.join(join, out_tx.clone()).await {
         Ok(joined) => joined,
         Err(refusal) => {
@@ -244,6 +246,11 @@ async fn session(state: AppState, socket: WebSocket) {
                 writer_ended = true;
                 break;
             }
+            // A long call: new TURN credentials before the old ones expire.
+            _ = sleep_until(renew_turn) => {
+                renew_turn = send_ice_servers(&state, &peer_id, &out_tx);
+                continue;
+            }
         };
         match message {
             ClientMessage::Answer { sdp } => handle.answer(sdp),
@@ -257,6 +264,7 @@ async fn session(state: AppState, socket: WebSocket) {
                 handle.view(tiles)
             }
             ClientMessage::Moderate(action) => handle.moderate(action),
+            ClientMessage::IceRestart => handle.ice_restart(),
             ClientMessage::Leave => break,
             ClientMessage::Join { .. } => {
                 let _ = out_tx.send(ServerMessage::error("bad-request", "Already joined"));
@@ -268,6 +276,22 @@ async fn session(state: AppState, socket: WebSocket) {
     // The last messages (a `closed`) get a moment; a page that does not read gets no more.
     if !writer_ended && tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await.is_err() {
         writer.abort();
+    }
+}
+
+/// Sends the page its ICE servers when `[turn]` is configured; returns when to renew them.
+fn send_ice_servers(state: &AppState, peer_id: &str, out: &Outbox) -> Option<tokio::time::Instant> {
+    let turn = state.call.turn.as_ref()?;
+    let servers = turn.ice_servers(peer_id, unix_millis() / 1000);
+    let _ = out.send(ServerMessage::IceServers { ice_servers: servers.servers, expires: servers.expires });
+    Some(tokio::time::Instant::now() + turn.renew_after())
+}
+
+/// Sleeps until `at`, or for ever without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

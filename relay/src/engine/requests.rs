@@ -84,6 +84,24 @@ impl Engine {
                 }
                 Ok(Response::Ok)
             }
+            Request::RestartIce { room, peer } => {
+                let key = self.peer_key(&room, &peer)?;
+                let (ufrag, pwd) = self.new_ice_credentials();
+                let p = &mut self.peers[key];
+                let old = std::mem::replace(&mut p.ufrag, ufrag.clone());
+                p.pwd = pwd.clone();
+                // Checks from the page's new agent carry a ufrag its answer has not told us yet.
+                p.remote_ufrag = None;
+                self.peers_by_ufrag.remove(&old);
+                self.peers_by_ufrag.insert(ufrag.clone(), key);
+                tracing::info!(room = %room, peer = %peer, "ICE restarted");
+                Ok(Response::PeerCreated(TransportParams {
+                    ice_ufrag: ufrag,
+                    ice_pwd: pwd,
+                    fingerprint: self.certificate.fingerprint.clone(),
+                    candidates: self.config.candidates.clone(),
+                }))
+            }
             Request::ClosePeer { room, peer } => {
                 let key = self.peer_key(&room, &peer)?;
                 self.remove_peer(key);
@@ -296,13 +314,7 @@ impl Engine {
                 return Err(ErrorBody::new(ErrorCode::LimitExceeded, "The limit of maximum watchers is exceeded"));
             }
         }
-        let ufrag = loop {
-            let u = ice_token(8);
-            if !self.peers_by_ufrag.contains_key(&u) {
-                break u;
-            }
-        };
-        let pwd = ice_token(24);
+        let (ufrag, pwd) = self.new_ice_credentials();
         let dtls = dimpl::Dtls::new_auto(self.dtls_config.clone(), self.certificate.dtls.clone(), now);
         let mut new_peer = Peer::new(room.clone(), peer.clone(), ufrag.clone(), pwd.clone(), dtls, now);
         new_peer.watcher = watcher;
@@ -321,6 +333,17 @@ impl Engine {
             candidates: self.config.candidates.clone(),
             tcp_candidates: self.config.tcp_candidates.clone(),
         }))
+    }
+
+    /// A ufrag no peer of this core has, and a password.
+    fn new_ice_credentials(&self) -> (String, String) {
+        let ufrag = loop {
+            let u = ice_token(8);
+            if !self.peers_by_ufrag.contains_key(&u) {
+                break u;
+            }
+        };
+        (ufrag, ice_token(24))
     }
 
     /// A random SSRC this peer neither sends nor receives yet (nor `also_not`, one just chosen).

@@ -194,6 +194,7 @@ impl Relay {
                 self.core(to).request(request).await
             }
             Request::ConnectPeer { ref room, ref peer, .. }
+            | Request::RestartIce { ref room, ref peer }
             | Request::SetPeerData { ref room, ref peer, .. }
             | Request::CloseProducer { ref room, ref peer, .. }
             | Request::CloseConsumer { ref room, ref peer, .. }
@@ -205,12 +206,19 @@ impl Relay {
                     *state.room(&room)?.peers.get(&peer).ok_or_else(|| not_found("peer", &peer))?
                 };
                 let closing_peer = matches!(request, Request::ClosePeer { .. });
+                let restarting_ice = matches!(request, Request::RestartIce { .. });
                 let closed_producer = match &request {
                     Request::CloseProducer { producer, .. } => Some(producer.clone()),
                     _ => None,
                 };
                 let response = self.core(core).request(request).await;
                 let mut state = self.state();
+                if let (true, Ok(Response::PeerCreated(t)), Some(p)) =
+                    (restarting_ice, &response, state.rooms.get_mut(&room))
+                {
+                    // Notices about this peer name its ufrag: the new one from now on.
+                    p.ufrags.insert(peer.clone(), t.ice_ufrag.clone());
+                }
                 if closing_peer {
                     match &response {
                         Ok(_) => {

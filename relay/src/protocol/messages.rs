@@ -74,6 +74,14 @@ pub enum Request {
         #[serde(default)]
         remote_setup: Option<String>,
     },
+    /// New ICE credentials for a peer whose page restarts ICE (its network changed): answered with
+    /// [`Response::PeerCreated`] carrying them. Its DTLS session, SRTP keys, producers and consumers
+    /// stay; the old credentials stop working, and the page's new ufrag comes with the next
+    /// [`Request::ConnectPeer`].
+    RestartIce {
+        room: String,
+        peer: String,
+    },
     ClosePeer {
         room: String,
         peer: String,

@@ -24,6 +24,10 @@ impl Room {
         out: Outbox,
     ) -> Result<String, ServerMessage> {
         let peer_id = request.peer_id.clone().unwrap_or_else(new_peer_id);
+        // The page lost its socket (its network changed) while this server went on: same session.
+        if let Some(i) = request.resume.as_deref().and_then(|r| self.owner_of(&peer_id, r)) {
+            return Ok(self.reattach(i, connection, request, out));
+        }
         let orphan = self.orphans.iter().position(|o| o.dump.peer == peer_id);
         let (request, out) = match (orphan, request.resume.as_deref()) {
             (Some(o), Some(r)) if self.orphans[o].owned_by(r) => match self.resume(connection, o, request, out).await {

@@ -173,8 +173,10 @@ impl Room {
         }
         let p = &mut self.participants[i];
         p.answered = p.offered;
+        // After an ICE restart the page's agent has a new ufrag: the relay learns it as at the start.
+        let restarted = p.transport_connected && p.remote_ufrag.is_some() && p.remote_ufrag.as_deref() != ufrag;
         p.remote_ufrag = ufrag.map(str::to_string);
-        if !p.transport_connected {
+        if !p.transport_connected || restarted {
             let request = Request::ConnectPeer {
                 room: self.id.clone(),
                 peer: p.id.clone(),

@@ -1,0 +1,93 @@
+//! A page whose network changed (Wi-Fi to mobile, a new address) keeps its session:
+//!
+//! - ICE restarts. The page's ICE goes `disconnected` and it sends `iceRestart`: the relay gives the
+//!   peer new ICE credentials (its DTLS session, keys and streams stay) and the next offer carries them.
+//!   The page's answer brings its own new ufrag, which the relay learns as at the start
+//!   ([`Room::answer`]).
+//! - A new socket. The signalling socket may have died with the old network while this server did not
+//!   notice. The page reconnects with `join` + `resume` and the ICE credentials of the offer it
+//!   answered last; they prove it owns the session (only the page and the relay know the password), so
+//!   the participant goes on over the new socket: no `peerLeft`, no new tile.
+
+use std::time::{Duration, Instant};
+
+use meet_relay::protocol::{Request, Response};
+
+use super::Room;
+use crate::auth::constant_time_eq;
+use crate::rooms::JoinRequest;
+use crate::signalling::messages::{Resume, ServerMessage};
+use crate::signalling::outbox::Outbox;
+
+/// A page asks again every few seconds while ICE stays down; more often than this is not a page of
+/// ours, and each restart costs the relay a little.
+const MIN_ICE_RESTART_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Room {
+    pub(super) async fn ice_restart(&mut self, connection: u64) {
+        let Some(i) = self.index_of(connection) else { return };
+        let p = &self.participants[i];
+        // The relay is away: `relayBack` or `mediaRestart` (a new transport) settles the media. No
+        // offer yet: there is nothing to restart.
+        if self.relay_lost || !self.on_relay || p.offered == 0 {
+            return tracing::debug!(peer = %p.id, "ICE restart asked for while there is nothing to restart");
+        }
+        if p.ice_restarted.is_some_and(|at| at.elapsed() < MIN_ICE_RESTART_INTERVAL) {
+            return tracing::debug!(peer = %p.id, "ICE restart asked for again too soon; ignored");
+        }
+        let request = Request::RestartIce { room: self.id.clone(), peer: p.id.clone() };
+        let transport = match self.relay.request(request).await {
+            Ok(Response::PeerCreated(t)) => t,
+            other => return tracing::warn!(peer = %p.id, ?other, "ICE restart failed"),
+        };
+        let p = &mut self.participants[i];
+        tracing::info!(peer = %p.id, "ICE restarted: the page's network changed");
+        p.transport = transport;
+        p.ice_restarted = Some(Instant::now());
+        // An offer still out has the old credentials: the new one follows its answer.
+        p.dirty = true;
+        self.offer_where_needed();
+    }
+
+    /// The participant `peer_id` if `resume` proves its page owns the session (the ICE credentials of
+    /// the relay peer).
+    pub(super) fn owner_of(&self, peer_id: &str, resume: &Resume) -> Option<usize> {
+        self.participants.iter().position(|p| {
+            p.id == peer_id
+                && constant_time_eq(p.transport.ice_ufrag.as_bytes(), resume.ufrag.as_bytes())
+                    & constant_time_eq(p.transport.ice_pwd.as_bytes(), resume.pwd.as_bytes())
+        })
+    }
+
+    /// Participant `i`'s page came back on a new socket: the session goes on over it. Returns its id.
+    pub(super) fn reattach(&mut self, i: usize, connection: u64, request: JoinRequest, out: Outbox) -> String {
+        let resume = request.resume.as_deref().expect("reattach follows a resume");
+        let p = &mut self.participants[i];
+        tracing::info!(peer = %p.id, "the page is back on a new socket; its session goes on");
+        // The old socket, should it still be open, is done (the page stopped reading it).
+        p.send(ServerMessage::closed("replaced", "This session went on over a new connection"));
+        p.connection = connection;
+        p.out = out;
+        // An offer that went to the old socket, or an answer lost with it: a fresh offer settles both.
+        if p.offer_pending() || resume.version != p.offered {
+            p.answered = p.offered;
+            p.dirty = true;
+        }
+        let p = &self.participants[i];
+        p.send(ServerMessage::Joined {
+            room_id: self.id.clone(),
+            peer_id: p.id.clone(),
+            peers: self.peer_infos().into_iter().filter(|info| info.peer_id != p.id).collect(),
+            you: p.self_info(),
+            room: self.room_state(),
+            resumed: true,
+        });
+        self.tell_speaker(p);
+        if p.grant.is_moderator() {
+            self.send_waiting_list();
+        }
+        let id = p.id.clone();
+        self.offer_where_needed();
+        id
+    }
+}
