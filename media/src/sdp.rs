@@ -548,6 +548,7 @@ mod tests {
                 kind: Kind::Audio,
                 direction: Direction::RecvOnly,
                 simulcast: false,
+                first_codec: VideoCodec::Vp8,
             }],
         }
         .to_sdp();

@@ -476,6 +476,7 @@ mod tests {
                 audio: false,
                 video: false,
                 mode: Mode::Call,
+                video_codec: None,
                 attributes: JoinAttributes::default(),
                 options: UrlOptions::default(),
                 resume: None,

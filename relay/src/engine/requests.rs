@@ -95,12 +95,7 @@ impl Engine {
                 self.peers_by_ufrag.remove(&old);
                 self.peers_by_ufrag.insert(ufrag.clone(), key);
                 tracing::info!(room = %room, peer = %peer, "ICE restarted");
-                Ok(Response::PeerCreated(TransportParams {
-                    ice_ufrag: ufrag,
-                    ice_pwd: pwd,
-                    fingerprint: self.certificate.fingerprint.clone(),
-                    candidates: self.config.candidates.clone(),
-                }))
+                Ok(Response::PeerCreated(self.transport_params(ufrag, pwd)))
             }
             Request::ClosePeer { room, peer } => {
                 let key = self.peer_key(&room, &peer)?;
@@ -326,13 +321,19 @@ impl Engine {
         self.peers_by_ufrag.insert(ufrag.clone(), key);
         self.rooms.get_mut(&room).expect("checked above").peers.insert(peer.clone(), key);
         tracing::info!(room = %room, peer = %peer, "peer created");
-        Ok(Response::PeerCreated(TransportParams {
-            ice_ufrag: ufrag,
-            ice_pwd: pwd,
+        Ok(Response::PeerCreated(self.transport_params(ufrag, pwd)))
+    }
+
+    /// What a browser needs to reach a peer of this core: its ICE credentials, the relay's DTLS
+    /// fingerprint and candidates.
+    fn transport_params(&self, ice_ufrag: String, ice_pwd: String) -> TransportParams {
+        TransportParams {
+            ice_ufrag,
+            ice_pwd,
             fingerprint: self.certificate.fingerprint.clone(),
             candidates: self.config.candidates.clone(),
             tcp_candidates: self.config.tcp_candidates.clone(),
-        }))
+        }
     }
 
     /// A ufrag no peer of this core has, and a password.
@@ -381,13 +382,7 @@ impl Engine {
                     peer: p.id.clone(),
                     connected: p.connected,
                     remote: p.selected.map(|s| s.remote),
-                    transport: TransportParams {
-                        ice_ufrag: p.ufrag.clone(),
-                        ice_pwd: p.pwd.clone(),
-                        fingerprint: self.certificate.fingerprint.clone(),
-                        candidates: self.config.candidates.clone(),
-                        tcp_candidates: self.config.tcp_candidates.clone(),
-                    },
+                    transport: self.transport_params(p.ufrag.clone(), p.pwd.clone()),
                     watcher: p.watcher,
                     remote_known: p.remote_ufrag.is_some() || p.remote_fingerprint.is_some(),
                     data: p.data.clone(),
