@@ -113,18 +113,7 @@ fn setup() -> (Net, usize, usize, u32, u32, u64) {
     let mut net = Net::new();
     let a = net.join("r", "alice", "10.0.0.2:5000");
     let b = net.join("r", "bob", "10.0.0.3:5000");
-    net.request(Request::Produce {
-        room: "r".into(),
-        peer: "alice".into(),
-        producer: "alice/video".into(),
-        kind: MediaKind::Video,
-        ssrc: 0,
-        payload_type: 96,
-        clock_rate: 90_000,
-        rtx: None,
-        simulcast: vec!["q".into(), "h".into(), "f".into()],
-        paused: false,
-    });
+    net.request(common::simulcast_request("r", "alice", 96));
     let (ssrc, rtx) = net.consume_with_rtx(b, a);
     let Response::RoomDump(dump) = net.request(Request::DumpRoom { room: "r".into() }) else { panic!() };
     let consumer = dump.peers.iter().find(|p| p.peer == "bob").unwrap().consumers[0].consumer;
@@ -286,18 +275,7 @@ fn h264_layers_switch_at_the_sps_of_a_keyframe() {
     let mut net = Net::new();
     let a = net.join("r", "alice", "10.0.0.2:5000");
     let b = net.join("r", "bob", "10.0.0.3:5000");
-    net.request(Request::Produce {
-        room: "r".into(),
-        peer: "alice".into(),
-        producer: "alice/video".into(),
-        kind: MediaKind::Video,
-        ssrc: 0,
-        payload_type: meet_media::sdp::H264_PT,
-        clock_rate: 90_000,
-        rtx: None,
-        simulcast: vec!["q".into(), "h".into(), "f".into()],
-        paused: false,
-    });
+    net.request(common::simulcast_request("r", "alice", meet_media::sdp::H264_PT));
     let (ssrc, _) = net.consume_with_rtx(b, a);
     let Response::RoomDump(dump) = net.request(Request::DumpRoom { room: "r".into() }) else { panic!() };
     let consumer = dump.peers.iter().find(|p| p.peer == "bob").unwrap().consumers[0].consumer;

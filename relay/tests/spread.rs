@@ -251,18 +251,7 @@ fn simulcast_layers_cross_cores() {
     let req = |r: Request| rt.block_on(relay.request(r)).expect("request succeeds");
     let far = clients.iter().position(|c| c.client.peer == "far").unwrap();
     assert_ne!(clients[far].relay, clients[0].relay, "far is on the other core");
-    req(Request::Produce {
-        room: "web".into(),
-        peer: "cam".into(),
-        producer: "cam/video".into(),
-        kind: MediaKind::Video,
-        ssrc: 0,
-        payload_type: 96,
-        clock_rate: 90_000,
-        rtx: None,
-        simulcast: vec!["q".into(), "h".into(), "f".into()],
-        paused: false,
-    });
+    req(common::simulcast_request("web", "cam", 96));
     let Response::ConsumerCreated { consumer, ssrc, .. } = req(consume_request("web", "far", "cam")) else { panic!() };
     const HEIGHTS: [u16; 3] = [180, 360, 720];
     let mut seq = [100u16, 20_000, 65_500];

@@ -351,6 +351,16 @@ pub fn produce_request(room: &str, peer: &str, ssrc: u32) -> Request {
     }
 }
 
+/// `peer` produces its camera in three simulcast layers (`q`, `h`, `f`) of the codec `payload_type`.
+pub fn simulcast_request(room: &str, peer: &str, payload_type: u8) -> Request {
+    let Request::Produce { room, peer, producer, kind, clock_rate, rtx, paused, .. } = produce_request(room, peer, 0)
+    else {
+        unreachable!()
+    };
+    let simulcast = vec!["q".into(), "h".into(), "f".into()];
+    Request::Produce { room, peer, producer, kind, ssrc: 0, payload_type, clock_rate, rtx, simulcast, paused }
+}
+
 /// `peer` consumes `from`'s video.
 pub fn consume_request(room: &str, peer: &str, from: &str) -> Request {
     Request::Consume {
