@@ -375,6 +375,8 @@ def test_chat_links_toasts_and_shortcuts(env):
                 "and http://example.org. " + "word " * 40 + "end")
         a.page.fill("#chat-input", text)
         a.page.press("#chat-input", "Enter")
+        # The message is shown once the server has relayed it.
+        a.page.wait_for_selector("#chat-list .chat-text a", timeout=15_000)
         links = a.page.eval_on_selector_all(
             "#chat-list .chat-text a", "as => as.map(x => [x.getAttribute('href'), x.textContent, x.rel, x.target])")
         assert links == [
