@@ -42,6 +42,8 @@ def audit(p, what: str) -> None:
     """Runs axe-core's WCAG 2 A/AA rules on the page as it is; fails on a serious or critical finding."""
     if not p.page.evaluate("!!window.axe"):
         p.page.add_script_tag(content=AXE)
+    # Contrast is judged on the page at rest: a toast or panel fading in is not what people read.
+    p.page.add_style_tag(content="*, *::before, *::after { transition: none !important; animation: none !important; }")
     result = p.page.evaluate(
         """() => axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
                                      resultTypes: ['violations'] })
