@@ -230,8 +230,10 @@ impl Engine {
         // A simulcast layer's packets are read once for the switches of all its consumers.
         let layer = self.producers[producer_key].layer;
         let p = &self.producers[producer_key];
-        let codec = meet_media::sdp::VideoCodec::of_payload_type(p.payload_type);
-        let info = p.rid.is_some().then(|| PacketInfo::read(packet, header, codec));
+        let info = p
+            .rid
+            .is_some()
+            .then(|| PacketInfo::read(packet, header, meet_media::sdp::VideoCodec::of_payload_type(p.payload_type)));
         if let Some(height) = info.and_then(|i| i.height) {
             self.producers[producer_key].height = height;
         }

@@ -212,17 +212,19 @@ impl Room {
                 }
             };
             let kind = section.kind;
-            let (payload_type, clock_rate) = match kind {
-                sdp::Kind::Audio => (kind.payload_type(), kind.clock_rate()),
-                sdp::Kind::Video => {
-                    let Some(codec) = answered.video_codec() else {
+            // Video is sent with the codec the answer kept first (see `sdp::VideoCodec`).
+            let codec = match kind {
+                sdp::Kind::Audio => None,
+                sdp::Kind::Video => match answered.video_codec() {
+                    Some(codec) => Some(codec),
+                    None => {
                         tracing::info!(mid = %section.mid, "answer keeps no video codec meet offered");
                         continue;
-                    };
-                    (codec.payload_type(), sdp::VP8_CLOCK_RATE)
-                }
+                    }
+                },
             };
-            let codec = sdp::VideoCodec::of_payload_type(payload_type).filter(|_| kind == sdp::Kind::Video);
+            let payload_type = codec.map_or(kind.payload_type(), sdp::VideoCodec::payload_type);
+            let clock_rate = kind.clock_rate();
             let rtx = answered
                 .rtx_of(ssrc)
                 .filter(|_| simulcast.is_empty())
