@@ -108,7 +108,7 @@ pub fn compare(o: Options) -> anyhow::Result<()> {
     }
     let systems_v = Value::Object(results);
     let ratios = report::ratios(&systems_v);
-    let targets = report::targets(scenario.kind.name(), &systems_v, &ratios);
+    let targets = report::targets(&scenario.describe(), &systems_v);
     let report = json!({
         "scenario": scenario.kind.name(),
         "scenario_details": scenario.describe(),

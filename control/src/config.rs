@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
+use meet_relay::config::Announced;
 use serde::Deserialize;
 
 #[derive(Parser, Debug, Clone)]
@@ -18,8 +19,12 @@ pub struct Args {
     #[arg(long, env = "MEET_MEDIA_PORT", default_value_t = 10000)]
     pub media_port: u16,
     /// Addresses browsers reach the media port at, comma-separated; one ICE candidate each (UDP, and
-    /// ICE-TCP unless `[relay] ice_tcp = false`).
-    #[arg(long, env = "MEET_ANNOUNCED_IP", default_value = "127.0.0.1", value_delimiter = ',')]
+    /// ICE-TCP unless `[relay] ice_tcp = false`). `auto`: the host's own address of each family it has a
+    /// route out for (IPv4 and IPv6 on a dual-stack host).
+    #[arg(long = "announced-ip", env = "MEET_ANNOUNCED_IP", default_value = "127.0.0.1", value_delimiter = ',')]
+    pub announced: Vec<Announced>,
+    /// `announced` with `auto` resolved (by [`load`]).
+    #[arg(skip)]
     pub announced_ip: Vec<IpAddr>,
     /// Directory for state that outlives a restart.
     #[arg(long, env = "MEET_DATA_DIR", default_value = "./data")]
@@ -339,12 +344,13 @@ pub fn load() -> anyhow::Result<(Args, FileConfig)> {
             args.media_port = v;
         }
     }
-    if unset("announced_ip") {
-        if let Some(v) = file.relay.announced_ips.clone().or(file.relay.announced_ip.map(|ip| vec![ip])) {
-            args.announced_ip = v;
+    if unset("announced") {
+        if let Some(v) = file.relay.announced_ips.clone().or(file.relay.announced_ip.map(|one| vec![one])) {
+            args.announced = v;
         }
     }
-    meet_relay::config::check_announced(&args.announced_ip).map_err(|e| anyhow::anyhow!("--announced-ip: {e}"))?;
+    args.announced_ip =
+        meet_relay::config::resolve_announced(&args.announced).map_err(|e| anyhow::anyhow!("--announced-ip: {e}"))?;
     if unset("io_backend") {
         if let Some(v) = &file.relay.io_backend {
             args.io_backend = v.parse().map_err(|e| anyhow::anyhow!("[relay] io_backend: {e}"))?;

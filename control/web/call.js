@@ -101,7 +101,8 @@
     activeSpeaker: null,   // peerId the relay last named as the speaker (tiles.js)
     quietRejoins: new Map(), // peerId -> when this page dropped them at a fresh session (signalling.js)
     iceServers: [],        // TURN servers with short-lived credentials (`iceServers`, rtc.js)
-    iceRestart: null,      // { since, timer, offers } while ICE is being restarted (rtc.js)
+    iceRestart: null,      // { since, timer, offers, askedAt } while ICE is being restarted (rtc.js)
+    pathWatch: null,       // { pc, got, sent, gotAt, sentAt, stalled }: bytes on the media path (rtc.js)
     iceRestarts: 0,        // ICE restarts asked for
     offersSeen: 0,         // offers received, so an ICE restart can tell whether its offer came
     lastIceOutageMs: null  // how long ICE was down before the last restart brought it back

@@ -48,27 +48,90 @@
     // for an ICE restart (`iceRestart`): the server's next offer carries new ICE credentials, this pc
     // gathers on the networks it has now and the same session goes on, with no rejoin. The socket may
     // have died with the old network without closing: no offer in OFFER_WAIT_MS, and the page
-    // reconnects it (the server keeps the session for a page that proves it owns it: `resume`).
+    // reconnects it at once (the server keeps the session for a page that proves it owns it: `resume`).
+    //
+    // Chromium says `disconnected` some 5 s after the path went silent, too late for a call to resume
+    // within 5 s, so the page also watches the path itself: while this page sends, the relay answers
+    // every tick with transport-wide feedback, so nothing received for STALL_AFTER_MS while sending
+    // means the path is gone (a `stall`), and counts as `disconnected`. A page that sends nothing has
+    // nothing to lose quickly and waits for Chromium.
     var ICE_RESTART_AFTER_MS = 500;    // `disconnected` (no answer for seconds already) this long: not a blip
-    var OFFER_WAIT_MS = 2500;          // the offer comes within a round trip of a live socket
+    var OFFER_WAIT_MS = 800;           // the offer comes within a round trip of a live socket
     var ICE_GIVE_UP_MS = 30000;        // restarts for this long before `failed` is an error
+    var RESTART_AGAIN_MS = 5000;       // an answered restart still down after this long: another one
+    var STALL_EVERY_MS = 500;
+    var STALL_AFTER_MS = 1200;
+
+    // Whether the path of the current pc is down: Chromium says so, or the page saw it stall.
+    function pathDown(pc) {
+      var st = pc.iceConnectionState;
+      if (st === 'disconnected' || st === 'failed') return true;
+      var w = S.pathWatch;
+      return !!(w && w.pc === pc && w.stalled);
+    }
+
+    function hasSendingTrack() {
+      return ['audio', 'video', 'screen'].some(function (kind) {
+        var tr = S.sendTr[kind];
+        return !!(tr && tr.sender.track && tr.sender.track.readyState === 'live');
+      });
+    }
+
+    // Every STALL_EVERY_MS: the bytes the pc's transport received and sent (one transport: bundle).
+    function watchPath() {
+      var pc = S.pc;
+      if (!S.joined || !pc || pc.signalingState === 'closed' || S.reconnect || S.mediaLost) return;
+      pc.getStats().then(function (report) {
+        if (pc !== S.pc) return;
+        var got = 0, sent = 0;
+        report.forEach(function (s) {
+          if (s.type === 'transport') { got += s.bytesReceived || 0; sent += s.bytesSent || 0; }
+        });
+        var now = Date.now(), w = S.pathWatch;
+        if (!w || w.pc !== pc) {
+          S.pathWatch = { pc: pc, got: got, sent: sent, gotAt: now, sentAt: 0, stalled: false };
+          return;
+        }
+        if (sent > w.sent) { w.sent = sent; w.sentAt = now; }
+        if (got > w.got) {
+          w.got = got;
+          w.gotAt = now;
+          if (w.stalled) {
+            w.stalled = false;
+            console.info('meet: media path receiving again');
+            checkIce(false);
+          }
+          return;
+        }
+        // Silent although this page was sending when the silence began, and still has something to send
+        // (its sends may fail once its address is gone, so they do not have to go on): not a pause of
+        // the other side, and not this page turning its camera and microphone off.
+        var sending = w.sentAt >= w.gotAt - 2 * STALL_EVERY_MS && hasSendingTrack();
+        if (!w.stalled && sending && w.got > 0 && now - w.gotAt >= STALL_AFTER_MS) {
+          w.stalled = true;
+          console.info('meet: media path silent for ' + (now - w.gotAt) + ' ms while sending');
+          checkIce(true);
+        }
+      }).catch(function () { /* the pc went away meanwhile */ });
+    }
+    setInterval(watchPath, STALL_EVERY_MS);
 
     // `now`: ask at once (the socket was just reconnected for it).
     function checkIce(now) {
       var pc = S.pc;
       if (!pc) return;
       var st = pc.iceConnectionState;
-      if (st === 'connected' || st === 'completed') {
+      if (pathDown(pc)) {
+        if (!S.iceRestart) S.iceRestart = { since: Date.now(), timer: null, offers: -1, askedAt: 0 };
+        if (!S.iceRestart.timer) {
+          S.iceRestart.timer = setTimeout(restartIce, st !== 'disconnected' || now === true ? 0 : ICE_RESTART_AFTER_MS);
+        }
+      } else if (st === 'connected' || st === 'completed') {
         if (S.iceRestart) {
           clearTimeout(S.iceRestart.timer);
           S.lastIceOutageMs = Date.now() - S.iceRestart.since;
           console.info('meet: ICE connected again after ' + S.lastIceOutageMs + ' ms');
           S.iceRestart = null;
-        }
-      } else if (st === 'disconnected' || st === 'failed') {
-        if (!S.iceRestart) S.iceRestart = { since: Date.now(), timer: null, offers: -1 };
-        if (!S.iceRestart.timer) {
-          S.iceRestart.timer = setTimeout(restartIce, st === 'failed' || now === true ? 0 : ICE_RESTART_AFTER_MS);
         }
       }
     }
@@ -77,8 +140,8 @@
       var r = S.iceRestart, pc = S.pc;
       if (!r) return;
       r.timer = null;
-      var st = pc ? pc.iceConnectionState : 'closed';
-      if (st !== 'disconnected' && st !== 'failed') return;
+      if (!pc || pc.signalingState === 'closed' || !pathDown(pc)) return;
+      var st = pc.iceConnectionState;
       if (Date.now() - r.since > ICE_GIVE_UP_MS) {
         // No way back on this network: the error `failed` held back until now.
         S.iceRestart = null;
@@ -92,13 +155,20 @@
         // Asked before and no offer came: the socket is as dead as the old network.
         console.info('meet: no offer after the ICE restart request; reconnecting the socket');
         r.offers = -1;
-        ctx.startReconnect('network-change');
+        ctx.startReconnect('network-change', true);
+        return;
+      }
+      var since = Date.now() - r.askedAt;
+      if (r.offers !== -1 && since < RESTART_AGAIN_MS) {
+        // The offer came and its checks are under way: give them time before starting over.
+        r.timer = setTimeout(restartIce, RESTART_AGAIN_MS - since);
         return;
       }
       pc.restartIce();
       r.offers = S.offersSeen;
+      r.askedAt = Date.now();
       S.iceRestarts += 1;
-      console.info('meet: ICE ' + st + '; asking for an ICE restart');
+      console.info('meet: ICE ' + (S.pathWatch && S.pathWatch.stalled ? 'path silent' : st) + '; asking for an ICE restart');
       ctx.send({ type: 'iceRestart' });
       r.timer = setTimeout(restartIce, OFFER_WAIT_MS);
     }

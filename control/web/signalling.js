@@ -169,13 +169,14 @@
 
     // --- reconnecting (meet-control restarted, or the network dropped) ---
 
-    function startReconnect(code) {
+    // `now`: the first attempt at once (the network changed under a live call: no server to spare).
+    function startReconnect(code, now) {
       if (S.reconnect) return;
       clearTimeout(S.joinTimer);
       dropAsks();
       dropSocket(S.ws);
       S.ws = null;
-      S.reconnect = { since: Date.now(), delay: RECONNECT_FIRST_MS, timer: null };
+      S.reconnect = { since: Date.now(), delay: now === true ? 0 : RECONNECT_FIRST_MS, timer: null };
       ctx.setState('reconnecting');
       updateBanner();
       // Who waits is the server's to say again once it is back; acting on this list meanwhile would be lost.
@@ -206,7 +207,7 @@
         return;
       }
       var wait = Math.min(rc.delay, left);
-      rc.delay = Math.min(rc.delay * 2, RECONNECT_MAX_MS);
+      rc.delay = Math.min(Math.max(rc.delay * 2, RECONNECT_FIRST_MS), RECONNECT_MAX_MS);
       rc.timer = setTimeout(reconnectAttempt, wait);
     }
 

@@ -2,8 +2,9 @@
 //! `meet-relay` and by the relay embedded in `meet-control`) and `[log]` (both daemons). `meet-relay`
 //! ignores the other sections, which `meet-control` validates.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use serde::Deserialize;
 
@@ -17,11 +18,11 @@ pub struct RelaySection {
     pub socket: Option<PathBuf>,
     /// UDP port of media core 0; core N uses `media_port + N`.
     pub media_port: Option<u16>,
-    /// Address announced to browsers in ICE candidates (the host's public or LAN address).
-    pub announced_ip: Option<IpAddr>,
+    /// Address announced to browsers in ICE candidates (the host's public or LAN address), or `auto`.
+    pub announced_ip: Option<Announced>,
     /// Several announced addresses, one ICE candidate each: a host with an address on each of several
     /// networks, or IPv4 and IPv6. Instead of `announced_ip`.
-    pub announced_ips: Option<Vec<IpAddr>>,
+    pub announced_ips: Option<Vec<Announced>>,
     /// ICE over TCP (RFC 6544) on the media ports, for browsers whose UDP is blocked. Default: on.
     pub ice_tcp: Option<bool>,
     /// Address the media sockets bind.
@@ -82,11 +83,11 @@ impl RelaySection {
         if self.announced_ip.is_some() && self.announced_ips.is_some() {
             return Err("[relay] announced_ip and announced_ips: set one of them".into());
         }
-        if let Some(ips) = &self.announced_ips {
-            check_announced(ips).map_err(|e| format!("[relay] announced_ips: {e}"))?;
+        if let Some(list) = &self.announced_ips {
+            check_announced_list(list).map_err(|e| format!("[relay] announced_ips: {e}"))?;
         }
-        if let Some(ip) = self.announced_ip {
-            check_announced(&[ip]).map_err(|e| format!("[relay] announced_ip: {e}"))?;
+        if let Some(one) = self.announced_ip {
+            check_announced_list(&[one]).map_err(|e| format!("[relay] announced_ip: {e}"))?;
         }
         if self.cores == Some(0) {
             return Err("[relay] cores: must be at least 1".into());
@@ -115,6 +116,103 @@ pub fn check_announced(ips: &[IpAddr]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// One entry of `announced_ips` (and `--announced-ip`): an address, or `auto`, which stands for the
+/// addresses this host reaches the internet from, one per address family it has a route for (so a
+/// dual-stack host announces an IPv4 and an IPv6 candidate). `auto` reads the routing table once, at
+/// start; a host whose public address is not on one of its interfaces (behind 1:1 NAT) names it instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announced {
+    Auto,
+    Ip(IpAddr),
+}
+
+impl FromStr for Announced {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            return Ok(Announced::Auto);
+        }
+        s.trim().parse().map(Announced::Ip).map_err(|_| format!("{s:?} is neither an IP address nor `auto`"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Announced {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The entries before `auto` is resolved: the same checks as [`check_announced`] on the addresses given.
+fn check_announced_list(list: &[Announced]) -> Result<(), String> {
+    if list.is_empty() {
+        return Err("at least one address is needed".into());
+    }
+    if list.iter().filter(|a| **a == Announced::Auto).count() > 1 {
+        return Err("`auto` is listed twice".into());
+    }
+    let ips: Vec<IpAddr> =
+        list.iter().filter_map(|a| if let Announced::Ip(ip) = a { Some(*ip) } else { None }).collect();
+    if ips.is_empty() {
+        return Ok(());
+    }
+    check_announced(&ips)
+}
+
+/// The addresses to announce: `auto` replaced by [`host_addresses`] (an address also listed by hand is
+/// kept once). An error when nothing is left or an address cannot be announced.
+pub fn resolve_announced(list: &[Announced]) -> Result<Vec<IpAddr>, String> {
+    check_announced_list(list)?;
+    let mut ips = Vec::new();
+    for entry in list {
+        let found = match entry {
+            Announced::Ip(ip) => vec![*ip],
+            Announced::Auto => {
+                let found = host_addresses();
+                if found.is_empty() {
+                    return Err("`auto` found no address with a route out of this host: name the address".into());
+                }
+                found
+            }
+        };
+        for ip in found {
+            if !ips.contains(&ip) {
+                ips.push(ip);
+            }
+        }
+    }
+    check_announced(&ips)?;
+    Ok(ips)
+}
+
+/// The source address the kernel picks for a route to a public IPv4 and to a public IPv6 destination:
+/// the address this host is reached at, per family. Connecting a UDP socket sends nothing. A family with
+/// no route, or whose address browsers cannot use (loopback, link-local), is left out.
+pub fn host_addresses() -> Vec<IpAddr> {
+    // Documentation addresses (RFC 5737, RFC 3849): routed like any public address, never contacted.
+    let probes = [
+        (SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), SocketAddr::from((Ipv4Addr::new(192, 0, 2, 1), 9))),
+        (
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+            SocketAddr::from((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9)),
+        ),
+    ];
+    let mut found = Vec::new();
+    for (bind, probe) in probes {
+        let Ok(socket) = UdpSocket::bind(bind) else { continue };
+        if socket.connect(probe).is_err() {
+            continue;
+        }
+        let Ok(local) = socket.local_addr() else { continue };
+        let ip = local.ip();
+        let link_local = matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+        if !ip.is_unspecified() && !ip.is_loopback() && !link_local {
+            found.push(ip);
+        }
+    }
+    found
 }
 
 /// Starts `tracing` output: `format` on stderr, `RUST_LOG` over `filter` over `info`. Tokens and secrets
@@ -164,15 +262,43 @@ mod tests {
             ("announced_ips = [\"::\"]", "cannot be announced"),
             ("announced_ips = [\"224.0.0.1\"]", "cannot be announced"),
             ("announced_ips = [\"10.0.0.1\", \"10.0.0.1\"]", "twice"),
-            ("announced_ips = [\"10.0.0.300\"]", "invalid"),
+            ("announced_ips = [\"10.0.0.300\"]", "neither an IP address nor `auto`"),
             ("announced_ips = \"10.0.0.1\"", "invalid type"),
             ("announced_ip = \"0.0.0.0\"", "[relay] announced_ip:"),
             ("announced_ip = \"10.0.0.1\"\nannounced_ips = [\"10.0.0.2\"]", "set one"),
+            ("announced_ips = [\"auto\", \"AUTO\"]", "`auto` is listed twice"),
+            ("announced_ip = \"somewhere\"", "neither an IP address nor `auto`"),
             ("ice_tcp = \"yes\"", "invalid type"),
         ] {
             let e = RelayFile::parse(&format!("[relay]\n{text}\n")).unwrap_err();
             assert!(e.contains(want), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn auto_stands_for_the_hosts_routed_addresses() {
+        let f = RelayFile::parse("[relay]\nannounced_ips = [\"auto\", \"203.0.113.5\"]\n").unwrap();
+        let list = f.relay.announced_ips.unwrap();
+        assert_eq!(list[0], Announced::Auto);
+        let found = host_addresses();
+        // At most one per family, each one a browser can send to.
+        assert!(found.len() <= 2 && found.iter().filter(|ip| ip.is_ipv4()).count() <= 1, "{found:?}");
+        assert!(found.iter().all(|ip| !ip.is_loopback() && !ip.is_unspecified()), "{found:?}");
+        match resolve_announced(&list) {
+            Ok(ips) => {
+                assert_eq!(ips[..found.len()], found[..]);
+                assert_eq!(ips.last(), Some(&"203.0.113.5".parse().unwrap()));
+            }
+            // A host with no route out at all (a bare network namespace): said so, nothing guessed.
+            Err(e) => assert!(found.is_empty() && e.contains("no address with a route"), "{e}"),
+        }
+        // Named addresses need no detection, and one also found by `auto` is announced once.
+        let named = [Announced::Ip("198.18.0.1".parse().unwrap())];
+        assert_eq!(resolve_announced(&named).unwrap(), vec!["198.18.0.1".parse::<IpAddr>().unwrap()]);
+        if let Some(first) = found.first() {
+            assert_eq!(resolve_announced(&[Announced::Auto, Announced::Ip(*first)]).unwrap(), found);
+        }
+        assert!(resolve_announced(&[]).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use meet_relay::config::{init_logging, LogFormat, RelayFile};
+use meet_relay::config::{init_logging, Announced, LogFormat, RelayFile};
 use meet_relay::io::sd_notify;
 
 #[derive(Parser, Debug)]
@@ -20,10 +20,10 @@ struct Args {
     /// UDP port for all media (ICE, DTLS, SRTP) [default: 10000].
     #[arg(long, env = "MEET_MEDIA_PORT")]
     media_port: Option<u16>,
-    /// Addresses browsers can reach this host at, comma-separated; one ICE candidate each
-    /// [default: 127.0.0.1].
+    /// Addresses browsers can reach this host at, comma-separated; one ICE candidate each. `auto`: the
+    /// host's own address of each family it has a route out for [default: 127.0.0.1].
     #[arg(long, env = "MEET_ANNOUNCED_IP", value_delimiter = ',')]
-    announced_ip: Option<Vec<IpAddr>>,
+    announced_ip: Option<Vec<Announced>>,
     /// ICE over TCP on the media ports [default: true].
     #[arg(long, env = "MEET_ICE_TCP")]
     ice_tcp: Option<bool>,
@@ -60,8 +60,9 @@ async fn main() -> anyhow::Result<()> {
         .announced_ip
         .or(section.announced_ips)
         .or(section.announced_ip.map(|ip| vec![ip]))
-        .unwrap_or_else(|| vec![IpAddr::from([127, 0, 0, 1])]);
-    meet_relay::config::check_announced(&announced).map_err(|e| anyhow::anyhow!("announced addresses: {e}"))?;
+        .unwrap_or_else(|| vec![Announced::Ip(IpAddr::from([127, 0, 0, 1]))]);
+    let announced =
+        meet_relay::config::resolve_announced(&announced).map_err(|e| anyhow::anyhow!("announced addresses: {e}"))?;
     let mut config = meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, media_port), announced[0]);
     config.announced_ips = announced;
     config.ice_tcp = args.ice_tcp.or(section.ice_tcp).unwrap_or(true);

@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::Net;
+use meet_media::rtcp::RtcpPacket;
 use meet_relay::protocol::{Notification, Request, Response};
 
 fn restart(net: &mut Net, i: usize) {
@@ -38,10 +39,19 @@ fn media_goes_on_at_the_new_address_after_an_ice_restart() {
     assert_eq!(net.clients[b].rtp.len(), 1);
 
     // Bob's network changes: his page asks for an ICE restart and checks in from its new address.
+    net.advance(Duration::from_secs(2));
+    let rtcp_before = net.clients[a].rtcp.len();
     restart(&mut net, b);
     net.clients[b].addr = "10.0.9.3:6000".parse().unwrap();
     net.ice_check(b, true);
     net.progress();
+    // What was sent to his old address is lost: Alice is asked for a keyframe at once, not when Bob's
+    // decoder gives up.
+    let plis = net.rtcp_of(a, rtcp_before, |p| match p {
+        RtcpPacket::Pli(pli) => Some(pli.media_ssrc.0),
+        _ => None,
+    });
+    assert_eq!(plis, vec![1111]);
     for i in 0..5u8 {
         net.send_rtp(a, 1111, 96, &[i; 100]);
         net.progress();

@@ -70,6 +70,12 @@ class PathLab(Lab):
                 _run("ip", "-n", ns, "route", "add", "default", "via", HUB_V4[host.subnet])
             self.filter(name, host.drop_from, host.drop_to)
 
+    def route_out(self) -> None:
+        """Default routes (IPv4 and IPv6) out of the hub's first network, as a dual-stack server has: what
+        `announced_ips = ["auto"]` finds its addresses by."""
+        _run("ip", "-n", HUB, "route", "add", "default", "dev", "br0")
+        _run("ip", "-n", HUB, "-6", "route", "add", "default", "dev", "br0")
+
     def filter(self, name: str, drop_from: list[str], drop_to: list[str]) -> None:
         """Adds drop rules to `name`'s link (see Host)."""
         for rules, where, dev, table in ((drop_from, HUB, f"v-{name}", "from"), (drop_to, PREFIX + name, "eth0", "to")):

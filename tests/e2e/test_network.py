@@ -220,6 +220,8 @@ def test_lossy_link_matches_a_direct_call(lab_env, capsys):
             meet = measure({"b": (b, tracks["B"]["A"]), "a": (a, tracks["A"]["B"])}, CALL_SECONDS)
             rows += [("B (lossy) <- A, through meet", meet["b"]), ("A (clean) <- B, through meet", meet["a"])]
             notes.append(f"through meet: {sending(a)}; {sending(b)}")
+            # Loss is no change of network: no page took its path for gone.
+            assert [p.page.evaluate("() => window.meet.iceRestarts") for p in (a, b)] == [0, 0]
             for p in (a, b):
                 p.context.close()
 
@@ -274,6 +276,8 @@ def test_mixed_bandwidth(lab_env, capsys):
             (k + (" (audio only)" if k[0] == "C" and audio_only[k[-1]] else ""), r) for k, r in got.items()
         ], [sending(p) for p in (a, b, c)], capsys)
 
+        # A narrow link is no change of network: no page took its path for gone.
+        assert {p.name: p.page.evaluate("() => window.meet.iceRestarts") for p in (a, b, c)} == {"A": 0, "B": 0, "C": 0}
         # One narrow link must not degrade the rest of the room.
         for k in ("A<-B", "B<-A"):
             assert min(got[k].heights) >= 540, f"{k}: frameHeight {got[k].heights} (< 540p)\n{table}"

@@ -38,8 +38,10 @@ def path_env(request, playwright_instance, artifacts, tmp_path):
     (comma-separated), and one Chromium per participant in its namespace (Env browser index = keyword
     order)."""
     with contextlib.ExitStack() as stack:
-        def make(announced: str, **hosts: Host) -> tuple[Env, PathLab]:
+        def make(announced: str, route_out: bool = False, **hosts: Host) -> tuple[Env, PathLab]:
             lab = stack.enter_context(PathLab(hosts, tmp_path))
+            if route_out:
+                lab.route_out()
             print(f"[pathlab] {lab.describe()}; announced {announced}")
             data = tmp_path / "data"
             data.mkdir()
@@ -123,8 +125,9 @@ def test_blocked_udp_joins_over_ice_tcp(path_env):
 @pytest.mark.timeout(240)
 def test_ipv6_only_media_link(path_env):
     # C loads the page over IPv4 but every other IPv4 packet of its link is dropped: its media can only
-    # go over IPv6, to the relay's IPv6 candidate on the same dual-stack port.
-    env, lab = path_env(f"{HUB_V4[0]},{HUB_V6}", a=Host(), c=Host(ipv6=True))
+    # go over IPv6, to the relay's IPv6 candidate on the same dual-stack port. The server is configured
+    # with `auto` only: it finds both of its addresses from its routes.
+    env, lab = path_env("auto", route_out=True, a=Host(), c=Host(ipv6=True))
     web = env.server.port
     lab.filter("c", [f"meta protocol ip tcp dport != {web} drop", "meta protocol ip meta l4proto udp drop"],
                [f"meta protocol ip tcp sport != {web} drop", "meta protocol ip meta l4proto udp drop"])
@@ -133,3 +136,4 @@ def test_ipv6_only_media_link(path_env):
         call([a, c])
         pair = selected_pair(c, lambda s: True)
         assert (pair["remote"], pair["protocol"]) == (HUB_V6, "udp"), pair
+        assert selected_pair(a, lambda s: True)["remote"] == HUB_V4[0]

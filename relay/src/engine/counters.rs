@@ -108,6 +108,9 @@ counters! {
     drop_rtp_duplicate,
     /// Keyframes asked for because a gap was too large to fill.
     keyframe_for_gap,
+    /// Connected peers whose ICE path moved to another address (a change of network); each video they
+    /// receive is asked for a keyframe.
+    path_moves,
     /// Transport-wide congestion control feedback packets sent to producers.
     transport_feedback_sent,
     /// Transport-wide feedback packets from receivers that could not be read.

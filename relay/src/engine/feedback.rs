@@ -64,7 +64,7 @@ impl Engine {
     }
 
     /// The producer a keyframe request of `peer` is about; none while that consumer is paused.
-    fn producer_of_consumer(&self, peer: PeerKey, consumer_ssrc: u32) -> Option<ProducerKey> {
+    pub(super) fn producer_of_consumer(&self, peer: PeerKey, consumer_ssrc: u32) -> Option<ProducerKey> {
         let ck = self.peers.get(peer)?.consumers_by_ssrc.get(&consumer_ssrc)?;
         let consumer = &self.consumers[*ck];
         if consumer.pause.paused {

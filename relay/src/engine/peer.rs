@@ -149,9 +149,11 @@ impl Engine {
             peer.addresses.push(source);
             self.peers_by_addr.insert(source, key);
         }
+        let mut moved = false;
         if msg.use_candidate || peer.selected.is_none() {
             if peer.selected != Some(source) {
                 tracing::debug!(room = %peer.room, peer = %peer.id, path = %source, "ICE path selected");
+                moved = peer.connected && peer.selected.is_some();
             }
             peer.selected = Some(source);
         }
@@ -167,6 +169,23 @@ impl Engine {
         }
         if start_dtls {
             self.drain_dtls(now, key);
+        }
+        if moved {
+            self.counters.path_moves += 1;
+            self.after_path_move(now, key);
+        }
+    }
+
+    /// A connected peer's path moved (its network changed and ICE found the new one): what was sent to
+    /// the old path since it went quiet is lost, and those packets are mostly older than the
+    /// retransmission cache keeps. Rather than wait for the browser's decoders to give up and ask, each
+    /// video it receives starts again from a keyframe now.
+    fn after_path_move(&mut self, now: Instant, key: PeerKey) {
+        let ssrcs: Vec<u32> = self.peers[key].consumers_by_ssrc.keys().copied().collect();
+        for ssrc in ssrcs {
+            if let Some(pk) = self.producer_of_consumer(key, ssrc) {
+                self.request_keyframe(now, pk);
+            }
         }
     }
 

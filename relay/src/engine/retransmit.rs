@@ -18,8 +18,12 @@ use super::forward::SRTP_MAX_TAG;
 use super::simulcast::PacketInfo;
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
 
-/// Packets kept per video producer: a second of video at 4 Mbit/s.
-const CACHE_SLOTS: usize = 512;
+/// Slots of a new cache, before its rate is known (about a second of video at 4 Mbit/s).
+const FIRST_SLOTS: usize = 512;
+/// Bounds of the slots a cache sizes itself to: a second of an audio-rate trickle, and of a 15 Mbit/s
+/// screen share.
+const MIN_SLOTS: usize = 64;
+const MAX_SLOTS: usize = 2048;
 /// Older packets are not worth sending: the receiver has given up on them.
 const CACHE_AGE: Duration = Duration::from_secs(1);
 /// A producer is asked for a lost packet for this long, at most [`MAX_TRIES`] times.
@@ -33,11 +37,17 @@ const INITIAL_RTT: Duration = Duration::from_millis(100);
 /// or hostile one) costs the relay a bounded share of a stream, not unbounded work.
 pub(super) const RTX_BUDGET: u32 = 600;
 
-/// The last [`CACHE_SLOTS`] packets of a stream, by sequence number. Slots keep their buffers, so the
-/// cache allocates only while it first fills.
+/// The packets of a stream's last [`CACHE_AGE`], by sequence number: a ring of slots indexed by sequence
+/// number modulo its length. The ring is sized to the stream's rate, measured over each `CACHE_AGE`
+/// (grown with headroom as soon as a window saw more than it holds, shrunk when it holds three halves of
+/// what is needed), so a 1 Mbit/s camera keeps about 160 packets, not a fixed 512. Slots keep their
+/// buffers: at a steady rate the cache does not allocate.
 #[derive(Default)]
 pub(crate) struct PacketCache {
     slots: Vec<Slot>,
+    /// Packets inserted since `window_start`.
+    window_count: usize,
+    window_start: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -50,9 +60,11 @@ struct Slot {
 impl PacketCache {
     pub fn insert(&mut self, now: Instant, seq: u16, packet: &[u8]) {
         if self.slots.is_empty() {
-            self.slots.resize_with(CACHE_SLOTS, Slot::default);
+            self.slots.resize_with(FIRST_SLOTS, Slot::default);
         }
-        let slot = &mut self.slots[usize::from(seq) % CACHE_SLOTS];
+        self.measure(now);
+        let len = self.slots.len();
+        let slot = &mut self.slots[usize::from(seq) % len];
         slot.seq = seq;
         slot.at = Some(now);
         slot.packet.clear();
@@ -61,9 +73,44 @@ impl PacketCache {
 
     /// The packet with `seq`, if it is held and fresh.
     pub fn get(&self, now: Instant, seq: u16) -> Option<&[u8]> {
-        let slot = self.slots.get(usize::from(seq) % CACHE_SLOTS)?;
+        let len = self.slots.len().max(1);
+        let slot = self.slots.get(usize::from(seq) % len)?;
         let fresh = slot.at.is_some_and(|at| now.saturating_duration_since(at) < CACHE_AGE);
         (fresh && slot.seq == seq).then_some(&slot.packet[..])
+    }
+
+    /// Counts one insert; at the end of each window, sizes the ring to the packets it saw.
+    fn measure(&mut self, now: Instant) {
+        let start = *self.window_start.get_or_insert(now);
+        self.window_count += 1;
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < CACHE_AGE {
+            return;
+        }
+        // Packets per CACHE_AGE (a window may run long when the stream paused).
+        let per_age = (self.window_count as u128 * CACHE_AGE.as_nanos() / elapsed.as_nanos().max(1)) as usize;
+        let need = (per_age + per_age / 8 + 8).clamp(MIN_SLOTS, MAX_SLOTS);
+        let len = self.slots.len();
+        if need > len {
+            self.resize((need + need / 4).min(MAX_SLOTS));
+        } else if need * 3 / 2 < len {
+            self.resize(need + need / 4);
+        }
+        self.window_start = Some(now);
+        self.window_count = 0;
+    }
+
+    /// Moves every held packet into a ring of `len` slots (the newest wins a slot two share).
+    fn resize(&mut self, len: usize) {
+        let old = std::mem::take(&mut self.slots);
+        self.slots.resize_with(len, Slot::default);
+        for slot in old {
+            let Some(at) = slot.at else { continue };
+            let to = &mut self.slots[usize::from(slot.seq) % len];
+            if to.at.is_none_or(|t| t < at) {
+                *to = slot;
+            }
+        }
     }
 }
 
@@ -356,6 +403,42 @@ mod tests {
         assert_eq!(cache.get(t0, 0), None);
         assert_eq!(cache.get(t0, 512), Some(&b"c"[..]));
         assert_eq!(cache.get(t0 + CACHE_AGE, 512), None, "too old");
+    }
+
+    #[test]
+    fn the_cache_holds_a_second_of_the_stream_at_any_rate() {
+        let t0 = Instant::now();
+        let mut cache = PacketCache::default();
+        let mut seq: u16 = 65_000;
+        let mut now = t0;
+        // `rate` packets per second for `secs` seconds; then every packet of the last second is held.
+        let mut run = |cache: &mut PacketCache, rate: u32, secs: u32| {
+            let gap = Duration::from_secs(1) / rate;
+            let mut sent = Vec::new();
+            for _ in 0..rate * secs {
+                now += gap;
+                seq = seq.wrapping_add(1);
+                cache.insert(now, seq, &seq.to_be_bytes());
+                sent.push((now, seq));
+            }
+            for (at, s) in sent.iter().rev().take_while(|(at, _)| now.saturating_duration_since(*at) < CACHE_AGE) {
+                assert_eq!(cache.get(now, *s), Some(&s.to_be_bytes()[..]), "seq {s} sent {:?} ago", now - *at);
+            }
+            cache.slots.len()
+        };
+        // A 1 Mbit/s camera: about 130 packets a second, held in far fewer than the first 512 slots.
+        let camera = run(&mut cache, 130, 4);
+        assert!((130..260).contains(&camera), "{camera} slots");
+        // A burst of detail (a screen share starting): the ring grows at once, nothing young is lost.
+        let burst = run(&mut cache, 900, 3);
+        assert!((900..=MAX_SLOTS).contains(&burst), "{burst} slots");
+        // A steady rate does not resize (and so does not allocate) once sized.
+        let before = cache.slots.as_ptr();
+        run(&mut cache, 900, 3);
+        assert_eq!(cache.slots.as_ptr(), before);
+        // And back down.
+        let quiet = run(&mut cache, 50, 4);
+        assert_eq!(quiet, MIN_SLOTS + MIN_SLOTS / 4);
     }
 
     #[test]

@@ -267,7 +267,7 @@ impl Engine {
             if producer.rtx.is_some() {
                 return None;
             }
-            let Some(codec) = VideoCodec::of_payload_type(producer.payload_type) else { return None };
+            let codec = VideoCodec::of_payload_type(producer.payload_type)?;
             producer.rtx = Some(RtxStream { ssrc, payload_type: codec.rtx_payload_type() });
         } else {
             if producer.ssrc != 0 {
