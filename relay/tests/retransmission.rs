@@ -96,17 +96,18 @@ fn nacks_across_the_sequence_wrap_are_answered() {
 #[test]
 fn a_packet_already_evicted_is_not_sent_and_is_counted() {
     let (mut net, a, b, ssrc, rtx) = call();
-    for seq in 0..600 {
+    // More packets in an instant than the largest ring holds (2,048: a second of a 15 Mbit/s stream).
+    for seq in 0..2100 {
         send(&mut net, a, seq);
     }
     let before = net.clients[b].rtp.len();
-    nack(&mut net, b, ssrc, &[10, 599]);
+    nack(&mut net, b, ssrc, &[10, 2099]);
     let got: Vec<u16> = rtx_received(&net, b, before, rtx).iter().map(|g| g.1).collect();
-    assert_eq!(got, vec![599], "packet 10 was evicted by 522");
+    assert_eq!(got, vec![2099], "packet 10 was evicted by 2058");
     assert_eq!(net.engine.counters.rtx_missed, 1);
     // Too old counts as evicted too.
     net.advance(Duration::from_secs(2));
-    nack(&mut net, b, ssrc, &[599]);
+    nack(&mut net, b, ssrc, &[2099]);
     assert_eq!(net.engine.counters.rtx_missed, 2);
 }
 

@@ -18,8 +18,8 @@ use super::forward::SRTP_MAX_TAG;
 use super::simulcast::PacketInfo;
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
 
-/// Slots of a new cache, before its rate is known (about a second of video at 4 Mbit/s).
-const FIRST_SLOTS: usize = 512;
+/// Slots of a new cache, before its rate is known; it grows as soon as it would drop a fresh packet.
+const FIRST_SLOTS: usize = 64;
 /// Bounds of the slots a cache sizes itself to: a second of an audio-rate trickle, and of a 15 Mbit/s
 /// screen share.
 const MIN_SLOTS: usize = 64;
@@ -38,10 +38,11 @@ const INITIAL_RTT: Duration = Duration::from_millis(100);
 pub(super) const RTX_BUDGET: u32 = 600;
 
 /// The packets of a stream's last [`CACHE_AGE`], by sequence number: a ring of slots indexed by sequence
-/// number modulo its length. The ring is sized to the stream's rate, measured over each `CACHE_AGE`
-/// (grown with headroom as soon as a window saw more than it holds, shrunk when it holds three halves of
-/// what is needed), so a 1 Mbit/s camera keeps about 160 packets, not a fixed 512. Slots keep their
-/// buffers: at a steady rate the cache does not allocate.
+/// number modulo its length. The ring is sized to the stream's rate: grown (with headroom) as soon as it
+/// would drop a packet younger than `CACHE_AGE`, and at the end of each `CACHE_AGE` window sized to the
+/// packets the window saw (shrunk when it holds three halves of what is needed), so a 1 Mbit/s camera
+/// keeps about 165 slots (1.25 s), not a fixed 512. Slots keep their buffers: at a steady rate the cache does not
+/// allocate.
 #[derive(Default)]
 pub(crate) struct PacketCache {
     slots: Vec<Slot>,
@@ -63,6 +64,20 @@ impl PacketCache {
             self.slots.resize_with(FIRST_SLOTS, Slot::default);
         }
         self.measure(now);
+        let len = self.slots.len();
+        let taken = &self.slots[usize::from(seq) % len];
+        if taken.seq != seq
+            && taken.at.is_some_and(|at| now.saturating_duration_since(at) < CACHE_AGE)
+            && len < MAX_SLOTS
+        {
+            // The ring would drop a packet younger than CACHE_AGE: sized for a slower stream (or not yet
+            // sized). Grow to the rate seen so far (over at least a quarter of CACHE_AGE: a keyframe's
+            // burst is not the rate).
+            let start = self.window_start.unwrap_or(now);
+            let elapsed = now.saturating_duration_since(start).max(CACHE_AGE / 4);
+            let per_age = (self.window_count as u128 * CACHE_AGE.as_nanos() / elapsed.as_nanos()) as usize;
+            self.resize((per_age + per_age / 8 + 8).max(len + len / 4).min(MAX_SLOTS));
+        }
         let len = self.slots.len();
         let slot = &mut self.slots[usize::from(seq) % len];
         slot.seq = seq;
@@ -89,12 +104,12 @@ impl PacketCache {
         }
         // Packets per CACHE_AGE (a window may run long when the stream paused).
         let per_age = (self.window_count as u128 * CACHE_AGE.as_nanos() / elapsed.as_nanos().max(1)) as usize;
-        let need = (per_age + per_age / 8 + 8).clamp(MIN_SLOTS, MAX_SLOTS);
+        let need = (per_age + per_age / 16 + 8).clamp(MIN_SLOTS, MAX_SLOTS);
         let len = self.slots.len();
         if need > len {
-            self.resize((need + need / 4).min(MAX_SLOTS));
+            self.resize((need + need / 8).min(MAX_SLOTS));
         } else if need * 3 / 2 < len {
-            self.resize(need + need / 4);
+            self.resize(need + need / 8);
         }
         self.window_start = Some(now);
         self.window_count = 0;
@@ -398,11 +413,19 @@ mod tests {
         cache.insert(t0, 0, b"b");
         assert_eq!(cache.get(t0, 65_535), Some(&b"a"[..]));
         assert_eq!(cache.get(t0, 0), Some(&b"b"[..]));
-        // Evicted by the packet 512 later, which shares its slot.
-        cache.insert(t0, 512, b"c");
-        assert_eq!(cache.get(t0, 0), None);
-        assert_eq!(cache.get(t0, 512), Some(&b"c"[..]));
-        assert_eq!(cache.get(t0 + CACHE_AGE, 512), None, "too old");
+        // A packet younger than CACHE_AGE is not dropped for one that shares its slot: the ring grows.
+        let len = cache.slots.len();
+        cache.insert(t0, len as u16, b"c");
+        assert!(cache.slots.len() > len);
+        assert_eq!(cache.get(t0, 0), Some(&b"b"[..]));
+        assert_eq!(cache.get(t0, len as u16), Some(&b"c"[..]));
+        // An old one is.
+        let (later, len) = (t0 + CACHE_AGE, cache.slots.len());
+        cache.insert(later, len as u16, b"d");
+        assert_eq!(cache.slots.len(), len);
+        assert_eq!(cache.get(later, 0), None);
+        assert_eq!(cache.get(later, len as u16), Some(&b"d"[..]));
+        assert_eq!(cache.get(later + CACHE_AGE, len as u16), None, "too old");
     }
 
     #[test]
@@ -426,7 +449,7 @@ mod tests {
             }
             cache.slots.len()
         };
-        // A 1 Mbit/s camera: about 130 packets a second, held in far fewer than the first 512 slots.
+        // A 1 Mbit/s camera: about 130 packets a second, held in not many more slots.
         let camera = run(&mut cache, 130, 4);
         assert!((130..260).contains(&camera), "{camera} slots");
         // A burst of detail (a screen share starting): the ring grows at once, nothing young is lost.
@@ -438,7 +461,7 @@ mod tests {
         assert_eq!(cache.slots.as_ptr(), before);
         // And back down.
         let quiet = run(&mut cache, 50, 4);
-        assert_eq!(quiet, MIN_SLOTS + MIN_SLOTS / 4);
+        assert_eq!(quiet, MIN_SLOTS + MIN_SLOTS / 8);
     }
 
     #[test]
