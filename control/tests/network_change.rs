@@ -142,6 +142,33 @@ async fn turn_credentials_come_before_joined() {
     assert_eq!(entry["credential"].as_str().unwrap(), credential(secret, username));
     assert_eq!(next_of(&mut ws, &["iceServers", "joined", "offer"]).await["type"], "joined");
     leave(ws).await;
+    // Someone in the waiting room gets no TURN credentials (a relay on the integrator's TURN server) until
+    // a moderator lets them in; then before anything else of the session.
+    let auth = meet_control::config::AuthConfig {
+        jwt_hs256_secret: Some(meet_control::config::Secret(JWT_SECRET.into())),
+        ..Default::default()
+    };
+    let call = CallConfig {
+        turn: Turn::from_section(&section),
+        auth: meet_control::auth::ClientAuth::from_config(&auth).unwrap(),
+        ..Default::default()
+    };
+    let lobby = Server::start_call(&dir.0.join("lobby.sqlite"), call).await;
+    let room = "serv0turnlobby";
+    let moderator_token = json!({"token": jwt(json!({"roomId": room, "role": "moderator", "waitingRoom": true}))});
+    let mut moderator = open_join(&lobby, room, Some("mod"), moderator_token).await;
+    assert_eq!(next_of(&mut moderator, &["iceServers", "joined"]).await["type"], "iceServers");
+    assert_eq!(next_of(&mut moderator, &["joined"]).await["type"], "joined");
+    let mut guest = open_join(&lobby, room, Some("guest"), json!({})).await;
+    assert_eq!(next_of(&mut guest, &["iceServers", "waiting"]).await["type"], "waiting");
+    next_of(&mut moderator, &["waitingList"]).await;
+    send(&mut moderator, json!({"type": "moderate", "action": "admit", "peerId": "guest"})).await;
+    let first = next_of(&mut guest, &["iceServers", "joined", "offer"]).await;
+    assert_eq!(first["type"], "iceServers", "{first}");
+    assert_eq!(first["iceServers"][0]["username"].as_str().unwrap().split(':').nth(1), Some("guest"));
+    leave(guest).await;
+    leave(moderator).await;
+    lobby.stop().await;
     // Without [turn] there is no such message.
     let server2 = Server::start_call(&dir.0.join("meet2.sqlite"), CallConfig::default()).await;
     let mut ws = open_join(&server2, "serv0turn", Some("dave"), json!({})).await;

@@ -82,6 +82,9 @@ pub struct JoinRequest {
     pub resume: Option<Box<crate::signalling::messages::Resume>>,
     /// The page asks to send its camera with H.264 rather than VP8.
     pub h264: bool,
+    /// The TURN servers and credentials for the page (`iceServers`, with `[turn]`): the room sends them
+    /// just before the session's first offer, so nobody gets them while in the waiting room.
+    pub ice_servers: Option<crate::signalling::messages::ServerMessage>,
 }
 
 impl JoinRequest {

@@ -180,6 +180,7 @@ async fn session(state: AppState, socket: WebSocket) {
                 grant,
                 resume,
                 h264: video_codec.is_some_and(|c| c.eq_ignore_ascii_case("h264")),
+                ice_servers: None,
             };
             // The integrator's access check (and webhook targets from the room URL).
             if let Err(refusal) = state.services.admit(&mut join, &attributes).await {
@@ -211,9 +212,20 @@ async fn session(state: AppState, socket: WebSocket) {
         let _ = writer.await;
         return;
     }
+    let mut join = join;
     let (room_id, wanted_peer) = (join.room_id.clone(), join.peer_id.clone());
-    // TURN credentials first, so the page's RTCPeerConnection has them before the first offer.
-    let mut renew_turn = send_ice_servers(&state, wanted_peer.as_deref().unwrap_or_default(), &out_tx);
+    // TURN credentials: the room sends them once the participant is in (past the waiting room), before
+    // the first offer. A page resuming its session is in already and gets them now.
+    let mut renew_turn = None;
+    if let Some(turn) = state.call.turn.as_ref() {
+        let servers = ice_servers(turn, wanted_peer.as_deref().unwrap_or_default());
+        if join.resume.is_some() {
+            let _ = out_tx.send(servers);
+        } else {
+            join.ice_servers = Some(servers);
+        }
+        renew_turn = Some(tokio::time::Instant::now() + turn.renew_after());
+    }
     let (peer_id, handle) = match state.rooms.join(join, out_tx.clone()).await {
         Ok(joined) => joined,
         Err(refusal) => {
@@ -246,9 +258,17 @@ async fn session(state: AppState, socket: WebSocket) {
                 writer_ended = true;
                 break;
             }
-            // A long call: new TURN credentials before the old ones expire.
+            // A long call: new TURN credentials before the old ones expire (not to someone still in the
+            // waiting room: the room sends the first ones on admission).
             _ = sleep_until(renew_turn) => {
-                renew_turn = send_ice_servers(&state, &peer_id, &out_tx);
+                if let Some(turn) = state.call.turn.as_ref() {
+                    renew_turn = Some(tokio::time::Instant::now() + turn.renew_after());
+                    let in_room = state.rooms.room_info(&room_id).await
+                        .is_some_and(|info| info.peers.iter().any(|p| p.peer_id == peer_id));
+                    if in_room {
+                        let _ = out_tx.send(ice_servers(turn, &peer_id));
+                    }
+                }
                 continue;
             }
         };
@@ -279,12 +299,10 @@ async fn session(state: AppState, socket: WebSocket) {
     }
 }
 
-/// Sends the page its ICE servers when `[turn]` is configured; returns when to renew them.
-fn send_ice_servers(state: &AppState, peer_id: &str, out: &Outbox) -> Option<tokio::time::Instant> {
-    let turn = state.call.turn.as_ref()?;
+/// The page's `iceServers` message: TURN servers with credentials made now.
+fn ice_servers(turn: &crate::turn::Turn, peer_id: &str) -> ServerMessage {
     let servers = turn.ice_servers(peer_id, unix_millis() / 1000);
-    let _ = out.send(ServerMessage::IceServers { ice_servers: servers.servers, expires: servers.expires });
-    Some(tokio::time::Instant::now() + turn.renew_after())
+    ServerMessage::IceServers { ice_servers: servers.servers, expires: servers.expires }
 }
 
 /// Sleeps until `at`, or for ever without one.

@@ -104,7 +104,7 @@ impl Room {
         &mut self,
         connection: u64,
         peer_id: String,
-        request: JoinRequest,
+        mut request: JoinRequest,
         out: Outbox,
     ) -> Result<String, ServerMessage> {
         let speaker = request.speaker();
@@ -153,6 +153,10 @@ impl Room {
                 let room = self.room_state();
                 self.broadcast_except(connection, ServerMessage::RoomUpdated { room });
             }
+        }
+        // In: the TURN credentials now, before the first offer (the pc gathers with them).
+        if let Some(servers) = request.ice_servers.take() {
+            let _ = out.send(servers);
         }
         let mut participant = Participant::new(peer_id.clone(), connection, request, out, transport, sections);
         // What the others already send.
