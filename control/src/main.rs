@@ -45,6 +45,9 @@ async fn main() -> anyhow::Result<()> {
     let mut embedded = meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, args.media_port), args.announced_ip[0]);
     embedded.announced_ips = args.announced_ip.clone();
     embedded.ice_tcp = file.relay.ice_tcp.unwrap_or(true);
+    if let Some(n) = file.relay.max_tcp_connections {
+        embedded.max_tcp_connections = n;
+    }
     embedded.cores = args.cores.unwrap_or_else(meet_relay::default_cores);
     embedded.io_backend = args.io_backend;
     let (relay, relay_events) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded)?;

@@ -25,6 +25,8 @@ pub struct RelaySection {
     pub announced_ips: Option<Vec<Announced>>,
     /// ICE over TCP (RFC 6544) on the media ports, for browsers whose UDP is blocked. Default: on.
     pub ice_tcp: Option<bool>,
+    /// ICE-TCP connections one core accepts at most (each holds a socket and its buffers). Default: 1024.
+    pub max_tcp_connections: Option<usize>,
     /// Address the media sockets bind.
     pub bind_ip: Option<IpAddr>,
     /// Media cores (threads). Default: one per CPU.
@@ -88,6 +90,11 @@ impl RelaySection {
         }
         if let Some(one) = self.announced_ip {
             check_announced_list(&[one]).map_err(|e| format!("[relay] announced_ip: {e}"))?;
+        }
+        if self.max_tcp_connections == Some(0) {
+            return Err(
+                "[relay] max_tcp_connections: must be at least 1 (turn ICE-TCP off with ice_tcp = false)".into()
+            );
         }
         if self.cores == Some(0) {
             return Err("[relay] cores: must be at least 1".into());
@@ -269,6 +276,8 @@ mod tests {
             ("announced_ips = [\"auto\", \"AUTO\"]", "`auto` is listed twice"),
             ("announced_ip = \"somewhere\"", "neither an IP address nor `auto`"),
             ("ice_tcp = \"yes\"", "invalid type"),
+            ("max_tcp_connections = 0", "[relay] max_tcp_connections: must be at least 1"),
+            ("max_tcp_connections = -1", "invalid value"),
         ] {
             let e = RelayFile::parse(&format!("[relay]\n{text}\n")).unwrap_err();
             assert!(e.contains(want), "{text}: {e}");

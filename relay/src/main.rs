@@ -66,6 +66,9 @@ async fn main() -> anyhow::Result<()> {
     let mut config = meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, media_port), announced[0]);
     config.announced_ips = announced;
     config.ice_tcp = args.ice_tcp.or(section.ice_tcp).unwrap_or(true);
+    if let Some(n) = section.max_tcp_connections {
+        config.max_tcp_connections = n;
+    }
     config.cores = args.cores.or(section.cores).unwrap_or_else(meet_relay::default_cores);
     config.io_backend = match (args.io_backend, section.io_backend) {
         (Some(b), _) => b,
