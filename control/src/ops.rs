@@ -30,6 +30,9 @@ static JOINS: AtomicU64 = AtomicU64::new(0);
 static LEAVES: AtomicU64 = AtomicU64::new(0);
 static ADOPTED: AtomicU64 = AtomicU64::new(0);
 static JOINS_REFUSED_DRAINING: AtomicU64 = AtomicU64::new(0);
+/// Room resyncs after the relay reported missed notifications, and the participants they found closed.
+pub static RELAY_RESYNCS: AtomicU64 = AtomicU64::new(0);
+pub static RELAY_RESYNC_PEERS_CLOSED: AtomicU64 = AtomicU64::new(0);
 static LATENCY: Mutex<BTreeMap<(String, String), Histogram>> = Mutex::new(BTreeMap::new());
 
 #[derive(Default)]
@@ -162,6 +165,18 @@ fn render(rooms: usize, webhook_queue: Option<usize>, relay: Option<&meet_relay:
         "counter",
         "Joins refused because the server was shutting down.",
         &one(JOINS_REFUSED_DRAINING.load(Ordering::Relaxed).to_string()),
+    );
+    metric(
+        "meet_control_relay_resyncs_total",
+        "counter",
+        "Room resyncs after the relay reported notifications it could not deliver (control read too slowly).",
+        &one(RELAY_RESYNCS.load(Ordering::Relaxed).to_string()),
+    );
+    metric(
+        "meet_control_relay_resync_peers_closed_total",
+        "counter",
+        "Participants a resync found closed on the relay (their PeerClosed notice was missed).",
+        &one(RELAY_RESYNC_PEERS_CLOSED.load(Ordering::Relaxed).to_string()),
     );
     metric(
         "meet_control_draining",

@@ -40,6 +40,10 @@ pub struct RelayConfig {
     /// A room stays on one core until that core holds this many peers; then its new peers go to other
     /// cores and its streams are piped between them.
     pub peers_per_core: usize,
+    /// Notifications a control connection may fall behind by before it is resynced (`io::notify`).
+    pub notification_queue: usize,
+    /// A peer that sends no valid ICE check for this long is closed (RFC 7675 consent).
+    pub consent_timeout: std::time::Duration,
 }
 
 impl RelayConfig {
@@ -52,6 +56,8 @@ impl RelayConfig {
             cores: default_cores(),
             io_backend: IoBackend::Auto,
             peers_per_core: 500,
+            notification_queue: 1024,
+            consent_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -64,7 +70,7 @@ pub fn default_cores() -> usize {
 /// Binds the media sockets and starts the cores.
 pub fn start(config: &RelayConfig) -> std::io::Result<Relay> {
     let certificate = engine::Certificate::generate().map_err(std::io::Error::other)?;
-    let (notifications, _) = tokio::sync::broadcast::channel(1024);
+    let notifications = io::notify::Notifier::new();
     let mut cores = Vec::with_capacity(config.cores.max(1));
     for index in 0..config.cores.max(1) {
         let port = if config.bind.port() == 0 { 0 } else { config.bind.port() + index as u16 };
@@ -76,6 +82,7 @@ pub fn start(config: &RelayConfig) -> std::io::Result<Relay> {
             engine_config.tcp_candidates = config.announced_ips.iter().map(at_port).collect();
         }
         engine_config.core = index;
+        engine_config.consent_timeout = config.consent_timeout;
         let engine = engine::Engine::new(engine_config, certificate.clone(), Instant::now());
         cores.push((sockets, engine));
     }
@@ -83,5 +90,5 @@ pub fn start(config: &RelayConfig) -> std::io::Result<Relay> {
     for core in &cores {
         tracing::info!(core = core.index, port = core.port, io_backend = %core.backend, announced = ?config.announced_ips, ice_tcp = config.ice_tcp, "media core started");
     }
-    Ok(Relay::new(cores, notifications, config.peers_per_core))
+    Ok(Relay::new(cores, notifications, config.peers_per_core, config.notification_queue))
 }

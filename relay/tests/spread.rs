@@ -12,6 +12,7 @@ use meet_media::rtcp::{self, RtcpPacket};
 use meet_media::rtp::{self, Extension, Ssrc};
 use meet_media::sdp::AUDIO_LEVEL_EXT_ID;
 use meet_relay::engine::Certificate;
+use meet_relay::io::notify::Delivery;
 use meet_relay::protocol::{ErrorCode, MediaKind, Notification, Request, Response, RoomLimits};
 use meet_relay::{IoBackend, RelayConfig};
 
@@ -179,8 +180,8 @@ fn the_home_core_alone_announces_the_speaker() {
         std::thread::sleep(Duration::from_millis(15));
     }
     let mut speakers = Vec::new();
-    while let Ok(n) = notes.try_recv() {
-        if let Notification::ActiveSpeaker { room, producer } = n {
+    while let Some(n) = notes.try_recv() {
+        if let Delivery::Notification(Notification::ActiveSpeaker { room, producer }) = n {
             speakers.push((room, producer));
         }
     }

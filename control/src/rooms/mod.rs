@@ -7,7 +7,8 @@
 //!
 //! Each time the relay link comes up, the registry lists the relay's rooms: rooms it has no task for
 //! (the relay kept them through a `meet-control` restart) are taken back, rooms it has a task for are
-//! built on the relay again (see `room/restart.rs`). Joins wait until that is done.
+//! built on the relay again (see `room/restart.rs`). Joins wait until that is done. When the relay
+//! reports notifications it could not deliver (`Lagged`), every room resyncs (see `room/dropped.rs`).
 
 mod room;
 
@@ -146,6 +147,14 @@ impl Registry {
                     }
                     RelayEvent::Notification(Notification::PeerConnected { room, peer }) => {
                         tracing::debug!(room = %room, peer = %peer, "media connected");
+                    }
+                    RelayEvent::Notification(Notification::Lagged { missed }) => {
+                        // Each room asks the relay what it holds, between its own requests.
+                        let rooms = router.inner.rooms.lock().expect("rooms lock");
+                        tracing::warn!(missed, rooms = rooms.len(), "relay notifications missed; rooms resync");
+                        for tx in rooms.values() {
+                            let _ = tx.send(RoomEvent::Resync);
+                        }
                     }
                     RelayEvent::Down => {
                         router.inner.synced.send_replace(false);

@@ -15,9 +15,11 @@
 //! and SDP answers in [`media`], which also asks the relay for each source the participant turns on (a
 //! broadcaster seat, `maxBroadcasters`).
 //! Moderator commands, the waiting room, chat and hands are in [`moderation`]; taking rooms back after a
-//! restart of `meet-control` or of the relay is in [`restart`]; the relay's active speaker in [`speaker`];
+//! restart of `meet-control` or of the relay is in [`restart`]; peers the relay closes on its own (and
+//! the resync when its notices were missed) in [`dropped`]; the relay's active speaker in [`speaker`];
 //! a page whose network changed (ICE restarts, taking its session back on a new socket) in [`network`].
 
+mod dropped;
 mod join;
 mod limits;
 mod media;
@@ -106,6 +108,8 @@ pub(super) enum RoomEvent {
         ice_ufrag: String,
         reason: String,
     },
+    /// The relay dropped notifications for control: close what it closed meanwhile ([`dropped`]).
+    Resync,
     /// The relay stopped or resumed forwarding `producer`'s video to `peer_id` (its link cannot carry it).
     ConsumerPaused {
         peer_id: String,
@@ -491,25 +495,9 @@ impl Room {
             }
             RoomEvent::ActiveSpeaker { producer } => self.active_speaker_changed(&producer),
             RoomEvent::RelayClosedPeer { peer_id, ice_ufrag, reason } => {
-                // A notice about a peer this id had before a takeover is not about the one it has now.
-                let same = |ufrag: &str| ice_ufrag.is_empty() || ice_ufrag == ufrag;
-                if let Some(o) =
-                    self.orphans.iter().position(|o| o.dump.peer == peer_id && same(&o.dump.transport.ice_ufrag))
-                {
-                    tracing::info!(peer = %peer_id, reason = %reason, "the relay dropped a peer waiting to resume");
-                    self.orphans.remove(o);
-                    self.forget_peer(&peer_id, SystemTime::now());
-                } else if let Some(i) =
-                    self.participants.iter().position(|p| p.id == peer_id && same(&p.transport.ice_ufrag))
-                {
-                    // The relay's reason (e.g. a DTLS failure) is for the log; the page gets the code.
-                    tracing::info!(peer = %peer_id, reason = %reason, "the relay closed the peer");
-                    self.participants[i]
-                        .send(ServerMessage::closed("connection-lost", "The media connection was lost"));
-                    // The relay already forgot the peer.
-                    self.remove(i, false).await;
-                }
+                self.relay_closed_peer(peer_id, ice_ufrag, reason).await
             }
+            RoomEvent::Resync => self.resync().await,
             RoomEvent::Inspect { reply } => {
                 let info =
                     super::RoomInfo { room_id: self.id.clone(), created_at: self.created_at, peers: self.peer_infos() };

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use futures_util::{SinkExt, StreamExt};
 use meet_control::call_config::CallConfig;
 use meet_control::config::{AuthConfig, HooksConfig, UserConfig};
+use meet_control::relay_client::{RelayClient, RelayEvent};
 use meet_control::rooms::Registry;
 use meet_control::services::{Services, Timings};
 use meet_control::store::SqliteStore;
@@ -76,6 +77,7 @@ pub fn fast_timings() -> Timings {
 pub struct Server {
     pub addr: SocketAddr,
     pub services: Arc<Services>,
+    pub rooms: Registry,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -101,15 +103,28 @@ impl Server {
         timings: Timings,
         call: CallConfig,
     ) -> Server {
+        let relay_config = meet_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
+        let link = meet_control::connect_relay(None, &relay_config).unwrap();
+        Self::start_linked(db, auth, hooks, timings, call, link).await
+    }
+
+    /// With a relay link the test made (e.g. to a relay it configured, through a connector it controls).
+    pub async fn start_linked(
+        db: &Path,
+        auth: AuthConfig,
+        hooks: HooksConfig,
+        timings: Timings,
+        call: CallConfig,
+        (relay, notifications): (RelayClient, tokio::sync::mpsc::UnboundedReceiver<RelayEvent>),
+    ) -> Server {
         let call = Arc::new(call);
         let store = Arc::new(SqliteStore::open(db).unwrap());
         let (services, observers) = Services::start(store, &auth, &hooks, timings).await.unwrap();
-        let relay_config = meet_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
-        let (relay, notifications) = meet_control::connect_relay(None, &relay_config).unwrap();
         let rooms = Registry::new(relay, notifications, observers);
         meet_control::take_back(&rooms, &services, std::time::Duration::from_secs(10)).await.unwrap();
         let debug_token = Some(meet_control::config::Secret(DEBUG_TOKEN.into()));
-        let state = AppState { rooms, services: services.clone(), call, metrics_token: None, debug_token };
+        let state =
+            AppState { rooms: rooms.clone(), services: services.clone(), call, metrics_token: None, debug_token };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -120,7 +135,7 @@ impl Server {
             .await
             .unwrap();
         });
-        Server { addr, services, stop: Some(stop), task }
+        Server { addr, services, rooms, stop: Some(stop), task }
     }
 
     pub fn url(&self, path: &str) -> String {

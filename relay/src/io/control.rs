@@ -1,15 +1,19 @@
 //! The control channel server: accepts connections from `meet-control` on a Unix socket and relays their
 //! requests to the core, one reply per request, plus the core's notifications.
+//!
+//! A connection's notifications wait on a bounded queue of its own (`notify`), so a control plane that
+//! reads slowly never holds up a core. If it falls too far behind, what it missed is replaced by one
+//! [`Notification::Lagged`]: the control plane then asks for the relay's state and reconciles.
 
 use std::path::Path;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixListener;
-use tokio::sync::broadcast;
 
 use super::dispatch::Relay;
+use super::notify::Delivery;
 use crate::protocol::codec::{read_message, write_message, CodecError};
-use crate::protocol::{ErrorBody, ErrorCode, Message, Request};
+use crate::protocol::{ErrorBody, ErrorCode, Message, Notification, Request};
 
 /// Binds `path` (replacing a stale socket file) and serves until `shutdown` completes.
 pub async fn serve(path: &Path, relay: Relay, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
@@ -74,12 +78,20 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite>(stream: S, relay: Relay
                     return Ok(());
                 }
             }
-            note = notifications.recv() => match note {
-                Ok(notification) if greeted => write_message(&mut writer, &Message::Notification { notification }).await?,
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "control client lagged behind notifications"),
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            },
+            note = notifications.recv() => {
+                let notification = match note {
+                    Some(Delivery::Notification(n)) => n,
+                    Some(Delivery::Lagged { missed }) => {
+                        tracing::warn!(missed, "control client lagged behind notifications; asking it to resync");
+                        Notification::Lagged { missed }
+                    }
+                    None => return Ok(()),
+                };
+                // Before the handshake the client holds no state that notifications could be about.
+                if greeted {
+                    write_message(&mut writer, &Message::Notification { notification }).await?;
+                }
+            }
         }
     }
 }

@@ -8,16 +8,17 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 use super::mmsg::MmsgDriver;
+use super::notify::Notifier;
 use super::socket::{IoBackend, MediaSockets};
 use super::sys::Waker;
 use super::tcp::TcpPlane;
 use super::uring::UringDriver;
 use crate::engine::pipe::{InternalRequest, InternalResponse, PipeMessage};
 use crate::engine::Engine;
-use crate::protocol::{ErrorBody, ErrorCode, Notification, Request, Response};
+use crate::protocol::{ErrorBody, ErrorCode, Request, Response};
 
 type Reply<T> = oneshot::Sender<Result<T, ErrorBody>>;
 
@@ -88,7 +89,7 @@ pub fn spawn_all(
     cores: Vec<(MediaSockets, Engine)>,
     backend: IoBackend,
     max_tcp: usize,
-    notifications: broadcast::Sender<Notification>,
+    notifications: Notifier,
 ) -> io::Result<Vec<CoreHandle>> {
     let mut mailboxes = Vec::with_capacity(cores.len());
     let mut inboxes = Vec::with_capacity(cores.len());
@@ -153,7 +154,7 @@ fn run(
     mut engine: Engine,
     inbox: std_mpsc::Receiver<Inbound>,
     cores: Vec<Mailbox>,
-    notifications: broadcast::Sender<Notification>,
+    notifications: Notifier,
 ) -> io::Result<()> {
     loop {
         let deadline = engine.poll_timeout();
@@ -180,8 +181,9 @@ fn run(
             engine.handle_timeout(now);
         }
         send_pipes(&mut engine, &cores);
+        // Queued for each subscriber without waiting for any (see `notify`).
         while let Some(n) = engine.poll_event() {
-            let _ = notifications.send(n);
+            notifications.publish(n);
         }
     }
 }

@@ -14,9 +14,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast;
-
 use super::core::CoreHandle;
+use super::notify::{Capacity, Delivery, Notifier, Subscription};
 use crate::engine::pipe::{InternalRequest, InternalResponse};
 use crate::protocol::{ErrorBody, ErrorCode, Notification, RelayStats, Request, Response, RoomDump, RoomLimits};
 
@@ -29,7 +28,9 @@ struct Inner {
     cores: Vec<CoreHandle>,
     peers_per_core: usize,
     state: Mutex<State>,
-    notifications: broadcast::Sender<Notification>,
+    notifications: Notifier,
+    /// Queue length of each control connection's subscription (see `notify`).
+    subscriber_queue: usize,
 }
 
 #[derive(Default)]
@@ -87,31 +88,28 @@ impl State {
 }
 
 impl Relay {
-    pub fn new(cores: Vec<CoreHandle>, notifications: broadcast::Sender<Notification>, peers_per_core: usize) -> Self {
+    pub fn new(
+        cores: Vec<CoreHandle>,
+        notifications: Notifier,
+        peers_per_core: usize,
+        subscriber_queue: usize,
+    ) -> Self {
         let state = State { rooms: HashMap::new(), load: vec![0; cores.len()] };
+        // Subscribed before any request can create a peer, so no `PeerClosed` comes before it.
+        let placement = notifications.subscribe(Capacity::Unbounded);
         let relay = Relay {
             inner: Arc::new(Inner {
                 cores,
                 peers_per_core: peers_per_core.max(1),
                 state: Mutex::new(state),
                 notifications,
+                subscriber_queue: subscriber_queue.max(1),
             }),
         };
-        // Peers the cores drop on their own (consent, DTLS) leave the placement too.
-        let mut rx = relay.inner.notifications.subscribe();
         let weak = Arc::downgrade(&relay.inner);
-        let _ = std::thread::Builder::new().name("meet-placement".into()).spawn(move || loop {
-            match rx.blocking_recv() {
-                Ok(Notification::PeerClosed { room, peer, ice_ufrag, .. }) => {
-                    let Some(inner) = weak.upgrade() else { return };
-                    let mut state = inner.state.lock().expect("placement lock");
-                    // Late (after a `ClosePeer` forgot it and the id was created again): not this peer.
-                    state.forget_peer(&room, &peer, Some(ice_ufrag.as_str()).filter(|u| !u.is_empty()));
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        });
+        let _ = std::thread::Builder::new()
+            .name("meet-placement".into())
+            .spawn(move || forget_closed_peers(placement, weak));
         relay
     }
 
@@ -119,8 +117,10 @@ impl Relay {
         &self.inner.cores
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Notification> {
-        self.inner.notifications.subscribe()
+    /// The cores' notifications for one control connection, on a bounded queue: a connection that
+    /// reads too slowly gets [`Delivery::Lagged`] and resyncs (see `notify`).
+    pub fn subscribe(&self) -> Subscription {
+        self.inner.notifications.subscribe(Capacity::Bounded(self.inner.subscriber_queue))
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -434,7 +434,30 @@ impl Relay {
             );
         }
         total.rooms = rooms;
+        let notify = self.inner.notifications.counters();
+        for (name, value) in [
+            ("notify_published", &notify.published),
+            ("notify_lags", &notify.lags),
+            ("notify_dropped", &notify.dropped),
+        ] {
+            total.counters.insert(name.to_string(), value.load(std::sync::atomic::Ordering::Relaxed));
+        }
         Ok(Response::Stats(total))
+    }
+}
+
+/// The placement thread: peers the cores drop on their own (consent, DTLS) leave the placement too.
+/// Its queue is unbounded, so it never has to resync: it does constant work per notification under a
+/// lock that requests hold only between their awaits.
+fn forget_closed_peers(mut notifications: Subscription, relay: std::sync::Weak<Inner>) {
+    while let Some(delivery) = notifications.recv_blocking() {
+        let Delivery::Notification(Notification::PeerClosed { room, peer, ice_ufrag, .. }) = delivery else {
+            continue;
+        };
+        let Some(inner) = relay.upgrade() else { return };
+        let mut state = inner.state.lock().expect("placement lock");
+        // Late (after a `ClosePeer` forgot it and the id was created again): not this peer.
+        state.forget_peer(&room, &peer, Some(ice_ufrag.as_str()).filter(|u| !u.is_empty()));
     }
 }
 

@@ -6,6 +6,7 @@
 //!   the media sockets and names the backends.
 //! - [`dispatch`]: places rooms on cores and routes control requests to the core that holds them.
 //! - [`control`]: the Unix-socket server of the control channel.
+//! - [`notify`]: the cores' notifications, queued per subscriber; a subscriber that lags is resynced.
 //! - [`sys`]: socket addresses and the eventfd waker.
 //! - [`sd_notify`]: systemd readiness (`READY=1`, `STOPPING=1`), used by both daemons.
 
@@ -13,6 +14,7 @@ pub mod control;
 pub mod core;
 pub mod dispatch;
 mod mmsg;
+pub mod notify;
 pub(crate) mod pktinfo;
 pub mod sd_notify;
 pub mod socket;

@@ -343,6 +343,11 @@ pub enum Notification {
     /// The room's dominant speaker changed: `producer` (an audio producer's id) has been clearly the
     /// loudest for a while. Silence changes nothing; a speaker's producer that closes is simply gone.
     ActiveSpeaker { room: String, producer: String },
+    /// The relay dropped `missed` notifications meant for this connection, which read them too slowly
+    /// (it never waits for a reader). What the relay holds now reflects all of them: the control plane
+    /// asks for it ([`Request::DumpRoom`]) and brings its own state in line, e.g. drops the peers it
+    /// holds that the relay closed meanwhile. Notifications after this one are not missed.
+    Lagged { missed: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
