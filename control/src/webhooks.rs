@@ -266,6 +266,22 @@ impl Webhooks {
         }
     }
 
+    /// Queues another event's `body` (e.g. recording events, `crate::recording`) for the registered URL;
+    /// events with the same `ordering` go out in order.
+    pub async fn enqueue_event(&self, ordering: &str, body: String) {
+        let Some(target) = &self.registered else { return };
+        let webhook = NewWebhook {
+            ordering_key: format!("{}\n{ordering}", target.url),
+            url: target.url.to_string(),
+            authorization: target.authorization.clone(),
+            body,
+        };
+        match blocking(&self.store, move |s| s.enqueue_webhook(&webhook, now_ms())).await {
+            Ok(_) => self.wake.notify_one(),
+            Err(e) => tracing::error!(error = %e, "cannot queue a webhook; it is lost"),
+        }
+    }
+
     async fn enqueue(&self, target: &HookTarget, event: &str, room_id: &str, peer_id: &str, display_name: &str) {
         let body = serde_json::to_string(&WebhookBody { event, room_id, peer_id, display_name })
             .expect("webhook body serializes");

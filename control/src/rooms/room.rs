@@ -127,6 +127,10 @@ pub(super) enum RoomEvent {
         removal: super::Removal,
         reply: oneshot::Sender<usize>,
     },
+    /// A message for every participant (the recording indicator, `crate::recording`).
+    Broadcast {
+        message: ServerMessage,
+    },
     /// The relay connection was lost.
     RelayLost,
     /// The relay connection is back; `dump` is what the relay holds of this room (`None`: nothing).
@@ -490,6 +494,7 @@ impl Room {
                 }
             }
             RoomEvent::ActiveSpeaker { producer } => self.active_speaker_changed(&producer),
+            RoomEvent::Broadcast { message } => self.broadcast_except(0, message),
             RoomEvent::RelayClosedPeer { peer_id, ice_ufrag, reason } => {
                 // A notice about a peer this id had before a takeover is not about the one it has now.
                 let same = |ufrag: &str| ice_ufrag.is_empty() || ice_ufrag == ufrag;

@@ -212,6 +212,7 @@ async fn session(state: AppState, socket: WebSocket) {
         return;
     }
     let (room_id, wanted_peer) = (join.room_id.clone(), join.peer_id.clone());
+    let can_record = join.grant.can_record && join.grant.is_moderator();
     // TURN credentials first, so the page's RTCPeerConnection has them before the first offer.
     let mut renew_turn = send_ice_servers(&state, wanted_peer.as_deref().unwrap_or_default(), &out_tx);
     let (peer_id, handle) = match state.rooms.join(join, out_tx.clone()).await {
@@ -265,6 +266,12 @@ async fn session(state: AppState, socket: WebSocket) {
             }
             ClientMessage::Moderate(action) => handle.moderate(action),
             ClientMessage::IceRestart => handle.ice_restart(),
+            ClientMessage::StartRecording => {
+                crate::recording::page_request(state.recordings.as_ref(), &room_id, can_record, true, &out_tx).await
+            }
+            ClientMessage::StopRecording => {
+                crate::recording::page_request(state.recordings.as_ref(), &room_id, can_record, false, &out_tx).await
+            }
             ClientMessage::Leave => break,
             ClientMessage::Join { .. } => {
                 let _ = out_tx.send(ServerMessage::error("bad-request", "Already joined"));

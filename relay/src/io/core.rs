@@ -18,6 +18,7 @@ use super::uring::UringDriver;
 use crate::engine::pipe::{InternalRequest, InternalResponse, PipeMessage};
 use crate::engine::Engine;
 use crate::protocol::{ErrorBody, ErrorCode, Notification, Request, Response};
+use crate::record::RecordSink;
 
 type Reply<T> = oneshot::Sender<Result<T, ErrorBody>>;
 
@@ -89,6 +90,7 @@ pub fn spawn_all(
     backend: IoBackend,
     max_tcp: usize,
     notifications: broadcast::Sender<Notification>,
+    recorder: RecordSink,
 ) -> io::Result<Vec<CoreHandle>> {
     let mut mailboxes = Vec::with_capacity(cores.len());
     let mut inboxes = Vec::with_capacity(cores.len());
@@ -104,6 +106,7 @@ pub fn spawn_all(
         let others = mailboxes.clone();
         let waker = mailboxes[index].waker.clone();
         let notifications = notifications.clone();
+        let recorder = recorder.clone();
         std::thread::Builder::new().name(format!("meet-core-{index}")).spawn(move || {
             // The ring is built on the thread that uses it: it is set up single-issuer.
             let (driver, backend) = match build_driver(sockets, waker, backend, index, max_tcp) {
@@ -114,7 +117,7 @@ pub fn spawn_all(
                 }
             };
             let _ = ready_tx.send(Ok(backend));
-            if let Err(e) = run(driver, engine, inbox, others, notifications) {
+            if let Err(e) = run(driver, engine, inbox, others, notifications, recorder) {
                 tracing::error!(core = index, error = %e, "media core stopped");
             }
         })?;
@@ -154,6 +157,7 @@ fn run(
     inbox: std_mpsc::Receiver<Inbound>,
     cores: Vec<Mailbox>,
     notifications: broadcast::Sender<Notification>,
+    recorder: RecordSink,
 ) -> io::Result<()> {
     loop {
         let deadline = engine.poll_timeout();
@@ -182,6 +186,12 @@ fn run(
         send_pipes(&mut engine, &cores);
         while let Some(n) = engine.poll_event() {
             let _ = notifications.send(n);
+        }
+        // Never waits: a recorder that falls behind loses packets (counted), forwarding goes on.
+        while let Some(r) = engine.poll_record() {
+            if !recorder.offer(r) {
+                engine.counters.record_drop_queue_full += 1;
+            }
         }
     }
 }
