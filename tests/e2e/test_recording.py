@@ -79,16 +79,30 @@ def probe(url: str) -> dict:
 
 
 def halves_brightness(mp4_url: str, at: float) -> tuple[float, float]:
-    """Mean luma of the left and right halves of the frame at `at` seconds."""
+    """Mean brightness (the largest of R, G, B per pixel) of the left and right halves of the frame at `at`
+    seconds; black is 0."""
     raw = subprocess.run(
         ["ffmpeg", "-v", "error", "-ss", f"{at:.2f}", "-i", mp4_url, "-frames:v", "1",
-         "-vf", "scale=64:36", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+         "-vf", "scale=64:36", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
         capture_output=True, timeout=60,
     ).stdout
-    assert len(raw) == 64 * 36, f"no frame at {at} s"
-    left = [raw[y * 64 + x] for y in range(36) for x in range(32)]
-    right = [raw[y * 64 + x] for y in range(36) for x in range(32, 64)]
+    assert len(raw) == 64 * 36 * 3, f"no frame at {at} s"
+    px = [max(raw[i:i + 3]) for i in range(0, len(raw), 3)]
+    left = [px[y * 64 + x] for y in range(36) for x in range(32)]
+    right = [px[y * 64 + x] for y in range(36) for x in range(32, 64)]
     return sum(left) / len(left), sum(right) / len(right)
+
+
+def wait_error(p, code: str, timeout: float = 10.0) -> dict:
+    """The first `error` message with `code` the page received (Playwright delivers frames to the test only
+    while it waits in a Playwright call, hence the page waits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [m for m in p.messages("error") if m.get("code") == code]
+        if found:
+            return found[0]
+        p.page.wait_for_timeout(200)
+    raise AssertionError(f"no error {code!r} within {timeout} s")
 
 
 def indicator_shown(p) -> bool:
@@ -127,9 +141,10 @@ def test_auto_recording_of_a_call_becomes_mp4_and_hls(env, auto_server):
             kinds = sorted(s["codec_type"] for s in info["streams"])
             assert kinds == ["audio", "video"], (url, info)
             assert abs(float(info["format"]["duration"]) - call) < 5, (url, info["format"], call)
-        # The middle frame shows both participants side by side (the fake cameras' pattern, not black).
+        # The middle frame shows both participants side by side (the fake cameras' green pattern fills the
+        # middle half of each side: about 70 of 255 on average; black is 0).
         left, right = halves_brightness(mp4, call / 2)
-        assert left > 20 and right > 20, (left, right)
+        assert left > 35 and right > 35, (left, right)
         status, page = 0, ""
         with _HTTP.open(meta["hls_url"].replace("master.m3u8", ""), timeout=10) as r:
             status, page = r.status, r.read().decode()
@@ -145,7 +160,7 @@ def test_moderator_records_and_stops_and_long_recordings_are_cut(env, manual_ser
         join_room(plain, room, displayName="Plain", token=jwt_hs256({"roomId": room, "role": "moderator"}))
         assert plain.page.evaluate("document.getElementById('record-toggle').hidden")
         plain.page.evaluate("window.meet.ws.send(JSON.stringify({type: 'startRecording'}))")
-        wait_until(lambda: [m for m in plain.messages("error") if m.get("code") == "forbidden"], what="a refusal")
+        assert "canRecord" in wait_error(plain, "forbidden")["message"]
         assert not search(manual_server, room)
 
         mod = on.participant("mod", browser=1)
@@ -198,8 +213,7 @@ def test_an_unwritable_recording_dir_is_a_clear_error_and_calls_go_on(env, tmp_p
             join_room(mod, room, displayName="Host",
                       token=jwt_hs256({"roomId": room, "role": "moderator", "canRecord": True}))
             mod.page.evaluate("window.meet.ws.send(JSON.stringify({type: 'startRecording'}))")
-            wait_until(lambda: [m for m in mod.messages("error") if m.get("code") == "recording-unavailable"],
-                       what="a refusal")
+            assert "not writable" in wait_error(mod, "recording-unavailable")["message"]
             assert mod.page.evaluate("document.body.dataset.state") == "in-call"
             assert not indicator_shown(mod)
     finally:
