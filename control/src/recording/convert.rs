@@ -103,6 +103,9 @@ fn even(x: u32) -> u32 {
     x & !1
 }
 
+/// A track on screen: from, to (ms), and its cell (x, y, w, h).
+type Shown = (u64, u64, u32, u32, u32, u32);
+
 /// ffmpeg's arguments to compose `tracks` into `mp4`, and the result's duration.
 pub fn plan(tracks: &[Track], mp4: &Path) -> Result<(Vec<String>, u64), ConvertError> {
     let duration_ms = tracks.iter().map(|t| t.end_ms).max().ok_or(ConvertError::Empty)?.max(1000);
@@ -121,7 +124,7 @@ pub fn plan(tracks: &[Track], mp4: &Path) -> Result<(Vec<String>, u64), ConvertE
     cuts.push(duration_ms);
     cuts.sort_unstable();
     cuts.dedup();
-    let mut uses: Vec<Vec<(u64, u64, u32, u32, u32, u32)>> = vec![Vec::new(); tracks.len()];
+    let mut uses: Vec<Vec<Shown>> = vec![Vec::new(); tracks.len()];
     for w in cuts.windows(2) {
         let (a, b) = (w[0], w[1]);
         let visible: Vec<usize> = (0..tracks.len())
