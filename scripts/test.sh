@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every test of meet, from a fresh Debian 12 machine:
-#   1. install what the tests need, if missing (Debian chromium, nftables, iproute2, coturn; pinned Python packages
+#   1. install what the tests need, if missing (Debian chromium, nftables, iproute2, coturn, ffmpeg; pinned Python packages
 #      from tests/e2e/requirements.txt) -- idempotent, prints what it does;
 #   2. cargo build --release --workspace --bins   (the browser tests use the release binaries);
 #   3. cargo nextest run --workspace --release     (or cargo test when nextest is absent);
@@ -49,16 +49,18 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 if [ "${MEET_SKIP_INSTALL:-0}" != 1 ] && [ "${MEET_SKIP_E2E:-0}" != 1 ]; then
-    step "install: Debian packages (chromium; nftables, iproute2 for the network lab; coturn) and Python test packages"
+    step "install: Debian packages (chromium; nftables, iproute2 for the network lab; coturn; ffmpeg) and Python test packages"
     # The lab of tests/e2e/test_network.py drops packets with nft and limits rates with tc;
     # tests/e2e/test_getting_through.py runs its own turnserver (coturn) inside the lab.
+    # Recording converts with ffmpeg, and relay/tests/record_files.rs and tests/e2e/test_recording.py
+    # read files back with ffprobe.
     debs=()
     [ -x "$CHROMIUM" ] || debs+=(chromium)
-    for pkg in nftables iproute2 coturn; do
+    for pkg in nftables iproute2 coturn ffmpeg; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || debs+=("$pkg")
     done
     if [ ${#debs[@]} -eq 0 ]; then
-        say "$CHROMIUM, nftables, iproute2 and coturn present"
+        say "$CHROMIUM, nftables, iproute2, coturn and ffmpeg present"
     else
         say "missing: apt-get update && apt-get install -y ${debs[*]}"
         export DEBIAN_FRONTEND=noninteractive

@@ -88,6 +88,29 @@ impl Client {
         self.send("DELETE", path, None)
     }
 
+    /// Copies the file at `<server>/<resource>` (a video's `origin_resource`, served without
+    /// credentials) into `out`, with no overall time limit; returns the bytes written.
+    pub fn download(&self, resource: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
+        let url = format!("{}/{}", self.base, resource.trim_start_matches('/'));
+        let response = self
+            .agent
+            .get(&url)
+            .config()
+            .timeout_global(None)
+            .build()
+            .call()
+            .map_err(|e| anyhow::Error::from(transport_failure(&self.base, e)))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(decode("GET", &url, response, true)
+                .err()
+                .unwrap_or_else(|| Failure::new(Exit::Unavailable, format!("GET {url} answered {status}")).into()));
+        }
+        let mut reader = response.into_body().into_reader();
+        std::io::copy(&mut reader, out)
+            .map_err(|e| Failure::new(Exit::Unavailable, format!("GET {url}: the download broke off: {e}")).into())
+    }
+
     fn send(&mut self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
         let auth = self.authorization()?;
         let url = format!("{}{path}", self.base);

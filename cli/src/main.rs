@@ -1,7 +1,7 @@
 //! `meetctl`: the operator's command line for meet.
 //!
 //! Layout: one module per subcommand ([`keys`], [`token`], [`url`], [`rooms`], [`peers`], [`stats`],
-//! [`api_tokens`]); [`settings`] resolves flags, `MEET_*` variables and the config file; [`api`] is the
+//! [`api_tokens`], [`recordings`]); [`settings`] resolves flags, `MEET_*` variables and the config file; [`api`] is the
 //! Server API client; [`output`] prints tables or JSON; [`exit`] maps failures to exit codes; [`time`]
 //! parses durations and RFC 3339 timestamps.
 
@@ -11,6 +11,7 @@ mod exit;
 mod keys;
 mod output;
 mod peers;
+mod recordings;
 mod rooms;
 mod settings;
 mod stats;
@@ -74,6 +75,9 @@ enum Command {
     /// Permanent Server API tokens.
     #[command(subcommand, name = "api-tokens")]
     ApiTokens(api_tokens::ApiTokensCommand),
+    /// Recorded videos: list, show, download the MP4.
+    #[command(subcommand)]
+    Recordings(recordings::RecordingsCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  meetctl completions bash > /etc/bash_completion.d/meetctl\n  meetctl completions zsh > \"${fpath[1]}/_meetctl\"\n  meetctl completions fish > ~/.config/fish/completions/meetctl.fish"
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         Command::Peers(c) => with_api(&cli.global, |api, json| peers::run(c, api, json)),
         Command::Stats(c) => with_api(&cli.global, |api, json| stats::run(c, api, json)),
         Command::ApiTokens(c) => with_api(&cli.global, |api, json| api_tokens::run(c, api, json)),
+        Command::Recordings(c) => with_api(&cli.global, |api, json| recordings::run(c, api, json)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "meetctl", &mut std::io::stdout());
             Ok(())

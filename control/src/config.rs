@@ -86,6 +86,9 @@ pub struct FileConfig {
     /// `[turn]`: a TURN server the call pages may relay through (see [`crate::turn`]).
     #[serde(default)]
     pub turn: crate::turn::TurnSection,
+    /// `[recording]`: see [`crate::recording`].
+    #[serde(default)]
+    pub recording: crate::recording::config::RecordingSection,
 }
 
 /// `[server]`: how the call page may be embedded, and how long HTTP connections may wait.
@@ -270,6 +273,7 @@ impl FileConfig {
     pub fn validate(&self) -> Result<(), String> {
         self.relay.validate()?;
         self.turn.validate()?;
+        self.recording.validate()?;
         for (key, secs) in [
             ("header_read_timeout_secs", self.server.header_read_timeout_secs),
             ("idle_timeout_secs", self.server.idle_timeout_secs),

@@ -14,6 +14,7 @@
 //!   [`webhooks`]: durable joinPeer/closePeer delivery; [`access`]: the integrator's access check;
 //!   [`store`]: state that outlives a restart (SQLite); [`services`] bundles them for [`AppState`].
 //! - [`turn`]: the `[turn]` section and the TURN credentials each call page gets.
+//! - [`recording`]: recording rooms (when, where), converting recordings, the video API and files.
 //!
 //! [`app`] builds the router; [`run`] serves it on a listener until a shutdown future completes.
 
@@ -24,6 +25,7 @@ pub mod call_config;
 pub mod config;
 pub mod http;
 pub mod ops;
+pub mod recording;
 pub mod relay_client;
 pub mod rooms;
 pub mod routes;
@@ -58,6 +60,8 @@ pub struct AppState {
     pub metrics_token: Option<config::Secret>,
     /// `/debug/*` answers only this bearer token; unset, it is off.
     pub debug_token: Option<config::Secret>,
+    /// Recording (`None`: not set up, e.g. in tests; the video routes then answer 404).
+    pub recordings: Option<recording::Recordings>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -78,6 +82,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(api::router())
+        .merge(recording::routes::router())
         .route_layer(axum::middleware::from_fn(ops::track))
         .layer(axum::middleware::map_response(routes::security_headers))
         .with_state(state)

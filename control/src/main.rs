@@ -64,8 +64,13 @@ async fn main() -> anyhow::Result<()> {
     let call = std::sync::Arc::new(meet_control::call_config::CallConfig::from_file(&file)?);
     let (news, counted) = tokio::sync::mpsc::unbounded_channel();
     observers.push(news);
+    // An unwritable directory turns recording off with an error in the log; calls go on.
+    let recordings =
+        meet_control::recording::Recordings::new(file.recording.dir(&args.data_dir), services.store.clone());
+    observers.push(recordings.observer());
     tokio::spawn(meet_control::ops::observe(counted));
     let rooms = Registry::new(relay, relay_events, observers);
+    recordings.start(rooms.clone(), Some(services.webhooks.clone()), file.recording.timing());
     // Ready only once the relay answers and the rooms it kept through a restart are taken back.
     meet_control::take_back(&rooms, &services, RELAY_START_TIMEOUT).await.with_context(|| {
         let at = args.relay_socket.as_deref().map_or("(embedded)".into(), |p| p.display().to_string());
@@ -77,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
         call,
         metrics_token: file.control.metrics_token.clone(),
         debug_token: file.control.debug_token.clone(),
+        recordings: Some(recordings),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -266,21 +266,35 @@ impl Webhooks {
         }
     }
 
+    /// Queues another event's `body` (e.g. recording events, `crate::recording`) for the registered URL;
+    /// events with the same `ordering` go out in order.
+    pub async fn enqueue_event(&self, ordering: &str, body: String) {
+        if let Some(target) = &self.registered {
+            if let Err(e) = self.push(target, ordering, body).await {
+                tracing::error!(ordering, error = %e, "cannot queue a webhook; it is lost");
+            }
+        }
+    }
+
     async fn enqueue(&self, target: &HookTarget, event: &str, room_id: &str, peer_id: &str, display_name: &str) {
         let body = serde_json::to_string(&WebhookBody { event, room_id, peer_id, display_name })
             .expect("webhook body serializes");
+        if let Err(e) = self.push(target, &format!("{room_id}\n{peer_id}"), body).await {
+            tracing::error!(room = %room_id, peer = %peer_id, event, error = %e, "cannot queue a webhook; it is lost")
+        }
+    }
+
+    /// Stores a delivery of `body` to `target`, ordered with the others of `ordering` to that URL.
+    async fn push(&self, target: &HookTarget, ordering: &str, body: String) -> Result<(), crate::store::StoreError> {
         let webhook = NewWebhook {
-            ordering_key: format!("{}\n{room_id}\n{peer_id}", target.url),
+            ordering_key: format!("{}\n{ordering}", target.url),
             url: target.url.to_string(),
             authorization: target.authorization.clone(),
             body,
         };
-        match blocking(&self.store, move |s| s.enqueue_webhook(&webhook, now_ms())).await {
-            Ok(_) => self.wake.notify_one(),
-            Err(e) => {
-                tracing::error!(room = %room_id, peer = %peer_id, event, error = %e, "cannot queue a webhook; it is lost")
-            }
-        }
+        blocking(&self.store, move |s| s.enqueue_webhook(&webhook, now_ms())).await?;
+        self.wake.notify_one();
+        Ok(())
     }
 
     /// Delivers queued webhooks until the task is aborted.

@@ -219,7 +219,7 @@
     'switchOnCamera', 'switchOffCamera', 'errorGetCamera', 'switchOnMic', 'switchOffMic', 'errorGetMic',
     'switchOnShare', 'switchOffShare', 'errorGetShare', 'connectionFailed', 'disconnected', 'reconnected',
     'connectionClosed', 'connectionError', 'playingAudioPrevent', 'switchOnPin', 'switchOffPin', 'errorGetPin',
-    'activeSpeakerChanged'];
+    'activeSpeakerChanged', 'recordingStarted', 'recordingStopped'];
   EVENTS.forEach(function (name) {
     app.on(name, function (data) {
       if (!greeted) return;

@@ -122,7 +122,8 @@
     screenTiles: new Map(),    // peerId -> { tile, el, stream }
     page: 0,                   // the grid's page in a large room (tiles.js paginate)
     speakerView: lsGet('meet.view') === 'speaker',  // the person's choice: speaker view, else the grid
-    stageMain: null            // the speaker stage's large tile (tiles.js)
+    stageMain: null,           // the speaker stage's large tile (tiles.js)
+    recording: false           // the room is being recorded (server's `recording` message)
   };
 
   // The embedding API's state (client-api.js), read by the modules it touches.
@@ -327,6 +328,7 @@
     });
     el.viewers = $('viewers');
     el.viewerCount = $('viewer-count');
+    el.recIndicator = $('rec-indicator');
     el.videoPanel = $('video-panel');
     el.videoFrame = $('video-frame');
     el.langSel = $('lang-select');
@@ -427,6 +429,8 @@
     document.body.classList.toggle('viewer', !R.speaker);
     document.body.classList.toggle('moderator', !!(R.you && R.you.moderator));
     el.viewers.hidden = mode !== 'webinar';
+    el.recIndicator.hidden = !(R.recording && S.joined);
+    if (R.panels) R.panels.setRecording(R.recording, !!(R.you && R.you.moderator && R.you.canRecord));
     el.viewerCount.textContent = String(R.room.viewers || 0);
     el.viewers.title = t('call.viewers', { n: R.room.viewers || 0 });
     el.viewers.setAttribute('aria-label', el.viewers.title);
@@ -516,6 +520,7 @@
       case 'bandwidthPaused': ctx.setBandwidthPaused(msg.peerId, msg.source, msg.paused); break;
       case 'roomUpdated': applyRoom(msg.room); break;
       case 'activeSpeaker': if (S.joined) ctx.setActiveSpeaker(msg.peerId); break;
+      case 'recording': setRecording(!!msg.on); break;
       case 'youUpdated': applyYou(msg.you); break;
       case 'moderation': onModeration(msg); break;
       case 'waitingList': R.panels.setWaiting(msg.peers); break;
@@ -531,6 +536,16 @@
       }
       default: break;
     }
+  }
+
+  // Recording (extension): the indicator, the moderator's button, a toast and the Client API events
+  // recordingStarted / recordingStopped.
+  function setRecording(on) {
+    if (on === R.recording) return;
+    R.recording = on;
+    updateFeatureUI();
+    if (S.joined) ctx.toast(t(on ? 'rec.started' : 'rec.stopped'));
+    ctx.emit(on ? 'recordingStarted' : 'recordingStopped', { peerId: S.peerId });
   }
 
   function kindName(kind) { return t('kind.' + (kind === 'audio' || kind === 'video' || kind === 'screen' ? kind : 'audio')); }

@@ -25,9 +25,10 @@
       chatList: $('chat-list'), chatEmpty: $('chat-empty'), chatForm: $('chat-form'), chatInput: $('chat-input'),
       chatSend: $('chat-send'),
       modTools: $('mod-tools'), waitingToggle: $('waiting-toggle'), muteAll: $('mute-all'), camsOffAll: $('cams-off-all'),
+      recordToggle: $('record-toggle'), recordLabel: $('record-label'),
       waitingSection: $('waiting-section'), waitingList: $('waiting-list'), peopleList: $('people-list')
     };
-    var state = { open: false, tab: 'chat', unread: 0, waiting: [], waitingRoom: false, offline: false };
+    var state = { open: false, tab: 'chat', unread: 0, waiting: [], waitingRoom: false, offline: false, recording: false };
 
     function show(tab) {
       if (tab === 'chat' && !ctx.chatEnabled()) tab = 'people';
@@ -278,6 +279,19 @@
     el.waitingToggle.addEventListener('change', function () { moderate('waitingRoom', { on: el.waitingToggle.checked }); });
     el.muteAll.addEventListener('click', function () { moderate('muteAll'); });
     el.camsOffAll.addEventListener('click', function () { moderate('camerasOffAll'); });
+    // Record / Stop: only for moderators whose token allows recording (canRecord); the server checks too.
+    el.recordToggle.addEventListener('click', function () {
+      ctx.send({ type: state.recording ? 'stopRecording' : 'startRecording' });
+    });
+
+    function setRecording(on, canRecord) {
+      state.recording = !!on;
+      el.recordToggle.hidden = !canRecord;
+      var key = state.recording ? 'mod.stopRecord' : 'mod.record';
+      el.recordLabel.setAttribute('data-i18n', key);
+      el.recordLabel.textContent = t(key);
+      el.recordToggle.setAttribute('aria-pressed', state.recording ? 'true' : 'false');
+    }
 
     function setWaiting(list) {
       var before = state.waiting.length;
@@ -306,7 +320,7 @@
 
     return {
       show: show, hide: hide, toggle: toggle, addChat: addChat, refresh: refresh, reset: reset,
-      setWaiting: setWaiting, setWaitingRoom: setWaitingRoom, setOffline: setOffline,
+      setWaiting: setWaiting, setWaitingRoom: setWaitingRoom, setOffline: setOffline, setRecording: setRecording,
       get open() { return state.open; }, get tab() { return state.tab; }, get waitingCount() { return state.waiting.length; }
     };
   }

@@ -44,6 +44,8 @@ pub struct Descriptor {
     pub tl0_pic_idx: Option<(usize, u8)>,
     /// A keyframe's width and height, from its frame header (when the first packet holds it).
     pub size: Option<(u16, u16)>,
+    /// Where the VP8 data follows the descriptor (what a recorder keeps of the packet).
+    pub payload_at: usize,
 }
 
 /// Parses the payload descriptor of a VP8 RTP payload (the RTP payload, without padding).
@@ -79,6 +81,7 @@ pub fn parse(payload: &[u8]) -> Result<Descriptor, Vp8Error> {
             at += 1;
         }
     }
+    d.payload_at = at;
     if d.start_of_frame {
         // The frame tag's P bit is 0 for a keyframe, whose header then carries a start code and the size.
         let frame = payload.get(at..).unwrap_or(&[]);

@@ -5,6 +5,7 @@
 //!   and packets, gives packets, events and its next timeout. No sockets, no clock.
 //! - [`io`]: the drivers that own the sockets and the clock: media cores and the control socket server.
 //! - [`protocol`]: the control channel's schema and frame codec, shared with `meet-control`.
+//! - [`record`]: the recorder thread writing recorded tracks to Matroska files (fed by the cores).
 //!
 //! Wire formats and SRTP live in the `meet-media` crate.
 
@@ -12,6 +13,7 @@ pub mod config;
 pub mod engine;
 pub mod io;
 pub mod protocol;
+pub mod record;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -86,9 +88,16 @@ pub fn start(config: &RelayConfig) -> std::io::Result<Relay> {
         let engine = engine::Engine::new(engine_config, certificate.clone(), Instant::now());
         cores.push((sockets, engine));
     }
-    let cores = io::core::spawn_all(cores, config.io_backend, config.max_tcp_connections, notifications.clone())?;
+    let recorder = record::Recorder::spawn(record::CHANNEL_CAPACITY)?;
+    let cores = io::core::spawn_all(
+        cores,
+        config.io_backend,
+        config.max_tcp_connections,
+        notifications.clone(),
+        recorder.sink.clone(),
+    )?;
     for core in &cores {
         tracing::info!(core = core.index, port = core.port, io_backend = %core.backend, announced = ?config.announced_ips, ice_tcp = config.ice_tcp, "media core started");
     }
-    Ok(Relay::new(cores, notifications, config.peers_per_core, config.notification_queue))
+    Ok(Relay::new(cores, notifications, config.peers_per_core, config.notification_queue).with_recorder(recorder.stats))
 }

@@ -184,6 +184,23 @@ pub fn spec() -> Value {
                 "parameters": stats_params(),
                 "responses": stats_responses(json!({"type": "array", "items": {"$ref": "#/components/schemas/Session"}}))
             }},
+            "/streaming/videos/search": {"get": {
+                "operationId": "searchVideos", "summary": "Recorded videos whose name contains q (a room ID), newest first",
+                "parameters": [{"name": "q", "in": "query", "required": false, "schema": {"type": "string", "maxLength": 256}}],
+                "responses": common(responses(vec![
+                    ("200", ok("The videos", json!({"type": "array", "items": {"$ref": "#/components/schemas/Video"}}))),
+                    ("400", error_response("q is too long")),
+                    ("404", error_response("Recording is not enabled on this server")),
+                ]))
+            }},
+            "/streaming/videos/{id}": {"get": {
+                "operationId": "getVideo", "summary": "One recorded video's metadata",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "responses": common(responses(vec![
+                    ("200", ok("The video", json!({"$ref": "#/components/schemas/Video"}))),
+                    ("404", error_response("No such video (or recording is not enabled)")),
+                ]))
+            }},
             "/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document", "security": [],
                 "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}
@@ -204,6 +221,14 @@ pub fn spec() -> Value {
                     "roomId": {"type": "string"}, "numberPeers": {"type": "integer"}, "durationOfBroadcast": {"type": "integer"}}},
                 "Summary": {"type": "object", "properties": {
                     "participants": {"type": "integer"}, "start_time": {"type": "integer"}, "end_time": {"type": "integer"}, "duration": {"type": "integer"}}},
+                "Video": {"type": "object", "description": "docs/recording.md", "properties": {
+                    "id": {"type": "integer"}, "name": {"type": "string"}, "room_id": {"type": "string"},
+                    "status": {"type": "string", "enum": ["processing", "ready", "error"]},
+                    "duration": {"type": "integer", "description": "ms"}, "progress": {"type": "integer"},
+                    "error": {"type": ["string", "null"]},
+                    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+                    "hls_url": {"type": ["string", "null"]}, "origin_host": {"type": ["string", "null"]},
+                    "origin_resource": {"type": ["string", "null"]}, "player_url": {"type": ["string", "null"]}}},
                 "Session": {"type": "object", "properties": {
                     "person_id": {"type": "string"}, "join_time": {"type": "integer"}, "leave_time": {"type": "integer"}, "duration": {"type": "integer"}}}
             }

@@ -300,6 +300,11 @@ impl Registry {
         answer.await.ok().filter(|&n| n > 0)
     }
 
+    /// Sends `message` to everyone in a live room (connection ids start at 1); false if none.
+    pub fn broadcast(&self, room_id: &str, message: ServerMessage) -> bool {
+        self.send_existing(room_id, RoomEvent::Broadcast { message })
+    }
+
     pub(crate) fn publish(&self, news: RoomNews) {
         for o in &self.inner.observers {
             let _ = o.send(news.clone());

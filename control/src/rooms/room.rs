@@ -131,6 +131,10 @@ pub(super) enum RoomEvent {
         removal: super::Removal,
         reply: oneshot::Sender<usize>,
     },
+    /// A message for every participant (the recording indicator, `crate::recording`).
+    Broadcast {
+        message: ServerMessage,
+    },
     /// The relay connection was lost.
     RelayLost,
     /// The relay connection is back; `dump` is what the relay holds of this room (`None`: nothing).
@@ -494,6 +498,7 @@ impl Room {
                 }
             }
             RoomEvent::ActiveSpeaker { producer } => self.active_speaker_changed(&producer),
+            RoomEvent::Broadcast { message } => self.broadcast_except(0, message),
             RoomEvent::RelayClosedPeer { peer_id, ice_ufrag, reason } => {
                 self.relay_closed_peer(peer_id, ice_ufrag, reason).await
             }

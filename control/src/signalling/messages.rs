@@ -69,6 +69,9 @@ pub enum ClientMessage {
     },
     /// A moderator's command; refused for everyone else.
     Moderate(ModeratorAction),
+    /// A moderator with `canRecord` starts or stops recording the room (`crate::recording`).
+    StartRecording,
+    StopRecording,
     /// How tall the page shows other participants' video (device pixels; 0: not visible), so the relay
     /// sends each the simulcast layer that fills its tile, and no video to tiles no one sees.
     View {
@@ -248,6 +251,11 @@ pub enum ServerMessage {
     IceServers {
         ice_servers: Vec<crate::turn::IceServer>,
         expires: u64,
+    },
+    /// The room is being recorded (`on`), or no longer; sent to everyone when it changes and to each
+    /// participant who joins a room that records.
+    Recording {
+        on: bool,
     },
     /// The relay link went away: media may stop until `relayBack` or `mediaRestart`.
     RelayLost,

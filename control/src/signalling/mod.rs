@@ -226,6 +226,7 @@ async fn session(state: AppState, socket: WebSocket) {
         }
         renew_turn = Some(tokio::time::Instant::now() + turn.renew_after());
     }
+    let can_record = join.grant.can_record && join.grant.is_moderator();
     let (peer_id, handle) = match state.rooms.join(join, out_tx.clone()).await {
         Ok(joined) => joined,
         Err(refusal) => {
@@ -285,6 +286,12 @@ async fn session(state: AppState, socket: WebSocket) {
             }
             ClientMessage::Moderate(action) => handle.moderate(action),
             ClientMessage::IceRestart => handle.ice_restart(),
+            ClientMessage::StartRecording => {
+                crate::recording::page_request(state.recordings.as_ref(), &room_id, can_record, true, &out_tx).await
+            }
+            ClientMessage::StopRecording => {
+                crate::recording::page_request(state.recordings.as_ref(), &room_id, can_record, false, &out_tx).await
+            }
             ClientMessage::Leave => break,
             ClientMessage::Join { .. } => {
                 let _ = out_tx.send(ServerMessage::error("bad-request", "Already joined"));

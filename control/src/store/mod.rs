@@ -1,5 +1,5 @@
-//! State that outlives a restart: API tokens, signing secrets, peer sessions (statistics) and the
-//! webhook delivery queue.
+//! State that outlives a restart: API tokens, signing secrets, peer sessions (statistics), the
+//! webhook delivery queue and recorded videos.
 //!
 //! [`Store`] is the interface; [`sqlite::SqliteStore`] implements it on one SQLite file under
 //! `--data-dir`. A PostgreSQL implementation for several hosts can implement the same trait. Calls are
@@ -86,6 +86,25 @@ pub enum RefreshUse {
     Unknown,
 }
 
+/// A recorded video (one part of a room's recording; `crate::recording`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Video {
+    pub id: i64,
+    /// Random, 128 bits in hex: the directory of its files and the path they are served under.
+    pub token: String,
+    /// `Recording <roomId> <start time>` (and ` part N` after the first part).
+    pub name: String,
+    pub room_id: String,
+    /// `processing` (recording or converting), `ready` or `error`.
+    pub status: String,
+    pub duration_ms: i64,
+    /// Conversion progress, 0 to 100.
+    pub progress: i64,
+    pub error: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// A random secret of `len` bytes named `name`, created on first use and the same afterwards.
     fn secret(&self, name: &str, len: usize) -> Result<Vec<u8>, StoreError>;
@@ -132,6 +151,24 @@ pub trait Store: Send + Sync + 'static {
     fn remove_webhook(&self, id: i64) -> Result<(), StoreError>;
     fn reschedule_webhook(&self, id: i64, attempts: u32, next_attempt_ms: i64, error: &str) -> Result<(), StoreError>;
     fn pending_webhooks(&self) -> Result<usize, StoreError>;
+
+    /// Records a new video (status `processing`); returns its id.
+    fn create_video(&self, token: &str, name: &str, room_id: &str, now_ms: i64) -> Result<i64, StoreError>;
+    /// Sets a video's status, duration, progress and error.
+    fn update_video(
+        &self,
+        id: i64,
+        status: &str,
+        duration_ms: i64,
+        progress: i64,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    fn video(&self, id: i64) -> Result<Option<Video>, StoreError>;
+    fn video_by_token(&self, token: &str) -> Result<Option<Video>, StoreError>;
+    /// Videos whose name contains `query` (case-insensitive; `%` and `_` match themselves), newest first,
+    /// at most `limit`.
+    fn search_videos(&self, query: &str, limit: usize) -> Result<Vec<Video>, StoreError>;
 }
 
 pub type SharedStore = Arc<dyn Store>;

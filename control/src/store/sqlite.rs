@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{ApiToken, NewWebhook, PeerSession, QueuedWebhook, RefreshUse, Store, StoreError};
+use super::{ApiToken, NewWebhook, PeerSession, QueuedWebhook, RefreshUse, Store, StoreError, Video};
 
 /// Each entry upgrades the schema by one version (`PRAGMA user_version`). Append, never edit.
 const MIGRATIONS: &[&str] = &[
@@ -57,6 +57,19 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE refresh_families (
          family TEXT PRIMARY KEY,
          revoked_at_ms INTEGER
+     );",
+    // 3: recorded videos (`crate::recording`).
+    "CREATE TABLE videos (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         token TEXT NOT NULL UNIQUE,
+         name TEXT NOT NULL,
+         room_id TEXT NOT NULL,
+         status TEXT NOT NULL,
+         duration_ms INTEGER NOT NULL DEFAULT 0,
+         progress INTEGER NOT NULL DEFAULT 0,
+         error TEXT,
+         created_at_ms INTEGER NOT NULL,
+         updated_at_ms INTEGER NOT NULL
      );",
 ];
 
@@ -132,7 +145,72 @@ fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerSession> {
     })
 }
 
+const VIDEO_COLUMNS: &str =
+    "id, token, name, room_id, status, duration_ms, progress, error, created_at_ms, updated_at_ms";
+
+fn video_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Video> {
+    Ok(Video {
+        id: r.get(0)?,
+        token: r.get(1)?,
+        name: r.get(2)?,
+        room_id: r.get(3)?,
+        status: r.get(4)?,
+        duration_ms: r.get(5)?,
+        progress: r.get(6)?,
+        error: r.get(7)?,
+        created_at_ms: r.get(8)?,
+        updated_at_ms: r.get(9)?,
+    })
+}
+
 impl Store for SqliteStore {
+    fn create_video(&self, token: &str, name: &str, room_id: &str, now_ms: i64) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO videos (token, name, room_id, status, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, 'processing', ?4, ?4)",
+            params![token, name, room_id, now_ms],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn update_video(
+        &self,
+        id: i64,
+        status: &str,
+        duration_ms: i64,
+        progress: i64,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE videos SET status = ?2, duration_ms = ?3, progress = ?4, error = ?5, updated_at_ms = ?6 WHERE id = ?1",
+            params![id, status, duration_ms, progress, error, now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn video(&self, id: i64) -> Result<Option<Video>, StoreError> {
+        let sql = format!("SELECT {VIDEO_COLUMNS} FROM videos WHERE id = ?1");
+        Ok(self.conn().query_row(&sql, params![id], video_from_row).optional()?)
+    }
+
+    fn video_by_token(&self, token: &str) -> Result<Option<Video>, StoreError> {
+        let sql = format!("SELECT {VIDEO_COLUMNS} FROM videos WHERE token = ?1");
+        Ok(self.conn().query_row(&sql, params![token], video_from_row).optional()?)
+    }
+
+    fn search_videos(&self, query: &str, limit: usize) -> Result<Vec<Video>, StoreError> {
+        let escaped: String =
+            query.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+        let sql = format!(
+            "SELECT {VIDEO_COLUMNS} FROM videos WHERE name LIKE ?1 ESCAPE '\\' ORDER BY created_at_ms DESC, id DESC LIMIT ?2"
+        );
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![format!("%{escaped}%"), limit as i64], video_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn secret(&self, name: &str, len: usize) -> Result<Vec<u8>, StoreError> {
         let conn = self.conn();
         let fresh: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
@@ -452,5 +530,25 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].body, "leave1");
         assert_eq!(s.pending_webhooks().unwrap(), 1);
+    }
+
+    #[test]
+    fn videos_by_id_and_by_name() {
+        let s = SqliteStore::in_memory().unwrap();
+        let a = s.create_video("t1", "Recording serv0_a 2026-12-07T21:00:00Z", "serv0_a", 100).unwrap();
+        let b = s.create_video("t2", "Recording serv0_ab 2026-12-07T22:00:00Z", "serv0_ab", 200).unwrap();
+        s.update_video(a, "ready", 61_000, 100, None, 300).unwrap();
+        let v = s.video(a).unwrap().unwrap();
+        assert_eq!((v.status.as_str(), v.duration_ms, v.progress, v.updated_at_ms), ("ready", 61_000, 100, 300));
+        assert_eq!(s.video(999).unwrap(), None);
+        assert_eq!(s.video_by_token("t2").unwrap().map(|v| v.id), Some(b));
+        let ids = |q: &str| s.search_videos(q, 10).unwrap().iter().map(|v| v.id).collect::<Vec<_>>();
+        assert_eq!(ids("serv0_a"), [b, a], "newest first");
+        assert_eq!(ids("serv0_ab"), [b]);
+        // `_` and `%` are not wildcards.
+        assert!(ids("serv0%").is_empty());
+        assert!(ids("serv0_a_").is_empty());
+        assert_eq!(s.search_videos("", 1).unwrap().len(), 1);
+        assert!(s.create_video("t1", "dup", "x", 1).is_err(), "tokens are unique");
     }
 }

@@ -123,8 +123,14 @@ impl Server {
         let rooms = Registry::new(relay, notifications, observers);
         meet_control::take_back(&rooms, &services, std::time::Duration::from_secs(10)).await.unwrap();
         let debug_token = Some(meet_control::config::Secret(DEBUG_TOKEN.into()));
-        let state =
-            AppState { rooms: rooms.clone(), services: services.clone(), call, metrics_token: None, debug_token };
+        let state = AppState {
+            rooms: rooms.clone(),
+            services: services.clone(),
+            call,
+            metrics_token: None,
+            debug_token,
+            recordings: None,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -35,6 +35,11 @@ counters! {
     rtp_in,
     rtcp_in,
     rtp_forwarded,
+    /// Packets handed to the recorder ([`super::record`]); dropped because the engine's queue for it
+    /// was full, or because the recorder's channel was (it never slows forwarding).
+    rtp_recorded,
+    record_drop_backlog,
+    record_drop_queue_full,
     /// Packets handed to another core for its consumers.
     rtp_piped,
     /// Messages from another core about a stream that is gone here.

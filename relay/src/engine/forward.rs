@@ -57,6 +57,8 @@ pub(crate) struct Producer {
     pub last_packet: Option<Instant>,
     /// Not sending (see [`super::seats`]): its packets are dropped.
     pub paused: bool,
+    /// Its track while its room records ([`super::record`]).
+    pub record: Option<std::sync::Arc<super::record::RecordTrack>>,
 }
 
 impl Producer {
@@ -87,6 +89,7 @@ impl Producer {
             height: 0,
             last_packet: None,
             paused: false,
+            record: None,
         }
     }
 }
@@ -205,6 +208,9 @@ impl Engine {
         if producer.kind == MediaKind::Audio {
             self.record_audio_level(producer_key, packet, &header);
         }
+        if self.producers[producer_key].record.is_some() {
+            self.record_packet(producer_key, packet);
+        }
 
         for p in 0..self.producers[producer_key].pipes.len() {
             let (core, proxy) = self.producers[producer_key].pipes[p];
@@ -286,9 +292,12 @@ impl Engine {
 
     /// Removes a producer and every consumer of it.
     pub(super) fn remove_producer(&mut self, key: ProducerKey) {
-        let Some(producer) = self.producers.try_remove(key) else {
+        let Some(mut producer) = self.producers.try_remove(key) else {
             return;
         };
+        if let Some(track) = producer.record.take() {
+            self.records.push_back(super::record::RecordOut::End { track });
+        }
         // Proxies on other cores go with their producer; a proxy's own removal tells its origin.
         for (core, proxy) in &producer.pipes {
             let message = PipeMessage::ProducerClosed { proxy: *proxy, ssrc: producer.ssrc };

@@ -13,6 +13,7 @@
 //! [`simulcast`] (layers of a camera, and which one each consumer gets),
 //! [`speaker`] (the dominant speaker of each room, from audio levels), [`seats`] (who may send:
 //! `maxBroadcasters`),
+//! [`record`] (which producers are recorded; their packets go out through [`Engine::poll_record`]),
 //! [`requests`] (the control channel's requests), [`cert`], [`counters`].
 
 pub mod cert;
@@ -24,6 +25,7 @@ mod forward;
 mod path;
 mod peer;
 pub mod pipe;
+pub mod record;
 mod requests;
 mod retransmit;
 mod room;
@@ -118,6 +120,10 @@ pub struct Engine {
     /// Spent transmit buffers, reused so that forwarding does not allocate.
     pool: Vec<Vec<u8>>,
     events: VecDeque<Notification>,
+    /// Packets of recorded producers and ends of tracks, for the IO layer's recorder ([`record`]).
+    records: VecDeque<record::RecordOut>,
+    /// Tracks recorded on this engine so far (their ids).
+    next_track: u64,
     /// Audio levels heard since the last tick, by producer (see [`speaker`]).
     audio_levels: HashMap<ProducerKey, speaker::PendingLevel>,
     pub counters: Counters,
@@ -165,6 +171,8 @@ impl Engine {
             pipes_out: VecDeque::new(),
             pool: Vec::with_capacity(POOL_LIMIT),
             events: VecDeque::new(),
+            records: VecDeque::new(),
+            next_track: 0,
             audio_levels: HashMap::new(),
             counters: Counters::default(),
         }

@@ -139,7 +139,8 @@ impl Engine {
                     self.producers[layers[0]].layers = layers.clone();
                     let p = &mut self.peers[key];
                     p.producers.insert(producer, layers[0]);
-                    p.producers_by_rid.extend(simulcast.into_iter().zip(layers));
+                    p.producers_by_rid.extend(simulcast.into_iter().zip(layers.iter().cloned()));
+                    self.record_if_recording(now, layers[0]);
                     return Ok(Response::Ok);
                 }
                 let mut new_producer = Producer::new(producer.clone(), key, kind, ssrc, payload_type, clock_rate);
@@ -152,6 +153,7 @@ impl Engine {
                 if let Some(rtx) = rtx {
                     p.producers_by_ssrc.insert(rtx.ssrc, pk);
                 }
+                self.record_if_recording(now, pk);
                 Ok(Response::Ok)
             }
             Request::PauseProducer { room, peer, producer, paused } => {
@@ -274,6 +276,14 @@ impl Engine {
                 }
                 let key = self.peer_key(&room, &peer)?;
                 self.peers[key].data = data;
+                Ok(Response::Ok)
+            }
+            Request::StartRecording { room, recording, dir } => {
+                self.start_recording(now, &room, recording, dir)?;
+                Ok(Response::Ok)
+            }
+            Request::StopRecording { room } => {
+                self.stop_recording(&room)?;
                 Ok(Response::Ok)
             }
             Request::DumpRoom { room } => Ok(Response::RoomDump(self.dump_room(&room)?)),
@@ -441,7 +451,13 @@ impl Engine {
             .collect();
         peers.sort_by(|a, b| a.peer.cmp(&b.peer));
         // Only the home core keeps the seats; the dispatcher merges the cores' dumps.
-        Ok(RoomDump { room: room.to_string(), limits: r.limits, peers, broadcasters: r.seats.holders() })
+        Ok(RoomDump {
+            room: room.to_string(),
+            limits: r.limits,
+            peers,
+            broadcasters: r.seats.holders(),
+            recording: self.recording_of(room),
+        })
     }
 }
 

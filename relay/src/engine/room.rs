@@ -20,6 +20,8 @@ pub(crate) struct Room {
     pub home_core: usize,
     /// Who may send, decided here only on the home core ([`super::seats`]).
     pub seats: Seats,
+    /// Where its producers are recorded, while they are ([`super::record`]).
+    pub recording: Option<super::record::RoomRecording>,
 }
 
 impl Room {
@@ -32,6 +34,7 @@ impl Room {
             home: true,
             home_core: 0,
             seats: Seats::default(),
+            recording: None,
         }
     }
 }

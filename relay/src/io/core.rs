@@ -19,6 +19,7 @@ use super::uring::UringDriver;
 use crate::engine::pipe::{InternalRequest, InternalResponse, PipeMessage};
 use crate::engine::Engine;
 use crate::protocol::{ErrorBody, ErrorCode, Request, Response};
+use crate::record::RecordSink;
 
 type Reply<T> = oneshot::Sender<Result<T, ErrorBody>>;
 
@@ -90,6 +91,7 @@ pub fn spawn_all(
     backend: IoBackend,
     max_tcp: usize,
     notifications: Notifier,
+    recorder: RecordSink,
 ) -> io::Result<Vec<CoreHandle>> {
     let mut mailboxes = Vec::with_capacity(cores.len());
     let mut inboxes = Vec::with_capacity(cores.len());
@@ -105,6 +107,7 @@ pub fn spawn_all(
         let others = mailboxes.clone();
         let waker = mailboxes[index].waker.clone();
         let notifications = notifications.clone();
+        let recorder = recorder.clone();
         std::thread::Builder::new().name(format!("meet-core-{index}")).spawn(move || {
             // The ring is built on the thread that uses it: it is set up single-issuer.
             let (driver, backend) = match build_driver(sockets, waker, backend, index, max_tcp) {
@@ -115,7 +118,7 @@ pub fn spawn_all(
                 }
             };
             let _ = ready_tx.send(Ok(backend));
-            if let Err(e) = run(driver, engine, inbox, others, notifications) {
+            if let Err(e) = run(driver, engine, inbox, others, notifications, recorder) {
                 tracing::error!(core = index, error = %e, "media core stopped");
             }
         })?;
@@ -155,6 +158,7 @@ fn run(
     inbox: std_mpsc::Receiver<Inbound>,
     cores: Vec<Mailbox>,
     notifications: Notifier,
+    recorder: RecordSink,
 ) -> io::Result<()> {
     loop {
         let deadline = engine.poll_timeout();
@@ -184,6 +188,12 @@ fn run(
         // Queued for each subscriber without waiting for any (see `notify`).
         while let Some(n) = engine.poll_event() {
             notifications.publish(n);
+        }
+        // Never waits: a recorder that falls behind loses packets (counted), forwarding goes on.
+        while let Some(r) = engine.poll_record() {
+            if !recorder.offer(r) {
+                engine.counters.record_drop_queue_full += 1;
+            }
         }
     }
 }

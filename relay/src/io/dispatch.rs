@@ -31,6 +31,8 @@ struct Inner {
     notifications: Notifier,
     /// Queue length of each control connection's subscription (see `notify`).
     subscriber_queue: usize,
+    /// The recorder's counters, added to `Stats`.
+    recorder: std::sync::OnceLock<Arc<crate::record::RecorderStats>>,
 }
 
 #[derive(Default)]
@@ -52,6 +54,9 @@ struct Placement {
     producers: HashMap<String, (String, usize)>,
     /// Peers that only receive.
     watchers: HashSet<String>,
+    /// The room's recording (name, directory): every core of the room records its own peers' producers,
+    /// so a core the room spreads to is told too.
+    recording: Option<(String, String)>,
 }
 
 fn not_found(what: &str, id: &str) -> ErrorBody {
@@ -104,6 +109,7 @@ impl Relay {
                 state: Mutex::new(state),
                 notifications,
                 subscriber_queue: subscriber_queue.max(1),
+                recorder: std::sync::OnceLock::new(),
             }),
         };
         let weak = Arc::downgrade(&relay.inner);
@@ -111,6 +117,12 @@ impl Relay {
             .name("meet-placement".into())
             .spawn(move || forget_closed_peers(placement, weak));
         relay
+    }
+
+    /// Reports the recorder's counters with the cores'.
+    pub fn with_recorder(self, stats: Arc<crate::record::RecorderStats>) -> Self {
+        let _ = self.inner.recorder.set(stats);
+        self
     }
 
     pub fn cores(&self) -> &[CoreHandle] {
@@ -150,6 +162,8 @@ impl Relay {
                 }
                 Ok(Response::Ok)
             }
+            Request::StartRecording { room, recording, dir } => self.set_recording(room, Some((recording, dir))).await,
+            Request::StopRecording { room } => self.set_recording(room, None).await,
             Request::DumpRoom { room } => Ok(Response::RoomDump(self.dump_room(&room).await?)),
             Request::ListRooms => {
                 let mut ids: Vec<String> = self.state().rooms.keys().cloned().collect();
@@ -325,6 +339,7 @@ impl Relay {
                         ufrags: HashMap::new(),
                         producers: HashMap::new(),
                         watchers: HashSet::new(),
+                        recording: None,
                     };
                     state.rooms.insert(room.clone(), placement);
                     (vec![home], true)
@@ -343,7 +358,7 @@ impl Relay {
     }
 
     async fn create_peer(&self, room: String, peer: String, watcher: bool) -> Result<Response, ErrorBody> {
-        let (core, new_core, limits, home) = {
+        let (core, new_core, limits, home, recording) = {
             let mut state = self.state();
             let peers_per_core = self.inner.peers_per_core;
             let least = state.least_loaded();
@@ -361,13 +376,16 @@ impl Relay {
             }
             let core = if home_full { least } else { p.home };
             let new_core = p.cores.insert(core);
-            (core, new_core, p.limits, p.home)
+            (core, new_core, p.limits, p.home, p.recording.clone())
         };
         if new_core {
             tracing::info!(room = %room, core, "room spreads to another core");
             self.core(core).request(Request::CreateRoom { room: room.clone(), limits }).await?;
             // The home core (always among the room's cores) decides its active speaker and seats alone.
             self.core(core).internal(InternalRequest::SpreadRoom { room: room.clone(), home }).await?;
+            if let Some((recording, dir)) = recording {
+                self.core(core).request(Request::StartRecording { room: room.clone(), recording, dir }).await?;
+            }
         }
         let response =
             self.core(core).request(Request::CreatePeer { room: room.clone(), peer: peer.clone(), watcher }).await?;
@@ -383,6 +401,32 @@ impl Relay {
             state.load[core] += 1;
         }
         Ok(response)
+    }
+
+    /// Starts (`Some`) or stops the room's recording on every core it spans.
+    async fn set_recording(&self, room: String, recording: Option<(String, String)>) -> Result<Response, ErrorBody> {
+        let cores = {
+            let mut state = self.state();
+            let p = state.room(&room)?;
+            p.recording = recording.clone();
+            p.cores.clone()
+        };
+        for core in cores {
+            let request = match &recording {
+                Some((name, dir)) => {
+                    Request::StartRecording { room: room.clone(), recording: name.clone(), dir: dir.clone() }
+                }
+                None => Request::StopRecording { room: room.clone() },
+            };
+            if let Err(e) = self.core(core).request(request).await {
+                // Refused (a bad name or directory): the room does not record.
+                if let (true, Ok(p)) = (recording.is_some(), self.state().room(&room)) {
+                    p.recording = None;
+                }
+                return Err(e);
+            }
+        }
+        Ok(Response::Ok)
     }
 
     /// Makes `producer` (on core `from`) available to consumers on core `to`.
@@ -433,6 +477,9 @@ impl Relay {
                 u64::from(core.backend == super::socket::IoBackend::Uring),
             );
         }
+        for (name, value) in self.inner.recorder.get().into_iter().flat_map(|r| r.to_pairs()) {
+            total.counters.insert(name.to_string(), value);
+        }
         total.rooms = rooms;
         let notify = self.inner.notifications.counters();
         for (name, value) in [
@@ -477,6 +524,7 @@ mod tests {
             ufrags: HashMap::from([("p".to_string(), "new".to_string())]),
             producers: HashMap::new(),
             watchers: HashSet::new(),
+            recording: None,
         };
         let mut state = State { rooms: HashMap::from([("r".to_string(), placement)]), load: vec![1] };
         assert!(!state.forget_peer("r", "p", Some("old")), "a notice about the old peer");

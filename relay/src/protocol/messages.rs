@@ -155,6 +155,19 @@ pub enum Request {
         peer: String,
         data: String,
     },
+    /// Records every producer of the room, now and to come, one Matroska file per track in `dir` (an
+    /// absolute path the relay may write; created if missing), until [`Request::StopRecording`] or the
+    /// room closes. A room recording under another `recording` name ends those tracks first: a new part.
+    /// The same request again changes nothing.
+    StartRecording {
+        room: String,
+        recording: String,
+        dir: String,
+    },
+    /// Ends the room's tracks (their files are complete once the relay has written what it holds).
+    StopRecording {
+        room: String,
+    },
     /// Everything the relay holds for a room; `NotFound` when it holds nothing.
     DumpRoom {
         room: String,
@@ -214,6 +227,9 @@ pub struct RoomDump {
     /// Peers holding a broadcaster seat (they send; see [`RoomLimits::max_broadcasters`]), sorted.
     #[serde(default)]
     pub broadcasters: Vec<String>,
+    /// The recording the room runs ([`Request::StartRecording`]), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
