@@ -189,17 +189,7 @@ fn run_meet(
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let room = format!("serv0bench{}", rand::random::<u32>());
     let spawn_peer = |i: usize| {
-        let info = &generator.peers[i];
-        let peer = meet::SigPeer {
-            index: i,
-            peer_id: format!("bench-{i}"),
-            ufrag: info.ufrag.clone(),
-            pwd: info.pwd.clone(),
-            fingerprint: generator.identity.fingerprint.clone(),
-            audio_ssrc: info.audio_ssrc,
-            video_ssrc: info.video_ssrc,
-            worker: generator.workers[info.worker].clone(),
-        };
+        let peer = meet::SigPeer::of(&generator, i, format!("bench-{i}"));
         let (url, room, progress, shutdown) = (ws_url.to_string(), room.clone(), progress.clone(), shutdown_rx.clone());
         rt.spawn(async move {
             if let Err(e) = meet::session(url, room, peer, progress.clone(), shutdown).await {

@@ -310,17 +310,8 @@ fn wave(rt: &tokio::runtime::Runtime, o: &SoakOptions, ws_url: &str, n: usize) -
     let progress = meet::Progress::new(total);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut sessions = Vec::with_capacity(total);
-    for (i, info) in generator.peers.iter().enumerate() {
-        let peer = meet::SigPeer {
-            index: i,
-            peer_id: format!("soak-{n}-{i}"),
-            ufrag: info.ufrag.clone(),
-            pwd: info.pwd.clone(),
-            fingerprint: generator.identity.fingerprint.clone(),
-            audio_ssrc: info.audio_ssrc,
-            video_ssrc: info.video_ssrc,
-            worker: generator.workers[info.worker].clone(),
-        };
+    for i in 0..total {
+        let peer = meet::SigPeer::of(&generator, i, format!("soak-{n}-{i}"));
         let room = format!("serv0soak{n}x{}", i / o.peers);
         sessions.push(rt.spawn(meet::session(ws_url.to_string(), room, peer, progress.clone(), shutdown_rx.clone())));
     }
