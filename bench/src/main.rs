@@ -6,6 +6,8 @@
 //! - `run`: the same load against an already running meet-control.
 //! - `bare-forwarder`: the plain UDP forwarder `compare` uses as the ceiling.
 //! - `srtp`: SRTP protect/unprotect speed on one core.
+//! - `soak`: an hour (by default) of joins and leaves through meet-control, watching both processes'
+//!   memory and descriptors and both sides' room and peer counts for leaks ([`soak`]).
 //!
 //! Layout: [`load`] (simulated peers and worker threads), [`meet`] and [`janus`] (signalling),
 //! [`runner`] (one measured run), [`limit`] (the search for the highest rate under 1% loss), [`cpu`]
@@ -25,6 +27,7 @@ mod repeats;
 mod report;
 mod runner;
 mod sdp;
+mod soak;
 mod srtp_bench;
 mod systems;
 mod tcp_link;
@@ -98,6 +101,9 @@ enum Cmd {
         #[arg(long, default_value_t = 20000)]
         port: u16,
     },
+    /// Joins and leaves through meet-control for `--duration` seconds (default an hour); fails on
+    /// memory growth after warm-up, or rooms, peers or descriptors left at the end.
+    Soak(soak::SoakOptions),
     /// SRTP protect + unprotect speed on one core.
     Srtp {
         #[arg(long, default_value_t = 200_000)]
@@ -108,6 +114,7 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Soak(options) => soak::run(options),
         Cmd::Srtp { packets } => srtp_bench::run(srtp_bench::Args { packets }),
         Cmd::BareForwarder { port } => bare::run(port),
         Cmd::Run { load, target, relay_pid, json, baseline_secs } => {
@@ -182,17 +189,7 @@ fn run_meet(
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let room = format!("serv0bench{}", rand::random::<u32>());
     let spawn_peer = |i: usize| {
-        let info = &generator.peers[i];
-        let peer = meet::SigPeer {
-            index: i,
-            peer_id: format!("bench-{i}"),
-            ufrag: info.ufrag.clone(),
-            pwd: info.pwd.clone(),
-            fingerprint: generator.identity.fingerprint.clone(),
-            audio_ssrc: info.audio_ssrc,
-            video_ssrc: info.video_ssrc,
-            worker: generator.workers[info.worker].clone(),
-        };
+        let peer = meet::SigPeer::of(&generator, i, format!("bench-{i}"));
         let (url, room, progress, shutdown) = (ws_url.to_string(), room.clone(), progress.clone(), shutdown_rx.clone());
         rt.spawn(async move {
             if let Err(e) = meet::session(url, room, peer, progress.clone(), shutdown).await {

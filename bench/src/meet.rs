@@ -25,6 +25,23 @@ pub struct SigPeer {
     pub worker: Sender<Command>,
 }
 
+impl SigPeer {
+    /// The signalling side of the generator's simulated peer `index`.
+    pub fn of(generator: &crate::runner::Generator, index: usize, peer_id: String) -> Self {
+        let info = &generator.peers[index];
+        SigPeer {
+            index,
+            peer_id,
+            ufrag: info.ufrag.clone(),
+            pwd: info.pwd.clone(),
+            fingerprint: generator.identity.fingerprint.clone(),
+            audio_ssrc: info.audio_ssrc,
+            video_ssrc: info.video_ssrc,
+            worker: generator.workers[info.worker].clone(),
+        }
+    }
+}
+
 /// Per peer: streams it receives according to the last offer it answered.
 pub struct Progress {
     pub receiving: Vec<AtomicUsize>,
