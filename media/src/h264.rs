@@ -19,8 +19,36 @@ pub enum H264Error {
 
 const NAL_IDR: u8 = 5;
 const NAL_SPS: u8 = 7;
-const NAL_STAP_A: u8 = 24;
-const NAL_FU_A: u8 = 28;
+/// NAL unit types of the RTP payload format (RFC 6184) that aggregate or fragment units.
+pub const NAL_STAP_A: u8 = 24;
+pub const NAL_FU_A: u8 = 28;
+
+/// The NAL units a STAP-A payload aggregates (`payload` from its STAP-A header byte on): each unit, or
+/// one error for a unit that is empty or runs past the packet, after which the iteration ends.
+pub fn stap_a_units(payload: &[u8]) -> StapAUnits<'_> {
+    StapAUnits { rest: payload.get(1..).unwrap_or_default() }
+}
+
+/// See [`stap_a_units`].
+pub struct StapAUnits<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for StapAUnits<'a> {
+    type Item = Result<&'a [u8], H264Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rest = std::mem::take(&mut self.rest);
+        let [hi, lo, ..] = *rest else { return Some(Err(H264Error::TooShort)) };
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        let Some(nal) = rest.get(2..2 + len).filter(|n| !n.is_empty()) else { return Some(Err(H264Error::TooShort)) };
+        self.rest = &rest[2 + len..];
+        Some(Ok(nal))
+    }
+}
 
 /// What one packet says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,13 +68,8 @@ pub fn parse(payload: &[u8]) -> Result<Descriptor, H264Error> {
     match first & 0x1F {
         0 | 25..=27 | 29..=31 => return Err(H264Error::BadNalType),
         NAL_STAP_A => {
-            let mut rest = &payload[1..];
-            while !rest.is_empty() {
-                let [hi, lo, ..] = *rest else { return Err(H264Error::TooShort) };
-                let len = usize::from(u16::from_be_bytes([hi, lo]));
-                let nal = rest.get(2..2 + len).filter(|n| !n.is_empty()).ok_or(H264Error::TooShort)?;
-                d.read_nal(nal);
-                rest = &rest[2 + len..];
+            for nal in stap_a_units(payload) {
+                d.read_nal(nal?);
             }
         }
         NAL_FU_A => {

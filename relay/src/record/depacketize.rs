@@ -245,17 +245,12 @@ impl Depacketizer {
             self.begin(timestamp);
         }
         match payload[0] & 0x1F {
-            24 => {
-                let mut rest = &payload[1..];
-                while !rest.is_empty() {
-                    let [hi, lo, ..] = *rest else { return Err(PayloadError::H264) };
-                    let len = usize::from(u16::from_be_bytes([hi, lo]));
-                    let nal = rest.get(2..2 + len).filter(|n| !n.is_empty()).ok_or(PayloadError::H264)?;
-                    self.push_nal(nal);
-                    rest = &rest[2 + len..];
+            h264::NAL_STAP_A => {
+                for nal in h264::stap_a_units(payload) {
+                    self.push_nal(nal.map_err(|_| PayloadError::H264)?);
                 }
             }
-            28 => {
+            h264::NAL_FU_A => {
                 let [indicator, header, ..] = *payload else { return Err(PayloadError::H264) };
                 let (start, end) = (header & 0x80 != 0, header & 0x40 != 0);
                 if start {
