@@ -91,14 +91,15 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The next sd_notify datagram (within 20 s).
+    /// The next sd_notify datagram (within 60 s: a loaded machine starting a daemon that makes its
+    /// certificate first).
     pub fn next_notification(&mut self) -> String {
-        self.notify.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        self.notify.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut buf = [0u8; 512];
         match self.notify.recv(&mut buf) {
             Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
             Err(e) => panic!(
-                "no sd_notify message within 20 s ({e}); exited: {:?}; log:\n{}",
+                "no sd_notify message within 60 s ({e}); exited: {:?}; log:\n{}",
                 self.child.try_wait(),
                 self.log()
             ),
