@@ -246,7 +246,8 @@ impl Registry {
                 tokio::spawn(room.run(rx));
                 tx
             });
-            tx.send(RoomEvent::Join { connection, request, out, reply }).expect("room task alive while registered");
+            tx.send(RoomEvent::Join { connection, request: Box::new(request), out, reply })
+                .expect("room task alive while registered");
             tx.clone()
         };
         let peer_id = answer.await.map_err(|_| ServerMessage::error("internal", "the room closed unexpectedly"))??;

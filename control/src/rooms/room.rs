@@ -52,7 +52,8 @@ pub const WEBINAR_MAX_WATCHERS: u32 = 2000;
 pub(super) enum RoomEvent {
     Join {
         connection: u64,
-        request: JoinRequest,
+        // Boxed: a join is rare and large, the room's other events small and many.
+        request: Box<JoinRequest>,
         out: Outbox,
         reply: oneshot::Sender<Result<String, ServerMessage>>,
     },
@@ -457,7 +458,7 @@ impl Room {
     async fn handle(&mut self, event: RoomEvent) {
         match event {
             RoomEvent::Join { connection, request, out, reply } => {
-                let result = self.request_join(connection, request, out).await;
+                let result = self.request_join(connection, *request, out).await;
                 let _ = reply.send(result);
             }
             RoomEvent::Answer { connection, sdp } => self.answer(connection, &sdp).await,
