@@ -59,7 +59,7 @@
     var OFFER_WAIT_MS = 800;           // the offer comes within a round trip of a live socket
     var ICE_GIVE_UP_MS = 30000;        // restarts for this long before `failed` is an error
     var RESTART_AGAIN_MS = 5000;       // an answered restart still down after this long: another one
-    var STALL_EVERY_MS = 500;
+    var STALL_EVERY_MS = 1000;         // getStats is not free: once a second
     var STALL_AFTER_MS = 1200;
 
     // Whether the path of the current pc is down: Chromium says so, or the page saw it stall.
