@@ -1,8 +1,16 @@
-//! The room registry: one task (actor) per live room, found by room ID.
+//! The room registry: one task per live room, found by room ID.
+//!
+//! - `room/`: a room as a state machine (sans-IO): its participants, offers and relay objects. Events
+//!   and `now` in; relay requests, messages for pages and its next timer out. Scenario tests drive it
+//!   against a relay model on simulated time (`room/scenarios.rs`).
+//! - `driver.rs`: a room's task, which runs the machine against the relay link, the pages' outboxes
+//!   and the clock.
+//! - this file: the registry (which task holds which room, the relay link's events routed to rooms) and
+//!   [`RoomHandle`], a participant's way into its room.
 //!
 //! Every change to a room (joins, answers, leaves, the relay dropping a peer) is an event processed in
 //! order by that room's task, so a room's state needs no locks and its relay requests never interleave.
-//! A room's task creates the room on the relay with its first participant and closes it there, removing
+//! A room creates itself on the relay with its first participant and closes itself there, removing
 //! every trace, when the last one leaves.
 //!
 //! Each time the relay link comes up, the registry lists the relay's rooms: rooms it has no task for
@@ -10,6 +18,7 @@
 //! built on the relay again (see `room/restart.rs`). Joins wait until that is done. When the relay
 //! reports notifications it could not deliver (`Lagged`), every room resyncs (see `room/dropped.rs`).
 
+mod driver;
 mod room;
 
 use std::collections::HashMap;
@@ -22,8 +31,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::relay_client::{RelayClient, RelayEvent};
 use crate::signalling::messages::{Mode, ServerMessage};
 use crate::signalling::outbox::Outbox;
+use driver::{Command, Driver};
 pub use room::new_peer_id;
-use room::{Room, RoomEvent};
+use room::{Now, Room, RoomEvent};
 
 /// What happens in rooms, for observers (statistics, webhooks). Sent in the order it happened, once each.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +111,7 @@ pub struct Registry {
 }
 
 struct Inner {
-    rooms: Mutex<HashMap<String, mpsc::UnboundedSender<RoomEvent>>>,
+    rooms: Mutex<HashMap<String, mpsc::UnboundedSender<Command>>>,
     relay: RelayClient,
     next_connection: AtomicU64,
     observers: Vec<mpsc::UnboundedSender<RoomNews>>,
@@ -137,13 +147,19 @@ impl Registry {
             while let Some(event) = events.recv().await {
                 match event {
                     RelayEvent::Notification(Notification::PeerClosed { room, peer, reason, ice_ufrag }) => {
-                        router.send_existing(&room, RoomEvent::RelayClosedPeer { peer_id: peer, ice_ufrag, reason });
+                        router.send_existing(
+                            &room,
+                            Command::Event(RoomEvent::RelayClosedPeer { peer_id: peer, ice_ufrag, reason }),
+                        );
                     }
                     RelayEvent::Notification(Notification::ConsumerPaused { room, peer, producer, paused, .. }) => {
-                        router.send_existing(&room, RoomEvent::ConsumerPaused { peer_id: peer, producer, paused });
+                        router.send_existing(
+                            &room,
+                            Command::Event(RoomEvent::ConsumerPaused { peer_id: peer, producer, paused }),
+                        );
                     }
                     RelayEvent::Notification(Notification::ActiveSpeaker { room, producer }) => {
-                        router.send_existing(&room, RoomEvent::ActiveSpeaker { producer });
+                        router.send_existing(&room, Command::Event(RoomEvent::ActiveSpeaker { producer }));
                     }
                     RelayEvent::Notification(Notification::PeerConnected { room, peer }) => {
                         tracing::debug!(room = %room, peer = %peer, "media connected");
@@ -153,7 +169,7 @@ impl Registry {
                         let rooms = router.inner.rooms.lock().expect("rooms lock");
                         tracing::warn!(missed, rooms = rooms.len(), "relay notifications missed; rooms resync");
                         for tx in rooms.values() {
-                            let _ = tx.send(RoomEvent::Resync);
+                            let _ = tx.send(Command::Event(RoomEvent::Resync));
                         }
                     }
                     RelayEvent::Down => {
@@ -161,7 +177,7 @@ impl Registry {
                         let rooms = router.inner.rooms.lock().expect("rooms lock");
                         tracing::warn!(rooms = rooms.len(), "relay lost; rooms wait for it");
                         for tx in rooms.values() {
-                            let _ = tx.send(RoomEvent::RelayLost);
+                            let _ = tx.send(Command::Event(RoomEvent::RelayLost));
                         }
                     }
                     RelayEvent::Up => router.sync_with_relay().await,
@@ -184,12 +200,12 @@ impl Registry {
         {
             let mut rooms = self.inner.rooms.lock().expect("rooms lock");
             for (id, tx) in rooms.iter() {
-                let _ = tx.send(RoomEvent::RelayBack { dump: dumps.remove(id) });
+                let _ = tx.send(Command::Event(RoomEvent::RelayBack { dump: dumps.remove(id) }));
             }
             for (id, dump) in dumps {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let room = Room::adopt(id.clone(), self.inner.relay.clone(), self.clone(), dump);
-                tokio::spawn(room.run(rx));
+                let room = Room::adopt(id.clone(), Now::real(), rand::random(), dump);
+                tokio::spawn(Driver::new(room, self.inner.relay.clone(), self.clone()).run(rx));
                 rooms.insert(id, tx);
             }
         }
@@ -208,7 +224,7 @@ impl Registry {
         let count = {
             let rooms = self.inner.rooms.lock().expect("rooms lock");
             for tx in rooms.values() {
-                let _ = tx.send(RoomEvent::Detach);
+                let _ = tx.send(Command::Event(RoomEvent::Detach));
             }
             rooms.len()
         };
@@ -242,11 +258,11 @@ impl Registry {
             let mut rooms = self.inner.rooms.lock().expect("rooms lock");
             let tx = rooms.entry(room_id.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let room = Room::new(room_id.clone(), self.inner.relay.clone(), self.clone());
-                tokio::spawn(room.run(rx));
+                let room = Room::new(room_id.clone(), Now::real(), rand::random());
+                tokio::spawn(Driver::new(room, self.inner.relay.clone(), self.clone()).run(rx));
                 tx
             });
-            tx.send(RoomEvent::Join { connection, request: Box::new(request), out, reply })
+            tx.send(Command::Join { connection, request: Box::new(request), out, reply })
                 .expect("room task alive while registered");
             tx.clone()
         };
@@ -275,7 +291,7 @@ impl Registry {
     /// The room's participants and age; `None` when no such room is live.
     pub async fn room_info(&self, room_id: &str) -> Option<RoomInfo> {
         let (reply, answer) = oneshot::channel();
-        if !self.send_existing(room_id, RoomEvent::Inspect { reply }) {
+        if !self.send_existing(room_id, Command::Inspect { reply }) {
             return None;
         }
         // A room whose last participant just left is closing.
@@ -285,7 +301,7 @@ impl Registry {
     /// Ends `peer_id`'s session in `room_id`; false when there is no such room or peer.
     pub async fn close_peer(&self, room_id: &str, peer_id: &str, removal: Removal) -> bool {
         let (reply, answer) = oneshot::channel();
-        if !self.send_existing(room_id, RoomEvent::ClosePeer { peer_id: peer_id.to_string(), removal, reply }) {
+        if !self.send_existing(room_id, Command::ClosePeer { peer_id: peer_id.to_string(), removal, reply }) {
             return false;
         }
         answer.await.unwrap_or(false)
@@ -295,7 +311,7 @@ impl Registry {
     /// room is live.
     pub async fn close_room(&self, room_id: &str, removal: Removal) -> Option<usize> {
         let (reply, answer) = oneshot::channel();
-        if !self.send_existing(room_id, RoomEvent::CloseRoom { removal, reply }) {
+        if !self.send_existing(room_id, Command::CloseRoom { removal, reply }) {
             return None;
         }
         answer.await.ok().filter(|&n| n > 0)
@@ -303,7 +319,7 @@ impl Registry {
 
     /// Sends `message` to everyone in a live room (connection ids start at 1); false if none.
     pub fn broadcast(&self, room_id: &str, message: ServerMessage) -> bool {
-        self.send_existing(room_id, RoomEvent::Broadcast { message })
+        self.send_existing(room_id, Command::Event(RoomEvent::Broadcast { message }))
     }
 
     pub(crate) fn publish(&self, news: RoomNews) {
@@ -313,7 +329,7 @@ impl Registry {
     }
 
     /// Sends to a live room's task (under the lock, so it cannot retire meanwhile); false if none.
-    fn send_existing(&self, room_id: &str, event: RoomEvent) -> bool {
+    fn send_existing(&self, room_id: &str, event: Command) -> bool {
         match self.inner.rooms.lock().expect("rooms lock").get(room_id) {
             Some(tx) => tx.send(event).is_ok(),
             None => false,
@@ -327,7 +343,7 @@ impl Registry {
 
     /// Called by a room task whose last participant left. Returns false (stay alive) when events are
     /// already queued for it.
-    fn retire(&self, room_id: &str, queue: &mpsc::UnboundedReceiver<RoomEvent>) -> bool {
+    fn retire(&self, room_id: &str, queue: &mpsc::UnboundedReceiver<Command>) -> bool {
         let mut rooms = self.inner.rooms.lock().expect("rooms lock");
         if !queue.is_empty() {
             return false;
@@ -340,50 +356,54 @@ impl Registry {
 /// One participant's connection to its room. Dropping it leaves the room.
 pub struct RoomHandle {
     connection: u64,
-    tx: mpsc::UnboundedSender<RoomEvent>,
+    tx: mpsc::UnboundedSender<Command>,
 }
 
 impl RoomHandle {
+    fn send(&self, event: RoomEvent) {
+        let _ = self.tx.send(Command::Event(event));
+    }
+
     pub fn answer(&self, sdp: String) {
-        let _ = self.tx.send(RoomEvent::Answer { connection: self.connection, sdp });
+        self.send(RoomEvent::Answer { connection: self.connection, sdp });
     }
 
     pub fn media_state(&self, audio: bool, video: bool, id: Option<u64>) {
-        let _ = self.tx.send(RoomEvent::MediaState { connection: self.connection, audio, video, id });
+        self.send(RoomEvent::MediaState { connection: self.connection, audio, video, id });
     }
 
     pub fn set_name(&self, display_name: String) {
-        let _ = self.tx.send(RoomEvent::SetName { connection: self.connection, display_name });
+        self.send(RoomEvent::SetName { connection: self.connection, display_name });
     }
 
     pub fn share(&self, on: bool, id: Option<u64>) {
-        let _ = self.tx.send(RoomEvent::Share { connection: self.connection, on, id });
+        self.send(RoomEvent::Share { connection: self.connection, on, id });
     }
 
     pub fn chat(&self, text: String) {
-        let _ = self.tx.send(RoomEvent::Chat { connection: self.connection, text });
+        self.send(RoomEvent::Chat { connection: self.connection, text });
     }
 
     pub fn ice_restart(&self) {
-        let _ = self.tx.send(RoomEvent::IceRestart { connection: self.connection });
+        self.send(RoomEvent::IceRestart { connection: self.connection });
     }
 
     pub fn hand(&self, raised: bool) {
-        let _ = self.tx.send(RoomEvent::Hand { connection: self.connection, raised });
+        self.send(RoomEvent::Hand { connection: self.connection, raised });
     }
 
     pub fn view(&self, tiles: Vec<crate::signalling::messages::TileView>) {
-        let _ = self.tx.send(RoomEvent::View { connection: self.connection, tiles });
+        self.send(RoomEvent::View { connection: self.connection, tiles });
     }
 
     /// A moderator command; the room refuses it unless this participant is a moderator.
     pub fn moderate(&self, action: crate::signalling::messages::ModeratorAction) {
-        let _ = self.tx.send(RoomEvent::Moderate { connection: self.connection, action });
+        self.send(RoomEvent::Moderate { connection: self.connection, action });
     }
 }
 
 impl Drop for RoomHandle {
     fn drop(&mut self) {
-        let _ = self.tx.send(RoomEvent::Leave { connection: self.connection });
+        self.send(RoomEvent::Leave { connection: self.connection });
     }
 }

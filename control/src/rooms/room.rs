@@ -1,5 +1,9 @@
-//! One room's task: its participants, the m-sections of each participant's SDP, and the relay objects
-//! (peers, producers, consumers) behind them.
+//! One room as a state machine: its participants, the m-sections of each participant's SDP, and the
+//! relay objects (peers, producers, consumers) behind them. It never touches a socket or the clock:
+//! events and `now` go in ([`Room::handle_event`], [`Room::handle_relay_answer`]); relay requests
+//! ([`Room::poll_request`]), messages for pages and replies ([`Room::poll_output`]) and its next timer
+//! ([`Room::poll_timeout`]) come out. `super::driver` runs it against the real relay link; the scenario
+//! tests in `scenarios` run it against a relay model on simulated time.
 //!
 //! meet always offers and the browser answers. A participant who may publish has three sections it
 //! sends on (microphone "0", camera "1", screen "2"); a webinar viewer has none. Every participant has
@@ -7,6 +11,10 @@
 //! becomes inactive, and once the browser has answered an offer showing it inactive, it may carry
 //! another participant's stream. One offer at a time per participant: changes made while an offer is
 //! out go into the next one.
+//!
+//! The room works through a program of steps ([`program`]): an event becomes steps, a step may ask the
+//! relay one thing and the room waits for the answer before the next one, so a room's requests never
+//! interleave and each sees the state the previous one left. Events that come meanwhile wait their turn.
 //!
 //! Who receives what is decided in one place, [`Room::sync_from`]: a producer is forwarded when its
 //! owner may publish it (webinar role, moderator permission, not turned off by a moderator, and for the
@@ -25,37 +33,52 @@ mod limits;
 mod media;
 mod moderation;
 mod network;
+mod program;
 mod restart;
+#[cfg(test)]
+mod scenarios;
 mod speaker;
 mod streams;
 
-use std::collections::{HashMap, HashSet};
-use std::time::SystemTime;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Instant, SystemTime};
 
 use meet_media::sdp::{self, Kind};
-use meet_relay::protocol::{MediaKind, Request, Response, RoomLimits, TransportParams};
-use tokio::sync::{mpsc, oneshot};
-use tracing::Instrument;
+use meet_relay::protocol::{ErrorBody, MediaKind, Request, Response, RoomDump, RoomLimits, TransportParams};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
-use super::{JoinRequest, Registry, RoomNews};
+use super::{JoinRequest, Removal, RoomInfo, RoomNews};
 use crate::auth::Grant;
-use crate::relay_client::RelayClient;
 use crate::signalling::messages::{
-    Allowed, MediaSource, ModeratorAction, PeerInfo, RoomState, SelfInfo, ServerMessage,
+    Allowed, MediaSource, ModeratorAction, PeerInfo, Refusal, RoomState, SelfInfo, ServerMessage, TileView,
 };
-use crate::signalling::outbox::Outbox;
 
 /// Webinar defaults when neither the URL nor the token sets a limit.
 pub const WEBINAR_MAX_BROADCASTERS: u32 = 20;
 pub const WEBINAR_MAX_WATCHERS: u32 = 2000;
 
-pub(super) enum RoomEvent {
+/// The time, as the room sees it: monotonic for its timers, the wall clock for what it reports.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall: SystemTime,
+}
+
+impl Now {
+    pub fn real() -> Now {
+        Now { mono: Instant::now(), wall: SystemTime::now() }
+    }
+}
+
+/// What happens to a room. `connection` names one page's signalling connection (unique per process);
+/// `ticket` names a Server API call waiting for its [`Reply`].
+pub enum RoomEvent {
+    /// A page joins (or resumes); answered by [`Output::Joined`].
     Join {
         connection: u64,
         // Boxed: a join is rare and large, the room's other events small and many.
         request: Box<JoinRequest>,
-        out: Outbox,
-        reply: oneshot::Sender<Result<String, ServerMessage>>,
     },
     Answer {
         connection: u64,
@@ -86,7 +109,7 @@ pub(super) enum RoomEvent {
     },
     View {
         connection: u64,
-        tiles: Vec<crate::signalling::messages::TileView>,
+        tiles: Vec<TileView>,
     },
     Moderate {
         connection: u64,
@@ -96,6 +119,7 @@ pub(super) enum RoomEvent {
     IceRestart {
         connection: u64,
     },
+    /// The page's connection ended; nothing is sent to it after this.
     Leave {
         connection: u64,
     },
@@ -117,20 +141,20 @@ pub(super) enum RoomEvent {
         producer: String,
         paused: bool,
     },
-    /// Server API: who is here.
+    /// Server API: who is here ([`Reply::Info`]).
     Inspect {
-        reply: oneshot::Sender<super::RoomInfo>,
+        ticket: u64,
     },
-    /// Server API: remove one participant (false if absent).
+    /// Server API: remove one participant ([`Reply::PeerClosed`]).
     ClosePeer {
+        ticket: u64,
         peer_id: String,
-        removal: super::Removal,
-        reply: oneshot::Sender<bool>,
+        removal: Removal,
     },
-    /// Server API: remove everyone (the number removed).
+    /// Server API: remove everyone ([`Reply::RoomClosed`]).
     CloseRoom {
-        removal: super::Removal,
-        reply: oneshot::Sender<usize>,
+        ticket: u64,
+        removal: Removal,
     },
     /// A message for every participant (the recording indicator, `crate::recording`).
     Broadcast {
@@ -140,11 +164,88 @@ pub(super) enum RoomEvent {
     RelayLost,
     /// The relay connection is back; `dump` is what the relay holds of this room (`None`: nothing).
     RelayBack {
-        dump: Option<meet_relay::protocol::RoomDump>,
+        dump: Option<RoomDump>,
     },
-    /// `meet-control` is stopping: tell everyone to reconnect and end this task without touching the
-    /// relay, which keeps the room for the next `meet-control` to take back.
+    /// `meet-control` is stopping: tell everyone to reconnect and end without touching the relay, which
+    /// keeps the room for the next `meet-control` to take back.
     Detach,
+    /// The time [`Room::poll_timeout`] named has come.
+    Timeout,
+}
+
+/// What the room gives out besides relay requests.
+#[derive(Debug)]
+pub enum Output {
+    /// A message for the page on `connection` (a participant, or someone in the waiting room).
+    Send {
+        connection: u64,
+        message: ServerMessage,
+    },
+    /// The join of `connection` is done: its peer ID (also when it waits in the waiting room), or why it
+    /// was refused. A refused connection is not the room's any more.
+    Joined {
+        connection: u64,
+        result: Result<String, ServerMessage>,
+    },
+    Reply {
+        ticket: u64,
+        reply: Reply,
+    },
+    News(RoomNews),
+}
+
+/// The answer to a Server API call.
+#[derive(Debug)]
+pub enum Reply {
+    /// Who is here (no peers: the room is closing).
+    Info(RoomInfo),
+    /// Whether the participant was here.
+    PeerClosed(bool),
+    /// How many were removed.
+    RoomClosed(usize),
+}
+
+/// How a relay request ended.
+#[derive(Debug, Clone)]
+pub enum RelayAnswer {
+    Ok(Response),
+    /// The relay answered with an error.
+    Refused(ErrorBody),
+    /// The link dropped before an answer came (`RoomEvent::RelayLost` follows).
+    LinkDown,
+}
+
+impl RelayAnswer {
+    fn is_ok(&self) -> bool {
+        matches!(self, RelayAnswer::Ok(_))
+    }
+}
+
+/// The room as the relay holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// The relay has no room of this ID from us (none yet, or closed there).
+    Absent,
+    /// The relay holds the room (created by this room, or kept through a `meet-control` restart).
+    Present,
+    /// The link is down; `held` says whether the relay held the room when it went, in which case the
+    /// room stays until the link is back to close or take back what the relay kept.
+    Lost { held: bool },
+}
+
+impl Link {
+    fn is_lost(self) -> bool {
+        matches!(self, Link::Lost { .. })
+    }
+
+    /// The relay holds (or held, if the link is down) the room.
+    fn holds_room(self) -> bool {
+        matches!(self, Link::Present | Link::Lost { held: true })
+    }
+
+    fn lost(self) -> Link {
+        Link::Lost { held: self.holds_room() }
+    }
 }
 
 struct Consumed {
@@ -194,13 +295,14 @@ struct Participant {
     /// the room's broadcaster seats. Brought in line with `audio`, `video` and `screen` by
     /// [`Room::apply_sending`].
     sending: HashSet<MediaSource>,
+    /// Sources refused since the participant was last told what it sends ([`Room::report_sending`]).
+    refused: Vec<Refusal>,
     /// The codec each of the participant's video sources is sent with (its answer's choice): receivers
     /// get that codec, as the relay does not transcode.
     video_codecs: HashMap<MediaSource, sdp::VideoCodec>,
     /// The codec offered first in the sections this participant sends in: browsers send the first
     /// codec of the offer that they support.
     send_codec: sdp::VideoCodec,
-    out: Outbox,
     transport: TransportParams,
     sections: Vec<Section>,
     session_id: u64,
@@ -220,7 +322,7 @@ struct Participant {
     /// What the relay holds as this peer's record (see [`restart::PeerRecord`]).
     saved: Option<restart::PeerRecord>,
     /// When the page last had its ICE restarted ([`network`]).
-    ice_restarted: Option<std::time::Instant>,
+    ice_restarted: Option<Instant>,
 }
 
 impl Participant {
@@ -230,9 +332,9 @@ impl Participant {
         id: String,
         connection: u64,
         request: JoinRequest,
-        out: Outbox,
         transport: TransportParams,
         sections: Vec<Section>,
+        session_id: u64,
     ) -> Self {
         let speaker = request.speaker();
         Participant {
@@ -248,12 +350,12 @@ impl Participant {
             allowed: Allowed::default(),
             blocked: HashSet::new(),
             sending: HashSet::new(),
+            refused: Vec::new(),
             video_codecs: HashMap::new(),
             send_codec: if request.h264 { sdp::VideoCodec::H264 } else { sdp::VideoCodec::Vp8 },
-            out,
             transport,
             sections,
-            session_id: rand::random::<u32>() as u64,
+            session_id,
             offered: 0,
             answered: 0,
             dirty: speaker,
@@ -325,10 +427,6 @@ impl Participant {
     fn offer_pending(&self) -> bool {
         self.offered > self.answered
     }
-
-    fn send(&self, message: ServerMessage) {
-        let _ = self.out.send(message);
-    }
 }
 
 fn media_kind(kind: Kind) -> MediaKind {
@@ -354,14 +452,31 @@ struct Waiting {
     connection: u64,
     peer_id: String,
     request: JoinRequest,
-    out: Outbox,
 }
 
-pub(super) struct Room {
+/// What leaves the room for pages, the Server API and observers, in order.
+#[derive(Default)]
+struct Outputs(VecDeque<Output>);
+
+impl Outputs {
+    fn send(&mut self, connection: u64, message: ServerMessage) {
+        self.0.push_back(Output::Send { connection, message });
+    }
+
+    fn push(&mut self, output: Output) {
+        self.0.push_back(output);
+    }
+}
+
+/// Calling contract: after each `handle_*` call, the caller takes every [`Room::poll_request`] (at most
+/// one is out at a time, and it must be answered with [`Room::handle_relay_answer`] before another comes)
+/// and every [`Room::poll_output`], and re-reads [`Room::poll_timeout`]. Events may be handed in at any
+/// time; while a request is out they wait.
+pub struct Room {
     id: String,
-    relay: RelayClient,
-    registry: Registry,
-    on_relay: bool,
+    now: Now,
+    rng: StdRng,
+    link: Link,
     /// What the relay enforces: [`Room::named_limits`]' limits once the relay has them.
     limits: RoomLimits,
     /// The strictest limits the joiners' tokens (or URLs) named, and the room's defaults.
@@ -374,117 +489,114 @@ pub(super) struct Room {
     /// Peers the relay kept through a `meet-control` restart whose page has not resumed yet; each gets
     /// until `orphans_until`.
     orphans: Vec<restart::Orphan>,
-    orphans_until: Option<tokio::time::Instant>,
-    /// The relay connection is down: its objects for this room are gone or out of reach.
-    relay_lost: bool,
+    orphans_until: Option<Instant>,
     /// Peer id of the participant the relay last named as the speaker (until that one leaves).
     active_speaker: Option<String>,
+    /// Told to stop (`RoomEvent::Detach`): nothing more happens.
+    detached: bool,
+    program: program::Program,
+    out: Outputs,
 }
 
 impl Room {
-    pub fn new(id: String, relay: RelayClient, registry: Registry) -> Self {
+    /// A new room, created on the relay with its first participant. `seed` feeds the room's random
+    /// choices (SDP session IDs, peer IDs for joins that bring none).
+    pub fn new(id: String, now: Now, seed: u64) -> Self {
         Room {
             id,
-            relay,
-            registry,
-            on_relay: false,
+            now,
+            rng: StdRng::seed_from_u64(seed),
+            link: Link::Absent,
             limits: RoomLimits::default(),
             named_limits: limits::NamedLimits::default(),
             participants: Vec::new(),
             waiting: Vec::new(),
             waiting_room: false,
             video_url: None,
-            created_at: SystemTime::now(),
+            created_at: now.wall,
             orphans: Vec::new(),
             orphans_until: None,
-            relay_lost: false,
             active_speaker: None,
+            detached: false,
+            program: program::Program::default(),
+            out: Outputs::default(),
         }
     }
 
-    pub async fn run(self, events: mpsc::UnboundedReceiver<RoomEvent>) {
-        let span = tracing::info_span!("room", room = %self.id);
-        self.process(events).instrument(span).await
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
-    async fn process(mut self, mut events: mpsc::UnboundedReceiver<RoomEvent>) {
-        loop {
-            let orphans_until = self.orphans_until;
-            let event = tokio::select! {
-                event = events.recv() => match event {
-                    Some(event) => Some(event),
-                    None => return,
-                },
-                _ = sleep_until(orphans_until) => {
-                    self.expire_orphans().await;
-                    None
-                }
-            };
-            match event {
-                Some(RoomEvent::Detach) => {
-                    self.detach();
-                    self.registry.forget(&self.id);
-                    return;
-                }
-                Some(event) => self.handle(event).await,
-                None => {}
-            }
-            self.save_records().await;
-            if self.participants.is_empty() && self.orphans.is_empty() && self.on_relay && !self.relay_lost {
-                if let Err(e) = self.relay.request(Request::CloseRoom { room: self.id.clone() }).await {
-                    tracing::warn!(error = %e, "closing the room on the relay failed");
-                }
-                self.on_relay = false;
-            }
-            // An empty room whose relay link is down stays until the link is back, to close what the
-            // relay still holds of it; else the next start of the link would adopt it as a new room.
-            if self.participants.is_empty()
-                && self.orphans.is_empty()
-                && self.waiting.is_empty()
-                && !(self.on_relay && self.relay_lost)
-                && self.registry.retire(&self.id, &events)
-            {
-                tracing::info!("room closed");
-                self.registry.publish(RoomNews::RoomClosed { room_id: self.id.clone(), at: SystemTime::now() });
-                return;
-            }
-        }
+    pub fn handle_event(&mut self, now: Now, event: RoomEvent) {
+        self.now = now;
+        self.program.enqueue_event(event);
+        self.run();
+    }
+
+    /// The answer to the request last taken from [`Room::poll_request`].
+    pub fn handle_relay_answer(&mut self, now: Now, answer: RelayAnswer) {
+        self.now = now;
+        self.answered(answer);
+        self.run();
+    }
+
+    /// The relay request to send now, if any; the room waits for its answer.
+    pub fn poll_request(&mut self) -> Option<Request> {
+        self.program.take_request()
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.0.pop_front()
+    }
+
+    /// When the room wants a `RoomEvent::Timeout`.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.orphans_until
+    }
+
+    /// Nobody is here or waiting, nothing is to be done, and the relay holds nothing of the room that
+    /// must still be closed: the room may end (its driver ends it unless events are queued for it).
+    pub fn is_finished(&self) -> bool {
+        self.participants.is_empty()
+            && self.orphans.is_empty()
+            && self.waiting.is_empty()
+            && self.program.is_idle()
+            && self.link != (Link::Lost { held: true })
+    }
+
+    /// Told to stop without touching the relay (`RoomEvent::Detach`).
+    pub fn is_detached(&self) -> bool {
+        self.detached
+    }
+
+    fn session_id(&mut self) -> u64 {
+        self.rng.random::<u32>() as u64
     }
 
     fn index_of(&self, connection: u64) -> Option<usize> {
         self.participants.iter().position(|p| p.connection == connection)
     }
 
-    async fn handle(&mut self, event: RoomEvent) {
+    fn find(&self, peer_id: &str) -> Option<usize> {
+        self.participants.iter().position(|p| p.id == peer_id)
+    }
+
+    /// Handles one event. Relay requests go into the program and run after this returns.
+    fn event(&mut self, event: RoomEvent) {
         match event {
-            RoomEvent::Join { connection, request, out, reply } => {
-                let result = self.request_join(connection, *request, out).await;
-                let _ = reply.send(result);
-            }
-            RoomEvent::Answer { connection, sdp } => self.answer(connection, &sdp).await,
-            RoomEvent::MediaState { connection, audio, video, id } => {
-                self.media_state(connection, audio, video, id).await
-            }
-            RoomEvent::SetName { connection, display_name } => {
-                if let Some(i) = self.index_of(connection) {
-                    if self.participants[i].grant.display_name.is_some() {
-                        return self.participants[i]
-                            .send(ServerMessage::error("name-locked", "Your name is set by the meeting link"));
-                    }
-                    self.participants[i].display_name = display_name;
-                    let info = self.participants[i].info();
-                    self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
-                }
-            }
-            RoomEvent::Share { connection, on, id } => self.share(connection, on, id).await,
+            RoomEvent::Join { connection, request } => self.request_join(connection, *request),
+            RoomEvent::Answer { connection, sdp } => self.answer(connection, &sdp),
+            RoomEvent::MediaState { connection, audio, video, id } => self.media_state(connection, audio, video, id),
+            RoomEvent::SetName { connection, display_name } => self.set_name(connection, display_name),
+            RoomEvent::Share { connection, on, id } => self.share(connection, on, id),
             RoomEvent::Chat { connection, text } => self.chat(connection, text),
             RoomEvent::Hand { connection, raised } => self.hand(connection, raised),
-            RoomEvent::View { connection, tiles } => self.view(connection, tiles).await,
-            RoomEvent::Moderate { connection, action } => self.moderate(connection, action).await,
-            RoomEvent::IceRestart { connection } => self.ice_restart(connection).await,
+            RoomEvent::View { connection, tiles } => self.view(connection, tiles),
+            RoomEvent::Moderate { connection, action } => self.moderate(connection, action),
+            RoomEvent::IceRestart { connection } => self.ice_restart(connection),
             RoomEvent::Leave { connection } => {
                 if let Some(i) = self.index_of(connection) {
-                    self.remove(i, true).await;
+                    self.remove(i, true);
                 } else if let Some(w) = self.waiting.iter().position(|w| w.connection == connection) {
                     self.waiting.remove(w);
                     self.send_waiting_list();
@@ -495,50 +607,77 @@ impl Room {
                     producer.rsplit_once('/').and_then(|(from, source)| Some((from, restart::source_of(source)?)));
                 let to = self.participants.iter().find(|p| p.id == peer_id);
                 if let (Some((from, source)), Some(to)) = (from, to) {
-                    to.send(ServerMessage::BandwidthPaused { peer_id: from.to_string(), source, paused });
+                    let message = ServerMessage::BandwidthPaused { peer_id: from.to_string(), source, paused };
+                    self.out.send(to.connection, message);
                 }
             }
             RoomEvent::ActiveSpeaker { producer } => self.active_speaker_changed(&producer),
             RoomEvent::Broadcast { message } => self.broadcast_except(0, message),
             RoomEvent::RelayClosedPeer { peer_id, ice_ufrag, reason } => {
-                self.relay_closed_peer(peer_id, ice_ufrag, reason).await
+                self.relay_closed_peer(peer_id, ice_ufrag, reason)
             }
-            RoomEvent::Resync => self.resync().await,
-            RoomEvent::Inspect { reply } => {
-                let info =
-                    super::RoomInfo { room_id: self.id.clone(), created_at: self.created_at, peers: self.peer_infos() };
-                let _ = reply.send(info);
+            RoomEvent::Resync => self.resync(),
+            RoomEvent::Inspect { ticket } => {
+                let info = RoomInfo { room_id: self.id.clone(), created_at: self.created_at, peers: self.peer_infos() };
+                self.out.push(Output::Reply { ticket, reply: Reply::Info(info) });
             }
-            RoomEvent::ClosePeer { peer_id, removal, reply } => {
-                let found = self.participants.iter().position(|p| p.id == peer_id);
+            RoomEvent::ClosePeer { ticket, peer_id, removal } => {
+                let found = self.find(&peer_id);
                 if let Some(i) = found {
                     tracing::info!(peer = %peer_id, code = removal.code, "removed by the Server API");
-                    self.participants[i].send(ServerMessage::closed(removal.code, removal.message));
-                    self.remove(i, true).await;
+                    let message = ServerMessage::closed(removal.code, removal.message);
+                    self.out.send(self.participants[i].connection, message);
+                    self.remove(i, true);
                 }
-                let orphan = self.close_orphan(&peer_id).await;
-                let _ = reply.send(found.is_some() || orphan);
+                let orphan = self.close_orphan(&peer_id);
+                self.program.then(program::Step::Reply { ticket, reply: Reply::PeerClosed(found.is_some() || orphan) });
             }
-            RoomEvent::CloseRoom { removal, reply } => {
+            RoomEvent::CloseRoom { ticket, removal } => {
                 let mut count = self.orphans.len();
                 while let Some(o) = self.orphans.last() {
                     let id = o.dump.peer.clone();
-                    self.close_orphan(&id).await;
+                    self.close_orphan(&id);
                 }
                 count += self.participants.len();
                 tracing::info!(peers = count, code = removal.code, "room closed by the Server API");
                 while let Some(last) = self.participants.len().checked_sub(1) {
-                    self.participants[last].send(ServerMessage::closed(removal.code, removal.message.clone()));
-                    self.remove(last, true).await;
+                    let message = ServerMessage::closed(removal.code, removal.message.clone());
+                    self.out.send(self.participants[last].connection, message);
+                    self.remove(last, true);
                 }
-                for w in self.waiting.drain(..) {
-                    let _ = w.out.send(ServerMessage::closed(removal.code, removal.message.clone()));
+                for w in std::mem::take(&mut self.waiting) {
+                    self.out.send(w.connection, ServerMessage::closed(removal.code, removal.message.clone()));
                 }
-                let _ = reply.send(count);
+                self.program.then(program::Step::Reply { ticket, reply: Reply::RoomClosed(count) });
             }
             RoomEvent::RelayLost => self.relay_lost(),
-            RoomEvent::RelayBack { dump } => self.relay_back(dump).await,
-            RoomEvent::Detach => unreachable!("handled by process"),
+            RoomEvent::RelayBack { dump } => self.relay_back(dump),
+            RoomEvent::Detach => self.detach(),
+            RoomEvent::Timeout => {
+                if self.orphans_until.is_some_and(|t| t <= self.now.mono) {
+                    self.expire_orphans();
+                }
+            }
+        }
+    }
+
+    fn set_name(&mut self, connection: u64, display_name: String) {
+        let Some(i) = self.index_of(connection) else { return };
+        if self.participants[i].grant.display_name.is_some() {
+            let message = ServerMessage::error("name-locked", "Your name is set by the meeting link");
+            return self.out.send(connection, message);
+        }
+        self.participants[i].display_name = display_name;
+        let info = self.participants[i].info();
+        self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
+    }
+
+    /// After each event: once nobody is left, the room is closed on the relay.
+    fn close_if_empty(&mut self) {
+        if self.participants.is_empty() && self.orphans.is_empty() && self.link == Link::Present {
+            self.link = Link::Absent;
+            let request = Request::CloseRoom { room: self.id.clone() };
+            self.program.ask(request, program::Then::Log("closing the room on the relay failed"));
         }
     }
 
@@ -550,25 +689,25 @@ impl Room {
         RoomState { waiting_room: self.waiting_room, video_url: self.video_url.clone(), viewers: self.viewers() }
     }
 
-    fn broadcast_room_state(&self) {
+    fn broadcast_room_state(&mut self) {
         let room = self.room_state();
         for p in &self.participants {
-            p.send(ServerMessage::RoomUpdated { room: room.clone() });
+            self.out.send(p.connection, ServerMessage::RoomUpdated { room: room.clone() });
         }
     }
 
+    fn publish(&mut self, news: RoomNews) {
+        self.out.push(Output::News(news));
+    }
+
     /// Removes participant `i`; `on_relay` says whether the relay still holds its peer.
-    async fn remove(&mut self, i: usize, on_relay: bool) {
+    fn remove(&mut self, i: usize, on_relay: bool) {
         let p = self.participants.remove(i);
         tracing::info!(peer = %p.id, "left");
         self.forget_speaker(&p.id);
-        self.registry.publish(RoomNews::PeerLeft {
-            room_id: self.id.clone(),
-            peer_id: p.id.clone(),
-            at: SystemTime::now(),
-        });
+        self.publish(RoomNews::PeerLeft { room_id: self.id.clone(), peer_id: p.id.clone(), at: self.now.wall });
         if on_relay {
-            self.close_relay_peer(&p.id).await;
+            self.close_relay_peer(&p.id);
         }
         self.forget_streams_of(&p.id);
         if !p.speaker {
@@ -578,24 +717,17 @@ impl Room {
     }
 
     /// Closes a peer on the relay (a no-op while the relay is away: its objects are gone with it).
-    async fn close_relay_peer(&self, peer_id: &str) {
-        if self.relay_lost {
+    fn close_relay_peer(&mut self, peer_id: &str) {
+        if self.link.is_lost() {
             return;
         }
         let request = Request::ClosePeer { room: self.id.clone(), peer: peer_id.to_string() };
-        match self.relay.request(request).await {
-            Ok(_) => {}
-            // The relay closed it first (DTLS close, consent expiry); its notice is on the way.
-            Err(e) if e.code == meet_relay::protocol::ErrorCode::NotFound => {
-                tracing::debug!(peer = %peer_id, "the relay had already closed the peer");
-            }
-            Err(e) => tracing::warn!(error = %e, peer = %peer_id, "closing the peer on the relay failed"),
-        }
+        self.program.ask(request, program::Then::PeerClosed { peer: peer_id.to_string() });
     }
 
-    fn broadcast_except(&self, connection: u64, message: ServerMessage) {
+    fn broadcast_except(&mut self, connection: u64, message: ServerMessage) {
         for p in self.participants.iter().filter(|p| p.connection != connection) {
-            p.send(message.clone());
+            self.out.send(p.connection, message.clone());
         }
     }
 }
@@ -625,57 +757,12 @@ fn noun(source: MediaSource) -> &'static str {
     }
 }
 
-/// Stands in for a participant while it is borrowed out of the list for an async relay call.
-fn placeholder() -> Participant {
-    let (out, _) = Outbox::with_capacity(1);
-    Participant {
-        id: String::new(),
-        connection: 0,
-        display_name: String::new(),
-        audio: false,
-        video: false,
-        screen: false,
-        hand: false,
-        grant: Grant::default(),
-        speaker: false,
-        allowed: Allowed::default(),
-        blocked: HashSet::new(),
-        sending: HashSet::new(),
-        video_codecs: HashMap::new(),
-        send_codec: sdp::VideoCodec::Vp8,
-        out,
-        transport: TransportParams {
-            ice_ufrag: String::new(),
-            ice_pwd: String::new(),
-            fingerprint: String::new(),
-            candidates: vec![],
-            tcp_candidates: vec![],
-        },
-        sections: Vec::new(),
-        session_id: 0,
-        offered: 0,
-        answered: 0,
-        dirty: false,
-        transport_connected: false,
-        remote_ufrag: None,
-        stale_ufrag: None,
-        answer_dropped: false,
-        saved: None,
-        ice_restarted: None,
-    }
-}
-
-/// Waits until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// A random peer ID in the GUID shape integrators know.
 pub fn new_peer_id() -> String {
-    let b: [u8; 16] = rand::random();
+    peer_id_from(rand::random())
+}
+
+fn peer_id_from(b: [u8; 16]) -> String {
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
         u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
@@ -686,25 +773,49 @@ pub fn new_peer_id() -> String {
     )
 }
 
-fn relay_error(e: meet_relay::protocol::ErrorBody) -> ServerMessage {
+fn relay_error(answer: RelayAnswer) -> ServerMessage {
     use meet_relay::protocol::ErrorCode;
-    match e.code {
-        ErrorCode::LimitExceeded => ServerMessage::error("limit-exceeded", e.message),
-        _ => {
-            tracing::error!(error = %e, "relay request failed");
+    match answer {
+        RelayAnswer::Refused(e) if e.code == ErrorCode::LimitExceeded => {
+            ServerMessage::error("limit-exceeded", e.message)
+        }
+        RelayAnswer::Ok(response) => {
+            tracing::error!(?response, "unexpected relay response");
+            ServerMessage::error("server-error", "The media server gave an unexpected answer")
+        }
+        other => {
+            tracing::error!(answer = ?other, "relay request failed");
             ServerMessage::error("server-error", "The media server is unavailable; please try again")
         }
     }
 }
 
-fn unexpected(response: Response) -> ServerMessage {
-    tracing::error!(?response, "unexpected relay response");
-    ServerMessage::error("server-error", "The media server gave an unexpected answer")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn participant() -> Participant {
+        let request = JoinRequest {
+            room_id: "r".into(),
+            peer_id: None,
+            display_name: String::new(),
+            audio: false,
+            video: false,
+            mode: crate::signalling::messages::Mode::Call,
+            grant: Grant::default(),
+            resume: None,
+            h264: false,
+            ice_servers: None,
+        };
+        let transport = TransportParams {
+            ice_ufrag: String::new(),
+            ice_pwd: String::new(),
+            fingerprint: String::new(),
+            candidates: vec![],
+            tcp_candidates: vec![],
+        };
+        Participant::new(String::new(), 0, request, transport, Vec::new(), 0)
+    }
 
     #[test]
     fn peer_ids_look_like_guids() {
@@ -716,8 +827,7 @@ mod tests {
 
     #[test]
     fn forwarding_rules() {
-        let mut p = placeholder();
-        p.speaker = true;
+        let mut p = participant();
         assert!(p.forwards(MediaSource::Audio) && !p.forwards(MediaSource::Screen));
         p.screen = true;
         assert!(p.forwards(MediaSource::Screen));
@@ -731,8 +841,7 @@ mod tests {
 
     #[test]
     fn what_a_participant_asks_to_send() {
-        let mut p = placeholder();
-        p.speaker = true;
+        let mut p = participant();
         for source in MediaSource::ALL {
             assert!(!p.wants(source));
             p.set_wants(source, true);

@@ -401,25 +401,7 @@ pub async fn assert_still_in(ws: &mut Ws, what: &str) {
     }
 }
 
-/// An SDP answer to `offer` as a browser gives it: the sections it sends on (`recvonly` in the offer)
-/// become `sendonly` with an SSRC each (Chromium announces one even with no track), the others receive.
+/// An SDP answer to `offer` as a browser gives it (see `meet_media::sdp::browser_answer`).
 pub fn answer_to(offer: &str, ssrc_base: u32) -> String {
-    let mut out = String::from(
-        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
-         a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
-         a=setup:active\r\n",
-    );
-    for (n, section) in offer.split("\r\nm=").skip(1).enumerate() {
-        let mline = section.lines().next().unwrap();
-        let mid = section.lines().find_map(|l| l.strip_prefix("a=mid:")).unwrap();
-        out.push_str(&format!("m={mline}\r\na=mid:{mid}\r\na=rtcp-mux\r\n"));
-        if section.contains("a=recvonly") {
-            out.push_str(&format!("a=sendonly\r\na=ssrc:{} cname:test\r\n", ssrc_base + n as u32));
-        } else if section.contains("a=sendonly") {
-            out.push_str("a=recvonly\r\n");
-        } else {
-            out.push_str("a=inactive\r\n");
-        }
-    }
-    out
+    meet_media::sdp::browser_answer(offer, ssrc_base)
 }

@@ -4,15 +4,40 @@
 use meet_media::sdp;
 use meet_relay::protocol::{ErrorCode, Request, RtxStream};
 
-use super::{media_kind, noun, producer_id, Role, Room};
+use super::program::{Step, Then};
+use super::{media_kind, noun, producer_id, RelayAnswer, Role, Room};
 use crate::signalling::messages::{MediaSource, Refusal, ServerMessage, TileView};
 
 fn refusal(source: MediaSource, code: &'static str, message: impl Into<String>) -> Refusal {
     Refusal { source, code, message: message.into() }
 }
 
+/// What follows once the relay's producers of a participant are in line with what it has on
+/// ([`Room::apply_sending`]).
+pub(super) enum AfterSending {
+    /// The page turned devices on or off; `lifted`: that lifted a moderator's turn-off.
+    MediaState { id: Option<u64>, lifted: bool },
+    /// The page started or stopped sharing its screen.
+    Share { on: bool, id: Option<u64> },
+    /// Nobody asked (a join, a resume, the relay back): what the room refused is told on its own.
+    Sync,
+    /// A moderator turned the source off.
+    TurnOff { source: MediaSource },
+    /// A moderator allowed or disallowed the source.
+    Allowed { source: MediaSource, allowed: bool },
+}
+
+/// A browser's answer being registered, section by section.
+pub(super) struct Producing {
+    peer: String,
+    answer: sdp::Answer,
+    /// The first section not looked at yet.
+    next: usize,
+    produced_any: bool,
+}
+
 impl Room {
-    pub(super) async fn media_state(&mut self, connection: u64, audio: bool, video: bool, id: Option<u64>) {
+    pub(super) fn media_state(&mut self, connection: u64, audio: bool, video: bool, id: Option<u64>) {
         let Some(i) = self.index_of(connection) else { return };
         let p = &mut self.participants[i];
         let mut refused = Vec::new();
@@ -32,8 +57,9 @@ impl Room {
             }
         };
         let (audio, video) = (wish(MediaSource::Audio, audio), wish(MediaSource::Video, video));
+        p.refused.extend(refused);
         if !p.speaker {
-            return self.report_sending(i, id, refused);
+            return self.report_sending(i, id);
         }
         // Turning a device on again lifts a moderator's turn-off.
         let mut lifted = false;
@@ -45,127 +71,161 @@ impl Room {
         }
         p.audio = audio;
         p.video = video;
-        refused.extend(self.apply_sending(i).await);
-        let p = &self.participants[i];
-        let (info, peer_id) = (p.info(), p.id.clone());
-        self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
-        self.report_sending(i, id, refused);
-        if lifted {
-            self.sync_from(&peer_id).await;
-        }
+        let peer = p.id.clone();
+        self.apply_sending(&peer, AfterSending::MediaState { id, lifted });
     }
 
-    pub(super) async fn share(&mut self, connection: u64, on: bool, id: Option<u64>) {
+    pub(super) fn share(&mut self, connection: u64, on: bool, id: Option<u64>) {
         let Some(i) = self.index_of(connection) else { return };
         let p = &mut self.participants[i];
         if on && !p.speaker {
-            let no = refusal(MediaSource::Screen, "not-allowed", "Viewers cannot share their screen");
-            return self.report_sending(i, id, vec![no]);
+            p.refused.push(refusal(MediaSource::Screen, "not-allowed", "Viewers cannot share their screen"));
+            return self.report_sending(i, id);
         }
         if on && !p.allowed.screen {
             let no = refusal(MediaSource::Screen, "not-allowed", "The moderator does not allow your screen sharing");
-            return self.report_sending(i, id, vec![no]);
+            p.refused.push(no);
+            return self.report_sending(i, id);
         }
         if p.screen == on {
-            return self.report_sending(i, id, Vec::new());
+            return self.report_sending(i, id);
         }
         p.screen = on;
-        let refused = self.apply_sending(i).await;
-        let p = &mut self.participants[i];
-        if p.screen == on {
-            if on {
-                p.blocked.remove(&MediaSource::Screen);
-            }
-            let (info, peer_id) = (p.info(), p.id.clone());
-            self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
-            self.report_sending(i, id, refused);
-            self.sync_from(&peer_id).await;
-        } else {
-            self.report_sending(i, id, refused);
-        }
+        let peer = p.id.clone();
+        self.apply_sending(&peer, AfterSending::Share { on, id });
     }
 
-    /// Brings the relay in line with what participant `i` has on: the producer of a source that is on is
-    /// resumed, which takes one of the room's broadcaster seats if the participant holds none (the relay
-    /// decides: `meet_relay::engine::seats`), and one that is off is paused, which gives the seat back
-    /// once nothing sends. A source the relay refuses is turned off and returned with why. Sections not
-    /// produced yet wait for the answer that produces them; while the relay is away nothing is asked
-    /// (it is asked again when the link is back).
-    pub(super) async fn apply_sending(&mut self, i: usize) -> Vec<Refusal> {
-        let mut refused = Vec::new();
-        if self.relay_lost {
-            return refused;
-        }
-        for source in MediaSource::ALL {
+    /// Brings the relay in line with what participant `peer` has on, then goes on with `after`: the
+    /// producer of a source that is on is resumed, which takes one of the room's broadcaster seats if the
+    /// participant holds none (the relay decides: `meet_relay::engine::seats`), and one that is off is
+    /// paused, which gives the seat back once nothing sends. A source the relay refuses is turned off and
+    /// reported with why. Sections not produced yet wait for the answer that produces them; while the
+    /// relay is away nothing is asked (it is asked again when the link is back).
+    pub(super) fn apply_sending(&mut self, peer: &str, after: AfterSending) {
+        let Some(i) = self.find(peer) else { return };
+        if !self.link.is_lost() {
             let p = &self.participants[i];
-            let want = p.wants(source);
-            if want == p.sending.contains(&source) || !p.produces(source) {
-                continue;
-            }
-            let producer = producer_id(&p.id, source);
-            let request = Request::PauseProducer { room: self.id.clone(), peer: p.id.clone(), producer, paused: !want };
-            let result = self.relay.request(request).await;
-            let p = &mut self.participants[i];
-            match result {
-                Ok(_) if want => _ = p.sending.insert(source),
-                Ok(_) => _ = p.sending.remove(&source),
-                Err(_) if !self.relay.is_up() => break,
-                Err(e) if want => {
-                    tracing::info!(error = %e, source = source.as_str(), "sending refused");
-                    p.set_wants(source, false);
-                    refused.push(if e.code == ErrorCode::LimitExceeded {
-                        refusal(source, "limit-exceeded", e.message)
-                    } else {
-                        refusal(source, "produce-refused", "The media server refused this stream")
-                    });
+            for source in MediaSource::ALL {
+                let want = p.wants(source);
+                if want == p.sending.contains(&source) || !p.produces(source) {
+                    continue;
                 }
-                Err(e) => tracing::warn!(error = %e, source = source.as_str(), "pausing a producer failed"),
+                let producer = producer_id(&p.id, source);
+                let request =
+                    Request::PauseProducer { room: self.id.clone(), peer: p.id.clone(), producer, paused: !want };
+                self.program.ask(request, Then::Paused { peer: p.id.clone(), source, want });
             }
         }
-        refused
+        self.program.then(Step::SendingApplied { peer: peer.to_string(), after });
     }
 
-    /// [`Room::apply_sending`] that nobody asked for (a join, a resume, the relay back): what the room
-    /// refused is told to the participant, and its new state to the others.
-    pub(super) async fn sync_sending(&mut self, i: usize) {
-        let refused = self.apply_sending(i).await;
-        if !refused.is_empty() {
-            let p = &self.participants[i];
-            self.broadcast_except(p.connection, ServerMessage::PeerUpdated { peer: p.info() });
-            self.report_sending(i, None, refused);
+    pub(super) fn paused(&mut self, peer: &str, source: MediaSource, want: bool, answer: RelayAnswer) {
+        let Some(i) = self.find(peer) else { return };
+        let p = &mut self.participants[i];
+        match answer {
+            RelayAnswer::Ok(_) if want => _ = p.sending.insert(source),
+            RelayAnswer::Ok(_) => _ = p.sending.remove(&source),
+            // Asked again when the link is back.
+            RelayAnswer::LinkDown => {}
+            RelayAnswer::Refused(e) if want => {
+                tracing::info!(error = %e, source = source.as_str(), "sending refused");
+                p.set_wants(source, false);
+                p.refused.push(if e.code == ErrorCode::LimitExceeded {
+                    refusal(source, "limit-exceeded", e.message)
+                } else {
+                    refusal(source, "produce-refused", "The media server refused this stream")
+                });
+            }
+            RelayAnswer::Refused(e) => {
+                tracing::warn!(error = %e, source = source.as_str(), "pausing a producer failed")
+            }
         }
     }
 
-    /// Tells participant `i` what the server holds of its sources: always in answer to a request with an
-    /// `id`, and on its own when the room refused one of them.
-    pub(super) fn report_sending(&self, i: usize, id: Option<u64>, refused: Vec<Refusal>) {
-        if id.is_none() && refused.is_empty() {
+    pub(super) fn sending_applied(&mut self, peer: &str, after: AfterSending) {
+        let Some(i) = self.find(peer) else { return };
+        let connection = self.participants[i].connection;
+        let info = self.participants[i].info();
+        match after {
+            AfterSending::MediaState { id, lifted } => {
+                self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
+                self.report_sending(i, id);
+                if lifted {
+                    self.sync_from(peer);
+                }
+            }
+            AfterSending::Share { on, id } => {
+                let p = &mut self.participants[i];
+                if p.screen == on {
+                    if on {
+                        p.blocked.remove(&MediaSource::Screen);
+                    }
+                    let info = p.info();
+                    self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
+                    self.report_sending(i, id);
+                    self.sync_from(peer);
+                } else {
+                    self.report_sending(i, id);
+                }
+            }
+            AfterSending::Sync => {
+                if !self.participants[i].refused.is_empty() {
+                    self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
+                    self.report_sending(i, None);
+                }
+            }
+            AfterSending::TurnOff { source } => {
+                // Turned off, not turned on: nothing could be refused.
+                self.participants[i].refused.clear();
+                self.out.send(connection, ServerMessage::Moderation { action: "turnOff", kind: Some(source) });
+                self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
+                self.sync_from(peer);
+            }
+            AfterSending::Allowed { source, allowed } => {
+                self.participants[i].refused.clear();
+                let action = if allowed { "allow" } else { "disallow" };
+                self.out.send(connection, ServerMessage::Moderation { action, kind: Some(source) });
+                let you = self.participants[i].self_info();
+                self.out.send(connection, ServerMessage::YouUpdated { you });
+                self.broadcast_except(connection, ServerMessage::PeerUpdated { peer: info });
+                self.sync_from(peer);
+            }
+        }
+    }
+
+    /// Tells participant `i` what the server holds of its sources, with what was refused since it was
+    /// last told: always in answer to a request with an `id`, and on its own when something was refused.
+    pub(super) fn report_sending(&mut self, i: usize, id: Option<u64>) {
+        let p = &mut self.participants[i];
+        if id.is_none() && p.refused.is_empty() {
             return;
         }
-        let p = &self.participants[i];
+        let refused = std::mem::take(&mut p.refused);
         let (audio, video, screen) =
             (p.wants(MediaSource::Audio), p.wants(MediaSource::Video), p.wants(MediaSource::Screen));
-        p.send(ServerMessage::MediaResult { id, audio, video, screen, refused });
+        self.out.send(p.connection, ServerMessage::MediaResult { id, audio, video, screen, refused });
     }
 
-    pub(super) async fn answer(&mut self, connection: u64, sdp_text: &str) {
+    pub(super) fn answer(&mut self, connection: u64, sdp_text: &str) {
         let Some(i) = self.index_of(connection) else { return };
         let answer = match sdp::parse_answer(sdp_text) {
             Ok(a) => a,
             Err(e) => {
-                return self.participants[i]
-                    .send(ServerMessage::error("bad-answer", format!("Invalid SDP answer: {e}")))
+                return self
+                    .out
+                    .send(connection, ServerMessage::error("bad-answer", format!("Invalid SDP answer: {e}")))
             }
         };
         let (ufrag, fingerprint) = answer.transport();
-        if ufrag.is_some() && ufrag == self.participants[i].stale_ufrag.as_deref() {
+        let (ufrag, fingerprint) = (ufrag.map(str::to_string), fingerprint.map(str::to_string));
+        if ufrag.is_some() && ufrag == self.participants[i].stale_ufrag {
             return tracing::debug!("answer from before the media restart dropped");
         }
         if !self.participants[i].offer_pending() {
-            return self.participants[i]
-                .send(ServerMessage::error("unexpected-answer", "No offer is waiting for an answer"));
+            let message = ServerMessage::error("unexpected-answer", "No offer is waiting for an answer");
+            return self.out.send(connection, message);
         }
-        if self.relay_lost {
+        if self.link.is_lost() {
             // The relay's objects cannot be told now. If it comes back without this room, `mediaRestart`
             // and a new offer follow; if it kept the room, the next offer asks again.
             self.participants[i].answer_dropped = true;
@@ -174,33 +234,49 @@ impl Room {
         let p = &mut self.participants[i];
         p.answered = p.offered;
         // After an ICE restart the page's agent has a new ufrag: the relay learns it as at the start.
-        let restarted = p.transport_connected && p.remote_ufrag.is_some() && p.remote_ufrag.as_deref() != ufrag;
-        p.remote_ufrag = ufrag.map(str::to_string);
+        let restarted = p.transport_connected && p.remote_ufrag.is_some() && p.remote_ufrag != ufrag;
+        p.remote_ufrag = ufrag.clone();
+        let remote_setup = answer.setup().map(str::to_string);
+        let producing = Box::new(Producing { peer: p.id.clone(), answer, next: 0, produced_any: false });
         if !p.transport_connected || restarted {
             let request = Request::ConnectPeer {
                 room: self.id.clone(),
                 peer: p.id.clone(),
-                remote_ufrag: ufrag.map(str::to_string),
-                remote_fingerprint: fingerprint.map(str::to_string),
-                remote_setup: answer.setup().map(str::to_string),
+                remote_ufrag: ufrag,
+                remote_fingerprint: fingerprint,
+                remote_setup,
             };
-            if let Err(e) = self.relay.request(request).await {
-                if !self.relay.is_up() {
-                    // The link dropped before the room heard: as if the answer came while it was away.
-                    self.participants[i].answer_dropped = true;
-                    return tracing::debug!("answer not delivered: the relay link dropped");
-                }
-                tracing::warn!(error = %e, "connect peer failed");
-            }
-            self.participants[i].transport_connected = true;
+            return self.program.ask(request, Then::Connected(producing));
         }
-        // Register what the browser now sends.
-        let mut produced_any = false;
-        for s in 0..self.participants[i].sections.len() {
-            let p = &self.participants[i];
+        self.produce_next(producing);
+    }
+
+    pub(super) fn connected(&mut self, producing: Box<Producing>, answer: RelayAnswer) {
+        let Some(i) = self.find(&producing.peer) else { return };
+        match answer {
+            RelayAnswer::Ok(_) => {}
+            RelayAnswer::LinkDown => {
+                // The link dropped before the room heard: as if the answer came while it was away.
+                self.participants[i].answer_dropped = true;
+                return tracing::debug!("answer not delivered: the relay link dropped");
+            }
+            RelayAnswer::Refused(e) => tracing::warn!(error = %e, "connect peer failed"),
+        }
+        self.participants[i].transport_connected = true;
+        self.produce_next(producing);
+    }
+
+    /// Registers the next section the browser's answer now sends on; once none is left, the others
+    /// receive what it sends.
+    pub(super) fn produce_next(&mut self, mut producing: Box<Producing>) {
+        let Some(i) = self.find(&producing.peer) else { return };
+        let p = &self.participants[i];
+        while producing.next < p.sections.len() {
+            let s = producing.next;
+            producing.next += 1;
             let section = &p.sections[s];
             let Role::Send { source, produced: false } = section.role else { continue };
-            let Some(answered) = answer.section(&section.mid) else { continue };
+            let Some(answered) = producing.answer.section(&section.mid) else { continue };
             // Simulcast layers announce no SSRCs: the relay learns them from the packets' rids.
             let simulcast = answered.simulcast.clone();
             let ssrc = match answered.ssrcs.first() {
@@ -224,7 +300,6 @@ impl Room {
                 },
             };
             let payload_type = codec.map_or(kind.payload_type(), sdp::VideoCodec::payload_type);
-            let clock_rate = kind.clock_rate();
             let rtx = answered
                 .rtx_of(ssrc)
                 .filter(|_| simulcast.is_empty())
@@ -237,46 +312,66 @@ impl Room {
                 kind: media_kind(kind),
                 ssrc,
                 payload_type,
-                clock_rate,
+                clock_rate: kind.clock_rate(),
                 rtx,
                 simulcast,
                 // Sending is decided next, source by source, as for a device turned on later.
                 paused: true,
             };
-            match self.relay.request(request).await {
-                Ok(_) => {
-                    self.participants[i].sections[s].role = Role::Send { source, produced: true };
-                    if let Some(codec) = codec {
-                        self.participants[i].video_codecs.insert(source, codec);
-                    }
-                    produced_any = true;
+            return self.program.ask(request, Then::Produced { producing, section: s, source, codec });
+        }
+        self.produced_all(&producing);
+    }
+
+    pub(super) fn produced(
+        &mut self,
+        producing: Box<Producing>,
+        section: usize,
+        source: MediaSource,
+        codec: Option<sdp::VideoCodec>,
+        answer: RelayAnswer,
+    ) {
+        let Some(i) = self.find(&producing.peer) else { return };
+        let mut producing = producing;
+        match answer {
+            RelayAnswer::Ok(_) => {
+                let p = &mut self.participants[i];
+                p.sections[section].role = Role::Send { source, produced: true };
+                if let Some(codec) = codec {
+                    p.video_codecs.insert(source, codec);
                 }
-                Err(_) if !self.relay.is_up() => {
-                    self.participants[i].answer_dropped = true;
-                    tracing::debug!("producer not registered: the relay link dropped");
-                    break;
-                }
-                Err(e) => {
-                    // Registered paused, a stream needs no seat: this is no room limit but a fault, for the log.
-                    tracing::warn!(error = %e, "produce refused");
-                    let message = "The media server refused this stream";
-                    self.participants[i].send(ServerMessage::error("produce-refused", message));
-                    break;
-                }
+                producing.produced_any = true;
+                return self.produce_next(producing);
+            }
+            RelayAnswer::LinkDown => {
+                self.participants[i].answer_dropped = true;
+                tracing::debug!("producer not registered: the relay link dropped");
+            }
+            RelayAnswer::Refused(e) => {
+                // Registered paused, a stream needs no seat: this is no room limit but a fault, for the log.
+                tracing::warn!(error = %e, "produce refused");
+                let message = ServerMessage::error("produce-refused", "The media server refused this stream");
+                self.out.send(self.participants[i].connection, message);
             }
         }
-        if produced_any {
-            self.sync_sending(i).await;
-            let from = self.participants[i].id.clone();
-            self.sync_from(&from).await;
+        self.produced_all(&producing);
+    }
+
+    /// The answer's sections are registered (or one failed): the relay sends what the participant has
+    /// on, the others receive it, and everyone with changes gets an offer.
+    fn produced_all(&mut self, producing: &Producing) {
+        if producing.produced_any {
+            let peer = producing.peer.clone();
+            self.program.then(Step::ApplySending { peer: peer.clone(), after: AfterSending::Sync });
+            self.program.then(Step::SyncFrom(peer));
         }
-        self.offer_where_needed();
+        self.program.then(Step::OfferWhereNeeded);
     }
 
     /// The page's tile sizes: each video consumer whose tile changed is told to the relay.
-    pub(super) async fn view(&mut self, connection: u64, tiles: Vec<TileView>) {
+    pub(super) fn view(&mut self, connection: u64, tiles: Vec<TileView>) {
         let Some(i) = self.index_of(connection) else { return };
-        if self.relay_lost {
+        if self.link.is_lost() {
             return;
         }
         let mut changes = Vec::new();
@@ -296,9 +391,7 @@ impl Room {
         let peer = self.participants[i].id.clone();
         for (consumer, height) in changes {
             let request = Request::SetConsumerView { room: self.id.clone(), peer: peer.clone(), consumer, height };
-            if let Err(e) = self.relay.request(request).await {
-                tracing::debug!(error = %e, consumer, "tile size not told to the relay");
-            }
+            self.program.ask(request, Then::Log("tile size not told to the relay"));
         }
     }
 }

@@ -2,6 +2,9 @@
 //! here, on the server: a participant whose token did not make it a moderator is refused whatever its
 //! client sends.
 
+use super::join::Origin;
+use super::media::AfterSending;
+use super::program::Step;
 use super::Room;
 use crate::signalling::messages::{MediaSource, ModeratorAction, ServerMessage, WaitingPeer, MAX_CHAT_CHARS};
 
@@ -13,13 +16,10 @@ impl Room {
             return;
         }
         let p = &self.participants[i];
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let at = self.now.wall.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let message = ServerMessage::Chat { peer_id: p.id.clone(), display_name: p.display_name.clone(), text, at };
         for p in &self.participants {
-            p.send(message.clone());
+            self.out.send(p.connection, message.clone());
         }
     }
 
@@ -27,7 +27,8 @@ impl Room {
         let Some(i) = self.index_of(connection) else { return };
         let p = &mut self.participants[i];
         if raised && !p.grant.hand_enabled {
-            return p.send(ServerMessage::error("not-allowed", "Raising hands is not enabled in this room"));
+            let message = ServerMessage::error("not-allowed", "Raising hands is not enabled in this room");
+            return self.out.send(connection, message);
         }
         if p.hand == raised {
             return;
@@ -38,67 +39,61 @@ impl Room {
     }
 
     /// Who waits, for every moderator.
-    pub(super) fn send_waiting_list(&self) {
+    pub(super) fn send_waiting_list(&mut self) {
         let peers: Vec<WaitingPeer> = self
             .waiting
             .iter()
             .map(|w| WaitingPeer { peer_id: w.peer_id.clone(), display_name: w.request.display_name.clone() })
             .collect();
         for p in self.participants.iter().filter(|p| p.grant.is_moderator()) {
-            p.send(ServerMessage::WaitingList { peers: peers.clone() });
+            self.out.send(p.connection, ServerMessage::WaitingList { peers: peers.clone() });
         }
     }
 
-    async fn admit(&mut self, peer_id: &str) -> bool {
+    /// Lets `peer_id` in from the waiting room; false if it does not wait.
+    pub(super) fn admit(&mut self, peer_id: &str) -> bool {
         let Some(w) = self.waiting.iter().position(|w| w.peer_id == peer_id) else { return false };
         let w = self.waiting.remove(w);
         tracing::info!(peer = %w.peer_id, "admitted from the waiting room");
-        let out = w.out.clone();
         // Whoever took this peerId meanwhile is checked again now that the takeover happens.
         if let Err(refused) = self.may_take_seat(&w.peer_id, &w.request.grant, false) {
-            let _ = out.send(ServerMessage::closed(refused.code(), refused.to_string()));
+            self.out.send(w.connection, ServerMessage::closed(refused.code(), refused.to_string()));
             return true;
         }
-        self.take_seat(&w.peer_id).await;
-        if let Err(refusal) = self.join(w.connection, w.peer_id, w.request, w.out).await {
-            let (code, message) = match refusal {
-                ServerMessage::Error { code, message } => (code, message),
-                _ => ("server-error".into(), "Cannot join".into()),
-            };
-            let _ = out.send(ServerMessage::Closed { code, message });
-        }
+        self.take_seat(&w.peer_id);
+        self.join(w.connection, w.peer_id, w.request, Origin::Admitted);
         true
     }
 
-    pub(super) async fn moderate(&mut self, connection: u64, action: ModeratorAction) {
+    pub(super) fn moderate(&mut self, connection: u64, action: ModeratorAction) {
         let Some(m) = self.index_of(connection) else { return };
         if !self.participants[m].grant.is_moderator() {
             tracing::warn!(peer = %self.participants[m].id, ?action, "moderator command from a participant who is not a moderator refused");
-            return self.participants[m].send(ServerMessage::error("forbidden", "Only a moderator can do this"));
+            return self.out.send(connection, ServerMessage::error("forbidden", "Only a moderator can do this"));
         }
         let moderator = self.participants[m].id.clone();
         tracing::info!(moderator = %moderator, ?action, "moderator command");
         let found = match action {
-            ModeratorAction::Allow { peer_id, kind, allowed } => self.set_allowed(&peer_id, kind, allowed).await,
+            ModeratorAction::Allow { peer_id, kind, allowed } => self.set_allowed(&peer_id, kind, allowed),
             ModeratorAction::Ask { peer_id, kind } => match self.find(&peer_id) {
                 Some(i) => {
                     let p = &mut self.participants[i];
                     if !p.allowed.get(kind) {
                         p.allowed.set(kind, true);
                         let you = p.self_info();
-                        p.send(ServerMessage::YouUpdated { you });
+                        self.out.send(p.connection, ServerMessage::YouUpdated { you });
                     }
-                    p.send(ServerMessage::Moderation { action: "ask", kind: Some(kind) });
+                    self.out.send(p.connection, ServerMessage::Moderation { action: "ask", kind: Some(kind) });
                     true
                 }
                 None => false,
             },
-            ModeratorAction::TurnOff { peer_id, kind } => self.turn_off(&peer_id, kind).await,
+            ModeratorAction::TurnOff { peer_id, kind } => self.turn_off(&peer_id, kind),
             ModeratorAction::LowerHand { peer_id } => match self.find(&peer_id) {
                 Some(i) => {
                     let p = &mut self.participants[i];
                     p.hand = false;
-                    p.send(ServerMessage::Moderation { action: "lowerHand", kind: None });
+                    self.out.send(p.connection, ServerMessage::Moderation { action: "lowerHand", kind: None });
                     let (info, conn) = (p.info(), p.connection);
                     self.broadcast_except(conn, ServerMessage::PeerUpdated { peer: info });
                     true
@@ -108,9 +103,9 @@ impl Room {
             ModeratorAction::Remove { peer_id } => match self.find(&peer_id) {
                 Some(i) => {
                     tracing::info!(peer = %peer_id, "removed by a moderator");
-                    self.participants[i]
-                        .send(ServerMessage::closed("removed", "The moderator removed you from the room"));
-                    self.remove(i, true).await;
+                    let message = ServerMessage::closed("removed", "The moderator removed you from the room");
+                    self.out.send(self.participants[i].connection, message);
+                    self.remove(i, true);
                     true
                 }
                 None => false,
@@ -124,8 +119,8 @@ impl Room {
                     .filter(|p| p.speaker && !p.grant.is_moderator())
                     .map(|p| p.id.clone())
                     .collect();
-                for t in targets {
-                    self.turn_off(&t, kind).await;
+                for peer in targets {
+                    self.program.then(Step::TurnOff { peer, source: kind });
                 }
                 true
             }
@@ -134,23 +129,24 @@ impl Room {
                 self.broadcast_room_state();
                 if !on {
                     let everyone: Vec<String> = self.waiting.iter().map(|w| w.peer_id.clone()).collect();
+                    // One after the other: each join sees the room the previous one left.
                     for id in everyone {
-                        self.admit(&id).await;
+                        self.program.then(Step::Admit(id));
                     }
                 }
-                self.send_waiting_list();
+                self.program.then(Step::SendWaitingList);
                 true
             }
             ModeratorAction::Admit { peer_id } => {
-                let ok = self.admit(&peer_id).await;
-                self.send_waiting_list();
+                let ok = self.admit(&peer_id);
+                self.program.then(Step::SendWaitingList);
                 ok
             }
             ModeratorAction::Reject { peer_id } => match self.waiting.iter().position(|w| w.peer_id == peer_id) {
                 Some(w) => {
                     let w = self.waiting.remove(w);
                     tracing::info!(peer = %w.peer_id, "rejected from the waiting room");
-                    let _ = w.out.send(ServerMessage::closed("rejected", "The moderator did not let you in"));
+                    self.out.send(w.connection, ServerMessage::closed("rejected", "The moderator did not let you in"));
                     self.send_waiting_list();
                     true
                 }
@@ -158,46 +154,34 @@ impl Room {
             },
         };
         if !found {
-            if let Some(m) = self.participants.iter().find(|p| p.id == moderator) {
-                m.send(ServerMessage::error("not-found", "That participant is not in the room any more"));
+            if self.index_of(connection).is_some() {
+                let message = ServerMessage::error("not-found", "That participant is not in the room any more");
+                self.out.send(connection, message);
             }
         }
     }
 
-    fn find(&self, peer_id: &str) -> Option<usize> {
-        self.participants.iter().position(|p| p.id == peer_id)
-    }
-
-    async fn turn_off(&mut self, peer_id: &str, kind: MediaSource) -> bool {
+    pub(super) fn turn_off(&mut self, peer_id: &str, source: MediaSource) -> bool {
         let Some(i) = self.find(peer_id) else { return false };
         let p = &mut self.participants[i];
-        p.blocked.insert(kind);
+        p.blocked.insert(source);
         // Off at once, so others see it off, and its seat goes back without waiting for the page.
-        p.set_wants(kind, false);
-        self.apply_sending(i).await;
-        let p = &self.participants[i];
-        p.send(ServerMessage::Moderation { action: "turnOff", kind: Some(kind) });
-        let (info, conn, id) = (p.info(), p.connection, p.id.clone());
-        self.broadcast_except(conn, ServerMessage::PeerUpdated { peer: info });
-        self.sync_from(&id).await;
+        p.set_wants(source, false);
+        self.apply_sending(peer_id, AfterSending::TurnOff { source });
         true
     }
 
-    async fn set_allowed(&mut self, peer_id: &str, kind: MediaSource, allowed: bool) -> bool {
+    fn set_allowed(&mut self, peer_id: &str, source: MediaSource, allowed: bool) -> bool {
         let Some(i) = self.find(peer_id) else { return false };
         let p = &mut self.participants[i];
-        p.allowed.set(kind, allowed);
-        if !allowed {
-            p.set_wants(kind, false);
-            self.apply_sending(i).await;
+        p.allowed.set(source, allowed);
+        let after = AfterSending::Allowed { source, allowed };
+        if allowed {
+            self.sending_applied(peer_id, after);
+        } else {
+            p.set_wants(source, false);
+            self.apply_sending(peer_id, after);
         }
-        let p = &self.participants[i];
-        p.send(ServerMessage::Moderation { action: if allowed { "allow" } else { "disallow" }, kind: Some(kind) });
-        let you = p.self_info();
-        p.send(ServerMessage::YouUpdated { you });
-        let (info, conn, id) = (p.info(), p.connection, p.id.clone());
-        self.broadcast_except(conn, ServerMessage::PeerUpdated { peer: info });
-        self.sync_from(&id).await;
         true
     }
 }

@@ -14,16 +14,19 @@
 //!   (pages are told `relayBack`) and what could not reach the relay meanwhile is done now.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use meet_relay::protocol::{PeerDump, Request, Response, RoomDump};
 use serde::{Deserialize, Serialize};
 
-use super::{initial_sections, kind_of, producer_id, Consumed, Participant, Role, Room, Section};
+use super::media::AfterSending;
+use super::program::{Step, Then};
+use super::{
+    initial_sections, kind_of, producer_id, Consumed, Link, Now, Participant, RelayAnswer, Role, Room, Section,
+};
 use crate::auth::{constant_time_eq, SeatHolder};
 use crate::rooms::{JoinRequest, RoomNews};
 use crate::signalling::messages::{Allowed, MediaSource, PeerInfo, Resume, ServerMessage};
-use crate::signalling::outbox::Outbox;
 
 /// How long a peer the relay kept waits for its page to resume after `meet-control` started.
 pub const RESUME_GRACE: Duration = Duration::from_secs(30);
@@ -187,14 +190,9 @@ fn sections_from(dump: &PeerDump, resume: &Resume, speaker: bool) -> Option<Vec<
 
 impl Room {
     /// A room the relay kept forwarding while no `meet-control` ran; its peers wait for their pages.
-    pub fn adopt(
-        id: String,
-        relay: crate::relay_client::RelayClient,
-        registry: crate::rooms::Registry,
-        dump: RoomDump,
-    ) -> Self {
-        let mut room = Room::new(id, relay, registry);
-        room.on_relay = true;
+    pub fn adopt(id: String, now: Now, seed: u64, dump: RoomDump) -> Self {
+        let mut room = Room::new(id, now, seed);
+        room.link = Link::Present;
         room.limits = dump.limits;
         room.named_limits = super::limits::NamedLimits::in_force(dump.limits);
         room.orphans = dump
@@ -211,13 +209,13 @@ impl Room {
         }
         room.waiting_room = records().any(|r| r.waiting_room);
         room.video_url = records().find_map(|r| r.video_url.clone());
-        room.orphans_until = Some(tokio::time::Instant::now() + RESUME_GRACE);
+        room.orphans_until = Some(now.mono + RESUME_GRACE);
         for o in &room.orphans {
-            room.registry.publish(RoomNews::PeerAdopted {
+            room.out.push(super::Output::News(RoomNews::PeerAdopted {
                 room_id: room.id.clone(),
                 peer_id: o.dump.peer.clone(),
                 display_name: o.record.as_ref().map(|r| r.display_name.clone()).unwrap_or_default(),
-            });
+            }));
         }
         tracing::info!(room = %room.id, peers = room.orphans.len(), "room taken back from the relay");
         room
@@ -229,8 +227,8 @@ impl Room {
     }
 
     /// Stores each participant's record with its relay peer when it changed.
-    pub(super) async fn save_records(&mut self) {
-        if !self.on_relay || self.relay_lost {
+    pub(super) fn save_records(&mut self) {
+        if self.link != Link::Present {
             return;
         }
         for i in 0..self.participants.len() {
@@ -239,51 +237,45 @@ impl Room {
                 continue;
             }
             let data = serde_json::to_string(&record).expect("records serialize");
-            let request = Request::SetPeerData { room: self.id.clone(), peer: self.participants[i].id.clone(), data };
-            match self.relay.request(request).await {
-                Ok(_) => self.participants[i].saved = Some(record),
-                Err(e) => tracing::warn!(error = %e, peer = %self.participants[i].id, "cannot store the peer's record"),
-            }
+            let peer = self.participants[i].id.clone();
+            let request = Request::SetPeerData { room: self.id.clone(), peer: peer.clone(), data };
+            self.program.ask(request, Then::Saved { peer, record });
         }
     }
 
     /// Closes a peer still to resume (on the relay too); false if there is none by that id.
-    pub(super) async fn close_orphan(&mut self, peer_id: &str) -> bool {
+    pub(super) fn close_orphan(&mut self, peer_id: &str) -> bool {
         let Some(o) = self.orphans.iter().position(|o| o.dump.peer == peer_id) else { return false };
         self.orphans.remove(o);
-        self.close_relay_peer(peer_id).await;
-        self.forget_peer(peer_id, SystemTime::now());
+        self.close_relay_peer(peer_id);
+        self.forget_peer(peer_id);
         true
     }
 
     /// A peer left for good: observers hear it, and the streams others received from it are freed.
-    pub(super) fn forget_peer(&mut self, peer_id: &str, at: SystemTime) {
-        self.registry.publish(RoomNews::PeerLeft { room_id: self.id.clone(), peer_id: peer_id.to_string(), at });
+    pub(super) fn forget_peer(&mut self, peer_id: &str) {
+        let at = self.now.wall;
+        self.publish(RoomNews::PeerLeft { room_id: self.id.clone(), peer_id: peer_id.to_string(), at });
         self.forget_streams_of(peer_id);
         self.offer_where_needed();
     }
 
     /// The grace period is over: peers whose page did not come back are closed.
-    pub(super) async fn expire_orphans(&mut self) {
+    pub(super) fn expire_orphans(&mut self) {
         self.orphans_until = None;
         let ids: Vec<String> = self.orphans.iter().map(|o| o.dump.peer.clone()).collect();
         if !ids.is_empty() {
             tracing::info!(peers = ids.len(), "peers did not resume in time; closing them");
         }
         for id in ids {
-            self.close_orphan(&id).await;
+            self.close_orphan(&id);
         }
     }
 
-    /// Takes back orphan `o` for a page that proved it owns it. Gives the request back when the page's
-    /// session does not fit the relay's peer; the caller then makes a fresh session.
-    pub(super) async fn resume(
-        &mut self,
-        connection: u64,
-        o: usize,
-        request: JoinRequest,
-        out: Outbox,
-    ) -> Result<Result<String, ServerMessage>, (JoinRequest, Outbox)> {
+    /// Takes back orphan `o` for a page that proved it owns it (its join is answered when that is done).
+    /// Gives the request back when the page's session does not fit the relay's peer; the caller then
+    /// makes a fresh session.
+    pub(super) fn resume(&mut self, connection: u64, o: usize, request: JoinRequest) -> Result<(), JoinRequest> {
         let speaker = request.speaker();
         let resume = request.resume.as_deref().expect("the caller checked the resume");
         let orphan = &self.orphans[o];
@@ -291,7 +283,7 @@ impl Room {
             Some(s) if orphan.dump.watcher != speaker => s,
             _ => {
                 tracing::info!(peer = %orphan.dump.peer, tracks = resume.tracks.len(), version = resume.version, "resume refused: the page's sections do not fit the relay's peer; a fresh session");
-                return Err((request, out));
+                return Err(request);
             }
         };
         let orphan = self.orphans.remove(o);
@@ -305,21 +297,18 @@ impl Room {
                     peer: orphan.dump.peer.clone(),
                     consumer: c.consumer,
                 };
-                if let Err(e) = self.relay.request(request).await {
-                    tracing::warn!(error = %e, "closing a consumer the page does not know failed");
-                }
+                self.program.ask(request, Then::Log("closing a consumer the page does not know failed"));
             }
         }
         let record = orphan.record;
         let peer_id = orphan.dump.peer;
         let mut participant =
-            Participant::new(peer_id.clone(), connection, request, out, orphan.dump.transport, sections);
+            Participant::new(peer_id.clone(), connection, request, orphan.dump.transport, sections, session_id);
         // Where the page is: its offer version, its sharing and hand, and the moderator's decisions.
         participant.screen = speaker && screen;
         participant.hand = hand && participant.grant.hand_enabled;
         participant.allowed = record.as_ref().map(|r| r.allowed).unwrap_or_default();
         participant.blocked = record.as_ref().map(|r| r.blocked.iter().copied().collect()).unwrap_or_default();
-        participant.session_id = session_id;
         participant.offered = version;
         participant.answered = version;
         // The next offer brings the page up to date with what changed while it was away.
@@ -344,18 +333,19 @@ impl Room {
             self.video_url = Some(url);
         }
         self.seat(participant, true);
-        let me = self.participants.len() - 1;
-        self.sync_sending(me).await;
-        self.sync_to(me).await;
-        self.sync_from(&peer_id).await;
-        Ok(Ok(peer_id))
+        // Each step sees what the previous ones' answers made.
+        self.program.then(Step::ApplySending { peer: peer_id.clone(), after: AfterSending::Sync });
+        self.program.then(Step::SyncTo(peer_id.clone()));
+        self.program.then(Step::SyncFrom(peer_id.clone()));
+        self.program.then(Step::JoinDone { connection, result: Ok(peer_id) });
+        Ok(())
     }
 
     /// The relay link is down: pages learn media stopped; nothing can be asked of the relay.
     pub(super) fn relay_lost(&mut self) {
-        self.relay_lost = true;
+        self.link = self.link.lost();
         for p in &self.participants {
-            p.send(ServerMessage::RelayLost);
+            self.out.send(p.connection, ServerMessage::RelayLost);
         }
     }
 
@@ -363,62 +353,72 @@ impl Room {
     /// the link dropped; the relay went on forwarding), the room goes on as it is. Otherwise what the
     /// relay holds may have missed changes (its notifications went nowhere meanwhile), so the room is
     /// built there again from scratch and every page restarts its media.
-    pub(super) async fn relay_back(&mut self, dump: Option<RoomDump>) {
-        self.relay_lost = false;
-        if let Some(left) = dump.as_ref().filter(|_| self.on_relay).and_then(|d| self.relay_agrees(d)) {
-            return self.relay_kept(left).await;
+    pub(super) fn relay_back(&mut self, dump: Option<RoomDump>) {
+        let held = self.link.holds_room();
+        self.link = if held { Link::Present } else { Link::Absent };
+        if let Some(left) = dump.as_ref().filter(|_| held).and_then(|d| self.relay_agrees(d)) {
+            return self.relay_kept(left);
         }
         self.orphans_until = None;
         let gone: Vec<String> = self.orphans.drain(..).map(|o| o.dump.peer).collect();
         for id in gone {
-            self.forget_peer(&id, SystemTime::now());
+            self.forget_peer(&id);
         }
         if dump.is_some() {
-            if let Err(e) = self.relay.request(Request::CloseRoom { room: self.id.clone() }).await {
-                tracing::warn!(error = %e, "closing the stale room on the relay failed");
-            }
+            let request = Request::CloseRoom { room: self.id.clone() };
+            self.program.ask(request, Then::Log("closing the stale room on the relay failed"));
         }
-        self.on_relay = false;
+        self.link = Link::Absent;
         if self.participants.is_empty() {
             return;
         }
         let create = Request::CreateRoom { room: self.id.clone(), limits: self.limits };
-        if let Err(e) = self.relay.request(create).await {
+        self.program.ask(create, Then::Rebuilt);
+    }
+
+    /// The room is created on the relay again (or not): every participant's peer follows.
+    pub(super) fn rebuilt(&mut self, answer: RelayAnswer) {
+        if !answer.is_ok() {
             // The link went down again; the next `RelayBack` tries again.
-            return tracing::warn!(error = %e, "cannot create the room on the relay again");
+            return tracing::warn!(?answer, "cannot create the room on the relay again");
         }
-        self.on_relay = true;
+        self.link = Link::Present;
         tracing::info!(peers = self.participants.len(), "room created on the relay again; media restarts");
-        let mut i = 0;
-        while i < self.participants.len() {
-            let p = &self.participants[i];
+        for p in &self.participants {
             let request = Request::CreatePeer { room: self.id.clone(), peer: p.id.clone(), watcher: !p.speaker };
-            let transport = match self.relay.request(request).await {
-                Ok(Response::PeerCreated(t)) => t,
-                other => {
-                    tracing::warn!(peer = %p.id, ?other, "cannot create the peer on the relay again");
-                    p.send(ServerMessage::closed("connection-lost", "The media server restarted; please rejoin"));
-                    let p = self.participants.remove(i);
-                    self.forget_peer(&p.id, SystemTime::now());
-                    continue;
-                }
-            };
-            let p = &mut self.participants[i];
-            p.transport = transport;
-            p.sections = initial_sections(p.speaker);
-            p.session_id = rand::random::<u32>() as u64;
-            p.offered = 0;
-            p.answered = 0;
-            p.dirty = p.speaker;
-            p.transport_connected = false;
-            p.stale_ufrag = p.remote_ufrag.take();
-            p.answer_dropped = false;
-            p.saved = None;
-            p.sending.clear();
-            p.send(ServerMessage::MediaRestart);
-            i += 1;
+            self.program.ask(request, Then::PeerRebuilt { peer: p.id.clone() });
         }
-        self.offer_where_needed();
+        self.program.then(Step::OfferWhereNeeded);
+    }
+
+    /// A participant's peer is made on the relay again: its page restarts its media on a new
+    /// RTCPeerConnection (or, when it could not be made, rejoins).
+    pub(super) fn peer_rebuilt(&mut self, peer: &str, answer: RelayAnswer) {
+        let Some(i) = self.find(peer) else { return };
+        let transport = match answer {
+            RelayAnswer::Ok(Response::PeerCreated(t)) => t,
+            other => {
+                tracing::warn!(peer = %peer, answer = ?other, "cannot create the peer on the relay again");
+                let message = ServerMessage::closed("connection-lost", "The media server restarted; please rejoin");
+                self.out.send(self.participants[i].connection, message);
+                self.participants.remove(i);
+                return self.forget_peer(peer);
+            }
+        };
+        let session_id = self.session_id();
+        let p = &mut self.participants[i];
+        p.transport = transport;
+        p.sections = initial_sections(p.speaker);
+        p.session_id = session_id;
+        p.offered = 0;
+        p.answered = 0;
+        p.dirty = p.speaker;
+        p.transport_connected = false;
+        p.stale_ufrag = p.remote_ufrag.take();
+        p.answer_dropped = false;
+        p.saved = None;
+        p.sending.clear();
+        self.out.send(p.connection, ServerMessage::MediaRestart);
     }
 
     /// The relay's peers this room no longer has (they left while the link was down), if `dump` is
@@ -464,26 +464,26 @@ impl Room {
     /// Only the link dropped: media went on. Pages hear `relayBack`; what could not reach the relay
     /// meanwhile is done now (peers that left, streams that changed, answers that were dropped, peer
     /// records).
-    async fn relay_kept(&mut self, left: Vec<String>) {
+    fn relay_kept(&mut self, left: Vec<String>) {
         tracing::info!(peers = self.participants.len(), "the relay kept the room while the link was down");
         for id in left {
-            self.close_relay_peer(&id).await;
+            self.close_relay_peer(&id);
         }
         for p in &mut self.participants {
             if std::mem::take(&mut p.answer_dropped) {
                 p.answered = p.offered;
                 p.dirty = true;
             }
-            p.send(ServerMessage::RelayBack);
+            self.out.send(p.connection, ServerMessage::RelayBack);
         }
-        for i in 0..self.participants.len() {
-            self.sync_sending(i).await;
+        let ids: Vec<String> = self.participants.iter().map(|p| p.id.clone()).collect();
+        for peer in &ids {
+            self.program.then(Step::ApplySending { peer: peer.clone(), after: AfterSending::Sync });
         }
-        for to in 0..self.participants.len() {
-            self.sync_to(to).await;
+        for peer in ids {
+            self.program.then(Step::SyncTo(peer));
         }
-        self.offer_where_needed();
-        self.save_records().await;
+        self.program.then(Step::OfferWhereNeeded);
     }
 
     /// `meet-control` is stopping: every page is told to reconnect, and the relay keeps the room (its
@@ -491,12 +491,13 @@ impl Room {
     pub(super) fn detach(&mut self) {
         let message =
             ServerMessage::closed("server-restart", "The server is restarting; reconnecting in a few seconds");
-        for p in self.participants.drain(..) {
-            p.send(message.clone());
+        for p in std::mem::take(&mut self.participants) {
+            self.out.send(p.connection, message.clone());
         }
-        for w in self.waiting.drain(..) {
-            let _ = w.out.send(message.clone());
+        for w in std::mem::take(&mut self.waiting) {
+            self.out.send(w.connection, message.clone());
         }
+        self.detached = true;
         tracing::info!("room handed over to the relay until the next start");
     }
 }

@@ -3,7 +3,7 @@
 //! A speaker who leaves is no longer the speaker (pages drop the mark with the tile); the next one comes
 //! when the relay names someone else.
 
-use super::{producer_id, Participant, Room};
+use super::{producer_id, Room};
 use crate::signalling::messages::{MediaSource, ServerMessage};
 
 impl Room {
@@ -18,15 +18,15 @@ impl Room {
         let peer_id = p.id.clone();
         tracing::debug!(peer = %peer_id, "active speaker");
         for p in &self.participants {
-            p.send(ServerMessage::ActiveSpeaker { peer_id: peer_id.clone() });
+            self.out.send(p.connection, ServerMessage::ActiveSpeaker { peer_id: peer_id.clone() });
         }
         self.active_speaker = Some(peer_id);
     }
 
     /// A participant who joins (or resumes) learns who speaks.
-    pub(super) fn tell_speaker(&self, participant: &Participant) {
+    pub(super) fn tell_speaker(&mut self, connection: u64) {
         if let Some(peer_id) = &self.active_speaker {
-            participant.send(ServerMessage::ActiveSpeaker { peer_id: peer_id.clone() });
+            self.out.send(connection, ServerMessage::ActiveSpeaker { peer_id: peer_id.clone() });
         }
     }
 

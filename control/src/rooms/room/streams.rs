@@ -4,72 +4,91 @@
 use meet_media::sdp::{self, Direction, MediaSection, OutgoingStream};
 use meet_relay::protocol::{Request, Response};
 
-use super::{kind_of, placeholder, producer_id, Consumed, Participant, Role, Room, Section};
+use super::program::{ConsumeFor, Step, Then};
+use super::{kind_of, producer_id, Consumed, Outputs, Participant, RelayAnswer, Role, Room, Section};
 use crate::signalling::messages::{MediaSource, ServerMessage, TrackInfo};
 
 impl Room {
-    /// Adds `from`'s `source` stream to `to`'s sections, reusing a free section when the browser knows
-    /// it is free.
-    pub(super) async fn consume(&self, to: &mut Participant, from: &str, source: MediaSource) {
+    /// The request for a consumer of `from`'s `source` for the participant `to`.
+    pub(super) fn consume_request(&self, to: &str, from: &str, source: MediaSource) -> Request {
         let kind = kind_of(source);
         // A receiver gets the sender's codec: every video section offers all of meet's.
         let codec = (kind == sdp::Kind::Video).then(|| {
             let sender = self.participants.iter().find(|p| p.id == from);
             sender.and_then(|p| p.video_codecs.get(&source).copied()).unwrap_or(sdp::VideoCodec::Vp8)
         });
-        let request = Request::Consume {
+        Request::Consume {
             room: self.id.clone(),
-            peer: to.id.clone(),
+            peer: to.to_string(),
             producer: producer_id(from, source),
             payload_type: codec.map_or(kind.payload_type(), sdp::VideoCodec::payload_type),
             // Browsers accept the RTX meet offers with video; the relay then answers their NACKs itself.
             rtx_payload_type: codec.map(sdp::VideoCodec::rtx_payload_type),
+        }
+    }
+
+    /// The relay made (or refused) a consumer of `from`'s `source`.
+    pub(super) fn consumed(&mut self, to: ConsumeFor, from: &str, source: MediaSource, answer: RelayAnswer) {
+        let consumed = match answer {
+            RelayAnswer::Ok(Response::ConsumerCreated { consumer, ssrc, cname, rtx_ssrc }) => Some(Consumed {
+                consumer,
+                ssrc,
+                rtx_ssrc,
+                cname,
+                from_peer: from.to_string(),
+                source,
+                view_height: None,
+            }),
+            RelayAnswer::Ok(other) => {
+                tracing::warn!(?other, "unexpected relay reply to consume");
+                None
+            }
+            other => {
+                tracing::warn!(answer = ?other, from, "cannot consume");
+                None
+            }
         };
-        let (consumer, ssrc, cname, rtx_ssrc) = match self.relay.request(request).await {
-            Ok(Response::ConsumerCreated { consumer, ssrc, cname, rtx_ssrc }) => (consumer, ssrc, cname, rtx_ssrc),
-            Ok(other) => return tracing::warn!(?other, "unexpected relay reply to consume"),
-            Err(e) => return tracing::warn!(error = %e, from, "cannot consume"),
-        };
-        let consumed =
-            Consumed { consumer, ssrc, rtx_ssrc, cname, from_peer: from.to_string(), source, view_height: None };
-        let answered = to.answered;
-        let free = to
-            .sections
-            .iter_mut()
-            .find(|s| s.kind == kind && matches!(s.role, Role::Receive(None)) && s.freed_in < answered);
-        match free {
-            Some(section) => section.role = Role::Receive(Some(consumed)),
-            None => {
-                let mid = to.sections.len().to_string();
-                to.sections.push(Section { mid, kind, role: Role::Receive(Some(consumed)), freed_in: 0 });
+        match to {
+            ConsumeFor::Seated(peer) => {
+                if let (Some(c), Some(i)) = (consumed, self.find(&peer)) {
+                    add_stream(&mut self.participants[i], c);
+                }
+            }
+            ConsumeFor::Joining(mut joining) => {
+                if let Some(c) = consumed {
+                    add_stream(joining.participant_mut(), c);
+                }
+                self.program.then(Step::JoinConsume(joining));
             }
         }
-        to.dirty = true;
     }
 
     /// Makes every other participant receive exactly the streams of `from_id` that it forwards.
-    pub(super) async fn sync_from(&mut self, from_id: &str) {
-        let Some(from) = self.participants.iter().position(|p| p.id == from_id) else { return };
+    pub(super) fn sync_from(&mut self, from_id: &str) {
+        let Some(from) = self.find(from_id) else { return };
         for to in 0..self.participants.len() {
             if to != from {
-                self.sync_pair(from, to).await;
+                self.sync_pair(from, to);
             }
         }
-        self.offer_where_needed();
+        self.program.then(Step::OfferWhereNeeded);
     }
 
-    /// Makes participant `to` receive exactly the streams the others forward.
-    pub(super) async fn sync_to(&mut self, to: usize) {
+    /// Makes participant `to_id` receive exactly the streams the others forward.
+    pub(super) fn sync_to(&mut self, to_id: &str) {
+        let Some(to) = self.find(to_id) else { return };
         for from in 0..self.participants.len() {
             if from != to {
-                self.sync_pair(from, to).await;
+                self.sync_pair(from, to);
             }
         }
-        self.offer_where_needed();
+        self.program.then(Step::OfferWhereNeeded);
     }
 
-    /// Makes participant `to` receive exactly the streams of participant `from` that it forwards.
-    pub(super) async fn sync_pair(&mut self, from: usize, to: usize) {
+    /// Makes participant `to` receive exactly the streams of participant `from` that it forwards: the
+    /// missing ones are asked of the relay (and added to `to`'s sections when the answers come), the
+    /// unwanted ones go at once.
+    fn sync_pair(&mut self, from: usize, to: usize) {
         let from_id = self.participants[from].id.clone();
         let wanted: Vec<(MediaSource, bool)> = MediaSource::ALL
             .iter()
@@ -83,9 +102,10 @@ impl Room {
             );
             match (want, held) {
                 (true, None) => {
-                    let mut receiver = std::mem::replace(&mut self.participants[to], placeholder());
-                    self.consume(&mut receiver, &from_id, source).await;
-                    self.participants[to] = receiver;
+                    let to_id = receiver.id.clone();
+                    let request = self.consume_request(&to_id, &from_id, source);
+                    let then = Then::Consumed { to: ConsumeFor::Seated(to_id), from: from_id.clone(), source };
+                    self.program.ask(request, then);
                 }
                 (false, Some(s)) => {
                     let Role::Receive(Some(c)) = std::mem::replace(&mut receiver.sections[s].role, Role::Receive(None))
@@ -99,9 +119,7 @@ impl Room {
                         peer: receiver.id.clone(),
                         consumer: c.consumer,
                     };
-                    if let Err(e) = self.relay.request(request).await {
-                        tracing::warn!(error = %e, "closing a consumer failed");
-                    }
+                    self.program.ask(request, Then::Log("closing a consumer failed"));
                 }
                 _ => {}
             }
@@ -119,7 +137,7 @@ impl Room {
                     other.dirty = true;
                 }
             }
-            other.send(ServerMessage::PeerLeft { peer_id: peer_id.to_string() });
+            self.out.send(other.connection, ServerMessage::PeerLeft { peer_id: peer_id.to_string() });
         }
         let prefix = format!("{peer_id}/");
         for orphan in &mut self.orphans {
@@ -132,13 +150,31 @@ impl Room {
     pub(super) fn offer_where_needed(&mut self) {
         for p in &mut self.participants {
             if p.dirty && !p.offer_pending() && !p.sections.is_empty() {
-                send_offer(p);
+                send_offer(p, &mut self.out);
             }
         }
     }
 }
 
-fn send_offer(p: &mut Participant) {
+/// Adds a stream to `to`'s sections, reusing a free section when the browser knows it is free.
+fn add_stream(to: &mut Participant, consumed: Consumed) {
+    let kind = kind_of(consumed.source);
+    let answered = to.answered;
+    let free = to
+        .sections
+        .iter_mut()
+        .find(|s| s.kind == kind && matches!(s.role, Role::Receive(None)) && s.freed_in < answered);
+    match free {
+        Some(section) => section.role = Role::Receive(Some(consumed)),
+        None => {
+            let mid = to.sections.len().to_string();
+            to.sections.push(Section { mid, kind, role: Role::Receive(Some(consumed)), freed_in: 0 });
+        }
+    }
+    to.dirty = true;
+}
+
+fn send_offer(p: &mut Participant, out: &mut Outputs) {
     p.offered += 1;
     p.dirty = false;
     let mut sections = Vec::with_capacity(p.sections.len());
@@ -183,5 +219,5 @@ fn send_offer(p: &mut Participant) {
         sections: &sections,
     }
     .to_sdp();
-    p.send(ServerMessage::Offer { sdp, tracks });
+    out.send(p.connection, ServerMessage::Offer { sdp, tracks });
 }
