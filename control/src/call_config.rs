@@ -24,6 +24,18 @@ pub struct CallConfig {
     pub player_hosts: Vec<String>,
     /// `[turn]`: credentials for the pages' `iceServers`, when a TURN server is configured.
     pub turn: Option<crate::turn::Turn>,
+    /// Languages interpreters may interpret into (`[rooms] interpreter_languages` and the defaults).
+    pub interpreter_languages: InterpreterLanguages,
+}
+
+/// Languages interpreters may interpret into; the default ones unless configured otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterpreterLanguages(pub Vec<String>);
+
+impl Default for InterpreterLanguages {
+    fn default() -> Self {
+        InterpreterLanguages(crate::auth::DEFAULT_INTERPRETER_LANGUAGES.iter().map(|l| l.to_string()).collect())
+    }
 }
 
 impl CallConfig {
@@ -60,6 +72,7 @@ impl CallConfig {
             csp,
             player_hosts: file.server.player_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
             turn: crate::turn::Turn::from_section(&file.turn),
+            interpreter_languages: InterpreterLanguages(file.rooms.interpreter_languages()),
         })
     }
 

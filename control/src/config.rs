@@ -247,12 +247,40 @@ pub struct RoomsConfig {
     /// Server prefix of room IDs made by `/new`.
     #[serde(default = "default_prefix")]
     pub default_server: String,
+    /// Languages interpreters may interpret into, besides the default ones (`auth::DEFAULT_INTERPRETER_LANGUAGES`).
+    #[serde(default)]
+    pub interpreter_languages: Vec<String>,
+    /// How long a language stays selectable after its last interpreter left.
+    #[serde(default = "default_interpreter_grace")]
+    pub interpreter_grace_seconds: u64,
 }
 
 impl Default for RoomsConfig {
     fn default() -> Self {
-        RoomsConfig { default_server: default_prefix() }
+        RoomsConfig {
+            default_server: default_prefix(),
+            interpreter_languages: Vec::new(),
+            interpreter_grace_seconds: default_interpreter_grace(),
+        }
     }
+}
+
+impl RoomsConfig {
+    /// The default interpretation languages and the configured ones.
+    pub fn interpreter_languages(&self) -> Vec<String> {
+        let mut all: Vec<String> = crate::auth::DEFAULT_INTERPRETER_LANGUAGES.iter().map(|l| l.to_string()).collect();
+        for l in &self.interpreter_languages {
+            let l = l.to_ascii_lowercase();
+            if !all.contains(&l) {
+                all.push(l);
+            }
+        }
+        all
+    }
+}
+
+fn default_interpreter_grace() -> u64 {
+    30
 }
 
 fn default_prefix() -> String {
@@ -274,6 +302,17 @@ impl FileConfig {
         self.relay.validate()?;
         self.turn.validate()?;
         self.recording.validate()?;
+        for l in &self.rooms.interpreter_languages {
+            let ok = (2..=8).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic() || c == '-');
+            if !ok {
+                return Err(format!(
+                    "[rooms] interpreter_languages: {l:?} is not a language code such as \"it\" or \"pt-br\""
+                ));
+            }
+        }
+        if !(1..=3600).contains(&self.rooms.interpreter_grace_seconds) {
+            return Err("[rooms] interpreter_grace_seconds: from 1 to 3600".into());
+        }
         for (key, secs) in [
             ("header_read_timeout_secs", self.server.header_read_timeout_secs),
             ("idle_timeout_secs", self.server.idle_timeout_secs),

@@ -69,7 +69,10 @@ async fn main() -> anyhow::Result<()> {
         meet_control::recording::Recordings::new(file.recording.dir(&args.data_dir), services.store.clone());
     observers.push(recordings.observer());
     tokio::spawn(meet_control::ops::observe(counted));
-    let rooms = Registry::new(relay, relay_events, observers);
+    let settings = meet_control::rooms::Settings {
+        interpreter_grace: std::time::Duration::from_secs(file.rooms.interpreter_grace_seconds),
+    };
+    let rooms = Registry::new(relay, relay_events, observers, settings);
     recordings.start(rooms.clone(), Some(services.webhooks.clone()), file.recording.timing());
     // Ready only once the relay answers and the rooms it kept through a restart are taken back.
     meet_control::take_back(&rooms, &services, RELAY_START_TIMEOUT).await.with_context(|| {

@@ -8,15 +8,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-/// A Client API token for `room` with these extra claims.
-fn token(room: &str, claims: Value) -> Value {
-    let mut c = json!({ "roomId": room });
-    for (k, v) in claims.as_object().cloned().unwrap_or_default() {
-        c[k] = v;
-    }
-    json!({ "token": jwt(c) })
-}
-
 /// Answers the next offer (the streams a speaker sends are registered with the answer).
 async fn answer_offer(ws: &mut Ws, ssrc_base: u32) {
     let offer = next_of(ws, &["offer"]).await;

@@ -1,8 +1,8 @@
 //! What a participant may do: the token's claims over the room URL's attributes.
 //!
 //! Attributes marked "JWT" in the documentation may come from either; the token's value wins.
-//! JWT-only attributes (`role`, `canRecord`, `waitingRoom`) never come from the URL: [`UrlOptions`]
-//! does not even carry them.
+//! JWT-only attributes (`role`, `canRecord`, `waitingRoom`, `intLang`, `featureInterpreters`) never
+//! come from the URL: [`UrlOptions`] does not even carry them.
 
 use serde::Deserialize;
 
@@ -41,6 +41,32 @@ pub enum Role {
     #[default]
     Participant,
     Moderator,
+    /// Interprets what is said into one language (`intLang`), heard by those who pick that language;
+    /// never sends a camera.
+    Interpreter,
+}
+
+/// Languages interpreters may interpret into when the server names no others (`[rooms]
+/// interpreter_languages` adds to them).
+pub const DEFAULT_INTERPRETER_LANGUAGES: [&str; 11] =
+    ["zh", "nl", "en", "fr", "de", "lb", "pt", "ru", "es", "sv", "uk"];
+
+/// Why a token's interpretation claims are refused; `Display` is the message shown to the participant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterpreterRefused {
+    #[error("Access denied: intLang is only for the interpreter role")]
+    IntLangWithoutRole,
+    #[error("Access denied: an interpreter's token needs intLang, the language they interpret into")]
+    NoIntLang,
+    #[error("Access denied: {0:?} is not a language of this server's interpretation ({1})")]
+    UnknownLanguage(String, String),
+}
+
+impl InterpreterRefused {
+    /// The `code` of the `closed` message.
+    pub fn code(&self) -> &'static str {
+        "invalid-token"
+    }
 }
 
 /// One participant's rights and settings for a session.
@@ -67,6 +93,10 @@ pub struct Grant {
     /// The server requires a token (`[auth] require_jwt`): a peerId the token does not name is then
     /// nobody's proven identity.
     pub jwt_required: bool,
+    /// `intLang`, lowercase (checked by [`Grant::check_interpretation`]).
+    pub int_lang: Option<String>,
+    /// `featureInterpreters`: this participant's room may use interpretation.
+    pub feature_interpreters: bool,
 }
 
 /// How a seat (a peerId in use, in the room, the waiting room or waiting to resume) was taken: what a
@@ -102,6 +132,7 @@ impl Grant {
         let c = claims.cloned().unwrap_or_default();
         let role = match c.role.as_deref() {
             Some(r) if r.eq_ignore_ascii_case("moderator") => Role::Moderator,
+            Some(r) if r.eq_ignore_ascii_case("interpreter") => Role::Interpreter,
             _ => Role::Participant,
         };
         let video_url = c.video.or_else(|| url.video_url.clone()).filter(|v| valid_player_url(v));
@@ -122,7 +153,27 @@ impl Grant {
             verified: claims.is_some(),
             peer_id_claimed,
             jwt_required: require_jwt,
+            int_lang: c.int_lang.map(|l| l.trim().to_ascii_lowercase()),
+            feature_interpreters: c.feature_interpreters.unwrap_or(false),
         }
+    }
+
+    /// An interpreter needs a language of this server's (`languages`), and only an interpreter names one.
+    pub fn check_interpretation(&self, languages: &[String]) -> Result<(), InterpreterRefused> {
+        match (&self.role, &self.int_lang) {
+            (Role::Interpreter, None) => Err(InterpreterRefused::NoIntLang),
+            (Role::Interpreter, Some(lang)) if !languages.contains(lang) => {
+                Err(InterpreterRefused::UnknownLanguage(lang.chars().take(16).collect(), languages.join(", ")))
+            }
+            (Role::Interpreter, Some(_)) => Ok(()),
+            (_, Some(_)) => Err(InterpreterRefused::IntLangWithoutRole),
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// The language this participant interprets into, if an interpreter.
+    pub fn interprets(&self) -> Option<&str> {
+        self.int_lang.as_deref().filter(|_| self.role == Role::Interpreter)
     }
 
     pub fn is_moderator(&self) -> bool {
@@ -159,6 +210,38 @@ pub fn valid_player_url(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn interpreter(role: &str, lang: Option<&str>) -> Grant {
+        let claims = TokenClaims {
+            role: Some(role.into()),
+            int_lang: lang.map(str::to_string),
+            feature_interpreters: Some(true),
+            ..TokenClaims::default()
+        };
+        Grant::combine(Some(&claims), &UrlOptions::default(), false)
+    }
+
+    #[test]
+    fn interpreters_need_a_known_language_and_only_they_name_one() {
+        let languages: Vec<String> = DEFAULT_INTERPRETER_LANGUAGES.iter().map(|l| l.to_string()).collect();
+        let de = interpreter("interpreter", Some("DE"));
+        assert_eq!(de.role, Role::Interpreter);
+        assert_eq!(de.interprets(), Some("de"));
+        assert!(de.feature_interpreters);
+        assert_eq!(de.check_interpretation(&languages), Ok(()));
+        assert_eq!(
+            interpreter("interpreter", None).check_interpretation(&languages),
+            Err(InterpreterRefused::NoIntLang)
+        );
+        let klingon = interpreter("interpreter", Some("tlh")).check_interpretation(&languages).unwrap_err();
+        assert!(klingon.to_string().contains("\"tlh\" is not a language"), "{klingon}");
+        for role in ["participant", "moderator"] {
+            let g = interpreter(role, Some("de"));
+            assert_eq!(g.check_interpretation(&languages), Err(InterpreterRefused::IntLangWithoutRole), "{role}");
+            assert_eq!(g.interprets(), None);
+        }
+        assert_eq!(interpreter("moderator", None).check_interpretation(&languages), Ok(()));
+    }
 
     #[test]
     fn token_wins_and_jwt_only_attributes_never_come_from_the_url() {

@@ -80,6 +80,10 @@ pub struct TokenClaims {
     pub max_broadcasters: Option<u32>,
     pub max_watchers: Option<u32>,
     pub token_lifetime_ms: Option<u64>,
+    /// `intLang`: the language an `interpreter` interprets into.
+    pub int_lang: Option<String>,
+    /// `featureInterpreters`: the room may use language interpretation.
+    pub feature_interpreters: Option<bool>,
     /// UNIX seconds.
     pub start_time: Option<i64>,
     pub iat: Option<i64>,
@@ -233,6 +237,8 @@ impl TokenClaims {
             max_broadcasters: number(map, "maxBroadcasters").and_then(|n| u32::try_from(n).ok()),
             max_watchers: number(map, "maxWatchers").and_then(|n| u32::try_from(n).ok()),
             token_lifetime_ms: number(map, "tokenLifetime"),
+            int_lang: string(map, "intLang"),
+            feature_interpreters: boolean(map, "featureInterpreters"),
             start_time,
             iat: time_claim(map, "iat")?,
             exp: time_claim(map, "exp")?,

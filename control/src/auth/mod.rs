@@ -14,7 +14,9 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-pub use grant::{Grant, Role, SeatHolder, TakeoverRefused, UrlOptions};
+pub use grant::{
+    Grant, InterpreterRefused, Role, SeatHolder, TakeoverRefused, UrlOptions, DEFAULT_INTERPRETER_LANGUAGES,
+};
 pub use jwt::{JwtError, JwtVerifier, TokenClaims};
 
 use crate::config::AuthConfig;

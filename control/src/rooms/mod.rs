@@ -33,6 +33,7 @@ use crate::signalling::messages::{Mode, ServerMessage};
 use crate::signalling::outbox::Outbox;
 use driver::{Command, Driver};
 pub use room::new_peer_id;
+pub use room::Settings;
 use room::{Now, Room, RoomEvent};
 
 /// What happens in rooms, for observers (statistics, webhooks). Sent in the order it happened, once each.
@@ -99,9 +100,13 @@ pub struct JoinRequest {
 }
 
 impl JoinRequest {
-    /// May publish: everyone in a call; in a webinar, speakers (`itisparticipant`) and moderators.
+    /// May publish: everyone in a call; in a webinar, speakers (`itisparticipant`), moderators and
+    /// interpreters (who are heard only in their channel).
     pub fn speaker(&self) -> bool {
-        self.mode == Mode::Call || self.grant.itisparticipant || self.grant.is_moderator()
+        self.mode == Mode::Call
+            || self.grant.itisparticipant
+            || self.grant.is_moderator()
+            || self.grant.interprets().is_some()
     }
 }
 
@@ -117,6 +122,7 @@ struct Inner {
     observers: Vec<mpsc::UnboundedSender<RoomNews>>,
     /// True once the rooms agree with the relay after the link came up; false while it is down.
     synced: watch::Sender<bool>,
+    settings: Settings,
 }
 
 /// How long a join waits for the relay link before it is refused.
@@ -132,6 +138,7 @@ impl Registry {
         relay: RelayClient,
         mut events: mpsc::UnboundedReceiver<RelayEvent>,
         observers: Vec<mpsc::UnboundedSender<RoomNews>>,
+        settings: Settings,
     ) -> Self {
         let registry = Registry {
             inner: Arc::new(Inner {
@@ -140,6 +147,7 @@ impl Registry {
                 next_connection: AtomicU64::new(1),
                 observers,
                 synced: watch::Sender::new(false),
+                settings,
             }),
         };
         let router = registry.clone();
@@ -204,7 +212,7 @@ impl Registry {
             }
             for (id, dump) in dumps {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let room = Room::adopt(id.clone(), Now::real(), rand::random(), dump);
+                let room = Room::adopt(id.clone(), self.inner.settings, Now::real(), rand::random(), dump);
                 tokio::spawn(Driver::new(room, self.inner.relay.clone(), self.clone()).run(rx));
                 rooms.insert(id, tx);
             }
@@ -258,7 +266,7 @@ impl Registry {
             let mut rooms = self.inner.rooms.lock().expect("rooms lock");
             let tx = rooms.entry(room_id.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let room = Room::new(room_id.clone(), Now::real(), rand::random());
+                let room = Room::new(room_id.clone(), self.inner.settings, Now::real(), rand::random());
                 tokio::spawn(Driver::new(room, self.inner.relay.clone(), self.clone()).run(rx));
                 tx
             });
@@ -386,6 +394,11 @@ impl RoomHandle {
 
     pub fn ice_restart(&self) {
         self.send(RoomEvent::IceRestart { connection: self.connection });
+    }
+
+    /// The interpretation channel to listen to (`None`: the original), and whether the original is muted.
+    pub fn listen(&self, channel: Option<String>, mute_original: bool) {
+        self.send(RoomEvent::Listen { connection: self.connection, channel, mute_original });
     }
 
     pub fn hand(&self, raised: bool) {

@@ -25,9 +25,11 @@
 //! Moderator commands, the waiting room, chat and hands are in [`moderation`]; taking rooms back after a
 //! restart of `meet-control` or of the relay is in [`restart`]; peers the relay closes on its own (and
 //! the resync when its notices were missed) in [`dropped`]; the relay's active speaker in [`speaker`];
-//! a page whose network changed (ICE restarts, taking its session back on a new socket) in [`network`].
+//! a page whose network changed (ICE restarts, taking its session back on a new socket) in [`network`];
+//! language interpretation (who hears which channel) in [`interpretation`].
 
 mod dropped;
+mod interpretation;
 mod join;
 mod limits;
 mod media;
@@ -41,7 +43,7 @@ mod speaker;
 mod streams;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use meet_media::sdp::{self, Kind};
 use meet_relay::protocol::{ErrorBody, MediaKind, Request, Response, RoomDump, RoomLimits, TransportParams};
@@ -57,6 +59,19 @@ use crate::signalling::messages::{
 /// Webinar defaults when neither the URL nor the token sets a limit.
 pub const WEBINAR_MAX_BROADCASTERS: u32 = 20;
 pub const WEBINAR_MAX_WATCHERS: u32 = 2000;
+
+/// What a server's configuration says about every room.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// How long an interpretation channel stays selectable after its last interpreter left.
+    pub interpreter_grace: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { interpreter_grace: Duration::from_secs(30) }
+    }
+}
 
 /// The time, as the room sees it: monotonic for its timers, the wall clock for what it reports.
 #[derive(Debug, Clone, Copy)]
@@ -118,6 +133,12 @@ pub enum RoomEvent {
     /// The page's network changed: new ICE credentials for its session ([`network`]).
     IceRestart {
         connection: u64,
+    },
+    /// The interpretation channel the participant listens to ([`interpretation`]).
+    Listen {
+        connection: u64,
+        channel: Option<String>,
+        mute_original: bool,
     },
     /// The page's connection ended; nothing is sent to it after this.
     Leave {
@@ -323,6 +344,8 @@ struct Participant {
     saved: Option<restart::PeerRecord>,
     /// When the page last had its ICE restarted ([`network`]).
     ice_restarted: Option<Instant>,
+    /// The interpretation channel it listens to ([`interpretation`]).
+    listening: Option<interpretation::Listening>,
 }
 
 impl Participant {
@@ -342,7 +365,8 @@ impl Participant {
             connection,
             display_name: request.display_name,
             audio: speaker && request.audio,
-            video: speaker && request.video,
+            // Interpreters never send a camera.
+            video: speaker && request.video && request.grant.interprets().is_none(),
             screen: false,
             hand: false,
             grant: request.grant,
@@ -365,6 +389,7 @@ impl Participant {
             answer_dropped: false,
             saved: None,
             ice_restarted: None,
+            listening: None,
         }
     }
 
@@ -379,6 +404,7 @@ impl Participant {
             moderator: self.grant.is_moderator(),
             viewer: !self.speaker,
             allowed: self.allowed,
+            interpreter: self.grant.interprets().map(str::to_string),
         }
     }
 
@@ -391,6 +417,7 @@ impl Participant {
             hand_enabled: self.grant.hand_enabled,
             speaker: self.speaker,
             allowed: self.allowed,
+            interpreter: self.grant.interprets().map(str::to_string),
         }
     }
 
@@ -474,6 +501,7 @@ impl Outputs {
 /// time; while a request is out they wait.
 pub struct Room {
     id: String,
+    settings: Settings,
     now: Now,
     rng: StdRng,
     link: Link,
@@ -492,6 +520,7 @@ pub struct Room {
     orphans_until: Option<Instant>,
     /// Peer id of the participant the relay last named as the speaker (until that one leaves).
     active_speaker: Option<String>,
+    interpretation: interpretation::Interpretation,
     /// Told to stop (`RoomEvent::Detach`): nothing more happens.
     detached: bool,
     program: program::Program,
@@ -501,9 +530,10 @@ pub struct Room {
 impl Room {
     /// A new room, created on the relay with its first participant. `seed` feeds the room's random
     /// choices (SDP session IDs, peer IDs for joins that bring none).
-    pub fn new(id: String, now: Now, seed: u64) -> Self {
+    pub fn new(id: String, settings: Settings, now: Now, seed: u64) -> Self {
         Room {
             id,
+            settings,
             now,
             rng: StdRng::seed_from_u64(seed),
             link: Link::Absent,
@@ -517,6 +547,7 @@ impl Room {
             orphans: Vec::new(),
             orphans_until: None,
             active_speaker: None,
+            interpretation: interpretation::Interpretation::default(),
             detached: false,
             program: program::Program::default(),
             out: Outputs::default(),
@@ -551,7 +582,7 @@ impl Room {
 
     /// When the room wants a `RoomEvent::Timeout`.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.orphans_until
+        [self.orphans_until, self.interpretation.next_deadline()].into_iter().flatten().min()
     }
 
     /// Nobody is here or waiting, nothing is to be done, and the relay holds nothing of the room that
@@ -594,6 +625,7 @@ impl Room {
             RoomEvent::View { connection, tiles } => self.view(connection, tiles),
             RoomEvent::Moderate { connection, action } => self.moderate(connection, action),
             RoomEvent::IceRestart { connection } => self.ice_restart(connection),
+            RoomEvent::Listen { connection, channel, mute_original } => self.listen(connection, channel, mute_original),
             RoomEvent::Leave { connection } => {
                 if let Some(i) = self.index_of(connection) {
                     self.remove(i, true);
@@ -657,6 +689,7 @@ impl Room {
                 if self.orphans_until.is_some_and(|t| t <= self.now.mono) {
                     self.expire_orphans();
                 }
+                self.expire_channels();
             }
         }
     }
@@ -712,6 +745,9 @@ impl Room {
         self.forget_streams_of(&p.id);
         if !p.speaker {
             self.broadcast_room_state();
+        }
+        if let Some(lang) = p.grant.interprets() {
+            self.interpreter_left(lang);
         }
         self.offer_where_needed();
     }

@@ -80,6 +80,15 @@ pub enum ClientMessage {
     /// This page's network changed (ICE went `disconnected`): new ICE credentials, in a new offer, for
     /// the same session.
     IceRestart,
+    /// The interpretation channel the participant listens to (`None`: the original audio only), and
+    /// whether the original is muted beneath it.
+    #[serde(rename_all = "camelCase")]
+    Interpretation {
+        #[serde(default)]
+        channel: Option<String>,
+        #[serde(default)]
+        mute_original: bool,
+    },
     Leave,
 }
 
@@ -190,6 +199,10 @@ pub enum ModeratorAction {
     #[serde(rename_all = "camelCase")]
     Reject {
         peer_id: String,
+    },
+    /// Turn language interpretation on or off for the room (with `featureInterpreters`).
+    Interpretation {
+        on: bool,
     },
 }
 
@@ -313,6 +326,20 @@ pub enum ServerMessage {
     },
     /// You wait for a moderator to let you in ("Please wait for confirmation").
     Waiting,
+    /// Language interpretation in the room: whether it is available (`featureInterpreters`) and on,
+    /// the channels one may pick (languages with an interpreter, or whose last one left less than the
+    /// grace period ago), and what you listen to. `reason` says why your channel changed without you
+    /// asking: `channel-gone` (no interpreter came back in time), `interpretation-off` (a moderator).
+    #[serde(rename_all = "camelCase")]
+    Interpretation {
+        available: bool,
+        on: bool,
+        channels: Vec<String>,
+        channel: Option<String>,
+        mute_original: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
+    },
     /// For moderators: who waits.
     WaitingList {
         peers: Vec<WaitingPeer>,
@@ -372,6 +399,9 @@ pub struct PeerInfo {
     pub viewer: bool,
     /// What a moderator permits this participant.
     pub allowed: Allowed,
+    /// An interpreter: the language it interprets into (its audio is a channel, it has no tile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
 }
 
 /// The joining participant's own rights.
@@ -387,6 +417,9 @@ pub struct SelfInfo {
     /// May publish (everyone in a call; speakers in a webinar).
     pub speaker: bool,
     pub allowed: Allowed,
+    /// An interpreter: the language it interprets into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

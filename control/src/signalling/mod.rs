@@ -162,6 +162,13 @@ async fn session(state: AppState, socket: WebSocket) {
                     return;
                 }
             };
+            if let Err(e) = grant.check_interpretation(&state.call.interpreter_languages.0) {
+                tracing::info!(room = %room_id, error = %e, "join refused: interpretation claims");
+                let _ = out_tx.send(ServerMessage::closed(e.code(), e.to_string()));
+                drop(out_tx);
+                let _ = writer.await;
+                return;
+            }
             let mut grant = grant;
             if grant.video_url.as_deref().is_some_and(|u| !state.call.player_allowed(u)) {
                 tracing::info!(room = %room_id, "joint-viewing player from a host not in [server] player_hosts ignored");
@@ -280,6 +287,7 @@ async fn session(state: AppState, socket: WebSocket) {
             ClientMessage::Share { on, id } => handle.share(on, id),
             ClientMessage::Chat { text } => handle.chat(text),
             ClientMessage::Hand { raised } => handle.hand(raised),
+            ClientMessage::Interpretation { channel, mute_original } => handle.listen(channel, mute_original),
             ClientMessage::View { mut tiles } => {
                 tiles.truncate(messages::MAX_TILE_VIEWS);
                 handle.view(tiles)

@@ -120,7 +120,7 @@ impl Server {
         let call = Arc::new(call);
         let store = Arc::new(SqliteStore::open(db).unwrap());
         let (services, observers) = Services::start(store, &auth, &hooks, timings).await.unwrap();
-        let rooms = Registry::new(relay, notifications, observers);
+        let rooms = Registry::new(relay, notifications, observers, Default::default());
         meet_control::take_back(&rooms, &services, std::time::Duration::from_secs(10)).await.unwrap();
         let debug_token = Some(meet_control::config::Secret(DEBUG_TOKEN.into()));
         let state = AppState {
@@ -375,6 +375,15 @@ pub fn jwt(claims: Value) -> String {
 }
 
 /// Sends one client message.
+/// `join` fields carrying a Client API token for `room` with these extra claims.
+pub fn token(room: &str, claims: Value) -> Value {
+    let mut c = json!({ "roomId": room });
+    for (k, v) in claims.as_object().cloned().unwrap_or_default() {
+        c[k] = v;
+    }
+    json!({ "token": jwt(c) })
+}
+
 pub async fn send(ws: &mut Ws, message: Value) {
     ws.send(Message::Text(message.to_string().into())).await.unwrap();
 }

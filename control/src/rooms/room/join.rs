@@ -7,6 +7,7 @@
 
 use meet_relay::protocol::{Request, Response, RoomLimits};
 
+use super::interpretation::delivers;
 use super::limits::NamedLimits;
 use super::program::{ConsumeFor, Step, Then};
 use super::{
@@ -217,13 +218,15 @@ impl Room {
             session_id,
         ));
         // What the others already send, given last first (see `join_consume`).
+        let joiner = joining.participant.as_ref().expect("just made");
+        let on = self.interpretation.on();
         joining.streams = self
             .participants
             .iter()
             .flat_map(|p| {
                 MediaSource::ALL
                     .into_iter()
-                    .filter(|s| p.produces(*s) && p.forwards(*s))
+                    .filter(move |s| p.produces(*s) && delivers(p, joiner, *s, on))
                     .map(move |s| (p.id.clone(), s))
             })
             .collect();
@@ -326,6 +329,7 @@ impl Room {
         if !speaker {
             self.broadcast_room_state();
         }
+        self.interpretation_joined(self.participants.len() - 1);
     }
 }
 

@@ -45,6 +45,9 @@ impl Room {
             if on && !p.speaker {
                 refused.push(refusal(source, "not-allowed", "Webinar viewers do not send a camera or microphone"));
                 false
+            } else if on && source == MediaSource::Video && p.grant.interprets().is_some() {
+                refused.push(refusal(source, "not-allowed", "Interpreters cannot turn on their camera"));
+                false
             } else if on && !p.allowed.get(source) {
                 refused.push(refusal(
                     source,
@@ -80,6 +83,10 @@ impl Room {
         let p = &mut self.participants[i];
         if on && !p.speaker {
             p.refused.push(refusal(MediaSource::Screen, "not-allowed", "Viewers cannot share their screen"));
+            return self.report_sending(i, id);
+        }
+        if on && p.grant.interprets().is_some() {
+            p.refused.push(refusal(MediaSource::Screen, "not-allowed", "Interpreters cannot share their screen"));
             return self.report_sending(i, id);
         }
         if on && !p.allowed.screen {

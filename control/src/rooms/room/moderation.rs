@@ -142,6 +142,13 @@ impl Room {
                 self.program.then(Step::SendWaitingList);
                 ok
             }
+            ModeratorAction::Interpretation { on } => {
+                if !self.set_interpretation(on) {
+                    let message = "Language interpretation is not enabled for this room (featureInterpreters)";
+                    self.out.send(connection, ServerMessage::error("not-allowed", message));
+                }
+                true
+            }
             ModeratorAction::Reject { peer_id } => match self.waiting.iter().position(|w| w.peer_id == peer_id) {
                 Some(w) => {
                     let w = self.waiting.remove(w);

@@ -93,6 +93,9 @@ impl Room {
         if moderator {
             self.send_waiting_list();
         }
+        if self.interpretation.on() {
+            self.interpretation_joined(i);
+        }
         self.offer_where_needed();
         id
     }

@@ -59,6 +59,9 @@ pub(crate) struct PeerRecord {
     /// What the peer proved when it joined: who may take its seat before its page resumes.
     #[serde(default)]
     holder: SeatHolder,
+    /// The language it interprets into, if an interpreter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    interpreter: Option<String>,
 }
 
 impl Participant {
@@ -79,6 +82,7 @@ impl Participant {
             waiting_room: room.waiting_room,
             video_url: room.video_url.clone(),
             holder: self.grant.seat_holder(),
+            interpreter: self.grant.interprets().map(str::to_string),
         }
     }
 }
@@ -116,6 +120,7 @@ impl Orphan {
             moderator: r.is_some_and(|r| r.moderator),
             viewer: self.dump.watcher,
             allowed: r.map(|r| r.allowed).unwrap_or_default(),
+            interpreter: r.and_then(|r| r.interpreter.clone()),
         }
     }
 }
@@ -190,8 +195,8 @@ fn sections_from(dump: &PeerDump, resume: &Resume, speaker: bool) -> Option<Vec<
 
 impl Room {
     /// A room the relay kept forwarding while no `meet-control` ran; its peers wait for their pages.
-    pub fn adopt(id: String, now: Now, seed: u64, dump: RoomDump) -> Self {
-        let mut room = Room::new(id, now, seed);
+    pub fn adopt(id: String, settings: super::Settings, now: Now, seed: u64, dump: RoomDump) -> Self {
+        let mut room = Room::new(id, settings, now, seed);
         room.link = Link::Present;
         room.limits = dump.limits;
         room.named_limits = super::limits::NamedLimits::in_force(dump.limits);

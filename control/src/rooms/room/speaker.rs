@@ -8,7 +8,11 @@ use crate::signalling::messages::{MediaSource, ServerMessage};
 
 impl Room {
     pub(super) fn active_speaker_changed(&mut self, producer: &str) {
-        let Some(p) = self.participants.iter().find(|p| producer_id(&p.id, MediaSource::Audio) == producer) else {
+        // Interpreters speak in their channel, not to the room: they never become its speaker.
+        let speaking = |p: &&super::Participant| p.grant.interprets().is_none();
+        let Some(p) =
+            self.participants.iter().filter(speaking).find(|p| producer_id(&p.id, MediaSource::Audio) == producer)
+        else {
             // A producer of a participant who left meanwhile, or of a peer not seated again yet.
             return tracing::debug!(producer, "active speaker not in the room");
         };

@@ -4,6 +4,7 @@
 use meet_media::sdp::{self, Direction, MediaSection, OutgoingStream};
 use meet_relay::protocol::{Request, Response};
 
+use super::interpretation::delivers;
 use super::program::{ConsumeFor, Step, Then};
 use super::{kind_of, producer_id, Consumed, Outputs, Participant, RelayAnswer, Role, Room, Section};
 use crate::signalling::messages::{MediaSource, ServerMessage, TrackInfo};
@@ -90,10 +91,12 @@ impl Room {
     /// unwanted ones go at once.
     fn sync_pair(&mut self, from: usize, to: usize) {
         let from_id = self.participants[from].id.clone();
+        let on = self.interpretation.on();
+        let (sender, receiver) = (&self.participants[from], &self.participants[to]);
         let wanted: Vec<(MediaSource, bool)> = MediaSource::ALL
             .iter()
-            .filter(|s| self.participants[from].produces(**s))
-            .map(|s| (*s, self.participants[from].forwards(*s)))
+            .filter(|s| sender.produces(**s))
+            .map(|s| (*s, delivers(sender, receiver, *s, on)))
             .collect();
         for (source, want) in wanted {
             let receiver = &mut self.participants[to];
