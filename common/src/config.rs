@@ -1,12 +1,14 @@
-//! The parts of meet's one TOML file (`docs/configuration.md`) that the relay reads: `[relay]` (used by
-//! `meet-relay` and by the relay embedded in `meet-control`) and `[log]` (both daemons). `meet-relay`
-//! ignores the other sections, which `meet-control` validates.
+//! The parts of meet's one TOML file (`docs/configuration.md`) that both daemons read: `[relay]` (used by
+//! `meet-relay` and by the relay embedded in `meet-control`) and `[log]`. `meet-relay` ignores the other
+//! sections, which `meet-control` validates.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::Deserialize;
+
+pub use crate::logging::LogFormat;
 
 /// `[relay]`. Every key is optional: flags and `MEET_*` variables override it, and built-in defaults
 /// apply when neither names it.
@@ -45,12 +47,38 @@ pub struct LogSection {
     pub filter: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
+/// How the relay's media cores do their socket IO (`[relay] io_backend`, `--io-backend`); the backends
+/// themselves are in `meet_relay::io`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoBackend {
+    /// io_uring when the probe passes, else mmsg.
     #[default]
-    Human,
-    Json,
+    Auto,
+    Uring,
+    Mmsg,
+}
+
+impl FromStr for IoBackend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(IoBackend::Auto),
+            "uring" | "io_uring" => Ok(IoBackend::Uring),
+            "mmsg" => Ok(IoBackend::Mmsg),
+            other => Err(format!("unknown IO backend {other:?} (auto, uring or mmsg)")),
+        }
+    }
+}
+
+impl std::fmt::Display for IoBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IoBackend::Auto => "auto",
+            IoBackend::Uring => "uring",
+            IoBackend::Mmsg => "mmsg",
+        })
+    }
 }
 
 /// What `meet-relay` reads of the file.
@@ -80,7 +108,7 @@ impl RelaySection {
     /// Checks values serde cannot: names the key at fault.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(b) = &self.io_backend {
-            b.parse::<crate::IoBackend>().map_err(|e| format!("[relay] io_backend: {e}"))?;
+            b.parse::<IoBackend>().map_err(|e| format!("[relay] io_backend: {e}"))?;
         }
         if self.announced_ip.is_some() && self.announced_ips.is_some() {
             return Err("[relay] announced_ip and announced_ips: set one of them".into());
@@ -220,20 +248,6 @@ pub fn host_addresses() -> Vec<IpAddr> {
         }
     }
     found
-}
-
-/// Starts `tracing` output: `format` on stderr, `RUST_LOG` over `filter` over `info`. Tokens and secrets
-/// are never passed to log macros by meet's code.
-pub fn init_logging(format: LogFormat, filter: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(filter.unwrap_or("info")))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! systemd's readiness protocol (`sd_notify(3)`): one datagram such as `READY=1` to the Unix socket named
 //! by `$NOTIFY_SOCKET`. Without that variable (not started by systemd with `Type=notify`) nothing is sent.
-//! Used by both daemons: `meet-relay` and `meet-control` (which depends on this crate).
+//! Used by both daemons: `meet-relay` and `meet-control`.
 
 use std::io;
 use std::os::unix::net::UnixDatagram;

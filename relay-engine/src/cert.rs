@@ -1,6 +1,7 @@
 //! The relay's DTLS certificate: one self-signed ECDSA P-256 certificate per relay process, whose
 //! SHA-256 fingerprint the control plane puts in every SDP offer (`a=fingerprint`).
 
+use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
 #[derive(Clone)]
@@ -11,12 +12,15 @@ pub struct Certificate {
 }
 
 impl Certificate {
-    pub fn generate() -> Result<Self, rcgen::Error> {
+    /// `rng` gives the serial number; the key pair comes from the crypto library's own OS randomness.
+    pub fn generate(rng: &mut dyn RngCore) -> Result<Self, rcgen::Error> {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name.push(rcgen::DnType::CommonName, "meet-relay");
         // Browsers reject two certificates with one serial number from the same issuer name.
-        params.serial_number = Some(rand::random::<[u8; 16]>().to_vec().into());
+        let mut serial = [0u8; 16];
+        rng.fill_bytes(&mut serial);
+        params.serial_number = Some(serial.to_vec().into());
         let cert = params.self_signed(&key)?;
         let der = cert.der().to_vec();
         let fingerprint = fingerprint_of(&der);
@@ -48,7 +52,7 @@ mod tests {
 
     #[test]
     fn fingerprint_shape_and_match() {
-        let c = Certificate::generate().unwrap();
+        let c = Certificate::generate(&mut rand::rng()).unwrap();
         assert!(c.fingerprint.starts_with("sha-256 "));
         assert_eq!(c.fingerprint.len(), 8 + 32 * 3 - 1);
         assert!(fingerprint_matches(&c.fingerprint.to_lowercase(), &c.dtls.certificate));

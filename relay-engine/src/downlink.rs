@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use meet_media::rtcp;
 
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
-use crate::protocol::{MediaKind, Notification};
+use meet_relay_protocol::{MediaKind, Notification};
 
 /// Packets remembered per peer for matching feedback: a second at 4,000 packets/s.
 const HISTORY: usize = 4096;

@@ -13,7 +13,7 @@ use meet_media::rtp::Ssrc;
 
 use super::pipe::{PipeMessage, PipeOut};
 use super::{Engine, PeerKey, ProducerKey};
-use crate::protocol::MediaKind;
+use meet_relay_protocol::MediaKind;
 
 /// Room for one compound packet we write, before SRTCP's trailer.
 const RTCP_BUF: usize = 1200;

@@ -10,7 +10,7 @@ use super::pipe::{PipeMessage, PipeOut};
 use super::retransmit::{Arrival, LossTracker, PacketCache, RtxOut};
 use super::simulcast::{PacketInfo, Simulcast};
 use super::{ConsumerKey, Engine, Path, PeerKey, ProducerKey};
-use crate::protocol::{MediaKind, RtxStream};
+use meet_relay_protocol::{MediaKind, RtxStream};
 
 /// The longest authentication tag of the SRTP profiles we support (AES-GCM).
 pub(super) const SRTP_MAX_TAG: usize = 16;

@@ -1,10 +1,14 @@
 //! The relay's sans-IO engine: one per core. It owns that core's rooms, peers, producers and consumers.
 //!
-//! Calling contract: the IO driver feeds it datagrams ([`Engine::handle_datagram`]), control requests
-//! ([`Engine::handle_request`]) and the passing of time ([`Engine::handle_timeout`]), each with the `now` it
-//! read from its clock, and after each call drains [`Engine::poll_transmit`] (datagrams to send),
-//! [`Engine::poll_event`] (notifications for control) and asks [`Engine::poll_timeout`] when to call back.
-//! The engine never reads a clock and never touches a socket, so tests drive it on a simulated clock.
+//! Calling contract: the IO driver (crate `meet-relay`) feeds it datagrams ([`Engine::handle_datagram`]),
+//! control requests ([`Engine::handle_request`]) and the passing of time ([`Engine::handle_timeout`]), each
+//! with the `now` it read from its clock, and after each call drains [`Engine::poll_transmit`] (datagrams to
+//! send), [`Engine::poll_event`] (notifications for control) and asks [`Engine::poll_timeout`] when to call
+//! back. The engine never reads a clock, never touches a socket and draws its random numbers (ICE
+//! credentials, SSRCs, first sequence numbers) from the RNG its caller gives [`Engine::new`], so tests drive
+//! it on a simulated clock with a seeded RNG. Its `Cargo.toml` has no tokio, libc, io-uring or rand, and
+//! `tests/dependencies.rs` keeps it so. Requests, responses and notifications are the control channel's
+//! (`meet-relay-protocol`).
 //!
 //! Layout: [`peer`] (ICE-lite, DTLS, SRTP state of one browser), [`room`] (membership and limits),
 //! [`forward`] (RTP from producers to consumers), [`feedback`] (RTCP in both directions),
@@ -39,11 +43,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use meet_media::demux::{classify, PacketKind};
+use rand_core::RngCore;
 use slab::Slab;
 
-use crate::protocol::Notification;
 pub use cert::Certificate;
 pub use counters::Counters;
+use meet_relay_protocol::Notification;
 pub use path::{Path, Transport};
 use peer::Peer;
 use room::Room;
@@ -97,6 +102,8 @@ pub(crate) type ConsumerKey = usize;
 pub struct Engine {
     config: EngineConfig,
     certificate: Certificate,
+    /// The caller's randomness (an OS-seeded RNG in the relay, a seeded one in tests).
+    rng: Box<dyn RngCore + Send>,
     dtls_config: Arc<dimpl::Config>,
     /// Time zero of this engine; RTP arrival times are counted from it.
     epoch: Instant,
@@ -150,9 +157,10 @@ fn take_buffer(pool: &mut Vec<Vec<u8>>) -> Vec<u8> {
 }
 
 impl Engine {
-    pub fn new(config: EngineConfig, certificate: Certificate, now: Instant) -> Self {
+    pub fn new(config: EngineConfig, certificate: Certificate, rng: Box<dyn RngCore + Send>, now: Instant) -> Self {
         let dtls_config = Arc::new(dimpl::Config::default());
         Engine {
+            rng,
             core: config.core,
             next_report: now + config.report_interval,
             next_tick: now + TIMER_TICK,

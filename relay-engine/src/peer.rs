@@ -11,7 +11,7 @@ use super::cert::fingerprint_matches;
 use super::congestion::TransportFeedback;
 use super::downlink::Downlink;
 use super::{ConsumerKey, Engine, Path, PeerKey, ProducerKey};
-use crate::protocol::{Notification, PeerFeedback};
+use meet_relay_protocol::{Notification, PeerFeedback};
 
 pub(crate) struct Peer {
     pub room: String,
@@ -52,7 +52,16 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    pub fn new(room: String, id: String, ufrag: String, pwd: String, dtls: dimpl::Dtls, now: Instant) -> Self {
+    /// `rtcp_ssrc` is the SSRC the relay's own RTCP to this peer is sent with (random, odd).
+    pub fn new(
+        room: String,
+        id: String,
+        ufrag: String,
+        pwd: String,
+        dtls: dimpl::Dtls,
+        rtcp_ssrc: u32,
+        now: Instant,
+    ) -> Self {
         Peer {
             room,
             id,
@@ -73,7 +82,7 @@ impl Peer {
             producers_by_rid: Vec::new(),
             consumers: HashMap::new(),
             consumers_by_ssrc: HashMap::new(),
-            rtcp_ssrc: rand::random::<u32>() | 1,
+            rtcp_ssrc,
             watcher: false,
             data: String::new(),
             feedback: PeerFeedback::default(),

@@ -17,7 +17,7 @@ use meet_media::rtp;
 
 use super::forward::{Producer, NO_PEER};
 use super::{Engine, ProducerKey};
-use crate::protocol::{ErrorBody, ErrorCode, MediaKind};
+use meet_relay_protocol::{ErrorBody, ErrorCode, MediaKind};
 
 #[derive(Debug)]
 pub enum PipeMessage {

@@ -1,5 +1,5 @@
 //! Recording, the engine's part: which producers of a room are recorded, and handing each of their
-//! decrypted packets out once ([`Engine::poll_record`]) for the IO layer's recorder (`crate::record`)
+//! decrypted packets out once ([`Engine::poll_record`]) for the IO layer's recorder (`meet_relay::record`)
 //! to write. The engine opens no file: a recording is a name and a directory it passes along.
 //!
 //! A room records every producer of its peers on this core (proxies are recorded on their origin's
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Engine, ProducerKey};
-use crate::protocol::{ErrorBody, ErrorCode, MediaKind};
+use meet_relay_protocol::{ErrorBody, ErrorCode, MediaKind};
 
 /// One recorded stream: what the recorder needs to name and write its file.
 #[derive(Debug, Clone, PartialEq, Eq)]

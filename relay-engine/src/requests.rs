@@ -2,13 +2,15 @@
 
 use std::time::Instant;
 
+use rand_core::RngCore;
+
 use super::forward::{Consumer, Producer};
 use super::peer::Peer;
 use super::retransmit::RtxOut;
 use super::room::Room;
 use super::simulcast::Simulcast;
 use super::{Engine, PeerKey};
-use crate::protocol::{
+use meet_relay_protocol::{
     ConsumerDump, ErrorBody, ErrorCode, LayerDump, MediaKind, PeerDump, PeerFeedbackEntry, ProducerDump, RelayStats,
     Request, Response, RoomDump, TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
 };
@@ -22,11 +24,19 @@ fn not_found(what: &str, id: &str) -> ErrorBody {
 }
 
 /// ICE credentials: RFC 8445 wants at least 24 bits of randomness in a ufrag and 128 in a password.
-fn ice_token(len: usize) -> String {
-    use rand::Rng;
+fn ice_token(rng: &mut dyn RngCore, len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    // Uniform over the alphabet: a random byte below the largest multiple of its length, else another.
+    let below = (256 / ALPHABET.len() * ALPHABET.len()) as u8;
+    let mut token = String::with_capacity(len);
+    while token.len() < len {
+        let mut byte = [0u8];
+        rng.fill_bytes(&mut byte);
+        if byte[0] < below {
+            token.push(ALPHABET[byte[0] as usize % ALPHABET.len()] as char);
+        }
+    }
+    token
 }
 
 /// Streams of one participant share a CNAME so the browser can lip-sync them; producer ids are
@@ -202,7 +212,8 @@ impl Engine {
                 let ssrc = self.new_consumer_ssrc(key, None);
                 let rtx = match rtx_payload_type {
                     Some(pt) if self.producers[pk].kind == MediaKind::Video => {
-                        Some(RtxOut::new(self.new_consumer_ssrc(key, Some(ssrc)), pt))
+                        let rtx_ssrc = self.new_consumer_ssrc(key, Some(ssrc));
+                        Some(RtxOut::new(rtx_ssrc, pt, self.rng.next_u32() as u16))
                     }
                     _ => None,
                 };
@@ -321,7 +332,8 @@ impl Engine {
         }
         let (ufrag, pwd) = self.new_ice_credentials();
         let dtls = dimpl::Dtls::new_auto(self.dtls_config.clone(), self.certificate.dtls.clone(), now);
-        let mut new_peer = Peer::new(room.clone(), peer.clone(), ufrag.clone(), pwd.clone(), dtls, now);
+        let rtcp_ssrc = self.rng.next_u32() | 1;
+        let mut new_peer = Peer::new(room.clone(), peer.clone(), ufrag.clone(), pwd.clone(), dtls, rtcp_ssrc, now);
         new_peer.watcher = watcher;
         // The endpoint initialises its handshake state on its first timeout call.
         new_peer
@@ -347,20 +359,20 @@ impl Engine {
     }
 
     /// A ufrag no peer of this core has, and a password.
-    fn new_ice_credentials(&self) -> (String, String) {
+    fn new_ice_credentials(&mut self) -> (String, String) {
         let ufrag = loop {
-            let u = ice_token(8);
+            let u = ice_token(&mut *self.rng, 8);
             if !self.peers_by_ufrag.contains_key(&u) {
                 break u;
             }
         };
-        (ufrag, ice_token(24))
+        (ufrag, ice_token(&mut *self.rng, 24))
     }
 
     /// A random SSRC this peer neither sends nor receives yet (nor `also_not`, one just chosen).
-    fn new_consumer_ssrc(&self, key: PeerKey, also_not: Option<u32>) -> u32 {
+    fn new_consumer_ssrc(&mut self, key: PeerKey, also_not: Option<u32>) -> u32 {
         loop {
-            let s = rand::random::<u32>();
+            let s = self.rng.next_u32();
             let p = &self.peers[key];
             if s != 0
                 && Some(s) != also_not

@@ -395,12 +395,14 @@ pub(crate) struct RtxOut {
 }
 
 impl RtxOut {
-    pub fn new(ssrc: u32, payload_type: u8) -> Self {
-        RtxOut { ssrc, payload_type, next_seq: rand::random(), budget: RTX_BUDGET }
+    /// `first_seq` is random (RFC 3550 section 5.1: a sequence starts at a random number).
+    pub fn new(ssrc: u32, payload_type: u8, first_seq: u16) -> Self {
+        RtxOut { ssrc, payload_type, next_seq: first_seq, budget: RTX_BUDGET }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // A simulated clock starts at a real instant.
 mod tests {
     use super::*;
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::seats::Seats;
 use super::speaker::DominantSpeaker;
 use super::{PeerKey, ProducerKey};
-use crate::protocol::RoomLimits;
+use meet_relay_protocol::RoomLimits;
 
 pub(crate) struct Room {
     pub limits: RoomLimits,

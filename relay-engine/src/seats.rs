@@ -15,14 +15,14 @@
 //! one call on the home core's engine, so two peers asking for the last seat at the same moment cannot
 //! both get it.
 //!
-//! [`Request::Produce`]: crate::protocol::Request::Produce
-//! [`Request::PauseProducer`]: crate::protocol::Request::PauseProducer
+//! [`Request::Produce`]: meet_relay_protocol::Request::Produce
+//! [`Request::PauseProducer`]: meet_relay_protocol::Request::PauseProducer
 
 use std::collections::HashMap;
 
 use super::pipe::{PipeMessage, PipeOut};
 use super::{Engine, PeerKey};
-use crate::protocol::{ErrorBody, ErrorCode};
+use meet_relay_protocol::{ErrorBody, ErrorCode};
 
 /// The reference's words for a refused seat.
 pub const NO_SEAT_MESSAGE: &str = "The limit of maximum active attendees is exceeded";

@@ -27,7 +27,7 @@ use meet_media::sdp::{VideoCodec, MID_EXT_ID, REPAIRED_RID_EXT_ID, RID_EXT_ID};
 use meet_media::{h264, vp8};
 
 use super::{ConsumerKey, Engine, PeerKey, ProducerKey};
-use crate::protocol::RtxStream;
+use meet_relay_protocol::RtxStream;
 
 /// A layer that sent nothing for this long is not being sent (the browser dropped it).
 const LAYER_IDLE: Duration = Duration::from_millis(1500);

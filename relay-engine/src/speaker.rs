@@ -22,7 +22,7 @@ use meet_media::sdp::AUDIO_LEVEL_EXT_ID;
 
 use super::forward::NO_PEER;
 use super::{Engine, ProducerKey};
-use crate::protocol::Notification;
+use meet_relay_protocol::Notification;
 
 /// Levels at or above this (in -dBov: quieter than -70 dBov) are silence or background noise.
 const SPEECH_FLOOR: u8 = 70;
@@ -188,6 +188,7 @@ impl Engine {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // A simulated clock starts at a real instant.
 mod tests {
     use super::*;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::Net;
 use meet_media::rtp::{self, Extension};
 use meet_media::sdp::AUDIO_LEVEL_EXT_ID;
-use meet_relay::protocol::{MediaKind, Notification, Request};
+use meet_relay_protocol::{MediaKind, Notification, Request};
 
 const LOUD: u8 = 30;
 const SILENT: u8 = 127;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::Net;
 use meet_media::rtcp::{self, RtcpPacket};
 use meet_media::rtp::{self, Extension, Ssrc};
-use meet_relay::protocol::Notification;
+use meet_relay_protocol::Notification;
 
 /// Sends `n` packets of a's video (with a transport-wide sequence number from the sender) 4 ms apart,
 /// 1000 bytes each: 2 Mbit/s. Returns what b received: (b's transport-wide sequence number, when).

@@ -9,7 +9,7 @@ use common::Net;
 use meet_media::rtcp::{self, RtcpPacket};
 use meet_media::rtp;
 use meet_media::rtp::Ssrc;
-use meet_relay::protocol::{ErrorCode, Notification, Request, RoomLimits};
+use meet_relay_protocol::{ErrorCode, Notification, Request, RoomLimits};
 
 #[test]
 fn rtp_reaches_the_consumer_with_its_ssrc() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::Net;
 use meet_media::rtcp::RtcpPacket;
-use meet_relay::protocol::{Notification, Request, Response};
+use meet_relay_protocol::{Notification, Request, Response};
 
 fn restart(net: &mut Net, i: usize) {
     let (room, peer) = (net.clients[i].room.clone(), net.clients[i].peer.clone());

@@ -6,8 +6,8 @@ mod common;
 
 use common::{produce_request, Net};
 use meet_media::rtp;
-use meet_relay::engine::record::RecordOut;
-use meet_relay::protocol::{ErrorCode, Request, Response};
+use meet_relay_engine::record::RecordOut;
+use meet_relay_protocol::{ErrorCode, Request, Response};
 
 fn drain(net: &mut Net) -> Vec<RecordOut> {
     std::iter::from_fn(|| net.engine.poll_record()).collect()

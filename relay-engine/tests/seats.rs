@@ -7,12 +7,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Net, RELAY};
+use common::{seeded_rng, Net, RELAY};
 use meet_media::rtcp::RtcpPacket;
-use meet_relay::engine::pipe::{InternalRequest, InternalResponse, PipeMessage};
-use meet_relay::engine::seats::NO_SEAT_MESSAGE;
-use meet_relay::engine::{Certificate, Engine, EngineConfig};
-use meet_relay::protocol::{ErrorBody, ErrorCode, MediaKind, Request, Response, RoomLimits};
+use meet_relay_engine::pipe::{InternalRequest, InternalResponse, PipeMessage};
+use meet_relay_engine::seats::NO_SEAT_MESSAGE;
+use meet_relay_engine::{Certificate, Engine, EngineConfig};
+use meet_relay_protocol::{ErrorBody, ErrorCode, MediaKind, Request, Response, RoomLimits};
 
 fn limits(max_broadcasters: u32) -> RoomLimits {
     RoomLimits { max_broadcasters, max_watchers: 0 }
@@ -206,13 +206,14 @@ struct TwoCores {
 }
 
 impl TwoCores {
+    #[allow(clippy::disallowed_methods)] // The simulated clock starts at a real instant.
     fn new(max: u32) -> Self {
         let now = Instant::now();
-        let cert = Certificate::generate().unwrap();
+        let cert = Certificate::generate(&mut rand::rng()).unwrap();
         let engine = |core| {
             let mut config = EngineConfig::new(vec![RELAY.parse().unwrap()]);
             config.core = core;
-            Engine::new(config, cert.clone(), now)
+            Engine::new(config, cert.clone(), seeded_rng(core as u64), now)
         };
         let mut cores = TwoCores { now, home: engine(0), far: engine(1) };
         for e in [&mut cores.home, &mut cores.far] {

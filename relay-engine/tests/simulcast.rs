@@ -10,7 +10,7 @@ use common::Net;
 use meet_media::rtcp::{self, NackPair, RtcpPacket};
 use meet_media::rtp::{self, Extension, Ssrc};
 use meet_media::vp8;
-use meet_relay::protocol::{MediaKind, Request, Response};
+use meet_relay_protocol::{MediaKind, Request, Response};
 
 /// The layers' SSRCs and the first sequence number of each (the last one wraps soon).
 const SSRCS: [u32; 3] = [100, 200, 300];

@@ -1,4 +1,9 @@
-//! The control channel between `meet-control` and `meet-relay`: one schema, defined here and used by both.
+//! What `meet-control` and `meet-relay` say to each other, defined once and used by both (and by the relay's
+//! engine, whose requests and notifications these are). No IO here: the async framing over sockets is in
+//! `meet_relay::protocol::codec`.
+//!
+//! Layout: [`messages`] (every request, response and notification), [`codec`] (frames to and from bytes),
+//! [`tracks`] (the `tracks.jsonl` index the relay's recorder writes and control's conversion reads).
 //!
 //! Frames are a big-endian `u32` length followed by that many bytes of JSON ([`codec`]). The first request
 //! on a connection must be [`Request::Hello`] with [`PROTOCOL_VERSION`]; anything else is refused and the
@@ -6,7 +11,8 @@
 //! send [`Notification`]s (id-less) at any time.
 
 pub mod codec;
-mod messages;
+pub mod messages;
+pub mod tracks;
 
 pub use messages::*;
 

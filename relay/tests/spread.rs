@@ -2,6 +2,8 @@
 //! through a pipe, over real sockets with real DTLS-SRTP, and a viewer's keyframe request reaches the
 //! publisher across cores.
 
+// The engine's scenario helpers (a client with real ICE, DTLS and SRTP), shared with its own tests.
+#[path = "../../relay-engine/tests/common/mod.rs"]
 mod common;
 
 use std::net::UdpSocket;
@@ -55,7 +57,7 @@ fn spread_room(names: &[&str]) -> (meet_relay::Relay, tokio::runtime::Runtime, V
         else {
             panic!()
         };
-        let cert = Certificate::generate().unwrap();
+        let cert = Certificate::generate(&mut rand::rng()).unwrap();
         req(Request::ConnectPeer {
             room: "web".into(),
             peer: name.into(),

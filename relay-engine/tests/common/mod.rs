@@ -11,10 +11,17 @@ use std::time::{Duration, Instant};
 use meet_media::rtp::{self, HeaderFields, Ssrc};
 use meet_media::srtp::{split_keying_material, SrtpContext, SrtpProfile};
 use meet_media::{rtcp, stun};
-use meet_relay::engine::{Certificate, Engine, EngineConfig};
-use meet_relay::protocol::{MediaKind, Notification, Request, Response, RoomLimits, TransportParams};
+use meet_relay_engine::{Certificate, Engine, EngineConfig};
+use meet_relay_protocol::{MediaKind, Notification, Request, Response, RoomLimits, TransportParams};
 
 pub const RELAY: &str = "10.0.0.1:10000";
+
+/// The engine's randomness in these tests: seeded, so a scenario draws the same credentials and SSRCs
+/// on every run.
+pub fn seeded_rng(seed: u64) -> Box<rand::rngs::StdRng> {
+    use rand::SeedableRng;
+    Box::new(rand::rngs::StdRng::seed_from_u64(seed))
+}
 
 pub struct Client {
     pub addr: SocketAddr,
@@ -186,10 +193,11 @@ pub struct Net {
 }
 
 impl Net {
+    #[allow(clippy::disallowed_methods)] // The simulated clock starts at a real instant.
     pub fn new() -> Self {
         let now = Instant::now();
         let config = EngineConfig::new(vec![RELAY.parse().unwrap()]);
-        let engine = Engine::new(config, Certificate::generate().unwrap(), now);
+        let engine = Engine::new(config, Certificate::generate(&mut rand::rng()).unwrap(), seeded_rng(1), now);
         Net { now, engine, clients: Vec::new(), events: Vec::new() }
     }
 
@@ -207,7 +215,7 @@ impl Net {
         else {
             panic!("expected PeerCreated")
         };
-        let cert = Certificate::generate().unwrap();
+        let cert = Certificate::generate(&mut rand::rng()).unwrap();
         self.request(Request::ConnectPeer {
             room: room.into(),
             peer: peer.into(),
@@ -295,7 +303,7 @@ impl Net {
         let (room, peer) = (self.clients[from].room.clone(), self.clients[from].peer.clone());
         let mut request = produce_request(&room, &peer, ssrc);
         if let Request::Produce { rtx, .. } = &mut request {
-            *rtx = Some(meet_relay::protocol::RtxStream { ssrc: rtx_ssrc, payload_type: 97 });
+            *rtx = Some(meet_relay_protocol::RtxStream { ssrc: rtx_ssrc, payload_type: 97 });
         }
         self.request(request);
     }
