@@ -264,7 +264,7 @@ fn simulcast_layers_cross_cores() {
         let start = Instant::now();
         while start.elapsed() < Duration::from_millis(ms) {
             for l in 0..3 {
-                let keyframe = frame % 10 == 0;
+                let keyframe = frame.is_multiple_of(10);
                 let pid = (frame % 0x8000) as u16;
                 let mut payload = vec![0x90, 0x80, 0x80 | (pid >> 8) as u8, pid as u8];
                 let h = HEIGHTS[l].to_le_bytes();
