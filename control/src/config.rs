@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
-use meet_relay::config::Announced;
+use meet_common::config::Announced;
 use serde::Deserialize;
 
 #[derive(Parser, Debug, Clone)]
@@ -40,7 +40,7 @@ pub struct Args {
     pub cores: Option<usize>,
     /// IO backend of the embedded relay: auto, uring or mmsg.
     #[arg(long, env = "MEET_IO_BACKEND", default_value = "auto")]
-    pub io_backend: meet_relay::IoBackend,
+    pub io_backend: meet_common::config::IoBackend,
     /// TLS certificate chain (PEM); serve HTTPS with --tls-key.
     #[arg(long, env = "MEET_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -53,7 +53,7 @@ pub struct Args {
     pub tls_self_signed: bool,
     /// Log format.
     #[arg(long, env = "MEET_LOG_FORMAT", value_enum, default_value = "human")]
-    pub log_format: meet_relay::config::LogFormat,
+    pub log_format: meet_common::config::LogFormat,
 }
 
 /// The TOML file. Unknown keys are an error, so a typo is caught at start-up.
@@ -79,10 +79,10 @@ pub struct FileConfig {
     pub tls: TlsSection,
     /// `[relay]`: the relay (separate with `socket`, else embedded); shared with meet-relay.
     #[serde(default)]
-    pub relay: meet_relay::config::RelaySection,
+    pub relay: meet_common::config::RelaySection,
     /// `[log]`: shared with meet-relay.
     #[serde(default)]
-    pub log: meet_relay::config::LogSection,
+    pub log: meet_common::config::LogSection,
     /// `[turn]`: a TURN server the call pages may relay through (see [`crate::turn`]).
     #[serde(default)]
     pub turn: crate::turn::TurnSection,
@@ -393,7 +393,7 @@ pub fn load() -> anyhow::Result<(Args, FileConfig)> {
         }
     }
     args.announced_ip =
-        meet_relay::config::resolve_announced(&args.announced).map_err(|e| anyhow::anyhow!("--announced-ip: {e}"))?;
+        meet_common::config::resolve_announced(&args.announced).map_err(|e| anyhow::anyhow!("--announced-ip: {e}"))?;
     if unset("io_backend") {
         if let Some(v) = &file.relay.io_backend {
             args.io_backend = v.parse().map_err(|e| anyhow::anyhow!("[relay] io_backend: {e}"))?;

@@ -123,20 +123,12 @@ pub fn connect_relay(
             })
         }
         None => {
-            let relay = meet_relay::start(embedded)
+            let relay = meet_relay::embedded(embedded)
                 .with_context(|| format!("cannot start the embedded relay on UDP {}", embedded.bind))?;
             // The same protocol as a separate relay, over an in-process socket pair.
             Box::new(move || {
                 let relay = relay.clone();
-                Box::pin(async move {
-                    let (ours, theirs) = tokio::net::UnixStream::pair()?;
-                    tokio::spawn(async move {
-                        if let Err(e) = meet_relay::io::control::serve_connection(theirs, relay).await {
-                            tracing::error!(error = %e, "embedded relay channel failed");
-                        }
-                    });
-                    Ok(ours)
-                })
+                Box::pin(async move { relay.connect() })
             })
         }
     };

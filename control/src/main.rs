@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use meet_common::sd_notify;
 use meet_control::rooms::Registry;
 use meet_control::AppState;
-use meet_relay::io::sd_notify;
 
 /// How long a start waits for the relay.
 const RELAY_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -14,7 +14,7 @@ const RELAY_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 async fn main() -> anyhow::Result<()> {
     // Flags, MEET_* variables, the TOML file, defaults; validated here, before anything starts.
     let (args, file) = meet_control::config::load()?;
-    meet_relay::config::init_logging(args.log_format, file.log.filter.as_deref());
+    meet_common::logging::init_logging(args.log_format, file.log.filter.as_deref());
     // ring is this process's only rustls provider (HTTPS, webhooks, DTLS).
     meet_control::tls::install_crypto_provider();
     let tls = if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
@@ -48,7 +48,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(n) = file.relay.max_tcp_connections {
         embedded.max_tcp_connections = n;
     }
-    embedded.cores = args.cores.unwrap_or_else(meet_relay::default_cores);
+    if let Some(cores) = args.cores {
+        embedded.cores = cores;
+    }
     embedded.io_backend = args.io_backend;
     let (relay, relay_events) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded)?;
     let db = args.data_dir.join("meet.sqlite");

@@ -207,14 +207,14 @@ mod tests {
 
     /// A relay serving control connections at `path` until the returned task is aborted (which drops
     /// every connection, as a relay crash does).
-    fn relay_at(path: &std::path::Path, relay: meet_relay::io::dispatch::Relay) -> JoinHandle<()> {
+    fn relay_at(path: &std::path::Path, relay: meet_relay::EmbeddedRelay) -> JoinHandle<()> {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path).unwrap();
         tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
-                connections.spawn(meet_relay::io::control::serve_connection(stream, relay.clone()));
+                connections.spawn(relay.serve(stream));
             }
         })
     }
@@ -230,7 +230,7 @@ mod tests {
         let path = dir.join("relay.sock");
         let mut config = meet_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1".parse().unwrap());
         config.cores = 1;
-        let relay = meet_relay::start(&config).unwrap();
+        let relay = meet_relay::embedded(&config).unwrap();
 
         // Nothing listens yet: the link keeps trying.
         let connect_to = path.clone();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use meet_control::relay_client::{Connector, RelayClient};
 use meet_relay::protocol::{Request, Response};
-use meet_relay::{Relay, RelayConfig};
+use meet_relay::{EmbeddedRelay, RelayConfig};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,14 +20,14 @@ use tokio::sync::watch;
 /// Connects control to `relay` through a proxy whose relay-to-control direction stops while `open`
 /// is false: control then reads nothing, as if it were stalled, and the relay's socket fills up
 /// (its send buffer is made small, so a few frames fill it).
-fn gated(relay: Relay, open: watch::Receiver<bool>) -> Connector {
+fn gated(relay: EmbeddedRelay, open: watch::Receiver<bool>) -> Connector {
     Box::new(move || {
         let (relay, mut open) = (relay.clone(), open.clone());
         Box::pin(async move {
             let (control_end, proxy_control) = UnixStream::pair()?;
             let (proxy_relay, relay_end) = UnixStream::pair()?;
             socket2::SockRef::from(&relay_end).set_send_buffer_size(4096)?;
-            tokio::spawn(meet_relay::io::control::serve_connection(relay_end, relay));
+            tokio::spawn(relay.serve(relay_end));
             let (mut from_control, mut to_control) = proxy_control.into_split();
             let (mut from_relay, mut to_relay) = proxy_relay.into_split();
             tokio::spawn(async move { tokio::io::copy(&mut from_control, &mut to_relay).await });
@@ -54,9 +54,9 @@ fn gated(relay: Relay, open: watch::Receiver<bool>) -> Connector {
 
 /// Keeps `peer` of each room alive on the relay: ICE consent checks (STUN binding requests with the
 /// peer's credentials) every 300 ms, as a browser sends them.
-async fn keep_alive(relay: Relay, rooms: Vec<String>, peer: &'static str) {
+async fn keep_alive(relay: EmbeddedRelay, rooms: Vec<String>, peer: &'static str) {
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let target = format!("127.0.0.1:{}", relay.cores()[0].port);
+    let target = format!("127.0.0.1:{}", relay.media_ports()[0]);
     loop {
         for room in &rooms {
             let Ok(Response::RoomDump(dump)) = relay.request(Request::DumpRoom { room: room.clone() }).await else {
@@ -74,7 +74,7 @@ async fn keep_alive(relay: Relay, rooms: Vec<String>, peer: &'static str) {
     }
 }
 
-async fn relay_peers(relay: &Relay, room: &str) -> Vec<String> {
+async fn relay_peers(relay: &EmbeddedRelay, room: &str) -> Vec<String> {
     match relay.request(Request::DumpRoom { room: room.into() }).await {
         Ok(Response::RoomDump(d)) => d.peers.into_iter().map(|p| p.peer).collect(),
         _ => Vec::new(),
@@ -107,7 +107,7 @@ async fn a_peer_closed_storm_while_control_reads_nothing_ends_consistent() {
     // Small enough that the storm overflows it for sure; long enough for every join to finish first.
     config.notification_queue = 4;
     config.consent_timeout = Duration::from_secs(5);
-    let relay = meet_relay::start(&config).unwrap();
+    let relay = meet_relay::embedded(&config).unwrap();
     let (open, gate) = watch::channel(true);
     let link = RelayClient::start(gated(relay.clone(), gate));
     let dir = TempDir::new();

@@ -1,22 +1,30 @@
-//! meet's media relay (SFU).
+//! meet's media relay (SFU): the IO layer and the `meet-relay` binary around the sans-IO engine.
 //!
 //! Layout:
-//! - [`engine`]: the sans-IO relay: rooms, peers, ICE-lite, DTLS, SRTP, RTP/RTCP forwarding. Takes `now`
-//!   and packets, gives packets, events and its next timeout. No sockets, no clock.
+//! - [`engine`]: the `meet-relay-engine` crate, re-exported: rooms, peers, ICE-lite, DTLS, SRTP, RTP/RTCP
+//!   forwarding. Takes `now`, packets and an RNG, gives packets, events and its next timeout. No sockets,
+//!   no clock; its own crate, so Cargo keeps tokio and libc out of it.
 //! - [`io`]: the drivers that own the sockets and the clock: media cores and the control socket server.
-//! - [`protocol`]: the control channel's schema and frame codec, shared with `meet-control`.
+//! - [`protocol`]: the control channel (`meet-relay-protocol`, re-exported) with the async frame codec.
 //! - [`record`]: the recorder thread writing recorded tracks to Matroska files (fed by the cores).
+//! - [`embedded`]: the one way `meet-control` starts a relay inside its own process.
+//! - [`start`] (here): binds the media sockets and starts the cores; [`RelayConfig`] says how.
 //!
-//! Wire formats and SRTP live in the `meet-media` crate.
+//! Wire formats and SRTP live in `meet-media`; the config file's `[relay]` and `[log]` sections, logging and
+//! systemd readiness in `meet-common`.
 
-pub mod config;
-pub mod engine;
+pub mod embedded;
 pub mod io;
 pub mod protocol;
 pub mod record;
 
+pub use embedded::{embedded, EmbeddedRelay};
+pub use meet_relay_engine as engine;
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
+
+use rand::SeedableRng;
 
 pub use io::core::CoreHandle;
 pub use io::dispatch::Relay;
@@ -71,7 +79,7 @@ pub fn default_cores() -> usize {
 
 /// Binds the media sockets and starts the cores.
 pub fn start(config: &RelayConfig) -> std::io::Result<Relay> {
-    let certificate = engine::Certificate::generate().map_err(std::io::Error::other)?;
+    let certificate = engine::Certificate::generate(&mut rand::rng()).map_err(std::io::Error::other)?;
     let notifications = io::notify::Notifier::new();
     let mut cores = Vec::with_capacity(config.cores.max(1));
     for index in 0..config.cores.max(1) {
@@ -85,7 +93,8 @@ pub fn start(config: &RelayConfig) -> std::io::Result<Relay> {
         }
         engine_config.core = index;
         engine_config.consent_timeout = config.consent_timeout;
-        let engine = engine::Engine::new(engine_config, certificate.clone(), Instant::now());
+        let rng = Box::new(rand::rngs::StdRng::from_os_rng());
+        let engine = engine::Engine::new(engine_config, certificate.clone(), rng, Instant::now());
         cores.push((sockets, engine));
     }
     let recorder = record::Recorder::spawn(record::CHANNEL_CAPACITY)?;

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use meet_relay::config::{init_logging, Announced, LogFormat, RelayFile};
-use meet_relay::io::sd_notify;
+use meet_common::config::{resolve_announced, Announced, IoBackend, LogFormat, RelayFile};
+use meet_common::logging::init_logging;
+use meet_common::sd_notify;
 
 #[derive(Parser, Debug)]
 #[command(version, about = "meet's media relay (SFU)")]
@@ -36,7 +37,7 @@ struct Args {
     cores: Option<usize>,
     /// IO backend: io_uring, recvmmsg/sendmmsg, or io_uring when the kernel allows it [default: auto].
     #[arg(long, env = "MEET_IO_BACKEND")]
-    io_backend: Option<meet_relay::IoBackend>,
+    io_backend: Option<IoBackend>,
     /// Log format [default: human].
     #[arg(long, env = "MEET_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -61,8 +62,7 @@ async fn main() -> anyhow::Result<()> {
         .or(section.announced_ips)
         .or(section.announced_ip.map(|ip| vec![ip]))
         .unwrap_or_else(|| vec![Announced::Ip(IpAddr::from([127, 0, 0, 1]))]);
-    let announced =
-        meet_relay::config::resolve_announced(&announced).map_err(|e| anyhow::anyhow!("announced addresses: {e}"))?;
+    let announced = resolve_announced(&announced).map_err(|e| anyhow::anyhow!("announced addresses: {e}"))?;
     let mut config = meet_relay::RelayConfig::new(SocketAddr::new(bind_ip, media_port), announced[0]);
     config.announced_ips = announced;
     config.ice_tcp = args.ice_tcp.or(section.ice_tcp).unwrap_or(true);
@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
     config.io_backend = match (args.io_backend, section.io_backend) {
         (Some(b), _) => b,
         (None, Some(name)) => name.parse().map_err(|e| anyhow::anyhow!("[relay] io_backend: {e}"))?,
-        (None, None) => meet_relay::IoBackend::Auto,
+        (None, None) => IoBackend::Auto,
     };
     let relay = meet_relay::start(&config).with_context(|| format!("cannot bind media port {media_port}"))?;
     // `serve` polls its shutdown future only once the control socket is bound, so the first poll is

@@ -2,6 +2,8 @@
 //! through a pipe, over real sockets with real DTLS-SRTP, and a viewer's keyframe request reaches the
 //! publisher across cores.
 
+// The engine's scenario helpers (a client with real ICE, DTLS and SRTP), shared with its own tests.
+#[path = "../../relay-engine/tests/common/mod.rs"]
 mod common;
 
 use std::net::UdpSocket;
@@ -55,7 +57,7 @@ fn spread_room(names: &[&str]) -> (meet_relay::Relay, tokio::runtime::Runtime, V
         else {
             panic!()
         };
-        let cert = Certificate::generate().unwrap();
+        let cert = Certificate::generate(&mut rand::rng()).unwrap();
         req(Request::ConnectPeer {
             room: "web".into(),
             peer: name.into(),
@@ -262,7 +264,7 @@ fn simulcast_layers_cross_cores() {
         let start = Instant::now();
         while start.elapsed() < Duration::from_millis(ms) {
             for l in 0..3 {
-                let keyframe = frame % 10 == 0;
+                let keyframe = frame.is_multiple_of(10);
                 let pid = (frame % 0x8000) as u16;
                 let mut payload = vec![0x90, 0x80, 0x80 | (pid >> 8) as u8, pid as u8];
                 let h = HEIGHTS[l].to_le_bytes();

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use meet_relay::record::writer::TrackEvent;
+use meet_relay::protocol::tracks::TrackEvent;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const WIDTH: u32 = 1280;

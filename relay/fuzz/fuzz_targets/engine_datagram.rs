@@ -8,15 +8,18 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use meet_media::stun;
-use meet_relay::engine::{Certificate, Engine, EngineConfig};
-use meet_relay::protocol::{Request, Response, RoomLimits};
+use meet_relay_engine::{Certificate, Engine, EngineConfig};
+use meet_relay_protocol::{Request, Response, RoomLimits};
+use rand::SeedableRng;
 
 static CERT: OnceLock<Certificate> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
-    let cert = CERT.get_or_init(|| Certificate::generate().unwrap()).clone();
-    let mut engine = Engine::new(EngineConfig::new(vec!["10.0.0.1:10000".parse().unwrap()]), cert, now);
+    let cert = CERT.get_or_init(|| Certificate::generate(&mut rand::rng()).unwrap()).clone();
+    // Seeded: an input replays the same way (same ICE credentials, same SSRCs).
+    let rng = Box::new(rand::rngs::StdRng::seed_from_u64(0));
+    let mut engine = Engine::new(EngineConfig::new(vec!["10.0.0.1:10000".parse().unwrap()]), cert, rng, now);
     engine.handle_request(now, Request::CreateRoom { room: "r".into(), limits: RoomLimits::default() }).unwrap();
     let Ok(Response::PeerCreated(t)) =
         engine.handle_request(now, Request::CreatePeer { room: "r".into(), peer: "p".into(), watcher: false })

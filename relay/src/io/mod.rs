@@ -1,14 +1,13 @@
 //! The relay's IO layer: the only code that reads the clock or touches a socket.
 //!
 //! - [`core`]: a media core, one thread with its UDP socket, its IO backend and its
-//!   [`Engine`](crate::engine::Engine).
+//!   [`Engine`](meet_relay_engine::Engine).
 //! - [`uring`] and [`mmsg`]: the two IO backends behind one small `Driver` trait; [`socket`] binds
 //!   the media sockets and names the backends.
 //! - [`dispatch`]: places rooms on cores and routes control requests to the core that holds them.
 //! - [`control`]: the Unix-socket server of the control channel.
 //! - [`notify`]: the cores' notifications, queued per subscriber; a subscriber that lags is resynced.
 //! - [`sys`]: socket addresses and the eventfd waker.
-//! - [`sd_notify`]: systemd readiness (`READY=1`, `STOPPING=1`), used by both daemons.
 
 pub mod control;
 pub mod core;
@@ -16,7 +15,6 @@ pub mod dispatch;
 mod mmsg;
 pub mod notify;
 pub(crate) mod pktinfo;
-pub mod sd_notify;
 pub mod socket;
 mod sys;
 mod tcp;

@@ -4,41 +4,10 @@
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
-use std::str::FromStr;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IoBackend {
-    /// io_uring when the probe passes, else mmsg.
-    #[default]
-    Auto,
-    Uring,
-    Mmsg,
-}
-
-impl FromStr for IoBackend {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(IoBackend::Auto),
-            "uring" | "io_uring" => Ok(IoBackend::Uring),
-            "mmsg" => Ok(IoBackend::Mmsg),
-            other => Err(format!("unknown IO backend {other:?} (auto, uring or mmsg)")),
-        }
-    }
-}
-
-impl std::fmt::Display for IoBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            IoBackend::Auto => "auto",
-            IoBackend::Uring => "uring",
-            IoBackend::Mmsg => "mmsg",
-        })
-    }
-}
+pub use meet_common::config::IoBackend;
 
 /// A core's media sockets: UDP, and the ICE-TCP listener on the same port number.
 pub struct MediaSockets {

@@ -344,11 +344,14 @@ mod tests {
 
     use super::*;
     use crate::engine::{Certificate, EngineConfig, Transport};
+    use rand::SeedableRng;
 
     fn plane(max: usize) -> (TcpPlane, Engine, Instant) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let now = Instant::now();
-        let engine = Engine::new(EngineConfig::new(vec![]), Certificate::generate().unwrap(), now);
+        let certificate = Certificate::generate(&mut rand::rng()).unwrap();
+        let engine =
+            Engine::new(EngineConfig::new(vec![]), certificate, Box::new(rand::rngs::StdRng::seed_from_u64(1)), now);
         (TcpPlane::new(listener, max).unwrap(), engine, now)
     }
 

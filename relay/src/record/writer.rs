@@ -10,38 +10,15 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use meet_media::rtp;
-use serde::{Deserialize, Serialize};
 
 use super::depacketize::{avc_config, Codec, Depacketizer, Frame, PayloadError, Reorder, TimestampUnwrap};
 use super::mkv::{MkvWriter, TrackSpec};
+pub use meet_relay_protocol::tracks::TrackEvent;
 
 /// Packets held for reordering, by kind: about half a second of video at a few Mbit/s (room for the
 /// relay's own NACK round trip), 160 ms of audio.
 const VIDEO_DEPTH: usize = 128;
 const AUDIO_DEPTH: usize = 8;
-
-/// One line of `tracks.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "camelCase")]
-pub enum TrackEvent {
-    /// The file's first frame was written at `wall_ms` (Unix time, ms).
-    #[serde(rename_all = "camelCase")]
-    TrackStarted {
-        file: String,
-        producer: String,
-        peer: String,
-        kind: String,
-        codec: String,
-        wall_ms: u64,
-        #[serde(default)]
-        width: u16,
-        #[serde(default)]
-        height: u16,
-    },
-    /// The file's last frame is `duration_ms` after its first.
-    #[serde(rename_all = "camelCase")]
-    TrackEnded { file: String, wall_ms: u64, duration_ms: u64, frames: u64 },
-}
 
 /// Appends one event to `<dir>/tracks.jsonl`.
 pub fn append_event(dir: &Path, event: &TrackEvent) -> io::Result<()> {
