@@ -4,7 +4,7 @@
  * embedding parent window (event.source === window.parent) and only from that window's origin
  * (location.ancestorOrigins, else the referrer's origin, else the origin of the parent's first hello);
  * it posts results and events only to that origin. Commands are checked here (method name, data type,
- * joined or not, moderator or not) and carried out by window.meetApp (client-api.js). Every call gets exactly
+ * joined or not, moderator or not) and carried out by meetApp (client-api.js). Every call gets exactly
  * one result: { ok: true, result } or { ok: false, error: { code, message } }.
  *
  * Messages (docs/client-api.md, "Wire protocol"):
@@ -14,14 +14,14 @@
  *                   { meetRoom: 'meet-bridge/1', bridge, kind: 'result', id, ok, result | error }
  *                   { meetRoom: 'meet-bridge/1', kind: 'event', name, data }
  */
-(function () {
-  'use strict';
+import { meetApp as app } from './client-api.js';
 
-  var PROTOCOL = 'meet-bridge/1';
-  var app = window.meetApp;
-  if (window.parent === window) return;            // not embedded: nothing to bridge
-  if (!app) { console.error('meet: bridge.js needs window.meetApp (call.js)'); return; }
+var PROTOCOL = 'meet-bridge/1';
 
+// Not embedded: nothing to bridge.
+if (window.parent !== window) startBridge();
+
+function startBridge() {
   function knownParentOrigin() {
     try {
       var ao = location.ancestorOrigins;
@@ -38,7 +38,7 @@
 
   var parentOrigin = knownParentOrigin();
   var greeted = false;          // a bridge said hello: events may be posted
-  var ready = true;             // call.js booted before this deferred script ran
+  var ready = true;             // call.js booted before this module ran (module scripts run in order)
 
   function post(msg) {
     if (!parentOrigin) return;
@@ -226,4 +226,4 @@
       post({ kind: 'event', name: name, data: data === undefined ? {} : data });
     });
   });
-})();
+}

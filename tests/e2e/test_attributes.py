@@ -17,7 +17,7 @@ def test_malformed_values_fall_back_and_are_reported(env):
         open_room(p, "call", room, maxWatchers="lots", handEnabled="yes", lang="xx", video="javascript:alert(1)",
                   unknownThing="1", displayName="Odd")
         p.page.wait_for_selector("#welcome", state="visible")
-        a = p.page.evaluate("window.MeetAttributes.values")
+        a = p.page.evaluate("async () => (await import('/static/attributes.js')).roomAttributes")
         assert a["maxWatchers"] == 0 and a["handEnabled"] is False and a["video"] is None
         assert "unknownThing" not in a
         assert p.page.evaluate("document.documentElement.lang") == "en"
@@ -61,8 +61,8 @@ def test_language_from_url_accept_language_and_switching(env):
             labels[code] = fr.page.inner_text("#welcome-heading")
         assert len(set(labels.values())) == 5, labels
         # Every key of English exists in every language.
-        missing = fr.page.evaluate("""() => {
-          const d = window.MeetI18n.dict, out = {};
+        missing = fr.page.evaluate("""async () => {
+          const d = (await import('/static/i18n.js')).dict, out = {};
           for (const l of ['fr','de','lb','ru']) out[l] = Object.keys(d.en).filter(k => !(k in d[l]));
           return out; }""")
         assert all(not v for v in missing.values()), missing

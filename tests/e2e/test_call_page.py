@@ -129,7 +129,7 @@ def test_every_string_in_every_language(env):
     p.page.goto(f"{p.base}/call/?roomId={room_name()}")
     p.page.wait_for_selector("#welcome", state="visible")
     missing = p.page.evaluate(
-        """() => { const d = window.MeetI18n.dict, out = [];
+        """async () => { const d = (await import('/static/i18n.js')).dict, out = [];
                    const keys = new Set(Object.values(d).flatMap(x => Object.keys(x)));
                    for (const l of ['en', 'fr', 'de', 'lb', 'ru']) for (const k of keys) if (!(k in d[l])) out.push(l + ':' + k);
                    return out; }"""
@@ -644,9 +644,9 @@ def test_connection_quality_marks(env):
         assert label.startswith("Connection: "), label
         # The thresholds.
         cases = a.page.evaluate(
-            """() => [{loss: 0, rtt: 0.02, fps: 30}, {loss: 0.03, rtt: 0.02, fps: 30}, {loss: 0, rtt: 0.3, fps: null},
+            """async () => [{loss: 0, rtt: 0.02, fps: 30}, {loss: 0.03, rtt: 0.02, fps: 30}, {loss: 0, rtt: 0.3, fps: null},
                       {loss: 0.1, rtt: 0.02, fps: 30}, {loss: 0, rtt: 0.02, fps: 2}, {loss: 0, rtt: 0.8, fps: null}]
-                     .map(window.MeetQuality.classify)""")
+                     .map((await import('/static/quality.js')).classify)""")
         assert cases == ["good", "fair", "fair", "poor", "poor", "poor"], cases
 
 

@@ -85,3 +85,56 @@ fn script_for_any_origin(path: &str) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The `/static/` module scripts an HTML page loads.
+    fn page_modules(page: &str) -> Vec<String> {
+        let html = Assets::get(page).unwrap_or_else(|| panic!("{page} is not embedded"));
+        let html = std::str::from_utf8(&html.data).unwrap().to_string();
+        let tag = "<script type=\"module\" src=\"/static/";
+        html.match_indices(tag)
+            .map(|(at, _)| {
+                let rest = &html[at + tag.len()..];
+                rest[..rest.find('"').unwrap()].to_string()
+            })
+            .collect()
+    }
+
+    /// The files a module imports (`import … from './x.js'`, `import './x.js'`).
+    fn imports(source: &str) -> Vec<String> {
+        ["from './", "import './"]
+            .iter()
+            .flat_map(|lead| source.match_indices(lead).map(move |(at, _)| &source[at + lead.len()..]))
+            .map(|rest| rest[..rest.find('\'').unwrap()].to_string())
+            .collect()
+    }
+
+    /// The pages are ES modules with no build step: every module they load, and every module those import,
+    /// must be embedded and served with a JavaScript type (browsers refuse a module script of any other
+    /// type, and `nosniff` leaves them no guess).
+    #[test]
+    fn every_module_the_pages_load_is_embedded_and_served_as_javascript() {
+        let mut todo: Vec<String> = ["call.html", "new.html"].into_iter().flat_map(page_modules).collect();
+        assert!(todo.contains(&"call.js".to_string()) && todo.contains(&"new.js".to_string()), "{todo:?}");
+        let mut seen = BTreeSet::new();
+        while let Some(path) = todo.pop() {
+            if !seen.insert(path.clone()) {
+                continue;
+            }
+            let response = asset(&path);
+            assert_eq!(response.status(), StatusCode::OK, "{path} is imported but not embedded");
+            let mime = response.headers()[header::CONTENT_TYPE].to_str().unwrap().to_string();
+            assert!(mime == "text/javascript" || mime == "application/javascript", "{path}: {mime}");
+            let source = Assets::get(&path).unwrap();
+            todo.extend(imports(std::str::from_utf8(&source.data).unwrap()));
+        }
+        for module in ["bridge.js", "client-api.js", "signalling.js", "i18n-room.js", "i18n-page.js"] {
+            assert!(seen.contains(module), "{module} is not loaded: {seen:?}");
+        }
+    }
+}
