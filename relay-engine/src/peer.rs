@@ -41,6 +41,8 @@ pub(crate) struct Peer {
     pub rtcp_ssrc: u32,
     /// Only receives; counts against the room's `max_watchers`.
     pub watcher: bool,
+    /// A language interpreter: no broadcaster seat, no active speaker, not recorded.
+    pub interpreter: bool,
     /// The control plane's opaque record of this peer (`SetPeerData`).
     pub data: String,
     /// NACKs, keyframe requests and retransmissions, for `/metrics`.
@@ -84,6 +86,7 @@ impl Peer {
             consumers_by_ssrc: HashMap::new(),
             rtcp_ssrc,
             watcher: false,
+            interpreter: false,
             data: String::new(),
             feedback: PeerFeedback::default(),
             transport_feedback: TransportFeedback::default(),

@@ -105,6 +105,10 @@ impl Engine {
     pub(super) fn record_if_recording(&mut self, now: Instant, pk: ProducerKey) {
         let Some(p) = self.producers.get(pk) else { return };
         let Some(peer) = self.peers.get(p.peer) else { return };
+        // A recording carries the original audio only.
+        if peer.interpreter {
+            return;
+        }
         let Some(target) = self.rooms.get(&peer.room).and_then(|r| r.recording.clone()) else { return };
         let recorded = p.layers.last().copied().unwrap_or(pk);
         if self.producers[recorded].record.is_some() {

@@ -76,7 +76,9 @@ impl Engine {
                 tracing::info!(room = %room, "room closed");
                 Ok(Response::Ok)
             }
-            Request::CreatePeer { room, peer, watcher } => self.create_peer(now, room, peer, watcher),
+            Request::CreatePeer { room, peer, watcher, interpreter } => {
+                self.create_peer(now, room, peer, watcher, interpreter)
+            }
             Request::ConnectPeer { room, peer, remote_ufrag, remote_fingerprint, remote_setup } => {
                 let key = self.peer_key(&room, &peer)?;
                 let p = &mut self.peers[key];
@@ -318,7 +320,14 @@ impl Engine {
         }
     }
 
-    fn create_peer(&mut self, now: Instant, room: String, peer: String, watcher: bool) -> Result<Response, ErrorBody> {
+    fn create_peer(
+        &mut self,
+        now: Instant,
+        room: String,
+        peer: String,
+        watcher: bool,
+        interpreter: bool,
+    ) -> Result<Response, ErrorBody> {
         let r = self.rooms.get(&room).ok_or_else(|| not_found("room", &room))?;
         if r.peers.contains_key(&peer) {
             return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("peer {peer:?} is already in the room")));
@@ -335,6 +344,7 @@ impl Engine {
         let rtcp_ssrc = self.rng.next_u32() | 1;
         let mut new_peer = Peer::new(room.clone(), peer.clone(), ufrag.clone(), pwd.clone(), dtls, rtcp_ssrc, now);
         new_peer.watcher = watcher;
+        new_peer.interpreter = interpreter;
         // The endpoint initialises its handshake state on its first timeout call.
         new_peer
             .handle_dtls_timeout(now)
@@ -406,6 +416,7 @@ impl Engine {
                     remote: p.selected.map(|s| s.remote),
                     transport: self.transport_params(p.ufrag.clone(), p.pwd.clone()),
                     watcher: p.watcher,
+                    interpreter: p.interpreter,
                     remote_known: p.remote_ufrag.is_some() || p.remote_fingerprint.is_some(),
                     data: p.data.clone(),
                     producers: p

@@ -149,7 +149,8 @@ impl Engine {
         // First packet of this stream: find its room once.
         let producer = &self.producers[key];
         let room = if producer.peer != NO_PEER {
-            self.peers.get(producer.peer).map(|p| p.room.clone())
+            // Interpreters speak in their channel, not to the room.
+            self.peers.get(producer.peer).filter(|p| !p.interpreter).map(|p| p.room.clone())
         } else {
             self.rooms.iter().find(|(_, r)| r.proxies.get(&producer.id) == Some(&key)).map(|(name, _)| name.clone())
         };

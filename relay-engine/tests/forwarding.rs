@@ -130,7 +130,10 @@ fn max_watchers_counts_only_watchers() {
     let limits = RoomLimits { max_broadcasters: 0, max_watchers: 1 };
     net.engine.handle_request(net.now, Request::CreateRoom { room: "w".into(), limits }).unwrap();
     let create = |net: &mut Net, peer: &str, watcher| {
-        net.engine.handle_request(net.now, Request::CreatePeer { room: "w".into(), peer: peer.into(), watcher })
+        net.engine.handle_request(
+            net.now,
+            Request::CreatePeer { room: "w".into(), peer: peer.into(), watcher, interpreter: false },
+        )
     };
     assert!(create(&mut net, "speaker", false).is_ok());
     assert!(create(&mut net, "viewer1", true).is_ok());

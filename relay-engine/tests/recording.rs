@@ -108,3 +108,18 @@ fn bad_recording_requests_are_refused() {
     let escape = Request::StartRecording { room: "room1".into(), recording: "r".into(), dir: "/tmp/../etc".into() };
     assert_eq!(ask(escape), ErrorCode::BadRequest);
 }
+
+#[test]
+fn interpreters_are_not_recorded() {
+    let mut net = Net::new();
+    let a = net.join("room1", "alice", "10.0.0.2:5000");
+    let de = net.join_as("room1", "de", "10.0.0.3:5000", true);
+    net.produce_and_consume(de, a, 3333);
+    net.request(start("room1", "r1"));
+    for i in 0..5u8 {
+        net.send_rtp(de, 3333, 96, &[i; 60]);
+        net.progress();
+    }
+    assert!(drain(&mut net).is_empty(), "a recording carries the original audio only");
+    assert_eq!(net.clients[a].rtp.len(), 5, "the interpreter is still heard by its listeners");
+}

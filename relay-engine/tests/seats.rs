@@ -226,9 +226,10 @@ impl TwoCores {
     /// Creates `peer` on the home core or the far one; its ICE ufrag.
     fn peer(&mut self, peer: &str, far: bool) -> String {
         let e = if far { &mut self.far } else { &mut self.home };
-        let Ok(Response::PeerCreated(t)) =
-            e.handle_request(self.now, Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: false })
-        else {
+        let Ok(Response::PeerCreated(t)) = e.handle_request(
+            self.now,
+            Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: false, interpreter: false },
+        ) else {
             panic!()
         };
         t.ice_ufrag
@@ -318,4 +319,20 @@ fn a_far_peer_leaving_frees_its_seat_and_a_late_notice_spares_its_successor() {
         d.peers.iter().find(|p| p.peer == "q").unwrap().transport.ice_ufrag.clone()
     };
     assert!(refused(cores.far_asks("q", &q_ufrag, produce("r", "q", "audio", 7, false))));
+}
+
+#[test]
+fn interpreters_take_no_seat() {
+    let mut net = Net::new();
+    net.request(Request::CreateRoom { room: "r".into(), limits: limits(1) });
+    net.join("r", "speaker", "10.0.0.2:5000");
+    net.join_as("r", "de", "10.0.0.3:5000", true);
+    net.join("r", "other", "10.0.0.4:5000");
+    net.request(produce("r", "speaker", "audio", 100, false));
+    // The one seat is taken; the interpreter still speaks, and takes nothing from anyone.
+    net.request(produce("r", "de", "audio", 200, false));
+    assert_eq!(seated(&mut net, "r"), ["speaker"]);
+    assert!(refused(net.engine.handle_request(net.now, produce("r", "other", "audio", 300, false))));
+    let Response::RoomDump(d) = net.request(Request::DumpRoom { room: "r".into() }) else { panic!() };
+    assert!(d.peers.iter().find(|p| p.peer == "de").unwrap().interpreter);
 }

@@ -62,6 +62,10 @@ pub enum Request {
         peer: String,
         #[serde(default)]
         watcher: bool,
+        /// A language interpreter: heard only by those control gives its audio to, so it takes no
+        /// broadcaster seat, is never the room's active speaker, and is not recorded.
+        #[serde(default)]
+        interpreter: bool,
     },
     /// What the peer's SDP answer said about its transport.
     ConnectPeer {
@@ -241,6 +245,9 @@ pub struct PeerDump {
     /// The credentials [`Request::CreatePeer`] gave out: a page proves it owns this peer with them.
     pub transport: TransportParams,
     pub watcher: bool,
+    /// Created as a language interpreter ([`Request::CreatePeer`]).
+    #[serde(default)]
+    pub interpreter: bool,
     /// [`Request::ConnectPeer`] has been received.
     pub remote_known: bool,
     /// What [`Request::SetPeerData`] stored last (empty if nothing).

@@ -18,9 +18,12 @@ fn exercise(backend: IoBackend) {
     client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     for room in ["r1", "r2", "r3"] {
         rt.block_on(relay.request(Request::CreateRoom { room: room.into(), limits: RoomLimits::default() })).unwrap();
-        let Ok(Response::PeerCreated(t)) =
-            rt.block_on(relay.request(Request::CreatePeer { room: room.into(), peer: "p".into(), watcher: false }))
-        else {
+        let Ok(Response::PeerCreated(t)) = rt.block_on(relay.request(Request::CreatePeer {
+            room: room.into(),
+            peer: "p".into(),
+            watcher: false,
+            interpreter: false,
+        })) else {
             panic!("peer created")
         };
         let target = t.candidates[0];

@@ -48,6 +48,7 @@ impl Lab {
             room: room.into(),
             peer: "p".into(),
             watcher: false,
+            interpreter: false,
         })) else {
             panic!("peer created")
         };

@@ -207,11 +207,16 @@ impl Net {
 
     /// Adds a client to `room` (creating the room) and connects it: ICE, then DTLS.
     pub fn join(&mut self, room: &str, peer: &str, addr: &str) -> usize {
+        self.join_as(room, peer, addr, false)
+    }
+
+    /// [`Net::join`], as a language interpreter or not.
+    pub fn join_as(&mut self, room: &str, peer: &str, addr: &str, interpreter: bool) -> usize {
         if self.engine.handle_request(self.now, Request::DumpRoom { room: room.into() }).is_err() {
             self.request(Request::CreateRoom { room: room.into(), limits: RoomLimits::default() });
         }
         let Response::PeerCreated(transport) =
-            self.request(Request::CreatePeer { room: room.into(), peer: peer.into(), watcher: false })
+            self.request(Request::CreatePeer { room: room.into(), peer: peer.into(), watcher: false, interpreter })
         else {
             panic!("expected PeerCreated")
         };

@@ -54,6 +54,8 @@ struct Placement {
     producers: HashMap<String, (String, usize)>,
     /// Peers that only receive.
     watchers: HashSet<String>,
+    /// Language interpreters: they take no broadcaster seat.
+    interpreters: HashSet<String>,
     /// The room's recording (name, directory): every core of the room records its own peers' producers,
     /// so a core the room spreads to is told too.
     recording: Option<(String, String)>,
@@ -84,6 +86,7 @@ impl State {
         self.load[core] = self.load[core].saturating_sub(1);
         p.producers.retain(|_, (owner, _)| owner != peer);
         p.watchers.remove(peer);
+        p.interpreters.remove(peer);
         true
     }
 
@@ -179,7 +182,9 @@ impl Relay {
                 }
                 Ok(Response::Rooms { rooms })
             }
-            Request::CreatePeer { room, peer, watcher } => self.create_peer(room, peer, watcher).await,
+            Request::CreatePeer { room, peer, watcher, interpreter } => {
+                self.create_peer(room, peer, watcher, interpreter).await
+            }
             Request::Produce { ref room, ref peer, ref producer, paused, .. } => {
                 let (room, peer, producer) = (room.clone(), peer.clone(), producer.clone());
                 let core = self.core_of(&room, &peer)?;
@@ -279,6 +284,8 @@ impl Relay {
             let mut state = self.state();
             let p = state.room(room)?;
             let ufrag = p.ufrags.get(peer).cloned().unwrap_or_default();
+            // Interpreters take no seat (`engine::seats`).
+            let needs_seat = needs_seat && !p.interpreters.contains(peer);
             (needs_seat && p.home != core).then_some((p.home, ufrag))
         };
         let Some((home, ufrag)) = seat else {
@@ -339,6 +346,7 @@ impl Relay {
                         ufrags: HashMap::new(),
                         producers: HashMap::new(),
                         watchers: HashSet::new(),
+                        interpreters: HashSet::new(),
                         recording: None,
                     };
                     state.rooms.insert(room.clone(), placement);
@@ -357,7 +365,13 @@ impl Relay {
         Ok(Response::Ok)
     }
 
-    async fn create_peer(&self, room: String, peer: String, watcher: bool) -> Result<Response, ErrorBody> {
+    async fn create_peer(
+        &self,
+        room: String,
+        peer: String,
+        watcher: bool,
+        interpreter: bool,
+    ) -> Result<Response, ErrorBody> {
         let (core, new_core, limits, home, recording) = {
             let mut state = self.state();
             let peers_per_core = self.inner.peers_per_core;
@@ -387,12 +401,15 @@ impl Relay {
                 self.core(core).request(Request::StartRecording { room: room.clone(), recording, dir }).await?;
             }
         }
-        let response =
-            self.core(core).request(Request::CreatePeer { room: room.clone(), peer: peer.clone(), watcher }).await?;
+        let create = Request::CreatePeer { room: room.clone(), peer: peer.clone(), watcher, interpreter };
+        let response = self.core(core).request(create).await?;
         let mut state = self.state();
         if let Some(p) = state.rooms.get_mut(&room) {
             if watcher {
                 p.watchers.insert(peer.clone());
+            }
+            if interpreter {
+                p.interpreters.insert(peer.clone());
             }
             if let Response::PeerCreated(t) = &response {
                 p.ufrags.insert(peer.clone(), t.ice_ufrag.clone());
@@ -524,6 +541,7 @@ mod tests {
             ufrags: HashMap::from([("p".to_string(), "new".to_string())]),
             producers: HashMap::new(),
             watchers: HashSet::new(),
+            interpreters: HashSet::new(),
             recording: None,
         };
         let mut state = State { rooms: HashMap::from([("r".to_string(), placement)]), load: vec![1] };

@@ -174,14 +174,20 @@ impl Room {
     }
 
     fn create_peer(&mut self, joining: Box<Joining>) {
-        let speaker = joining.request.as_ref().expect("a join not yet seated").speaker();
+        let request = joining.request.as_ref().expect("a join not yet seated");
+        let (speaker, interpreter) = (request.speaker(), request.grant.interprets().is_some());
         // This joiner's limits count from when it is in: one refused changes nothing.
         let limits = joining.named.limits();
         if !speaker && limits.max_watchers > 0 && self.viewers() >= limits.max_watchers as usize {
             let refusal = ServerMessage::error("limit-exceeded", "The limit of maximum watchers is exceeded");
             return self.join_refused(joining, refusal);
         }
-        let request = Request::CreatePeer { room: self.id.clone(), peer: joining.peer_id.clone(), watcher: !speaker };
+        let request = Request::CreatePeer {
+            room: self.id.clone(),
+            peer: joining.peer_id.clone(),
+            watcher: !speaker,
+            interpreter,
+        };
         self.program.ask(request, Then::JoinPeerCreated(joining));
     }
 

@@ -390,7 +390,9 @@ impl Room {
         self.link = Link::Present;
         tracing::info!(peers = self.participants.len(), "room created on the relay again; media restarts");
         for p in &self.participants {
-            let request = Request::CreatePeer { room: self.id.clone(), peer: p.id.clone(), watcher: !p.speaker };
+            let interpreter = p.grant.interprets().is_some();
+            let request =
+                Request::CreatePeer { room: self.id.clone(), peer: p.id.clone(), watcher: !p.speaker, interpreter };
             self.program.ask(request, Then::PeerRebuilt { peer: p.id.clone() });
         }
         self.program.then(Step::OfferWhereNeeded);
@@ -526,6 +528,7 @@ mod tests {
                 tcp_candidates: vec![],
             },
             watcher: false,
+            interpreter: false,
             remote_known: true,
             data: String::new(),
             producers: vec![ProducerDump {

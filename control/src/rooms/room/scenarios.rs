@@ -34,6 +34,7 @@ struct ModelRoom {
 struct ModelPeer {
     transport: TransportParams,
     watcher: bool,
+    interpreter: bool,
     remote_known: bool,
     data: String,
     /// producer → paused
@@ -105,7 +106,7 @@ impl RelayModel {
                 self.rooms.remove(&room).ok_or_else(|| refused(ErrorCode::NotFound, "no such room"))?;
                 Ok(Response::Ok)
             }
-            Request::CreatePeer { room, peer, watcher } => {
+            Request::CreatePeer { room, peer, watcher, interpreter } => {
                 let transport = self.transport();
                 let r = self.rooms.get_mut(&room).ok_or_else(|| refused(ErrorCode::NotFound, "no such room"))?;
                 if r.peers.contains_key(&peer) {
@@ -118,6 +119,7 @@ impl RelayModel {
                 let p = ModelPeer {
                     transport: transport.clone(),
                     watcher,
+                    interpreter,
                     remote_known: false,
                     data: String::new(),
                     producers: BTreeMap::new(),
@@ -145,11 +147,12 @@ impl RelayModel {
             }
             Request::PauseProducer { room, peer, producer, paused } => {
                 let r = self.rooms.get_mut(&room).ok_or_else(|| refused(ErrorCode::NotFound, "no such room"))?;
-                let sends = |p: &ModelPeer| p.producers.values().any(|paused| !paused);
+                // Interpreters take no seat.
+                let sends = |p: &ModelPeer| !p.interpreter && p.producers.values().any(|paused| !paused);
                 let seats = r.peers.values().filter(|p| sends(p)).count();
                 let limit = r.limits.max_broadcasters;
                 let p = r.peers.get_mut(&peer).ok_or_else(|| refused(ErrorCode::NotFound, "no such peer"))?;
-                if !paused && !sends(p) && limit > 0 && seats >= limit as usize {
+                if !paused && !p.interpreter && !sends(p) && limit > 0 && seats >= limit as usize {
                     return Err(refused(ErrorCode::LimitExceeded, "The limit of maximum broadcasters is exceeded"));
                 }
                 *p.producers.get_mut(&producer).ok_or_else(|| refused(ErrorCode::NotFound, "no such producer"))? =
@@ -199,6 +202,7 @@ impl RelayModel {
                 remote: None,
                 transport: p.transport.clone(),
                 watcher: p.watcher,
+                interpreter: p.interpreter,
                 remote_known: p.remote_known,
                 data: p.data.clone(),
                 producers: p
@@ -943,4 +947,17 @@ fn interpreters_never_become_the_speaker() {
     assert!(!s.got(4, |m| matches!(m, ServerMessage::ActiveSpeaker { .. })));
     s.event(RoomEvent::ActiveSpeaker { producer: "speaker/audio".into() });
     assert!(s.got(4, |m| matches!(m, ServerMessage::ActiveSpeaker { peer_id } if peer_id == "speaker")));
+}
+
+#[test]
+fn interpreters_take_no_broadcaster_seat() {
+    let mut s = Scenario::new();
+    let webinar = |r: &mut JoinRequest| r.mode = Mode::Webinar;
+    let host = |r: &mut JoinRequest| (webinar(r), moderator(r), r.grant.max_broadcasters = Some(1), r.video = false).3;
+    assert!(s.join(1, request("host", host)).is_ok());
+    assert!(s.join(2, request("de", |r| (webinar(r), interpreter("de")(r)).1)).is_ok());
+    s.answer_all();
+    assert!(s.relay.sending(ROOM, "host/audio"), "the host holds the one seat");
+    assert!(s.relay.sending(ROOM, "de/audio"), "the interpreter speaks without one");
+    assert!(s.relay.rooms[ROOM].peers["de"].interpreter, "the relay knows it is an interpreter");
 }
