@@ -113,6 +113,8 @@ export function render() {
   el.btn.setAttribute('aria-label', name);
   el.btn.title = name;
   el.btn.classList.toggle('active', !!state.channel);
+  // The list is drawn anew: keep the keyboard focus on the same item.
+  var focused = el.list.contains(document.activeElement) ? document.activeElement.dataset.channel : null;
   el.list.textContent = '';
   [null].concat(state.channels).forEach(function (code) {
     var b = document.createElement('button');
@@ -124,6 +126,7 @@ export function render() {
     b.textContent = code ? languageName(code) : t('interp.original');
     b.addEventListener('click', function () { choose(code, state.muteOriginal); });
     el.list.appendChild(b);
+    if (focused !== null && b.dataset.channel === focused) b.focus();
   });
   el.muteOriginal.setAttribute('aria-checked', state.muteOriginal ? 'true' : 'false');
   el.muteOriginal.disabled = !state.channel;
@@ -163,6 +166,9 @@ function onMenuKey(e) {
 
 el.btn.addEventListener('click', function () { el.menu.hidden ? openMenu() : closeMenu(true); });
 el.menu.addEventListener('keydown', onMenuKey);
+document.addEventListener('keydown', function (e) {
+  if (e.key === 'Escape' && !el.menu.hidden && !el.menu.contains(document.activeElement)) closeMenu(true);
+});
 el.muteOriginal.addEventListener('click', function () { choose(state.channel, !state.muteOriginal); });
 document.addEventListener('click', function (e) {
   if (!el.menu.hidden && !el.menu.contains(e.target) && !el.btn.contains(e.target)) closeMenu(false);
@@ -181,7 +187,8 @@ addStrings({
     'interp.channelGone': '{lang} interpretation ended; you hear the original',
     'interp.turnedOff': 'Interpretation was turned off; you hear the original',
     'interp.moderate': 'Interpretation',
-    'people.interpreter': 'Interpreter · {lang}'
+    'people.interpreter': 'Interpreter · {lang}',
+    'closed.noIntLang': 'Access denied: this interpreter link does not say which language you interpret into (intLang).'
   },
   fr: {
     'interp.menuLabel': 'Langue : {lang}',
@@ -192,7 +199,8 @@ addStrings({
     'interp.channelGone': 'Interprétation terminée ({lang}) ; vous entendez l’original',
     'interp.turnedOff': 'L’interprétation a été désactivée ; vous entendez l’original',
     'interp.moderate': 'Interprétation',
-    'people.interpreter': 'Interprète · {lang}'
+    'people.interpreter': 'Interprète · {lang}',
+    'closed.noIntLang': 'Accès refusé : ce lien d’interprète n’indique pas la langue d’interprétation (intLang).'
   },
   de: {
     'interp.menuLabel': 'Sprache: {lang}',
@@ -203,7 +211,8 @@ addStrings({
     'interp.channelGone': 'Verdolmetschung beendet ({lang}); Sie hören das Original',
     'interp.turnedOff': 'Die Verdolmetschung wurde ausgeschaltet; Sie hören das Original',
     'interp.moderate': 'Verdolmetschung',
-    'people.interpreter': 'Dolmetscher · {lang}'
+    'people.interpreter': 'Dolmetscher · {lang}',
+    'closed.noIntLang': 'Zugriff verweigert: Dieser Dolmetscher-Link nennt keine Zielsprache (intLang).'
   },
   lb: {
     'interp.menuLabel': 'Sprooch: {lang}',
@@ -214,7 +223,8 @@ addStrings({
     'interp.channelGone': 'Dolmetschen eriwwer ({lang}); Dir héiert d’Original',
     'interp.turnedOff': 'D’Dolmetschen ass ausgeschalt; Dir héiert d’Original',
     'interp.moderate': 'Dolmetschen',
-    'people.interpreter': 'Dolmetscher · {lang}'
+    'people.interpreter': 'Dolmetscher · {lang}',
+    'closed.noIntLang': 'Zougang refuséiert: dëse Dolmetscher-Link seet net, an wéi eng Sprooch Dir dolmetscht (intLang).'
   },
   ru: {
     'interp.menuLabel': 'Язык: {lang}',
@@ -225,6 +235,7 @@ addStrings({
     'interp.channelGone': 'Перевод завершён ({lang}); вы слышите оригинал',
     'interp.turnedOff': 'Перевод отключён; вы слышите оригинал',
     'interp.moderate': 'Синхронный перевод',
-    'people.interpreter': 'Переводчик · {lang}'
+    'people.interpreter': 'Переводчик · {lang}',
+    'closed.noIntLang': 'Доступ запрещён: в ссылке переводчика не указан язык перевода (intLang).'
   }
 });
