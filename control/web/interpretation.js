@@ -105,6 +105,7 @@ export function render() {
   el.modToggle.checked = state.on;
   var shown = menuShown();
   el.btn.hidden = !shown;
+  el.btn.parentNode.hidden = !shown;  // the wrapper too: no empty gap in the control bar
   if (!shown) closeMenu(false);
   var current = state.channel ? languageName(state.channel) : t('interp.original');
   el.label.textContent = state.channel ? state.channel.toUpperCase() : '';
