@@ -93,10 +93,16 @@ export function ensurePeer(info) {
     p.el = p.tile.querySelector('video');
     p.el.srcObject = p.stream;
     peers.set(id, p);
-    // An interpreter is heard (by those who chose its language) but never shown: its tile stays out
-    // of the grid; the people list names it with its language.
-    if (typeof info.interpreter === 'string') p.interpreter = info.interpreter;
-    (p.interpreter ? el.interpreterAudio : el.tiles).appendChild(p.tile);
+    el.tiles.appendChild(p.tile);
+    updateCount();
+  }
+  // An interpreter is heard (by those who chose its language) but never shown: its tile leaves the
+  // grid (also when the offer's tracks made the peer before `peerJoined` said who it is); the people
+  // list names it with its language.
+  if (typeof info.interpreter === 'string' && !p.interpreter) {
+    p.interpreter = info.interpreter;
+    el.interpreterAudio.appendChild(p.tile);
+    p.el.volume = peerVolume(p);
     updateCount();
   }
   var before = { audio: p.audio, video: p.video, hand: p.hand };
