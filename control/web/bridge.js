@@ -150,7 +150,17 @@ function startBridge() {
     },
     disableAllMics: function () { needJoined(); needModerator('disableAllMics'); return app.disableAll('audio'); },
     disableAllCameras: function () { needJoined(); needModerator('disableAllCameras'); return app.disableAll('video'); },
-    setHideIndicators: function (d) { return app.setHideIndicators(bool('setHideIndicators', d)); }
+    setHideIndicators: function (d) { return app.setHideIndicators(bool('setHideIndicators', d)); },
+    // meet extension (issue 14): { channel: 'de' | null, muteOriginal?: boolean }.
+    setInterpretation: function (d) {
+      var n = 'setInterpretation';
+      want(isObj(d), n, "an object { channel: a language code or null, muteOriginal?: boolean }", d);
+      want(d.channel === null || (typeof d.channel === 'string' && d.channel.length > 0 && d.channel.length <= 20), n,
+        'an object whose channel is a language code or null', d.channel);
+      if (d.muteOriginal !== undefined) bool(n, d.muteOriginal);
+      needJoined();
+      return app.setInterpretation(d.channel, { muteOriginal: d.muteOriginal });
+    }
   };
 
   function run(name, data) {
@@ -219,7 +229,7 @@ function startBridge() {
     'switchOnCamera', 'switchOffCamera', 'errorGetCamera', 'switchOnMic', 'switchOffMic', 'errorGetMic',
     'switchOnShare', 'switchOffShare', 'errorGetShare', 'connectionFailed', 'disconnected', 'reconnected',
     'connectionClosed', 'connectionError', 'playingAudioPrevent', 'switchOnPin', 'switchOffPin', 'errorGetPin',
-    'activeSpeakerChanged', 'recordingStarted', 'recordingStopped'];
+    'activeSpeakerChanged', 'recordingStarted', 'recordingStopped', 'interpretationChanged'];
   EVENTS.forEach(function (name) {
     app.on(name, function (data) {
       if (!greeted) return;

@@ -14,6 +14,8 @@
  *   media.js         camera, microphone and shared screen: devices, preview, pickers, what the server
  *                    and the embedding API were told
  *   tiles.js         the participants and their tiles: layout, playback, pin, active speaker, self view
+ *   interpretation.js language interpretation: the listener's Language menu, the interpreter's mark,
+ *                    the moderator's switch (issue 14)
  *   screens.js       which screen shows (welcome, call, left, …); the join buttons' busy state
  *   room-features.js roles and rights, chat, hands, moderation, recording, joint video, full screen
  *   rtc.js           the RTCPeerConnection: offers and answers, senders, resume state, ICE restarts
@@ -52,6 +54,7 @@ import {
   camera, device, fillSelect, microphone, onDeviceChosen, refreshDevices, setMedia, startLocalMedia, updateMediaUI
 } from './media.js';
 import { activeSpeakerId, forEachPeer, unblockAudio } from './tiles.js';
+import { interpretationState } from './interpretation.js';
 import { setJoinBusy, showScreen } from './screens.js';
 import { initRoomFeatures } from './room-features.js';
 import { currentPc, iceRestartCount, lastIceOutage } from './rtc.js';
@@ -74,11 +77,16 @@ window.meet = {
   get audio() { return microphone.on; },
   get video() { return camera.on; },
   get activeSpeaker() { return activeSpeakerId(); },
+  get interpretation() { return interpretationState(); },
   get iceRestarts() { return iceRestartCount(); },
   get lastIceOutageMs() { return lastIceOutage(); },
   get peers() {
     var list = [];
-    forEachPeer(function (p) { list.push({ peerId: p.peerId, displayName: p.displayName, audio: p.audio, video: p.video }); });
+    forEachPeer(function (p) {
+      list.push({ peerId: p.peerId, displayName: p.displayName, audio: p.audio, video: p.video, interpreter: p.interpreter || null,
+        shown: !!(p.tile && p.tile.offsetParent), volume: p.el ? p.el.volume : null,
+        audioTrackId: (p.stream.getAudioTracks()[0] || {}).id || null });
+    });
     return list;
   }
 };

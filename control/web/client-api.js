@@ -18,6 +18,7 @@ import {
   updateCount
 } from './tiles.js';
 import { setJoinBusy } from './screens.js';
+import { render as renderInterpretation, setInterpretation } from './interpretation.js';
 import { moderation, setControlsVisible, setFullscreen } from './room-features.js';
 import { currentPc, setMaxBitrate } from './rtc.js';
 import { abandonReconnection, join, rejoin, updateBanner } from './signalling.js';
@@ -98,6 +99,7 @@ export function setLocale(code) {
   applyStrings(document);
   document.title = (session.roomId ? session.roomId + ' — ' : '') + t('mode.' + session.mode) + ' — meet';
   relabelTiles();
+  renderInterpretation();
   setJoinBusy(session.pageState === 'joining');
   updateMediaUI();
   updateCount();
@@ -169,7 +171,9 @@ export const meetApp = {
   setLocale: setLocale,
   disableTrack: function (peerId, kind) { return apiModeration('disableTrack', [peerId, kind]); },
   disableAll: function (kind) { return apiModeration('disableAll', [kind]); },
-  setHideIndicators: apiHideIndicators
+  setHideIndicators: apiHideIndicators,
+  // meet extension (docs/client-api.md): the listener's interpretation channel, null for the original.
+  setInterpretation: setInterpretation
 };
 
 window.meetApp = meetApp;

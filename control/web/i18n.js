@@ -526,6 +526,15 @@ function lookup(l, key) {
   return d && Object.prototype.hasOwnProperty.call(d, key) ? d[key] : undefined;
 }
 
+/** A language's name in the page's language ("de" → "German"), the code itself if unknown. */
+export function languageName(code) {
+  try {
+    var n = new Intl.DisplayNames([lang], { type: 'language' }).of(code);
+    if (n) return n.charAt(0).toLocaleUpperCase(lang) + n.slice(1);
+  } catch (e) { /* an unknown code or an old browser */ }
+  return String(code);
+}
+
 /** The string `key` in the page's language (English if it has none), with `{var}`s filled in. */
 export function t(key, vars) {
   var v = lookup(lang, key);

@@ -349,6 +349,11 @@ export function updateMediaUI() {
   var micOn = devices.audio.on, camOn = devices.video.on;
   [el.pMic, el.tMic].forEach(function (b) { setToggle(b, micOn, 'ctl.micOff', 'ctl.micOn'); });
   [el.pCam, el.tCam].forEach(function (b) { setToggle(b, camOn, 'ctl.camOff', 'ctl.camOn'); });
+  if (session.you && session.you.interpreter) {
+    // Interpreters send audio only (interpretation.js): the disabled button says why.
+    el.tCam.setAttribute('aria-label', t('interp.audioOnly'));
+    el.tCam.title = t('interp.audioOnly');
+  }
 
   // Welcome preview.
   var camTrack = camOn && devices.video.track ? devices.video.track : null;

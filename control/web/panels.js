@@ -12,7 +12,7 @@
  * setOffline(true) while the signalling socket is away (reconnecting): what would be sent is lost, so
  * the chat's send button and every moderator control are disabled until setOffline(false).
  */
-import { t } from './i18n.js';
+import { languageName, t } from './i18n.js';
 import { send } from './socket.js';
 import { confirmDialog, displayOf, setAvatar, shorten, svgUse, toast } from './ui.js';
 
@@ -152,7 +152,8 @@ function personRow(p, isMod) {
   name.textContent = p.self ? t('call.youSuffix', { name: displayOf(p.displayName) }) : displayOf(p.displayName);
   var sub = document.createElement('span');
   sub.className = 'person-sub';
-  sub.textContent = p.moderator ? t('people.moderator') : p.viewer ? t('people.viewer') : '';
+  sub.textContent = p.interpreter ? t('people.interpreter', { lang: languageName(p.interpreter) })
+    : p.moderator ? t('people.moderator') : p.viewer ? t('people.viewer') : '';
   info.appendChild(name);
   if (sub.textContent) info.appendChild(sub);
   li.appendChild(av);

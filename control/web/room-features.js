@@ -19,6 +19,7 @@ import {
   togglePanel, waitingCount
 } from './panels.js';
 import { camera, device, microphone, screenTrack, setMedia, setScreenShare, setScreenShareTold } from './media.js';
+import { handleInterpretation, render as renderInterpretation, resetInterpretation } from './interpretation.js';
 import {
   forEachPeer, forEachViewer, isSpeakerView, layoutTiles, setActiveSpeaker, setBandwidthPaused, setSpeakerView,
   updateCount
@@ -116,7 +117,7 @@ function peopleList() {
   }
   forEachPeer(function (p) {
     list.push({ peerId: p.peerId, displayName: p.displayName, audio: p.audio, video: p.video, screen: !!p.screen,
-      hand: !!p.hand, moderator: !!p.moderator, viewer: false, allowed: p.allowed });
+      hand: !!p.hand, moderator: !!p.moderator, viewer: false, allowed: p.allowed, interpreter: p.interpreter || null });
   });
   forEachViewer(function (v) {
     list.push({ peerId: v.peerId, displayName: v.displayName, hand: !!v.hand, moderator: !!v.moderator, viewer: true });
@@ -141,6 +142,15 @@ export function updateFeatureUI() {
   el.tMic.hidden = el.tCam.hidden = !session.speaker;
   el.tMic.disabled = !allowed.audio;
   el.tCam.disabled = !allowed.video;
+  // An interpreter sends audio only (the server refuses its camera and screen): the buttons say why.
+  var interpreter = !!(you && you.interpreter);
+  if (interpreter) {
+    el.tCam.disabled = el.tShare.disabled = true;
+    [el.tCam, el.tShare].forEach(function (b) {
+      b.setAttribute('aria-label', t('interp.audioOnly'));
+      b.title = t('interp.audioOnly');
+    });
+  }
   el.tHand.hidden = !handEnabled();
   el.tHand.setAttribute('aria-pressed', session.hand ? 'true' : 'false');
   var handLabel = t(session.hand ? 'hand.lower' : 'hand.raise');
@@ -224,7 +234,12 @@ export function applyYou(you) {
   }
   ['audio', 'video'].forEach(function (k) { if (!you.allowed[k] && device(k).on) setMedia(k, false); });
   if (!you.allowed.screen && screenTrack()) setScreenShare(false);
+  if (you.interpreter) {
+    if (camera.on) setMedia('video', false);
+    if (screenTrack()) setScreenShare(false);
+  }
   updateFeatureUI();
+  renderInterpretation();
   refreshPanels();
 }
 
@@ -249,6 +264,7 @@ export function onJoinedFeatures(reset) {
   setHand(false);
   setScreenShareTold(false);
   if (reset) resetPanels();
+  resetInterpretation();
   updateFeatureUI();
   if (roomAttributes.startWithFS && !document.fullscreenElement) enterFullscreen();
 }
@@ -264,6 +280,7 @@ export function handleRoomMessage(msg) {
     case 'youUpdated': applyYou(msg.you); break;
     case 'moderation': onModeration(msg); break;
     case 'waitingList': setWaitingList(msg.peers); break;
+    case 'interpretation': handleInterpretation(msg); break;
     default: break;
   }
 }

@@ -503,6 +503,8 @@ function closedText(msg) {
     var m = /Start:\s*(.+)$/.exec(String(msg.message || ''));
     return m ? t('closed.notStartedAt', { time: m[1] }) : t('closed.notStarted');
   }
+  // An interpreter's link without its language: the one refusal the person can act on (ask for the right link).
+  if (code === 'invalid-token' && /needs intLang/.test(String(msg.message || ''))) return t('closed.noIntLang');
   if (keys[code]) {
     // The server's English detail (which check failed) is for integrators: the console.
     if (msg.message) console.warn('meet: the server ended the session: ' + code + ': ' + msg.message);

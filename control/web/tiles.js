@@ -24,10 +24,10 @@ var el = {
   call: $('call'), tiles: $('tiles'), tpl: $('tile-template'), count: $('participant-count'), participants: $('participants'),
   aloneHint: $('alone-hint'), aloneText: $('alone-text'), notStarted: $('not-started'),
   pager: $('pager'), pagerText: $('pager-text'), pagerPrev: $('pager-prev'), pagerNext: $('pager-next'),
-  unmute: $('unmute-banner')
+  unmute: $('unmute-banner'), interpreterAudio: $('interpreter-audio')
 };
 
-var peers = new Map();        // peerId -> { peerId, displayName, audio, video, screen, hand, moderator, allowed, stream, tile, el }
+var peers = new Map();        // peerId -> { peerId, displayName, audio, video, screen, hand, moderator, allowed, interpreter, stream, tile, el }
 var viewers = new Map();      // peerId -> info of webinar viewers (no tile)
 var screenTiles = new Map();  // peerId -> { tile, el, stream }
 var selfTile = null;
@@ -40,6 +40,7 @@ var selfHidden = false;       // the self view is off (settings.js)
 var audioBlocked = false;     // the browser refused to play sound before a click
 var incomingMuted = false;    // Client API muteAudio
 var volume = 1;               // remote playback volume, 0..1 (Client API setVolume)
+var originalVolume = 1;       // the original speakers' share of it beneath an interpretation channel
 var sinkId = '';              // the speaker chosen in the settings ('' = the browser's default)
 var canSink = typeof HTMLMediaElement !== 'undefined' && 'setSinkId' in HTMLMediaElement.prototype;
 
@@ -95,6 +96,15 @@ export function ensurePeer(info) {
     el.tiles.appendChild(p.tile);
     updateCount();
   }
+  // An interpreter is heard (by those who chose its language) but never shown: its tile leaves the
+  // grid (also when the offer's tracks made the peer before `peerJoined` said who it is); the people
+  // list names it with its language.
+  if (typeof info.interpreter === 'string' && !p.interpreter) {
+    p.interpreter = info.interpreter;
+    el.interpreterAudio.appendChild(p.tile);
+    p.el.volume = peerVolume(p);
+    updateCount();
+  }
   var before = { audio: p.audio, video: p.video, hand: p.hand };
   if (typeof info.displayName === 'string') p.displayName = info.displayName;
   if (typeof info.audio === 'boolean') p.audio = info.audio;
@@ -139,8 +149,15 @@ export function clearPeers() {
   updateCount();
 }
 
+function shownPeerCount() {
+  var n = 0;
+  peers.forEach(function (p) { if (!p.interpreter) n++; });
+  return n;
+}
+
 export function updateCount() {
-  var n = peers.size + (selfTile ? 1 : 0);
+  var others = shownPeerCount();
+  var n = others + (selfTile ? 1 : 0);
   el.count.textContent = String(n);
   var label = t('call.participants', { n: n });
   el.participants.setAttribute('aria-label', label);
@@ -148,7 +165,7 @@ export function updateCount() {
   el.tiles.dataset.count = String(n);
   // Nobody else on the stage: a webinar viewer waits for the start; a speaker is told how many watch
   // (viewers have no tile), or that nobody is here yet.
-  var empty = session.pageState === 'in-call' && peers.size === 0;
+  var empty = session.pageState === 'in-call' && others === 0;
   var watching = session.mode === 'webinar' ? session.room.viewers || 0 : 0;
   el.aloneHint.hidden = !empty || !session.speaker;
   el.aloneText.textContent = watching ? t('webinar.watching', { n: watching }) : t('call.alone');
@@ -371,15 +388,17 @@ export function setPeerTracks(p, tracks) {
   if (!changed) return;
   scheduleView();
   p.el.srcObject = p.stream;
-  playRemote(p.el);
+  playRemote(p.el, p);
   var audio = p.stream.getAudioTracks()[0];
   if (audio) watchLevel('peer:' + p.peerId, audio, speakingRing(p.tile));
   else unwatchLevel('peer:' + p.peerId);
 }
 
-function playRemote(v) {
+function peerVolume(p) { return p.interpreter ? volume : volume * originalVolume; }
+
+function playRemote(v, p) {
   v.muted = audioBlocked || incomingMuted;
-  v.volume = volume;
+  v.volume = p ? peerVolume(p) : volume;
   applySink(v);
   var pr = v.play();
   if (!pr || !pr.catch) return;
@@ -399,7 +418,7 @@ export function unblockAudio() {
   audioBlocked = false;
   el.unmute.hidden = true;
   resumeAudio();
-  peers.forEach(function (p) { playRemote(p.el); });
+  peers.forEach(function (p) { playRemote(p.el, p); });
 }
 
 // Tile details that depend on the peer: raised hand, pin, order (sortPeers: cameras on first).
@@ -673,5 +692,17 @@ export function muteIncoming(mute) {
 /** v: 0..100. */
 export function setVolume(v) {
   volume = Math.max(0, Math.min(100, v)) / 100;
-  peers.forEach(function (p) { p.el.volume = volume; });
+  peers.forEach(function (p) { p.el.volume = peerVolume(p); });
+}
+
+/** The original speakers' volume beneath an interpretation channel, 0..1 (interpretation.js). */
+export function setOriginalVolume(f) {
+  originalVolume = Math.max(0, Math.min(1, f));
+  peers.forEach(function (p) { p.el.volume = peerVolume(p); });
+}
+
+/** For tests and the people list: the participant's interpretation language, or null. */
+export function peerInterpreter(id) {
+  var p = peers.get(String(id));
+  return p && p.interpreter ? p.interpreter : null;
 }
