@@ -49,7 +49,7 @@ impl Server {
         )
         .unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let media = std::net::UdpSocket::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port();
+        let media = meet_common::testing::free_media_port();
         let log = std::fs::File::create(dir.join("server.log")).unwrap();
         let bin = server_binary();
         let child = Command::new(&bin)

@@ -5,7 +5,9 @@
 //!   IO backend's name.
 //! - [`logging`]: `tracing` output, human or JSON.
 //! - [`sd_notify`]: systemd readiness (`READY=1`, `STOPPING=1`).
+//! - [`testing`]: for tests that start a relay (a port free for both its UDP and TCP sockets).
 
 pub mod config;
 pub mod logging;
 pub mod sd_notify;
+pub mod testing;

@@ -32,7 +32,7 @@ impl Process {
         )
         .unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let media = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let media = meet_common::testing::free_media_port();
         let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_meet-control"));
         let mut command = Command::new(&bin);

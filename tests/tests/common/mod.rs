@@ -140,7 +140,7 @@ pub fn free_tcp_port() -> u16 {
 }
 
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port()
+    meet_common::testing::free_media_port()
 }
 
 /// A plain HTTP/1.1 GET: status and body.

@@ -62,7 +62,7 @@ impl Room {
         let request = match (orphan, request.resume.as_deref()) {
             (Some(o), Some(r)) if self.orphans[o].owned_by(r) => match self.resume(connection, o, request) {
                 Ok(()) => return,
-                Err(given_back) => given_back,
+                Err(given_back) => *given_back,
             },
             (Some(_), Some(_)) => {
                 tracing::info!(peer = %peer_id, "resume refused: ICE credentials do not match the relay's; a fresh session");

@@ -160,11 +160,9 @@ impl Room {
                 None => false,
             },
         };
-        if !found {
-            if self.index_of(connection).is_some() {
-                let message = ServerMessage::error("not-found", "That participant is not in the room any more");
-                self.out.send(connection, message);
-            }
+        if !found && self.index_of(connection).is_some() {
+            let message = ServerMessage::error("not-found", "That participant is not in the room any more");
+            self.out.send(connection, message);
         }
     }
 

@@ -280,7 +280,7 @@ impl Room {
     /// Takes back orphan `o` for a page that proved it owns it (its join is answered when that is done).
     /// Gives the request back when the page's session does not fit the relay's peer; the caller then
     /// makes a fresh session.
-    pub(super) fn resume(&mut self, connection: u64, o: usize, request: JoinRequest) -> Result<(), JoinRequest> {
+    pub(super) fn resume(&mut self, connection: u64, o: usize, request: JoinRequest) -> Result<(), Box<JoinRequest>> {
         let speaker = request.speaker();
         let resume = request.resume.as_deref().expect("the caller checked the resume");
         let orphan = &self.orphans[o];
@@ -288,7 +288,7 @@ impl Room {
             Some(s) if orphan.dump.watcher != speaker => s,
             _ => {
                 tracing::info!(peer = %orphan.dump.peer, tracks = resume.tracks.len(), version = resume.version, "resume refused: the page's sections do not fit the relay's peer; a fresh session");
-                return Err(request);
+                return Err(Box::new(request));
             }
         };
         let orphan = self.orphans.remove(o);
