@@ -460,7 +460,8 @@ impl Room {
                     self.remove(i, true);
                 }
                 let orphan = self.close_orphan(&peer_id);
-                self.program.then(program::Step::Reply { ticket, reply: Reply::PeerClosed(found.is_some() || orphan) });
+                let reply = Reply::PeerClosed(found.is_some() || orphan);
+                self.program.then(program::Step::Output(Output::Reply { ticket, reply }));
             }
             RoomEvent::CloseRoom { ticket, removal } => {
                 let mut count = self.orphans.len();
@@ -478,7 +479,7 @@ impl Room {
                 for w in std::mem::take(&mut self.waiting) {
                     self.out.send(w.connection, ServerMessage::closed(removal.code, removal.message.clone()));
                 }
-                self.program.then(program::Step::Reply { ticket, reply: Reply::RoomClosed(count) });
+                self.program.then(program::Step::Output(Output::Reply { ticket, reply: Reply::RoomClosed(count) }));
             }
             RoomEvent::RelayLost => self.relay_lost(),
             RoomEvent::RelayBack { dump } => self.relay_back(dump),

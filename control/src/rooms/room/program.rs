@@ -18,8 +18,8 @@ use meet_relay::protocol::{Request, RoomLimits};
 use super::join::Joining;
 use super::media::{AfterSending, Producing};
 use super::restart::PeerRecord;
-use super::{RelayAnswer, Reply, Room, RoomEvent};
-use crate::signalling::messages::{MediaSource, ServerMessage};
+use super::{RelayAnswer, Room, RoomEvent};
+use crate::signalling::messages::MediaSource;
 
 pub(super) enum Step {
     /// Handle an event.
@@ -51,14 +51,8 @@ pub(super) enum Step {
     },
     SendWaitingList,
     OfferWhereNeeded,
-    Reply {
-        ticket: u64,
-        reply: Reply,
-    },
-    JoinDone {
-        connection: u64,
-        result: Result<String, ServerMessage>,
-    },
+    /// Give this out once the steps before it are done (a reply after the requests it waited for).
+    Output(super::Output),
     SaveRecords,
     CloseIfEmpty,
 }
@@ -200,8 +194,7 @@ impl Room {
             Step::TurnOff { peer, source } => _ = self.turn_off(&peer, source),
             Step::SendWaitingList => self.send_waiting_list(),
             Step::OfferWhereNeeded => self.offer_where_needed(),
-            Step::Reply { ticket, reply } => self.out.push(super::Output::Reply { ticket, reply }),
-            Step::JoinDone { connection, result } => self.out.push(super::Output::Joined { connection, result }),
+            Step::Output(output) => self.out.push(output),
             Step::SaveRecords => self.save_records(),
             Step::CloseIfEmpty => self.close_if_empty(),
         }

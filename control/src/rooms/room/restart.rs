@@ -342,7 +342,7 @@ impl Room {
         self.program.then(Step::ApplySending { peer: peer_id.clone(), after: AfterSending::Sync });
         self.program.then(Step::SyncTo(peer_id.clone()));
         self.program.then(Step::SyncFrom(peer_id.clone()));
-        self.program.then(Step::JoinDone { connection, result: Ok(peer_id) });
+        self.program.then(Step::Output(super::Output::Joined { connection, result: Ok(peer_id) }));
         Ok(())
     }
 
