@@ -7,9 +7,10 @@
 //! encrypts and sends (see `engine::pipe`). So a webinar of 2,000 viewers uses every core, and each
 //! packet is still decrypted once.
 //!
-//! `maxWatchers` is checked here over all the room's cores (each core also checks its own share);
 //! `maxBroadcasters` is decided by the room's home core for all of them (`engine::seats`): requests that
 //! ask to send for a peer of another core get its seat there first ([`Relay::on_peer_core`]).
+//! `maxWatchers` is not the relay's to check: control counts a room's viewers (over every host they are
+//! on), and the relay keeps the limit only to give it back in dumps.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -52,8 +53,6 @@ struct Placement {
     ufrags: HashMap<String, String>,
     /// Producer id -> (its peer, its core).
     producers: HashMap<String, (String, usize)>,
-    /// Peers that only receive.
-    watchers: HashSet<String>,
     /// Language interpreters: they take no broadcaster seat.
     interpreters: HashSet<String>,
     /// The room's recording (name, directory): every core of the room records its own peers' producers,
@@ -85,7 +84,6 @@ impl State {
         p.ufrags.remove(peer);
         self.load[core] = self.load[core].saturating_sub(1);
         p.producers.retain(|_, (owner, _)| owner != peer);
-        p.watchers.remove(peer);
         p.interpreters.remove(peer);
         true
     }
@@ -345,7 +343,6 @@ impl Relay {
                         peers: HashMap::new(),
                         ufrags: HashMap::new(),
                         producers: HashMap::new(),
-                        watchers: HashSet::new(),
                         interpreters: HashSet::new(),
                         recording: None,
                     };
@@ -385,9 +382,6 @@ impl Relay {
             if p.peers.contains_key(&peer) {
                 return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("peer {peer:?} is already in the room")));
             }
-            if watcher && p.limits.max_watchers > 0 && p.watchers.len() >= p.limits.max_watchers as usize {
-                return Err(ErrorBody::new(ErrorCode::LimitExceeded, "The limit of maximum watchers is exceeded"));
-            }
             let core = if home_full { least } else { p.home };
             let new_core = p.cores.insert(core);
             (core, new_core, p.limits, p.home, p.recording.clone())
@@ -405,9 +399,6 @@ impl Relay {
         let response = self.core(core).request(create).await?;
         let mut state = self.state();
         if let Some(p) = state.rooms.get_mut(&room) {
-            if watcher {
-                p.watchers.insert(peer.clone());
-            }
             if interpreter {
                 p.interpreters.insert(peer.clone());
             }
@@ -540,7 +531,6 @@ mod tests {
             peers: HashMap::from([("p".to_string(), 0)]),
             ufrags: HashMap::from([("p".to_string(), "new".to_string())]),
             producers: HashMap::new(),
-            watchers: HashSet::new(),
             interpreters: HashSet::new(),
             recording: None,
         };
