@@ -1,13 +1,14 @@
 //! `meetctl`: the operator's command line for meet.
 //!
 //! Layout: one module per subcommand ([`keys`], [`token`], [`url`], [`rooms`], [`peers`], [`stats`],
-//! [`api_tokens`], [`recordings`]); [`settings`] resolves flags, `MEET_*` variables and the config file; [`api`] is the
+//! [`api_tokens`], [`recordings`], [`hosts`]); [`settings`] resolves flags, `MEET_*` variables and the config file; [`api`] is the
 //! Server API client; [`output`] prints tables or JSON; [`exit`] maps failures to exit codes; [`time`]
 //! parses durations and RFC 3339 timestamps.
 
 mod api;
 mod api_tokens;
 mod exit;
+mod hosts;
 mod keys;
 mod output;
 mod peers;
@@ -75,6 +76,9 @@ enum Command {
     /// Permanent Server API tokens.
     #[command(subcommand, name = "api-tokens")]
     ApiTokens(api_tokens::ApiTokensCommand),
+    /// The hosts of a cluster: list, drain, undrain (Server API).
+    #[command(subcommand)]
+    Hosts(hosts::HostsCommand),
     /// Recorded videos: list, show, download the MP4.
     #[command(subcommand)]
     Recordings(recordings::RecordingsCommand),
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Peers(c) => with_api(&cli.global, |api, json| peers::run(c, api, json)),
         Command::Stats(c) => with_api(&cli.global, |api, json| stats::run(c, api, json)),
         Command::ApiTokens(c) => with_api(&cli.global, |api, json| api_tokens::run(c, api, json)),
+        Command::Hosts(c) => with_api(&cli.global, |api, json| hosts::run(c, api, json)),
         Command::Recordings(c) => with_api(&cli.global, |api, json| recordings::run(c, api, json)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "meetctl", &mut std::io::stdout());

@@ -123,7 +123,7 @@ fn is_server_prefix(id: &str) -> bool {
 }
 
 /// `serv` and its digits at the start of a room ID.
-fn server_prefix(room_id: &str) -> Option<&str> {
+pub(crate) fn server_prefix(room_id: &str) -> Option<&str> {
     let digits = room_id.strip_prefix("serv")?.bytes().take_while(u8::is_ascii_digit).count();
     (digits > 0).then(|| &room_id[..4 + digits])
 }

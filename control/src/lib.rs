@@ -15,6 +15,8 @@
 //!   [`store`]: state that outlives a restart (SQLite); [`services`] bundles them for [`AppState`].
 //! - [`turn`]: the `[turn]` section and the TURN credentials each call page gets.
 //! - [`recording`]: recording rooms (when, where), converting recordings, the video API and files.
+//! - [`cluster`]: several hosts on one shared store: rooms placed on hosts, pages and Server API
+//!   requests sent to a room's host.
 //!
 //! [`app`] builds the router; [`run`] serves it on a listener until a shutdown future completes.
 
@@ -22,6 +24,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod call_config;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod ops;
@@ -62,6 +65,8 @@ pub struct AppState {
     pub debug_token: Option<config::Secret>,
     /// Recording (`None`: not set up, e.g. in tests; the video routes then answer 404).
     pub recordings: Option<recording::Recordings>,
+    /// This host's part in a cluster (`[cluster] url` set); `None`: a single host.
+    pub cluster: Option<std::sync::Arc<cluster::Cluster>>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -81,7 +86,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .merge(api::router())
+        .merge(api::router_with(state.clone()))
         .merge(recording::routes::router())
         .route_layer(axum::middleware::from_fn(ops::track))
         .layer(axum::middleware::map_response(routes::security_headers))

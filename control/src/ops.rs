@@ -92,6 +92,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if draining() {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
     }
+    // A host drained out of its cluster still serves its rooms, but a load balancer should send it no
+    // new pages.
+    if state.cluster.as_ref().is_some_and(|c| c.draining()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining (cluster)\n").into_response();
+    }
     match tokio::time::timeout(RELAY_STATS_TIMEOUT, state.rooms.relay().request(RelayRequest::Stats)).await {
         Ok(Ok(_)) => "ready\n".into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "relay unavailable\n").into_response(),

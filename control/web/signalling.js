@@ -329,6 +329,7 @@ function handleMessage(ws, msg) {
     }
     case 'error': onServerError(msg); break;
     case 'closed': onServerClosed(msg); break;
+    case 'moved': onServerMoved(msg); break;
     case 'waiting': onWaiting(); break;
     default: handleRoomMessage(msg); break;
   }
@@ -435,6 +436,20 @@ function onServerError(msg) {
   }
   toast(t('call.error', { message: text }), { type: 'error' });
   connectionError(text, msg.code);
+}
+
+// The room is served by another host of the cluster: load this page there (same path and query), where
+// it joins again.
+function onServerMoved(msg) {
+  var target;
+  try { target = new URL(location.pathname + location.search + location.hash, msg.url); } catch (e) { target = null; }
+  if (!target || (target.protocol !== 'https:' && target.protocol !== 'http:')) {
+    onServerClosed({ code: 'server-error', message: 'The room is on another server that cannot be reached' });
+    return;
+  }
+  closing = true;
+  closeConnection();
+  location.replace(target.href);
 }
 
 function onServerClosed(msg) {

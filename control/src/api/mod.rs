@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod hosts;
 pub mod openapi;
 pub mod passwords;
 pub mod ratelimit;
@@ -38,6 +39,9 @@ pub fn router() -> Router<AppState> {
         .route("/rooms/{room_id}/closeRoom", get(close_room))
         .route("/rooms/{room_id}/numberPeers", get(number_peers))
         .route("/rooms/{room_id}/existingPeer", post(existing_peer))
+        .route("/hosts", get(hosts::list))
+        .route("/hosts/{host_id}/drain", post(hosts::drain))
+        .route("/hosts/{host_id}/undrain", post(hosts::undrain))
         .route("/auth/jwt/login", post(login))
         .route("/auth/jwt/refresh", post(refresh))
         .route("/api-tokens", get(list_tokens).post(create_token))
@@ -48,6 +52,12 @@ pub fn router() -> Router<AppState> {
         .route("/streaming/statistics/peers/", get(crate::stats::peers))
         .route("/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// The Server API's routes with, in a cluster, requests about rooms held by another host passed on to
+/// it (`crate::cluster::forward`).
+pub fn router_with(state: AppState) -> Router<AppState> {
+    router().route_layer(axum::middleware::from_fn_with_state(state, crate::cluster::forward::rooms_across_hosts))
 }
 
 /// `Json` whose rejections are [`ApiError`]s: 400 with a message for bad JSON, missing fields and wrong
@@ -116,12 +126,16 @@ fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-async fn list_rooms(State(state): State<AppState>, _caller: Caller) -> Json<Value> {
+/// This host's rooms, and in a cluster every other live host's (unless another host asks).
+async fn list_rooms(State(state): State<AppState>, _caller: Caller, headers: axum::http::HeaderMap) -> Json<Value> {
     let mut rooms = Vec::new();
     for id in state.rooms.room_ids() {
         if let Some(info) = state.rooms.room_info(&id).await {
             rooms.push(json!({"roomId": id, "numberPeers": info.peers.len(), "durationOfBroadcast": secs_since(info.created_at)}));
         }
+    }
+    if !crate::cluster::forward::forwarded(&headers) {
+        rooms.extend(crate::cluster::forward::rooms_elsewhere(&state, headers.get(axum::http::header::AUTHORIZATION)).await);
     }
     Json(Value::Array(rooms))
 }

@@ -278,6 +278,11 @@ impl Registry {
         Ok((peer_id, RoomHandle { connection, tx }))
     }
 
+    /// Whether this host runs `room_id` now.
+    pub fn has_room(&self, room_id: &str) -> bool {
+        self.inner.rooms.lock().expect("rooms lock").contains_key(room_id)
+    }
+
     /// IDs of the rooms that have participants.
     pub fn room_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.inner.rooms.lock().expect("rooms lock").keys().cloned().collect();

@@ -30,8 +30,8 @@ pub async fn new_page() -> Response {
 
 /// `/call/` and `/webinar/` serve the same page; it reads its mode from the path.
 ///
-/// A room whose `servN` prefix names another known server is served there (a redirect keeping the
-/// path and query). Both carry the call page's `frame-ancestors` policy (`[server] allowed_origins`, else
+/// A room whose `servN` prefix names another known server (`[[servers]]`), or that another host of the
+/// cluster holds or would take, is served there (a redirect keeping the path and query). Both carry the call page's `frame-ancestors` policy (`[server] allowed_origins`, else
 /// any page), which also spares them the frame protection of every other response.
 pub async fn call_page(
     State(state): State<AppState>,
@@ -39,13 +39,16 @@ pub async fn call_page(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let room = query.iter().find(|(k, _)| k.eq_ignore_ascii_case("roomId")).map(|(_, v)| v.trim());
-    let mut response = match room.and_then(|r| state.call.other_server(r)) {
-        Some(server) => {
-            let target = format!(
-                "{}{}",
-                server.url.trim_end_matches('/'),
-                uri.path_and_query().map(|p| p.as_str()).unwrap_or("/call/")
-            );
+    let mut elsewhere = room.and_then(|r| state.call.other_server(r)).map(|s| s.url.clone());
+    if let (None, Some(room), Some(cluster)) = (&elsewhere, room, state.cluster.as_ref()) {
+        if let crate::cluster::Owner::Elsewhere { url, .. } = cluster.owner_for_page(room, &state.rooms).await {
+            elsewhere = Some(url);
+        }
+    }
+    let mut response = match elsewhere {
+        Some(base) => {
+            let target =
+                format!("{}{}", base.trim_end_matches('/'), uri.path_and_query().map(|p| p.as_str()).unwrap_or("/call/"));
             Redirect::temporary(&target).into_response()
         }
         None => asset("call.html"),

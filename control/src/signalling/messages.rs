@@ -362,6 +362,11 @@ pub enum ServerMessage {
         code: String,
         message: String,
     },
+    /// The room is served by another host of the cluster: the page goes to `url` (the same path and
+    /// query there) and joins again. The connection closes after it.
+    Moved {
+        url: String,
+    },
 }
 
 impl ServerMessage {

@@ -58,7 +58,7 @@ async fn pump(
     mut messages: tokio::sync::mpsc::Receiver<ServerMessage>,
 ) {
     while let Some(message) = messages.recv().await {
-        let closing = matches!(message, ServerMessage::Closed { .. });
+        let closing = matches!(message, ServerMessage::Closed { .. } | ServerMessage::Moved { .. });
         let text = serde_json::to_string(&message).expect("server messages serialize");
         if sink.send(Message::Text(text.into())).await.is_err() {
             return;
@@ -189,6 +189,19 @@ async fn session(state: AppState, socket: WebSocket) {
                 h264: video_codec.is_some_and(|c| c.eq_ignore_ascii_case("h264")),
                 ice_servers: None,
             };
+            // In a cluster, the room's host takes the join (placing the room if nobody holds it); the
+            // page is sent there before any access check runs here.
+            if let Some(cluster) = state.cluster.as_ref() {
+                if let crate::cluster::Owner::Elsewhere { host, url } =
+                    cluster.owner_for_join(&join.room_id, &state.rooms).await
+                {
+                    tracing::info!(room = %join.room_id, host = %host, "join sent to the room's host");
+                    let _ = out_tx.send(ServerMessage::Moved { url });
+                    drop(out_tx);
+                    let _ = writer.await;
+                    return;
+                }
+            }
             // The integrator's access check (and webhook targets from the room URL).
             if let Err(refusal) = state.services.admit(&mut join, &attributes).await {
                 let _ = out_tx.send(refusal);

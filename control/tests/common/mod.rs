@@ -130,6 +130,7 @@ impl Server {
             metrics_token: None,
             debug_token,
             recordings: None,
+            cluster: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
