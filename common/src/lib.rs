@@ -5,7 +5,8 @@
 //!   IO backend's name.
 //! - [`logging`]: `tracing` output, human or JSON.
 //! - [`sd_notify`]: systemd readiness (`READY=1`, `STOPPING=1`).
-//! - [`testing`]: for tests that start a relay (a port free for both its UDP and TCP sockets).
+//! - [`testing`]: for tests that start a relay (a port free for both its UDP and TCP sockets), and a
+//!   throwaway PostgreSQL server ([`testing::postgres`]).
 
 pub mod config;
 pub mod logging;

@@ -13,3 +13,5 @@ pub fn free_media_port() -> u16 {
     }
     panic!("no port free for both UDP and TCP in 100 tries");
 }
+
+pub mod postgres;

@@ -89,6 +89,102 @@ pub struct FileConfig {
     /// `[recording]`: see [`crate::recording`].
     #[serde(default)]
     pub recording: crate::recording::config::RecordingSection,
+    /// `[store]`: where state that outlives a restart is kept.
+    #[serde(default)]
+    pub store: StoreSection,
+    /// `[cluster]`: this host among several sharing one PostgreSQL store.
+    #[serde(default)]
+    pub cluster: ClusterSection,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// Absent: `meet.sqlite` in the data directory. `postgres://user:password@host:port/database` (or
+    /// `postgresql://`, or `host=/run/postgresql dbname=meet` for a unix socket): a PostgreSQL database,
+    /// which several meet hosts may share. Variable `MEET_STORE_URL` overrides it.
+    pub url: Option<Secret>,
+}
+
+impl StoreSection {
+    pub fn location(&self) -> Result<crate::store::StoreLocation, crate::store::StoreError> {
+        crate::store::StoreLocation::parse(self.url.as_ref().map(|u| u.0.as_str()))
+    }
+}
+
+/// `[cluster]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// This host's name in the shared store; unique among the hosts. Default: the machine's hostname.
+    pub host_id: Option<String>,
+    /// This host's public base URL (e.g. `https://meet2.example.com`), where other hosts send browsers
+    /// and requests for its rooms.
+    pub url: Option<String>,
+    /// How often this host refreshes its entry in the store.
+    #[serde(default = "default_heartbeat_seconds")]
+    pub heartbeat_seconds: u64,
+    /// A host not heard of for this long is taken for dead (its rooms may move).
+    #[serde(default = "default_host_timeout_seconds")]
+    pub host_timeout_seconds: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            host_id: None,
+            url: None,
+            heartbeat_seconds: default_heartbeat_seconds(),
+            host_timeout_seconds: default_host_timeout_seconds(),
+        }
+    }
+}
+
+impl ClusterSection {
+    /// `host_id`, else the machine's hostname (else `meet`).
+    pub fn host_id(&self) -> String {
+        self.host_id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "meet".into())
+        })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(id) = &self.host_id {
+            let ok = (1..=64).contains(&id.len())
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !ok {
+                return Err(format!(
+                    "[cluster] host_id: {id:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
+                ));
+            }
+        }
+        if let Some(url) = &self.url {
+            let ok = reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            if !ok {
+                return Err(format!("[cluster] url: {url:?} is not an http(s) URL"));
+            }
+        }
+        if self.heartbeat_seconds == 0 {
+            return Err("[cluster] heartbeat_seconds: must be at least 1".into());
+        }
+        if self.host_timeout_seconds <= self.heartbeat_seconds {
+            return Err("[cluster] host_timeout_seconds: must be longer than heartbeat_seconds".into());
+        }
+        Ok(())
+    }
+}
+
+fn default_heartbeat_seconds() -> u64 {
+    5
+}
+
+fn default_host_timeout_seconds() -> u64 {
+    15
 }
 
 /// `[server]`: how the call page may be embedded, and how long HTTP connections may wait.
@@ -302,6 +398,8 @@ impl FileConfig {
         self.relay.validate()?;
         self.turn.validate()?;
         self.recording.validate()?;
+        self.cluster.validate()?;
+        self.store.location().map_err(|e| format!("[store] url: {e}"))?;
         for l in &self.rooms.interpreter_languages {
             let ok = (2..=8).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic() || c == '-');
             if !ok {
@@ -404,6 +502,10 @@ pub fn load() -> anyhow::Result<(Args, FileConfig)> {
             args.log_format = v;
         }
     }
+    if let Ok(url) = std::env::var("MEET_STORE_URL") {
+        file.store.url = Some(Secret(url));
+        file.store.location().map_err(|e| anyhow::anyhow!("MEET_STORE_URL: {e}"))?;
+    }
     // Secrets: from the environment or the file, never a flag (flags show in `ps`).
     for (variable, key, token) in [
         ("MEET_METRICS_TOKEN", "metrics_token", &mut file.control.metrics_token),
@@ -486,6 +588,46 @@ mod tests {
         assert!(!format!("{:?}", c.auth.users[0]).contains("argon2"), "hashes stay out of logs");
         assert_eq!(c.hooks.api_event.as_deref(), Some("https://example.com/e"));
         assert!(c.hooks.allow_debug_url_attributes);
+    }
+
+    #[test]
+    fn store_and_cluster_sections() {
+        let c: FileConfig = toml::from_str("").unwrap();
+        assert_eq!(c.store.location().unwrap(), crate::store::StoreLocation::Sqlite);
+        assert_eq!((c.cluster.heartbeat_seconds, c.cluster.host_timeout_seconds), (5, 15));
+        assert!(!c.cluster.host_id().is_empty(), "the hostname by default");
+        let c: FileConfig = toml::from_str(
+            "[store]\nurl = \"postgres://meet:pw@db.internal:5432/meet\"\n\
+             [cluster]\nhost_id = \"h1\"\nurl = \"https://meet1.example.com\"\nheartbeat_seconds = 2\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.cluster.host_id(), "h1");
+        assert!(!format!("{c:?}").contains("pw@"), "the password stays out of logs");
+        let loc = c.store.location().unwrap();
+        assert_eq!(loc.describe(Path::new("/d")), "postgres://meet@db.internal:5432/meet");
+        for ok in ["postgresql://u@h/db", "host=/run/postgresql dbname=meet user=meet"] {
+            let c: FileConfig = toml::from_str(&format!("[store]\nurl = {ok:?}\n")).unwrap();
+            c.validate().unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for (bad, says) in [
+            ("mysql://u@h/db", "not a PostgreSQL URL"),
+            ("sqlite:///var/lib/meet.db", "not a PostgreSQL URL"),
+            ("postgres://u@h:notaport/db", "not a valid PostgreSQL connection URL"),
+        ] {
+            let c: FileConfig = toml::from_str(&format!("[store]\nurl = {bad:?}\n")).unwrap();
+            let err = c.validate().unwrap_err();
+            assert!(err.starts_with("[store] url: ") && err.contains(says), "{bad}: {err}");
+        }
+        for (toml, says) in [
+            ("[cluster]\nhost_id = \"a b\"\n", "[cluster] host_id"),
+            ("[cluster]\nurl = \"meet1\"\n", "[cluster] url"),
+            ("[cluster]\nheartbeat_seconds = 0\n", "[cluster] heartbeat_seconds"),
+            ("[cluster]\nhost_timeout_seconds = 5\n", "[cluster] host_timeout_seconds"),
+        ] {
+            let c: FileConfig = toml::from_str(toml).unwrap();
+            assert!(c.validate().unwrap_err().starts_with(says), "{toml}");
+        }
     }
 
     #[test]

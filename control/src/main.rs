@@ -53,11 +53,19 @@ async fn main() -> anyhow::Result<()> {
     }
     embedded.io_backend = args.io_backend;
     let (relay, relay_events) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded)?;
-    let db = args.data_dir.join("meet.sqlite");
-    let store = meet_control::store::SqliteStore::open(&db)
-        .with_context(|| format!("cannot open the database {}", db.display()))?;
+    // SQLite in the data directory, or PostgreSQL shared by several hosts (`[store] url`).
+    let location = file.store.location()?;
+    let described = location.describe(&args.data_dir);
+    let data_dir = args.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || location.open(&data_dir))
+        .await
+        .context("the task opening the store failed")?
+        .with_context(|| format!("cannot open the store {described}"))?;
+    let host_id = file.cluster.host_id();
+    tracing::info!(store = %described, host = %host_id, "store open");
     let (services, mut observers) = meet_control::services::Services::start(
-        std::sync::Arc::new(store),
+        store,
+        &host_id,
         &file.auth,
         &file.hooks,
         Default::default(),
@@ -68,7 +76,11 @@ async fn main() -> anyhow::Result<()> {
     observers.push(news);
     // An unwritable directory turns recording off with an error in the log; calls go on.
     let recordings =
-        meet_control::recording::Recordings::new(file.recording.dir(&args.data_dir), services.store.clone());
+        meet_control::recording::Recordings::new(
+        file.recording.dir(&args.data_dir),
+        services.store.clone(),
+        host_id.clone(),
+    );
     observers.push(recordings.observer());
     tokio::spawn(meet_control::ops::observe(counted));
     let settings = meet_control::rooms::Settings {

@@ -33,6 +33,8 @@ impl Default for Timings {
 
 pub struct Services {
     pub store: SharedStore,
+    /// This host in the shared store (`[cluster] host_id`).
+    pub host_id: String,
     pub auth: Auth,
     pub webhooks: Arc<Webhooks>,
     access: AccessChecker,
@@ -47,6 +49,7 @@ impl Services {
     /// open are for [`Self::recover_sessions`], once the relay's rooms are taken back.
     pub async fn start(
         store: SharedStore,
+        host_id: &str,
         auth: &AuthConfig,
         hooks: &HooksConfig,
         timings: Timings,
@@ -80,7 +83,14 @@ impl Services {
             }
             None => None,
         };
-        let webhooks = Arc::new(Webhooks::new(store.clone(), client.clone(), registered, signing, timings.delivery));
+        let webhooks = Arc::new(Webhooks::new(
+            store.clone(),
+            host_id.to_string(),
+            client.clone(),
+            registered,
+            signing,
+            timings.delivery,
+        ));
         let pending = blocking(&store, |s| s.pending_webhooks()).await.context("cannot read the webhook queue")?;
         if pending > 0 {
             tracing::info!(pending, "webhooks queued by a previous run will be delivered");
@@ -88,12 +98,13 @@ impl Services {
         let (stats_tx, stats_rx) = mpsc::unbounded_channel();
         let (hooks_tx, hooks_rx) = mpsc::unbounded_channel();
         let tasks = vec![
-            tokio::spawn(crate::stats::record(store.clone(), stats_rx, timings.heartbeat)),
+            tokio::spawn(crate::stats::record(store.clone(), host_id.to_string(), stats_rx, timings.heartbeat)),
             tokio::spawn(webhooks.clone().observe(hooks_rx)),
             tokio::spawn(webhooks.clone().deliver()),
         ];
         let services = Services {
             store,
+            host_id: host_id.to_string(),
             auth,
             webhooks,
             access: AccessChecker::new(client, Duration::from_millis(hooks.access_timeout_ms)),
@@ -108,7 +119,8 @@ impl Services {
     /// pairs (peers the relay kept through the restart), and queues their `closePeer` webhooks. Call it
     /// once the rooms have been taken back from the relay.
     pub async fn recover_sessions(&self, live: Vec<(String, String)>) -> anyhow::Result<()> {
-        let abandoned = blocking(&self.store, move |s| s.close_abandoned_sessions(&live))
+        let host = self.host_id.clone();
+        let abandoned = blocking(&self.store, move |s| s.close_abandoned_sessions(&host, &live))
             .await
             .context("cannot recover peer sessions")?;
         if !abandoned.is_empty() {
@@ -124,7 +136,7 @@ impl Services {
     /// Services on a private in-memory database with the default config (no users, no hooks).
     pub async fn ephemeral() -> anyhow::Result<(Arc<Services>, Vec<mpsc::UnboundedSender<RoomNews>>)> {
         let store: SharedStore = Arc::new(SqliteStore::in_memory()?);
-        Self::start(store, &AuthConfig::default(), &HooksConfig::default(), Timings::default()).await
+        Self::start(store, "local", &AuthConfig::default(), &HooksConfig::default(), Timings::default()).await
     }
 
     /// Stops the background tasks (webhook deliveries still queued stay in the store).

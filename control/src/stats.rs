@@ -21,7 +21,12 @@ use crate::AppState;
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// Records sessions from room news until the registry is gone.
-pub async fn record(store: SharedStore, mut news: mpsc::UnboundedReceiver<RoomNews>, heartbeat: Duration) {
+pub async fn record(
+    store: SharedStore,
+    host_id: String,
+    mut news: mpsc::UnboundedReceiver<RoomNews>,
+    heartbeat: Duration,
+) {
     let mut open: HashMap<(String, String), i64> = HashMap::new();
     let mut tick = tokio::time::interval(heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -31,8 +36,8 @@ pub async fn record(store: SharedStore, mut news: mpsc::UnboundedReceiver<RoomNe
             n = news.recv() => match n {
                 None => break,
                 Some(RoomNews::PeerJoined { room_id, peer_id, display_name, at }) => {
-                    let (r, p) = (room_id.clone(), peer_id.clone());
-                    match blocking(&store, move |s| s.open_session(&r, &p, &display_name, unix_ms(at))).await {
+                    let (h, r, p) = (host_id.clone(), room_id.clone(), peer_id.clone());
+                    match blocking(&store, move |s| s.open_session(&h, &r, &p, &display_name, unix_ms(at))).await {
                         Ok(id) => {
                             if let Some(stale) = open.insert((room_id, peer_id), id) {
                                 // Cannot happen (a takeover reports the leave first); do not leave it open.
@@ -250,7 +255,7 @@ mod tests {
     async fn records_joins_leaves_and_heartbeats() {
         let store: SharedStore = Arc::new(SqliteStore::in_memory().unwrap());
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(record(store.clone(), rx, Duration::from_millis(50)));
+        let task = tokio::spawn(record(store.clone(), "h".into(), rx, Duration::from_millis(50)));
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
         tx.send(RoomNews::PeerJoined { room_id: "r".into(), peer_id: "a".into(), display_name: "Ann".into(), at: t0 })
             .unwrap();

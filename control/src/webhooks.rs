@@ -1,9 +1,15 @@
 //! `joinPeer` / `closePeer` webhooks, delivered at least once.
 //!
-//! The observer turns [`RoomNews`] into queued deliveries in SQLite as soon as it hears of them; the
+//! The observer turns [`RoomNews`] into queued deliveries in the store as soon as it hears of them; the
 //! delivery worker POSTs them, retrying with exponential backoff, and a queue left by a previous run is
 //! delivered after a restart. One peer's deliveries to one URL go out one at a time, oldest first, so an
 //! integrator never sees a peer's `closePeer` before its `joinPeer`.
+//!
+//! With several hosts on one PostgreSQL store, every host's worker takes from the one queue: a claim
+//! leases a delivery to one host ([`DeliverySettings::lease`], longer than an attempt), so each event
+//! goes out once while hosts live, and at least once when a host dies mid-delivery (another host sends
+//! it when the lease is over). Workers also poll ([`DeliverySettings::poll`]), since another host's
+//! events do not wake them.
 //!
 //! Targets: the registered URL (`[hooks] api_event`, header `auth_event`) gets every event; with
 //! `[hooks] allow_debug_url_attributes` a participant's `apiEvent` / `authEvent` room-URL attributes add
@@ -147,6 +153,9 @@ pub fn http_client() -> reqwest::Result<reqwest::Client> {
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
+    /// How often the worker looks for deliveries it was not woken for (queued by another host, or
+    /// left by a host that died).
+    pub poll: Duration,
     /// Wait before the first retry; doubled for each further one.
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
@@ -159,6 +168,7 @@ pub struct DeliverySettings {
 impl Default for DeliverySettings {
     fn default() -> Self {
         DeliverySettings {
+            poll: Duration::from_secs(2),
             initial_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(10 * 60),
             give_up_after: Duration::from_secs(3 * 24 * 3600),
@@ -168,6 +178,12 @@ impl Default for DeliverySettings {
 }
 
 impl DeliverySettings {
+    /// How long a claimed delivery stays this host's: longer than an attempt may take, so that no other
+    /// host sends it meanwhile; a host killed mid-delivery leaves it to another once this is over.
+    pub fn lease(&self) -> Duration {
+        self.timeout + Duration::from_secs(10)
+    }
+
     fn backoff(&self, attempts: u32) -> Duration {
         let exp = self.initial_backoff.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
         let base = exp.min(self.max_backoff);
@@ -188,6 +204,8 @@ struct WebhookBody<'a> {
 
 pub struct Webhooks {
     store: SharedStore,
+    /// Claims deliveries in the queue shared by hosts under this name.
+    host_id: String,
     client: reqwest::Client,
     registered: Option<HookTarget>,
     /// Signs deliveries to `registered` only: debug targets are chosen by participants, who are not to
@@ -202,12 +220,13 @@ pub struct Webhooks {
 impl Webhooks {
     pub fn new(
         store: SharedStore,
+        host_id: String,
         client: reqwest::Client,
         registered: Option<HookTarget>,
         signing: Option<Signing>,
         settings: DeliverySettings,
     ) -> Self {
-        Webhooks { store, client, registered, signing, settings, joining: Mutex::default(), wake: Notify::new() }
+        Webhooks { store, host_id, client, registered, signing, settings, joining: Mutex::default(), wake: Notify::new() }
     }
 
     /// The participant joining `room` as `peer` asked for its events to go to `target` too.
@@ -301,7 +320,9 @@ impl Webhooks {
     pub async fn deliver(self: Arc<Self>) {
         loop {
             let now = now_ms();
-            let due = match blocking(&self.store, move |s| s.due_webhooks(now, 32)).await {
+            let host = self.host_id.clone();
+            let lease = self.settings.lease().as_millis() as i64;
+            let due = match blocking(&self.store, move |s| s.claim_webhooks(&host, now, lease, 32)).await {
                 Ok(due) => due,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the webhook queue");
@@ -310,8 +331,10 @@ impl Webhooks {
                 }
             };
             if due.is_empty() {
+                // Other hosts queue deliveries too (and may die holding some): look again now and then.
+                let poll = self.settings.poll.as_millis() as i64;
                 let next = blocking(&self.store, |s| s.next_webhook_due()).await.ok().flatten();
-                let wait = next.map_or(60_000, |t| (t - now_ms()).clamp(0, 60_000));
+                let wait = next.map_or(poll, |t| (t - now_ms()).clamp(20, poll.max(20)));
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
                     _ = self.wake.notified() => {}

@@ -48,6 +48,9 @@ pub enum JwtError {
     NotStarted(String),
     #[error("Access denied: the token's lifetime is over")]
     LifetimeOver,
+    /// The store could not say when a `tokenLifetime` token was first used.
+    #[error("The token cannot be checked right now; try again in a moment")]
+    LifetimeUnchecked,
 }
 
 impl JwtError {
@@ -58,6 +61,7 @@ impl JwtError {
             JwtError::Expired | JwtError::LifetimeOver => "token-expired",
             JwtError::WrongRoom | JwtError::NoRoomClaim => "invalid-room",
             JwtError::Required => "access-denied",
+            JwtError::LifetimeUnchecked => "server-error",
             _ => "invalid-token",
         }
     }

@@ -4,13 +4,11 @@
 //! Layout:
 //! - [`jwt`]: verification (HS256 / RS256), claim checks against a given `now`, and the claims.
 //! - [`grant`]: what a participant may do once the token and the URL are combined ([`Grant`]).
-//! - [`ClientAuth`]: the configured keys plus the memory of `tokenLifetime` first uses.
+//! - [`ClientAuth`]: the configured keys; `tokenLifetime` first uses are kept in the store, so that
+//!   every host agrees.
 
 pub mod grant;
 pub mod jwt;
-
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
@@ -20,33 +18,23 @@ pub use grant::{
 pub use jwt::{JwtError, JwtVerifier, TokenClaims};
 
 use crate::config::AuthConfig;
+use crate::store::{blocking, SharedStore};
 
 /// Compares two secrets in time that depends on their length only, not on where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Remembered first uses of tokens with a `tokenLifetime`; older entries are dropped past this many.
-const MAX_REMEMBERED_TOKENS: usize = 100_000;
-
-/// The configured JWT keys, whether a token is required, and when each lifetime-limited token was
-/// first used.
+/// The configured JWT keys and whether a token is required.
 pub struct ClientAuth {
     verifier: JwtVerifier,
     require_jwt: bool,
     require_room_claim: bool,
-    /// SHA-256 of the token -> UNIX milliseconds of its first successful use.
-    first_use: Mutex<HashMap<[u8; 32], u64>>,
 }
 
 impl Default for ClientAuth {
     fn default() -> Self {
-        ClientAuth {
-            verifier: JwtVerifier::none(),
-            require_jwt: false,
-            require_room_claim: false,
-            first_use: Mutex::default(),
-        }
+        ClientAuth { verifier: JwtVerifier::none(), require_jwt: false, require_room_claim: false }
     }
 }
 
@@ -61,7 +49,6 @@ impl ClientAuth {
             verifier,
             require_jwt: config.require_jwt,
             require_room_claim: config.require_room_claim,
-            first_use: Mutex::default(),
         })
     }
 
@@ -70,8 +57,16 @@ impl ClientAuth {
     }
 
     /// Combines the participant's token (if any) with the URL's options for a join to `room_id` at
-    /// `now_ms` (UNIX milliseconds). `Err` is a message for people.
-    pub fn grant(&self, token: Option<&str>, room_id: &str, url: &UrlOptions, now_ms: u64) -> Result<Grant, JwtError> {
+    /// `now_ms` (UNIX milliseconds). `Err` is a message for people. A `tokenLifetime` is checked against
+    /// the token's first use recorded in `store`.
+    pub async fn grant(
+        &self,
+        store: &SharedStore,
+        token: Option<&str>,
+        room_id: &str,
+        url: &UrlOptions,
+        now_ms: u64,
+    ) -> Result<Grant, JwtError> {
         let token = token.map(str::trim).filter(|t| !t.is_empty());
         let claims = match token {
             None if self.require_jwt => return Err(JwtError::Required),
@@ -86,56 +81,62 @@ impl ClientAuth {
                     None if self.require_room_claim => return Err(JwtError::NoRoomClaim),
                     _ => {}
                 }
-                self.check_lifetime(t, claims.token_lifetime_ms.or(url.token_lifetime_ms), now_ms)?;
+                check_lifetime(store, t, claims.token_lifetime_ms.or(url.token_lifetime_ms), now_ms).await?;
                 Some(claims)
             }
         };
         Ok(Grant::combine(claims.as_ref(), url, self.require_jwt))
     }
 
-    /// `tokenLifetime` counts from the token's first use; afterwards it no longer admits.
-    fn check_lifetime(&self, token: &str, lifetime_ms: Option<u64>, now_ms: u64) -> Result<(), JwtError> {
-        let Some(lifetime) = lifetime_ms.filter(|l| *l > 0) else { return Ok(()) };
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut uses = self.first_use.lock().expect("token lifetime lock");
-        if uses.len() >= MAX_REMEMBERED_TOKENS && !uses.contains_key(&key) {
-            // Forget the oldest half; those tokens then count from their next use.
-            let mut times: Vec<u64> = uses.values().copied().collect();
-            times.sort_unstable();
-            let cut = times[times.len() / 2];
-            uses.retain(|_, t| *t > cut);
-        }
-        let first = *uses.entry(key).or_insert(now_ms);
-        if now_ms.saturating_sub(first) > lifetime {
-            return Err(JwtError::LifetimeOver);
-        }
-        Ok(())
+}
+
+/// `tokenLifetime` counts from the token's first use (on any host); afterwards it no longer admits.
+async fn check_lifetime(
+    store: &SharedStore,
+    token: &str,
+    lifetime_ms: Option<u64>,
+    now_ms: u64,
+) -> Result<(), JwtError> {
+    let Some(lifetime) = lifetime_ms.filter(|l| *l > 0) else { return Ok(()) };
+    let key = Sha256::digest(token.as_bytes()).to_vec();
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let first = blocking(store, move |s| s.token_first_use(&key, now)).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot read a token's first use; the join is refused");
+        JwtError::LifetimeUnchecked
+    })?;
+    if now.saturating_sub(first) > i64::try_from(lifetime).unwrap_or(i64::MAX) {
+        return Err(JwtError::LifetimeOver);
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn lifetime_counts_from_first_use() {
-        let auth = ClientAuth::default();
-        auth.check_lifetime("t", Some(1000), 10_000).unwrap();
-        auth.check_lifetime("t", Some(1000), 10_900).unwrap();
-        assert_eq!(auth.check_lifetime("t", Some(1000), 11_001), Err(JwtError::LifetimeOver));
-        auth.check_lifetime("other", Some(1000), 11_001).unwrap();
-        auth.check_lifetime("t", None, 99_000).unwrap();
+    fn store() -> SharedStore {
+        std::sync::Arc::new(crate::store::SqliteStore::in_memory().unwrap())
     }
 
-    #[test]
-    fn without_keys_tokens_grant_nothing() {
+    #[tokio::test]
+    async fn lifetime_counts_from_first_use() {
+        let s = store();
+        check_lifetime(&s, "t", Some(1000), 10_000).await.unwrap();
+        check_lifetime(&s, "t", Some(1000), 10_900).await.unwrap();
+        assert_eq!(check_lifetime(&s, "t", Some(1000), 11_001).await, Err(JwtError::LifetimeOver));
+        check_lifetime(&s, "other", Some(1000), 11_001).await.unwrap();
+        check_lifetime(&s, "t", None, 99_000).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn without_keys_tokens_grant_nothing() {
         let auth = ClientAuth::default();
-        let g = auth.grant(Some("x.y.z"), "r", &UrlOptions::default(), 0).unwrap();
+        let g = auth.grant(&store(), Some("x.y.z"), "r", &UrlOptions::default(), 0).await.unwrap();
         assert!(!g.verified && !g.is_moderator());
     }
 
-    #[test]
-    fn room_claim_required_when_configured() {
+    #[tokio::test]
+    async fn room_claim_required_when_configured() {
         let secret = "0123456789abcdef0123456789abcdef";
         let config = AuthConfig {
             jwt_hs256_secret: Some(crate::config::Secret(secret.into())),
@@ -146,16 +147,17 @@ mod tests {
         let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap();
         let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         let any_room = jsonwebtoken::encode(&header, &serde_json::json!({"role": "moderator"}), &key).unwrap();
-        let err = auth.grant(Some(&any_room), "serv0a", &UrlOptions::default(), 0).unwrap_err();
+        let s = store();
+        let err = auth.grant(&s, Some(&any_room), "serv0a", &UrlOptions::default(), 0).await.unwrap_err();
         assert_eq!((err.code(), err), ("invalid-room", JwtError::NoRoomClaim));
         let this_room = jsonwebtoken::encode(&header, &serde_json::json!({"roomId": "serv0a"}), &key).unwrap();
-        assert!(auth.grant(Some(&this_room), "serv0a", &UrlOptions::default(), 0).is_ok());
+        assert!(auth.grant(&s, Some(&this_room), "serv0a", &UrlOptions::default(), 0).await.is_ok());
     }
 
-    #[test]
-    fn required_token() {
+    #[tokio::test]
+    async fn required_token() {
         let auth = ClientAuth { require_jwt: true, ..ClientAuth::default() };
-        assert_eq!(auth.grant(None, "r", &UrlOptions::default(), 0).unwrap_err(), JwtError::Required);
+        assert_eq!(auth.grant(&store(), None, "r", &UrlOptions::default(), 0).await.unwrap_err(), JwtError::Required);
         assert_eq!(JwtError::Required.to_string(), "Access denied");
     }
 }

@@ -76,6 +76,8 @@ struct Inner {
     /// `None` with the reason when recording cannot work here (directory not writable).
     dir: Result<PathBuf, String>,
     pub store: SharedStore,
+    /// This host (`[cluster] host_id`): videos record where their files are.
+    host_id: String,
     /// Until [`Recordings::start`] takes them.
     pending: Mutex<Option<(mpsc::UnboundedReceiver<Command>, mpsc::UnboundedReceiver<RoomNews>)>>,
     news: mpsc::UnboundedSender<RoomNews>,
@@ -84,7 +86,7 @@ struct Inner {
 impl Recordings {
     /// Checks that `dir` can be written (else recording is off, with a clear error in the log, and calls
     /// go on); the returned service starts working with [`Recordings::start`].
-    pub fn new(dir: PathBuf, store: SharedStore) -> Self {
+    pub fn new(dir: PathBuf, store: SharedStore, host_id: String) -> Self {
         let dir = check_dir(&dir).map(|()| dir.clone()).map_err(|e| {
             tracing::error!(dir = %dir.display(), error = %e, "[recording] dir is not writable: recording is off (calls are not affected)");
             format!("the recording directory {} is not writable ({e})", dir.display())
@@ -97,7 +99,7 @@ impl Recordings {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (news, news_rx) = mpsc::unbounded_channel();
         Recordings {
-            inner: Arc::new(Inner { commands, dir, store, pending: Mutex::new(Some((command_rx, news_rx))), news }),
+            inner: Arc::new(Inner { commands, dir, store, host_id, pending: Mutex::new(Some((command_rx, news_rx))), news }),
         }
     }
 
@@ -128,6 +130,7 @@ impl Recordings {
             schedule: Schedule::new(timing),
             registry,
             store: self.inner.store.clone(),
+            host_id: self.inner.host_id.clone(),
             webhooks,
             dir,
             present: HashMap::new(),
@@ -218,6 +221,7 @@ struct Worker {
     schedule: Schedule,
     registry: Registry,
     store: SharedStore,
+    host_id: String,
     webhooks: Option<Arc<Webhooks>>,
     dir: PathBuf,
     /// Who is in each room (peer -> display name), from the news.
@@ -384,8 +388,8 @@ impl Worker {
             tracing::error!(room, dir = %raw.display(), error = %e, "cannot create a recording directory; not recording");
             return;
         }
-        let (t, n, r) = (token.clone(), name.clone(), room.to_string());
-        let video_id = match blocking(&self.store, move |s| s.create_video(&t, &n, &r, started_ms)).await {
+        let (t, n, r, host) = (token.clone(), name.clone(), room.to_string(), self.host_id.clone());
+        let video_id = match blocking(&self.store, move |s| s.create_video(&host, &t, &n, &r, started_ms)).await {
             Ok(id) => id,
             Err(e) => {
                 tracing::error!(room, error = %e, "cannot store a new video; not recording");
@@ -529,7 +533,7 @@ mod tests {
     #[test]
     fn an_unwritable_dir_turns_recording_off_with_its_reason() {
         let store: SharedStore = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
-        let r = Recordings::new(PathBuf::from("/proc/meet-cannot-write-here"), store);
+        let r = Recordings::new(PathBuf::from("/proc/meet-cannot-write-here"), store, "h".into());
         assert!(r.dir().is_none());
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let e = rt.block_on(r.request("room", true, true)).unwrap_err();

@@ -143,7 +143,8 @@ async fn session(state: AppState, socket: WebSocket) {
             options.display_name = display_name_fixed.then(|| display_name.clone());
             options.peer_id = peer_id;
             options.access_token = attributes.access_token.take();
-            let grant = match state.call.auth.grant(attributes.token.as_deref(), &room_id, &options, unix_millis()) {
+            let token = attributes.token.as_deref();
+            let grant = match state.call.auth.grant(&state.services.store, token, &room_id, &options, unix_millis()).await {
                 Ok(g) if g.peer_id.as_deref().is_none_or(valid_id) => g,
                 Ok(_) => {
                     let _ = out_tx.send(ServerMessage::closed(

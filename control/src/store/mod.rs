@@ -1,15 +1,28 @@
 //! State that outlives a restart: API tokens, signing secrets, peer sessions (statistics), the
 //! webhook delivery queue and recorded videos.
 //!
-//! [`Store`] is the interface; [`sqlite::SqliteStore`] implements it on one SQLite file under
-//! `--data-dir`. A PostgreSQL implementation for several hosts can implement the same trait. Calls are
-//! blocking and short; async code goes through [`blocking`], which runs them on tokio's blocking pool.
-//! Times are UNIX milliseconds; secrets arrive already hashed (the store never sees a plain token).
+//! Layout:
+//! - [`Store`] is the interface; [`open`] picks a backend from `[store] url` ([`StoreLocation`]).
+//! - [`sqlite::SqliteStore`]: one SQLite file under `--data-dir`, the default for one host.
+//! - [`postgres::PgStore`]: a PostgreSQL database shared by several meet hosts (issue 15): the hosts
+//!   registry, room placement, and a webhook queue whose deliveries are leased to one host at a time.
+//! - `migrations`: the schema's history, one numbered list with each dialect's SQL.
+//! - `conformance` (tests): one suite that every backend passes.
+//!
+//! Calls are blocking and short; async code goes through [`blocking`], which runs them on tokio's
+//! blocking pool. Times are UNIX milliseconds; secrets arrive already hashed (the store never sees a
+//! plain token).
 
+#[cfg(test)]
+mod conformance;
+mod migrations;
+pub mod postgres;
 pub mod sqlite;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +30,13 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL failed or could not be reached (the message may name tables: log it, do not return
+    /// it to API callers).
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// `[store] url` is not usable.
+    #[error("{0}")]
+    Url(String),
     #[error("database schema version {found} is newer than this build understands ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
     #[error("the storage task failed: {0}")]
@@ -103,6 +123,19 @@ pub struct Video {
     pub error: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// The host that recorded it (its files are on that host's disk); '' before hosts were recorded.
+    pub host_id: String,
+}
+
+/// A meet host in the shared store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRecord {
+    pub id: String,
+    pub url: String,
+    pub capacity: u32,
+    pub load: u32,
+    pub draining: bool,
+    pub last_seen_ms: i64,
 }
 
 pub trait Store: Send + Sync + 'static {
@@ -129,31 +162,60 @@ pub trait Store: Send + Sync + 'static {
     /// thief used it first).
     fn use_refresh(&self, token_id: &str, now_ms: i64) -> Result<RefreshUse, StoreError>;
 
-    /// Records a join; returns the session's ID.
-    fn open_session(&self, room_id: &str, peer_id: &str, display_name: &str, join_ms: i64) -> Result<i64, StoreError>;
+    /// Records a join on host `host_id`; returns the session's ID.
+    fn open_session(
+        &self,
+        host_id: &str,
+        room_id: &str,
+        peer_id: &str,
+        display_name: &str,
+        join_ms: i64,
+    ) -> Result<i64, StoreError>;
     fn close_session(&self, id: i64, leave_ms: i64) -> Result<(), StoreError>;
     /// Marks these open sessions as still going at `now_ms`.
     fn heartbeat(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError>;
-    /// Ends the sessions a previous run left open (it stopped without seeing them leave) at their last
-    /// heartbeat, except those of `live` (room, peer) pairs (the relay kept them), and returns them.
-    fn close_abandoned_sessions(&self, live: &[(String, String)]) -> Result<Vec<PeerSession>, StoreError>;
+    /// Ends the sessions a previous run of host `host_id` left open (it stopped without seeing them
+    /// leave) at their last heartbeat, except those of `live` (room, peer) pairs (the relay kept them),
+    /// and returns them. Sessions recorded before hosts were (host '') count as this host's.
+    fn close_abandoned_sessions(
+        &self,
+        host_id: &str,
+        live: &[(String, String)],
+    ) -> Result<Vec<PeerSession>, StoreError>;
     /// The open session of this peer, if any (the newest).
     fn open_session_of(&self, room_id: &str, peer_id: &str) -> Result<Option<i64>, StoreError>;
     /// Sessions of `room_id` overlapping `[from_ms, to_ms]`, by join time.
     fn sessions(&self, room_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<PeerSession>, StoreError>;
 
     fn enqueue_webhook(&self, webhook: &NewWebhook, now_ms: i64) -> Result<i64, StoreError>;
-    /// Up to `limit` deliveries due at `now_ms`, at most one per ordering key (its oldest).
-    fn due_webhooks(&self, now_ms: i64, limit: usize) -> Result<Vec<QueuedWebhook>, StoreError>;
-    /// When the next delivery falls due, if any is queued.
+    /// Leases up to `limit` deliveries due at `now_ms` to `host_id` until `now_ms + lease_ms`: at most
+    /// one per ordering key, and only the oldest of its key, none leased to another host (an expired
+    /// lease is free). Two hosts never hold the same delivery while its lease runs; a host that dies
+    /// holding one leaves it to another once the lease ends (at least once).
+    fn claim_webhooks(
+        &self,
+        host_id: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedWebhook>, StoreError>;
+    /// When the next delivery falls due (or its lease ends), if any is queued.
     fn next_webhook_due(&self) -> Result<Option<i64>, StoreError>;
     /// Removes a delivered (or abandoned) webhook from the queue.
     fn remove_webhook(&self, id: i64) -> Result<(), StoreError>;
+    /// Schedules another attempt; ends the lease.
     fn reschedule_webhook(&self, id: i64, attempts: u32, next_attempt_ms: i64, error: &str) -> Result<(), StoreError>;
     fn pending_webhooks(&self) -> Result<usize, StoreError>;
 
-    /// Records a new video (status `processing`); returns its id.
-    fn create_video(&self, token: &str, name: &str, room_id: &str, now_ms: i64) -> Result<i64, StoreError>;
+    /// Records a new video (status `processing`) made on host `host_id`; returns its id.
+    fn create_video(
+        &self,
+        host_id: &str,
+        token: &str,
+        name: &str,
+        room_id: &str,
+        now_ms: i64,
+    ) -> Result<i64, StoreError>;
     /// Sets a video's status, duration, progress and error.
     fn update_video(
         &self,
@@ -169,6 +231,102 @@ pub trait Store: Send + Sync + 'static {
     /// Videos whose name contains `query` (case-insensitive; `%` and `_` match themselves), newest first,
     /// at most `limit`.
     fn search_videos(&self, query: &str, limit: usize) -> Result<Vec<Video>, StoreError>;
+
+    /// Inserts or refreshes this host (url, capacity, load, last seen = `now_ms`), keeping its
+    /// `draining` flag; returns the stored record (so a host learns it was drained by another host's
+    /// meetctl).
+    fn heartbeat_host(
+        &self,
+        id: &str,
+        url: &str,
+        capacity: u32,
+        load: u32,
+        now_ms: i64,
+    ) -> Result<HostRecord, StoreError>;
+    /// False when there is no such host.
+    fn set_host_draining(&self, id: &str, draining: bool) -> Result<bool, StoreError>;
+    /// Every registered host, by id; callers judge staleness from `last_seen_ms`.
+    fn hosts(&self) -> Result<Vec<HostRecord>, StoreError>;
+    /// False when there is no such host.
+    fn remove_host(&self, id: &str) -> Result<bool, StoreError>;
+    /// Atomically: the room's owner. If the room has none, or its owner was last seen before
+    /// `stale_before_ms` (dead) or is not registered, `host_id` becomes the owner. Returns the owner.
+    fn place_room(&self, room_id: &str, host_id: &str, stale_before_ms: i64, now_ms: i64)
+        -> Result<String, StoreError>;
+    fn room_owner(&self, room_id: &str) -> Result<Option<String>, StoreError>;
+    /// Deletes the placement if `host_id` owns it.
+    fn release_room(&self, room_id: &str, host_id: &str) -> Result<(), StoreError>;
+    /// Rooms placed on `host_id`, by id.
+    fn rooms_of_host(&self, host_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// `tokenLifetime`'s first use: records `now_ms` for this token hash if absent; returns the stored
+    /// first use. First uses older than a month are forgotten.
+    fn token_first_use(&self, token_hash: &[u8], now_ms: i64) -> Result<i64, StoreError>;
+}
+
+/// Where the store lives, from `[store] url`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `meet.sqlite` under `--data-dir` (no url).
+    Sqlite,
+    /// A `postgres://` / `postgresql://` URL or a `host=... dbname=...` string.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreLocation {
+    // The URL may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite => f.write_str("Sqlite"),
+            StoreLocation::Postgres(_) => f.write_str("Postgres(<redacted>)"),
+        }
+    }
+}
+
+impl StoreLocation {
+    /// Checks `[store] url`: no url is SQLite; PostgreSQL's own URL and key=value forms are accepted.
+    pub fn parse(url: Option<&str>) -> Result<Self, StoreError> {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else { return Ok(StoreLocation::Sqlite) };
+        let scheme_ok = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        let key_value = !url.contains("://") && url.contains('=');
+        if !scheme_ok && !key_value {
+            let scheme = url.split_once("://").map_or(url, |(s, _)| s);
+            return Err(StoreError::Url(format!(
+                "{:?} is not a PostgreSQL URL: use postgres://user@host:port/database (or leave it out for SQLite)",
+                scheme.chars().take(40).collect::<String>()
+            )));
+        }
+        postgres::parse_config(url)?;
+        Ok(StoreLocation::Postgres(url.to_string()))
+    }
+
+    /// Opens (creating or upgrading) the store: `meet.sqlite` in `data_dir`, or the PostgreSQL database.
+    /// Blocking: call it outside async code (or on the blocking pool).
+    pub fn open(&self, data_dir: &Path) -> Result<SharedStore, StoreError> {
+        Ok(match self {
+            StoreLocation::Sqlite => Arc::new(SqliteStore::open(&sqlite_path(data_dir))?),
+            StoreLocation::Postgres(url) => Arc::new(PgStore::open(url)?),
+        })
+    }
+
+    /// For messages: the SQLite file, or PostgreSQL's host, port and database (never the password).
+    pub fn describe(&self, data_dir: &Path) -> String {
+        match self {
+            StoreLocation::Sqlite => sqlite_path(data_dir).display().to_string(),
+            StoreLocation::Postgres(url) => postgres::describe(url),
+        }
+    }
+}
+
+/// A `LIKE ... ESCAPE '\\'` pattern matching names that contain `query` (`%` and `_` match themselves).
+fn like_contains(query: &str) -> String {
+    let escaped: String =
+        query.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    format!("%{escaped}%")
+}
+
+fn sqlite_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("meet.sqlite")
 }
 
 pub type SharedStore = Arc<dyn Store>;

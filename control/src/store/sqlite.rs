@@ -5,73 +5,8 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{ApiToken, NewWebhook, PeerSession, QueuedWebhook, RefreshUse, Store, StoreError, Video};
-
-/// Each entry upgrades the schema by one version (`PRAGMA user_version`). Append, never edit.
-const MIGRATIONS: &[&str] = &[
-    // 1: tokens, secrets, statistics, webhook queue.
-    "CREATE TABLE secrets (
-         name TEXT PRIMARY KEY,
-         value BLOB NOT NULL
-     );
-     CREATE TABLE api_tokens (
-         id INTEGER PRIMARY KEY AUTOINCREMENT,
-         name TEXT NOT NULL,
-         token_hash BLOB NOT NULL UNIQUE,
-         created_by TEXT NOT NULL,
-         created_at_ms INTEGER NOT NULL,
-         revoked_at_ms INTEGER
-     );
-     CREATE TABLE peer_sessions (
-         id INTEGER PRIMARY KEY AUTOINCREMENT,
-         room_id TEXT NOT NULL,
-         peer_id TEXT NOT NULL,
-         display_name TEXT NOT NULL,
-         join_time_ms INTEGER NOT NULL,
-         last_seen_ms INTEGER NOT NULL,
-         leave_time_ms INTEGER
-     );
-     CREATE INDEX peer_sessions_by_room ON peer_sessions (room_id, join_time_ms);
-     CREATE INDEX peer_sessions_open ON peer_sessions (leave_time_ms) WHERE leave_time_ms IS NULL;
-     CREATE TABLE webhook_queue (
-         id INTEGER PRIMARY KEY AUTOINCREMENT,
-         ordering_key TEXT NOT NULL,
-         url TEXT NOT NULL,
-         authorization TEXT,
-         body TEXT NOT NULL,
-         attempts INTEGER NOT NULL DEFAULT 0,
-         next_attempt_ms INTEGER NOT NULL,
-         created_at_ms INTEGER NOT NULL,
-         last_error TEXT
-     );
-     CREATE INDEX webhook_queue_by_key ON webhook_queue (ordering_key, id);
-     CREATE INDEX webhook_queue_by_due ON webhook_queue (next_attempt_ms);",
-    // 2: refresh tokens, one row per token issued; a family is one login's chain of rotations.
-    "CREATE TABLE refresh_tokens (
-         token_id TEXT PRIMARY KEY,
-         family TEXT NOT NULL,
-         issued_at_ms INTEGER NOT NULL,
-         used_at_ms INTEGER
-     );
-     CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family);
-     CREATE TABLE refresh_families (
-         family TEXT PRIMARY KEY,
-         revoked_at_ms INTEGER
-     );",
-    // 3: recorded videos (`crate::recording`).
-    "CREATE TABLE videos (
-         id INTEGER PRIMARY KEY AUTOINCREMENT,
-         token TEXT NOT NULL UNIQUE,
-         name TEXT NOT NULL,
-         room_id TEXT NOT NULL,
-         status TEXT NOT NULL,
-         duration_ms INTEGER NOT NULL DEFAULT 0,
-         progress INTEGER NOT NULL DEFAULT 0,
-         error TEXT,
-         created_at_ms INTEGER NOT NULL,
-         updated_at_ms INTEGER NOT NULL
-     );",
-];
+use super::migrations::{self, MIGRATIONS};
+use super::{ApiToken, HostRecord, NewWebhook, PeerSession, QueuedWebhook, RefreshUse, Store, StoreError, Video};
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -101,13 +36,13 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let supported = MIGRATIONS.len() as i64;
+        let supported = migrations::latest();
         if version > supported {
             return Err(StoreError::SchemaTooNew { found: version, supported });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
+            tx.execute_batch(migration.sqlite)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
             tracing::info!(version = i + 1, "database schema upgraded");
@@ -146,7 +81,7 @@ fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerSession> {
 }
 
 const VIDEO_COLUMNS: &str =
-    "id, token, name, room_id, status, duration_ms, progress, error, created_at_ms, updated_at_ms";
+    "id, token, name, room_id, status, duration_ms, progress, error, created_at_ms, updated_at_ms, host_id";
 
 fn video_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Video> {
     Ok(Video {
@@ -160,15 +95,51 @@ fn video_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Video> {
         error: r.get(7)?,
         created_at_ms: r.get(8)?,
         updated_at_ms: r.get(9)?,
+        host_id: r.get(10)?,
+    })
+}
+
+const HOST_COLUMNS: &str = "id, url, capacity, load, draining, last_seen_ms";
+
+fn host_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRecord> {
+    Ok(HostRecord {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        capacity: r.get(2)?,
+        load: r.get(3)?,
+        draining: r.get(4)?,
+        last_seen_ms: r.get(5)?,
+    })
+}
+
+const WEBHOOK_COLUMNS: &str = "id, ordering_key, url, authorization, body, attempts, created_at_ms";
+
+fn webhook_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedWebhook> {
+    Ok(QueuedWebhook {
+        id: r.get(0)?,
+        ordering_key: r.get(1)?,
+        url: r.get(2)?,
+        authorization: r.get(3)?,
+        body: r.get(4)?,
+        attempts: r.get(5)?,
+        created_at_ms: r.get(6)?,
     })
 }
 
 impl Store for SqliteStore {
-    fn create_video(&self, token: &str, name: &str, room_id: &str, now_ms: i64) -> Result<i64, StoreError> {
+    fn create_video(
+        &self,
+        host_id: &str,
+        token: &str,
+        name: &str,
+        room_id: &str,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO videos (token, name, room_id, status, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, 'processing', ?4, ?4)",
-            params![token, name, room_id, now_ms],
+            "INSERT INTO videos (token, name, room_id, status, created_at_ms, updated_at_ms, host_id)
+             VALUES (?1, ?2, ?3, 'processing', ?4, ?4, ?5)",
+            params![token, name, room_id, now_ms, host_id],
         )?;
         Ok(conn.last_insert_rowid())
     }
@@ -200,14 +171,12 @@ impl Store for SqliteStore {
     }
 
     fn search_videos(&self, query: &str, limit: usize) -> Result<Vec<Video>, StoreError> {
-        let escaped: String =
-            query.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
         let sql = format!(
             "SELECT {VIDEO_COLUMNS} FROM videos WHERE name LIKE ?1 ESCAPE '\\' ORDER BY created_at_ms DESC, id DESC LIMIT ?2"
         );
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![format!("%{escaped}%"), limit as i64], video_from_row)?;
+        let rows = stmt.query_map(params![super::like_contains(query), limit as i64], video_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -307,11 +276,19 @@ impl Store for SqliteStore {
             .optional()?)
     }
 
-    fn open_session(&self, room_id: &str, peer_id: &str, display_name: &str, join_ms: i64) -> Result<i64, StoreError> {
+    fn open_session(
+        &self,
+        host_id: &str,
+        room_id: &str,
+        peer_id: &str,
+        display_name: &str,
+        join_ms: i64,
+    ) -> Result<i64, StoreError> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO peer_sessions (room_id, peer_id, display_name, join_time_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![room_id, peer_id, display_name, join_ms],
+            "INSERT INTO peer_sessions (room_id, peer_id, display_name, join_time_ms, last_seen_ms, host_id)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+            params![room_id, peer_id, display_name, join_ms, host_id],
         )?;
         Ok(conn.last_insert_rowid())
     }
@@ -338,14 +315,19 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn close_abandoned_sessions(&self, live: &[(String, String)]) -> Result<Vec<PeerSession>, StoreError> {
+    fn close_abandoned_sessions(
+        &self,
+        host_id: &str,
+        live: &[(String, String)],
+    ) -> Result<Vec<PeerSession>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let open: Vec<PeerSession> = {
             let mut stmt = tx.prepare(&format!(
-                "SELECT {SESSION_COLUMNS} FROM peer_sessions WHERE leave_time_ms IS NULL ORDER BY id"
+                "SELECT {SESSION_COLUMNS} FROM peer_sessions
+                 WHERE leave_time_ms IS NULL AND (host_id = ?1 OR host_id = '') ORDER BY id"
             ))?;
-            let rows = stmt.query_map([], session_from_row)?.collect::<Result<_, _>>()?;
+            let rows = stmt.query_map([host_id], session_from_row)?.collect::<Result<_, _>>()?;
             rows
         };
         let abandoned: Vec<PeerSession> = open
@@ -397,34 +379,40 @@ impl Store for SqliteStore {
         Ok(conn.last_insert_rowid())
     }
 
-    fn due_webhooks(&self, now_ms: i64, limit: usize) -> Result<Vec<QueuedWebhook>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, ordering_key, url, authorization, body, attempts, created_at_ms FROM webhook_queue w
-             WHERE next_attempt_ms <= ?1
-               AND NOT EXISTS (SELECT 1 FROM webhook_queue e WHERE e.ordering_key = w.ordering_key AND e.id < w.id)
-             ORDER BY id LIMIT ?2",
-        )?;
-        let rows = stmt
-            .query_map(params![now_ms, limit as i64], |r| {
-                Ok(QueuedWebhook {
-                    id: r.get(0)?,
-                    ordering_key: r.get(1)?,
-                    url: r.get(2)?,
-                    authorization: r.get(3)?,
-                    body: r.get(4)?,
-                    attempts: r.get(5)?,
-                    created_at_ms: r.get(6)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+    fn claim_webhooks(
+        &self,
+        host_id: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedWebhook>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let due: Vec<QueuedWebhook> = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {WEBHOOK_COLUMNS} FROM webhook_queue w
+                 WHERE next_attempt_ms <= ?1 AND COALESCE(lease_until_ms, 0) <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM webhook_queue e WHERE e.ordering_key = w.ordering_key AND e.id < w.id)
+                 ORDER BY id LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![now_ms, limit as i64], webhook_from_row)?.collect::<Result<_, _>>()?;
+            rows
+        };
+        {
+            let mut lease =
+                tx.prepare("UPDATE webhook_queue SET claimed_by = ?2, lease_until_ms = ?3 WHERE id = ?1")?;
+            for w in &due {
+                lease.execute(params![w.id, host_id, now_ms.saturating_add(lease_ms)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(due)
     }
 
     fn next_webhook_due(&self) -> Result<Option<i64>, StoreError> {
-        // Only the oldest delivery of each key can fall due.
+        // Only the oldest delivery of each key can fall due, once its lease (if any) ends.
         Ok(self.conn().query_row(
-            "SELECT MIN(next_attempt_ms) FROM webhook_queue w
+            "SELECT MIN(MAX(next_attempt_ms, COALESCE(lease_until_ms, 0))) FROM webhook_queue w
              WHERE NOT EXISTS (SELECT 1 FROM webhook_queue e WHERE e.ordering_key = w.ordering_key AND e.id < w.id)",
             [],
             |r| r.get(0),
@@ -438,7 +426,8 @@ impl Store for SqliteStore {
 
     fn reschedule_webhook(&self, id: i64, attempts: u32, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE webhook_queue SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
+            "UPDATE webhook_queue SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4, claimed_by = NULL,
+                 lease_until_ms = NULL WHERE id = ?1",
             params![id, attempts, next_attempt_ms, error],
         )?;
         Ok(())
@@ -447,6 +436,103 @@ impl Store for SqliteStore {
     fn pending_webhooks(&self) -> Result<usize, StoreError> {
         let n: i64 = self.conn().query_row("SELECT COUNT(*) FROM webhook_queue", [], |r| r.get(0))?;
         Ok(n as usize)
+    }
+
+    fn heartbeat_host(
+        &self,
+        id: &str,
+        url: &str,
+        capacity: u32,
+        load: u32,
+        now_ms: i64,
+    ) -> Result<HostRecord, StoreError> {
+        let conn = self.conn();
+        Ok(conn.query_row(
+            &format!(
+                "INSERT INTO hosts (id, url, capacity, load, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET url = excluded.url, capacity = excluded.capacity,
+                     load = excluded.load, last_seen_ms = excluded.last_seen_ms
+                 RETURNING {HOST_COLUMNS}"
+            ),
+            params![id, url, capacity, load, now_ms],
+            host_from_row,
+        )?)
+    }
+
+    fn set_host_draining(&self, id: &str, draining: bool) -> Result<bool, StoreError> {
+        Ok(self.conn().execute("UPDATE hosts SET draining = ?2 WHERE id = ?1", params![id, draining])? == 1)
+    }
+
+    fn hosts(&self) -> Result<Vec<HostRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY id"))?;
+        let rows = stmt.query_map([], host_from_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn remove_host(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.conn().execute("DELETE FROM hosts WHERE id = ?1", [id])? == 1)
+    }
+
+    fn place_room(
+        &self,
+        room_id: &str,
+        host_id: &str,
+        stale_before_ms: i64,
+        now_ms: i64,
+    ) -> Result<String, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        // The owner stays while it is registered and was seen recently enough.
+        tx.execute(
+            "INSERT INTO room_placements (room_id, host_id, placed_at_ms) VALUES (?1, ?2, ?4)
+             ON CONFLICT (room_id) DO UPDATE SET host_id = excluded.host_id, placed_at_ms = excluded.placed_at_ms
+             WHERE NOT EXISTS (SELECT 1 FROM hosts h WHERE h.id = room_placements.host_id AND h.last_seen_ms >= ?3)",
+            params![room_id, host_id, stale_before_ms, now_ms],
+        )?;
+        let owner: String =
+            tx.query_row("SELECT host_id FROM room_placements WHERE room_id = ?1", [room_id], |r| r.get(0))?;
+        tx.commit()?;
+        Ok(owner)
+    }
+
+    fn room_owner(&self, room_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT host_id FROM room_placements WHERE room_id = ?1", [room_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn release_room(&self, room_id: &str, host_id: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM room_placements WHERE room_id = ?1 AND host_id = ?2", params![room_id, host_id])?;
+        Ok(())
+    }
+
+    fn rooms_of_host(&self, host_id: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT room_id FROM room_placements WHERE host_id = ?1 ORDER BY room_id")?;
+        let rows = stmt.query_map([host_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn token_first_use(&self, token_hash: &[u8], now_ms: i64) -> Result<i64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO token_first_use (token_hash, first_use_ms) VALUES (?1, ?2)",
+            params![token_hash, now_ms],
+        )?;
+        if inserted == 1 {
+            tx.execute(
+                "DELETE FROM token_first_use WHERE first_use_ms < ?1",
+                [now_ms.saturating_sub(migrations::TOKEN_FIRST_USE_KEPT_MS)],
+            )?;
+        }
+        let first: i64 =
+            tx.query_row("SELECT first_use_ms FROM token_first_use WHERE token_hash = ?1", [token_hash], |r| r.get(0))?;
+        tx.commit()?;
+        Ok(first)
     }
 }
 
@@ -468,87 +554,12 @@ mod tests {
     }
 
     #[test]
-    fn api_tokens_by_hash_until_revoked() {
-        let s = SqliteStore::in_memory().unwrap();
-        let t = s.create_api_token("ci", "admin", &[1; 32], 10).unwrap();
-        assert_eq!(s.find_api_token(&[1; 32]).unwrap().unwrap().name, "ci");
-        assert!(s.find_api_token(&[2; 32]).unwrap().is_none());
-        assert!(s.revoke_api_token(t.id, 20).unwrap());
-        assert!(!s.revoke_api_token(t.id, 30).unwrap(), "second revoke is a no-op");
-        assert!(s.find_api_token(&[1; 32]).unwrap().is_none());
-        assert_eq!(s.list_api_tokens().unwrap()[0].revoked_at_ms, Some(20));
-        assert!(s.create_api_token("dup", "admin", &[1; 32], 40).is_err(), "hashes are unique");
-    }
-
-    #[test]
-    fn sessions_heartbeat_and_recovery() {
-        let s = SqliteStore::in_memory().unwrap();
-        let a = s.open_session("r", "p1", "Ann", 1_000).unwrap();
-        let b = s.open_session("r", "p2", "Bob", 2_000).unwrap();
-        s.close_session(a, 5_000).unwrap();
-        s.heartbeat(&[a, b], 30_000).unwrap();
-        let all = s.sessions("r", 0, i64::MAX).unwrap();
-        assert_eq!(all[0].leave_time_ms, Some(5_000), "a closed session ignores heartbeats");
-        assert_eq!(all[0].last_seen_ms, 5_000);
-        assert_eq!(all[1].last_seen_ms, 30_000);
-        let c = s.open_session("r", "p3", "Cy", 3_000).unwrap();
-        assert_eq!(s.open_session_of("r", "p3").unwrap(), Some(c));
-        assert_eq!(s.open_session_of("r", "p1").unwrap(), None, "closed");
-        let abandoned = s.close_abandoned_sessions(&[("r".into(), "p3".into())]).unwrap();
-        assert_eq!(abandoned.len(), 1, "p3 is live on the relay: its session goes on");
-        assert_eq!(s.open_session_of("r", "p3").unwrap(), Some(c));
-        assert_eq!(abandoned[0].leave_time_ms, Some(30_000));
-        assert_eq!(s.sessions("r", 0, i64::MAX).unwrap()[1].leave_time_ms, Some(30_000));
-        // Overlap: [6000, 7000] touches only p2's session.
-        let mid = s.sessions("r", 6_000, 7_000).unwrap();
-        assert_eq!(mid.iter().map(|s| s.peer_id.as_str()).collect::<Vec<_>>(), ["p2"]);
-        assert!(s.sessions("other", 0, i64::MAX).unwrap().is_empty());
-    }
-
-    #[test]
-    fn webhooks_one_at_a_time_per_key() {
-        let s = SqliteStore::in_memory().unwrap();
-        let hook = |key: &str, body: &str| NewWebhook {
-            ordering_key: key.into(),
-            url: "https://x".into(),
-            authorization: None,
-            body: body.into(),
-        };
-        let j1 = s.enqueue_webhook(&hook("r/p1", "join1"), 100).unwrap();
-        let _l1 = s.enqueue_webhook(&hook("r/p1", "leave1"), 100).unwrap();
-        let j2 = s.enqueue_webhook(&hook("r/p2", "join2"), 100).unwrap();
-        let due: Vec<i64> = s.due_webhooks(100, 10).unwrap().iter().map(|w| w.id).collect();
-        assert_eq!(due, [j1, j2], "leave1 waits for join1");
-        s.reschedule_webhook(j1, 1, 500, "HTTP 503").unwrap();
-        let due: Vec<i64> = s.due_webhooks(200, 10).unwrap().iter().map(|w| w.id).collect();
-        assert_eq!(due, [j2], "leave1 still waits while join1 backs off");
-        assert_eq!(s.next_webhook_due().unwrap(), Some(100));
-        s.remove_webhook(j2).unwrap();
-        assert_eq!(s.next_webhook_due().unwrap(), Some(500), "leave1 (due at 100) waits behind join1");
-        s.remove_webhook(j1).unwrap();
-        let due = s.due_webhooks(200, 10).unwrap();
-        assert_eq!(due.len(), 1);
-        assert_eq!(due[0].body, "leave1");
-        assert_eq!(s.pending_webhooks().unwrap(), 1);
-    }
-
-    #[test]
-    fn videos_by_id_and_by_name() {
-        let s = SqliteStore::in_memory().unwrap();
-        let a = s.create_video("t1", "Recording serv0_a 2026-12-07T21:00:00Z", "serv0_a", 100).unwrap();
-        let b = s.create_video("t2", "Recording serv0_ab 2026-12-07T22:00:00Z", "serv0_ab", 200).unwrap();
-        s.update_video(a, "ready", 61_000, 100, None, 300).unwrap();
-        let v = s.video(a).unwrap().unwrap();
-        assert_eq!((v.status.as_str(), v.duration_ms, v.progress, v.updated_at_ms), ("ready", 61_000, 100, 300));
-        assert_eq!(s.video(999).unwrap(), None);
-        assert_eq!(s.video_by_token("t2").unwrap().map(|v| v.id), Some(b));
-        let ids = |q: &str| s.search_videos(q, 10).unwrap().iter().map(|v| v.id).collect::<Vec<_>>();
-        assert_eq!(ids("serv0_a"), [b, a], "newest first");
-        assert_eq!(ids("serv0_ab"), [b]);
-        // `_` and `%` are not wildcards.
-        assert!(ids("serv0%").is_empty());
-        assert!(ids("serv0_a_").is_empty());
-        assert_eq!(s.search_videos("", 1).unwrap().len(), 1);
-        assert!(s.create_video("t1", "dup", "x", 1).is_err(), "tokens are unique");
+    fn a_newer_schema_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", migrations::latest() + 1).unwrap();
+        match SqliteStore::init(conn) {
+            Err(StoreError::SchemaTooNew { found, supported }) => assert_eq!(found, supported + 1),
+            other => panic!("{:?}", other.err()),
+        }
     }
 }

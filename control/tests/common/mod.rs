@@ -119,7 +119,7 @@ impl Server {
     ) -> Server {
         let call = Arc::new(call);
         let store = Arc::new(SqliteStore::open(db).unwrap());
-        let (services, observers) = Services::start(store, &auth, &hooks, timings).await.unwrap();
+        let (services, observers) = Services::start(store, "local", &auth, &hooks, timings).await.unwrap();
         let rooms = Registry::new(relay, notifications, observers, Default::default());
         meet_control::take_back(&rooms, &services, std::time::Duration::from_secs(10)).await.unwrap();
         let debug_token = Some(meet_control::config::Secret(DEBUG_TOKEN.into()));

@@ -1,0 +1,216 @@
+//! A throwaway PostgreSQL server for tests, from Debian's `postgresql` package (no running service
+//! assumed): `initdb` on a temporary directory, trust authentication, a free port on a chosen address
+//! and a unix socket in that directory. initdb refuses to run as root, so as root the server runs as
+//! the `postgres` user.
+//!
+//! [`PgServer::shared`] starts one server per test binary (stopped when the binary exits); each test
+//! takes a database of its own with [`PgServer::fresh_database`].
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// Where Debian's `postgresql-15` puts its programs; `MEET_PG_BIN` overrides.
+const DEFAULT_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A running PostgreSQL server; stopped and its directory removed on drop.
+pub struct PgServer {
+    dir: PathBuf,
+    bin: PathBuf,
+    /// The address it listens on (TCP).
+    pub address: IpAddr,
+    pub port: u16,
+    as_postgres: bool,
+}
+
+impl PgServer {
+    /// The server of this test binary, on 127.0.0.1, started on first use and stopped when the
+    /// process exits.
+    pub fn shared() -> &'static PgServer {
+        static SHARED: OnceLock<PgServer> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let server = PgServer::start(Ipv4Addr::LOCALHOST.into()).unwrap_or_else(|e| panic!("{e}"));
+            server.stop_when_process_exits();
+            server
+        })
+    }
+
+    /// Starts a server listening on `address` (e.g. an address inside a test's network namespace, or
+    /// `0.0.0.0`) at a free port.
+    pub fn start(address: IpAddr) -> Result<PgServer, String> {
+        let bin = std::env::var_os("MEET_PG_BIN").map_or_else(|| PathBuf::from(DEFAULT_BIN), PathBuf::from);
+        if !bin.join("initdb").exists() {
+            return Err(format!(
+                "no PostgreSQL at {} (install Debian's postgresql package, or set MEET_PG_BIN)",
+                bin.display()
+            ));
+        }
+        let as_postgres = is_root();
+        let dir = std::env::temp_dir().join(format!("meet-pg-{}-{:x}", std::process::id(), random()));
+        let mut mkdir = Command::new("install");
+        mkdir.arg("-d").arg("-m").arg("700");
+        if as_postgres {
+            mkdir.args(["-o", "postgres", "-g", "postgres"]);
+        }
+        run(mkdir.arg(&dir), "create the data directory")?;
+        let mut server = PgServer { dir, bin, address, port: 0, as_postgres };
+        let data = server.dir.join("data");
+        run(
+            server
+                .command("initdb")
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", "postgres", "--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C"]),
+            "initdb",
+        )?;
+        // A port taken between choosing and binding makes pg_ctl fail: try a few.
+        let mut last = String::new();
+        for _ in 0..5 {
+            server.port = free_tcp_port(address);
+            let options = format!(
+                "-c listen_addresses={address} -c port={} -c unix_socket_directories={} -c fsync=off \
+                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                server.port,
+                server.dir.display()
+            );
+            let started = run(
+                server
+                    .command("pg_ctl")
+                    .arg("-D")
+                    .arg(&data)
+                    .arg("-l")
+                    .arg(server.dir.join("log"))
+                    .args(["-w", "-t", "60", "-o", &options, "start"]),
+                "pg_ctl start",
+            );
+            match started {
+                Ok(()) => return Ok(server),
+                Err(e) => last = format!("{e}\n{}", std::fs::read_to_string(server.dir.join("log")).unwrap_or_default()),
+            }
+        }
+        Err(last)
+    }
+
+    /// `postgres://postgres@address:port/postgres`.
+    pub fn url(&self) -> String {
+        self.database_url("postgres")
+    }
+
+    pub fn database_url(&self, database: &str) -> String {
+        let host = match self.address {
+            IpAddr::V6(a) => format!("[{a}]"),
+            IpAddr::V4(a) => a.to_string(),
+        };
+        format!("postgres://postgres@{host}:{}/{database}", self.port)
+    }
+
+    /// The directory of its unix socket (`host=<this>` in a connection string).
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates an empty database with a fresh name; returns its URL.
+    pub fn fresh_database(&self) -> String {
+        let name = format!("test_{:x}", random());
+        self.psql(&format!("CREATE DATABASE {name}")).unwrap_or_else(|e| panic!("{e}"));
+        self.database_url(&name)
+    }
+
+    /// Runs SQL through `psql` on the unix socket.
+    pub fn psql(&self, sql: &str) -> Result<(), String> {
+        let psql = ["/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql"]
+            .into_iter()
+            .map(PathBuf::from)
+            .chain([self.bin.join("psql")])
+            .find(|p| p.exists())
+            .ok_or("no psql")?;
+        run(
+            Command::new(psql)
+                .arg("-h")
+                .arg(&self.dir)
+                .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"])
+                .args(["-q", "-c", sql]),
+            "psql",
+        )
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn stop_command(&self) -> Command {
+        let mut c = self.command("pg_ctl");
+        c.arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "-w", "stop"]);
+        c
+    }
+
+    /// A static is never dropped: a watcher stops the server and removes its directory once this
+    /// process is gone.
+    fn stop_when_process_exits(&self) {
+        let stop: Vec<String> = {
+            let c = self.stop_command();
+            std::iter::once(c.get_program()).chain(c.get_args()).map(|a| shell_quote(&a.to_string_lossy())).collect()
+        };
+        let script = format!(
+            "while [ -d /proc/{pid} ]; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+            pid = std::process::id(),
+            stop = stop.join(" "),
+            dir = shell_quote(&self.dir.to_string_lossy()),
+        );
+        let _ = Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let _ = self.stop_command().stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(command: &mut Command, what: &str) -> Result<(), String> {
+    let out = command.stdin(Stdio::null()).output().map_err(|e| format!("{what}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn free_tcp_port(address: IpAddr) -> u16 {
+    std::net::TcpListener::bind((address, 0)).and_then(|l| l.local_addr()).expect("a free TCP port").port()
+}
+
+/// Enough to keep names apart (this crate has no RNG dependency).
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.finish()
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
