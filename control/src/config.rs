@@ -128,6 +128,14 @@ pub struct ClusterSection {
     /// A host not heard of for this long is taken for dead (its rooms may move).
     #[serde(default = "default_host_timeout_seconds")]
     pub host_timeout_seconds: u64,
+    /// How many participants this host is meant to carry: new rooms go to the host with the smallest
+    /// share of its capacity in use.
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+}
+
+fn default_capacity() -> u32 {
+    1000
 }
 
 impl Default for ClusterSection {
@@ -137,6 +145,7 @@ impl Default for ClusterSection {
             url: None,
             heartbeat_seconds: default_heartbeat_seconds(),
             host_timeout_seconds: default_host_timeout_seconds(),
+            capacity: default_capacity(),
         }
     }
 }
@@ -158,9 +167,7 @@ impl ClusterSection {
             let ok = (1..=64).contains(&id.len())
                 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
             if !ok {
-                return Err(format!(
-                    "[cluster] host_id: {id:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
-                ));
+                return Err(format!("[cluster] host_id: {id:?} must be 1 to 64 letters, digits, '-', '_' or '.'"));
             }
         }
         if let Some(url) = &self.url {
@@ -171,6 +178,9 @@ impl ClusterSection {
         }
         if self.heartbeat_seconds == 0 {
             return Err("[cluster] heartbeat_seconds: must be at least 1".into());
+        }
+        if self.capacity == 0 {
+            return Err("[cluster] capacity: must be at least 1".into());
         }
         if self.host_timeout_seconds <= self.heartbeat_seconds {
             return Err("[cluster] host_timeout_seconds: must be longer than heartbeat_seconds".into());

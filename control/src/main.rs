@@ -63,26 +63,37 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the store {described}"))?;
     let host_id = file.cluster.host_id();
     tracing::info!(store = %described, host = %host_id, "store open");
-    let (services, mut observers) = meet_control::services::Services::start(
-        store,
-        &host_id,
-        &file.auth,
-        &file.hooks,
-        Default::default(),
-    )
-    .await?;
+    let (services, mut observers) =
+        meet_control::services::Services::start(store, &host_id, &file.auth, &file.hooks, Default::default()).await?;
     let call = std::sync::Arc::new(meet_control::call_config::CallConfig::from_file(&file)?);
     let (news, counted) = tokio::sync::mpsc::unbounded_channel();
     observers.push(news);
     // An unwritable directory turns recording off with an error in the log; calls go on.
-    let recordings =
-        meet_control::recording::Recordings::new(
+    let recordings = meet_control::recording::Recordings::new(
         file.recording.dir(&args.data_dir),
         services.store.clone(),
         host_id.clone(),
     );
     observers.push(recordings.observer());
     tokio::spawn(meet_control::ops::observe(counted));
+    // Several hosts on one store: this one registers itself before serving anything.
+    let cluster = match &file.cluster.url {
+        Some(url) => {
+            let settings = meet_control::cluster::ClusterSettings {
+                host_id: host_id.clone(),
+                url: url.clone(),
+                capacity: file.cluster.capacity,
+                heartbeat: std::time::Duration::from_secs(file.cluster.heartbeat_seconds),
+                timeout: std::time::Duration::from_secs(file.cluster.host_timeout_seconds),
+            };
+            let (cluster, news) = meet_control::cluster::Cluster::start(settings, services.store.clone())
+                .await
+                .context("cannot register this host in the store ([cluster])")?;
+            observers.push(news);
+            Some(cluster)
+        }
+        None => None,
+    };
     let settings = meet_control::rooms::Settings {
         interpreter_grace: std::time::Duration::from_secs(file.rooms.interpreter_grace_seconds),
     };
@@ -93,6 +104,9 @@ async fn main() -> anyhow::Result<()> {
         let at = args.relay_socket.as_deref().map_or("(embedded)".into(), |p| p.display().to_string());
         format!("relay at {at}: is meet-relay running?")
     })?;
+    if let Some(cluster) = &cluster {
+        tokio::spawn(cluster.clone().tidy(rooms.clone()));
+    }
     let state = AppState {
         rooms,
         services,
@@ -100,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         metrics_token: file.control.metrics_token.clone(),
         debug_token: file.control.debug_token.clone(),
         recordings: Some(recordings),
+        cluster,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

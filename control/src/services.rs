@@ -55,7 +55,15 @@ impl Services {
         timings: Timings,
     ) -> anyhow::Result<(Arc<Services>, Vec<mpsc::UnboundedSender<RoomNews>>)> {
         let auth =
-            Auth::new(auth, store.clone(), timings.rate_limit_per_second).context("invalid [auth] configuration")?;
+            // Reads its signing key from the store: a blocking call (PostgreSQL's client must not run
+            // on an async worker).
+            {
+                let (auth, store, rate) = (auth.clone(), store.clone(), timings.rate_limit_per_second);
+                tokio::task::spawn_blocking(move || Auth::new(&auth, store, rate))
+                    .await
+                    .context("the task reading the Server API key failed")?
+            }
+            .context("invalid [auth] configuration")?;
         let client = crate::webhooks::http_client().context("cannot set up the HTTP client for webhooks")?;
         let insecure = hooks.allow_insecure_http;
         let registered = match &hooks.api_event {

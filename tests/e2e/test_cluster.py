@@ -219,9 +219,10 @@ def test_rooms_pages_and_the_server_api_across_three_hosts(cluster):
         # The Server API answers the same through every host.
         answers = {name: api(base[name], "/rooms/serv1_standup/numberPeers") for name in HOSTS}
         assert all(a == (200, {"roomId": "serv1_standup", "numberPeers": 2}) for a in answers.values()), answers
-        _, on_serv1 = api(base["serv1"], "/rooms/serv1_standup/durationOfBroadcast")
-        _, on_serv3 = api(base["serv3"], "/rooms/serv1_standup/durationOfBroadcast")
-        assert on_serv1["startTime"] == on_serv3["startTime"], (on_serv1, on_serv3)
+        on_serv1 = api(base["serv1"], "/rooms/serv1_standup/durationOfBroadcast")
+        on_serv3 = api(base["serv3"], "/rooms/serv1_standup/durationOfBroadcast")
+        assert on_serv1[0] == on_serv3[0] == 200, (on_serv1, on_serv3)
+        assert on_serv1[1]["startTime"] == on_serv3[1]["startTime"], (on_serv1, on_serv3)
         status, missing = api(base["serv3"], "/rooms/nosuchroom/numberPeers")
         assert status == 400, missing
 

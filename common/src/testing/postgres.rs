@@ -57,11 +57,14 @@ impl PgServer {
         let mut server = PgServer { dir, bin, address, port: 0, as_postgres };
         let data = server.dir.join("data");
         run(
-            server
-                .command("initdb")
-                .arg("-D")
-                .arg(&data)
-                .args(["-U", "postgres", "--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C"]),
+            server.command("initdb").arg("-D").arg(&data).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "--encoding=UTF8",
+                "--locale=C",
+            ]),
             "initdb",
         )?;
         // A port taken between choosing and binding makes pg_ctl fail: try a few.
@@ -86,7 +89,9 @@ impl PgServer {
             );
             match started {
                 Ok(()) => return Ok(server),
-                Err(e) => last = format!("{e}\n{}", std::fs::read_to_string(server.dir.join("log")).unwrap_or_default()),
+                Err(e) => {
+                    last = format!("{e}\n{}", std::fs::read_to_string(server.dir.join("log")).unwrap_or_default())
+                }
             }
         }
         Err(last)

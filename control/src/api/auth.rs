@@ -286,7 +286,10 @@ impl FromRequestParts<AppState> for Caller {
         let client = super::client_address(&parts.extensions);
         auth.refuse_failing_address(&client)?;
         let credential = auth.authenticate(header).await.inspect_err(|_| auth.count_failure(&client))?;
-        auth.limiter.check(&credential.limit_key())?;
+        // A request another host of the cluster passed on was counted there.
+        if !crate::cluster::forward::from_peer(state, &parts.method, &parts.uri, &parts.headers) {
+            auth.limiter.check(&credential.limit_key())?;
+        }
         Ok(Caller(credential))
     }
 }

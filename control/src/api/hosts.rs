@@ -11,7 +11,10 @@ use crate::cluster::Cluster;
 use crate::AppState;
 
 fn cluster(state: &AppState) -> Result<&Cluster, ApiError> {
-    state.cluster.as_deref().ok_or_else(|| ApiError::NotFound("This server is not part of a cluster ([cluster] url is not set)".into()))
+    state
+        .cluster
+        .as_deref()
+        .ok_or_else(|| ApiError::NotFound("This server is not part of a cluster ([cluster] url is not set)".into()))
 }
 
 fn store_error(e: crate::store::StoreError) -> ApiError {
@@ -48,10 +51,18 @@ async fn set_draining(state: &AppState, host_id: &str, draining: bool) -> Result
     Ok(Json(json!({"hostId": host_id, "draining": draining})))
 }
 
-pub async fn drain(State(state): State<AppState>, _caller: Caller, Path(host_id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn drain(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(host_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     set_draining(&state, &host_id, true).await
 }
 
-pub async fn undrain(State(state): State<AppState>, _caller: Caller, Path(host_id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn undrain(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(host_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     set_draining(&state, &host_id, false).await
 }

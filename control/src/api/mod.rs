@@ -127,15 +127,23 @@ fn unix_secs(t: SystemTime) -> u64 {
 }
 
 /// This host's rooms, and in a cluster every other live host's (unless another host asks).
-async fn list_rooms(State(state): State<AppState>, _caller: Caller, headers: axum::http::HeaderMap) -> Json<Value> {
+async fn list_rooms(
+    State(state): State<AppState>,
+    _caller: Caller,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Json<Value> {
     let mut rooms = Vec::new();
     for id in state.rooms.room_ids() {
         if let Some(info) = state.rooms.room_info(&id).await {
             rooms.push(json!({"roomId": id, "numberPeers": info.peers.len(), "durationOfBroadcast": secs_since(info.created_at)}));
         }
     }
-    if !crate::cluster::forward::forwarded(&headers) {
-        rooms.extend(crate::cluster::forward::rooms_elsewhere(&state, headers.get(axum::http::header::AUTHORIZATION)).await);
+    if !crate::cluster::forward::from_peer(&state, &method, &uri, &headers) {
+        rooms.extend(
+            crate::cluster::forward::rooms_elsewhere(&state, headers.get(axum::http::header::AUTHORIZATION)).await,
+        );
     }
     Json(Value::Array(rooms))
 }

@@ -3,27 +3,80 @@
 //!
 //! The request goes on with the caller's own `Authorization` (valid on every host: API tokens and the
 //! signing key are in the shared store), so a host answers nothing for another that it would not answer
-//! itself. [`FORWARDED`] marks a passed-on request: its receiver answers from its own rooms and never
-//! passes it on again, so two hosts that disagree about a room cannot bounce a request between them.
-//! A caller setting the header only gets this host's own answer.
+//! itself. [`FORWARDED`] marks a passed-on request, signed by the sending host with a key from the shared
+//! store (HMAC-SHA256 over the sender, the time, the method and the path): its receiver answers from its
+//! own rooms and never passes it on again (two hosts that disagree about a room cannot bounce a request
+//! between them), and does not count it against the caller's rate limit again (the first host did).
+//! A header that does not verify is ignored.
 
 use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
+use sha2::Sha256;
 
 use axum::extract::FromRequestParts;
 
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
+use crate::cluster::Cluster;
 use crate::AppState;
 
-/// Set on a request one host passes to another (its value: the sender's host id).
+/// Set on a request one host passes to another: `<host id> <UNIX seconds> <HMAC, hex>`.
 pub const FORWARDED: &str = "x-meet-forwarded";
+
+/// The store's secret that signs [`FORWARDED`].
+pub const KEY_NAME: &str = "cluster-forwarding-hmac";
+
+/// How far a signed request's time may be from the receiver's clock.
+const MAX_SKEW_SECS: u64 = 30;
+
+fn mac(key: &[u8], host: &str, secs: u64, method: &str, path: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in [host.as_bytes(), secs.to_string().as_bytes(), method.as_bytes(), path.as_bytes()] {
+        mac.update(part);
+        mac.update(b"\n");
+    }
+    mac
+}
+
+/// The [`FORWARDED`] value with which `host` passes on `method path` at `secs`.
+pub fn sign(key: &[u8], host: &str, secs: u64, method: &str, path: &str) -> String {
+    let tag = mac(key, host, secs, method, path).finalize().into_bytes();
+    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{host} {secs} {hex}")
+}
+
+/// The sending host, when `value` is a valid signature of `method path` made within [`MAX_SKEW_SECS`]
+/// of `now_secs`.
+pub fn verify<'a>(key: &[u8], value: &'a str, now_secs: u64, method: &str, path: &str) -> Option<&'a str> {
+    let mut parts = value.split(' ');
+    let (host, secs, hex) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || hex.len() != 64 {
+        return None;
+    }
+    let secs: u64 = secs.parse().ok()?;
+    if secs.abs_diff(now_secs) > MAX_SKEW_SECS {
+        return None;
+    }
+    let tag: Vec<u8> =
+        (0..32).map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect::<Option<_>>()?;
+    mac(key, host, secs, method, path).verify_slice(&tag).ok()?;
+    Some(host)
+}
+
+/// Whether another host of this cluster passed this request on (a valid [`FORWARDED`] signature).
+pub fn from_peer(state: &AppState, method: &axum::http::Method, uri: &axum::http::Uri, headers: &HeaderMap) -> bool {
+    let Some(cluster) = state.cluster.as_ref() else { return false };
+    let Some(value) = headers.get(FORWARDED).and_then(|v| v.to_str().ok()) else { return false };
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    verify(cluster.forwarding_key(), value, crate::api::auth::unix_secs(), method.as_str(), path).is_some()
+}
 
 /// How long a passed-on request may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,19 +92,13 @@ fn room_of(path: &str) -> Option<&str> {
 /// live host holds it.
 pub async fn rooms_across_hosts(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(cluster) = state.cluster.clone() else { return next.run(request).await };
-    if request.headers().contains_key(FORWARDED) {
+    if from_peer(&state, request.method(), request.uri(), request.headers()) {
         return next.run(request).await;
     }
     let Some(room) = room_of(request.uri().path()).map(str::to_string) else { return next.run(request).await };
     if state.rooms.has_room(&room) {
         return next.run(request).await;
     }
-    // Only a caller this host would answer is passed on (the holder checks the credentials again).
-    let (mut parts, body) = request.into_parts();
-    if let Err(refused) = Caller::from_request_parts(&mut parts, &state).await {
-        return refused.into_response();
-    }
-    let request = Request::from_parts(parts, body);
     let holder = match cluster.holder_elsewhere(&room).await {
         Ok(Some(holder)) => holder,
         Ok(None) => return next.run(request).await,
@@ -60,7 +107,14 @@ pub async fn rooms_across_hosts(State(state): State<AppState>, request: Request,
             return next.run(request).await;
         }
     };
-    match pass_on(cluster.http(), cluster.host_id(), &holder.url, request).await {
+    // Only a caller this host would answer is passed on (checked and counted here; the holder checks
+    // the credentials again).
+    let (mut parts, body) = request.into_parts();
+    if let Err(refused) = Caller::from_request_parts(&mut parts, &state).await {
+        return refused.into_response();
+    }
+    let request = Request::from_parts(parts, body);
+    match pass_on(&cluster, &holder.url, request).await {
         Ok(response) => response,
         Err(e) => {
             tracing::warn!(room = %room, host = %holder.id, error = %e, "the room's host did not answer");
@@ -70,12 +124,15 @@ pub async fn rooms_across_hosts(State(state): State<AppState>, request: Request,
 }
 
 /// Sends `request` to the same path on `base` and gives back its status, type and body.
-async fn pass_on(http: &reqwest::Client, me: &str, base: &str, request: Request) -> Result<Response, String> {
+async fn pass_on(cluster: &Cluster, base: &str, request: Request) -> Result<Response, String> {
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, crate::api::MAX_BODY_BYTES).await.map_err(|e| format!("request body: {e}"))?;
     let path = parts.uri.path_and_query().map_or(parts.uri.path(), |p| p.as_str());
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
-    let mut out = http.request(method, format!("{base}{path}")).timeout(FORWARD_TIMEOUT).header(FORWARDED, me);
+    let signed =
+        sign(cluster.forwarding_key(), cluster.host_id(), crate::api::auth::unix_secs(), parts.method.as_str(), path);
+    let mut out =
+        cluster.http().request(method, format!("{base}{path}")).timeout(FORWARD_TIMEOUT).header(FORWARDED, signed);
     for name in [header::AUTHORIZATION, header::CONTENT_TYPE] {
         if let Some(v) = parts.headers.get(&name) {
             out = out.header(name.as_str(), v.as_bytes());
@@ -107,18 +164,22 @@ pub async fn rooms_elsewhere(state: &AppState, authorization: Option<&HeaderValu
         }
     };
     let asks = hosts.iter().map(|h| {
+        let signed = sign(cluster.forwarding_key(), cluster.host_id(), crate::api::auth::unix_secs(), "GET", "/rooms");
         let mut ask = cluster
             .http()
             .request(reqwest::Method::GET, format!("{}/rooms", h.url.trim_end_matches('/')))
             .timeout(FORWARD_TIMEOUT)
-            .header(FORWARDED, cluster.host_id());
+            .header(FORWARDED, signed);
         if let Some(a) = authorization {
             ask = ask.header(header::AUTHORIZATION.as_str(), a.as_bytes());
         }
         async move {
             let answer = ask.send().await.and_then(|a| a.error_for_status());
             match answer {
-                Ok(a) => a.json::<Vec<Value>>().await.map_err(|e| e.to_string()),
+                Ok(a) => match a.bytes().await {
+                    Ok(body) => serde_json::from_slice::<Vec<Value>>(&body).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
                 Err(e) => Err(e.to_string()),
             }
             .map_err(|e| tracing::warn!(host = %h.id, error = %e, "a host did not list its rooms"))
@@ -128,14 +189,25 @@ pub async fn rooms_elsewhere(state: &AppState, authorization: Option<&HeaderValu
     futures_util::future::join_all(asks).await.into_iter().flatten().collect()
 }
 
-/// Whether a request was passed on by another host.
-pub fn forwarded(headers: &axum::http::HeaderMap) -> bool {
-    headers.contains_key(FORWARDED)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_verifies_only_for_its_request_key_and_time() {
+        let key = [7u8; 32];
+        let signed = sign(&key, "serv2", 1_000, "GET", "/rooms/r/numberPeers");
+        assert_eq!(verify(&key, &signed, 1_010, "GET", "/rooms/r/numberPeers"), Some("serv2"));
+        assert_eq!(verify(&key, &signed, 1_031, "GET", "/rooms/r/numberPeers"), None, "too old");
+        assert_eq!(verify(&key, &signed, 1_000, "POST", "/rooms/r/numberPeers"), None, "another method");
+        assert_eq!(verify(&key, &signed, 1_000, "GET", "/rooms/s/numberPeers"), None, "another path");
+        assert_eq!(verify(&[8u8; 32], &signed, 1_000, "GET", "/rooms/r/numberPeers"), None, "another key");
+        let other_host = signed.replacen("serv2", "serv3", 1);
+        assert_eq!(verify(&key, &other_host, 1_000, "GET", "/rooms/r/numberPeers"), None, "another sender");
+        for bad in ["", "serv2", "serv2 1000", "serv2 x 00", "serv2 1000 zz", "a b c d", &format!("{signed} x")] {
+            assert_eq!(verify(&key, bad, 1_000, "GET", "/rooms/r/numberPeers"), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn room_paths_are_recognised_and_others_are_not() {

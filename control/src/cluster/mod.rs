@@ -38,7 +38,10 @@ const PLACEMENT_GRACE: Duration = Duration::from_secs(60);
 pub enum Owner {
     Here,
     /// Another live host holds it: pages and Server API requests go to `url`.
-    Elsewhere { host: String, url: String },
+    Elsewhere {
+        host: String,
+        url: String,
+    },
 }
 
 /// This host's part in a cluster. Calling contract: [`Cluster::start`] once (it registers the host
@@ -57,6 +60,8 @@ pub struct Cluster {
     /// Rooms this host placed on itself, and when (see [`PLACEMENT_GRACE`]).
     placed: Mutex<HashMap<String, Instant>>,
     http: reqwest::Client,
+    /// Signs requests one host passes to another ([`forward`]); the same on every host (the store's).
+    forwarding_key: Vec<u8>,
 }
 
 /// What a cluster member needs from the config.
@@ -77,6 +82,7 @@ impl Cluster {
         store: SharedStore,
     ) -> Result<(Arc<Cluster>, mpsc::UnboundedSender<RoomNews>), StoreError> {
         let http = crate::webhooks::http_client().map_err(|e| StoreError::Task(e.to_string()))?;
+        let forwarding_key = blocking(&store, |s| s.secret(forward::KEY_NAME, 32)).await?;
         let cluster = Arc::new(Cluster {
             host_id: settings.host_id,
             url: settings.url.trim_end_matches('/').to_string(),
@@ -88,6 +94,7 @@ impl Cluster {
             draining: AtomicBool::new(false),
             placed: Mutex::new(HashMap::new()),
             http,
+            forwarding_key,
         });
         cluster.beat().await?;
         tracing::info!(host = %cluster.host_id, url = %cluster.url, "registered in the cluster");
@@ -110,6 +117,10 @@ impl Cluster {
         &self.http
     }
 
+    pub(crate) fn forwarding_key(&self) -> &[u8] {
+        &self.forwarding_key
+    }
+
     fn alive_since(&self, now: i64) -> i64 {
         now - self.timeout.as_millis() as i64
     }
@@ -117,8 +128,7 @@ impl Cluster {
     async fn beat(&self) -> Result<(), StoreError> {
         let (id, url, capacity) = (self.host_id.clone(), self.url.clone(), self.capacity);
         let load = self.load.load(Ordering::Relaxed).max(0) as u32;
-        let record =
-            blocking(&self.store, move |s| s.heartbeat_host(&id, &url, capacity, load, now_ms())).await?;
+        let record = blocking(&self.store, move |s| s.heartbeat_host(&id, &url, capacity, load, now_ms())).await?;
         let was = self.draining.swap(record.draining, Ordering::Relaxed);
         if was != record.draining {
             tracing::info!(draining = record.draining, "this host's drain flag changed");
@@ -176,6 +186,19 @@ impl Cluster {
             self.release(room).await;
         }
         Ok(n)
+    }
+
+    /// Gives back unused placements now and then (see [`Self::release_unused`]), the first time at once.
+    pub async fn tidy(self: Arc<Self>, rooms: Registry) {
+        let mut tick = tokio::time::interval(PLACEMENT_GRACE);
+        loop {
+            tick.tick().await;
+            match self.release_unused(&rooms).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rooms = n, "gave back placements of rooms this host does not hold"),
+                Err(e) => tracing::warn!(error = %e, "cannot tidy this host's room placements"),
+            }
+        }
     }
 
     /// Where the call page of `room_id` is served. Decides nothing: a room nobody holds goes where a
@@ -244,9 +267,9 @@ impl Cluster {
         let room = room_id.to_string();
         let (owner, hosts) = blocking(&self.store, move |s| Ok((s.room_owner(&room)?, s.hosts()?))).await?;
         let alive_since = self.alive_since(now_ms());
-        Ok(owner.filter(|o| *o != self.host_id).and_then(|o| {
-            hosts.into_iter().find(|h| h.id == o && h.last_seen_ms >= alive_since)
-        }))
+        Ok(owner
+            .filter(|o| *o != self.host_id)
+            .and_then(|o| hosts.into_iter().find(|h| h.id == o && h.last_seen_ms >= alive_since)))
     }
 
     /// Every other live host.
@@ -260,10 +283,13 @@ impl Cluster {
     pub async fn hosts(&self) -> Result<Vec<(HostRecord, bool)>, StoreError> {
         let hosts = blocking(&self.store, |s| s.hosts()).await?;
         let alive_since = self.alive_since(now_ms());
-        Ok(hosts.into_iter().map(|h| {
-            let alive = h.last_seen_ms >= alive_since;
-            (h, alive)
-        }).collect())
+        Ok(hosts
+            .into_iter()
+            .map(|h| {
+                let alive = h.last_seen_ms >= alive_since;
+                (h, alive)
+            })
+            .collect())
     }
 
     /// Sets a host's drain flag in the store (the host reads it at its next heartbeat; this one at once).

@@ -31,14 +31,7 @@ mod tests {
     const NOW: i64 = 100_000;
 
     fn host(id: &str, load: u32, capacity: u32) -> HostRecord {
-        HostRecord {
-            id: id.into(),
-            url: format!("http://{id}"),
-            capacity,
-            load,
-            draining: false,
-            last_seen_ms: NOW,
-        }
+        HostRecord { id: id.into(), url: format!("http://{id}"), capacity, load, draining: false, last_seen_ms: NOW }
     }
 
     fn chosen<'a>(room: &str, hosts: &'a [HostRecord]) -> Option<&'a str> {

@@ -47,8 +47,11 @@ pub async fn call_page(
     }
     let mut response = match elsewhere {
         Some(base) => {
-            let target =
-                format!("{}{}", base.trim_end_matches('/'), uri.path_and_query().map(|p| p.as_str()).unwrap_or("/call/"));
+            let target = format!(
+                "{}{}",
+                base.trim_end_matches('/'),
+                uri.path_and_query().map(|p| p.as_str()).unwrap_or("/call/")
+            );
             Redirect::temporary(&target).into_response()
         }
         None => asset("call.html"),
