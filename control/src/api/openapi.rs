@@ -40,6 +40,19 @@ fn room_param() -> Value {
     json!({"name": "roomId", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"}})
 }
 
+/// In a cluster, a room's requests go to its host (`crate::cluster::forward`).
+fn room_host_silent() -> Value {
+    error_response("In a cluster: the room's host does not answer; retry after Retry-After seconds")
+}
+
+fn host_param() -> Value {
+    json!({"name": "hostId", "in": "path", "required": true, "schema": {"type": "string"}})
+}
+
+fn host_drain() -> Value {
+    json!({"type": "object", "properties": {"hostId": {"type": "string"}, "draining": {"type": "boolean"}}})
+}
+
 fn peer_body() -> Value {
     json!({"required": true, "content": {"application/json": {"schema": {
         "type": "object", "required": ["peerId"], "properties": {"peerId": {"type": "string"}}
@@ -85,7 +98,7 @@ pub fn spec() -> Value {
                 "parameters": [room_param()], "requestBody": peer_body(),
                 "responses": common(responses(vec![
                     ("200", ok("Removed", json!({"type": "object", "properties": {"roomId": {"type": "string"}, "peerId": {"type": "string"}, "closed": {"type": "boolean"}}}))),
-                    ("400", bad_room()), ("413", too_large()),
+                    ("400", bad_room()), ("503", room_host_silent()), ("413", too_large()),
                 ]))
             }},
             "/rooms/{roomId}/durationOfBroadcast": {"get": {
@@ -93,7 +106,7 @@ pub fn spec() -> Value {
                 "parameters": [room_param()],
                 "responses": common(responses(vec![
                     ("200", ok("Age", json!({"type": "object", "properties": {"roomId": {"type": "string"}, "durationOfBroadcast": {"type": "integer", "description": "seconds"}, "startTime": {"type": "integer", "description": "UNIX seconds"}}}))),
-                    ("400", bad_room()),
+                    ("400", bad_room()), ("503", room_host_silent()),
                 ]))
             }},
             "/rooms/{roomId}/closeRoom": {"get": {
@@ -101,7 +114,7 @@ pub fn spec() -> Value {
                 "parameters": [room_param()],
                 "responses": common(responses(vec![
                     ("200", ok("Closed", json!({"type": "object", "properties": {"roomId": {"type": "string"}, "closed": {"type": "boolean"}, "closedPeers": {"type": "integer"}}}))),
-                    ("400", bad_room()),
+                    ("400", bad_room()), ("503", room_host_silent()),
                 ]))
             }},
             "/rooms/{roomId}/numberPeers": {"get": {
@@ -109,7 +122,7 @@ pub fn spec() -> Value {
                 "parameters": [room_param()],
                 "responses": common(responses(vec![
                     ("200", ok("Count", json!({"type": "object", "properties": {"roomId": {"type": "string"}, "numberPeers": {"type": "integer"}}}))),
-                    ("400", bad_room()),
+                    ("400", bad_room()), ("503", room_host_silent()),
                 ]))
             }},
             "/rooms/{roomId}/existingPeer": {"post": {
@@ -117,7 +130,7 @@ pub fn spec() -> Value {
                 "parameters": [room_param()], "requestBody": peer_body(),
                 "responses": common(responses(vec![
                     ("200", ok("Present", json!({"type": "object", "properties": {"roomId": {"type": "string"}, "peerId": {"type": "string"}, "exists": {"type": "boolean"}}}))),
-                    ("400", bad_room()), ("413", too_large()),
+                    ("400", bad_room()), ("503", room_host_silent()), ("413", too_large()),
                 ]))
             }},
             "/auth/jwt/login": {"post": {
@@ -165,6 +178,32 @@ pub fn spec() -> Value {
                     ]))
                 }
             },
+            "/hosts": {"get": {
+                "operationId": "listHosts", "summary": "The hosts of a cluster (extension; 404 without [cluster] url)",
+                "security": [{"bearer": []}, {"apiKey": []}],
+                "responses": common(responses(vec![
+                    ("200", ok("Hosts", json!({"type": "array", "items": {"$ref": "#/components/schemas/Host"}}))),
+                    ("404", error_response("This server is not part of a cluster")),
+                ]))
+            }},
+            "/hosts/{hostId}/drain": {"post": {
+                "operationId": "drainHost", "summary": "The host takes no new rooms and reports not ready; its rooms go on (extension)",
+                "security": [{"bearer": []}, {"apiKey": []}],
+                "parameters": [host_param()],
+                "responses": common(responses(vec![
+                    ("200", ok("Draining", host_drain())),
+                    ("404", error_response("No such host, or no cluster")),
+                ]))
+            }},
+            "/hosts/{hostId}/undrain": {"post": {
+                "operationId": "undrainHost", "summary": "The host takes new rooms again (extension)",
+                "security": [{"bearer": []}, {"apiKey": []}],
+                "parameters": [host_param()],
+                "responses": common(responses(vec![
+                    ("200", ok("Taking rooms", host_drain())),
+                    ("404", error_response("No such host, or no cluster")),
+                ]))
+            }},
             "/api-tokens/{id}": {"delete": {
                 "operationId": "revokeApiToken", "summary": "Revoke a permanent API token", "security": [{"bearer": []}],
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
@@ -213,6 +252,11 @@ pub fn spec() -> Value {
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}},
+                "Host": {"type": "object", "properties": {
+                    "hostId": {"type": "string"}, "url": {"type": "string"}, "capacity": {"type": "integer"},
+                    "load": {"type": "integer", "description": "Participants on the host"},
+                    "draining": {"type": "boolean"}, "alive": {"type": "boolean", "description": "Heard of within [cluster] host_timeout_seconds"},
+                    "lastSeen": {"type": "integer", "description": "UNIX seconds"}, "self": {"type": "boolean", "description": "The host that answered"}}},
                 "Tokens": {"type": "object", "required": ["access", "refresh"], "properties": {"access": {"type": "string"}, "refresh": {"type": "string"}}},
                 "ApiToken": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "name": {"type": "string"}, "createdBy": {"type": "string"},
@@ -261,7 +305,7 @@ mod tests {
                 v.sort();
                 v
             }),
-            Some(vec![200, 400, 401, 403, 429, 500])
+            Some(vec![200, 400, 401, 403, 429, 500, 503])
         );
     }
 }
