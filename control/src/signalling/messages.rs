@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::auth::UrlOptions;
 
+// `Join` is much the largest, and the first message of every connection: a message is parsed and handled
+// at once, never stored in bulk, so the size difference costs nothing that boxing would save.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ClientMessage {
