@@ -119,20 +119,49 @@ impl PgServer {
 
     /// Runs SQL through `psql` on the unix socket.
     pub fn psql(&self, sql: &str) -> Result<(), String> {
-        let psql = ["/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql"]
-            .into_iter()
-            .map(PathBuf::from)
-            .chain([self.bin.join("psql")])
-            .find(|p| p.exists())
-            .ok_or("no psql")?;
         run(
-            Command::new(psql)
+            Command::new(self.psql_path()?)
                 .arg("-h")
                 .arg(&self.dir)
                 .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"])
                 .args(["-q", "-c", sql]),
             "psql",
         )
+    }
+
+    /// The rows of `sql` run in the database at `url`, one line each, columns separated by `|`.
+    pub fn query(&self, url: &str, sql: &str) -> Result<String, String> {
+        let out = Command::new(self.psql_path()?)
+            .args(["-d", url, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("psql: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("psql failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Restarts the server (clients lose their connections), on the same port.
+    pub fn restart(&self) -> Result<(), String> {
+        run(
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .arg("-l")
+                .arg(self.dir.join("log"))
+                .args(["-m", "fast", "-w", "-t", "60", "restart"]),
+            "pg_ctl restart",
+        )
+    }
+
+    fn psql_path(&self) -> Result<PathBuf, String> {
+        ["/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql"]
+            .into_iter()
+            .map(PathBuf::from)
+            .chain([self.bin.join("psql")])
+            .find(|p| p.exists())
+            .ok_or_else(|| "no psql (Debian's postgresql-client)".to_string())
     }
 
     fn command(&self, program: &str) -> Command {
