@@ -158,9 +158,7 @@ impl ClusterSection {
             let ok = (1..=64).contains(&id.len())
                 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
             if !ok {
-                return Err(format!(
-                    "[cluster] host_id: {id:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
-                ));
+                return Err(format!("[cluster] host_id: {id:?} must be 1 to 64 letters, digits, '-', '_' or '.'"));
             }
         }
         if let Some(url) = &self.url {

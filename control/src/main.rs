@@ -63,20 +63,13 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the store {described}"))?;
     let host_id = file.cluster.host_id();
     tracing::info!(store = %described, host = %host_id, "store open");
-    let (services, mut observers) = meet_control::services::Services::start(
-        store,
-        &host_id,
-        &file.auth,
-        &file.hooks,
-        Default::default(),
-    )
-    .await?;
+    let (services, mut observers) =
+        meet_control::services::Services::start(store, &host_id, &file.auth, &file.hooks, Default::default()).await?;
     let call = std::sync::Arc::new(meet_control::call_config::CallConfig::from_file(&file)?);
     let (news, counted) = tokio::sync::mpsc::unbounded_channel();
     observers.push(news);
     // An unwritable directory turns recording off with an error in the log; calls go on.
-    let recordings =
-        meet_control::recording::Recordings::new(
+    let recordings = meet_control::recording::Recordings::new(
         file.recording.dir(&args.data_dir),
         services.store.clone(),
         host_id.clone(),

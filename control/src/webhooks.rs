@@ -226,7 +226,16 @@ impl Webhooks {
         signing: Option<Signing>,
         settings: DeliverySettings,
     ) -> Self {
-        Webhooks { store, host_id, client, registered, signing, settings, joining: Mutex::default(), wake: Notify::new() }
+        Webhooks {
+            store,
+            host_id,
+            client,
+            registered,
+            signing,
+            settings,
+            joining: Mutex::default(),
+            wake: Notify::new(),
+        }
     }
 
     /// The participant joining `room` as `peer` asked for its events to go to `target` too.

@@ -29,7 +29,9 @@ async fn join_and_leave(port: u16, room: &str, peer: &str) {
 fn events(received: &[Received]) -> Vec<(String, String)> {
     received
         .iter()
-        .map(|r| (r.body["event"].as_str().unwrap_or("").to_string(), r.body["peerId"].as_str().unwrap_or("").to_string()))
+        .map(|r| {
+            (r.body["event"].as_str().unwrap_or("").to_string(), r.body["peerId"].as_str().unwrap_or("").to_string())
+        })
         .collect()
 }
 
@@ -77,10 +79,8 @@ async fn three_hosts_deliver_each_event_once_and_a_killed_host_loses_nothing() {
         join_and_leave(hosts[n % 2].port, "serv0shared", peer).await;
     }
     wait_until("12 deliveries", Duration::from_secs(20), || backend.received().len() >= 12).await;
-    wait_until("an empty queue", Duration::from_secs(10), || {
-        count(pg, &db, "SELECT COUNT(*) FROM webhook_queue") == 0
-    })
-    .await;
+    wait_until("an empty queue", Duration::from_secs(10), || count(pg, &db, "SELECT COUNT(*) FROM webhook_queue") == 0)
+        .await;
     // Two more poll periods: nothing arrives twice.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let got = events(&backend.received());
@@ -99,9 +99,8 @@ async fn three_hosts_deliver_each_event_once_and_a_killed_host_loses_nothing() {
         count(pg, &db, "SELECT COUNT(*) FROM webhook_queue WHERE body LIKE '%\"slow\"%'") == 2
     })
     .await;
-    let holder = pg
-        .query(&db, "SELECT claimed_by FROM webhook_queue WHERE body LIKE '%\"slow\"%' ORDER BY id LIMIT 1")
-        .unwrap();
+    let holder =
+        pg.query(&db, "SELECT claimed_by FROM webhook_queue WHERE body LIKE '%\"slow\"%' ORDER BY id LIMIT 1").unwrap();
     let index: usize = holder.trim_start_matches('h').parse::<usize>().unwrap_or_else(|_| panic!("{holder:?}")) - 1;
     hosts[index].child.kill().unwrap();
     hosts[index].child.wait().unwrap();
@@ -117,10 +116,8 @@ async fn three_hosts_deliver_each_event_once_and_a_killed_host_loses_nothing() {
     let slow: Vec<&str> = got.iter().filter(|(_, p)| p == "slow").map(|(e, _)| e.as_str()).collect();
     assert_eq!(slow, ["connected", "connected", "disconnected"], "sent again by another host, then the leave");
     assert!(waited < Duration::from_secs(30), "delivered {waited:?} after the kill");
-    wait_until("an empty queue", Duration::from_secs(10), || {
-        count(pg, &db, "SELECT COUNT(*) FROM webhook_queue") == 0
-    })
-    .await;
+    wait_until("an empty queue", Duration::from_secs(10), || count(pg, &db, "SELECT COUNT(*) FROM webhook_queue") == 0)
+        .await;
     assert_eq!(got.len(), 15, "nothing else was sent twice: {got:?}");
     eprintln!("host {holder} killed holding a delivery; delivered by another host {waited:?} later");
 }

@@ -138,7 +138,9 @@ async fn registered_urls_must_be_https_or_loopback() {
         .expect("refused");
     assert!(format!("{err:#}").contains("https"), "{err:#}");
     let allowed = HooksConfig { allow_insecure_http: true, ..plain };
-    assert!(meet_control::services::Services::start(store, "local", &auth_config(), &allowed, fast_timings()).await.is_ok());
+    assert!(meet_control::services::Services::start(store, "local", &auth_config(), &allowed, fast_timings())
+        .await
+        .is_ok());
 }
 
 const SIGNING_SECRET: &str = "whsec-test-0123456789abcdef-0123456789";
@@ -232,6 +234,7 @@ async fn deliveries_are_signed_and_receivers_can_refuse_forgeries_and_replays() 
     let store = Arc::new(meet_control::store::SqliteStore::open(&dir.0.join("short.sqlite")).unwrap());
     let short =
         HooksConfig { signing_secret: Some(meet_control::config::Secret("short".into())), ..Default::default() };
-    let err = meet_control::services::Services::start(store, "local", &auth_config(), &short, fast_timings()).await.err();
+    let err =
+        meet_control::services::Services::start(store, "local", &auth_config(), &short, fast_timings()).await.err();
     assert!(format!("{:#}", err.expect("refused")).contains("signing_secret"));
 }

@@ -11,8 +11,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-/// Where Debian's `postgresql-15` puts its programs; `MEET_PG_BIN` overrides.
-const DEFAULT_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Where Debian's `postgresql-NN` packages put their programs (the newest is used); `MEET_PG_BIN`
+/// overrides.
+const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
+
+fn debian_bin() -> PathBuf {
+    let newest = std::fs::read_dir(DEBIAN_ROOT)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|v| v.parse::<u32>().ok()))
+        .max();
+    PathBuf::from(DEBIAN_ROOT).join(newest.map_or("15".into(), |v| v.to_string())).join("bin")
+}
 
 /// A running PostgreSQL server; stopped and its directory removed on drop.
 pub struct PgServer {
@@ -39,7 +50,7 @@ impl PgServer {
     /// Starts a server listening on `address` (e.g. an address inside a test's network namespace, or
     /// `0.0.0.0`) at a free port.
     pub fn start(address: IpAddr) -> Result<PgServer, String> {
-        let bin = std::env::var_os("MEET_PG_BIN").map_or_else(|| PathBuf::from(DEFAULT_BIN), PathBuf::from);
+        let bin = std::env::var_os("MEET_PG_BIN").map_or_else(debian_bin, PathBuf::from);
         if !bin.join("initdb").exists() {
             return Err(format!(
                 "no PostgreSQL at {} (install Debian's postgresql package, or set MEET_PG_BIN)",
@@ -57,11 +68,14 @@ impl PgServer {
         let mut server = PgServer { dir, bin, address, port: 0, as_postgres };
         let data = server.dir.join("data");
         run(
-            server
-                .command("initdb")
-                .arg("-D")
-                .arg(&data)
-                .args(["-U", "postgres", "--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C"]),
+            server.command("initdb").arg("-D").arg(&data).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "--encoding=UTF8",
+                "--locale=C",
+            ]),
             "initdb",
         )?;
         // A port taken between choosing and binding makes pg_ctl fail: try a few.
@@ -86,7 +100,9 @@ impl PgServer {
             );
             match started {
                 Ok(()) => return Ok(server),
-                Err(e) => last = format!("{e}\n{}", std::fs::read_to_string(server.dir.join("log")).unwrap_or_default()),
+                Err(e) => {
+                    last = format!("{e}\n{}", std::fs::read_to_string(server.dir.join("log")).unwrap_or_default())
+                }
             }
         }
         Err(last)
@@ -156,10 +172,8 @@ impl PgServer {
     }
 
     fn psql_path(&self) -> Result<PathBuf, String> {
-        ["/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql"]
+        [self.bin.join("psql"), PathBuf::from("/usr/bin/psql")]
             .into_iter()
-            .map(PathBuf::from)
-            .chain([self.bin.join("psql")])
             .find(|p| p.exists())
             .ok_or_else(|| "no psql (Debian's postgresql-client)".to_string())
     }

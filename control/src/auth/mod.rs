@@ -45,11 +45,7 @@ impl ClientAuth {
         if config.require_jwt && !verifier.has_keys() {
             anyhow::bail!("[auth] require_jwt = true needs jwt_hs256_secret or jwt_rs256_public_key");
         }
-        Ok(ClientAuth {
-            verifier,
-            require_jwt: config.require_jwt,
-            require_room_claim: config.require_room_claim,
-        })
+        Ok(ClientAuth { verifier, require_jwt: config.require_jwt, require_room_claim: config.require_room_claim })
     }
 
     pub fn require_jwt(&self) -> bool {
@@ -87,7 +83,6 @@ impl ClientAuth {
         };
         Ok(Grant::combine(claims.as_ref(), url, self.require_jwt))
     }
-
 }
 
 /// `tokenLifetime` counts from the token's first use (on any host); afterwards it no longer admits.

@@ -99,7 +99,14 @@ impl Recordings {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (news, news_rx) = mpsc::unbounded_channel();
         Recordings {
-            inner: Arc::new(Inner { commands, dir, store, host_id, pending: Mutex::new(Some((command_rx, news_rx))), news }),
+            inner: Arc::new(Inner {
+                commands,
+                dir,
+                store,
+                host_id,
+                pending: Mutex::new(Some((command_rx, news_rx))),
+                news,
+            }),
         }
     }
 

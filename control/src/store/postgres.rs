@@ -155,13 +155,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
 }
 
 fn token_from_row(r: &Row) -> ApiToken {
-    ApiToken {
-        id: r.get(0),
-        name: r.get(1),
-        created_by: r.get(2),
-        created_at_ms: r.get(3),
-        revoked_at_ms: r.get(4),
-    }
+    ApiToken { id: r.get(0), name: r.get(1), created_by: r.get(2), created_at_ms: r.get(3), revoked_at_ms: r.get(4) }
 }
 
 const SESSION_COLUMNS: &str = "id, room_id, peer_id, display_name, join_time_ms, last_seen_ms, leave_time_ms";
@@ -253,15 +247,19 @@ impl Store for PgStore {
             )?
             .get(0))
         })?;
-        Ok(ApiToken { id, name: name.into(), created_by: created_by.into(), created_at_ms: now_ms, revoked_at_ms: None })
+        Ok(ApiToken {
+            id,
+            name: name.into(),
+            created_by: created_by.into(),
+            created_at_ms: now_ms,
+            revoked_at_ms: None,
+        })
     }
 
     fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
         self.with(|c| {
-            let rows = c.query(
-                "SELECT id, name, created_by, created_at_ms, revoked_at_ms FROM api_tokens ORDER BY id",
-                &[],
-            )?;
+            let rows =
+                c.query("SELECT id, name, created_by, created_at_ms, revoked_at_ms FROM api_tokens ORDER BY id", &[])?;
             Ok(rows.iter().map(token_from_row).collect())
         })
     }
@@ -321,10 +319,7 @@ impl Store for PgStore {
                     RefreshUse::Reused { family }
                 }
                 Some((family, None, None)) => {
-                    tx.execute(
-                        "UPDATE refresh_tokens SET used_at_ms = $2 WHERE token_id = $1",
-                        &[&token_id, &now_ms],
-                    )?;
+                    tx.execute("UPDATE refresh_tokens SET used_at_ms = $2 WHERE token_id = $1", &[&token_id, &now_ms])?;
                     RefreshUse::Fresh { family }
                 }
             };
@@ -652,7 +647,8 @@ impl Store for PgStore {
 
     fn rooms_of_host(&self, host_id: &str) -> Result<Vec<String>, StoreError> {
         self.with(|c| {
-            let rows = c.query("SELECT room_id FROM room_placements WHERE host_id = $1 ORDER BY room_id", &[&host_id])?;
+            let rows =
+                c.query("SELECT room_id FROM room_placements WHERE host_id = $1 ORDER BY room_id", &[&host_id])?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
