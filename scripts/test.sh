@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every test of meet, from a fresh Debian 12 machine:
-#   1. install what the tests need, if missing (Debian chromium, nftables, iproute2, coturn, ffmpeg; pinned Python packages
+#   1. install what the tests need, if missing (Debian postgresql, chromium, nftables, iproute2, coturn, ffmpeg; pinned Python packages
 #      from tests/e2e/requirements.txt) -- idempotent, prints what it does;
 #   2. cargo build --release --workspace --bins   (the browser tests use the release binaries);
 #   3. cargo nextest run --workspace --release     (or cargo test when nextest is absent);
@@ -45,6 +45,23 @@ SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null 2>&1 || die "not root and no sudo: cannot apt-get install chromium"
     SUDO=(sudo)
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ "${MEET_SKIP_INSTALL:-0}" != 1 ]; then
+    step "install: Debian's postgresql (the Rust tests start their own server for the shared store)"
+    # Only the programs are used (initdb, pg_ctl, postgres, psql); the tests run a server of their own on
+    # a temporary directory, so the packaged service may stay stopped.
+    if dpkg-query -W -f='${Status}' postgresql 2>/dev/null | grep -q 'ok installed'; then
+        say "postgresql present"
+    else
+        say "missing: apt-get update && apt-get install -y postgresql"
+        export DEBIAN_FRONTEND=noninteractive
+        "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=300 update -q || die "apt-get update failed"
+        "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q postgresql \
+            || die "apt-get install postgresql failed"
+    fi
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || die "postgresql installed but no initdb under /usr/lib/postgresql"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@
 //!   known servers and embedding origins for the call page.
 //! - [`api`]: the Server API (rooms, login, API tokens, OpenAPI); [`stats`]: session statistics;
 //!   [`webhooks`]: durable joinPeer/closePeer delivery; [`access`]: the integrator's access check;
-//!   [`store`]: state that outlives a restart (SQLite); [`services`] bundles them for [`AppState`].
+//!   [`store`]: state that outlives a restart (SQLite, or PostgreSQL shared by several hosts);
+//!   [`services`] bundles them for [`AppState`].
 //! - [`turn`]: the `[turn]` section and the TURN credentials each call page gets.
 //! - [`recording`]: recording rooms (when, where), converting recordings, the video API and files.
 //! - [`cluster`]: several hosts on one shared store: rooms placed on hosts, pages and Server API

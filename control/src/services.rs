@@ -54,15 +54,11 @@ impl Services {
         hooks: &HooksConfig,
         timings: Timings,
     ) -> anyhow::Result<(Arc<Services>, Vec<mpsc::UnboundedSender<RoomNews>>)> {
-        let auth =
-            // Reads its signing key from the store: a blocking call (PostgreSQL's client must not run
-            // on an async worker).
-            {
-                let (auth, store, rate) = (auth.clone(), store.clone(), timings.rate_limit_per_second);
-                tokio::task::spawn_blocking(move || Auth::new(&auth, store, rate))
-                    .await
-                    .context("the task reading the Server API key failed")?
-            }
+        // On the blocking pool: it reads the store (a PostgreSQL client may not block async code).
+        let (config, auth_store, rate) = (auth.clone(), store.clone(), timings.rate_limit_per_second);
+        let auth = tokio::task::spawn_blocking(move || Auth::new(&config, auth_store, rate))
+            .await
+            .context("the task checking [auth] failed")?
             .context("invalid [auth] configuration")?;
         let client = crate::webhooks::http_client().context("cannot set up the HTTP client for webhooks")?;
         let insecure = hooks.allow_insecure_http;

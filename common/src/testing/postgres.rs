@@ -11,8 +11,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-/// Where Debian's `postgresql-15` puts its programs; `MEET_PG_BIN` overrides.
-const DEFAULT_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Where Debian's `postgresql-NN` packages put their programs (the newest is used); `MEET_PG_BIN`
+/// overrides.
+const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
+
+fn debian_bin() -> PathBuf {
+    let newest = std::fs::read_dir(DEBIAN_ROOT)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|v| v.parse::<u32>().ok()))
+        .max();
+    PathBuf::from(DEBIAN_ROOT).join(newest.map_or("15".into(), |v| v.to_string())).join("bin")
+}
 
 /// A running PostgreSQL server; stopped and its directory removed on drop.
 pub struct PgServer {
@@ -39,7 +50,7 @@ impl PgServer {
     /// Starts a server listening on `address` (e.g. an address inside a test's network namespace, or
     /// `0.0.0.0`) at a free port.
     pub fn start(address: IpAddr) -> Result<PgServer, String> {
-        let bin = std::env::var_os("MEET_PG_BIN").map_or_else(|| PathBuf::from(DEFAULT_BIN), PathBuf::from);
+        let bin = std::env::var_os("MEET_PG_BIN").map_or_else(debian_bin, PathBuf::from);
         if !bin.join("initdb").exists() {
             return Err(format!(
                 "no PostgreSQL at {} (install Debian's postgresql package, or set MEET_PG_BIN)",
@@ -124,20 +135,47 @@ impl PgServer {
 
     /// Runs SQL through `psql` on the unix socket.
     pub fn psql(&self, sql: &str) -> Result<(), String> {
-        let psql = ["/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql"]
-            .into_iter()
-            .map(PathBuf::from)
-            .chain([self.bin.join("psql")])
-            .find(|p| p.exists())
-            .ok_or("no psql")?;
         run(
-            Command::new(psql)
+            Command::new(self.psql_path()?)
                 .arg("-h")
                 .arg(&self.dir)
                 .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"])
                 .args(["-q", "-c", sql]),
             "psql",
         )
+    }
+
+    /// The rows of `sql` run in the database at `url`, one line each, columns separated by `|`.
+    pub fn query(&self, url: &str, sql: &str) -> Result<String, String> {
+        let out = Command::new(self.psql_path()?)
+            .args(["-d", url, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("psql: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("psql failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Restarts the server (clients lose their connections), on the same port.
+    pub fn restart(&self) -> Result<(), String> {
+        run(
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .arg("-l")
+                .arg(self.dir.join("log"))
+                .args(["-m", "fast", "-w", "-t", "60", "restart"]),
+            "pg_ctl restart",
+        )
+    }
+
+    fn psql_path(&self) -> Result<PathBuf, String> {
+        [self.bin.join("psql"), PathBuf::from("/usr/bin/psql")]
+            .into_iter()
+            .find(|p| p.exists())
+            .ok_or_else(|| "no psql (Debian's postgresql-client)".to_string())
     }
 
     fn command(&self, program: &str) -> Command {

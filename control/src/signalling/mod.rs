@@ -143,27 +143,27 @@ async fn session(state: AppState, socket: WebSocket) {
             options.display_name = display_name_fixed.then(|| display_name.clone());
             options.peer_id = peer_id;
             options.access_token = attributes.access_token.take();
-            let token = attributes.token.as_deref();
-            let grant =
-                match state.call.auth.grant(&state.services.store, token, &room_id, &options, unix_millis()).await {
-                    Ok(g) if g.peer_id.as_deref().is_none_or(valid_id) => g,
-                    Ok(_) => {
-                        let _ = out_tx.send(ServerMessage::closed(
-                            "bad-request",
-                            "The token's peerId may use letters, digits, '-', '_' and '.'",
-                        ));
-                        drop(out_tx);
-                        let _ = writer.await;
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::info!(room = %room_id, error = %e, "join refused by the Client API token check");
-                        let _ = out_tx.send(ServerMessage::closed(e.code(), e.to_string()));
-                        drop(out_tx);
-                        let _ = writer.await;
-                        return;
-                    }
-                };
+            let store = &state.services.store;
+            let checked = state.call.auth.grant(store, attributes.token.as_deref(), &room_id, &options, unix_millis());
+            let grant = match checked.await {
+                Ok(g) if g.peer_id.as_deref().is_none_or(valid_id) => g,
+                Ok(_) => {
+                    let _ = out_tx.send(ServerMessage::closed(
+                        "bad-request",
+                        "The token's peerId may use letters, digits, '-', '_' and '.'",
+                    ));
+                    drop(out_tx);
+                    let _ = writer.await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::info!(room = %room_id, error = %e, "join refused by the Client API token check");
+                    let _ = out_tx.send(ServerMessage::closed(e.code(), e.to_string()));
+                    drop(out_tx);
+                    let _ = writer.await;
+                    return;
+                }
+            };
             if let Err(e) = grant.check_interpretation(&state.call.interpreter_languages.0) {
                 tracing::info!(room = %room_id, error = %e, "join refused: interpretation claims");
                 let _ = out_tx.send(ServerMessage::closed(e.code(), e.to_string()));

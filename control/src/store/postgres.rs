@@ -667,3 +667,44 @@ impl Store for PgStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use meet_common::testing::postgres::PgServer;
+
+    use super::*;
+
+    #[test]
+    fn urls_are_described_without_their_password() {
+        assert_eq!(describe("postgres://meet:s3cret@db:6432/meet"), "postgres://meet@db:6432/meet");
+        assert_eq!(describe("host=/run/postgresql dbname=meet user=meet"), "postgres://meet@/run/postgresql:5432/meet");
+        assert_eq!(parse_config("postgres://u@h/d").unwrap().get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        let err = parse_config("postgres://u:s3cret@h:port/d").err().unwrap().to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn a_lost_connection_is_opened_again() {
+        let server = PgServer::start(std::net::Ipv4Addr::LOCALHOST.into()).unwrap();
+        let url = server.fresh_database();
+        let store = PgStore::open(&url).unwrap();
+        let key = store.secret("k", 16).unwrap();
+        server.restart().unwrap();
+        assert_eq!(store.secret("k", 16).unwrap(), key, "the next call reconnects");
+        // A second open finds the schema current; a newer one is refused.
+        let again = PgStore::open(&url).unwrap();
+        assert_eq!(again.secret("k", 16).unwrap(), key);
+        server.query(&url, "UPDATE meet_schema SET version = version + 1").unwrap();
+        match PgStore::open(&url) {
+            Err(StoreError::SchemaTooNew { found, supported }) => assert_eq!(found, supported + 1),
+            other => panic!("{:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn an_unreachable_server_is_an_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let err = PgStore::open(&format!("postgres://meet@127.0.0.1:{port}/meet")).err().unwrap();
+        assert!(matches!(err, StoreError::Postgres(_)), "{err}");
+    }
+}

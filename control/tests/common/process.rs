@@ -21,6 +21,33 @@ impl Process {
     }
 
     pub fn start_with(extra_config: &str, env: &[(&str, &str)]) -> Process {
+        let mut process = Self::spawn(extra_config, env);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", process.port)).is_err() {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("meet-control exited during start-up ({status}): {}", process.log());
+            }
+            assert!(Instant::now() < deadline, "meet-control did not listen within 20 s: {}", process.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        process
+    }
+
+    /// Starts the binary like [`Self::start_with`] and expects it to stop during start-up; returns its
+    /// exit status and log.
+    pub fn start_failing(extra_config: &str) -> (std::process::ExitStatus, String) {
+        let mut process = Self::spawn(extra_config, &[]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                return (status, process.log());
+            }
+            assert!(Instant::now() < deadline, "meet-control did not stop within 20 s: {}", process.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn spawn(extra_config: &str, env: &[(&str, &str)]) -> Process {
         let dir = TempDir::new();
         let config = dir.0.join("meet.toml");
         std::fs::write(
@@ -51,16 +78,7 @@ impl Process {
             command.env(k, v);
         }
         let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let mut process = Process { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = process.child.try_wait() {
-                panic!("meet-control exited during start-up ({status}): {}", process.log());
-            }
-            assert!(Instant::now() < deadline, "meet-control did not listen within 20 s: {}", process.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        process
+        Process { child, port, dir }
     }
 
     pub fn url(&self, path: &str) -> String {
