@@ -12,7 +12,7 @@ use super::simulcast::Simulcast;
 use super::{Engine, PeerKey};
 use meet_relay_protocol::{
     ConsumerDump, ErrorBody, ErrorCode, LayerDump, MediaKind, PeerDump, PeerFeedbackEntry, ProducerDump, RelayStats,
-    Request, Response, RoomDump, TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
+    RelayLink, Request, Response, RoomDump, TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
 };
 
 /// Simulcast layers a producer may have, and the longest `rid` (RFC 8851 allows more; browsers use 1-2).
@@ -68,6 +68,7 @@ impl Engine {
             Request::CloseRoom { room } => {
                 let r = self.rooms.remove(&room).ok_or_else(|| not_found("room", &room))?;
                 for key in r.peers.values() {
+                    self.close_link(*key);
                     self.remove_peer(*key);
                 }
                 for key in r.proxies.values() {
@@ -76,8 +77,8 @@ impl Engine {
                 tracing::info!(room = %room, "room closed");
                 Ok(Response::Ok)
             }
-            Request::CreatePeer { room, peer, watcher, interpreter } => {
-                self.create_peer(now, room, peer, watcher, interpreter)
+            Request::CreatePeer { room, peer, watcher, interpreter, relay_link } => {
+                self.create_peer(now, room, peer, watcher, interpreter, relay_link)
             }
             Request::ConnectPeer { room, peer, remote_ufrag, remote_fingerprint, remote_setup } => {
                 let key = self.peer_key(&room, &peer)?;
@@ -111,6 +112,7 @@ impl Engine {
             }
             Request::ClosePeer { room, peer } => {
                 let key = self.peer_key(&room, &peer)?;
+                self.close_link(key);
                 self.remove_peer(key);
                 Ok(Response::Ok)
             }
@@ -327,14 +329,17 @@ impl Engine {
         peer: String,
         watcher: bool,
         interpreter: bool,
+        relay_link: Option<RelayLink>,
     ) -> Result<Response, ErrorBody> {
         let r = self.rooms.get(&room).ok_or_else(|| not_found("room", &room))?;
         if r.peers.contains_key(&peer) {
             return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("peer {peer:?} is already in the room")));
         }
         let limits = r.limits;
-        if watcher && limits.max_watchers > 0 {
-            let watchers = r.peers.values().filter(|k| self.peers[**k].watcher).count();
+        // A downstream relay link is not a viewer: control counts the viewers behind it.
+        let counted = |p: &Peer| p.watcher && p.relay_link.is_none();
+        if watcher && relay_link.is_none() && limits.max_watchers > 0 {
+            let watchers = r.peers.values().filter(|k| counted(&self.peers[**k])).count();
             if watchers >= limits.max_watchers as usize {
                 return Err(ErrorBody::new(ErrorCode::LimitExceeded, "The limit of maximum watchers is exceeded"));
             }
@@ -345,11 +350,18 @@ impl Engine {
         let mut new_peer = Peer::new(room.clone(), peer.clone(), ufrag.clone(), pwd.clone(), dtls, rtcp_ssrc, now);
         new_peer.watcher = watcher;
         new_peer.interpreter = interpreter;
+        new_peer.relay_link = relay_link.clone();
         // The endpoint initialises its handshake state on its first timeout call.
         new_peer
             .handle_dtls_timeout(now)
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot start DTLS: {e}")))?;
         let key = self.peers.insert(new_peer);
+        if let Some(RelayLink::Upstream(upstream)) = &relay_link {
+            if let Err(e) = self.start_upstream(now, key, upstream) {
+                self.peers.remove(key);
+                return Err(ErrorBody::new(ErrorCode::Internal, format!("cannot start DTLS: {e}")));
+            }
+        }
         self.peers_by_ufrag.insert(ufrag.clone(), key);
         self.rooms.get_mut(&room).expect("checked above").peers.insert(peer.clone(), key);
         tracing::info!(room = %room, peer = %peer, "peer created");
@@ -417,6 +429,7 @@ impl Engine {
                     transport: self.transport_params(p.ufrag.clone(), p.pwd.clone()),
                     watcher: p.watcher,
                     interpreter: p.interpreter,
+                    relay_link: p.relay_link.clone(),
                     remote_known: p.remote_ufrag.is_some() || p.remote_fingerprint.is_some(),
                     data: p.data.clone(),
                     producers: p

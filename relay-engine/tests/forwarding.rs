@@ -132,7 +132,7 @@ fn max_watchers_counts_only_watchers() {
     let create = |net: &mut Net, peer: &str, watcher| {
         net.engine.handle_request(
             net.now,
-            Request::CreatePeer { room: "w".into(), peer: peer.into(), watcher, interpreter: false },
+            Request::CreatePeer { room: "w".into(), peer: peer.into(), watcher, interpreter: false, relay_link: None },
         )
     };
     assert!(create(&mut net, "speaker", false).is_ok());

@@ -20,7 +20,7 @@ fn draws(seed: u64, certificate: &Certificate) -> Vec<String> {
     let mut out = Vec::new();
     for peer in ["a", "b"] {
         let Response::PeerCreated(t) =
-            request(Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: false, interpreter: false })
+            request(Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: false, interpreter: false, relay_link: None })
         else {
             panic!("expected PeerCreated")
         };

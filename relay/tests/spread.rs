@@ -53,7 +53,7 @@ fn spread_room(names: &[&str]) -> (meet_relay::Relay, tokio::runtime::Runtime, V
     let mut clients = Vec::new();
     for &name in names {
         let Response::PeerCreated(t) =
-            req(Request::CreatePeer { room: "web".into(), peer: name.into(), watcher: false, interpreter: false })
+            req(Request::CreatePeer { room: "web".into(), peer: name.into(), watcher: false, interpreter: false, relay_link: None })
         else {
             panic!()
         };
@@ -207,7 +207,7 @@ fn two_cores_racing_for_the_last_seat_give_it_to_one_peer() {
     let mut ports = std::collections::BTreeSet::new();
     for peer in ["near", "far"] {
         let Ok(Response::PeerCreated(t)) =
-            req(Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: false, interpreter: false })
+            req(Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: false, interpreter: false, relay_link: None })
         else {
             panic!()
         };

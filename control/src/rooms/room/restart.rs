@@ -392,7 +392,7 @@ impl Room {
         for p in &self.participants {
             let interpreter = p.grant.interprets().is_some();
             let request =
-                Request::CreatePeer { room: self.id.clone(), peer: p.id.clone(), watcher: !p.speaker, interpreter };
+                Request::CreatePeer { room: self.id.clone(), peer: p.id.clone(), watcher: !p.speaker, interpreter, relay_link: None };
             self.program.ask(request, Then::PeerRebuilt { peer: p.id.clone() });
         }
         self.program.then(Step::OfferWhereNeeded);
@@ -529,6 +529,7 @@ mod tests {
             },
             watcher: false,
             interpreter: false,
+            relay_link: None,
             remote_known: true,
             data: String::new(),
             producers: vec![ProducerDump {
