@@ -5,6 +5,7 @@
 // The engine's scenario helpers (a client with real ICE, DTLS and SRTP), shared with its own tests.
 #[path = "../../relay-engine/tests/common/mod.rs"]
 mod common;
+mod udp_client;
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -17,28 +18,7 @@ use meet_relay::engine::Certificate;
 use meet_relay::io::notify::Delivery;
 use meet_relay::protocol::{ErrorCode, MediaKind, Notification, Request, Response, RoomLimits};
 use meet_relay::{IoBackend, RelayConfig};
-
-struct UdpClient {
-    client: Client,
-    socket: UdpSocket,
-    relay: std::net::SocketAddr,
-}
-
-impl UdpClient {
-    /// Sends what the client queued and reads what arrived within `wait`.
-    fn pump(&mut self, wait: Duration) {
-        self.client.drain_dtls(Instant::now());
-        while let Some(d) = self.client.outbox.pop_front() {
-            self.socket.send_to(&d, self.relay).unwrap();
-        }
-        self.socket.set_read_timeout(Some(wait)).unwrap();
-        let mut buf = [0u8; 2048];
-        while let Ok((n, _)) = self.socket.recv_from(&mut buf) {
-            self.client.receive(&mut buf[..n]);
-            self.socket.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
-        }
-    }
-}
+use udp_client::UdpClient;
 
 /// Two cores; peers `names` of room "web", connected (two per core, the first two on the room's home).
 fn spread_room(names: &[&str]) -> (meet_relay::Relay, tokio::runtime::Runtime, Vec<UdpClient>) {
