@@ -11,8 +11,8 @@ use super::room::Room;
 use super::simulcast::Simulcast;
 use super::{Engine, PeerKey};
 use meet_relay_protocol::{
-    ConsumerDump, ErrorBody, ErrorCode, LayerDump, MediaKind, PeerDump, PeerFeedbackEntry, ProducerDump, RelayStats,
-    RelayLink, Request, Response, RoomDump, TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
+    ConsumerDump, ErrorBody, ErrorCode, LayerDump, MediaKind, PeerDump, PeerFeedbackEntry, ProducerDump, RelayLink,
+    RelayStats, Request, Response, RoomDump, TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
 };
 
 /// Simulcast layers a producer may have, and the longest `rid` (RFC 8851 allows more; browsers use 1-2).
@@ -82,6 +82,7 @@ impl Engine {
             }
             Request::ConnectPeer { room, peer, remote_ufrag, remote_fingerprint, remote_setup } => {
                 let key = self.peer_key(&room, &peer)?;
+                self.refuse_upstream(key, "ConnectPeer")?;
                 let p = &mut self.peers[key];
                 p.remote_ufrag = remote_ufrag;
                 p.remote_fingerprint = remote_fingerprint;
@@ -99,6 +100,7 @@ impl Engine {
             }
             Request::RestartIce { room, peer } => {
                 let key = self.peer_key(&room, &peer)?;
+                self.refuse_upstream(key, "RestartIce")?;
                 let (ufrag, pwd) = self.new_ice_credentials();
                 let p = &mut self.peers[key];
                 let old = std::mem::replace(&mut p.ufrag, ufrag.clone());
@@ -404,6 +406,15 @@ impl Engine {
                 return s;
             }
         }
+    }
+
+    /// An upstream link got its remote end with `CreatePeer` and keeps it: a link whose path is gone is
+    /// replaced by a new one (docs/cascade.md).
+    fn refuse_upstream(&self, key: PeerKey, request: &str) -> Result<(), ErrorBody> {
+        if self.peers[key].upstream.is_some() {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, format!("{request} does not apply to an upstream link")));
+        }
+        Ok(())
     }
 
     fn peer_key(&self, room: &str, peer: &str) -> Result<PeerKey, ErrorBody> {

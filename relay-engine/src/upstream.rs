@@ -53,7 +53,12 @@ impl UpstreamAgent {
 
 impl Engine {
     /// Makes a new peer the upstream end of a link: it will connect to the origin as DTLS client.
-    pub(super) fn start_upstream(&mut self, now: Instant, key: PeerKey, upstream: &Upstream) -> Result<(), &'static str> {
+    pub(super) fn start_upstream(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        upstream: &Upstream,
+    ) -> Result<(), &'static str> {
         let tie_breaker = self.rng.next_u64();
         let peer = &mut self.peers[key];
         peer.remote_ufrag = Some(upstream.remote_ufrag.clone());

@@ -196,9 +196,7 @@ fn edge_viewers_get_the_speakers_stream_relayed_once_by_the_origin() {
     assert_eq!(link.relay_link, Some(RelayLink::Downstream));
     assert_eq!(link.consumers[0].packets, 10);
     assert_eq!(origin.peers[link_index(&origin, "speaker")].producers[0].consumers, 1);
-    let Response::RoomDump(edge) = c.net.request_at(EDGE, Request::DumpRoom { room: "web".into() }) else {
-        panic!()
-    };
+    let Response::RoomDump(edge) = c.net.request_at(EDGE, Request::DumpRoom { room: "web".into() }) else { panic!() };
     let up = edge.peers.iter().find(|p| p.peer == "edge-1").unwrap();
     assert!(matches!(up.relay_link, Some(RelayLink::Upstream(_))));
     assert_eq!((up.producers[0].ssrc, up.producers[0].packets), (c.link_ssrc, 10));
@@ -425,11 +423,50 @@ fn links_take_no_seat_and_are_not_counted_as_viewers() {
     // The link is created and produces on the edge all the same.
     let mut c = Cascade { net, speaker, link_ssrc: 0, link_rtx: 0 };
     (c.link_ssrc, c.link_rtx) = link(&mut c.net, "edge-1");
-    let Response::RoomDump(edge) = c.net.request_at(EDGE, Request::DumpRoom { room: "web".into() }) else {
-        panic!()
-    };
+    let Response::RoomDump(edge) = c.net.request_at(EDGE, Request::DumpRoom { room: "web".into() }) else { panic!() };
     assert_eq!(edge.broadcasters, vec!["local".to_string()]);
     let (v, ssrc) = edge_viewer(&mut c, "v1", "10.0.2.1:5000");
     speak(&mut c, 7);
     assert_eq!(payloads(&c.net, v, 0, ssrc), vec![payload(7)]);
+}
+
+#[test]
+fn an_edge_given_the_wrong_fingerprint_refuses_the_origin() {
+    let mut net = Net::new();
+    net.add_relay(EDGE);
+    net.request(Request::CreateRoom { room: "web".into(), limits: RoomLimits::default() });
+    net.request_at(EDGE, Request::CreateRoom { room: "web".into(), limits: RoomLimits::default() });
+    let downstream = Request::CreatePeer {
+        room: "web".into(),
+        peer: "l".into(),
+        watcher: true,
+        interpreter: false,
+        relay_link: Some(RelayLink::Downstream),
+    };
+    let Response::PeerCreated(origin_side) = net.request(downstream) else { panic!() };
+    let impostor = meet_relay_engine::Certificate::generate(&mut rand::rng()).unwrap();
+    let upstream = Upstream {
+        remote: origin_side.candidates[0],
+        remote_ufrag: origin_side.ice_ufrag,
+        remote_pwd: origin_side.ice_pwd,
+        remote_fingerprint: impostor.fingerprint,
+    };
+    let create = Request::CreatePeer {
+        room: "web".into(),
+        peer: "l".into(),
+        watcher: false,
+        interpreter: false,
+        relay_link: Some(RelayLink::Upstream(upstream)),
+    };
+    net.request_at(EDGE, create);
+    // An upstream link keeps the remote end it was created with.
+    let restart = Request::RestartIce { room: "web".into(), peer: "l".into() };
+    let now = net.now;
+    assert_eq!(net.relay(EDGE).handle_request(now, restart).unwrap_err().code, ErrorCode::BadRequest);
+    for _ in 0..50 {
+        net.advance(Duration::from_millis(10));
+        net.progress();
+    }
+    assert_eq!(closed(&net, EDGE, "l").as_deref(), Some("DTLS certificate does not match the SDP fingerprint"));
+    assert!(!connected(&net, EDGE, "l"));
 }

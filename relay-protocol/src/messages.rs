@@ -442,3 +442,41 @@ impl ErrorBody {
         ErrorBody { code, message: message.into() }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON of a link, as docs/cascade.md shows it; a `CreatePeer` without `relay_link` (an older
+    /// control plane's) is a browser's peer.
+    #[test]
+    fn relay_links_in_json() {
+        let upstream = Upstream {
+            remote: "192.0.2.1:10000".parse().unwrap(),
+            remote_ufrag: "uf".into(),
+            remote_pwd: "pw".into(),
+            remote_fingerprint: "sha-256 AB".into(),
+        };
+        let create = Request::CreatePeer {
+            room: "r".into(),
+            peer: "l".into(),
+            watcher: false,
+            interpreter: false,
+            relay_link: Some(RelayLink::Upstream(upstream)),
+        };
+        let json = serde_json::to_value(&create).unwrap();
+        assert_eq!(
+            json["relay_link"],
+            serde_json::json!({"role": "upstream", "remote": "192.0.2.1:10000", "remoteUfrag": "uf",
+                "remotePwd": "pw", "remoteFingerprint": "sha-256 AB"})
+        );
+        assert_eq!(serde_json::from_value::<Request>(json).unwrap(), create);
+        let downstream: Request = serde_json::from_str(
+            r#"{"method":"createPeer","room":"r","peer":"l","watcher":true,"relay_link":{"role":"downstream"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(downstream, Request::CreatePeer { relay_link: Some(RelayLink::Downstream), .. }));
+        let browser: Request = serde_json::from_str(r#"{"method":"createPeer","room":"r","peer":"p"}"#).unwrap();
+        assert!(matches!(browser, Request::CreatePeer { relay_link: None, .. }));
+    }
+}

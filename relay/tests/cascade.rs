@@ -134,8 +134,13 @@ impl Control {
 
 /// A client of `relay` as peer `peer` of room "web", connected (ICE and DTLS done).
 fn connect_client(relay: &mut RelayProcess, peer: &str) -> UdpClient {
-    let create =
-        Request::CreatePeer { room: "web".into(), peer: peer.into(), watcher: false, interpreter: false, relay_link: None };
+    let create = Request::CreatePeer {
+        room: "web".into(),
+        peer: peer.into(),
+        watcher: false,
+        interpreter: false,
+        relay_link: None,
+    };
     let Response::PeerCreated(t) = relay.req(create) else { panic!("expected PeerCreated") };
     let cert = Certificate::generate(&mut rand::rng()).unwrap();
     relay.req(Request::ConnectPeer {
@@ -202,9 +207,7 @@ fn two_relay_processes_cascade_a_webinar_and_closing_the_link_closes_the_edges_p
         payload_type: 96,
         rtx_payload_type: Some(97),
     };
-    let Response::ConsumerCreated { ssrc: link_ssrc, rtx_ssrc: Some(link_rtx), .. } = a.req(consume) else {
-        panic!()
-    };
+    let Response::ConsumerCreated { ssrc: link_ssrc, rtx_ssrc: Some(link_rtx), .. } = a.req(consume) else { panic!() };
     let upstream = Upstream {
         remote: origin_side.candidates[0],
         remote_ufrag: origin_side.ice_ufrag,

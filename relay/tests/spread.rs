@@ -32,9 +32,13 @@ fn spread_room(names: &[&str]) -> (meet_relay::Relay, tokio::runtime::Runtime, V
     req(Request::CreateRoom { room: "web".into(), limits: RoomLimits::default() });
     let mut clients = Vec::new();
     for &name in names {
-        let Response::PeerCreated(t) =
-            req(Request::CreatePeer { room: "web".into(), peer: name.into(), watcher: false, interpreter: false, relay_link: None })
-        else {
+        let Response::PeerCreated(t) = req(Request::CreatePeer {
+            room: "web".into(),
+            peer: name.into(),
+            watcher: false,
+            interpreter: false,
+            relay_link: None,
+        }) else {
             panic!()
         };
         let cert = Certificate::generate(&mut rand::rng()).unwrap();
@@ -186,9 +190,13 @@ fn two_cores_racing_for_the_last_seat_give_it_to_one_peer() {
     req(Request::CreateRoom { room: "r".into(), limits }).unwrap();
     let mut ports = std::collections::BTreeSet::new();
     for peer in ["near", "far"] {
-        let Ok(Response::PeerCreated(t)) =
-            req(Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: false, interpreter: false, relay_link: None })
-        else {
+        let Ok(Response::PeerCreated(t)) = req(Request::CreatePeer {
+            room: "r".into(),
+            peer: peer.into(),
+            watcher: false,
+            interpreter: false,
+            relay_link: None,
+        }) else {
             panic!()
         };
         ports.insert(t.candidates[0].port());

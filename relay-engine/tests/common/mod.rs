@@ -215,7 +215,15 @@ impl Net {
         let now = Instant::now();
         let config = EngineConfig::new(vec![RELAY.parse().unwrap()]);
         let engine = Engine::new(config, Certificate::generate(&mut rand::rng()).unwrap(), seeded_rng(1), now);
-        Net { now, engine, relays: Vec::new(), clients: Vec::new(), events: Vec::new(), wire: VecDeque::new(), loss: None }
+        Net {
+            now,
+            engine,
+            relays: Vec::new(),
+            clients: Vec::new(),
+            events: Vec::new(),
+            wire: VecDeque::new(),
+            loss: None,
+        }
     }
 
     /// Adds a relay at `addr` (a second host of a cascade).
@@ -271,13 +279,8 @@ impl Net {
         if self.relay(relay).handle_request(now, Request::DumpRoom { room: room.into() }).is_err() {
             self.request_at(relay, Request::CreateRoom { room: room.into(), limits: RoomLimits::default() });
         }
-        let create = Request::CreatePeer {
-            room: room.into(),
-            peer: peer.into(),
-            watcher: false,
-            interpreter,
-            relay_link: None,
-        };
+        let create =
+            Request::CreatePeer { room: room.into(), peer: peer.into(), watcher: false, interpreter, relay_link: None };
         let Response::PeerCreated(transport) = self.request_at(relay, create) else { panic!("expected PeerCreated") };
         let cert = Certificate::generate(&mut rand::rng()).unwrap();
         self.request_at(

@@ -408,8 +408,13 @@ impl Relay {
             }
         }
         let upstream = matches!(relay_link, Some(RelayLink::Upstream(_)));
-        let create =
-            Request::CreatePeer { room: room.clone(), peer: peer.clone(), watcher, interpreter, relay_link: relay_link.clone() };
+        let create = Request::CreatePeer {
+            room: room.clone(),
+            peer: peer.clone(),
+            watcher,
+            interpreter,
+            relay_link: relay_link.clone(),
+        };
         let response = self.core(core).request(create).await?;
         let mut state = self.state();
         if let Some(p) = state.rooms.get_mut(&room) {

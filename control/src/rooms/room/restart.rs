@@ -391,8 +391,13 @@ impl Room {
         tracing::info!(peers = self.participants.len(), "room created on the relay again; media restarts");
         for p in &self.participants {
             let interpreter = p.grant.interprets().is_some();
-            let request =
-                Request::CreatePeer { room: self.id.clone(), peer: p.id.clone(), watcher: !p.speaker, interpreter, relay_link: None };
+            let request = Request::CreatePeer {
+                room: self.id.clone(),
+                peer: p.id.clone(),
+                watcher: !p.speaker,
+                interpreter,
+                relay_link: None,
+            };
             self.program.ask(request, Then::PeerRebuilt { peer: p.id.clone() });
         }
         self.program.then(Step::OfferWhereNeeded);
