@@ -337,15 +337,6 @@ impl Engine {
         if r.peers.contains_key(&peer) {
             return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("peer {peer:?} is already in the room")));
         }
-        let limits = r.limits;
-        // A downstream relay link is not a viewer: control counts the viewers behind it.
-        let counted = |p: &Peer| p.watcher && p.relay_link.is_none();
-        if watcher && relay_link.is_none() && limits.max_watchers > 0 {
-            let watchers = r.peers.values().filter(|k| counted(&self.peers[**k])).count();
-            if watchers >= limits.max_watchers as usize {
-                return Err(ErrorBody::new(ErrorCode::LimitExceeded, "The limit of maximum watchers is exceeded"));
-            }
-        }
         let (ufrag, pwd) = self.new_ice_credentials();
         let dtls = dimpl::Dtls::new_auto(self.dtls_config.clone(), self.certificate.dtls.clone(), now);
         let rtcp_ssrc = self.rng.next_u32() | 1;

@@ -36,7 +36,9 @@ pub struct RoomLimits {
     /// Peers that may send at once. A peer takes a seat when one of its producers is created unpaused or
     /// resumed, and gives it back when none is left unpaused (paused, closed, or the peer gone).
     pub max_broadcasters: u32,
-    /// Peers that may only consume.
+    /// Peers that may only consume. Not checked by the relay: control counts a room's viewers, which can
+    /// be on several relays; the relay keeps it for [`RoomDump`], from which a restarted control takes
+    /// the room's limits back.
     pub max_watchers: u32,
 }
 
@@ -56,7 +58,7 @@ pub enum Request {
         room: String,
     },
     /// Allocates ICE credentials and a DTLS endpoint; answered with [`Response::PeerCreated`].
-    /// A `watcher` only receives (a webinar viewer) and counts against `max_watchers`.
+    /// A `watcher` only receives (a webinar viewer).
     CreatePeer {
         room: String,
         peer: String,
@@ -222,8 +224,8 @@ pub enum Response {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "camelCase")]
 pub enum RelayLink {
-    /// On the origin: the peer an edge relay connects to. It only receives, like a watcher, but is not
-    /// counted against `max_watchers` (the viewers behind it are counted by the control plane). Closing
+    /// On the origin: the peer an edge relay connects to. It only receives, like a watcher; the control
+    /// plane, which counts a room's viewers, counts the viewers behind it rather than the link. Closing
     /// it tells the edge at once (DTLS close_notify), whose upstream peer then closes.
     Downstream,
     /// On the edge: the relay connects to the origin's downstream peer. For this peer it is the

@@ -7,9 +7,10 @@
 //! encrypts and sends (see `engine::pipe`). So a webinar of 2,000 viewers uses every core, and each
 //! packet is still decrypted once.
 //!
-//! `maxWatchers` is checked here over all the room's cores (each core also checks its own share);
 //! `maxBroadcasters` is decided by the room's home core for all of them (`engine::seats`): requests that
 //! ask to send for a peer of another core get its seat there first ([`Relay::on_peer_core`]).
+//! `maxWatchers` is not the relay's to check: control counts a room's viewers (over every host they are
+//! on), and the relay keeps the limit only to give it back in dumps.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -54,8 +55,6 @@ struct Placement {
     ufrags: HashMap<String, String>,
     /// Producer id -> (its peer, its core).
     producers: HashMap<String, (String, usize)>,
-    /// Peers that only receive.
-    watchers: HashSet<String>,
     /// Peers that take no broadcaster seat: language interpreters, upstream relay links
     /// (`engine::upstream`).
     off_stage: HashSet<String>,
@@ -88,7 +87,6 @@ impl State {
         p.ufrags.remove(peer);
         self.load[core] = self.load[core].saturating_sub(1);
         p.producers.retain(|_, (owner, _)| owner != peer);
-        p.watchers.remove(peer);
         p.off_stage.remove(peer);
         true
     }
@@ -348,7 +346,6 @@ impl Relay {
                         peers: HashMap::new(),
                         ufrags: HashMap::new(),
                         producers: HashMap::new(),
-                        watchers: HashSet::new(),
                         off_stage: HashSet::new(),
                         recording: None,
                     };
@@ -389,11 +386,6 @@ impl Relay {
             if p.peers.contains_key(&peer) {
                 return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("peer {peer:?} is already in the room")));
             }
-            // A downstream relay link is not a viewer (control counts the viewers behind it).
-            let counted = watcher && relay_link.is_none();
-            if counted && p.limits.max_watchers > 0 && p.watchers.len() >= p.limits.max_watchers as usize {
-                return Err(ErrorBody::new(ErrorCode::LimitExceeded, "The limit of maximum watchers is exceeded"));
-            }
             let core = if home_full { least } else { p.home };
             let new_core = p.cores.insert(core);
             (core, new_core, p.limits, p.home, p.recording.clone())
@@ -418,9 +410,6 @@ impl Relay {
         let response = self.core(core).request(create).await?;
         let mut state = self.state();
         if let Some(p) = state.rooms.get_mut(&room) {
-            if watcher && relay_link.is_none() {
-                p.watchers.insert(peer.clone());
-            }
             if interpreter || upstream {
                 p.off_stage.insert(peer.clone());
             }
@@ -553,7 +542,6 @@ mod tests {
             peers: HashMap::from([("p".to_string(), 0)]),
             ufrags: HashMap::from([("p".to_string(), "new".to_string())]),
             producers: HashMap::new(),
-            watchers: HashSet::new(),
             off_stage: HashSet::new(),
             recording: None,
         };

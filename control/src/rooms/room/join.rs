@@ -176,9 +176,12 @@ impl Room {
     fn create_peer(&mut self, joining: Box<Joining>) {
         let request = joining.request.as_ref().expect("a join not yet seated");
         let (speaker, interpreter) = (request.speaker(), request.grant.interprets().is_some());
-        // This joiner's limits count from when it is in: one refused changes nothing.
+        // The one check of `maxWatchers`: the relay does not count viewers, as a room's can be on several
+        // relays. This joiner's limits count from when it is in: one refused changes nothing. Viewers
+        // the relay kept through a restart of control hold their place until they are back or expire.
         let limits = joining.named.limits();
-        if !speaker && limits.max_watchers > 0 && self.viewers() >= limits.max_watchers as usize {
+        let viewers = self.viewers() + self.orphans.iter().filter(|o| o.dump.watcher).count();
+        if !speaker && limits.max_watchers > 0 && viewers >= limits.max_watchers as usize {
             let refusal = ServerMessage::error("limit-exceeded", "The limit of maximum watchers is exceeded");
             return self.join_refused(joining, refusal);
         }

@@ -112,10 +112,6 @@ impl RelayModel {
                 if r.peers.contains_key(&peer) {
                     return Err(refused(ErrorCode::AlreadyExists, "peer exists"));
                 }
-                let watchers = r.peers.values().filter(|p| p.watcher).count();
-                if watcher && r.limits.max_watchers > 0 && watchers >= r.limits.max_watchers as usize {
-                    return Err(refused(ErrorCode::LimitExceeded, "watchers"));
-                }
                 let p = ModelPeer {
                     transport: transport.clone(),
                     watcher,
@@ -741,6 +737,23 @@ fn after_a_control_restart_a_page_resumes_and_the_others_expire() {
     assert!(!s.relay.rooms[ROOM].peers.contains_key("b"));
     assert!(s.news.iter().any(|n| matches!(n, RoomNews::PeerLeft { peer_id, .. } if peer_id == "b")));
     assert_eq!(s.room.poll_timeout(), None);
+}
+
+#[test]
+fn a_viewer_kept_through_a_control_restart_holds_its_place_until_it_expires() {
+    let mut s = Scenario::new();
+    let webinar = |r: &mut JoinRequest| r.mode = Mode::Webinar;
+    assert!(s.join(1, request("host", |r| (webinar(r), moderator(r)).1)).is_ok());
+    assert!(s.join(2, request("v1", |r| (webinar(r), r.grant.max_watchers = Some(1)).1)).is_ok());
+    // Control restarts; the relay kept both peers, and v1's page has not come back yet.
+    let relay = std::mem::take(&mut s.relay);
+    let dump = relay.dump(ROOM).unwrap();
+    let now = s.now;
+    let mut s = Scenario::with_room(Room::adopt(ROOM.into(), Settings::default(), now, 9, dump), relay, now);
+    let refused = s.join(11, request("v2", webinar)).unwrap_err();
+    assert!(matches!(refused, ServerMessage::Error { ref code, .. } if code == "limit-exceeded"), "{refused:?}");
+    s.advance(restart::RESUME_GRACE + Duration::from_secs(1));
+    assert_eq!(s.join(12, request("v2", webinar)), Ok("v2".into()), "v1 expired: its place is free");
 }
 
 #[test]
