@@ -69,6 +69,14 @@ impl RelayProcess {
         self.control.ask(request)
     }
 
+    /// User and system CPU time of the process so far, in clock ticks (1/100 s on Linux).
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').skip(11).take(2).map(|f| f.parse::<u64>().unwrap()).sum()
+    }
+
     fn req(&mut self, request: Request) -> Response {
         self.ask(request).expect("request succeeds")
     }
@@ -301,6 +309,31 @@ fn two_relay_processes_cascade_a_webinar_and_closing_the_link_closes_the_edges_p
     }
     assert_eq!(speaker_plis(&speaker), 1, "the speaker was asked for a keyframe once");
 
+    // The hop's cost: the same packets timed at a viewer on A (direct) and at the viewer on B.
+    let mut direct = connect_client(&mut a, "direct");
+    let consume = Request::Consume {
+        room: "web".into(),
+        peer: "direct".into(),
+        producer: "speaker/video".into(),
+        payload_type: 96,
+        rtx_payload_type: None,
+    };
+    a.req(consume);
+    direct.pump(Duration::from_millis(50));
+    let (cpu_a, cpu_b, started) = (a.cpu_ticks(), b.cpu_ticks(), Instant::now());
+    let (direct_ms, cascade_ms) = hop_latency(&mut speaker, direct, viewer);
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "one-way latency over loopback, ms: direct p50 {:.3} p99 {:.3}; via the edge p50 {:.3} p99 {:.3}; \
+         CPU of a core's time: origin {:.1}%, edge {:.1}%",
+        percentile(&direct_ms, 50.0),
+        percentile(&direct_ms, 99.0),
+        percentile(&cascade_ms, 50.0),
+        percentile(&cascade_ms, 99.0),
+        (a.cpu_ticks() - cpu_a) as f64 / seconds,
+        (b.cpu_ticks() - cpu_b) as f64 / seconds,
+    );
+
     // Closing the link on the origin closes the edge's end at once, and its producers with it.
     let started = Instant::now();
     a.req(Request::ClosePeer { room: "web".into(), peer: "link-b".into() });
@@ -324,4 +357,63 @@ fn two_relay_processes_cascade_a_webinar_and_closing_the_link_closes_the_edges_p
     assert!(b.ask(again).is_err());
     drop((a, b));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Packets the speaker sends in [`hop_latency`], one every 2 ms.
+const TIMED_PACKETS: u16 = 500;
+
+/// Sends [`TIMED_PACKETS`] numbered packets and times each one's arrival at both viewers (each read on
+/// its own thread); returns the one-way latencies in milliseconds of those both got.
+fn hop_latency(speaker: &mut UdpClient, direct: UdpClient, edge: UdpClient) -> (Vec<f64>, Vec<f64>) {
+    let receive = |mut c: UdpClient| {
+        std::thread::spawn(move || {
+            let mut arrivals = vec![None; TIMED_PACKETS as usize];
+            let mut buf = [0u8; 2048];
+            c.socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            while let Ok((n, _)) = c.socket.recv_from(&mut buf) {
+                let at = Instant::now();
+                let before = c.client.rtp.len();
+                c.client.receive(&mut buf[..n]);
+                if c.client.rtp.len() > before {
+                    let p = c.client.rtp.last().unwrap();
+                    let h = rtp::parse(p).unwrap();
+                    let body = &p[h.header_len..];
+                    if body[2] == 0xA7 {
+                        let i = u16::from_be_bytes([body[0], body[1]]) as usize;
+                        arrivals[i] = Some(at);
+                    }
+                }
+            }
+            arrivals
+        })
+    };
+    let (direct, edge) = (receive(direct), receive(edge));
+    let mut sent = Vec::new();
+    for i in 0..TIMED_PACKETS {
+        let mut payload = vec![0xA7u8; 1000];
+        payload[..2].copy_from_slice(&i.to_be_bytes());
+        speaker.client.send_rtp(777, 96, &payload);
+        sent.push(Instant::now());
+        while let Some(d) = speaker.client.outbox.pop_front() {
+            speaker.socket.send_to(&d, speaker.relay).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (direct, edge) = (direct.join().unwrap(), edge.join().unwrap());
+    let ms = |at: Instant, sent: Instant| at.duration_since(sent).as_secs_f64() * 1000.0;
+    let mut out = (Vec::new(), Vec::new());
+    for (i, sent) in sent.iter().enumerate() {
+        if let (Some(d), Some(e)) = (direct[i], edge[i]) {
+            out.0.push(ms(d, *sent));
+            out.1.push(ms(e, *sent));
+        }
+    }
+    assert!(out.0.len() >= TIMED_PACKETS as usize * 9 / 10, "most timed packets reached both viewers");
+    out
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p / 100.0).round() as usize]
 }
