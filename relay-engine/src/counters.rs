@@ -67,8 +67,13 @@ counters! {
     /// Datagrams for a TCP path whose connection is gone or too far behind.
     tcp_send_dropped,
     drop_stun_malformed,
-    /// Not a Binding request (responses, indications, other methods).
+    /// Not a Binding request or response (indications, other methods).
     drop_stun_unexpected,
+    /// A Binding response that answers no check of an upstream relay link ([`super::upstream`]).
+    drop_stun_unsolicited,
+    /// Checks an upstream relay link sent to the origin, and the answers that refused one.
+    upstream_checks_out,
+    upstream_check_errors,
     drop_stun_unknown_user,
     drop_stun_integrity,
     /// DTLS from an address that never completed an ICE check.

@@ -18,6 +18,7 @@
 //! [`speaker`] (the dominant speaker of each room, from audio levels), [`seats`] (who may send:
 //! `maxBroadcasters`),
 //! [`record`] (which producers are recorded; their packets go out through [`Engine::poll_record`]),
+//! [`upstream`] (relay cascades: the edge's ICE agent and DTLS client towards the origin relay),
 //! [`requests`] (the control channel's requests), [`cert`], [`counters`].
 
 pub mod cert;
@@ -36,6 +37,7 @@ mod room;
 pub mod seats;
 mod simulcast;
 mod speaker;
+mod upstream;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -115,6 +117,8 @@ pub struct Engine {
     peers_by_ufrag: HashMap<String, PeerKey>,
     /// Path of each peer that passed an ICE check; DTLS and SRTP are routed by it.
     peers_by_addr: HashMap<Path, PeerKey>,
+    /// Upstream ends of relay links ([`upstream`]): the peers this engine sends ICE checks for (few).
+    upstreams: Vec<PeerKey>,
     next_consumer_id: u64,
     next_report: Instant,
     /// Next check of per-peer timers.
@@ -174,6 +178,7 @@ impl Engine {
             consumers: Slab::new(),
             peers_by_ufrag: HashMap::new(),
             peers_by_addr: HashMap::new(),
+            upstreams: Vec::new(),
             next_consumer_id: 1,
             transmits: VecDeque::with_capacity(1024),
             pipes_out: VecDeque::new(),
@@ -233,6 +238,7 @@ impl Engine {
         self.send_transport_feedback();
         self.poll_speakers(now);
         self.update_layer_targets(now);
+        self.poll_upstreams(now);
         let keys: Vec<PeerKey> = self.peers.iter().map(|(k, _)| k).collect();
         for key in keys {
             let Some(peer) = self.peers.get_mut(key) else {
@@ -304,6 +310,9 @@ impl Engine {
         let sending = self.is_sending(key);
         let peer = self.peers.remove(key);
         self.peers_by_ufrag.remove(&peer.ufrag);
+        if peer.upstream.is_some() {
+            self.upstreams.retain(|k| *k != key);
+        }
         for addr in &peer.addresses {
             if self.peers_by_addr.get(addr) == Some(&key) {
                 self.peers_by_addr.remove(addr);

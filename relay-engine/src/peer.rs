@@ -10,8 +10,9 @@ use meet_media::stun;
 use super::cert::fingerprint_matches;
 use super::congestion::TransportFeedback;
 use super::downlink::Downlink;
+use super::upstream::UpstreamAgent;
 use super::{ConsumerKey, Engine, Path, PeerKey, ProducerKey};
-use meet_relay_protocol::{Notification, PeerFeedback};
+use meet_relay_protocol::{Notification, PeerFeedback, RelayLink};
 
 pub(crate) struct Peer {
     pub room: String,
@@ -43,6 +44,9 @@ pub(crate) struct Peer {
     pub watcher: bool,
     /// A language interpreter: no broadcaster seat, no active speaker, not recorded.
     pub interpreter: bool,
+    /// A link of a relay cascade rather than a browser; an upstream one has its ICE agent in `upstream`.
+    pub relay_link: Option<RelayLink>,
+    pub upstream: Option<Box<UpstreamAgent>>,
     /// The control plane's opaque record of this peer (`SetPeerData`).
     pub data: String,
     /// NACKs, keyframe requests and retransmissions, for `/metrics`.
@@ -87,11 +91,20 @@ impl Peer {
             rtcp_ssrc,
             watcher: false,
             interpreter: false,
+            relay_link: None,
+            upstream: None,
             data: String::new(),
             feedback: PeerFeedback::default(),
             transport_feedback: TransportFeedback::default(),
             downlink: Downlink::default(),
         }
+    }
+
+    /// Takes no broadcaster seat, is never the room's active speaker and is not recorded: an interpreter
+    /// (heard only in its language channel), or the upstream end of a relay link (its streams are the
+    /// origin's speakers, whose seats, active speaker and recording the origin relay decides).
+    pub fn off_stage(&self) -> bool {
+        self.interpreter || self.upstream.is_some()
     }
 
     pub fn handle_dtls_timeout(&mut self, now: Instant) -> Result<(), &'static str> {
@@ -132,6 +145,10 @@ impl Engine {
             self.counters.drop_stun_malformed += 1;
             return;
         };
+        if msg.method == stun::BINDING && matches!(msg.class, stun::Class::Success | stun::Class::Error) {
+            self.handle_stun_response(now, source, &msg);
+            return;
+        }
         if msg.class != stun::Class::Request || msg.method != stun::BINDING {
             self.counters.drop_stun_unexpected += 1;
             return;
@@ -242,7 +259,8 @@ impl Engine {
                 }
                 dimpl::Output::KeyingMaterial(material, profile) => {
                     let keyed = srtp_profile(profile).and_then(|profile| {
-                        let (local, remote) = split_keying_material(profile, &material, false).ok()?;
+                        let client = peer.dtls.is_active();
+                        let (local, remote) = split_keying_material(profile, &material, client).ok()?;
                         Some((SrtpContext::new(profile, &local).ok()?, SrtpContext::new(profile, &remote).ok()?))
                     });
                     match keyed {

@@ -105,8 +105,8 @@ impl Engine {
     pub(super) fn record_if_recording(&mut self, now: Instant, pk: ProducerKey) {
         let Some(p) = self.producers.get(pk) else { return };
         let Some(peer) = self.peers.get(p.peer) else { return };
-        // A recording carries the original audio only.
-        if peer.interpreter {
+        // A recording carries the original audio only; a relay link's streams are recorded on the origin.
+        if peer.off_stage() {
             return;
         }
         let Some(target) = self.rooms.get(&peer.room).and_then(|r| r.recording.clone()) else { return };

@@ -11,8 +11,8 @@ use super::room::Room;
 use super::simulcast::Simulcast;
 use super::{Engine, PeerKey};
 use meet_relay_protocol::{
-    ConsumerDump, ErrorBody, ErrorCode, LayerDump, MediaKind, PeerDump, PeerFeedbackEntry, ProducerDump, RelayStats,
-    Request, Response, RoomDump, TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
+    ConsumerDump, ErrorBody, ErrorCode, LayerDump, MediaKind, PeerDump, PeerFeedbackEntry, ProducerDump, RelayLink,
+    RelayStats, Request, Response, RoomDump, TransportParams, MAX_PEER_DATA, PROTOCOL_VERSION,
 };
 
 /// Simulcast layers a producer may have, and the longest `rid` (RFC 8851 allows more; browsers use 1-2).
@@ -68,6 +68,7 @@ impl Engine {
             Request::CloseRoom { room } => {
                 let r = self.rooms.remove(&room).ok_or_else(|| not_found("room", &room))?;
                 for key in r.peers.values() {
+                    self.close_link(*key);
                     self.remove_peer(*key);
                 }
                 for key in r.proxies.values() {
@@ -76,11 +77,12 @@ impl Engine {
                 tracing::info!(room = %room, "room closed");
                 Ok(Response::Ok)
             }
-            Request::CreatePeer { room, peer, watcher, interpreter } => {
-                self.create_peer(now, room, peer, watcher, interpreter)
+            Request::CreatePeer { room, peer, watcher, interpreter, relay_link } => {
+                self.create_peer(now, room, peer, watcher, interpreter, relay_link)
             }
             Request::ConnectPeer { room, peer, remote_ufrag, remote_fingerprint, remote_setup } => {
                 let key = self.peer_key(&room, &peer)?;
+                self.refuse_upstream(key, "ConnectPeer")?;
                 let p = &mut self.peers[key];
                 p.remote_ufrag = remote_ufrag;
                 p.remote_fingerprint = remote_fingerprint;
@@ -98,6 +100,7 @@ impl Engine {
             }
             Request::RestartIce { room, peer } => {
                 let key = self.peer_key(&room, &peer)?;
+                self.refuse_upstream(key, "RestartIce")?;
                 let (ufrag, pwd) = self.new_ice_credentials();
                 let p = &mut self.peers[key];
                 let old = std::mem::replace(&mut p.ufrag, ufrag.clone());
@@ -111,6 +114,7 @@ impl Engine {
             }
             Request::ClosePeer { room, peer } => {
                 let key = self.peer_key(&room, &peer)?;
+                self.close_link(key);
                 self.remove_peer(key);
                 Ok(Response::Ok)
             }
@@ -327,6 +331,7 @@ impl Engine {
         peer: String,
         watcher: bool,
         interpreter: bool,
+        relay_link: Option<RelayLink>,
     ) -> Result<Response, ErrorBody> {
         let r = self.rooms.get(&room).ok_or_else(|| not_found("room", &room))?;
         if r.peers.contains_key(&peer) {
@@ -338,11 +343,18 @@ impl Engine {
         let mut new_peer = Peer::new(room.clone(), peer.clone(), ufrag.clone(), pwd.clone(), dtls, rtcp_ssrc, now);
         new_peer.watcher = watcher;
         new_peer.interpreter = interpreter;
+        new_peer.relay_link = relay_link.clone();
         // The endpoint initialises its handshake state on its first timeout call.
         new_peer
             .handle_dtls_timeout(now)
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot start DTLS: {e}")))?;
         let key = self.peers.insert(new_peer);
+        if let Some(RelayLink::Upstream(upstream)) = &relay_link {
+            if let Err(e) = self.start_upstream(now, key, upstream) {
+                self.peers.remove(key);
+                return Err(ErrorBody::new(ErrorCode::Internal, format!("cannot start DTLS: {e}")));
+            }
+        }
         self.peers_by_ufrag.insert(ufrag.clone(), key);
         self.rooms.get_mut(&room).expect("checked above").peers.insert(peer.clone(), key);
         tracing::info!(room = %room, peer = %peer, "peer created");
@@ -387,6 +399,15 @@ impl Engine {
         }
     }
 
+    /// An upstream link got its remote end with `CreatePeer` and keeps it: a link whose path is gone is
+    /// replaced by a new one (docs/cascade.md).
+    fn refuse_upstream(&self, key: PeerKey, request: &str) -> Result<(), ErrorBody> {
+        if self.peers[key].upstream.is_some() {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, format!("{request} does not apply to an upstream link")));
+        }
+        Ok(())
+    }
+
     fn peer_key(&self, room: &str, peer: &str) -> Result<PeerKey, ErrorBody> {
         let r = self.rooms.get(room).ok_or_else(|| not_found("room", room))?;
         r.peers.get(peer).copied().ok_or_else(|| not_found("peer", peer))
@@ -410,6 +431,7 @@ impl Engine {
                     transport: self.transport_params(p.ufrag.clone(), p.pwd.clone()),
                     watcher: p.watcher,
                     interpreter: p.interpreter,
+                    relay_link: p.relay_link.clone(),
                     remote_known: p.remote_ufrag.is_some() || p.remote_fingerprint.is_some(),
                     data: p.data.clone(),
                     producers: p

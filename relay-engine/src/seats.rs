@@ -95,8 +95,8 @@ impl Engine {
     /// core the seat is taken here; on another core the dispatcher took it at home before this request.
     pub(super) fn claim_seat(&mut self, key: PeerKey) -> Result<(), ErrorBody> {
         let peer = &self.peers[key];
-        if peer.interpreter {
-            // Heard only in its channel: it takes no one's place on the stage.
+        if peer.off_stage() {
+            // Heard only in its channel, or a relay link whose speakers hold their seats on the origin.
             return Ok(());
         }
         let Some(room) = self.rooms.get_mut(&peer.room) else {

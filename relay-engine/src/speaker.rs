@@ -149,8 +149,9 @@ impl Engine {
         // First packet of this stream: find its room once.
         let producer = &self.producers[key];
         let room = if producer.peer != NO_PEER {
-            // Interpreters speak in their channel, not to the room.
-            self.peers.get(producer.peer).filter(|p| !p.interpreter).map(|p| p.room.clone())
+            // Interpreters speak in their channel, not to the room; a relay link's speakers are the
+            // origin's to decide on.
+            self.peers.get(producer.peer).filter(|p| !p.off_stage()).map(|p| p.room.clone())
         } else {
             self.rooms.iter().find(|(_, r)| r.proxies.get(&producer.id) == Some(&key)).map(|(name, _)| name.clone())
         };

@@ -44,7 +44,7 @@ fn garbage_is_counted_and_the_call_keeps_flowing() {
         }
     }
     let c = &net.engine.counters;
-    assert!(c.drop_stun_malformed + c.drop_stun_unexpected + c.drop_stun_unknown_user > 0);
+    assert!(c.drop_stun_malformed + c.drop_stun_unexpected + c.drop_stun_unsolicited + c.drop_stun_unknown_user > 0);
     assert!(c.drop_dtls_unknown_addr > 0);
     assert!(c.drop_srtp_unknown_addr > 0);
     assert!(c.drop_srtp_auth > 0, "spoofed SRTP fails authentication");

@@ -132,7 +132,13 @@ fn max_watchers_is_kept_for_control_not_checked() {
     let limits = RoomLimits { max_broadcasters: 0, max_watchers: 1 };
     net.engine.handle_request(net.now, Request::CreateRoom { room: "w".into(), limits }).unwrap();
     for viewer in ["viewer1", "viewer2", "viewer3"] {
-        let create = Request::CreatePeer { room: "w".into(), peer: viewer.into(), watcher: true, interpreter: false };
+        let create = Request::CreatePeer {
+            room: "w".into(),
+            peer: viewer.into(),
+            watcher: true,
+            interpreter: false,
+            relay_link: None,
+        };
         assert!(net.engine.handle_request(net.now, create).is_ok(), "{viewer}");
     }
     let Ok(Response::RoomDump(dump)) = net.engine.handle_request(net.now, Request::DumpRoom { room: "w".into() })

@@ -19,9 +19,13 @@ fn draws(seed: u64, certificate: &Certificate) -> Vec<String> {
     request(Request::CreateRoom { room: "r".into(), limits: RoomLimits::default() });
     let mut out = Vec::new();
     for peer in ["a", "b"] {
-        let Response::PeerCreated(t) =
-            request(Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: false, interpreter: false })
-        else {
+        let Response::PeerCreated(t) = request(Request::CreatePeer {
+            room: "r".into(),
+            peer: peer.into(),
+            watcher: false,
+            interpreter: false,
+            relay_link: None,
+        }) else {
             panic!("expected PeerCreated")
         };
         assert!(t.ice_ufrag.len() == 8 && t.ice_pwd.len() == 24, "{t:?}");

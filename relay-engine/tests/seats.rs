@@ -228,7 +228,13 @@ impl TwoCores {
         let e = if far { &mut self.far } else { &mut self.home };
         let Ok(Response::PeerCreated(t)) = e.handle_request(
             self.now,
-            Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: false, interpreter: false },
+            Request::CreatePeer {
+                room: "r".into(),
+                peer: peer.into(),
+                watcher: false,
+                interpreter: false,
+                relay_link: None,
+            },
         ) else {
             panic!()
         };

@@ -17,7 +17,7 @@ pub mod tracks;
 pub use messages::*;
 
 /// Bumped on any incompatible change of [`Request`], [`Response`] or [`Notification`].
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// Largest frame either side accepts. Requests are small; a room dump of a large room is the biggest reply.
 pub const MAX_FRAME_LEN: usize = 1024 * 1024;

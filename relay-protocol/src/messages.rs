@@ -68,6 +68,9 @@ pub enum Request {
         /// broadcaster seat, is never the room's active speaker, and is not recorded.
         #[serde(default)]
         interpreter: bool,
+        /// A link between two relays of a cascade (see [`RelayLink`]) rather than a browser.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay_link: Option<RelayLink>,
     },
     /// What the peer's SDP answer said about its transport.
     ConnectPeer {
@@ -208,6 +211,44 @@ pub enum Response {
     Stats(RelayStats),
 }
 
+/// A peer that joins two relays of a cascade: a webinar bigger than one host, whose speakers send to the
+/// *origin* relay and whose viewers on another host are served by an *edge* relay, which receives each
+/// stream once from the origin. The edge reaches the origin as a browser would (ICE, DTLS-SRTP), so on
+/// both sides the link is an ordinary peer with producers and consumers.
+///
+/// The control plane's sequence (docs/cascade.md): on the origin, `CreatePeer { relay_link: Downstream }`
+/// and a `Consume` of each producer for it; on the edge, `CreatePeer { relay_link: Upstream(..) }` with
+/// the origin peer's [`TransportParams`]; on the origin, `ConnectPeer` with the edge's `PeerCreated`
+/// (`remote_setup: "active"`); on the edge, a `Produce` for each origin consumer (its SSRC, payload type
+/// and RTX), which edge viewers then consume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "camelCase")]
+pub enum RelayLink {
+    /// On the origin: the peer an edge relay connects to. It only receives, like a watcher; the control
+    /// plane, which counts a room's viewers, counts the viewers behind it rather than the link. Closing
+    /// it tells the edge at once (DTLS close_notify), whose upstream peer then closes.
+    Downstream,
+    /// On the edge: the relay connects to the origin's downstream peer. For this peer it is the
+    /// controlling ICE agent (Binding requests with USE-CANDIDATE, retried until answered, then consent
+    /// checks; closed when none is answered for the consent timeout) and the DTLS client, checking the
+    /// origin's certificate against `remote_fingerprint`. Its producers take no broadcaster seat, are
+    /// never the edge room's active speaker (the origin decides that for the whole room) and are not
+    /// recorded on the edge (the origin records them).
+    Upstream(Upstream),
+}
+
+/// Where and how an edge relay reaches the origin: the origin downstream peer's `PeerCreated`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upstream {
+    /// One of the origin's candidates (the edge relay sends from its own media socket).
+    pub remote: SocketAddr,
+    pub remote_ufrag: String,
+    pub remote_pwd: String,
+    /// `sha-256 AB:CD:...`: the origin relay's certificate.
+    pub remote_fingerprint: String,
+}
+
 /// Upper bound of [`Request::SetPeerData`]'s `data`.
 pub const MAX_PEER_DATA: usize = 16 * 1024;
 
@@ -250,6 +291,9 @@ pub struct PeerDump {
     /// Created as a language interpreter ([`Request::CreatePeer`]).
     #[serde(default)]
     pub interpreter: bool,
+    /// Created as a link of a relay cascade ([`RelayLink`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_link: Option<RelayLink>,
     /// [`Request::ConnectPeer`] has been received.
     pub remote_known: bool,
     /// What [`Request::SetPeerData`] stored last (empty if nothing).
@@ -398,5 +442,43 @@ pub struct ErrorBody {
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ErrorBody { code, message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON of a link, as docs/cascade.md shows it; a `CreatePeer` without `relay_link` (an older
+    /// control plane's) is a browser's peer.
+    #[test]
+    fn relay_links_in_json() {
+        let upstream = Upstream {
+            remote: "192.0.2.1:10000".parse().unwrap(),
+            remote_ufrag: "uf".into(),
+            remote_pwd: "pw".into(),
+            remote_fingerprint: "sha-256 AB".into(),
+        };
+        let create = Request::CreatePeer {
+            room: "r".into(),
+            peer: "l".into(),
+            watcher: false,
+            interpreter: false,
+            relay_link: Some(RelayLink::Upstream(upstream)),
+        };
+        let json = serde_json::to_value(&create).unwrap();
+        assert_eq!(
+            json["relay_link"],
+            serde_json::json!({"role": "upstream", "remote": "192.0.2.1:10000", "remoteUfrag": "uf",
+                "remotePwd": "pw", "remoteFingerprint": "sha-256 AB"})
+        );
+        assert_eq!(serde_json::from_value::<Request>(json).unwrap(), create);
+        let downstream: Request = serde_json::from_str(
+            r#"{"method":"createPeer","room":"r","peer":"l","watcher":true,"relay_link":{"role":"downstream"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(downstream, Request::CreatePeer { relay_link: Some(RelayLink::Downstream), .. }));
+        let browser: Request = serde_json::from_str(r#"{"method":"createPeer","room":"r","peer":"p"}"#).unwrap();
+        assert!(matches!(browser, Request::CreatePeer { relay_link: None, .. }));
     }
 }

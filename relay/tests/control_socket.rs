@@ -107,7 +107,13 @@ async fn rooms_outlive_the_control_connection_and_are_listed_with_their_records(
     for peer in ["a", "b"] {
         let Response::PeerCreated(t) = ask(
             &mut s,
-            Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: peer == "b", interpreter: false },
+            Request::CreatePeer {
+                room: "r".into(),
+                peer: peer.into(),
+                watcher: peer == "b",
+                interpreter: false,
+                relay_link: None,
+            },
         )
         .await
         .unwrap() else {
@@ -186,7 +192,13 @@ async fn a_peer_its_core_already_dropped_can_be_created_again() {
     let relay = meet_relay::start(&config).unwrap();
     let limits = meet_relay::protocol::RoomLimits::default();
     relay.request(Request::CreateRoom { room: "r".into(), limits }).await.unwrap();
-    let create = || Request::CreatePeer { room: "r".into(), peer: "p".into(), watcher: false, interpreter: false };
+    let create = || Request::CreatePeer {
+        room: "r".into(),
+        peer: "p".into(),
+        watcher: false,
+        interpreter: false,
+        relay_link: None,
+    };
     relay.request(create()).await.unwrap();
     // The core drops the peer on its own, behind the placement's back.
     relay.cores()[0].request(Request::ClosePeer { room: "r".into(), peer: "p".into() }).await.unwrap();

@@ -23,6 +23,7 @@ fn exercise(backend: IoBackend) {
             peer: "p".into(),
             watcher: false,
             interpreter: false,
+            relay_link: None,
         })) else {
             panic!("peer created")
         };

@@ -49,6 +49,7 @@ impl Lab {
             peer: "p".into(),
             watcher: false,
             interpreter: false,
+            relay_link: None,
         })) else {
             panic!("peer created")
         };

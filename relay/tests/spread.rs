@@ -5,6 +5,7 @@
 // The engine's scenario helpers (a client with real ICE, DTLS and SRTP), shared with its own tests.
 #[path = "../../relay-engine/tests/common/mod.rs"]
 mod common;
+mod udp_client;
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -17,28 +18,7 @@ use meet_relay::engine::Certificate;
 use meet_relay::io::notify::Delivery;
 use meet_relay::protocol::{ErrorCode, MediaKind, Notification, Request, Response, RoomLimits};
 use meet_relay::{IoBackend, RelayConfig};
-
-struct UdpClient {
-    client: Client,
-    socket: UdpSocket,
-    relay: std::net::SocketAddr,
-}
-
-impl UdpClient {
-    /// Sends what the client queued and reads what arrived within `wait`.
-    fn pump(&mut self, wait: Duration) {
-        self.client.drain_dtls(Instant::now());
-        while let Some(d) = self.client.outbox.pop_front() {
-            self.socket.send_to(&d, self.relay).unwrap();
-        }
-        self.socket.set_read_timeout(Some(wait)).unwrap();
-        let mut buf = [0u8; 2048];
-        while let Ok((n, _)) = self.socket.recv_from(&mut buf) {
-            self.client.receive(&mut buf[..n]);
-            self.socket.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
-        }
-    }
-}
+use udp_client::UdpClient;
 
 /// Two cores; peers `names` of room "web", connected (two per core, the first two on the room's home).
 fn spread_room(names: &[&str]) -> (meet_relay::Relay, tokio::runtime::Runtime, Vec<UdpClient>) {
@@ -52,9 +32,13 @@ fn spread_room(names: &[&str]) -> (meet_relay::Relay, tokio::runtime::Runtime, V
     req(Request::CreateRoom { room: "web".into(), limits: RoomLimits::default() });
     let mut clients = Vec::new();
     for &name in names {
-        let Response::PeerCreated(t) =
-            req(Request::CreatePeer { room: "web".into(), peer: name.into(), watcher: false, interpreter: false })
-        else {
+        let Response::PeerCreated(t) = req(Request::CreatePeer {
+            room: "web".into(),
+            peer: name.into(),
+            watcher: false,
+            interpreter: false,
+            relay_link: None,
+        }) else {
             panic!()
         };
         let cert = Certificate::generate(&mut rand::rng()).unwrap();
@@ -206,9 +190,13 @@ fn two_cores_racing_for_the_last_seat_give_it_to_one_peer() {
     req(Request::CreateRoom { room: "r".into(), limits }).unwrap();
     let mut ports = std::collections::BTreeSet::new();
     for peer in ["near", "far"] {
-        let Ok(Response::PeerCreated(t)) =
-            req(Request::CreatePeer { room: "r".into(), peer: peer.into(), watcher: false, interpreter: false })
-        else {
+        let Ok(Response::PeerCreated(t)) = req(Request::CreatePeer {
+            room: "r".into(),
+            peer: peer.into(),
+            watcher: false,
+            interpreter: false,
+            relay_link: None,
+        }) else {
             panic!()
         };
         ports.insert(t.candidates[0].port());

@@ -1,5 +1,6 @@
-//! A simulated network around one relay [`Engine`], on a simulated clock: clients with real ICE (STUN),
-//! a real DTLS client (dimpl) and real SRTP, and a `progress` step that moves datagrams both ways.
+//! A simulated network around a relay [`Engine`] (or several: a cascade), on a simulated clock: clients
+//! with real ICE (STUN), a real DTLS client (dimpl) and real SRTP, and a `progress` step that moves
+//! datagrams between clients and relays, and between relays.
 
 #![allow(dead_code)]
 
@@ -15,6 +16,8 @@ use meet_relay_engine::{Certificate, Engine, EngineConfig};
 use meet_relay_protocol::{MediaKind, Notification, Request, Response, RoomLimits, TransportParams};
 
 pub const RELAY: &str = "10.0.0.1:10000";
+/// Where [`Net::add_relay`] puts a second relay.
+pub const EDGE: &str = "10.0.0.2:10000";
 
 /// The engine's randomness in these tests: seeded, so a scenario draws the same credentials and SSRCs
 /// on every run.
@@ -25,6 +28,8 @@ pub fn seeded_rng(seed: u64) -> Box<rand::rngs::StdRng> {
 
 pub struct Client {
     pub addr: SocketAddr,
+    /// The relay it talks to (the first candidate it was given).
+    pub relay: SocketAddr,
     pub room: String,
     pub peer: String,
     pub transport: TransportParams,
@@ -55,6 +60,7 @@ impl Client {
         dtls.set_active(true);
         Client {
             addr,
+            relay: transport.candidates[0],
             room: room.into(),
             peer: peer.into(),
             transport,
@@ -185,11 +191,22 @@ impl Client {
     }
 }
 
+/// Decides whether a datagram from the first address to the second is lost (true: dropped).
+pub type LossFn = Box<dyn FnMut(SocketAddr, SocketAddr, &[u8]) -> bool>;
+
 pub struct Net {
     pub now: Instant,
+    /// The relay at [`RELAY`] (the origin of a cascade).
     pub engine: Engine,
+    /// More relays, each at its address ([`Net::add_relay`]), with the notifications each gave.
+    pub relays: Vec<(SocketAddr, Engine, Vec<Notification>)>,
     pub clients: Vec<Client>,
+    /// Notifications of [`Net::engine`].
     pub events: Vec<Notification>,
+    /// Datagrams between relays, delivered at the next step.
+    wire: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Set to lose datagrams (between relays, and between relays and clients).
+    pub loss: Option<LossFn>,
 }
 
 impl Net {
@@ -198,11 +215,52 @@ impl Net {
         let now = Instant::now();
         let config = EngineConfig::new(vec![RELAY.parse().unwrap()]);
         let engine = Engine::new(config, Certificate::generate(&mut rand::rng()).unwrap(), seeded_rng(1), now);
-        Net { now, engine, clients: Vec::new(), events: Vec::new() }
+        Net {
+            now,
+            engine,
+            relays: Vec::new(),
+            clients: Vec::new(),
+            events: Vec::new(),
+            wire: VecDeque::new(),
+            loss: None,
+        }
+    }
+
+    /// Adds a relay at `addr` (a second host of a cascade).
+    pub fn add_relay(&mut self, addr: &str) {
+        let addr: SocketAddr = addr.parse().unwrap();
+        let config = EngineConfig::new(vec![addr]);
+        let seed = 2 + self.relays.len() as u64;
+        let engine = Engine::new(config, Certificate::generate(&mut rand::rng()).unwrap(), seeded_rng(seed), self.now);
+        self.relays.push((addr, engine, Vec::new()));
+    }
+
+    /// The relay at `addr`.
+    pub fn relay(&mut self, addr: &str) -> &mut Engine {
+        let addr: SocketAddr = addr.parse().unwrap();
+        if addr == RELAY.parse().unwrap() {
+            return &mut self.engine;
+        }
+        &mut self.relays.iter_mut().find(|(a, _, _)| *a == addr).expect("a relay at this address").1
+    }
+
+    /// The notifications the relay at `addr` gave so far.
+    pub fn events_of(&self, addr: &str) -> &[Notification] {
+        let addr: SocketAddr = addr.parse().unwrap();
+        if addr == RELAY.parse().unwrap() {
+            return &self.events;
+        }
+        &self.relays.iter().find(|(a, _, _)| *a == addr).expect("a relay at this address").2
     }
 
     pub fn request(&mut self, request: Request) -> Response {
         self.engine.handle_request(self.now, request).expect("request succeeds")
+    }
+
+    /// A request to the relay at `addr`.
+    pub fn request_at(&mut self, addr: &str, request: Request) -> Response {
+        let now = self.now;
+        self.relay(addr).handle_request(now, request).expect("request succeeds")
     }
 
     /// Adds a client to `room` (creating the room) and connects it: ICE, then DTLS.
@@ -212,22 +270,29 @@ impl Net {
 
     /// [`Net::join`], as a language interpreter or not.
     pub fn join_as(&mut self, room: &str, peer: &str, addr: &str, interpreter: bool) -> usize {
-        if self.engine.handle_request(self.now, Request::DumpRoom { room: room.into() }).is_err() {
-            self.request(Request::CreateRoom { room: room.into(), limits: RoomLimits::default() });
+        self.join_on(RELAY, room, peer, addr, interpreter)
+    }
+
+    /// [`Net::join_as`] on the relay at `relay`.
+    pub fn join_on(&mut self, relay: &str, room: &str, peer: &str, addr: &str, interpreter: bool) -> usize {
+        let now = self.now;
+        if self.relay(relay).handle_request(now, Request::DumpRoom { room: room.into() }).is_err() {
+            self.request_at(relay, Request::CreateRoom { room: room.into(), limits: RoomLimits::default() });
         }
-        let Response::PeerCreated(transport) =
-            self.request(Request::CreatePeer { room: room.into(), peer: peer.into(), watcher: false, interpreter })
-        else {
-            panic!("expected PeerCreated")
-        };
+        let create =
+            Request::CreatePeer { room: room.into(), peer: peer.into(), watcher: false, interpreter, relay_link: None };
+        let Response::PeerCreated(transport) = self.request_at(relay, create) else { panic!("expected PeerCreated") };
         let cert = Certificate::generate(&mut rand::rng()).unwrap();
-        self.request(Request::ConnectPeer {
-            room: room.into(),
-            peer: peer.into(),
-            remote_ufrag: Some("client".into()),
-            remote_fingerprint: Some(cert.fingerprint.clone()),
-            remote_setup: Some("active".into()),
-        });
+        self.request_at(
+            relay,
+            Request::ConnectPeer {
+                room: room.into(),
+                peer: peer.into(),
+                remote_ufrag: Some("client".into()),
+                remote_fingerprint: Some(cert.fingerprint.clone()),
+                remote_setup: Some("active".into()),
+            },
+        );
         self.clients.push(Client::new(room, peer, addr.parse().unwrap(), transport, cert, self.now));
         let i = self.clients.len() - 1;
         self.ice_check(i, true);
@@ -247,32 +312,74 @@ impl Net {
         self.clients[i].ice_check(use_candidate);
     }
 
-    /// One step: clients' DTLS output and outboxes go to the relay, the relay's transmits to clients.
+    fn lost(&mut self, from: SocketAddr, to: SocketAddr, d: &[u8]) -> bool {
+        self.loss.as_mut().is_some_and(|f| f(from, to, d))
+    }
+
+    /// One step: clients' DTLS output and outboxes go to their relay, datagrams between relays sent at
+    /// the step before arrive, and the relays' transmits go to clients (or onto the wire to a relay).
     pub fn progress(&mut self) {
         for i in 0..self.clients.len() {
             self.clients[i].drain_dtls(self.now);
             while let Some(mut d) = self.clients[i].outbox.pop_front() {
-                let addr = self.clients[i].addr;
-                self.engine.handle_datagram(self.now, addr, &mut d);
+                let (addr, relay) = (self.clients[i].addr, self.clients[i].relay);
+                if !self.lost(addr, relay, &d) {
+                    let now = self.now;
+                    if let Some(engine) = self.engine_at(relay) {
+                        engine.handle_datagram(now, addr, &mut d);
+                    }
+                }
             }
         }
-        if self.engine.poll_timeout() <= self.now {
-            self.engine.handle_timeout(self.now);
-        }
-        while let Some(t) = self.engine.poll_transmit() {
-            if let Some(c) = self.clients.iter_mut().find(|c| c.addr == t.destination) {
-                c.inbox.push_back(t.contents.clone());
+        let wire: Vec<_> = self.wire.drain(..).collect();
+        for (from, to, mut d) in wire {
+            let now = self.now;
+            if let Some(engine) = self.engine_at(to) {
+                engine.handle_datagram(now, from, &mut d);
             }
-            self.engine.recycle(t.contents);
         }
-        while let Some(e) = self.engine.poll_event() {
-            self.events.push(e);
+        let relay_addr: SocketAddr = RELAY.parse().unwrap();
+        let mut out = Vec::new();
+        for i in 0..=self.relays.len() {
+            let (addr, engine, events) = if i == 0 {
+                (relay_addr, &mut self.engine, &mut self.events)
+            } else {
+                let (a, e, ev) = &mut self.relays[i - 1];
+                (*a, e, ev)
+            };
+            if engine.poll_timeout() <= self.now {
+                engine.handle_timeout(self.now);
+            }
+            while let Some(t) = engine.poll_transmit() {
+                out.push((addr, t.destination, t.contents.clone()));
+                engine.recycle(t.contents);
+            }
+            while let Some(e) = engine.poll_event() {
+                events.push(e);
+            }
+        }
+        for (from, to, d) in out {
+            if self.lost(from, to, &d) {
+                continue;
+            }
+            if let Some(c) = self.clients.iter_mut().find(|c| c.addr == to) {
+                c.inbox.push_back(d);
+            } else {
+                self.wire.push_back((from, to, d));
+            }
         }
         for c in &mut self.clients {
             while let Some(mut d) = c.inbox.pop_front() {
                 c.receive(&mut d);
             }
         }
+    }
+
+    fn engine_at(&mut self, addr: SocketAddr) -> Option<&mut Engine> {
+        if addr == RELAY.parse::<SocketAddr>().unwrap() {
+            return Some(&mut self.engine);
+        }
+        self.relays.iter_mut().find(|(a, _, _)| *a == addr).map(|(_, e, _)| e)
     }
 
     pub fn send_rtp(&mut self, i: usize, ssrc: u32, pt: u8, payload: &[u8]) {

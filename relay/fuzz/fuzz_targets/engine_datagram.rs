@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let mut engine = Engine::new(EngineConfig::new(vec!["10.0.0.1:10000".parse().unwrap()]), cert, rng, now);
     engine.handle_request(now, Request::CreateRoom { room: "r".into(), limits: RoomLimits::default() }).unwrap();
     let Ok(Response::PeerCreated(t)) =
-        engine.handle_request(now, Request::CreatePeer { room: "r".into(), peer: "p".into(), watcher: false, interpreter: false })
+        engine.handle_request(now, Request::CreatePeer { room: "r".into(), peer: "p".into(), watcher: false, interpreter: false, relay_link: None })
     else {
         return;
     };

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use super::core::CoreHandle;
 use super::notify::{Capacity, Delivery, Notifier, Subscription};
 use crate::engine::pipe::{InternalRequest, InternalResponse};
-use crate::protocol::{ErrorBody, ErrorCode, Notification, RelayStats, Request, Response, RoomDump, RoomLimits};
+use crate::protocol::{
+    ErrorBody, ErrorCode, Notification, RelayLink, RelayStats, Request, Response, RoomDump, RoomLimits,
+};
 
 #[derive(Clone)]
 pub struct Relay {
@@ -53,8 +55,9 @@ struct Placement {
     ufrags: HashMap<String, String>,
     /// Producer id -> (its peer, its core).
     producers: HashMap<String, (String, usize)>,
-    /// Language interpreters: they take no broadcaster seat.
-    interpreters: HashSet<String>,
+    /// Peers that take no broadcaster seat: language interpreters, upstream relay links
+    /// (`engine::upstream`).
+    off_stage: HashSet<String>,
     /// The room's recording (name, directory): every core of the room records its own peers' producers,
     /// so a core the room spreads to is told too.
     recording: Option<(String, String)>,
@@ -84,7 +87,7 @@ impl State {
         p.ufrags.remove(peer);
         self.load[core] = self.load[core].saturating_sub(1);
         p.producers.retain(|_, (owner, _)| owner != peer);
-        p.interpreters.remove(peer);
+        p.off_stage.remove(peer);
         true
     }
 
@@ -180,8 +183,8 @@ impl Relay {
                 }
                 Ok(Response::Rooms { rooms })
             }
-            Request::CreatePeer { room, peer, watcher, interpreter } => {
-                self.create_peer(room, peer, watcher, interpreter).await
+            Request::CreatePeer { room, peer, watcher, interpreter, relay_link } => {
+                self.create_peer(room, peer, watcher, interpreter, relay_link).await
             }
             Request::Produce { ref room, ref peer, ref producer, paused, .. } => {
                 let (room, peer, producer) = (room.clone(), peer.clone(), producer.clone());
@@ -282,8 +285,8 @@ impl Relay {
             let mut state = self.state();
             let p = state.room(room)?;
             let ufrag = p.ufrags.get(peer).cloned().unwrap_or_default();
-            // Interpreters take no seat (`engine::seats`).
-            let needs_seat = needs_seat && !p.interpreters.contains(peer);
+            // Interpreters and upstream links take no seat (`engine::seats`).
+            let needs_seat = needs_seat && !p.off_stage.contains(peer);
             (needs_seat && p.home != core).then_some((p.home, ufrag))
         };
         let Some((home, ufrag)) = seat else {
@@ -343,7 +346,7 @@ impl Relay {
                         peers: HashMap::new(),
                         ufrags: HashMap::new(),
                         producers: HashMap::new(),
-                        interpreters: HashSet::new(),
+                        off_stage: HashSet::new(),
                         recording: None,
                     };
                     state.rooms.insert(room.clone(), placement);
@@ -368,6 +371,7 @@ impl Relay {
         peer: String,
         watcher: bool,
         interpreter: bool,
+        relay_link: Option<RelayLink>,
     ) -> Result<Response, ErrorBody> {
         let (core, new_core, limits, home, recording) = {
             let mut state = self.state();
@@ -395,12 +399,19 @@ impl Relay {
                 self.core(core).request(Request::StartRecording { room: room.clone(), recording, dir }).await?;
             }
         }
-        let create = Request::CreatePeer { room: room.clone(), peer: peer.clone(), watcher, interpreter };
+        let upstream = matches!(relay_link, Some(RelayLink::Upstream(_)));
+        let create = Request::CreatePeer {
+            room: room.clone(),
+            peer: peer.clone(),
+            watcher,
+            interpreter,
+            relay_link: relay_link.clone(),
+        };
         let response = self.core(core).request(create).await?;
         let mut state = self.state();
         if let Some(p) = state.rooms.get_mut(&room) {
-            if interpreter {
-                p.interpreters.insert(peer.clone());
+            if interpreter || upstream {
+                p.off_stage.insert(peer.clone());
             }
             if let Response::PeerCreated(t) = &response {
                 p.ufrags.insert(peer.clone(), t.ice_ufrag.clone());
@@ -531,7 +542,7 @@ mod tests {
             peers: HashMap::from([("p".to_string(), 0)]),
             ufrags: HashMap::from([("p".to_string(), "new".to_string())]),
             producers: HashMap::new(),
-            interpreters: HashSet::new(),
+            off_stage: HashSet::new(),
             recording: None,
         };
         let mut state = State { rooms: HashMap::from([("r".to_string(), placement)]), load: vec![1] };

@@ -190,6 +190,7 @@ impl Room {
             peer: joining.peer_id.clone(),
             watcher: !speaker,
             interpreter,
+            relay_link: None,
         };
         self.program.ask(request, Then::JoinPeerCreated(joining));
     }

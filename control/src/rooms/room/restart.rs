@@ -391,8 +391,13 @@ impl Room {
         tracing::info!(peers = self.participants.len(), "room created on the relay again; media restarts");
         for p in &self.participants {
             let interpreter = p.grant.interprets().is_some();
-            let request =
-                Request::CreatePeer { room: self.id.clone(), peer: p.id.clone(), watcher: !p.speaker, interpreter };
+            let request = Request::CreatePeer {
+                room: self.id.clone(),
+                peer: p.id.clone(),
+                watcher: !p.speaker,
+                interpreter,
+                relay_link: None,
+            };
             self.program.ask(request, Then::PeerRebuilt { peer: p.id.clone() });
         }
         self.program.then(Step::OfferWhereNeeded);
@@ -529,6 +534,7 @@ mod tests {
             },
             watcher: false,
             interpreter: false,
+            relay_link: None,
             remote_known: true,
             data: String::new(),
             producers: vec![ProducerDump {

@@ -106,7 +106,7 @@ impl RelayModel {
                 self.rooms.remove(&room).ok_or_else(|| refused(ErrorCode::NotFound, "no such room"))?;
                 Ok(Response::Ok)
             }
-            Request::CreatePeer { room, peer, watcher, interpreter } => {
+            Request::CreatePeer { room, peer, watcher, interpreter, .. } => {
                 let transport = self.transport();
                 let r = self.rooms.get_mut(&room).ok_or_else(|| refused(ErrorCode::NotFound, "no such room"))?;
                 if r.peers.contains_key(&peer) {
@@ -199,6 +199,7 @@ impl RelayModel {
                 transport: p.transport.clone(),
                 watcher: p.watcher,
                 interpreter: p.interpreter,
+                relay_link: None,
                 remote_known: p.remote_known,
                 data: p.data.clone(),
                 producers: p
