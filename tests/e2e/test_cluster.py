@@ -36,7 +36,8 @@ from netlab import Lab, Link, inside
 
 PREFIX = "meetclu-"
 HUB = PREFIX + "hub"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian's postgresql package (scripts/test.sh installs it): the newest version present.
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), default=Path("/nonexistent"))
 PG_PORT = 5432
 API_KEY = "e2e-cluster-api-key-0123456789abcdef"
 HOSTS = ["serv1", "serv2", "serv3"]
