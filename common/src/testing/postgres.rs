@@ -47,8 +47,8 @@ impl PgServer {
         })
     }
 
-    /// Starts a server listening on `address` (e.g. an address inside a test's network namespace, or
-    /// `0.0.0.0`) at a free port.
+    /// Starts a server listening on `address` at a free port, trusting every client: `0.0.0.0` makes it
+    /// reachable from a test's network namespaces through their routes to this host.
     pub fn start(address: IpAddr) -> Result<PgServer, String> {
         let bin = std::env::var_os("MEET_PG_BIN").map_or_else(debian_bin, PathBuf::from);
         if !bin.join("initdb").exists() {
@@ -78,6 +78,17 @@ impl PgServer {
             ]),
             "initdb",
         )?;
+        // initdb's trust covers loopback only; tests may connect from other addresses (network
+        // namespaces) too.
+        {
+            use std::io::Write;
+            let mut hba = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("pg_hba.conf"))
+                .map_err(|e| format!("pg_hba.conf: {e}"))?;
+            writeln!(hba, "host all all 0.0.0.0/0 trust\nhost all all ::/0 trust")
+                .map_err(|e| format!("pg_hba.conf: {e}"))?;
+        }
         // A port taken between choosing and binding makes pg_ctl fail: try a few.
         let mut last = String::new();
         for _ in 0..5 {
