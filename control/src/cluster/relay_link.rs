@@ -138,6 +138,8 @@ fn endpoint_url(base: &str) -> Result<String, String> {
 
 /// Dials the relay endpoint of the host at `base_url`, signing as `host_id` with the cluster's `key`,
 /// and gives back a stream to that host's relay (one end of a socket pair pumped to the WebSocket).
+/// `wss://` needs the process's rustls provider installed ([`crate::webhooks::http_client`] does it,
+/// and [`super::Cluster::start`] calls that).
 pub async fn dial(base_url: &str, host_id: &str, key: &[u8]) -> std::io::Result<UnixStream> {
     let other = |e: String| std::io::Error::other(e);
     let url = endpoint_url(base_url).map_err(other)?;
