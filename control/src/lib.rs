@@ -84,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws", get(signalling::ws_handler))
         .route("/debug/relay/rooms/{room}", get(routes::debug::relay_room))
         .route("/debug/relay/stats", get(routes::debug::relay_stats))
+        .route(cluster::relay_link::PATH, get(cluster::relay_link::endpoint))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -120,6 +121,15 @@ pub fn connect_relay(
     socket: Option<&Path>,
     embedded: &meet_relay::RelayConfig,
 ) -> anyhow::Result<(RelayClient, mpsc::UnboundedReceiver<RelayEvent>)> {
+    Ok(RelayClient::start(relay_connector(socket, embedded)?))
+}
+
+/// Opens connections to the relay at `socket`, or to one it starts inside this process: for the
+/// link [`connect_relay`] starts, and (shared) for other hosts of a cluster ([`cluster::relay_link`]).
+pub fn relay_connector(
+    socket: Option<&Path>,
+    embedded: &meet_relay::RelayConfig,
+) -> anyhow::Result<relay_client::Connector> {
     let connector: relay_client::Connector = match socket {
         Some(path) => {
             let path = path.to_path_buf();
@@ -138,5 +148,5 @@ pub fn connect_relay(
             })
         }
     };
-    Ok(RelayClient::start(connector))
+    Ok(connector)
 }

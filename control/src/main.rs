@@ -52,7 +52,12 @@ async fn main() -> anyhow::Result<()> {
         embedded.cores = cores;
     }
     embedded.io_backend = args.io_backend;
-    let (relay, relay_events) = meet_control::connect_relay(args.relay_socket.as_deref(), &embedded)?;
+    // One connector for this host's own link and for other hosts of a cluster reaching this relay.
+    let local_relay = std::sync::Arc::new(meet_control::relay_connector(args.relay_socket.as_deref(), &embedded)?);
+    let (relay, relay_events) = meet_control::relay_client::RelayClient::start({
+        let local_relay = local_relay.clone();
+        Box::new(move || local_relay())
+    });
     // SQLite in the data directory, or PostgreSQL shared by several hosts (`[store] url`).
     let location = file.store.location()?;
     let described = location.describe(&args.data_dir);
@@ -86,9 +91,10 @@ async fn main() -> anyhow::Result<()> {
                 heartbeat: std::time::Duration::from_secs(file.cluster.heartbeat_seconds),
                 timeout: std::time::Duration::from_secs(file.cluster.host_timeout_seconds),
             };
-            let (cluster, news) = meet_control::cluster::Cluster::start(settings, services.store.clone())
-                .await
-                .context("cannot register this host in the store ([cluster])")?;
+            let (cluster, news) =
+                meet_control::cluster::Cluster::start(settings, services.store.clone(), local_relay.clone())
+                    .await
+                    .context("cannot register this host in the store ([cluster])")?;
             observers.push(news);
             Some(cluster)
         }

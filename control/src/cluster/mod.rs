@@ -14,10 +14,12 @@
 //! until their last participant leaves. The owner of a dead host's room is replaced at the next join.
 //!
 //! Layout: this file (the host's registration, placement and its bookkeeping), [`placement`] (which host
-//! a new room goes to; pure), [`forward`] (the Server API across hosts).
+//! a new room goes to; pure), [`forward`] (the Server API across hosts), [`relay_link`] (one host's
+//! control reaching another host's relay, for cascades).
 
 pub mod forward;
 pub mod placement;
+pub mod relay_link;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -26,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::relay_client::{Connector, RelayClient, RelayEvent};
 use crate::rooms::{Registry, RoomNews};
 use crate::store::{blocking, now_ms, HostRecord, SharedStore, StoreError};
 
@@ -62,6 +65,8 @@ pub struct Cluster {
     http: reqwest::Client,
     /// Signs requests one host passes to another ([`forward`]); the same on every host (the store's).
     forwarding_key: Vec<u8>,
+    /// Opens connections to this host's relay, for the other hosts ([`relay_link`]).
+    local_relay: Arc<Connector>,
 }
 
 /// What a cluster member needs from the config.
@@ -76,10 +81,12 @@ pub struct ClusterSettings {
 
 impl Cluster {
     /// Registers this host (failing when the store does not answer) and starts its heartbeat and its
-    /// room bookkeeping. The returned sender is for the room registry's observers.
+    /// room bookkeeping. The returned sender is for the room registry's observers. `local_relay` opens
+    /// connections to this host's relay (the one its own link uses), offered to the other hosts.
     pub async fn start(
         settings: ClusterSettings,
         store: SharedStore,
+        local_relay: Arc<Connector>,
     ) -> Result<(Arc<Cluster>, mpsc::UnboundedSender<RoomNews>), StoreError> {
         let http = crate::webhooks::http_client().map_err(|e| StoreError::Task(e.to_string()))?;
         let forwarding_key = blocking(&store, |s| s.secret(forward::KEY_NAME, 32)).await?;
@@ -95,6 +102,7 @@ impl Cluster {
             placed: Mutex::new(HashMap::new()),
             http,
             forwarding_key,
+            local_relay,
         });
         cluster.beat().await?;
         tracing::info!(host = %cluster.host_id, url = %cluster.url, "registered in the cluster");
@@ -119,6 +127,17 @@ impl Cluster {
 
     pub(crate) fn forwarding_key(&self) -> &[u8] {
         &self.forwarding_key
+    }
+
+    /// A new connection to this host's relay (for [`relay_link`]'s endpoint).
+    pub(crate) async fn local_relay(&self) -> std::io::Result<tokio::net::UnixStream> {
+        (self.local_relay)().await
+    }
+
+    /// A link to the relay of `host` (another host of this cluster) through its `/cluster/relay`
+    /// endpoint; it connects in the background and reconnects as the local link does.
+    pub fn relay_of(&self, host: &HostRecord) -> (RelayClient, mpsc::UnboundedReceiver<RelayEvent>) {
+        RelayClient::start(relay_link::connector(&host.url, &self.host_id, &self.forwarding_key))
     }
 
     fn alive_since(&self, now: i64) -> i64 {
