@@ -64,6 +64,14 @@ def _delete(ns: str) -> None:
     subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
 
 
+def _no_ipv6(ns: str) -> None:
+    """The lab is IPv4 only. Without this, each new link gets an IPv6 link-local address a moment after
+    it comes up (duplicate address detection), and Chromium, seeing the address change, aborts the page
+    loads in flight with ERR_NETWORK_CHANGED. Set before the namespace's links exist, so they inherit it."""
+    _run("ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+         "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+
+
 def _setns(fd: int) -> None:
     if _libc.setns(fd, _CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
@@ -105,6 +113,7 @@ class Lab:
 
     def _make(self) -> None:
         _run("ip", "netns", "add", self.hub)
+        _no_ipv6(self.hub)
         _run("ip", "-n", self.hub, "link", "set", "lo", "up")
         _run("ip", "-n", self.hub, "link", "add", "br0", "type", "bridge")
         _run("ip", "-n", self.hub, "addr", "add", f"{HUB_IP}/24", "dev", "br0")
@@ -112,6 +121,7 @@ class Lab:
         for name, link in self.links.items():
             ns, hub_end = self.prefix + name, f"v-{name}"
             _run("ip", "netns", "add", ns)
+            _no_ipv6(ns)
             _run("ip", "-n", ns, "link", "set", "lo", "up")
             _run("ip", "-n", self.hub, "link", "add", hub_end, "type", "veth", "peer", "name", "eth0", "netns", ns)
             _run("ip", "-n", self.hub, "link", "set", hub_end, "master", "br0", "up")
