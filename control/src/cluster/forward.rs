@@ -75,7 +75,7 @@ pub fn from_peer(state: &AppState, method: &axum::http::Method, uri: &axum::http
     let Some(cluster) = state.cluster.as_ref() else { return false };
     let Some(value) = headers.get(FORWARDED).and_then(|v| v.to_str().ok()) else { return false };
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    verify(cluster.forwarding_key(), value, crate::api::auth::unix_secs(), method.as_str(), path).is_some()
+    cluster.signer(value, method.as_str(), path).is_some()
 }
 
 /// How long a passed-on request may take.
@@ -129,8 +129,7 @@ async fn pass_on(cluster: &Cluster, base: &str, request: Request) -> Result<Resp
     let body = to_bytes(body, crate::api::MAX_BODY_BYTES).await.map_err(|e| format!("request body: {e}"))?;
     let path = parts.uri.path_and_query().map_or(parts.uri.path(), |p| p.as_str());
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
-    let signed =
-        sign(cluster.forwarding_key(), cluster.host_id(), crate::api::auth::unix_secs(), parts.method.as_str(), path);
+    let signed = cluster.sign(parts.method.as_str(), path);
     let mut out =
         cluster.http().request(method, format!("{base}{path}")).timeout(FORWARD_TIMEOUT).header(FORWARDED, signed);
     for name in [header::AUTHORIZATION, header::CONTENT_TYPE] {
@@ -164,7 +163,7 @@ pub async fn rooms_elsewhere(state: &AppState, authorization: Option<&HeaderValu
         }
     };
     let asks = hosts.iter().map(|h| {
-        let signed = sign(cluster.forwarding_key(), cluster.host_id(), crate::api::auth::unix_secs(), "GET", "/rooms");
+        let signed = cluster.sign("GET", "/rooms");
         let mut ask = cluster
             .http()
             .request(reqwest::Method::GET, format!("{}/rooms", h.url.trim_end_matches('/')))

@@ -125,8 +125,14 @@ impl Cluster {
         &self.http
     }
 
-    pub(crate) fn forwarding_key(&self) -> &[u8] {
-        &self.forwarding_key
+    /// The [`forward::FORWARDED`] value with which this host sends `method path` now.
+    pub(crate) fn sign(&self, method: &str, path: &str) -> String {
+        forward::sign(&self.forwarding_key, &self.host_id, crate::api::auth::unix_secs(), method, path)
+    }
+
+    /// The host that signed `value` for `method path`, if the signature is valid now.
+    pub(crate) fn signer<'a>(&self, value: &'a str, method: &str, path: &str) -> Option<&'a str> {
+        forward::verify(&self.forwarding_key, value, crate::api::auth::unix_secs(), method, path)
     }
 
     /// A new connection to this host's relay (for [`relay_link`]'s endpoint).
@@ -237,7 +243,7 @@ impl Cluster {
         };
         let alive_since = self.alive_since(now_ms());
         if let Some(owner) = owner {
-            if let Some(h) = hosts.iter().find(|h| h.id == owner && h.last_seen_ms >= alive_since) {
+            if let Some(h) = hosts.iter().find(|h| h.id == owner && placement::alive(h, alive_since)) {
                 return self.owner(h);
             }
         }
@@ -288,14 +294,14 @@ impl Cluster {
         let alive_since = self.alive_since(now_ms());
         Ok(owner
             .filter(|o| *o != self.host_id)
-            .and_then(|o| hosts.into_iter().find(|h| h.id == o && h.last_seen_ms >= alive_since)))
+            .and_then(|o| hosts.into_iter().find(|h| h.id == o && placement::alive(h, alive_since))))
     }
 
     /// Every other live host.
     pub async fn other_hosts(&self) -> Result<Vec<HostRecord>, StoreError> {
         let hosts = blocking(&self.store, |s| s.hosts()).await?;
         let alive_since = self.alive_since(now_ms());
-        Ok(hosts.into_iter().filter(|h| h.id != self.host_id && h.last_seen_ms >= alive_since).collect())
+        Ok(hosts.into_iter().filter(|h| h.id != self.host_id && placement::alive(h, alive_since)).collect())
     }
 
     /// Every registered host with whether it is alive now, for `GET /hosts`.
@@ -305,7 +311,7 @@ impl Cluster {
         Ok(hosts
             .into_iter()
             .map(|h| {
-                let alive = h.last_seen_ms >= alive_since;
+                let alive = placement::alive(&h, alive_since);
                 (h, alive)
             })
             .collect())

@@ -2,9 +2,14 @@
 
 use crate::store::HostRecord;
 
-/// Whether `host` may take a new room: heard of since `alive_since_ms` and not being drained.
+/// Whether `host` was heard of since `alive_since_ms` (else it is taken for dead).
+pub fn alive(host: &HostRecord, alive_since_ms: i64) -> bool {
+    host.last_seen_ms >= alive_since_ms
+}
+
+/// Whether `host` may take a new room: alive and not being drained.
 pub fn takes_rooms(host: &HostRecord, alive_since_ms: i64) -> bool {
-    host.last_seen_ms >= alive_since_ms && !host.draining
+    alive(host, alive_since_ms) && !host.draining
 }
 
 /// The host for a room nobody holds yet: the one named by the room's `servN` prefix (a host whose id is

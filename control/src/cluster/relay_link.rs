@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio_tungstenite::tungstenite;
 
-use super::forward::{sign, verify, FORWARDED};
+use super::forward::{sign, FORWARDED};
 use crate::relay_client::Connector;
 use crate::AppState;
 
@@ -55,7 +55,7 @@ pub async fn endpoint(
     let Some(cluster) = state.cluster.clone() else { return refuse(StatusCode::NOT_FOUND, "Not found") };
     let signed = headers.get(FORWARDED).and_then(|v| v.to_str().ok()).unwrap_or("");
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let Some(host) = verify(cluster.forwarding_key(), signed, crate::api::auth::unix_secs(), "GET", path) else {
+    let Some(host) = cluster.signer(signed, "GET", path) else {
         tracing::warn!("a relay channel without a valid cluster signature was refused");
         return refuse(StatusCode::UNAUTHORIZED, "/cluster/relay needs a signed x-meet-forwarded header");
     };
